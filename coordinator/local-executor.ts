@@ -1,0 +1,38 @@
+// The executor of `flocktrain train`: computes every shard of a step in this process
+// with the same ShardComputer workers use, and reduces along the same tree. It is the
+// reference that distributed training must equal bit for bit.
+
+import type { PartialGradient } from '../shared/gradient.js';
+import { rootNode } from '../shared/tree.js';
+import { ShardComputer } from '../worker/compute.js';
+import type { PreparedRun } from './setup.js';
+import type { StepPlan } from './plan.js';
+import type { StepExecutor } from './trainer.js';
+
+export class LocalExecutor implements StepExecutor {
+  readonly workerCount = 1;
+  readonly #computer: ShardComputer;
+  #weights: Float32Array | null = null;
+  #version = -1;
+
+  constructor(run: PreparedRun) {
+    this.#computer = new ShardComputer(run.spec, run.dataset, run.config.shardSize);
+  }
+
+  publish(version: number, weights: Float32Array): void {
+    this.#version = version;
+    this.#weights = weights;
+  }
+
+  async run(plan: StepPlan, version: number): Promise<PartialGradient> {
+    if (this.#weights === null || version !== this.#version) throw new Error(`local executor has weights version ${this.#version}, step needs ${version}`);
+    const shards = plan.shards.map((indices, id) => ({ id, indices }));
+    const nodes = this.#computer.computeNodes(this.#weights, shards, shards.length);
+    const root = rootNode(shards.length);
+    // Holding every shard, the cover is the root itself.
+    if (nodes.length !== 1 || nodes[0].node.lo !== root.lo || nodes[0].node.size !== root.size) {
+      throw new Error('local executor: the cover of all shards must be the root');
+    }
+    return nodes[0].partial;
+  }
+}

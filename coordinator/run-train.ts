@@ -1,0 +1,41 @@
+// `flocktrain train`: the whole run in this process, no network. Same data order,
+// same shard cut, same reduction tree and optimizer as a distributed run, so its
+// final weights hash is the one distributed runs are checked against.
+
+import { initParams } from '../shared/model/init.js';
+import type { TrainOptions } from './cli.js';
+import { LocalExecutor } from './local-executor.js';
+import { createLogger } from './logger.js';
+import { readModelFile, writeModelFile } from './model-file.js';
+import { prepareRun, type PreparedRun } from './setup.js';
+import { DivergedError, Trainer } from './trainer.js';
+
+export function initialParams(run: PreparedRun, init: string | null): Float32Array {
+  return init === null ? initParams(run.spec, run.config.seed) : readModelFile(init, run.spec);
+}
+
+export async function runTrain(options: TrainOptions): Promise<number> {
+  const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
+  const run = prepareRun(options.config);
+  log.info({ dataset: run.dataset.name, datasetHash: run.datasetHash, train: run.split.train.length, val: run.split.val.length, spec: run.spec }, 'run');
+  const trainer = new Trainer(run, new LocalExecutor(run), log, { logEvery: options.logEvery, initialParams: initialParams(run, options.init) });
+  const onSignal = (): void => {
+    log.warn('interrupted: stopping after the current step');
+    trainer.requestStop();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const summary = await trainer.train();
+    if (options.out !== null) writeModelFile(options.out, run.spec, trainer.params, run.config, summary.weightsHash);
+    log.info({ ...summary, out: options.out }, 'done');
+    return 0;
+  } catch (err) {
+    if (!(err instanceof DivergedError)) throw err;
+    log.error({ err: err.message }, 'diverged');
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

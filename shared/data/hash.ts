@@ -1,0 +1,43 @@
+// A content hash of a Dataset, so a checkpoint or a worker can tell that it is training
+// on the same data. Node-only (node:crypto).
+//
+// Canonical encoding, hashed with SHA-256:
+//   UTF-8 JSON of {name, kind, numSamples, numFeatures, labelWidth, numClasses, classNames}
+//   (keys in that order), then the feature floats, then the label floats, f32 little-endian.
+// The JSON fixes both array lengths, so the concatenation is unambiguous.
+
+import { createHash } from 'node:crypto';
+import { endianness } from 'node:os';
+import type { Dataset } from './dataset.js';
+
+/** Hex SHA-256 of the dataset's canonical encoding (see the file header). */
+export function datasetHash(ds: Dataset): string {
+  // Typed arrays use the platform's byte order; the encoding is defined as little-endian.
+  if (endianness() !== 'LE') throw new Error('datasetHash: big-endian platforms are not supported');
+  if (ds.features.length !== ds.numSamples * ds.numFeatures || ds.labels.length !== ds.numSamples * ds.labelWidth) {
+    // A loader bug, not a user error: keep the stack trace.
+    throw new Error(
+      `datasetHash: "${ds.name}" has ${ds.features.length} feature and ${ds.labels.length} label values, ` +
+        `expected ${ds.numSamples}×${ds.numFeatures} and ${ds.numSamples}×${ds.labelWidth}`,
+    );
+  }
+  const header = JSON.stringify({
+    name: ds.name,
+    kind: ds.kind,
+    numSamples: ds.numSamples,
+    numFeatures: ds.numFeatures,
+    labelWidth: ds.labelWidth,
+    numClasses: ds.numClasses,
+    classNames: ds.classNames,
+  });
+  return createHash('sha256')
+    .update(header, 'utf8')
+    .update(bytesOf(ds.features))
+    .update(bytesOf(ds.labels))
+    .digest('hex');
+}
+
+/** The bytes of exactly this view (a subarray's byteOffset respected). */
+function bytesOf(values: Float32Array): Uint8Array {
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+}

@@ -1,0 +1,39 @@
+// Elementwise activations, forward and backward, over flat Float32Arrays of N values.
+// Backward functions take the forward *output* (all three derivatives are cheap in
+// terms of it), write dinp and allocate nothing. sigmoid and tanh use the project's
+// own transcendentals so every engine produces the same bits.
+
+import { sigmoid, tanh } from './transcendental.js';
+
+export function reluForward(out: Float32Array, inp: Float32Array, N: number): void {
+  for (let i = 0; i < N; i++) {
+    const x = inp[i];
+    out[i] = x > 0 ? x : 0;
+  }
+}
+
+export function reluBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, N: number): void {
+  for (let i = 0; i < N; i++) dinp[i] = out[i] > 0 ? dout[i] : 0;
+}
+
+export function sigmoidForward(out: Float32Array, inp: Float32Array, N: number): void {
+  for (let i = 0; i < N; i++) out[i] = sigmoid(inp[i]);
+}
+
+export function sigmoidBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, N: number): void {
+  for (let i = 0; i < N; i++) {
+    const y = out[i];
+    dinp[i] = dout[i] * y * (1 - y);
+  }
+}
+
+export function tanhForward(out: Float32Array, inp: Float32Array, N: number): void {
+  for (let i = 0; i < N; i++) out[i] = tanh(inp[i]);
+}
+
+export function tanhBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, N: number): void {
+  for (let i = 0; i < N; i++) {
+    const y = out[i];
+    dinp[i] = dout[i] * (1 - y * y);
+  }
+}

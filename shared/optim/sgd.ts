@@ -1,0 +1,74 @@
+// Stochastic gradient descent with optional momentum, Nesterov momentum and L2 weight
+// decay, with the exact update rule of torch.optim.SGD (dampening 0):
+//   g = grad + weightDecay·p
+//   buf = g on the first step, then momentum·buf + g
+//   g = nesterov ? g + momentum·buf : buf
+//   p = p − lr·g
+// Reference: Sutskever et al., "On the importance of initialization and momentum in
+// deep learning" (ICML 2013), as formulated in the PyTorch documentation.
+
+import { ConfigError } from '../errors.js';
+import type { Optimizer } from './optimizer.js';
+
+export interface SgdOptions {
+  /** Learning rate, > 0. */
+  readonly lr: number;
+  /** Momentum factor in [0, 1); 0 disables momentum. */
+  readonly momentum: number;
+  /** Use Nesterov momentum (requires momentum > 0). */
+  readonly nesterov: boolean;
+  /** L2 penalty added to the gradient, ≥ 0. */
+  readonly weightDecay: number;
+}
+
+export const SGD_DEFAULTS: SgdOptions = { lr: 0.1, momentum: 0, nesterov: false, weightDecay: 0 };
+
+export class Sgd implements Optimizer {
+  readonly options: SgdOptions;
+  readonly #size: number;
+  #momentum: Float32Array | null = null;
+
+  constructor(size: number, options: Partial<SgdOptions> = {}) {
+    const o = { ...SGD_DEFAULTS, ...options };
+    if (!(Number.isFinite(o.lr) && o.lr > 0)) throw new ConfigError(`learning rate must be a positive number, got ${o.lr}`);
+    if (!(o.momentum >= 0 && o.momentum < 1)) throw new ConfigError(`momentum must be in [0, 1), got ${o.momentum}`);
+    if (!(Number.isFinite(o.weightDecay) && o.weightDecay >= 0)) throw new ConfigError(`weight decay must be ≥ 0, got ${o.weightDecay}`);
+    if (o.nesterov && o.momentum === 0) throw new ConfigError('nesterov momentum needs --momentum > 0');
+    this.options = o;
+    this.#size = size;
+  }
+
+  step(params: Float32Array, grads: Float32Array): void {
+    if (params.length !== this.#size || grads.length !== this.#size) {
+      throw new RangeError(`sgd: expected ${this.#size} parameters, got ${params.length} params and ${grads.length} grads`);
+    }
+    const { lr, momentum, nesterov, weightDecay } = this.options;
+    if (momentum === 0) {
+      for (let i = 0; i < params.length; i++) params[i] -= lr * (grads[i] + weightDecay * params[i]);
+      return;
+    }
+    let buf = this.#momentum;
+    const first = buf === null;
+    if (buf === null) buf = this.#momentum = new Float32Array(this.#size);
+    for (let i = 0; i < params.length; i++) {
+      const g = grads[i] + weightDecay * params[i];
+      buf[i] = first ? g : momentum * buf[i] + g;
+      const b = buf[i]; // the stored float32 value, so a resumed run reads the same number
+      params[i] -= lr * (nesterov ? g + momentum * b : b);
+    }
+  }
+
+  state(): Record<string, Float32Array> {
+    return this.#momentum === null ? {} : { momentum: this.#momentum.slice() };
+  }
+
+  loadState(state: Record<string, Float32Array>): void {
+    const m = state.momentum;
+    if (m === undefined) {
+      this.#momentum = null;
+      return;
+    }
+    if (m.length !== this.#size) throw new RangeError(`sgd state: momentum has ${m.length} values, expected ${this.#size}`);
+    this.#momentum = m.slice();
+  }
+}

@@ -1,0 +1,234 @@
+// Encoding and validation of protocol messages. `decode*` is the one place where
+// bytes from a peer become typed values: it checks the type, the protocol version,
+// every field's type and range, lengths against the model, and finiteness, and
+// throws ProtocolError otherwise. Nothing past this file sees an unchecked message.
+
+import { Packr } from 'msgpackr';
+import { validateSpec } from '../model/spec.js';
+import { ProtocolError } from './codes.js';
+import type {
+  CoordinatorMessage, DatasetDescriptor, HelloMessage, NodeStats, ResultMessage, ShardWork,
+  TaskMessage, WelcomeMessage, WorkerMessage,
+} from './messages.js';
+
+// Plain msgpack maps (no record extension), so any msgpack implementation can speak it.
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+function bytesOf(a: Float32Array | Uint32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** Encodes any protocol message. Typed arrays go out as raw bytes without a copy. */
+export function encode(message: WorkerMessage | CoordinatorMessage): Uint8Array {
+  return packr.pack(toWire(message));
+}
+
+function toWire(message: WorkerMessage | CoordinatorMessage): unknown {
+  switch (message.type) {
+    case 'welcome':
+    case 'weights':
+      return { ...message, weights: bytesOf(message.weights) };
+    case 'result':
+      return { ...message, grads: bytesOf(message.grads) };
+    case 'task':
+      return { ...message, shards: message.shards.map((s) => ({ id: s.id, indices: bytesOf(s.indices) })) };
+    default:
+      return message;
+  }
+}
+
+/** Limits a coordinator applies to what workers send. */
+export interface WorkerMessageLimits {
+  /** Floats in the flat parameter buffer: every gradient is a multiple of it. */
+  readonly paramCount: number;
+  /** The most tree nodes one result may carry. */
+  readonly maxNodes: number;
+}
+
+function unpack(bytes: Uint8Array): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = packr.unpack(bytes);
+  } catch {
+    throw new ProtocolError('malformed', `not a msgpack message (${bytes.byteLength} bytes)`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    throw new ProtocolError('malformed', `expected a map, got ${describe(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (v instanceof Uint8Array) return `${v.byteLength} raw bytes`;
+  return typeof v;
+}
+
+function str(m: Record<string, unknown>, key: string, maxLength = 1024): string {
+  const v = m[key];
+  if (typeof v !== 'string' || v.length > maxLength) throw new ProtocolError('malformed', `${key}: expected a string of at most ${maxLength} characters, got ${describe(v)}`);
+  return v;
+}
+
+function int(m: Record<string, unknown>, key: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const v = m[key];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ProtocolError('malformed', `${key}: expected an integer in [${min}, ${max}], got ${String(v)}`);
+  return v;
+}
+
+function finite(m: Record<string, unknown>, key: string): number {
+  const v = m[key];
+  if (typeof v !== 'number') throw new ProtocolError('malformed', `${key}: expected a number, got ${describe(v)}`);
+  if (!Number.isFinite(v)) throw new ProtocolError('non_finite', `${key}: expected a finite number, got ${v}`);
+  return v;
+}
+
+function record(v: unknown, what: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) throw new ProtocolError('malformed', `${what}: expected a map, got ${describe(v)}`);
+  return v as Record<string, unknown>;
+}
+
+function array(m: Record<string, unknown>, key: string, maxLength: number): unknown[] {
+  const v = m[key];
+  if (!Array.isArray(v)) throw new ProtocolError('malformed', `${key}: expected an array, got ${describe(v)}`);
+  if (v.length > maxLength) throw new ProtocolError('too_large', `${key}: at most ${maxLength} entries allowed, got ${v.length}`);
+  return v;
+}
+
+function rawBytes(m: Record<string, unknown>, key: string): Uint8Array {
+  const v = m[key];
+  if (!(v instanceof Uint8Array)) throw new ProtocolError('malformed', `${key}: expected raw bytes, got ${describe(v)}`);
+  return v;
+}
+
+/** A Float32Array over the bytes; a view when 4-byte aligned, else a copy (typed views need alignment). */
+function float32(bytes: Uint8Array, key: string): Float32Array {
+  if (bytes.byteLength % 4 !== 0) throw new ProtocolError('bad_length', `${key}: ${bytes.byteLength} bytes is not a whole number of float32 values`);
+  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  return new Float32Array(bytes.slice().buffer);
+}
+
+function uint32(bytes: Uint8Array, key: string): Uint32Array {
+  if (bytes.byteLength % 4 !== 0) throw new ProtocolError('bad_length', `${key}: ${bytes.byteLength} bytes is not a whole number of uint32 values`);
+  if (bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  return new Uint32Array(bytes.slice().buffer);
+}
+
+function assertFinite(values: Float32Array, what: string): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    // v - v is 0 for finite v and NaN for NaN and ±Infinity.
+    if (v - v !== 0) throw new ProtocolError('non_finite', `${what}: value ${i} is ${v}`);
+  }
+}
+
+/** Decodes and validates a message from a worker. */
+export function decodeWorkerMessage(bytes: Uint8Array, limits: WorkerMessageLimits): WorkerMessage {
+  const m = unpack(bytes);
+  switch (m.type) {
+    case 'hello':
+      return decodeHello(m);
+    case 'ready':
+      return { type: 'ready', datasetHash: str(m, 'datasetHash', 128) };
+    case 'result':
+      return decodeResult(m, limits);
+    default:
+      throw new ProtocolError('unknown_type', `unknown message type ${JSON.stringify(String(m.type)).slice(0, 40)}`);
+  }
+}
+
+function decodeHello(m: Record<string, unknown>): HelloMessage {
+  const protocol = int(m, 'protocol', 0, 1 << 30);
+  const token = str(m, 'token', 512);
+  const kind = m.kind;
+  if (kind !== 'node' && kind !== 'browser') throw new ProtocolError('malformed', `kind: expected node or browser, got ${describe(kind)}`);
+  return { type: 'hello', protocol, token, kind, agent: str(m, 'agent', 256) };
+}
+
+function decodeResult(m: Record<string, unknown>, limits: WorkerMessageLimits): ResultMessage {
+  const taskId = int(m, 'taskId');
+  const version = int(m, 'version');
+  const computeMs = finite(m, 'computeMs');
+  const nodes: NodeStats[] = array(m, 'nodes', limits.maxNodes).map((raw, i) => {
+    const n = record(raw, `nodes[${i}]`);
+    return { lo: int(n, 'lo'), size: int(n, 'size', 1), lossSum: finite(n, 'lossSum'), count: int(n, 'count'), correct: int(n, 'correct') };
+  });
+  if (nodes.length === 0) throw new ProtocolError('malformed', 'nodes: a result carries at least one node');
+  const grads = float32(rawBytes(m, 'grads'), 'grads');
+  const expected = nodes.length * limits.paramCount;
+  if (grads.length !== expected) throw new ProtocolError('bad_length', `grads: expected ${expected} floats (${nodes.length} nodes × ${limits.paramCount} parameters), got ${grads.length}`);
+  assertFinite(grads, 'grads');
+  return { type: 'result', taskId, version, nodes, grads, computeMs };
+}
+
+/** Decodes and validates a message from the coordinator. */
+export function decodeCoordinatorMessage(bytes: Uint8Array): CoordinatorMessage {
+  const m = unpack(bytes);
+  switch (m.type) {
+    case 'welcome':
+      return decodeWelcome(m);
+    case 'weights': {
+      const weights = float32(rawBytes(m, 'weights'), 'weights');
+      assertFinite(weights, 'weights');
+      return { type: 'weights', version: int(m, 'version'), weights };
+    }
+    case 'task':
+      return decodeTask(m);
+    case 'stop':
+      return { type: 'stop', reason: str(m, 'reason') };
+    default:
+      throw new ProtocolError('unknown_type', `unknown message type ${JSON.stringify(String(m.type)).slice(0, 40)}`);
+  }
+}
+
+function decodeWelcome(m: Record<string, unknown>): WelcomeMessage {
+  const protocol = int(m, 'protocol');
+  let spec;
+  try {
+    spec = validateSpec(m.spec);
+  } catch (err) {
+    throw new ProtocolError('malformed', (err as Error).message);
+  }
+  const weights = float32(rawBytes(m, 'weights'), 'weights');
+  assertFinite(weights, 'weights');
+  return {
+    type: 'welcome',
+    protocol,
+    workerId: str(m, 'workerId', 64),
+    spec,
+    dataset: decodeDescriptor(record(m.dataset, 'dataset')),
+    shardSize: int(m, 'shardSize', 1, 1 << 20),
+    version: int(m, 'version'),
+    weights,
+  };
+}
+
+function decodeDescriptor(d: Record<string, unknown>): DatasetDescriptor {
+  const kind = d.kind;
+  if (kind !== 'classification' && kind !== 'regression') throw new ProtocolError('malformed', `dataset.kind: expected classification or regression, got ${describe(kind)}`);
+  const classNames = array(d, 'classNames', 1 << 16).map((c, i) => {
+    if (typeof c !== 'string') throw new ProtocolError('malformed', `dataset.classNames[${i}]: expected a string`);
+    return c;
+  });
+  return {
+    name: str(d, 'name'),
+    kind,
+    numSamples: int(d, 'numSamples', 1),
+    numFeatures: int(d, 'numFeatures', 1),
+    labelWidth: int(d, 'labelWidth', 1),
+    numClasses: int(d, 'numClasses'),
+    classNames,
+    hash: str(d, 'hash', 128),
+    path: str(d, 'path'),
+  };
+}
+
+function decodeTask(m: Record<string, unknown>): TaskMessage {
+  const numShards = int(m, 'numShards', 1, 1 << 20);
+  const shards: ShardWork[] = array(m, 'shards', numShards).map((raw, i) => {
+    const s = record(raw, `shards[${i}]`);
+    return { id: int(s, 'id', 0, numShards - 1), indices: uint32(rawBytes(s, 'indices'), `shards[${i}].indices`) };
+  });
+  return { type: 'task', taskId: int(m, 'taskId'), version: int(m, 'version'), numShards, shards };
+}

@@ -1,0 +1,45 @@
+// WebSocket close codes and rejection reasons of the flocktrain protocol, one line
+// each on what the sender means. 4000–4999 is the range RFC 6455 leaves to applications.
+
+export const PROTOCOL_VERSION = 1;
+
+export const CloseCode = {
+  /** Training finished; the worker should exit (not reconnect). */
+  DONE: 4000,
+  /** The hello carried a missing or wrong token. */
+  UNAUTHORIZED: 4001,
+  /** A message could not be decoded or failed validation. */
+  PROTOCOL_ERROR: 4002,
+  /** The peer speaks another protocol version. */
+  VERSION_MISMATCH: 4003,
+  /** No hello arrived within the handshake deadline. */
+  HELLO_TIMEOUT: 4004,
+  /** A result was well-formed but wrong: unassigned shards, bad length, non-finite values. */
+  BAD_RESULT: 4005,
+  /** The coordinator is shutting down (interrupted); the worker may reconnect later. */
+  SHUTDOWN: 4006,
+  /** The worker left on its own (user pressed Leave, or the process is exiting). */
+  LEAVING: 4007,
+} as const;
+
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** Why a message was rejected; stable strings for logs and tests. */
+export type RejectReason =
+  | 'malformed' // not msgpack, not a map, or a field of the wrong type
+  | 'unknown_type' // a type this side does not understand
+  | 'version' // hello with another protocol version
+  | 'too_large' // a length beyond what the model or dataset allows
+  | 'bad_length' // a gradient whose length is not what the nodes imply
+  | 'non_finite' // NaN or ±Infinity in a gradient or statistic
+  | 'not_assigned' // a result for a task or shards not assigned to this worker
+  | 'unexpected'; // a valid message at the wrong point of the conversation
+
+export class ProtocolError extends Error {
+  readonly reason: RejectReason;
+  constructor(reason: RejectReason, message: string) {
+    super(message);
+    this.reason = reason;
+    this.name = 'ProtocolError';
+  }
+}

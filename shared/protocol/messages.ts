@@ -1,0 +1,108 @@
+// Every message of the flocktrain protocol, defined once. Both directions are
+// discriminated unions on `type`. Float32Array and Uint32Array fields travel as
+// msgpack `bin` (raw little-endian bytes), never as arrays of numbers.
+//
+// Conversation (worker ⇄ coordinator):
+//   hello →            ← welcome (spec, dataset descriptor, weights + version)
+//   ready →  (after the dataset is loaded and its hash checked)
+//                      ← task (version, shards) … ← weights (next version) …
+//   result →           ← stop (training over, or coordinator going away)
+
+import type { TaskKind } from '../data/dataset.js';
+import type { ModelSpec } from '../model/spec.js';
+
+export type WorkerKind = 'node' | 'browser';
+
+/** What a worker needs to fetch and verify the dataset; the bytes come over HTTP. */
+export interface DatasetDescriptor {
+  readonly name: string;
+  readonly kind: TaskKind;
+  readonly numSamples: number;
+  readonly numFeatures: number;
+  readonly labelWidth: number;
+  readonly numClasses: number;
+  readonly classNames: readonly string[];
+  /** Hex SHA-256 of the dataset's canonical encoding (shared/data/hash.ts). */
+  readonly hash: string;
+  /** Path on the coordinator's HTTP server; the body is features then labels, f32 LE. */
+  readonly path: string;
+}
+
+export interface HelloMessage {
+  readonly type: 'hello';
+  readonly protocol: number;
+  readonly token: string;
+  readonly kind: WorkerKind;
+  /** Free-form host or browser description, for logs and the dashboard. */
+  readonly agent: string;
+}
+
+export interface ReadyMessage {
+  readonly type: 'ready';
+  /** Hash of the dataset the worker loaded; must equal the descriptor's. */
+  readonly datasetHash: string;
+}
+
+/** Statistics of one reduction-tree node, in the order of the result's gradients. */
+export interface NodeStats {
+  readonly lo: number;
+  readonly size: number;
+  /** Σ per-sample loss over the node's samples. */
+  readonly lossSum: number;
+  readonly count: number;
+  readonly correct: number;
+}
+
+export interface ResultMessage {
+  readonly type: 'result';
+  readonly taskId: number;
+  readonly version: number;
+  readonly nodes: readonly NodeStats[];
+  /** (nodes.length, paramCount): the gradient sum of each node, concatenated. */
+  readonly grads: Float32Array;
+  /** Milliseconds the worker spent computing, for throughput estimates. */
+  readonly computeMs: number;
+}
+
+export type WorkerMessage = HelloMessage | ReadyMessage | ResultMessage;
+
+export interface WelcomeMessage {
+  readonly type: 'welcome';
+  readonly protocol: number;
+  readonly workerId: string;
+  readonly spec: ModelSpec;
+  readonly dataset: DatasetDescriptor;
+  /** Micro-shard capacity: the most samples one shard of a task can hold. */
+  readonly shardSize: number;
+  readonly version: number;
+  readonly weights: Float32Array;
+}
+
+export interface WeightsMessage {
+  readonly type: 'weights';
+  readonly version: number;
+  readonly weights: Float32Array;
+}
+
+export interface ShardWork {
+  readonly id: number;
+  /** Sample indices into the dataset, in the step's order. */
+  readonly indices: Uint32Array;
+}
+
+export interface TaskMessage {
+  readonly type: 'task';
+  readonly taskId: number;
+  /** The weights version the gradients must be computed at. */
+  readonly version: number;
+  /** Number of shards in this step: fixes the reduction tree. */
+  readonly numShards: number;
+  readonly shards: readonly ShardWork[];
+}
+
+export interface StopMessage {
+  readonly type: 'stop';
+  readonly reason: string;
+}
+
+export type CoordinatorMessage = WelcomeMessage | WeightsMessage | TaskMessage | StopMessage;

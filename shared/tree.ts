@@ -1,0 +1,77 @@
+// The fixed reduction tree over the micro-shards of one step. This is what makes
+// distributed training bit-identical to one process: the gradient of a step is
+// defined as a pairwise sum over shard indices in a tree that depends only on the
+// number of shards, never on which worker computed what or when it arrived.
+//
+// A node is an aligned range [lo, lo + size) of shard indices, size a power of two.
+// Its value is the leaf's value when size is 1; when its right half lies wholly past
+// the last shard, the value of its left half; otherwise left + right. Any party that
+// holds all the shards under a node can compute the node's value, and gets the same
+// bits as anyone else, so workers pre-reduce what they hold and send one value per
+// maximal node.
+
+export interface TreeNode {
+  readonly lo: number;
+  /** A power of two. */
+  readonly size: number;
+}
+
+export function nodeKey(node: TreeNode): string {
+  return `${node.lo}/${node.size}`;
+}
+
+/** The root covering shards 0..numShards-1. */
+export function rootNode(numShards: number): TreeNode {
+  let size = 1;
+  while (size < numShards) size *= 2;
+  return { lo: 0, size };
+}
+
+/**
+ * Maximal tree nodes whose in-range shards are all in `held` (sorted or not), in
+ * ascending order of lo. Their leaves partition `held`.
+ */
+export function coverNodes(held: readonly number[], numShards: number): TreeNode[] {
+  const have = new Set(held);
+  const out: TreeNode[] = [];
+  const visit = (node: TreeNode): void => {
+    if (node.lo >= numShards) return;
+    if (fullyHeld(node, have, numShards)) {
+      out.push(node);
+      return;
+    }
+    if (node.size === 1) return;
+    const half = node.size / 2;
+    visit({ lo: node.lo, size: half });
+    visit({ lo: node.lo + half, size: half });
+  };
+  visit(rootNode(numShards));
+  return out;
+}
+
+function fullyHeld(node: TreeNode, have: ReadonlySet<number>, numShards: number): boolean {
+  const end = Math.min(node.lo + node.size, numShards);
+  for (let i = node.lo; i < end; i++) if (!have.has(i)) return false;
+  return true;
+}
+
+/**
+ * Reduces a node top-down: takes a provided value where one exists for a node,
+ * otherwise combines its children. `get` returns undefined for nodes it lacks; a
+ * missing leaf is an error (the caller must have every shard covered).
+ */
+export function reduceNode<T>(
+  node: TreeNode,
+  numShards: number,
+  get: (node: TreeNode) => T | undefined,
+  combine: (left: T, right: T) => T,
+): T {
+  const have = get(node);
+  if (have !== undefined) return have;
+  if (node.size === 1) throw new Error(`reduction is missing shard ${node.lo}`);
+  const half = node.size / 2;
+  const left = reduceNode({ lo: node.lo, size: half }, numShards, get, combine);
+  if (node.lo + half >= numShards) return left;
+  const right = reduceNode({ lo: node.lo + half, size: half }, numShards, get, combine);
+  return combine(left, right);
+}

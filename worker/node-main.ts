@@ -1,0 +1,1 @@
+export async function runWorker(o: unknown): Promise<number> { void o; return 1; }
