@@ -1,1 +1,174 @@
-export async function runCoordinator(o: unknown): Promise<number> { void o; return 1; }
+// `flocktrain coordinator`: serves workers over WebSocket, trains with them, and
+// (with --workers N) spawns N local worker processes. Prints the command with which
+// more workers can join from other machines.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { networkInterfaces } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { CloseCode } from '../shared/protocol/codes.js';
+import type { DatasetDescriptor } from '../shared/protocol/messages.js';
+import { generateToken } from './auth.js';
+import type { CoordinatorOptions } from './cli.js';
+import { Hub } from './hub.js';
+import { createLogger } from './logger.js';
+import { writeModelFile } from './model-file.js';
+import { initialParams } from './run-train.js';
+import { Scheduler } from './scheduler.js';
+import { startServer, type RouteHandler } from './server.js';
+import { prepareRun, type PreparedRun } from './setup.js';
+import { DivergedError, Trainer } from './trainer.js';
+
+const HELLO_TIMEOUT_MS = 10_000;
+const HEARTBEAT_MS = 5_000;
+
+export async function runCoordinator(options: CoordinatorOptions): Promise<number> {
+  const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
+  const run = prepareRun(options.config);
+  const params = initialParams(run, options.init);
+  const token = options.token ?? generateToken();
+  const paramCount = params.length;
+  const numShards = Math.ceil(run.config.batchSize / run.config.shardSize);
+  const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, options.minWorkers);
+  const descriptor = datasetDescriptor(run);
+  const hub = new Hub(
+    {
+      token,
+      datasetHash: run.datasetHash,
+      limits: { paramCount, maxNodes: numShards },
+      helloTimeoutMs: HELLO_TIMEOUT_MS,
+      heartbeatMs: HEARTBEAT_MS,
+    },
+    log.child({ component: 'hub' }),
+    {
+      welcome: () => {
+        const current = scheduler.currentWeights();
+        return { spec: run.spec, dataset: descriptor, shardSize: run.config.shardSize, version: current.version, weights: current.weights };
+      },
+      currentWeights: () => scheduler.currentWeights().bytes,
+      onReady: (w) => scheduler.onReady(w),
+      onResult: (w, r) => scheduler.onResult(w, r),
+      onGone: (w, why) => scheduler.onGone(w, why),
+    },
+  );
+  scheduler.attach({ broadcast: (b) => hub.broadcast(b), reject: (w, reason, detail) => hub.reject(w, reason, detail) });
+  const routes = new Map<string, RouteHandler>([[descriptor.path, dataRoute(run)]]);
+  // A result carries at most one gradient per shard of the step, plus small fields.
+  const maxPayload = paramCount * 4 * numShards + 64 * 1024;
+  const server = await startServer({
+    host: options.host,
+    port: options.port,
+    maxPayload,
+    token,
+    protectedRoutes: routes,
+    onConnection: (socket, req) => hub.accept(socket, req),
+  });
+  const joinHost = options.host === '0.0.0.0' || options.host === '::' ? lanAddress() : options.host;
+  const url = `ws://${joinHost}:${server.port}`;
+  if (joinHost !== options.host) log.info({ host: options.host }, 'listening on all interfaces: other machines can join');
+  log.info({ url, token, command: `npx flocktrain worker --url ${url} --token ${token}` }, 'join');
+  log.info({ dataset: run.dataset.name, datasetHash: run.datasetHash, train: run.split.train.length, val: run.split.val.length, spec: run.spec, config: run.config }, 'run');
+
+  const trainer = new Trainer(run, scheduler, log, { logEvery: options.logEvery, initialParams: params });
+  const children = spawnLocalWorkers(options.workers, url, token, log);
+  let interrupts = 0;
+  const onSignal = (): void => {
+    interrupts++;
+    log.warn('interrupted: stopping after the current step');
+    trainer.requestStop();
+    if (interrupts > 1) scheduler.cancel('interrupted');
+    else scheduler.cancelWhenStarved('interrupted');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let code = 0;
+  try {
+    const summary = await trainer.train();
+    if (options.out !== null) writeModelFile(options.out, run.spec, trainer.params, run.config, summary.weightsHash);
+    log.info({ ...summary, out: options.out }, 'done');
+  } catch (err) {
+    if (!(err instanceof DivergedError)) throw err;
+    log.error({ err: err.message }, 'diverged');
+    code = 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    hub.stopAll(CloseCode.DONE, 'training finished');
+    hub.close();
+    await waitForExit(children, 3000);
+    await server.close();
+  }
+  return code;
+}
+
+function datasetDescriptor(run: PreparedRun): DatasetDescriptor {
+  const d = run.dataset;
+  return {
+    name: d.name,
+    kind: d.kind,
+    numSamples: d.numSamples,
+    numFeatures: d.numFeatures,
+    labelWidth: d.labelWidth,
+    numClasses: d.numClasses,
+    classNames: d.classNames,
+    hash: run.datasetHash,
+    path: `/data/${run.datasetHash}`,
+  };
+}
+
+/** The dataset body: features then labels, raw little-endian float32. */
+function dataRoute(run: PreparedRun): RouteHandler {
+  const { features, labels } = run.dataset;
+  const f = new Uint8Array(features.buffer, features.byteOffset, features.byteLength);
+  const l = new Uint8Array(labels.buffer, labels.byteOffset, labels.byteLength);
+  return (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': f.byteLength + l.byteLength, 'cache-control': 'no-store' });
+    res.write(f);
+    res.end(l);
+  };
+}
+
+function lanAddress(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+function spawnLocalWorkers(count: number, url: string, token: string, log: Logger): ChildProcess[] {
+  const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
+  const children: ChildProcess[] = [];
+  for (let i = 0; i < count; i++) {
+    const child = spawn(process.execPath, [cli, 'worker', '--url', url, '--token', token, '--name', `local-${i + 1}`, '--log-format', 'json', '--log-level', 'warn'], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      // Own process group: a Ctrl-C in the terminal reaches the coordinator, which
+      // finishes the step and then stops its workers itself.
+      detached: true,
+    });
+    child.on('exit', (code, signal) => {
+      if (code !== 0) log.warn({ worker: `local-${i + 1}`, code, signal }, 'local worker exited');
+    });
+    children.push(child);
+  }
+  if (count > 0) log.info({ count }, 'spawned local workers');
+  return children;
+}
+
+async function waitForExit(children: ChildProcess[], timeoutMs: number): Promise<void> {
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => {
+            child.kill('SIGKILL');
+            resolve();
+          }, timeoutMs);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        }),
+    ),
+  );
+}

@@ -51,6 +51,14 @@ export class DivergedError extends Error {
   }
 }
 
+/** Thrown by an executor's run() when the step was abandoned (shutdown while it waited). */
+export class StepCancelled extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'StepCancelled';
+  }
+}
+
 const EVAL_BATCH = 256;
 
 export class Trainer {
@@ -105,7 +113,14 @@ export class Trainer {
       let step = 0;
       for (; step < steps && !this.#stopRequested; step++) {
         const plan = planStep(order, epoch, step, config.batchSize, config.shardSize);
-        const result = await this.#executor.run(plan, this.#version);
+        let result: PartialGradient;
+        try {
+          result = await this.#executor.run(plan, this.#version);
+        } catch (err) {
+          if (!(err instanceof StepCancelled)) throw err;
+          this.#stopRequested = true;
+          break;
+        }
         if (result.count !== plan.count) throw new Error(`step ${step}: reduced ${result.count} samples, planned ${plan.count}`);
         this.#applyStep(result, epoch, step);
         lossSum += result.lossSum;

@@ -106,13 +106,13 @@ function rawBytes(m: Record<string, unknown>, key: string): Uint8Array {
 function float32(bytes: Uint8Array, key: string): Float32Array {
   if (bytes.byteLength % 4 !== 0) throw new ProtocolError('bad_length', `${key}: ${bytes.byteLength} bytes is not a whole number of float32 values`);
   if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-  return new Float32Array(bytes.slice().buffer);
+  return new Float32Array(new Uint8Array(bytes).buffer); // new Uint8Array(x) copies; Buffer#slice would not
 }
 
 function uint32(bytes: Uint8Array, key: string): Uint32Array {
   if (bytes.byteLength % 4 !== 0) throw new ProtocolError('bad_length', `${key}: ${bytes.byteLength} bytes is not a whole number of uint32 values`);
   if (bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-  return new Uint32Array(bytes.slice().buffer);
+  return new Uint32Array(new Uint8Array(bytes).buffer);
 }
 
 function assertFinite(values: Float32Array, what: string): void {

@@ -1,0 +1,227 @@
+// Worker connections: the handshake, heartbeats, decoding, and rejection of bad
+// input. Each connection walks an explicit state machine
+//   awaiting_hello → loading (welcome sent, worker fetching data) → ready → closed
+// and the hub tells the scheduler only about ready workers, their results and their
+// departure. Bad input never throws out of here: it is logged with the worker id,
+// the worker is disconnected with a close code, and the scheduler reassigns its work.
+
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import type { RawData, WebSocket } from 'ws';
+import { CloseCode, PROTOCOL_VERSION, ProtocolError, type RejectReason } from '../shared/protocol/codes.js';
+import { decodeWorkerMessage, encode, type WorkerMessageLimits } from '../shared/protocol/codec.js';
+import type { DatasetDescriptor, ResultMessage, WorkerKind } from '../shared/protocol/messages.js';
+import type { ModelSpec } from '../shared/model/spec.js';
+import { tokensMatch } from './auth.js';
+
+export type ConnectionState = 'awaiting_hello' | 'loading' | 'ready' | 'closed';
+
+export class WorkerConnection {
+  readonly id: string;
+  readonly remote: string;
+  readonly log: Logger;
+  readonly #socket: WebSocket;
+  state: ConnectionState = 'awaiting_hello';
+  kind: WorkerKind | null = null;
+  agent = '';
+  /** Tasks completed and samples computed, for the logs and the dashboard. */
+  tasksDone = 0;
+  samplesDone = 0;
+  computeMs = 0;
+  lastSeen = Date.now();
+
+  constructor(id: string, socket: WebSocket, remote: string, log: Logger) {
+    this.id = id;
+    this.#socket = socket;
+    this.remote = remote;
+    this.log = log;
+  }
+
+  /** Sends already-encoded bytes (one encoding can serve many workers). */
+  send(bytes: Uint8Array): void {
+    if (this.state !== 'closed' && this.#socket.readyState === this.#socket.OPEN) this.#socket.send(bytes);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#socket.readyState === this.#socket.OPEN || this.#socket.readyState === this.#socket.CONNECTING) this.#socket.close(code, reason);
+  }
+
+  terminate(): void {
+    this.#socket.terminate();
+  }
+
+  /** A WebSocket ping; browsers and ws answer with a pong automatically. */
+  ping(): void {
+    if (this.#socket.readyState === this.#socket.OPEN) this.#socket.ping();
+  }
+}
+
+/** What the hub needs from the rest of the coordinator. */
+export interface HubHandlers {
+  /** Everything a welcome carries except the worker id. */
+  welcome(): { spec: ModelSpec; dataset: DatasetDescriptor; shardSize: number; version: number; weights: Float32Array };
+  /** Latest weights, encoded once, sent to a worker that just became ready. */
+  currentWeights(): Uint8Array;
+  onReady(worker: WorkerConnection): void;
+  onResult(worker: WorkerConnection, result: ResultMessage): void;
+  onGone(worker: WorkerConnection, why: string): void;
+}
+
+export interface HubOptions {
+  readonly token: string;
+  readonly datasetHash: string;
+  readonly limits: WorkerMessageLimits;
+  /** A connection must say hello within this many ms. */
+  readonly helloTimeoutMs: number;
+  /** Ping period; a worker that misses a whole period's pong is dropped. */
+  readonly heartbeatMs: number;
+}
+
+export class Hub {
+  readonly #options: HubOptions;
+  readonly #log: Logger;
+  readonly #handlers: HubHandlers;
+  readonly #connections = new Set<WorkerConnection>();
+  readonly #heartbeat: NodeJS.Timeout;
+  #nextId = 1;
+
+  constructor(options: HubOptions, log: Logger, handlers: HubHandlers) {
+    this.#options = options;
+    this.#log = log;
+    this.#handlers = handlers;
+    this.#heartbeat = setInterval(() => this.#checkHeartbeats(), options.heartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  get connections(): ReadonlySet<WorkerConnection> {
+    return this.#connections;
+  }
+
+  /** Hands a new WebSocket to the hub. */
+  accept(socket: WebSocket, req: IncomingMessage): void {
+    const id = `w${this.#nextId++}`;
+    const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    const worker = new WorkerConnection(id, socket, remote, this.#log.child({ workerId: id }));
+    this.#connections.add(worker);
+    const helloTimer = setTimeout(() => {
+      if (worker.state === 'awaiting_hello') this.#reject(worker, CloseCode.HELLO_TIMEOUT, 'no hello within the handshake deadline');
+    }, this.#options.helloTimeoutMs);
+    socket.on('pong', () => {
+      worker.lastSeen = Date.now();
+    });
+    socket.on('message', (data: RawData, isBinary: boolean) => {
+      worker.lastSeen = Date.now();
+      this.#onMessage(worker, data, isBinary);
+    });
+    socket.on('close', (code: number, reason: Buffer) => {
+      clearTimeout(helloTimer);
+      const previous = worker.state;
+      worker.state = 'closed';
+      this.#connections.delete(worker);
+      // Only workers that were welcomed count as having joined, so only they leave.
+      if (previous === 'loading' || previous === 'ready') {
+        this.#handlers.onGone(worker, `closed (${code}${reason.length > 0 ? ` ${reason.toString()}` : ''})`);
+      }
+    });
+    socket.on('error', (err: Error) => {
+      // ws reports oversized or malformed frames here, then closes the socket.
+      worker.log.warn({ err: err.message, remote }, 'rejected');
+    });
+  }
+
+  /** Sends to every ready worker. */
+  broadcast(bytes: Uint8Array): void {
+    for (const w of this.#connections) if (w.state === 'ready') w.send(bytes);
+  }
+
+  /** Tells every connected worker to stop, with a reason, and closes. */
+  stopAll(code: number, reason: string): void {
+    const bytes = encode({ type: 'stop', reason });
+    for (const w of this.#connections) {
+      w.send(bytes);
+      w.close(code, reason);
+    }
+  }
+
+  close(): void {
+    clearInterval(this.#heartbeat);
+  }
+
+  #onMessage(worker: WorkerConnection, data: RawData, isBinary: boolean): void {
+    if (worker.state === 'closed') return;
+    if (!isBinary) {
+      this.#reject(worker, CloseCode.PROTOCOL_ERROR, 'text frame; the protocol is binary msgpack', 'malformed');
+      return;
+    }
+    const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+    let message;
+    try {
+      message = decodeWorkerMessage(bytes, this.#options.limits);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      this.#reject(worker, CloseCode.PROTOCOL_ERROR, err.message, err.reason);
+      return;
+    }
+    switch (message.type) {
+      case 'hello': {
+        if (worker.state !== 'awaiting_hello') return this.#reject(worker, CloseCode.PROTOCOL_ERROR, 'second hello', 'unexpected');
+        if (!tokensMatch(this.#options.token, message.token)) {
+          worker.log.warn({ remote: worker.remote }, 'rejected: wrong or missing token');
+          worker.state = 'closed';
+          worker.close(CloseCode.UNAUTHORIZED, 'wrong or missing token');
+          return;
+        }
+        if (message.protocol !== PROTOCOL_VERSION) {
+          return this.#reject(worker, CloseCode.VERSION_MISMATCH, `protocol ${message.protocol} not supported (coordinator speaks ${PROTOCOL_VERSION})`, 'version');
+        }
+        worker.kind = message.kind;
+        worker.agent = message.agent;
+        worker.state = 'loading';
+        const w = this.#handlers.welcome();
+        worker.send(encode({ type: 'welcome', protocol: PROTOCOL_VERSION, workerId: worker.id, ...w }));
+        worker.log.debug({ kind: worker.kind, agent: worker.agent, remote: worker.remote }, 'welcomed');
+        return;
+      }
+      case 'ready': {
+        if (worker.state !== 'loading') return this.#reject(worker, CloseCode.PROTOCOL_ERROR, `ready while ${worker.state}`, 'unexpected');
+        if (message.datasetHash !== this.#options.datasetHash) {
+          return this.#reject(worker, CloseCode.PROTOCOL_ERROR, `worker loaded dataset ${message.datasetHash.slice(0, 12)}…, expected ${this.#options.datasetHash.slice(0, 12)}…`, 'unexpected');
+        }
+        worker.state = 'ready';
+        worker.send(this.#handlers.currentWeights());
+        this.#handlers.onReady(worker);
+        return;
+      }
+      case 'result':
+        if (worker.state !== 'ready') return this.#reject(worker, CloseCode.PROTOCOL_ERROR, `result while ${worker.state}`, 'unexpected');
+        this.#handlers.onResult(worker, message);
+        return;
+      default: {
+        const never: never = message;
+        throw new Error(`unhandled message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** Logs a rejection with the worker id and disconnects; the close handler reassigns its work. */
+  reject(worker: WorkerConnection, reason: RejectReason, detail: string): void {
+    this.#reject(worker, CloseCode.BAD_RESULT, detail, reason);
+  }
+
+  #reject(worker: WorkerConnection, code: number, detail: string, reason: RejectReason = 'unexpected'): void {
+    worker.log.warn({ reason, detail, remote: worker.remote }, 'rejected');
+    // The close reason is limited to 123 bytes by RFC 6455.
+    worker.close(code, `${reason}: ${detail}`.slice(0, 120));
+  }
+
+  #checkHeartbeats(): void {
+    const now = Date.now();
+    for (const w of this.#connections) {
+      if (now - w.lastSeen > 2 * this.#options.heartbeatMs) {
+        w.log.warn({ silentMs: now - w.lastSeen }, 'heartbeat missed; dropping worker');
+        w.terminate();
+      }
+    }
+    for (const w of this.#connections) w.ping();
+  }
+}

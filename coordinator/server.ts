@@ -1,0 +1,73 @@
+// The coordinator's network front: one HTTP server on one port, carrying the
+// WebSocket endpoint workers connect to and the HTTP routes (the dataset download;
+// later the browser pages). It knows nothing of training: connections are handed to
+// `onConnection`, HTTP requests to the route table.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { tokensMatch } from './auth.js';
+
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
+
+export interface ServerOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Largest inbound WebSocket message, in bytes. */
+  readonly maxPayload: number;
+  readonly token: string;
+  /** Exact-path routes that require the token (query ?token= or Authorization: Bearer). */
+  readonly protectedRoutes: ReadonlyMap<string, RouteHandler>;
+  readonly onConnection: (socket: WebSocket, req: IncomingMessage) => void;
+}
+
+export interface RunningServer {
+  readonly host: string;
+  readonly port: number;
+  readonly wss: WebSocketServer;
+  close(): Promise<void>;
+}
+
+export function presentedToken(req: IncomingMessage, url: URL): string {
+  const auth = req.headers.authorization;
+  if (auth !== undefined && auth.startsWith('Bearer ')) return auth.slice('Bearer '.length);
+  return url.searchParams.get('token') ?? '';
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const http: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = options.protectedRoutes.get(url.pathname);
+    if (route === undefined || req.method !== 'GET') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    if (!tokensMatch(options.token, presentedToken(req, url))) {
+      res.writeHead(401, { 'content-type': 'text/plain' }).end('missing or wrong token\n');
+      return;
+    }
+    route(req, res, url);
+  });
+  const wss = new WebSocketServer({ server: http, maxPayload: options.maxPayload });
+  wss.on('connection', options.onConnection);
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.port, options.host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  const address = http.address() as AddressInfo;
+  return {
+    host: options.host,
+    port: address.port,
+    wss,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const client of wss.clients) client.terminate();
+        wss.close();
+        http.closeAllConnections();
+        http.close(() => resolve());
+      }),
+  };
+}

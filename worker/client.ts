@@ -1,0 +1,179 @@
+// The worker's side of the protocol, platform-neutral: it drives one connection
+// given a socket to send on and a way to load the dataset, and is fed the bytes that
+// arrive. The Node entry and the browser entry wrap it around their own WebSocket.
+//
+// States: connecting → loading (welcome received, fetching data) → ready → stopped.
+// Messages are handled strictly in arrival order, waiting for the dataset if need be.
+
+import type { Dataset } from '../shared/data/dataset.js';
+import { CloseCode, PROTOCOL_VERSION, ProtocolError } from '../shared/protocol/codes.js';
+import { decodeCoordinatorMessage, encode } from '../shared/protocol/codec.js';
+import type { CoordinatorMessage, DatasetDescriptor, TaskMessage, WelcomeMessage, WorkerKind } from '../shared/protocol/messages.js';
+import { ShardComputer } from './compute.js';
+
+export interface WorkerSocket {
+  send(bytes: Uint8Array): void;
+  close(code: number, reason: string): void;
+}
+
+/** The slice of a pino-style logger the client uses. */
+export interface ClientLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export type ClientState = 'connecting' | 'loading' | 'ready' | 'stopped';
+
+export interface ClientOptions {
+  readonly token: string;
+  readonly kind: WorkerKind;
+  readonly agent: string;
+  /** Fetches (or reads from a cache) the dataset and checks it against the descriptor's hash. */
+  readonly loadDataset: (descriptor: DatasetDescriptor) => Promise<Dataset>;
+  readonly log: ClientLog;
+  /** Called after each task, for status displays. */
+  readonly onProgress?: (stats: ClientStats) => void;
+}
+
+export interface ClientStats {
+  workerId: string | null;
+  state: ClientState;
+  tasksDone: number;
+  samplesDone: number;
+  /** Mean loss of the last task's samples. */
+  lastLoss: number | null;
+  /** Samples per second of compute, over all tasks so far. */
+  samplesPerSec: number;
+  stopReason: string | null;
+}
+
+export class WorkerClient {
+  readonly stats: ClientStats = { workerId: null, state: 'connecting', tasksDone: 0, samplesDone: 0, lastLoss: null, samplesPerSec: 0, stopReason: null };
+  readonly #socket: WorkerSocket;
+  readonly #options: ClientOptions;
+  #computer: ShardComputer | null = null;
+  #weights: Float32Array | null = null;
+  #version = -1;
+  #computeMs = 0;
+  /** Messages are processed one after another on this chain. */
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(socket: WorkerSocket, options: ClientOptions) {
+    this.#socket = socket;
+    this.#options = options;
+  }
+
+  /** Call once the socket is open. */
+  start(): void {
+    const { token, kind, agent } = this.#options;
+    this.#socket.send(encode({ type: 'hello', protocol: PROTOCOL_VERSION, token, kind, agent }));
+  }
+
+  /** Feed every binary message here. */
+  receive(bytes: Uint8Array): void {
+    let message: CoordinatorMessage;
+    try {
+      message = decodeCoordinatorMessage(bytes);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      this.#fail(CloseCode.PROTOCOL_ERROR, `${err.reason}: ${err.message}`);
+      return;
+    }
+    this.#queue = this.#queue.then(() => this.#handle(message)).catch((err: unknown) => {
+      this.#fail(CloseCode.PROTOCOL_ERROR, err instanceof Error ? err.message : String(err));
+    });
+  }
+
+  /** Leave voluntarily. */
+  leave(): void {
+    this.stats.state = 'stopped';
+    this.stats.stopReason = 'left';
+    this.#socket.close(CloseCode.LEAVING, 'worker leaving');
+  }
+
+  async #handle(message: CoordinatorMessage): Promise<void> {
+    if (this.stats.state === 'stopped') return;
+    switch (message.type) {
+      case 'welcome':
+        return this.#welcome(message);
+      case 'weights':
+        if (message.weights.length !== this.#weights?.length) throw new Error(`weights of ${message.weights.length} values, model has ${this.#weights?.length ?? 0}`);
+        if (message.version > this.#version) {
+          // The message buffer is ours alone; keep the view, no copy.
+          this.#weights = message.weights;
+          this.#version = message.version;
+        }
+        return;
+      case 'task':
+        return this.#task(message);
+      case 'stop':
+        this.stats.state = 'stopped';
+        this.stats.stopReason = message.reason;
+        this.#options.log.info({ reason: message.reason }, 'stopped by coordinator');
+        this.#options.onProgress?.(this.stats);
+        return;
+      default: {
+        const never: never = message;
+        throw new Error(`unhandled message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  async #welcome(m: WelcomeMessage): Promise<void> {
+    if (this.stats.state !== 'connecting') throw new Error('second welcome');
+    this.stats.workerId = m.workerId;
+    this.stats.state = 'loading';
+    this.#weights = m.weights;
+    this.#version = m.version;
+    this.#options.log.info({ workerId: m.workerId, dataset: m.dataset.name, datasetHash: m.dataset.hash }, 'welcomed; loading dataset');
+    const dataset = await this.#options.loadDataset(m.dataset);
+    this.#computer = new ShardComputer(m.spec, dataset, m.shardSize);
+    if (this.#computer.paramCount !== m.weights.length) throw new Error(`welcome weights have ${m.weights.length} values, the model needs ${this.#computer.paramCount}`);
+    this.stats.state = 'ready';
+    this.#socket.send(encode({ type: 'ready', datasetHash: m.dataset.hash }));
+    this.#options.log.info({ workerId: m.workerId }, 'ready');
+  }
+
+  #task(t: TaskMessage): void {
+    const computer = this.#computer;
+    if (computer === null || this.#weights === null) throw new Error('task before the dataset was loaded');
+    if (t.version < this.#version) {
+      this.#options.log.debug({ taskId: t.taskId, version: t.version }, 'task for old weights skipped');
+      return;
+    }
+    if (t.version > this.#version) throw new Error(`task for weights version ${t.version}, but only ${this.#version} arrived`);
+    const started = performance.now();
+    const nodes = computer.computeNodes(this.#weights, t.shards, t.numShards);
+    const computeMs = performance.now() - started;
+    const P = computer.paramCount;
+    let grads = nodes[0].partial.grad; // the common case: one node, sent as is
+    if (nodes.length > 1) {
+      grads = new Float32Array(nodes.length * P);
+      nodes.forEach((n, k) => grads.set(n.partial.grad, k * P));
+    }
+    this.#socket.send(encode({
+      type: 'result',
+      taskId: t.taskId,
+      version: t.version,
+      nodes: nodes.map((n) => ({ lo: n.node.lo, size: n.node.size, lossSum: n.partial.lossSum, count: n.partial.count, correct: n.partial.correct })),
+      grads,
+      computeMs,
+    }));
+    const samples = nodes.reduce((a, n) => a + n.partial.count, 0);
+    const loss = nodes.reduce((a, n) => a + n.partial.lossSum, 0);
+    this.#computeMs += computeMs;
+    this.stats.tasksDone++;
+    this.stats.samplesDone += samples;
+    this.stats.lastLoss = samples > 0 ? loss / samples : null;
+    this.stats.samplesPerSec = this.#computeMs > 0 ? (this.stats.samplesDone * 1000) / this.#computeMs : 0;
+    this.#options.onProgress?.(this.stats);
+  }
+
+  #fail(code: number, detail: string): void {
+    this.#options.log.warn({ detail }, 'protocol error; disconnecting');
+    this.stats.state = 'stopped';
+    this.stats.stopReason = detail;
+    this.#socket.close(code, detail.slice(0, 120));
+  }
+}
