@@ -21,19 +21,32 @@ import { DivergedError, Trainer } from './trainer.js';
 
 const HELLO_TIMEOUT_MS = 10_000;
 const HEARTBEAT_MS = 5_000;
+const CLOSE_GRACE_MS = 2_000;
 
-export async function runCoordinator(options: CoordinatorOptions): Promise<number> {
-  const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
-  const run = prepareRun(options.config);
-  const params = initialParams(run, options.init);
-  const token = options.token ?? generateToken();
+export interface NetworkOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly token: string;
+  readonly minWorkers: number;
+}
+
+/** A coordinator serving workers: its scheduler is the trainer's step executor. */
+export interface ServingCoordinator {
+  readonly url: string;
+  readonly scheduler: Scheduler;
+  readonly hub: Hub;
+  /** Tells the workers to stop and closes the server. */
+  close(code: number, reason: string): Promise<void>;
+}
+
+export async function startCoordinator(run: PreparedRun, params: Float32Array, options: NetworkOptions, log: Logger): Promise<ServingCoordinator> {
   const paramCount = params.length;
   const numShards = Math.ceil(run.config.batchSize / run.config.shardSize);
   const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, options.minWorkers);
   const descriptor = datasetDescriptor(run);
   const hub = new Hub(
     {
-      token,
+      token: options.token,
       datasetHash: run.datasetHash,
       limits: { paramCount, maxNodes: numShards },
       helloTimeoutMs: HELLO_TIMEOUT_MS,
@@ -59,13 +72,34 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     host: options.host,
     port: options.port,
     maxPayload,
-    token,
+    token: options.token,
     protectedRoutes: routes,
     onConnection: (socket, req) => hub.accept(socket, req),
   });
   const joinHost = options.host === '0.0.0.0' || options.host === '::' ? lanAddress() : options.host;
-  const url = `ws://${joinHost}:${server.port}`;
   if (joinHost !== options.host) log.info({ host: options.host }, 'listening on all interfaces: other machines can join');
+  return {
+    url: `ws://${joinHost.includes(':') ? `[${joinHost}]` : joinHost}:${server.port}`,
+    scheduler,
+    hub,
+    close: async (code, reason) => {
+      hub.stopAll(code, reason);
+      hub.close();
+      // Give workers a moment to receive the close frame before sockets are cut.
+      const deadline = Date.now() + CLOSE_GRACE_MS;
+      while (hub.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await server.close();
+    },
+  };
+}
+
+export async function runCoordinator(options: CoordinatorOptions): Promise<number> {
+  const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
+  const run = prepareRun(options.config);
+  const params = initialParams(run, options.init);
+  const token = options.token ?? generateToken();
+  const coordinator = await startCoordinator(run, params, { host: options.host, port: options.port, token, minWorkers: options.minWorkers }, log);
+  const { url, scheduler } = coordinator;
   log.info({ url, token, command: `npx flocktrain worker --url ${url} --token ${token}` }, 'join');
   log.info({ dataset: run.dataset.name, datasetHash: run.datasetHash, train: run.split.train.length, val: run.split.val.length, spec: run.spec, config: run.config }, 'run');
 
@@ -93,10 +127,9 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    hub.stopAll(CloseCode.DONE, 'training finished');
-    hub.close();
+    const closing = coordinator.close(CloseCode.DONE, 'training finished');
     await waitForExit(children, 3000);
-    await server.close();
+    await closing;
   }
   return code;
 }
@@ -135,7 +168,7 @@ function lanAddress(): string {
   return '127.0.0.1';
 }
 
-function spawnLocalWorkers(count: number, url: string, token: string, log: Logger): ChildProcess[] {
+export function spawnLocalWorkers(count: number, url: string, token: string, log: Logger): ChildProcess[] {
   const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
   const children: ChildProcess[] = [];
   for (let i = 0; i < count; i++) {
@@ -154,7 +187,7 @@ function spawnLocalWorkers(count: number, url: string, token: string, log: Logge
   return children;
 }
 
-async function waitForExit(children: ChildProcess[], timeoutMs: number): Promise<void> {
+export async function waitForExit(children: ChildProcess[], timeoutMs: number): Promise<void> {
   await Promise.all(
     children.map(
       (child) =>

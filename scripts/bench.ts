@@ -1,0 +1,235 @@
+// `npm run bench`: how fast flocktrain is on the embedded default (MNIST MLP
+// 784-128-10, batch 64, plain SGD lr 0.1 — the anchors' task), next to the anchors
+// measured in the same run. Prints a Markdown table; numbers are medians. A
+// benchmark, not a test: nothing here fails on a slow machine.
+//
+//   npm run bench                  kernels, single process, 1 and 2 local workers
+//   npm run bench -- --anchors     also TensorFlow.js wasm and a plain JS trainer
+//                                  (copies ../shared/anchors, npm installs it once)
+
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { cpus, homedir, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import { resolveConfig } from '../coordinator/config.js';
+import { LocalExecutor } from '../coordinator/local-executor.js';
+import { startCoordinator, waitForExit } from '../coordinator/run-coordinator.js';
+import { prepareRun, type PreparedRun } from '../coordinator/setup.js';
+import { Trainer, type StepExecutor } from '../coordinator/trainer.js';
+import { matmulBackward, matmulForward } from '../shared/kernels/matmul.js';
+import { initParams } from '../shared/model/init.js';
+import { CloseCode } from '../shared/protocol/codes.js';
+import { deriveRng } from '../shared/rng.js';
+
+const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 4);
+const withAnchors = process.argv.includes('--anchors');
+const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
+
+function fmt(v: number, digits = 0): string {
+  return v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+// ---- kernels ----------------------------------------------------------------
+
+function randomArray(n: number, seed: number): Float32Array {
+  const rng = deriveRng(seed, 'bench');
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.nextFloat() - 0.5;
+  return a;
+}
+
+function timeIt(fn: () => void, minMs = 300): number {
+  for (let i = 0; i < 5; i++) fn();
+  const samples: number[] = [];
+  const end = performance.now() + minMs;
+  while (performance.now() < end || samples.length < 10) {
+    const t0 = performance.now();
+    fn();
+    samples.push(performance.now() - t0);
+  }
+  return median(samples);
+}
+
+function benchKernels(): string[] {
+  const rows: string[] = [];
+  for (const [B, C, OC] of [[16, 784, 128], [64, 784, 128], [16, 128, 10]] as const) {
+    const inp = randomArray(B * C, 1), w = randomArray(OC * C, 2), bias = randomArray(OC, 3), out = new Float32Array(B * OC);
+    const dout = randomArray(B * OC, 4), dw = new Float32Array(OC * C), db = new Float32Array(OC), dinp = new Float32Array(B * C);
+    const flops = 2 * B * C * OC;
+    const fwd = timeIt(() => matmulForward(out, inp, w, bias, B, C, OC));
+    const bwdW = timeIt(() => matmulBackward(null, dw, db, dout, inp, w, B, C, OC));
+    const bwdAll = timeIt(() => matmulBackward(dinp, dw, db, dout, inp, w, B, C, OC));
+    rows.push(`| ${B}×${C} · (${OC}×${C})ᵀ | ${fmt(flops / fwd / 1e6, 2)} | ${fmt(flops / bwdW / 1e6, 2)} | ${fmt(flops / (bwdAll - bwdW) / 1e6, 2)} |`);
+  }
+  return rows;
+}
+
+// ---- training ---------------------------------------------------------------
+
+interface EpochTimes {
+  seconds: number[];
+}
+
+/** A logger that records epoch durations and drops everything else. */
+function capturingLogger(times: EpochTimes): Logger {
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n')) {
+        if (line === '') continue;
+        const entry = JSON.parse(line) as { msg?: string; seconds?: number };
+        if (entry.msg === 'epoch' && typeof entry.seconds === 'number') times.seconds.push(entry.seconds);
+      }
+      done();
+    },
+  });
+  return pino({ level: 'info' }, stream);
+}
+
+function benchRun(): PreparedRun {
+  return prepareRun(resolveConfig({ epochs: EPOCHS, momentum: 0, lr: 0.1, batchSize: 64, shardSize: 16 }));
+}
+
+async function trainWith(run: PreparedRun, executor: StepExecutor, log: Logger): Promise<number> {
+  const trainer = new Trainer(run, executor, log, { logEvery: 1_000_000, initialParams: initParams(run.spec, run.config.seed) });
+  await trainer.train();
+  return trainer.params.length;
+}
+
+async function benchSingle(run: PreparedRun): Promise<number> {
+  const times: EpochTimes = { seconds: [] };
+  await trainWith(run, new LocalExecutor(run), capturingLogger(times));
+  return run.split.train.length / median(times.seconds.slice(1));
+}
+
+interface DistributedResult {
+  samplesPerSec: number;
+  stepMs: number;
+  computeMs: number;
+  waitMs: number;
+  reduceMs: number;
+  otherMs: number;
+  bytesPerStep: number;
+  weightsBytes: number;
+}
+
+async function benchDistributed(run: PreparedRun, workers: number): Promise<DistributedResult> {
+  const times: EpochTimes = { seconds: [] };
+  const log = capturingLogger(times);
+  const token = 'bench';
+  const params = initParams(run.spec, run.config.seed);
+  const coordinator = await startCoordinator(run, params, { host: '127.0.0.1', port: 0, token, minWorkers: workers }, log);
+  const cli = join(root, 'dist', 'coordinator', 'cli.js');
+  const cache = mkdtempSync(join(tmpdir(), 'flocktrain-bench-'));
+  const children: ChildProcess[] = [];
+  for (let i = 0; i < workers; i++) {
+    children.push(spawn(process.execPath, [cli, 'worker', '--url', coordinator.url, '--token', token, '--log-level', 'warn', '--log-format', 'json'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, XDG_CACHE_HOME: cache },
+    }));
+  }
+  await trainWith(run, coordinator.scheduler, log);
+  const stats = coordinator.scheduler.stats;
+  let computeMs = 0;
+  for (const w of coordinator.hub.connections) computeMs += w.computeMs;
+  const steps = stats.steps;
+  const weightsBytes = coordinator.scheduler.currentWeights().bytes.byteLength;
+  await coordinator.close(CloseCode.DONE, 'benchmark finished');
+  await waitForExit(children, 3000);
+  // Whole-step time from the median epoch, so joining and warm-up do not count.
+  const stepMs = (median(times.seconds.slice(1)) * 1000) / Math.ceil(run.split.train.length / run.config.batchSize);
+  const waitMs = stats.waitMs / steps;
+  const reduceMs = stats.reduceMs / steps;
+  return {
+    samplesPerSec: run.split.train.length / median(times.seconds.slice(1)),
+    stepMs,
+    computeMs: computeMs / steps / workers,
+    waitMs,
+    reduceMs,
+    otherMs: stepMs - waitMs - reduceMs,
+    bytesPerStep: (stats.bytesIn + stats.bytesOut) / steps,
+    weightsBytes,
+  };
+}
+
+// ---- anchors ----------------------------------------------------------------
+
+function anchorsDir(): string | null {
+  const source = join(root, '..', 'shared', 'anchors');
+  if (!existsSync(source)) return null;
+  const dir = join(homedir(), '.cache', 'flocktrain-bench', 'anchors');
+  if (!existsSync(join(dir, 'node_modules'))) {
+    mkdirSync(dir, { recursive: true });
+    cpSync(source, dir, { recursive: true });
+    process.stderr.write('installing the anchors (once)…\n');
+    execFileSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  if (!existsSync(join(dir, 'data', 'train_x.f32'))) execFileSync(process.execPath, ['export_data.js'], { cwd: dir, stdio: 'ignore' });
+  return dir;
+}
+
+function anchorSamplesPerSec(dir: string, args: string[]): number | null {
+  try {
+    const out = execFileSync(process.execPath, args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const m = /RESULT.*median=(\d+)/.exec(out);
+    return m === null ? null : Number(m[1]);
+  } catch {
+    return null;
+  }
+}
+
+// ---- main -------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const lines: string[] = [];
+  const say = (s: string): void => {
+    lines.push(s);
+    process.stdout.write(`${s}\n`);
+  };
+  say(`flocktrain benchmark — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${EPOCHS} epochs (median of epochs 2..${EPOCHS})`);
+  say('');
+  say('| matmul shape (B×C · Wᵀ) | forward GFLOP/s | backward dW GFLOP/s | backward dinp GFLOP/s |');
+  say('|---|---|---|---|');
+  for (const row of benchKernels()) say(row);
+  say('');
+  const run = benchRun();
+  const single = await benchSingle(run);
+  const d1 = await benchDistributed(run, 1);
+  const d2 = await benchDistributed(run, 2);
+  say('| trainer (MNIST 784-128-10, batch 64, SGD lr 0.1) | samples/s |');
+  say('|---|---|');
+  say(`| flocktrain train (1 process) | ${fmt(single)} |`);
+  say(`| flocktrain coordinator + 1 local worker | ${fmt(d1.samplesPerSec)} |`);
+  say(`| flocktrain coordinator + 2 local workers | ${fmt(d2.samplesPerSec)} |`);
+  if (withAnchors) {
+    const dir = anchorsDir();
+    if (dir === null) say('| anchors | ../shared/anchors not found |');
+    else {
+      const tfjs = anchorSamplesPerSec(dir, ['tfjs_train.js', 'wasm', 'fit', String(EPOCHS)]);
+      const plain = anchorSamplesPerSec(dir, ['mlp_js.js', String(EPOCHS)]);
+      say(`| TensorFlow.js wasm backend (anchor) | ${tfjs === null ? 'failed' : fmt(tfjs)} |`);
+      say(`| hand-written Float32Array MLP (anchor) | ${plain === null ? 'failed' : fmt(plain)} |`);
+      if (tfjs !== null) say(`| **flocktrain train / TensorFlow.js wasm** | **${fmt(single / tfjs, 2)}×** |`);
+    }
+  }
+  say('');
+  say('| per step (ms) | 1 worker | 2 workers |');
+  say('|---|---|---|');
+  say(`| whole step | ${fmt(d1.stepMs, 2)} | ${fmt(d2.stepMs, 2)} |`);
+  say(`| worker compute (mean per worker) | ${fmt(d1.computeMs, 2)} | ${fmt(d2.computeMs, 2)} |`);
+  say(`| wait for results (compute + transfer + decode) | ${fmt(d1.waitMs, 2)} | ${fmt(d2.waitMs, 2)} |`);
+  say(`| reduce | ${fmt(d1.reduceMs, 2)} | ${fmt(d2.reduceMs, 2)} |`);
+  say(`| optimizer + encode + broadcast + bookkeeping | ${fmt(d1.otherMs, 2)} | ${fmt(d2.otherMs, 2)} |`);
+  say(`| overhead (1 − compute / step) | ${fmt(100 * (1 - d1.computeMs / d1.stepMs), 1)}% | ${fmt(100 * (1 - d2.computeMs / d2.stepMs), 1)}% |`);
+  say(`| bytes on the wire per step (all workers, both ways) | ${fmt(d1.bytesPerStep)} | ${fmt(d2.bytesPerStep)} |`);
+  say(`| one weights message | ${fmt(d1.weightsBytes)} | ${fmt(d2.weightsBytes)} |`);
+}
+
+await main();
