@@ -203,7 +203,8 @@ export class Scheduler implements StepExecutor {
     this.stats.bytesIn += result.grads.byteLength;
     const P = this.#paramCount;
     result.nodes.forEach((n, k) => {
-      const grad = result.grads.slice(k * P, (k + 1) * P);
+      // A view, no copy: the decoded message's buffer is ours alone from here on.
+      const grad = result.grads.subarray(k * P, (k + 1) * P);
       active.results.set(nodeKey(n), { grad, lossSum: n.lossSum, count: n.count, correct: n.correct });
     });
     active.tasks.delete(task.id);

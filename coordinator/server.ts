@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { ConfigError } from '../shared/errors.js';
 import { tokensMatch } from './auth.js';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
@@ -50,10 +51,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const wss = new WebSocketServer({ server: http, maxPayload: options.maxPayload });
   wss.on('connection', options.onConnection);
+  // The WebSocketServer re-emits the HTTP server's errors; the listen handler below
+  // turns those into user-facing errors, so this one only keeps them from crashing.
+  wss.on('error', () => {});
   await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
+    http.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') reject(new ConfigError(`port ${options.port} on ${options.host} is in use: pick another with --port (0 = any free port)`));
+      else if (err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES') reject(new ConfigError(`cannot listen on ${options.host}:${options.port} (${err.code})`));
+      else reject(err);
+    });
     http.listen(options.port, options.host, () => {
-      http.off('error', reject);
+      http.removeAllListeners('error');
       resolve();
     });
   });

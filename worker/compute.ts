@@ -26,6 +26,9 @@ export class ShardComputer {
   readonly #x: Float32Array;
   /** (shardSize, labelWidth): the gathered labels. */
   readonly #y: Float32Array;
+  /** Gradient buffers (paramCount each), reused from one computeNodes call to the next. */
+  readonly #pool: Float32Array[] = [];
+  #lent = 0;
 
   constructor(spec: ModelSpec, data: Dataset, shardSize: number) {
     if (data.numFeatures !== spec.inputSize) {
@@ -43,6 +46,11 @@ export class ShardComputer {
 
   /** Gradient sum of one shard, in a fresh buffer. */
   computeShard(params: Float32Array, indices: Uint32Array): PartialGradient {
+    return this.#computeShardInto(new Float32Array(this.paramCount), params, indices);
+  }
+
+  /** Gradient sum of one shard into `grad`, which must be zeroed. */
+  #computeShardInto(grad: Float32Array, params: Float32Array, indices: Uint32Array): PartialGradient {
     const { numFeatures: F, labelWidth: L, features, labels, numSamples } = this.#data;
     const n = indices.length;
     if (n > this.#net.maxBatch) throw new RangeError(`shard of ${n} samples exceeds the shard size ${this.#net.maxBatch}`);
@@ -52,21 +60,30 @@ export class ShardComputer {
       this.#x.set(features.subarray(s * F, s * F + F), r * F);
       this.#y.set(labels.subarray(s * L, s * L + L), r * L);
     }
-    const grad = new Float32Array(this.paramCount);
     const stats = this.#net.accumulateGradient(params, grad, this.#x, this.#y, n);
     return { grad, lossSum: stats.lossSum, count: n, correct: stats.correct };
   }
 
   /**
    * Computes the given shards of a step with `numShards` shards and pre-reduces them
-   * along the fixed tree: one partial per maximal node the shards fill.
+   * along the fixed tree: one partial per maximal node the shards fill. The returned
+   * gradients live in reused buffers: they are valid until the next call.
    */
   computeNodes(params: Float32Array, shards: readonly ShardInput[], numShards: number): NodeGradient[] {
+    this.#lent = 0;
     const leaves = new Map<number, PartialGradient>();
-    for (const shard of shards) leaves.set(shard.id, this.computeShard(params, shard.indices));
+    for (const shard of shards) leaves.set(shard.id, this.#computeShardInto(this.#borrow(), params, shard.indices));
     return coverNodes([...leaves.keys()], numShards).map((node) => ({
       node,
       partial: reduceNode(node, numShards, (n) => (n.size === 1 ? leaves.get(n.lo) : undefined), combineInto),
     }));
+  }
+
+  /** A zeroed gradient buffer; steady state allocates nothing. */
+  #borrow(): Float32Array {
+    if (this.#lent === this.#pool.length) this.#pool.push(new Float32Array(this.paramCount));
+    const buffer = this.#pool[this.#lent++];
+    buffer.fill(0);
+    return buffer;
   }
 }
