@@ -75,8 +75,9 @@ export function matmulForward(
  * Gradients of matmulForward, accumulated (+=) into dweight and dbias, written into dinp.
  * dinp (B, C) or null when the input needs no gradient (the first layer),
  * dweight (OC, C), dbias (OC), dout (B, OC), inp (B, C), weight (OC, C)
- * dweight[o, c] gains Σ_b dout[b, o]·inp[b, c]: samples are summed in double in blocks of
- * four (in b order) and each block's sum is added to dweight with one float32 rounding.
+ * dweight[o, c] gains Σ_b dout[b, o]·inp[b, c]: for pairs of output rows, samples are summed
+ * in double in blocks of four (in b order) and each block's sum is added to dweight with one
+ * float32 rounding; a last odd row and leftover samples are added one sample at a time.
  */
 export function matmulBackward(
   dinp: Float32Array | null,
