@@ -20,6 +20,12 @@ export interface TrainOptions extends CommonOptions {
   readonly init: string | null;
   readonly out: string | null;
   readonly logEvery: number;
+  /** Write checkpoints here (at epoch ends, every checkpointEvery steps, and on interruption). */
+  readonly checkpointDir: string | null;
+  readonly checkpointEvery: number;
+  readonly keepCheckpoints: number;
+  /** Continue from the newest checkpoint in this directory. */
+  readonly resume: string | null;
 }
 
 export interface CoordinatorOptions extends TrainOptions {
@@ -67,7 +73,11 @@ function runFlags<T>(y: Argv<T>) {
     .option('seed', { type: 'number', default: d.seed, describe: 'seed of every random choice (init, split, data order)' })
     .option('init', { type: 'string', describe: 'start from the weights in this safetensors file' })
     .option('out', { type: 'string', describe: 'write the final weights to this safetensors file' })
-    .option('log-every', { type: 'number', default: 10, describe: 'log a step line every N steps' });
+    .option('log-every', { type: 'number', default: 10, describe: 'log a step line every N steps' })
+    .option('checkpoint-dir', { type: 'string', describe: 'write checkpoints here: every epoch end, on Ctrl-C, and every --checkpoint-every steps' })
+    .option('checkpoint-every', { type: 'number', default: 0, describe: 'also checkpoint every N steps (0: only at epoch ends and on interruption)' })
+    .option('keep-checkpoints', { type: 'number', default: 3, describe: 'checkpoints kept in --checkpoint-dir' })
+    .option('resume', { type: 'string', describe: 'continue exactly from the newest checkpoint in this directory (same flags; --epochs may grow)' });
 }
 
 type RunArgs = Awaited<ReturnType<typeof runFlags<object>>['argv']>;
@@ -103,11 +113,18 @@ function trainOptions(a: RunArgs): TrainOptions {
     standardize: a.standardize,
   });
   if (!(Number.isInteger(a['log-every']) && a['log-every'] > 0)) throw new FlocktrainError('CONFIG', `--log-every must be a positive integer, got ${a['log-every']}`);
+  if (!(Number.isInteger(a['checkpoint-every']) && a['checkpoint-every'] >= 0)) throw new FlocktrainError('CONFIG', `--checkpoint-every must be an integer ≥ 0, got ${a['checkpoint-every']}`);
+  if (!(Number.isInteger(a['keep-checkpoints']) && a['keep-checkpoints'] >= 1)) throw new FlocktrainError('CONFIG', `--keep-checkpoints must be an integer ≥ 1, got ${a['keep-checkpoints']}`);
+  if (a.resume !== undefined && a.init !== undefined) throw new FlocktrainError('CONFIG', '--resume and --init cannot be combined: a checkpoint already holds the weights');
   return {
     config,
     init: a.init ?? null,
     out: a.out ?? null,
     logEvery: a['log-every'],
+    checkpointDir: a['checkpoint-dir'] ?? a.resume ?? null,
+    checkpointEvery: a['checkpoint-every'],
+    keepCheckpoints: a['keep-checkpoints'],
+    resume: a.resume ?? null,
     logFormat: a['log-format'],
     logLevel: a['log-level'],
   };
@@ -127,7 +144,20 @@ async function guarded(run: () => Promise<number>): Promise<void> {
   }
 }
 
+/** yargs would turn a repeated numeric flag into a sum; refuse the ambiguity instead. */
+function refuseRepeatedFlags(argv: string[]): void {
+  const seen = new Set<string>();
+  for (const arg of argv) {
+    if (arg === '--') break;
+    if (!arg.startsWith('--')) continue;
+    const name = arg.slice(2).split('=')[0].replace(/^no-/, '');
+    if (seen.has(name)) fail(`--${name} is given more than once`, 2);
+    seen.add(name);
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
+  refuseRepeatedFlags(argv);
   await yargs(argv)
     .scriptName('flocktrain')
     .usage('$0 <command> [options]\n\nDistributed data-parallel training over WebSocket workers, bit-identical to one process.')
@@ -173,7 +203,7 @@ export async function main(argv: string[]): Promise<void> {
     .fail((msg, err) => {
       if (err instanceof FlocktrainError) fail(err.message, 1);
       if (err) throw err;
-      fail(`${msg} (see --help)`, 2);
+      fail(`${msg.replace(/\s*\n\s*/g, ' ')} (see --help)`, 2);
     })
     .parseAsync();
 }

@@ -115,17 +115,14 @@ export class Hub {
     });
     socket.on('close', (code: number, reason: Buffer) => {
       clearTimeout(helloTimer);
-      const previous = worker.state;
-      worker.state = 'closed';
       this.#connections.delete(worker);
-      // Only workers that were welcomed count as having joined, so only they leave.
-      if (previous === 'loading' || previous === 'ready') {
-        this.#handlers.onGone(worker, `closed (${code}${reason.length > 0 ? ` ${reason.toString()}` : ''})`);
-      }
+      this.#markGone(worker, `closed (${code}${reason.length > 0 ? ` ${reason.toString()}` : ''})`);
     });
-    socket.on('error', (err: Error) => {
+    socket.on('error', (err: Error & { code?: string }) => {
       // ws reports oversized or malformed frames here, then closes the socket.
-      worker.log.warn({ err: err.message, remote }, 'rejected');
+      const reason: RejectReason = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'too_large' : 'malformed';
+      worker.log.warn({ reason, err: err.message, remote }, 'rejected');
+      this.#markGone(worker, `rejected (${err.message})`);
     });
   }
 
@@ -159,7 +156,10 @@ export class Hub {
       message = decodeWorkerMessage(bytes, this.#options.limits);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
-      this.#reject(worker, CloseCode.PROTOCOL_ERROR, err.message, err.reason);
+      // Only a result carries gradients: a wrong length or a non-finite value there is
+      // a bad result (codes.ts), not a protocol violation.
+      const code = err.reason === 'bad_length' || err.reason === 'non_finite' ? CloseCode.BAD_RESULT : CloseCode.PROTOCOL_ERROR;
+      this.#reject(worker, code, err.message, err.reason);
       return;
     }
     switch (message.type) {
@@ -212,6 +212,16 @@ export class Hub {
     worker.log.warn({ reason, detail, remote: worker.remote }, 'rejected');
     // The close reason is limited to 123 bytes by RFC 6455.
     worker.close(code, `${reason}: ${detail}`.slice(0, 120));
+    // Out now, not when the close handshake ends: what the worker sent behind the bad
+    // message is ignored, and its shards are reassigned without waiting for its reply.
+    this.#markGone(worker, `rejected (${reason})`);
+  }
+
+  /** Marks the worker closed; one that was welcomed has joined, so it is reported gone, once. */
+  #markGone(worker: WorkerConnection, why: string): void {
+    const previous = worker.state;
+    worker.state = 'closed';
+    if (previous === 'loading' || previous === 'ready') this.#handlers.onGone(worker, why);
   }
 
   #checkHeartbeats(): void {

@@ -29,7 +29,7 @@ export function writeModelFile(path: string, spec: ModelSpec, params: Float32Arr
 export function readModelFile(path: string, spec: ModelSpec): Float32Array {
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(path);
+    bytes = new Uint8Array(readFileSync(path)); // a plain copy: decodeSafetensors slices, and Buffer.slice does not copy
   } catch (err) {
     throw new ModelFileError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }

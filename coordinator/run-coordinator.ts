@@ -13,7 +13,7 @@ import type { CoordinatorOptions } from './cli.js';
 import { Hub } from './hub.js';
 import { createLogger } from './logger.js';
 import { writeModelFile } from './model-file.js';
-import { initialParams } from './run-train.js';
+import { trainerOptions } from './run-train.js';
 import { Scheduler } from './scheduler.js';
 import { startServer, type RouteHandler } from './server.js';
 import { prepareRun, type PreparedRun } from './setup.js';
@@ -39,7 +39,8 @@ export interface ServingCoordinator {
   close(code: number, reason: string): Promise<void>;
 }
 
-export async function startCoordinator(run: PreparedRun, params: Float32Array, options: NetworkOptions, log: Logger): Promise<ServingCoordinator> {
+/** Starts serving `params` as weights `version`; workers may connect from now on. */
+export async function startCoordinator(run: PreparedRun, params: Float32Array, version: number, options: NetworkOptions, log: Logger): Promise<ServingCoordinator> {
   const paramCount = params.length;
   const numShards = Math.ceil(run.config.batchSize / run.config.shardSize);
   const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, options.minWorkers);
@@ -65,6 +66,7 @@ export async function startCoordinator(run: PreparedRun, params: Float32Array, o
     },
   );
   scheduler.attach({ broadcast: (b) => hub.broadcast(b), reject: (w, reason, detail) => hub.reject(w, reason, detail) });
+  scheduler.publish(version, params);
   const routes = new Map<string, RouteHandler>([[descriptor.path, dataRoute(run)]]);
   // A result carries at most one gradient per shard of the step, plus small fields.
   const maxPayload = paramCount * 4 * numShards + 64 * 1024;
@@ -96,14 +98,15 @@ export async function startCoordinator(run: PreparedRun, params: Float32Array, o
 export async function runCoordinator(options: CoordinatorOptions): Promise<number> {
   const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
   const run = prepareRun(options.config);
-  const params = initialParams(run, options.init);
+  const trainerOpts = trainerOptions(run, options, log);
+  const params = trainerOpts.initialParams;
   const token = options.token ?? generateToken();
-  const coordinator = await startCoordinator(run, params, { host: options.host, port: options.port, token, minWorkers: options.minWorkers }, log);
+  const coordinator = await startCoordinator(run, params, trainerOpts.resume?.state.version ?? 0, { host: options.host, port: options.port, token, minWorkers: options.minWorkers }, log);
   const { url, scheduler } = coordinator;
   log.info({ url, token, command: `npx flocktrain worker --url ${url} --token ${token}` }, 'join');
   log.info({ dataset: run.dataset.name, datasetHash: run.datasetHash, train: run.split.train.length, val: run.split.val.length, spec: run.spec, config: run.config }, 'run');
 
-  const trainer = new Trainer(run, scheduler, log, { logEvery: options.logEvery, initialParams: params });
+  const trainer = new Trainer(run, scheduler, log, trainerOpts);
   const children = spawnLocalWorkers(options.workers, url, token, log);
   let interrupts = 0;
   const onSignal = (): void => {
@@ -127,9 +130,10 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    const closing = coordinator.close(CloseCode.DONE, 'training finished');
+    await coordinator.close(CloseCode.DONE, 'training finished');
+    // Connected workers got the stop message; any still starting up are told here.
+    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
     await waitForExit(children, 3000);
-    await closing;
   }
   return code;
 }

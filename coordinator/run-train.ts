@@ -8,17 +8,35 @@ import { LocalExecutor } from './local-executor.js';
 import { createLogger } from './logger.js';
 import { readModelFile, writeModelFile } from './model-file.js';
 import { prepareRun, type PreparedRun } from './setup.js';
-import { DivergedError, Trainer } from './trainer.js';
+import type { Logger } from 'pino';
+import { loadLatestCheckpoint } from './checkpoint.js';
+import { DivergedError, Trainer, type TrainerOptions } from './trainer.js';
 
 export function initialParams(run: PreparedRun, init: string | null): Float32Array {
   return init === null ? initParams(run.spec, run.config.seed) : readModelFile(init, run.spec);
+}
+
+/** The trainer's start and checkpoint options from the command line (shared with the coordinator). */
+export function trainerOptions(run: PreparedRun, options: TrainOptions, log: Logger): TrainerOptions {
+  let resume = null;
+  if (options.resume !== null) {
+    const { path, checkpoint } = loadLatestCheckpoint(options.resume, { spec: run.spec, config: run.config, datasetHash: run.datasetHash });
+    log.info({ path, epoch: checkpoint.state.epoch + 1, step: checkpoint.state.globalStep }, 'resuming');
+    resume = checkpoint;
+  }
+  return {
+    logEvery: options.logEvery,
+    initialParams: resume?.params ?? initialParams(run, options.init),
+    checkpoint: options.checkpointDir === null ? null : { dir: options.checkpointDir, every: options.checkpointEvery, keep: options.keepCheckpoints },
+    resume,
+  };
 }
 
 export async function runTrain(options: TrainOptions): Promise<number> {
   const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
   const run = prepareRun(options.config);
   log.info({ dataset: run.dataset.name, datasetHash: run.datasetHash, train: run.split.train.length, val: run.split.val.length, spec: run.spec }, 'run');
-  const trainer = new Trainer(run, new LocalExecutor(run), log, { logEvery: options.logEvery, initialParams: initialParams(run, options.init) });
+  const trainer = new Trainer(run, new LocalExecutor(run), log, trainerOptions(run, options, log));
   const onSignal = (): void => {
     log.warn('interrupted: stopping after the current step');
     trainer.requestStop();

@@ -14,6 +14,7 @@ import type { PartialGradient } from '../shared/gradient.js';
 import { Network } from '../shared/model/network.js';
 import type { Optimizer } from '../shared/optim/optimizer.js';
 import { Sgd } from '../shared/optim/sgd.js';
+import { writeCheckpoint, type Checkpoint, type TrainingState } from './checkpoint.js';
 import type { PreparedRun } from './setup.js';
 import { epochOrder, planStep, stepsPerEpoch, type StepPlan } from './plan.js';
 
@@ -25,6 +26,8 @@ export interface StepExecutor {
   publish(version: number, weights: Float32Array): void;
   /** Workers currently taking part, for the step log. */
   readonly workerCount: number;
+  /** Measured samples/s of each worker, for the step log. */
+  workerThroughput?(): Record<string, number>;
 }
 
 export interface TrainerOptions {
@@ -32,6 +35,18 @@ export interface TrainerOptions {
   readonly logEvery: number;
   /** Initial parameters (from --init); default: drawn from the seed. */
   readonly initialParams: Float32Array;
+  /** Where and how often to write checkpoints; null: never. */
+  readonly checkpoint: CheckpointPolicy | null;
+  /** A checkpoint to continue from (its weights replace initialParams). */
+  readonly resume: Checkpoint | null;
+}
+
+export interface CheckpointPolicy {
+  readonly dir: string;
+  /** Also write one every this many steps (0: only at epoch ends and on interruption). */
+  readonly every: number;
+  /** Checkpoints kept in the directory. */
+  readonly keep: number;
 }
 
 export interface TrainSummary {
@@ -70,8 +85,8 @@ export class Trainer {
   readonly #options: TrainerOptions;
   readonly #evalNet: Network;
   readonly #meanGrad: Float32Array;
-  #version = 0;
-  #stepsDone = 0;
+  /** Position and running sums; exactly what a checkpoint stores. */
+  #state: TrainingState;
   #stopRequested = false;
 
   constructor(run: PreparedRun, executor: StepExecutor, log: Logger, options: TrainerOptions) {
@@ -79,15 +94,21 @@ export class Trainer {
     this.#executor = executor;
     this.#log = log;
     this.#options = options;
-    this.params = options.initialParams.slice();
     const c = run.config;
+    this.params = (options.resume?.params ?? options.initialParams).slice();
     this.optimizer = new Sgd(this.params.length, { lr: c.lr, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay });
+    if (options.resume !== null) this.optimizer.loadState(options.resume.optimizer);
+    this.#state = options.resume?.state ?? { epoch: 0, stepInEpoch: 0, globalStep: 0, version: 0, epochLossSum: 0, epochCorrect: 0, epochSamples: 0, epochSeconds: 0 };
     this.#evalNet = new Network(run.spec, EVAL_BATCH);
     this.#meanGrad = new Float32Array(this.params.length);
   }
 
   get version(): number {
-    return this.#version;
+    return this.#state.version;
+  }
+
+  get state(): TrainingState {
+    return this.#state;
   }
 
   /** Stop after the step in progress; train() then resolves with interrupted: true. */
@@ -98,24 +119,20 @@ export class Trainer {
   async train(): Promise<TrainSummary> {
     const { config, split } = this.#run;
     const steps = stepsPerEpoch(split.train.length, config.batchSize);
-    this.#executor.publish(this.#version, this.params);
+    this.#executor.publish(this.#state.version, this.params);
     let lastEval: { loss: number; accuracy: number } | null = null;
-    let epochsDone = 0;
-    for (let epoch = 0; epoch < config.epochs && !this.#stopRequested; epoch++) {
-      const started = performance.now();
+    const firstEpoch = this.#state.epoch;
+    while (this.#state.epoch < config.epochs && !this.#stopRequested) {
+      const epoch = this.#state.epoch;
+      const started = performance.now() - this.#state.epochSeconds * 1000;
       const order = epochOrder(split.train, config.seed, epoch);
-      let lossSum = 0;
-      let correct = 0;
-      let windowStart = performance.now();
-      let windowSamples = 0;
-      let windowLoss = 0;
-      let windowSteps = 0;
-      let step = 0;
-      for (; step < steps && !this.#stopRequested; step++) {
+      const window = { start: performance.now(), samples: 0, loss: 0, steps: 0 };
+      while (this.#state.stepInEpoch < steps && !this.#stopRequested) {
+        const step = this.#state.stepInEpoch;
         const plan = planStep(order, epoch, step, config.batchSize, config.shardSize);
         let result: PartialGradient;
         try {
-          result = await this.#executor.run(plan, this.#version);
+          result = await this.#executor.run(plan, this.#state.version);
         } catch (err) {
           if (!(err instanceof StepCancelled)) throw err;
           this.#stopRequested = true;
@@ -123,48 +140,67 @@ export class Trainer {
         }
         if (result.count !== plan.count) throw new Error(`step ${step}: reduced ${result.count} samples, planned ${plan.count}`);
         this.#applyStep(result, epoch, step);
-        lossSum += result.lossSum;
-        correct += result.correct;
-        windowSamples += result.count;
-        windowLoss += result.lossSum / result.count;
-        windowSteps++;
-        if (this.#stepsDone % this.#options.logEvery === 0 || step === steps - 1) {
+        const s = this.#state;
+        this.#state = {
+          ...s,
+          stepInEpoch: step + 1,
+          epochLossSum: s.epochLossSum + result.lossSum,
+          epochCorrect: s.epochCorrect + result.correct,
+          epochSamples: s.epochSamples + result.count,
+          epochSeconds: (performance.now() - started) / 1000,
+        };
+        window.samples += result.count;
+        window.loss += result.lossSum / result.count;
+        window.steps++;
+        if (this.#state.globalStep % this.#options.logEvery === 0 || step === steps - 1) {
           const now = performance.now();
           this.#log.info({
             epoch: epoch + 1,
-            step: this.#stepsDone,
-            loss: round(windowLoss / windowSteps),
+            step: this.#state.globalStep,
+            loss: round(window.loss / window.steps),
             lr: config.lr,
             workers: this.#executor.workerCount,
-            samplesPerSec: Math.round((windowSamples * 1000) / Math.max(now - windowStart, 1e-3)),
+            samplesPerSec: Math.round((window.samples * 1000) / Math.max(now - window.start, 1e-3)),
+            ...(this.#executor.workerThroughput ? { perWorker: this.#executor.workerThroughput() } : {}),
           }, 'step');
-          windowStart = now;
-          windowSamples = 0;
-          windowLoss = 0;
-          windowSteps = 0;
+          Object.assign(window, { start: now, samples: 0, loss: 0, steps: 0 });
         }
+        const policy = this.#options.checkpoint;
+        if (policy !== null && policy.every > 0 && this.#state.globalStep % policy.every === 0 && step < steps - 1) this.#checkpoint();
       }
-      if (step < steps) break; // interrupted mid-epoch: the epoch is not complete
-      epochsDone++;
+      if (this.#state.stepInEpoch < steps) break; // interrupted mid-epoch
       lastEval = this.#evaluate();
-      const trainCount = split.train.length;
+      const s = this.#state;
+      const isClassification = this.#run.dataset.kind === 'classification';
       this.#log.info({
         epoch: epoch + 1,
-        trainLoss: round(lossSum / trainCount),
-        trainAccuracy: this.#run.dataset.kind === 'classification' ? round(correct / trainCount) : null,
+        samples: s.epochSamples,
+        trainLoss: round(s.epochLossSum / s.epochSamples),
+        trainAccuracy: isClassification ? round(s.epochCorrect / s.epochSamples) : null,
         valLoss: lastEval ? round(lastEval.loss) : null,
-        valAccuracy: lastEval && this.#run.dataset.kind === 'classification' ? round(lastEval.accuracy) : null,
+        valAccuracy: lastEval && isClassification ? round(lastEval.accuracy) : null,
         seconds: round((performance.now() - started) / 1000, 3),
       }, 'epoch');
+      this.#state = { ...s, epoch: epoch + 1, stepInEpoch: 0, epochLossSum: 0, epochCorrect: 0, epochSamples: 0, epochSeconds: 0 };
+      if (this.#options.checkpoint !== null) this.#checkpoint();
     }
+    const interrupted = this.#stopRequested && this.#state.epoch < config.epochs;
+    if (interrupted && this.#options.checkpoint !== null) this.#checkpoint();
     return {
-      epochs: epochsDone,
-      steps: this.#stepsDone,
+      epochs: this.#state.epoch - firstEpoch,
+      steps: this.#state.globalStep,
       valLoss: lastEval?.loss ?? null,
       valAccuracy: lastEval && this.#run.dataset.kind === 'classification' ? lastEval.accuracy : null,
       weightsHash: weightsHash(this.params),
-      interrupted: this.#stopRequested,
+      interrupted,
     };
+  }
+
+  #checkpoint(): void {
+    const policy = this.#options.checkpoint!;
+    const { spec, config, datasetHash } = this.#run;
+    const path = writeCheckpoint(policy.dir, { spec, config, datasetHash }, { state: this.#state, params: this.params, optimizer: this.optimizer.state() }, policy.keep);
+    this.#log.info({ path, epoch: this.#state.epoch + 1, step: this.#state.globalStep }, 'checkpoint');
   }
 
   #applyStep(result: PartialGradient, epoch: number, step: number): void {
@@ -176,9 +212,9 @@ export class Trainer {
       g[i] = v;
     }
     this.optimizer.step(this.params, g);
-    this.#version++;
-    this.#stepsDone++;
-    this.#executor.publish(this.#version, this.params);
+    const version = this.#state.version + 1;
+    this.#state = { ...this.#state, version, globalStep: this.#state.globalStep + 1 };
+    this.#executor.publish(version, this.params);
   }
 
   /** Mean loss and accuracy on the validation split, or null when there is none. */

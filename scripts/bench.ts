@@ -98,7 +98,7 @@ function benchRun(): PreparedRun {
 }
 
 async function trainWith(run: PreparedRun, executor: StepExecutor, log: Logger): Promise<number> {
-  const trainer = new Trainer(run, executor, log, { logEvery: 1_000_000, initialParams: initParams(run.spec, run.config.seed) });
+  const trainer = new Trainer(run, executor, log, { logEvery: 1_000_000, initialParams: initParams(run.spec, run.config.seed), checkpoint: null, resume: null });
   await trainer.train();
   return trainer.params.length;
 }
@@ -125,7 +125,7 @@ async function benchDistributed(run: PreparedRun, workers: number): Promise<Dist
   const log = capturingLogger(times);
   const token = 'bench';
   const params = initParams(run.spec, run.config.seed);
-  const coordinator = await startCoordinator(run, params, { host: '127.0.0.1', port: 0, token, minWorkers: workers }, log);
+  const coordinator = await startCoordinator(run, params, 0, { host: '127.0.0.1', port: 0, token, minWorkers: workers }, log);
   const cli = join(root, 'dist', 'coordinator', 'cli.js');
   const cache = mkdtempSync(join(tmpdir(), 'flocktrain-bench-'));
   const children: ChildProcess[] = [];

@@ -35,7 +35,11 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       log,
     },
   );
-  const onSignal = (): void => client.leave();
+  const onSignal = (): void => {
+    // Not connected yet: nothing to tell the coordinator.
+    if (socket.readyState !== WebSocket.OPEN) process.exit(0);
+    client.leave();
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   socket.on('open', () => {

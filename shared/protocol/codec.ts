@@ -12,7 +12,9 @@ import type {
 } from './messages.js';
 
 // Plain msgpack maps (no record extension), so any msgpack implementation can speak it.
-const packr = new Packr({ useRecords: false, moreTypes: false });
+// int64AsType 'auto' (missing from msgpackr's typings): 64-bit ints that fit a double
+// decode as numbers, so encoders that always write 64-bit ints can speak to us too.
+const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: 'auto' as 'number' });
 
 function bytesOf(a: Float32Array | Uint32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -52,10 +54,13 @@ function unpack(bytes: Uint8Array): Record<string, unknown> {
   } catch {
     throw new ProtocolError('malformed', `not a msgpack message (${bytes.byteLength} bytes)`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
-    throw new ProtocolError('malformed', `expected a map, got ${describe(value)}`);
-  }
-  return value as Record<string, unknown>;
+  if (!isMap(value)) throw new ProtocolError('malformed', `expected a map, got ${describe(value)}`);
+  return value;
+}
+
+/** A msgpack map decodes to a plain object; msgpackr extensions and the 0xc1 byte decode to other objects. */
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
 }
 
 function describe(v: unknown): string {
@@ -63,6 +68,11 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return 'an array';
   if (v instanceof Uint8Array) return `${v.byteLength} raw bytes`;
   return typeof v;
+}
+
+/** A peer's value for an error message; never throws (String() does on a map with a `toString` key). */
+function show(v: unknown): string {
+  return typeof v === 'object' && v !== null ? describe(v) : String(v);
 }
 
 function str(m: Record<string, unknown>, key: string, maxLength = 1024): string {
@@ -73,7 +83,7 @@ function str(m: Record<string, unknown>, key: string, maxLength = 1024): string 
 
 function int(m: Record<string, unknown>, key: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const v = m[key];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ProtocolError('malformed', `${key}: expected an integer in [${min}, ${max}], got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ProtocolError('malformed', `${key}: expected an integer in [${min}, ${max}], got ${show(v)}`);
   return v;
 }
 
@@ -85,8 +95,8 @@ function finite(m: Record<string, unknown>, key: string): number {
 }
 
 function record(v: unknown, what: string): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) throw new ProtocolError('malformed', `${what}: expected a map, got ${describe(v)}`);
-  return v as Record<string, unknown>;
+  if (!isMap(v)) throw new ProtocolError('malformed', `${what}: expected a map, got ${describe(v)}`);
+  return v;
 }
 
 function array(m: Record<string, unknown>, key: string, maxLength: number): unknown[] {
@@ -134,7 +144,7 @@ export function decodeWorkerMessage(bytes: Uint8Array, limits: WorkerMessageLimi
     case 'result':
       return decodeResult(m, limits);
     default:
-      throw new ProtocolError('unknown_type', `unknown message type ${JSON.stringify(String(m.type)).slice(0, 40)}`);
+      throw new ProtocolError('unknown_type', `unknown message type ${JSON.stringify(show(m.type)).slice(0, 40)}`);
   }
 }
 
@@ -178,7 +188,7 @@ export function decodeCoordinatorMessage(bytes: Uint8Array): CoordinatorMessage 
     case 'stop':
       return { type: 'stop', reason: str(m, 'reason') };
     default:
-      throw new ProtocolError('unknown_type', `unknown message type ${JSON.stringify(String(m.type)).slice(0, 40)}`);
+      throw new ProtocolError('unknown_type', `unknown message type ${JSON.stringify(show(m.type)).slice(0, 40)}`);
   }
 }
 

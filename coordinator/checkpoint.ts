@@ -1,0 +1,203 @@
+// Checkpoints: everything needed to continue a run exactly where it stopped. One
+// safetensors file per checkpoint holds the weights (named as in --out files), the
+// optimizer state as extra tensors, and in __metadata__ the position in the data
+// order (epoch, step), the epoch's running statistics, the config, the model spec,
+// the dataset hash and a SHA-256 over all tensor bytes. Because the data order is a
+// function of (seed, epoch), (epoch, step) is the whole data-order state.
+//
+// Writes are atomic (temp file, fsync, rename, fsync of the directory) and the last
+// `keep` checkpoints are kept. Loading verifies the checksum and refuses a file made
+// for another model, dataset or config with a one-line CheckpointError, before any
+// state is touched.
+
+import { createHash } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { CheckpointError, FlocktrainError } from '../shared/errors.js';
+import { decodeSafetensors, encodeSafetensors, loadParams } from '../shared/model/safetensors.js';
+import { paramLayout, type ModelSpec, type ParamLayout } from '../shared/model/spec.js';
+import type { RunConfig } from './config.js';
+
+const FORMAT = 1;
+const FILE_PATTERN = /^ckpt-(\d{9})\.safetensors$/;
+const STATE_KEY = 'flocktrain.checkpoint';
+
+/** Where the run stands; with the weights and optimizer state, all a resume needs. */
+export interface TrainingState {
+  /** Epoch in progress, from 0. */
+  readonly epoch: number;
+  /** Next step to run within that epoch, from 0. */
+  readonly stepInEpoch: number;
+  /** Optimizer steps taken so far in the whole run. */
+  readonly globalStep: number;
+  /** Weights version (equals globalStep). */
+  readonly version: number;
+  /** The epoch's running sums so far, so its `epoch` log line is exact after a resume. */
+  readonly epochLossSum: number;
+  readonly epochCorrect: number;
+  readonly epochSamples: number;
+  readonly epochSeconds: number;
+}
+
+export interface Checkpoint {
+  readonly state: TrainingState;
+  readonly params: Float32Array;
+  readonly optimizer: Record<string, Float32Array>;
+}
+
+interface Identity {
+  readonly spec: ModelSpec;
+  readonly config: RunConfig;
+  readonly datasetHash: string;
+}
+
+interface Metadata {
+  format: number;
+  state: TrainingState;
+  spec: ModelSpec;
+  config: RunConfig;
+  datasetHash: string;
+  optimizer: string[];
+  checksum: string;
+}
+
+export function checkpointFileName(globalStep: number): string {
+  return `ckpt-${String(globalStep).padStart(9, '0')}.safetensors`;
+}
+
+function fullLayout(spec: ModelSpec, optimizerNames: readonly string[]): ParamLayout {
+  const model = paramLayout(spec);
+  const P = model.totalSize;
+  const extra = optimizerNames.map((name, i) => ({ name: `optimizer.${name}`, shape: [P], offset: P * (i + 1), size: P }));
+  return { tensors: [...model.tensors, ...extra], totalSize: P * (optimizerNames.length + 1) };
+}
+
+function checksum(buffer: Float32Array): string {
+  return createHash('sha256').update(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)).digest('hex');
+}
+
+/** Writes a checkpoint atomically into `dir` and removes all but the newest `keep`. Returns its path. */
+export function writeCheckpoint(dir: string, id: Identity, ckpt: Checkpoint, keep: number): string {
+  const names = Object.keys(ckpt.optimizer).sort();
+  const P = ckpt.params.length;
+  const buffer = new Float32Array(P * (names.length + 1));
+  buffer.set(ckpt.params, 0);
+  names.forEach((name, i) => buffer.set(ckpt.optimizer[name], P * (i + 1)));
+  const meta: Metadata = { format: FORMAT, state: ckpt.state, spec: id.spec, config: id.config, datasetHash: id.datasetHash, optimizer: names, checksum: checksum(buffer) };
+  const bytes = encodeSafetensors(fullLayout(id.spec, names), buffer, { format: 'pt', [STATE_KEY]: JSON.stringify(meta) });
+  const path = join(dir, checkpointFileName(ckpt.state.globalStep));
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    mkdirSync(dir, { recursive: true });
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, bytes);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+    syncDirectory(dir);
+  } catch (err) {
+    throw new CheckpointError(`cannot write checkpoint ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  for (const old of listCheckpoints(dir).slice(0, -keep)) {
+    try {
+      unlinkSync(join(dir, old));
+    } catch {
+      /* already gone */
+    }
+  }
+  return path;
+}
+
+function syncDirectory(dir: string): void {
+  // Makes the rename durable; not every platform can open a directory, which is fine.
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* best effort */
+  }
+}
+
+/** Checkpoint file names in `dir`, oldest first. */
+export function listCheckpoints(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => FILE_PATTERN.test(n)).sort();
+}
+
+/** Loads the newest checkpoint in `dir`, checked against this run's identity. */
+export function loadLatestCheckpoint(dir: string, id: Identity): { path: string; checkpoint: Checkpoint } {
+  const names = listCheckpoints(dir);
+  if (names.length === 0) throw new CheckpointError(`no checkpoint (ckpt-*.safetensors) in ${dir}`);
+  const path = join(dir, names[names.length - 1]);
+  return { path, checkpoint: loadCheckpoint(path, id) };
+}
+
+export function loadCheckpoint(path: string, id: Identity): Checkpoint {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(path));
+  } catch (err) {
+    throw new CheckpointError(`cannot read checkpoint ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    const file = decodeSafetensors(bytes);
+    const meta = parseMetadata(file.metadata[STATE_KEY]);
+    checkIdentity(meta, id);
+    const buffer = loadParams(fullLayout(meta.spec, meta.optimizer), file);
+    if (checksum(buffer) !== meta.checksum) throw new CheckpointError('tensor bytes do not match the stored checksum (the file is corrupt)');
+    const P = paramLayout(meta.spec).totalSize;
+    const optimizer: Record<string, Float32Array> = {};
+    meta.optimizer.forEach((name, i) => {
+      optimizer[name] = buffer.slice(P * (i + 1), P * (i + 2));
+    });
+    return { state: meta.state, params: buffer.slice(0, P), optimizer };
+  } catch (err) {
+    if (err instanceof FlocktrainError) throw new CheckpointError(`${path}: ${err.message.replace(/^safetensors: /, '')}`);
+    throw err;
+  }
+}
+
+function parseMetadata(text: string | undefined): Metadata {
+  if (text === undefined) throw new CheckpointError('not a flocktrain checkpoint (no checkpoint metadata)');
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new CheckpointError('checkpoint metadata is not valid JSON');
+  }
+  const m = v as Partial<Metadata> & { state?: Partial<TrainingState> };
+  if (typeof m !== 'object' || m === null || m.format !== FORMAT) throw new CheckpointError(`unsupported checkpoint format ${String((m as { format?: unknown } | null)?.format)} (expected ${FORMAT})`);
+  const s = m.state;
+  const ints = ['epoch', 'stepInEpoch', 'globalStep', 'version', 'epochCorrect', 'epochSamples'] as const;
+  if (typeof s !== 'object' || s === null || ints.some((k) => !Number.isInteger(s[k]) || (s[k] as number) < 0)) throw new CheckpointError('checkpoint state is incomplete or invalid');
+  if (!Number.isFinite(s.epochLossSum) || !Number.isFinite(s.epochSeconds)) throw new CheckpointError('checkpoint state has non-finite statistics');
+  if (!Array.isArray(m.optimizer) || m.optimizer.some((n) => typeof n !== 'string' || !/^[a-z]+$/.test(n))) throw new CheckpointError('checkpoint optimizer state list is invalid');
+  if (typeof m.checksum !== 'string' || typeof m.datasetHash !== 'string' || typeof m.spec !== 'object' || typeof m.config !== 'object') throw new CheckpointError('checkpoint metadata is incomplete');
+  return m as Metadata;
+}
+
+/** Refuses a checkpoint of another run; only the number of epochs may grow. */
+function checkIdentity(meta: Metadata, id: Identity): void {
+  if (meta.datasetHash !== id.datasetHash) throw new CheckpointError(`made for dataset ${meta.datasetHash.slice(0, 12)}…, this run's is ${id.datasetHash.slice(0, 12)}…`);
+  if (JSON.stringify(meta.spec) !== JSON.stringify(id.spec)) throw new CheckpointError(`made for model ${JSON.stringify(meta.spec)}, this run's is ${JSON.stringify(id.spec)}`);
+  const stored = meta.config as unknown as Record<string, unknown>;
+  const current = id.config as unknown as Record<string, unknown>;
+  for (const key of Object.keys(current)) {
+    if (key === 'epochs') continue;
+    if (JSON.stringify(stored[key]) !== JSON.stringify(current[key])) {
+      throw new CheckpointError(`made with ${key}=${JSON.stringify(stored[key])}, this run has ${key}=${JSON.stringify(current[key])}`);
+    }
+  }
+}
