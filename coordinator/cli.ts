@@ -34,6 +34,8 @@ export interface CoordinatorOptions extends TrainOptions {
   readonly token: string | null;
   readonly workers: number;
   readonly minWorkers: number;
+  readonly taskTimeoutMinMs: number;
+  readonly taskTimeoutMaxMs: number;
 }
 
 export interface WorkerOptions extends CommonOptions {
@@ -41,6 +43,17 @@ export interface WorkerOptions extends CommonOptions {
   readonly token: string;
   readonly cacheDir: string | null;
   readonly name: string | null;
+  /** Seconds to keep trying to reconnect after losing the coordinator. */
+  readonly reconnectFor: number;
+  readonly faults: WorkerFaults;
+}
+
+/** Deliberate misbehaviour, for fault-injection tests and benchmarks only. */
+export interface WorkerFaults {
+  /** Take this many times as long per task (1: normal speed). */
+  readonly slowdown: number;
+  /** Hold every result back this many ms before sending it. */
+  readonly delayMs: number;
 }
 
 const DATASETS = ['mnist', 'spirals', 'blobs', 'regression'] as const;
@@ -173,14 +186,18 @@ export async function main(argv: string[]): Promise<void> {
         .option('port', { type: 'number', default: 8787, describe: 'port for WebSocket and HTTP (0 picks a free one)' })
         .option('token', { type: 'string', describe: 'token workers must present (default: a random one, printed at startup)' })
         .option('workers', { type: 'number', default: 0, describe: 'local worker processes to spawn' })
-        .option('min-workers', { type: 'number', default: 1, describe: 'workers to wait for before the first step' }),
+        .option('min-workers', { type: 'number', default: 1, describe: 'workers to wait for before the first step' })
+        .option('task-timeout-min', { type: 'number', default: 2000, describe: 'ms: shortest deadline of a task before its shards go to another worker' })
+        .option('task-timeout-max', { type: 'number', default: 60000, describe: 'ms: longest deadline (used before a worker\'s speed is known)' }),
       (a) =>
         guarded(async () => {
           const { runCoordinator } = await import('./run-coordinator.js');
           for (const [flag, v, min] of [['port', a.port, 0], ['workers', a.workers, 0], ['min-workers', a['min-workers'], 1]] as const) {
             if (!(Number.isInteger(v) && v >= min && v <= 65535)) throw new FlocktrainError('CONFIG', `--${flag} must be an integer ≥ ${min}, got ${v}`);
           }
-          return runCoordinator({ ...trainOptions(a), host: a.host, port: a.port, token: a.token ?? null, workers: a.workers, minWorkers: a['min-workers'] });
+          const [tmin, tmax] = [a['task-timeout-min'], a['task-timeout-max']];
+          if (!(Number.isFinite(tmin) && tmin > 0 && tmax >= tmin)) throw new FlocktrainError('CONFIG', `--task-timeout-min must be > 0 and ≤ --task-timeout-max, got ${tmin} and ${tmax}`);
+          return runCoordinator({ ...trainOptions(a), host: a.host, port: a.port, token: a.token ?? null, workers: a.workers, minWorkers: a['min-workers'], taskTimeoutMinMs: tmin, taskTimeoutMaxMs: tmax });
         }),
     )
     .command('worker', 'compute gradients for a coordinator', (y) =>
@@ -188,11 +205,19 @@ export async function main(argv: string[]): Promise<void> {
         .option('url', { type: 'string', demandOption: true, describe: 'coordinator WebSocket URL, e.g. ws://host:8787' })
         .option('token', { type: 'string', demandOption: true, describe: 'token printed by the coordinator' })
         .option('cache-dir', { type: 'string', describe: 'where fetched datasets are cached by hash (default ~/.cache/flocktrain)' })
-        .option('name', { type: 'string', describe: 'name shown in the coordinator log (default: hostname and pid)' }),
+        .option('name', { type: 'string', describe: 'name shown in the coordinator log (default: hostname and pid)' })
+        .option('reconnect-for', { type: 'number', default: 300, describe: 'seconds to keep reconnecting (with backoff) after losing the coordinator' })
+        .option('fault-slowdown', { type: 'number', default: 1, hidden: true, describe: 'testing: run this many times slower' })
+        .option('fault-delay-ms', { type: 'number', default: 0, hidden: true, describe: 'testing: hold each result back this many ms' }),
       (a) =>
         guarded(async () => {
           const { runWorker } = await import('../worker/node-main.js');
-          return runWorker({ url: a.url, token: a.token, cacheDir: a['cache-dir'] ?? null, name: a.name ?? null, logFormat: a['log-format'], logLevel: a['log-level'] });
+          if (!(Number.isFinite(a['reconnect-for']) && a['reconnect-for'] >= 0)) throw new FlocktrainError('CONFIG', `--reconnect-for must be ≥ 0 seconds, got ${a['reconnect-for']}`);
+          if (!(a['fault-slowdown'] >= 1 && a['fault-delay-ms'] >= 0)) throw new FlocktrainError('CONFIG', 'fault flags: --fault-slowdown must be ≥ 1 and --fault-delay-ms ≥ 0');
+          return runWorker({
+            url: a.url, token: a.token, cacheDir: a['cache-dir'] ?? null, name: a.name ?? null, logFormat: a['log-format'], logLevel: a['log-level'],
+            reconnectFor: a['reconnect-for'], faults: { slowdown: a['fault-slowdown'], delayMs: a['fault-delay-ms'] },
+          });
         }),
     )
     .demandCommand(1, 'name a command: coordinator, worker or train')

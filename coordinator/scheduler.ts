@@ -1,11 +1,18 @@
 // The distributed step executor: hands each step's micro-shards to the ready
-// workers, collects their per-node gradients, reassigns the shards of workers that
-// vanish, and reduces along the fixed tree once every shard is covered.
+// workers, collects their per-node gradients, gives the shards of workers that
+// vanish or miss their deadline to others, and reduces along the fixed tree once
+// every shard is covered.
 //
-// Assignment: the step's unassigned shards are cut into contiguous runs, one per
-// idle worker (all ready workers if none is idle), so a worker usually fills whole
-// tree nodes and uploads one gradient per step. Which worker gets what changes only
-// speed, never the result: the reduction order is fixed by the tree.
+// Assignment: the step's open shards (neither covered by a result nor held by a
+// task still within its deadline) are cut into contiguous runs, one per idle worker
+// (every ready worker if none is idle), sized in proportion to each worker's
+// measured throughput, so a worker ten times slower gets a tenth of the work and
+// does not set the pace. A task that outlives its deadline (derived from its
+// worker's speed, between a floor and a ceiling) has its shards handed out again:
+// that is both straggler mitigation (speculative re-execution) and recovery from
+// results that never come. The first valid result for a shard wins; later ones are
+// dropped. Which worker computes what changes only speed, never the result: the
+// reduction order is fixed by the tree.
 
 import type { Logger } from 'pino';
 import { combineInto, type PartialGradient } from '../shared/gradient.js';
@@ -24,6 +31,11 @@ interface Task {
   /** The nodes the result must carry, in order, and the samples under each. */
   readonly nodes: readonly TreeNode[];
   readonly counts: readonly number[];
+  readonly samples: number;
+  readonly sentAt: number;
+  readonly timer: NodeJS.Timeout;
+  /** Past its deadline: its shards are open again, but its result still counts if first. */
+  expired: boolean;
 }
 
 interface ActiveStep {
@@ -31,10 +43,10 @@ interface ActiveStep {
   readonly version: number;
   readonly numShards: number;
   readonly results: Map<string, PartialGradient>;
+  /** Tasks sent and not yet answered. */
   readonly tasks: Map<number, Task>;
-  /** Shard ids not assigned to any live task, ascending. */
-  pending: number[];
-  covered: number;
+  readonly covered: boolean[];
+  coveredCount: number;
   readonly started: number;
   resolve(result: PartialGradient): void;
   reject(err: Error): void;
@@ -46,6 +58,22 @@ export interface WorkerChannel {
   reject(worker: WorkerConnection, reason: 'not_assigned' | 'bad_length' | 'malformed', detail: string): void;
 }
 
+export interface SchedulerOptions {
+  /** Workers to wait for before the first step. */
+  readonly minWorkers: number;
+  /** Bounds of a task's deadline, in ms; in between it is derived from the worker's measured speed. */
+  readonly taskTimeoutMinMs: number;
+  readonly taskTimeoutMaxMs: number;
+}
+
+export const SCHEDULER_DEFAULTS: SchedulerOptions = { minWorkers: 1, taskTimeoutMinMs: 2_000, taskTimeoutMaxMs: 60_000 };
+
+/** A deadline is this many times the expected duration, plus a fixed allowance for the wire. */
+const DEADLINE_FACTOR = 4;
+const DEADLINE_SLACK_MS = 250;
+/** Weight of the newest measurement in a worker's throughput average. */
+const EWMA_ALPHA = 0.3;
+
 /** Wire traffic and time spent, for the step log and the benchmark. */
 export interface SchedulerStats {
   bytesOut: number;
@@ -55,15 +83,27 @@ export interface SchedulerStats {
   /** ms spent reducing node gradients. */
   reduceMs: number;
   steps: number;
+  /** Shards handed out again after their worker left. */
   reassignedShards: number;
+  /** Shards handed out again after their task missed its deadline. */
+  timedOutShards: number;
+  /** Results dropped because another worker covered their shards first. */
+  duplicateResults: number;
+  /** ms from a worker's departure until its shards were sent to another worker (summed). */
+  reassignDelayMs: number;
+  reassignEvents: number;
 }
 
 export class Scheduler implements StepExecutor {
-  readonly stats: SchedulerStats = { bytesOut: 0, bytesIn: 0, waitMs: 0, reduceMs: 0, steps: 0, reassignedShards: 0 };
+  readonly stats: SchedulerStats = {
+    bytesOut: 0, bytesIn: 0, waitMs: 0, reduceMs: 0, steps: 0, reassignedShards: 0, timedOutShards: 0, duplicateResults: 0, reassignDelayMs: 0, reassignEvents: 0,
+  };
   readonly #log: Logger;
   readonly #paramCount: number;
-  readonly #minWorkers: number;
+  readonly #options: SchedulerOptions;
   readonly #ready: WorkerConnection[] = [];
+  /** Measured samples per ms of each worker (wall time from task sent to result received). */
+  readonly #speed = new Map<WorkerConnection, number>();
   #channel: WorkerChannel | null = null;
   #active: ActiveStep | null = null;
   #nextTaskId = 1;
@@ -72,14 +112,20 @@ export class Scheduler implements StepExecutor {
   #startWaiters: (() => void)[] = [];
   #cancelWhenStarved: string | null = null;
   #cancelled: string | null = null;
+  /** When shards were orphaned by a departure, to time their reassignment. */
+  #orphanedAt: number | null = null;
   #weightsBytes: Uint8Array | null = null;
   #weights: Float32Array | null = null;
   #version = -1;
 
-  constructor(log: Logger, paramCount: number, minWorkers: number) {
+  constructor(log: Logger, paramCount: number, options: Partial<SchedulerOptions> | number = {}) {
     this.#log = log;
     this.#paramCount = paramCount;
-    this.#minWorkers = minWorkers;
+    const o = typeof options === 'number' ? { minWorkers: options } : options;
+    this.#options = { ...SCHEDULER_DEFAULTS, ...o };
+    if (!(this.#options.taskTimeoutMinMs > 0 && this.#options.taskTimeoutMinMs <= this.#options.taskTimeoutMaxMs)) {
+      throw new RangeError(`task timeouts must satisfy 0 < min ≤ max, got ${this.#options.taskTimeoutMinMs} and ${this.#options.taskTimeoutMaxMs}`);
+    }
   }
 
   attach(channel: WorkerChannel): void {
@@ -92,6 +138,16 @@ export class Scheduler implements StepExecutor {
 
   get version(): number {
     return this.#version;
+  }
+
+  /** Samples/s of each ready worker measured so far (workers not yet measured are left out). */
+  workerThroughput(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const w of this.#ready) {
+      const s = this.#speed.get(w);
+      if (s !== undefined) out[w.id] = Math.round(s * 1000);
+    }
+    return out;
   }
 
   /** The current weights (a copy owned by the scheduler) and their encoding. */
@@ -114,8 +170,8 @@ export class Scheduler implements StepExecutor {
   async run(plan: StepPlan, version: number): Promise<PartialGradient> {
     if (version !== this.#version) throw new Error(`step at version ${version} but version ${this.#version} is published`);
     if (!this.#started) {
-      if (this.#ready.length < this.#minWorkers) {
-        this.#log.info({ workers: this.#ready.length, minWorkers: this.#minWorkers }, 'waiting for workers');
+      if (this.#ready.length < this.#options.minWorkers && this.#cancelled === null) {
+        this.#log.info({ workers: this.#ready.length, minWorkers: this.#options.minWorkers }, 'waiting for workers');
         await new Promise<void>((resolve) => this.#startWaiters.push(resolve));
       }
       this.#started = true;
@@ -128,8 +184,8 @@ export class Scheduler implements StepExecutor {
         numShards: plan.shards.length,
         results: new Map(),
         tasks: new Map(),
-        pending: plan.shards.map((_, i) => i),
-        covered: 0,
+        covered: plan.shards.map(() => false),
+        coveredCount: 0,
         started: performance.now(),
         resolve,
         reject,
@@ -144,7 +200,7 @@ export class Scheduler implements StepExecutor {
     for (const wake of this.#startWaiters.splice(0)) wake();
     const active = this.#active;
     if (active === null) return;
-    this.#active = null;
+    this.#endStep(active);
     active.reject(new StepCancelled(reason));
   }
 
@@ -158,26 +214,28 @@ export class Scheduler implements StepExecutor {
     this.#ready.push(worker);
     this.#waitingLogged = false;
     this.#log.info({ workerId: worker.id, workers: this.#ready.length, kind: worker.kind, agent: worker.agent, remote: worker.remote }, 'worker joined');
-    if (!this.#started && this.#ready.length >= this.#minWorkers) for (const wake of this.#startWaiters.splice(0)) wake();
+    if (!this.#started && this.#ready.length >= this.#options.minWorkers) for (const wake of this.#startWaiters.splice(0)) wake();
     this.#dispatch();
   }
 
   onGone(worker: WorkerConnection, why: string): void {
     const index = this.#ready.indexOf(worker);
     if (index >= 0) this.#ready.splice(index, 1);
+    this.#speed.delete(worker);
     const active = this.#active;
     const orphaned: number[] = [];
     if (active !== null) {
       for (const task of [...active.tasks.values()]) {
         if (task.worker !== worker) continue;
-        active.tasks.delete(task.id);
-        orphaned.push(...task.shards);
+        this.#dropTask(active, task);
+        if (!task.expired) orphaned.push(...task.shards.filter((s) => !active.covered[s]));
       }
     }
     this.#log.info({ workerId: worker.id, workers: this.#ready.length, reason: why, tasksDone: worker.tasksDone }, 'worker left');
     if (active !== null && orphaned.length > 0) {
-      active.pending = [...active.pending, ...orphaned].sort((a, b) => a - b);
+      orphaned.sort((a, b) => a - b);
       this.stats.reassignedShards += orphaned.length;
+      this.#orphanedAt = performance.now();
       this.#log.info({ workerId: worker.id, epoch: active.plan.epoch + 1, shards: orphaned }, 'reassigning shards');
       this.#dispatch();
     }
@@ -188,7 +246,7 @@ export class Scheduler implements StepExecutor {
     const active = this.#active;
     const task = active?.tasks.get(result.taskId);
     if (active === null || task === undefined) {
-      // A task of a finished step (a duplicate) or one taken back: harmless, dropped.
+      // A task of a finished step, or one whose shards someone else covered first.
       if (result.taskId < this.#nextTaskId && result.version <= this.#version) {
         worker.log.debug({ taskId: result.taskId, version: result.version }, 'stale result dropped');
         return;
@@ -201,19 +259,35 @@ export class Scheduler implements StepExecutor {
     const mismatch = checkNodes(task, result);
     if (mismatch !== null) return channel.reject(worker, 'not_assigned', mismatch);
     this.stats.bytesIn += result.grads.byteLength;
+    this.#dropTask(active, task);
+    this.#measure(worker, task);
+    worker.tasksDone++;
+    worker.samplesDone += task.samples;
+    worker.computeMs += result.computeMs;
+    if (task.shards.some((s) => active.covered[s])) {
+      // Another worker's copy of these shards won; the values would be the same bits.
+      this.stats.duplicateResults++;
+      worker.log.debug({ taskId: task.id, shards: task.shards }, 'duplicate result dropped');
+      this.#dispatch();
+      return;
+    }
     const P = this.#paramCount;
     result.nodes.forEach((n, k) => {
       // A view, no copy: the decoded message's buffer is ours alone from here on.
       const grad = result.grads.subarray(k * P, (k + 1) * P);
       active.results.set(nodeKey(n), { grad, lossSum: n.lossSum, count: n.count, correct: n.correct });
     });
-    active.tasks.delete(task.id);
-    active.covered += task.shards.length;
-    worker.tasksDone++;
-    worker.samplesDone += task.counts.reduce((a, b) => a + b, 0);
-    worker.computeMs += result.computeMs;
-    if (active.covered === active.numShards) this.#finish(active);
-    else if (active.pending.length > 0) this.#dispatch();
+    for (const s of task.shards) active.covered[s] = true;
+    active.coveredCount += task.shards.length;
+    if (active.coveredCount === active.numShards) this.#finish(active);
+    else this.#dispatch();
+  }
+
+  #measure(worker: WorkerConnection, task: Task): void {
+    const elapsed = Math.max(performance.now() - task.sentAt, 0.01);
+    const speed = task.samples / elapsed;
+    const previous = this.#speed.get(worker);
+    this.#speed.set(worker, previous === undefined ? speed : EWMA_ALPHA * speed + (1 - EWMA_ALPHA) * previous);
   }
 
   #finish(active: ActiveStep): void {
@@ -222,30 +296,56 @@ export class Scheduler implements StepExecutor {
     const total = reduceNode(rootNode(active.numShards), active.numShards, (n) => active.results.get(nodeKey(n)), combineInto);
     this.stats.reduceMs += performance.now() - t0;
     this.stats.steps++;
-    this.#active = null;
+    this.#endStep(active);
     active.resolve(total);
+  }
+
+  #endStep(active: ActiveStep): void {
+    for (const task of active.tasks.values()) clearTimeout(task.timer);
+    active.tasks.clear();
+    if (this.#active === active) this.#active = null;
+  }
+
+  #dropTask(active: ActiveStep, task: Task): void {
+    clearTimeout(task.timer);
+    active.tasks.delete(task.id);
+  }
+
+  /** Shards neither covered nor held by a task within its deadline, ascending. */
+  #openShards(active: ActiveStep): number[] {
+    const held = new Set<number>();
+    for (const t of active.tasks.values()) if (!t.expired) for (const s of t.shards) held.add(s);
+    const open: number[] = [];
+    for (let s = 0; s < active.numShards; s++) if (!active.covered[s] && !held.has(s)) open.push(s);
+    return open;
   }
 
   #dispatch(): void {
     const active = this.#active;
-    if (active === null || active.pending.length === 0) return;
+    if (active === null) return;
+    const open = this.#openShards(active);
+    if (open.length === 0) return;
     if (this.#ready.length === 0) {
       if (this.#cancelWhenStarved !== null) return this.cancel(this.#cancelWhenStarved);
-      if (!this.#waitingLogged) this.#log.warn({ pendingShards: active.pending.length }, 'no workers: waiting for one to join');
+      if (!this.#waitingLogged) this.#log.warn({ pendingShards: open.length }, 'no workers: waiting for one to join');
       this.#waitingLogged = true;
       return;
     }
-    const busy = new Set([...active.tasks.values()].map((t) => t.worker));
+    const busy = new Set<WorkerConnection>();
+    for (const t of active.tasks.values()) busy.add(t.worker);
     const idle = this.#ready.filter((w) => !busy.has(w));
     const targets = idle.length > 0 ? idle : this.#ready;
-    const pending = active.pending;
-    active.pending = [];
-    const chunks = Math.min(targets.length, pending.length);
+    const shares = proportionalShares(open.length, targets.map((w) => this.#speed.get(w)));
     let start = 0;
-    for (let k = 0; k < chunks; k++) {
-      const end = start + Math.floor(pending.length / chunks) + (k < pending.length % chunks ? 1 : 0);
-      this.#assign(active, targets[k], pending.slice(start, end));
-      start = end;
+    targets.forEach((worker, k) => {
+      if (shares[k] === 0) return;
+      this.#assign(active, worker, open.slice(start, start + shares[k]));
+      start += shares[k];
+    });
+    if (this.#orphanedAt !== null) {
+      this.stats.reassignDelayMs += performance.now() - this.#orphanedAt;
+      this.stats.reassignEvents++;
+      this.#orphanedAt = null;
     }
   }
 
@@ -256,18 +356,64 @@ export class Scheduler implements StepExecutor {
       for (let i = n.lo; i < Math.min(n.lo + n.size, active.numShards); i++) c += active.plan.shards[i].length;
       return c;
     });
-    const task: Task = { id: this.#nextTaskId++, worker, version: active.version, shards, nodes, counts };
-    active.tasks.set(task.id, task);
+    const samples = counts.reduce((a, b) => a + b, 0);
+    const id = this.#nextTaskId++;
+    const timeoutMs = this.#deadline(worker, samples);
+    const timer = setTimeout(() => this.#expire(active, id), timeoutMs);
+    timer.unref();
+    const task: Task = { id, worker, version: active.version, shards, nodes, counts, samples, sentAt: performance.now(), timer, expired: false };
+    active.tasks.set(id, task);
     const bytes = encode({
       type: 'task',
-      taskId: task.id,
+      taskId: id,
       version: active.version,
       numShards: active.numShards,
-      shards: shards.map((id) => ({ id, indices: active.plan.shards[id] })),
+      shards: shards.map((s) => ({ id: s, indices: active.plan.shards[s] })),
     });
     this.stats.bytesOut += bytes.byteLength;
     worker.send(bytes);
   }
+
+  /** ms a task of `samples` samples may take on `worker` before its shards are handed out again. */
+  #deadline(worker: WorkerConnection, samples: number): number {
+    const { taskTimeoutMinMs: min, taskTimeoutMaxMs: max } = this.#options;
+    // A worker not yet measured is given the fleet's mean speed; with none measured, the ceiling.
+    const known = [...this.#speed.values()];
+    const speed = this.#speed.get(worker) ?? (known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : undefined);
+    if (speed === undefined) return max;
+    return Math.min(max, Math.max(min, DEADLINE_FACTOR * (samples / speed) + DEADLINE_SLACK_MS));
+  }
+
+  #expire(active: ActiveStep, taskId: number): void {
+    const task = active.tasks.get(taskId);
+    if (this.#active !== active || task === undefined || task.expired) return;
+    task.expired = true;
+    const open = task.shards.filter((s) => !active.covered[s]);
+    this.stats.timedOutShards += open.length;
+    task.worker.log.warn({ taskId, shards: open, waitedMs: Math.round(performance.now() - task.sentAt) }, 'task deadline missed; handing its shards to others');
+    this.#dispatch();
+  }
+}
+
+/**
+ * Splits `n` items among workers in proportion to their speeds (largest remainder).
+ * Workers not yet measured count as the mean of the measured ones (1 when none is).
+ */
+export function proportionalShares(n: number, speeds: readonly (number | undefined)[]): number[] {
+  const known = speeds.filter((s): s is number => s !== undefined && s > 0);
+  const fallback = known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : 1;
+  const weights = speeds.map((s) => (s !== undefined && s > 0 ? s : fallback));
+  const total = weights.reduce((a, b) => a + b, 0);
+  const exact = weights.map((w) => (n * w) / total);
+  const shares = exact.map(Math.floor);
+  let left = n - shares.reduce((a, b) => a + b, 0);
+  const order = exact.map((e, i) => ({ i, r: e - Math.floor(e) })).sort((a, b) => b.r - a.r || a.i - b.i);
+  for (const { i } of order) {
+    if (left === 0) break;
+    shares[i]++;
+    left--;
+  }
+  return shares;
 }
 
 /** Null when the result carries exactly the task's nodes and sample counts, else what differs. */

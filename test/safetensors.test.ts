@@ -241,3 +241,17 @@ describe('loadParams checks names and shapes against the layout', () => {
 
 // Interop with PyTorch (safetensors.torch.load_file + nn.Sequential.load_state_dict) is
 // not tested here: python3 on the development machine has neither safetensors nor torch.
+
+describe('decodeSafetensors on a Node Buffer', () => {
+  it('reads tensors from a pooled Buffer view, whose slice() would not copy', () => {
+    const layout = paramLayout({ inputSize: 3, layers: [{ type: 'dense', units: 4, init: 'he' }, { type: 'relu' }, { type: 'dense', units: 2, init: 'xavier' }], loss: 'cross_entropy' });
+    const params = Float32Array.from({ length: layout.totalSize }, (_, i) => i / 7 - 1);
+    const bytes = encodeSafetensors(layout, params, {});
+    // A Buffer placed inside a larger pool, as readFileSync and sockets hand them out.
+    const pool = Buffer.alloc(bytes.length + 100);
+    Buffer.from(bytes).copy(pool, 37);
+    const view = pool.subarray(37, 37 + bytes.length);
+    const loaded = loadParams(layout, decodeSafetensors(view));
+    expect(Buffer.from(loaded.buffer).equals(Buffer.from(params.buffer))).toBe(true);
+  });
+});

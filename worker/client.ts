@@ -34,6 +34,8 @@ export interface ClientOptions {
   readonly log: ClientLog;
   /** Called after each task, for status displays. */
   readonly onProgress?: (stats: ClientStats) => void;
+  /** Testing only: ms to hold a result back, given the ms its compute took (see --fault-*). */
+  readonly holdResultMs?: (computeMs: number) => number;
 }
 
 export interface ClientStats {
@@ -135,7 +137,7 @@ export class WorkerClient {
     this.#options.log.info({ workerId: m.workerId }, 'ready');
   }
 
-  #task(t: TaskMessage): void {
+  async #task(t: TaskMessage): Promise<void> {
     const computer = this.#computer;
     if (computer === null || this.#weights === null) throw new Error('task before the dataset was loaded');
     if (t.version < this.#version) {
@@ -152,6 +154,8 @@ export class WorkerClient {
       grads = new Float32Array(nodes.length * P);
       nodes.forEach((n, k) => grads.set(n.partial.grad, k * P));
     }
+    const hold = this.#options.holdResultMs?.(computeMs) ?? 0;
+    if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
     this.#socket.send(encode({
       type: 'result',
       taskId: t.taskId,

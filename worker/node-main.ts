@@ -1,6 +1,9 @@
 // `flocktrain worker`: one Node process computing gradients for a coordinator over
-// WebSocket. Exits 0 when the coordinator says training is over, 1 with a one-line
-// reason when it cannot connect or is refused.
+// WebSocket. Exits 0 when the coordinator says training is over (or on Ctrl-C), 1
+// with a one-line reason when it cannot connect, is refused, or gives up. Once it
+// has been welcomed, losing the coordinator is not fatal: it reconnects with
+// exponential backoff and jitter for --reconnect-for seconds, so a restarted
+// (resumed) coordinator gets its workers back without anyone touching them.
 
 import { hostname } from 'node:os';
 import { WebSocket } from 'ws';
@@ -8,11 +11,23 @@ import type { WorkerOptions } from '../coordinator/cli.js';
 import { createLogger } from '../coordinator/logger.js';
 import { ConfigError } from '../shared/errors.js';
 import { CloseCode } from '../shared/protocol/codes.js';
-import { WorkerClient } from './client.js';
+import { WorkerClient, type ClientOptions } from './client.js';
 import { defaultCacheDir, makeDatasetLoader } from './dataset-cache.js';
 
 /** Largest message a worker accepts: welcome and weights carry the whole model. */
 const MAX_PAYLOAD = 1 << 30;
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_MAX_MS = 10_000;
+
+interface SessionEnd {
+  readonly code: number;
+  readonly reason: string;
+  readonly welcomed: boolean;
+  readonly connectError: string | null;
+}
+
+/** Close codes after which reconnecting is pointless. */
+const FINAL: ReadonlySet<number> = new Set([CloseCode.DONE, CloseCode.UNAUTHORIZED, CloseCode.VERSION_MISMATCH, CloseCode.PROTOCOL_ERROR, CloseCode.BAD_RESULT]);
 
 export async function runWorker(options: WorkerOptions): Promise<number> {
   const log = createLogger(options.logFormat, options.logLevel, 'flocktrain-worker');
@@ -24,26 +39,73 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   }
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new ConfigError(`--url must be a ws:// or wss:// URL, got ${options.url}`);
   const agent = options.name ?? `${hostname()}/${process.pid}`;
-  const socket = new WebSocket(url, { maxPayload: MAX_PAYLOAD });
-  const client = new WorkerClient(
-    { send: (b) => socket.send(b), close: (code, reason) => socket.close(code, reason) },
-    {
-      token: options.token,
-      kind: 'node',
-      agent,
-      loadDataset: makeDatasetLoader(url.toString(), options.token, options.cacheDir ?? defaultCacheDir(), log),
-      log,
-    },
-  );
-  const onSignal = (): void => {
-    // Not connected yet: nothing to tell the coordinator.
-    if (socket.readyState !== WebSocket.OPEN) process.exit(0);
-    client.leave();
+  const { slowdown, delayMs } = options.faults;
+  const clientOptions: ClientOptions = {
+    token: options.token,
+    kind: 'node',
+    agent,
+    loadDataset: makeDatasetLoader(url.toString(), options.token, options.cacheDir ?? defaultCacheDir(), log),
+    log,
+    ...(slowdown > 1 || delayMs > 0 ? { holdResultMs: (computeMs: number) => (slowdown - 1) * computeMs + delayMs } : {}),
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  let leaving = false;
+  let current: { socket: WebSocket; client: WorkerClient } | null = null;
+  const onSignal = (): void => {
+    leaving = true;
+    // Not connected: nothing to tell the coordinator.
+    if (current === null || current.socket.readyState !== WebSocket.OPEN) process.exit(0);
+    current.client.leave();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    let everWelcomed = false;
+    let lostAt: number | null = null;
+    for (let attempt = 0; ; attempt++) {
+      const end = await session(url, clientOptions, log, (s) => (current = s));
+      current = null;
+      if (end.welcomed) {
+        everWelcomed = true;
+        lostAt = null;
+        attempt = 0;
+      }
+      if (leaving) return 0;
+      if (end.code === CloseCode.DONE) {
+        log.info({ reason: end.reason }, 'training finished; exiting');
+        return 0;
+      }
+      if (end.code === CloseCode.UNAUTHORIZED) return fail(`the coordinator at ${url.host} refused the token (${end.reason})`);
+      if (FINAL.has(end.code)) return fail(`the coordinator closed the connection: ${end.code} ${end.reason}`);
+      if (!everWelcomed) {
+        return fail(end.connectError !== null ? `cannot connect to ${url.toString()}: ${end.connectError}` : `connection to ${url.toString()} closed (${end.code} ${end.reason})`);
+      }
+      lostAt ??= Date.now();
+      if (Date.now() - lostAt > options.reconnectFor * 1000) return fail(`gave up reconnecting to ${url.toString()} after ${options.reconnectFor} s`);
+      // Full jitter: spreads a fleet's reconnects so a restarted coordinator is not stampeded.
+      const delay = Math.round(Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2));
+      log.warn({ code: end.code, reason: end.reason || end.connectError, delayMs: delay, attempt: attempt + 1 }, 'lost the coordinator; reconnecting');
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (leaving) return 0;
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function fail(message: string): number {
+  process.stderr.write(`flocktrain: ${message}\n`);
+  return 1;
+}
+
+/** One connection, from open to close. */
+function session(url: URL, options: ClientOptions, log: ClientOptions['log'], expose: (s: { socket: WebSocket; client: WorkerClient }) => void): Promise<SessionEnd> {
+  const socket = new WebSocket(url, { maxPayload: MAX_PAYLOAD });
+  const client = new WorkerClient({ send: (b) => socket.send(b), close: (code, reason) => socket.close(code, reason) }, options);
+  expose({ socket, client });
+  let connectError: string | null = null;
   socket.on('open', () => {
-    log.info({ url: url.toString(), agent }, 'connected');
+    log.info({ url: url.toString(), agent: options.agent }, 'connected');
     client.start();
   });
   socket.on('message', (data, isBinary) => {
@@ -51,29 +113,10 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
     client.receive(bytes);
   });
-  let connectError: string | null = null;
   socket.on('error', (err: NodeJS.ErrnoException) => {
     connectError = err.code ?? err.message;
   });
-  const [code, reason] = await new Promise<[number, string]>((resolve) => socket.on('close', (c, r) => resolve([c, r.toString()])));
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
-  if (code === CloseCode.DONE || client.stats.stopReason !== null && client.stats.stopReason === 'left') {
-    log.info({ tasksDone: client.stats.tasksDone, samplesDone: client.stats.samplesDone }, 'finished');
-    return 0;
-  }
-  if (code === CloseCode.UNAUTHORIZED) {
-    process.stderr.write(`flocktrain: the coordinator at ${url.host} refused the token (${reason})\n`);
-    return 1;
-  }
-  if (connectError !== null && client.stats.workerId === null) {
-    process.stderr.write(`flocktrain: cannot connect to ${url.toString()}: ${connectError}\n`);
-    return 1;
-  }
-  if (code === CloseCode.SHUTDOWN) {
-    log.info({ reason }, 'coordinator shut down');
-    return 0;
-  }
-  process.stderr.write(`flocktrain: connection closed (${code}${reason !== '' ? ` ${reason}` : ''})\n`);
-  return 1;
+  return new Promise((resolve) => {
+    socket.on('close', (code, reason) => resolve({ code, reason: reason.toString(), welcomed: client.stats.workerId !== null, connectError }));
+  });
 }

@@ -236,8 +236,9 @@ function writeF32LE(out: Uint8Array, pos: number, src: Float32Array): void {
 /** Reads count little-endian f32 from bytes[pos..] into a fresh array (pos need not be 4-aligned). */
 function readF32LE(bytes: Uint8Array, pos: number, count: number): Float32Array {
   if (LITTLE_ENDIAN_HOST) {
-    // slice copies into a new ArrayBuffer, which is aligned whatever pos was.
-    return new Float32Array(bytes.slice(pos, pos + count * F32_BYTES).buffer);
+    // A copy into a new, aligned ArrayBuffer. new Uint8Array(view) copies; a Node
+    // Buffer's slice would not (it shares the whole underlying buffer).
+    return new Float32Array(new Uint8Array(bytes.subarray(pos, pos + count * F32_BYTES)).buffer);
   }
   const out = new Float32Array(count);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -1,0 +1,86 @@
+// The central claim, end to end: a coordinator with K real worker processes ends
+// with exactly the weights `flocktrain train` ends with (same SHA-256, same --out
+// bytes), whatever K is, for several optimizers, losses and shard cuts.
+
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { coordinatorDone, Sandbox, useE2eCleanup, type CliProcess } from './harness.js';
+
+useE2eCleanup();
+
+interface Reference {
+  readonly weightsHash: string;
+  /** The bytes of train's --out file. */
+  readonly out: Buffer;
+}
+
+const references = new Map<string, Promise<Reference>>();
+
+/** `train`'s result for a config, run once per file (the bytes are kept in memory, the sandbox is not). */
+function reference(args: readonly string[]): Promise<Reference> {
+  const key = args.join(' ');
+  let ref = references.get(key);
+  if (ref === undefined) {
+    ref = (async () => {
+      const sb = new Sandbox();
+      const out = sb.path('train.safetensors');
+      const done = await sb.train([...args, '--out', out]);
+      return { weightsHash: String(done.weightsHash), out: readFileSync(out) };
+    })();
+    references.set(key, ref);
+  }
+  return ref;
+}
+
+/** A coordinator that waits for `k` separately started workers; checks everyone ends cleanly. */
+async function distributed(args: readonly string[], k: number): Promise<Reference> {
+  const sb = new Sandbox();
+  const out = sb.path('coordinator.safetensors');
+  const c = await sb.coordinator([...args, '--min-workers', String(k), '--out', out]);
+  const workers: CliProcess[] = [];
+  for (let i = 1; i <= k; i++) workers.push(sb.worker(c, `e2e-${i}`));
+  const done = await coordinatorDone(c);
+  for (const w of workers) expect((await w.waitForExit()).code, `worker stderr: ${w.stderr}`).toBe(0);
+  // Every worker was there from the first step, so every one computed something.
+  const left = c.proc.linesWithMsg('worker left');
+  expect(left).toHaveLength(k);
+  for (const l of left) expect(l.tasksDone, JSON.stringify(l)).toBeGreaterThan(0);
+  expect(done.interrupted).toBe(false);
+  return { weightsHash: String(done.weightsHash), out: readFileSync(out) };
+}
+
+async function expectSameAsTrain(args: readonly string[], k: number): Promise<void> {
+  const [ref, got] = await Promise.all([reference(args), distributed(args, k)]);
+  expect(got.weightsHash).toMatch(/^[0-9a-f]{64}$/);
+  expect(got.weightsHash).toBe(ref.weightsHash);
+  expect(got.out.equals(ref.out), '--out files differ').toBe(true);
+}
+
+describe('coordinator with K worker processes = train, bit for bit', () => {
+  // 5 shards per step: 3 workers get uneven runs (2, 2, 1) of the reduction tree.
+  const BLOBS = ['--dataset', 'blobs', '--samples', '600', '--hidden', '16', '--epochs', '2', '--batch-size', '40', '--shard-size', '8'];
+
+  it.each([1, 2, 3])('blobs, %i worker(s)', async (k) => {
+    await expectSameAsTrain(BLOBS, k);
+  });
+
+  it('spirals, tanh, momentum + nesterov + weight decay, ragged shards and batches, 3 workers', async () => {
+    // 480 training samples / 50 = 9.6 steps per epoch; 50 / 15 = 3 shards of 15 and one of 5.
+    await expectSameAsTrain(
+      ['--dataset', 'spirals', '--samples', '600', '--hidden', '16,8', '--activation', 'tanh', '--epochs', '2', '--batch-size', '50', '--shard-size', '15',
+        '--momentum', '0.8', '--nesterov', '--weight-decay', '0.001', '--lr', '0.05', '--seed', '7'],
+      3,
+    );
+  });
+
+  it('regression, mse loss, sigmoid, 2 workers', async () => {
+    await expectSameAsTrain(
+      ['--dataset', 'regression', '--loss', 'mse', '--samples', '600', '--hidden', '16', '--activation', 'sigmoid', '--epochs', '2', '--batch-size', '40', '--shard-size', '8', '--lr', '0.02'],
+      2,
+    );
+  });
+
+  it('MNIST, default model, 1 epoch, 2 workers', async () => {
+    await expectSameAsTrain(['--epochs', '1'], 2);
+  });
+});
