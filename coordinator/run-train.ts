@@ -16,6 +16,9 @@ export function initialParams(run: PreparedRun, init: string | null): Float32Arr
   return init === null ? initParams(run.spec, run.config.seed) : readModelFile(init, run.spec);
 }
 
+/** Where an interrupted or diverged run without --checkpoint-dir saves its state (relative to the cwd). */
+export const RESCUE_DIR = 'flocktrain-checkpoints';
+
 /** The trainer's start and checkpoint options from the command line (shared with the coordinator). */
 export function trainerOptions(run: PreparedRun, options: TrainOptions, log: Logger): TrainerOptions {
   let resume = null;
@@ -29,6 +32,7 @@ export function trainerOptions(run: PreparedRun, options: TrainOptions, log: Log
     initialParams: resume?.params ?? initialParams(run, options.init),
     checkpoint: options.checkpointDir === null ? null : { dir: options.checkpointDir, every: options.checkpointEvery, keep: options.keepCheckpoints },
     resume,
+    rescueDir: RESCUE_DIR,
   };
 }
 

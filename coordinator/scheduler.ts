@@ -92,11 +92,13 @@ export interface SchedulerStats {
   /** ms from a worker's departure until its shards were sent to another worker (summed). */
   reassignDelayMs: number;
   reassignEvents: number;
+  /** performance.now() of the last reassignment after a departure, or null. */
+  lastReassignAt: number | null;
 }
 
 export class Scheduler implements StepExecutor {
   readonly stats: SchedulerStats = {
-    bytesOut: 0, bytesIn: 0, waitMs: 0, reduceMs: 0, steps: 0, reassignedShards: 0, timedOutShards: 0, duplicateResults: 0, reassignDelayMs: 0, reassignEvents: 0,
+    bytesOut: 0, bytesIn: 0, waitMs: 0, reduceMs: 0, steps: 0, reassignedShards: 0, timedOutShards: 0, duplicateResults: 0, reassignDelayMs: 0, reassignEvents: 0, lastReassignAt: null,
   };
   readonly #log: Logger;
   readonly #paramCount: number;
@@ -343,7 +345,8 @@ export class Scheduler implements StepExecutor {
       start += shares[k];
     });
     if (this.#orphanedAt !== null) {
-      this.stats.reassignDelayMs += performance.now() - this.#orphanedAt;
+      this.stats.lastReassignAt = performance.now();
+      this.stats.reassignDelayMs += this.stats.lastReassignAt - this.#orphanedAt;
       this.stats.reassignEvents++;
       this.#orphanedAt = null;
     }

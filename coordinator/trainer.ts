@@ -39,6 +39,11 @@ export interface TrainerOptions {
   readonly checkpoint: CheckpointPolicy | null;
   /** A checkpoint to continue from (its weights replace initialParams). */
   readonly resume: Checkpoint | null;
+  /**
+   * Where to save the state when the run stops abnormally (interrupted or diverged)
+   * and no checkpoint policy is set, so nothing is lost; null: nowhere.
+   */
+  readonly rescueDir?: string | null;
 }
 
 export interface CheckpointPolicy {
@@ -139,7 +144,13 @@ export class Trainer {
           break;
         }
         if (result.count !== plan.count) throw new Error(`step ${step}: reduced ${result.count} samples, planned ${plan.count}`);
-        this.#applyStep(result, epoch, step);
+        try {
+          this.#applyStep(result, epoch, step);
+        } catch (err) {
+          // The weights are still those before the bad step: save them, then report.
+          if (err instanceof DivergedError) this.#checkpoint(true);
+          throw err;
+        }
         const s = this.#state;
         this.#state = {
           ...s,
@@ -185,7 +196,7 @@ export class Trainer {
       if (this.#options.checkpoint !== null) this.#checkpoint();
     }
     const interrupted = this.#stopRequested && this.#state.epoch < config.epochs;
-    if (interrupted && this.#options.checkpoint !== null) this.#checkpoint();
+    if (interrupted) this.#checkpoint(true);
     return {
       epochs: this.#state.epoch - firstEpoch,
       steps: this.#state.globalStep,
@@ -196,11 +207,13 @@ export class Trainer {
     };
   }
 
-  #checkpoint(): void {
-    const policy = this.#options.checkpoint!;
+  /** Writes a checkpoint under the policy; `rescue`: also without one, into rescueDir. */
+  #checkpoint(rescue = false): void {
+    const policy = this.#options.checkpoint ?? (rescue && this.#options.rescueDir ? { dir: this.#options.rescueDir, every: 0, keep: 3 } : null);
+    if (policy === null) return;
     const { spec, config, datasetHash } = this.#run;
     const path = writeCheckpoint(policy.dir, { spec, config, datasetHash }, { state: this.#state, params: this.params, optimizer: this.optimizer.state() }, policy.keep);
-    this.#log.info({ path, epoch: this.#state.epoch + 1, step: this.#state.globalStep }, 'checkpoint');
+    this.#log.info({ path, epoch: this.#state.epoch + 1, step: this.#state.globalStep, resume: `--resume ${policy.dir}` }, 'checkpoint');
   }
 
   #applyStep(result: PartialGradient, epoch: number, step: number): void {
