@@ -9,10 +9,12 @@ import type { Logger } from 'pino';
 import { CloseCode } from '../shared/protocol/codes.js';
 import type { DatasetDescriptor } from '../shared/protocol/messages.js';
 import { generateToken } from './auth.js';
+import { DashboardFeed } from './dashboard.js';
 import type { CoordinatorOptions } from './cli.js';
 import { Hub } from './hub.js';
 import { createLogger } from './logger.js';
 import { writeModelFile } from './model-file.js';
+import { protectedPageRoutes, publicPageRoutes } from './pages/assets.js';
 import { trainerOptions } from './run-train.js';
 import { Scheduler } from './scheduler.js';
 import { startServer, type RouteHandler } from './server.js';
@@ -28,6 +30,8 @@ export interface NetworkOptions {
   readonly port: number;
   readonly token: string;
   readonly minWorkers: number;
+  /** Serves /events from this feed (it must also be a destination of `log`); without one, /dashboard shows no run. */
+  readonly dashboard?: DashboardFeed;
 }
 
 /** A coordinator serving workers: its scheduler is the trainer's step executor. */
@@ -67,7 +71,7 @@ export async function startCoordinator(run: PreparedRun, params: Float32Array, v
   );
   scheduler.attach({ broadcast: (b) => hub.broadcast(b), reject: (w, reason, detail) => hub.reject(w, reason, detail) });
   scheduler.publish(version, params);
-  const routes = new Map<string, RouteHandler>([[descriptor.path, dataRoute(run)]]);
+  const routes = new Map<string, RouteHandler>([[descriptor.path, dataRoute(run)], ...protectedPageRoutes(), ...(options.dashboard?.routes() ?? [])]);
   // A result carries at most one gradient per shard of the step, plus small fields.
   const maxPayload = paramCount * 4 * numShards + 64 * 1024;
   const server = await startServer({
@@ -76,8 +80,10 @@ export async function startCoordinator(run: PreparedRun, params: Float32Array, v
     maxPayload,
     token: options.token,
     protectedRoutes: routes,
+    publicRoutes: new Map(publicPageRoutes()),
     onConnection: (socket, req) => hub.accept(socket, req),
   });
+  options.dashboard?.attach({ connections: () => hub.connections, globalStep: () => scheduler.version });
   const joinHost = options.host === '0.0.0.0' || options.host === '::' ? lanAddress() : options.host;
   if (joinHost !== options.host) log.info({ host: options.host }, 'listening on all interfaces: other machines can join');
   return {
@@ -90,20 +96,24 @@ export async function startCoordinator(run: PreparedRun, params: Float32Array, v
       // Give workers a moment to receive the close frame before sockets are cut.
       const deadline = Date.now() + CLOSE_GRACE_MS;
       while (hub.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      options.dashboard?.close();
       await server.close();
     },
   };
 }
 
 export async function runCoordinator(options: CoordinatorOptions): Promise<number> {
-  const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
+  const dashboard = new DashboardFeed();
+  const log = createLogger(options.logFormat, options.logLevel, 'flocktrain', dashboard.stream);
   const run = prepareRun(options.config);
   const trainerOpts = trainerOptions(run, options, log);
   const params = trainerOpts.initialParams;
   const token = options.token ?? generateToken();
-  const coordinator = await startCoordinator(run, params, trainerOpts.resume?.state.version ?? 0, { host: options.host, port: options.port, token, minWorkers: options.minWorkers }, log);
+  const coordinator = await startCoordinator(run, params, trainerOpts.resume?.state.version ?? 0, { host: options.host, port: options.port, token, minWorkers: options.minWorkers, dashboard }, log);
   const { url, scheduler } = coordinator;
-  log.info({ url, token, command: `npx flocktrain worker --url ${url} --token ${token}` }, 'join');
+  // The join link opens the worker page (a browser tab becomes a worker); the dashboard sits beside it.
+  const page = `${url.replace(/^ws/, 'http')}/`;
+  log.info({ url, token, command: `npx flocktrain worker --url ${url} --token ${token}`, link: `${page}?token=${token}`, dashboard: `${page}dashboard?token=${token}` }, 'join');
   log.info({ dataset: run.dataset.name, datasetHash: run.datasetHash, train: run.split.train.length, val: run.split.val.length, spec: run.spec, config: run.config }, 'run');
 
   const trainer = new Trainer(run, scheduler, log, trainerOpts);

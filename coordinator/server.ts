@@ -1,7 +1,8 @@
 // The coordinator's network front: one HTTP server on one port, carrying the
-// WebSocket endpoint workers connect to and the HTTP routes (the dataset download;
-// later the browser pages). It knows nothing of training: connections are handed to
-// `onConnection`, HTTP requests to the route table.
+// WebSocket endpoint workers connect to and the HTTP routes (the dataset download,
+// the worker page and its bundles, the dashboard and its event stream). It knows
+// nothing of training: connections are handed to `onConnection`, HTTP requests to the
+// route tables.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,6 +20,8 @@ export interface ServerOptions {
   readonly token: string;
   /** Exact-path routes that require the token (query ?token= or Authorization: Bearer). */
   readonly protectedRoutes: ReadonlyMap<string, RouteHandler>;
+  /** Exact-path routes anyone may GET (pages and code, never data). */
+  readonly publicRoutes?: ReadonlyMap<string, RouteHandler>;
   readonly onConnection: (socket: WebSocket, req: IncomingMessage) => void;
 }
 
@@ -38,6 +41,11 @@ export function presentedToken(req: IncomingMessage, url: URL): string {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const http: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    const open = options.publicRoutes?.get(url.pathname);
+    if (open !== undefined && req.method === 'GET') {
+      open(req, res, url);
+      return;
+    }
     const route = options.protectedRoutes.get(url.pathname);
     if (route === undefined || req.method !== 'GET') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');

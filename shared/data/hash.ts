@@ -1,5 +1,6 @@
 // A content hash of a Dataset, so a checkpoint or a worker can tell that it is training
-// on the same data. Node-only (node:crypto).
+// on the same data. Node-only (node:crypto); the header bytes come from
+// hash-encoding.ts, which the browser worker's hash shares.
 //
 // Canonical encoding, hashed with SHA-256:
 //   UTF-8 JSON of {name, kind, numSamples, numFeatures, labelWidth, numClasses, classNames}
@@ -9,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import type { Dataset } from './dataset.js';
+import { datasetHashHeader } from './hash-encoding.js';
 
 /** Hex SHA-256 of the dataset's canonical encoding (see the file header). */
 export function datasetHash(ds: Dataset): string {
@@ -21,17 +23,8 @@ export function datasetHash(ds: Dataset): string {
         `expected ${ds.numSamples}×${ds.numFeatures} and ${ds.numSamples}×${ds.labelWidth}`,
     );
   }
-  const header = JSON.stringify({
-    name: ds.name,
-    kind: ds.kind,
-    numSamples: ds.numSamples,
-    numFeatures: ds.numFeatures,
-    labelWidth: ds.labelWidth,
-    numClasses: ds.numClasses,
-    classNames: ds.classNames,
-  });
   return createHash('sha256')
-    .update(header, 'utf8')
+    .update(datasetHashHeader(ds))
     .update(bytesOf(ds.features))
     .update(bytesOf(ds.labels))
     .digest('hex');

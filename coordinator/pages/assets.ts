@@ -1,0 +1,63 @@
+// Serving the browser side: the two HTML pages (worker page at /, dashboard at
+// /dashboard) and the esbuild bundles under /assets/. The bundles are built into
+// dist/browser/ by scripts/build-browser.ts (part of `npm run build`); they are never
+// committed. The pages carry no data: the token stays in the address bar, read by the
+// page's script, so nothing from a request is ever echoed into HTML.
+
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ServerResponse } from 'node:http';
+import type { RouteHandler } from '../server.js';
+import { DASHBOARD_HTML } from './dashboard-html.js';
+import { WORKER_HTML } from './worker-html.js';
+
+/** Bundle file names, as scripts/build-browser.ts writes them. */
+export const BUNDLES = ['worker-page.js', 'compute-worker.js', 'dashboard.js'] as const;
+
+const HTML_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  // The token is in the page's URL: never send it on as a referrer.
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+};
+
+/** dist/browser of this package, whether running from dist/ or from the sources. */
+export function bundleDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('flocktrain: cannot find the package root from ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+  return join(dir, 'dist', 'browser');
+}
+
+function html(body: string) {
+  return (_req: unknown, res: ServerResponse): void => {
+    res.writeHead(200, HTML_HEADERS).end(body);
+  };
+}
+
+/** Routes anyone may fetch: the worker page and the bundles (code, no data). */
+export function publicPageRoutes(): [string, RouteHandler][] {
+  const dir = bundleDir();
+  const bundles = BUNDLES.map((name): [string, RouteHandler] => [
+    `/assets/${name}`,
+    (_req, res) => {
+      readFile(join(dir, name)).then(
+        (body) => res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' }).end(body),
+        () => res.writeHead(503, { 'content-type': 'text/plain' }).end(`browser bundle ${name} is missing: run npm run build\n`),
+      );
+    },
+  ]);
+  return [['/', html(WORKER_HTML)], ...bundles];
+}
+
+/** Routes behind the token: the dashboard page (its data comes from /events). */
+export function protectedPageRoutes(): [string, RouteHandler][] {
+  return [['/dashboard', html(DASHBOARD_HTML)]];
+}

@@ -1,0 +1,127 @@
+// The worker page's Web Worker: the whole worker lives here, off the page's main
+// thread. It opens the WebSocket to the coordinator (same host and port as the page),
+// runs the platform-neutral WorkerClient and ShardComputer over it — the very code a
+// Node worker runs — and posts a status snapshot to the page on every change.
+// Bundled by esbuild into dist/browser/compute-worker.js.
+
+import { WorkerClient, type ClientLog } from '../client.js';
+import { BrowserDatasetStore } from './dataset-store.js';
+import { parsePageMessage, type Phase, type WorkerStatus } from './messages.js';
+
+/** The slice of DedicatedWorkerGlobalScope used here (the project's lib is DOM, not WebWorker). */
+interface WorkerScope {
+  postMessage(message: WorkerStatus): void;
+  onmessage: ((event: MessageEvent<unknown>) => void) | null;
+  readonly location: { readonly protocol: string; readonly host: string; readonly origin: string };
+}
+
+const scope = globalThis as unknown as WorkerScope;
+const store = new BrowserDatasetStore(scope.location.origin);
+
+/** One connection to the coordinator; Resume makes a new one. */
+class Session {
+  readonly #socket: WebSocket;
+  readonly #client: WorkerClient;
+  #phase: Phase = 'connecting';
+  #dataset = 'not loaded yet';
+  #everOpened = false;
+  #closedByUser = false;
+  #close: { code: number; reason: string } | null = null;
+
+  constructor(token: string, agent: string) {
+    const ws = new WebSocket(`${scope.location.protocol === 'https:' ? 'wss' : 'ws'}://${scope.location.host}/`);
+    ws.binaryType = 'arraybuffer';
+    this.#socket = ws;
+    const log: ClientLog = { info: () => {}, debug: () => {}, warn: (obj, msg) => console.warn(msg, obj) };
+    // (msgpackr encodes into a plain ArrayBuffer, never a SharedArrayBuffer: the cast below is sound.)
+    this.#client = new WorkerClient(
+      { send: (bytes) => ws.send(bytes as Uint8Array<ArrayBuffer>), close: (code, reason) => ws.close(code, reason) },
+      {
+        token,
+        kind: 'browser',
+        agent,
+        log,
+        loadDataset: async (d) => {
+          this.#phase = 'loading';
+          this.#setDataset(`loading ${d.name}`);
+          const loaded = await store.load(d, token, (text) => this.#setDataset(text));
+          const mb = loaded.bytes >= 1e6 ? `${(loaded.bytes / 1e6).toFixed(1)} MB` : `${(loaded.bytes / 1e3).toFixed(1)} kB`;
+          this.#dataset = loaded.source === 'download' ? `${d.name}: downloaded ${mb}, hash checked, stored in this browser`
+            : loaded.source === 'cache' ? `${d.name}: ${mb} from this browser's cache (IndexedDB), hash checked`
+              : `${d.name}: ${mb}, already in memory`;
+          this.#phase = 'training';
+          queueMicrotask(() => this.post());
+          return loaded.dataset;
+        },
+        onProgress: () => this.post(),
+      },
+    );
+    ws.onopen = () => {
+      this.#everOpened = true;
+      this.#client.start();
+      this.post();
+    };
+    ws.onmessage = (event: MessageEvent<unknown>) => {
+      if (event.data instanceof ArrayBuffer) this.#client.receive(new Uint8Array(event.data));
+    };
+    ws.onclose = (event) => {
+      this.#phase = 'closed';
+      this.#close = { code: event.code, reason: event.reason };
+      this.post();
+    };
+  }
+
+  get closed(): boolean {
+    return this.#phase === 'closed';
+  }
+
+  leave(): void {
+    this.#closedByUser = true;
+    if (this.#socket.readyState === WebSocket.OPEN) this.#client.leave();
+    else this.#socket.close();
+  }
+
+  post(): void {
+    const s = this.#client.stats;
+    scope.postMessage({
+      type: 'status',
+      phase: this.#phase,
+      workerId: s.workerId,
+      tasksDone: s.tasksDone,
+      samplesDone: s.samplesDone,
+      samplesPerSec: s.samplesPerSec,
+      lastLoss: s.lastLoss !== null && Number.isFinite(s.lastLoss) ? s.lastLoss : null,
+      dataset: this.#dataset,
+      closeCode: this.#close?.code ?? null,
+      closeReason: this.#close?.reason ?? '',
+      closedByUser: this.#closedByUser,
+      everOpened: this.#everOpened,
+    });
+  }
+
+  #setDataset(text: string): void {
+    this.#dataset = text;
+    this.post();
+  }
+}
+
+let session: Session | null = null;
+
+scope.onmessage = (event) => {
+  const message = parsePageMessage(event.data);
+  if (message === null) return;
+  switch (message.type) {
+    case 'join':
+      if (session !== null && !session.closed) return;
+      session = new Session(message.token, message.agent);
+      session.post();
+      return;
+    case 'leave':
+      session?.leave();
+      return;
+    default: {
+      const never: never = message;
+      throw new Error(`unhandled page message ${JSON.stringify(never)}`);
+    }
+  }
+};
