@@ -16,7 +16,7 @@ import { createLogger } from './logger.js';
 import { writeModelFile } from './model-file.js';
 import { protectedPageRoutes, publicPageRoutes } from './pages/assets.js';
 import { trainerOptions } from './run-train.js';
-import { Scheduler } from './scheduler.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { startServer, type RouteHandler } from './server.js';
 import { prepareRun, type PreparedRun } from './setup.js';
 import { DivergedError, Trainer } from './trainer.js';
@@ -29,7 +29,7 @@ export interface NetworkOptions {
   readonly host: string;
   readonly port: number;
   readonly token: string;
-  readonly minWorkers: number;
+  readonly scheduler: Partial<SchedulerOptions>;
   /** Serves /events from this feed (it must also be a destination of `log`); without one, /dashboard shows no run. */
   readonly dashboard?: DashboardFeed;
 }
@@ -47,7 +47,7 @@ export interface ServingCoordinator {
 export async function startCoordinator(run: PreparedRun, params: Float32Array, version: number, options: NetworkOptions, log: Logger): Promise<ServingCoordinator> {
   const paramCount = params.length;
   const numShards = Math.ceil(run.config.batchSize / run.config.shardSize);
-  const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, options.minWorkers);
+  const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, options.scheduler);
   const descriptor = datasetDescriptor(run);
   const hub = new Hub(
     {
@@ -109,7 +109,13 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   const trainerOpts = trainerOptions(run, options, log);
   const params = trainerOpts.initialParams;
   const token = options.token ?? generateToken();
-  const coordinator = await startCoordinator(run, params, trainerOpts.resume?.state.version ?? 0, { host: options.host, port: options.port, token, minWorkers: options.minWorkers, dashboard }, log);
+  const coordinator = await startCoordinator(run, params, trainerOpts.resume?.state.version ?? 0, {
+    host: options.host,
+    port: options.port,
+    token,
+    scheduler: { minWorkers: options.minWorkers, taskTimeoutMinMs: options.taskTimeoutMinMs, taskTimeoutMaxMs: options.taskTimeoutMaxMs },
+    dashboard,
+  }, log);
   const { url, scheduler } = coordinator;
   // The join link opens the worker page (a browser tab becomes a worker); the dashboard sits beside it.
   const page = `${url.replace(/^ws/, 'http')}/`;
@@ -129,8 +135,10 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let code = 0;
+  let interrupted = false;
   try {
     const summary = await trainer.train();
+    interrupted = summary.interrupted;
     if (options.out !== null) writeModelFile(options.out, run.spec, trainer.params, run.config, summary.weightsHash);
     log.info({ ...summary, out: options.out }, 'done');
   } catch (err) {
@@ -140,10 +148,13 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await coordinator.close(CloseCode.DONE, 'training finished');
-    // Connected workers got the stop message; any still starting up are told here.
-    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-    await waitForExit(children, 3000);
+    // Interrupted: remote workers keep trying to reconnect, for a resumed coordinator.
+    if (interrupted) await coordinator.close(CloseCode.SHUTDOWN, 'coordinator interrupted');
+    else await coordinator.close(CloseCode.DONE, 'training finished');
+    // Connected workers got the stop message and exit by themselves; any still starting
+    // up (never connected) are told by signal.
+    await waitForExit(children, 1500, 'SIGTERM');
+    await waitForExit(children, 3000, 'SIGKILL');
   }
   return code;
 }
@@ -201,14 +212,15 @@ export function spawnLocalWorkers(count: number, url: string, token: string, log
   return children;
 }
 
-export async function waitForExit(children: ChildProcess[], timeoutMs: number): Promise<void> {
+/** Waits for the children to exit; those still running after timeoutMs get `signal`. */
+export async function waitForExit(children: ChildProcess[], timeoutMs: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
   await Promise.all(
     children.map(
       (child) =>
         new Promise<void>((resolve) => {
           if (child.exitCode !== null || child.signalCode !== null) return resolve();
           const timer = setTimeout(() => {
-            child.kill('SIGKILL');
+            child.kill(signal);
             resolve();
           }, timeoutMs);
           child.once('exit', () => {

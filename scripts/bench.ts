@@ -118,24 +118,47 @@ interface DistributedResult {
   otherMs: number;
   bytesPerStep: number;
   weightsBytes: number;
+  /** ms from SIGKILL of a worker to its shards being sent to another (null: not measured). */
+  crashToReassignMs: number | null;
 }
 
-async function benchDistributed(run: PreparedRun, workers: number): Promise<DistributedResult> {
+interface FleetOptions {
+  /** Extra flags per worker process; its length is the number of workers. */
+  readonly workerArgs: readonly (readonly string[])[];
+  /** SIGKILL the first worker once this many steps are done, and time the reassignment. */
+  readonly killAtStep?: number;
+}
+
+async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number): Promise<DistributedResult> {
+  const { workerArgs, killAtStep } = typeof fleet === 'number' ? { workerArgs: Array.from({ length: fleet }, () => []), killAtStep: undefined } : fleet;
+  const workers = workerArgs.length;
   const times: EpochTimes = { seconds: [] };
   const log = capturingLogger(times);
   const token = 'bench';
   const params = initParams(run.spec, run.config.seed);
-  const coordinator = await startCoordinator(run, params, 0, { host: '127.0.0.1', port: 0, token, minWorkers: workers }, log);
+  const coordinator = await startCoordinator(run, params, 0, { host: '127.0.0.1', port: 0, token, scheduler: { minWorkers: workers } }, log);
   const cli = join(root, 'dist', 'coordinator', 'cli.js');
   const cache = mkdtempSync(join(tmpdir(), 'flocktrain-bench-'));
   const children: ChildProcess[] = [];
   for (let i = 0; i < workers; i++) {
-    children.push(spawn(process.execPath, [cli, 'worker', '--url', coordinator.url, '--token', token, '--log-level', 'warn', '--log-format', 'json'], {
+    children.push(spawn(process.execPath, [cli, 'worker', '--url', coordinator.url, '--token', token, '--log-level', 'warn', '--log-format', 'json', ...workerArgs[i]], {
       stdio: ['ignore', 'ignore', 'inherit'],
       env: { ...process.env, XDG_CACHE_HOME: cache },
     }));
   }
-  await trainWith(run, coordinator.scheduler, log);
+  let killedAt: number | null = null;
+  if (killAtStep !== undefined) {
+    const watch = setInterval(() => {
+      if (killedAt === null && coordinator.scheduler.stats.steps >= killAtStep) {
+        killedAt = performance.now();
+        children[0].kill('SIGKILL');
+      }
+    }, 1);
+    await trainWith(run, coordinator.scheduler, log);
+    clearInterval(watch);
+  } else {
+    await trainWith(run, coordinator.scheduler, log);
+  }
   const stats = coordinator.scheduler.stats;
   let computeMs = 0;
   for (const w of coordinator.hub.connections) computeMs += w.computeMs;
@@ -156,6 +179,7 @@ async function benchDistributed(run: PreparedRun, workers: number): Promise<Dist
     otherMs: stepMs - waitMs - reduceMs,
     bytesPerStep: (stats.bytesIn + stats.bytesOut) / steps,
     weightsBytes,
+    crashToReassignMs: killedAt !== null && stats.lastReassignAt !== null ? stats.lastReassignAt - killedAt : null,
   };
 }
 
@@ -230,6 +254,15 @@ async function main(): Promise<void> {
   say(`| overhead (1 − compute / step) | ${fmt(100 * (1 - d1.computeMs / d1.stepMs), 1)}% | ${fmt(100 * (1 - d2.computeMs / d2.stepMs), 1)}% |`);
   say(`| bytes on the wire per step (all workers, both ways) | ${fmt(d1.bytesPerStep)} | ${fmt(d2.bytesPerStep)} |`);
   say(`| one weights message | ${fmt(d1.weightsBytes)} | ${fmt(d2.weightsBytes)} |`);
+  say('');
+  const slow = await benchDistributed(run, { workerArgs: [[], ['--fault-slowdown', '10']] });
+  const crash = await benchDistributed(run, { workerArgs: [[], []], killAtStep: 150 });
+  say('| elastic training (2 local workers) | samples/s |');
+  say('|---|---|');
+  say(`| both at full speed | ${fmt(d2.samplesPerSec)} |`);
+  say(`| one of them 10× slower (--fault-slowdown 10) | ${fmt(slow.samplesPerSec)} |`);
+  say(`| one SIGKILLed at step 150, the other finishes | ${fmt(crash.samplesPerSec)} |`);
+  say(`| time from the SIGKILL to its shards being reassigned | ${crash.crashToReassignMs === null ? 'it held no shards at that instant' : `${fmt(crash.crashToReassignMs, 2)} ms`} |`);
 }
 
 await main();

@@ -27,10 +27,10 @@ enum Fault {
 const TRAIN_SAMPLES = 2400;
 const CONFIG = ['--dataset', 'blobs', '--samples', '3000', '--hidden', '256', '--batch-size', '40', '--shard-size', '8', '--log-every', '1'];
 const STEPS_PER_EPOCH = 60;
-/** Long enough to outlast any task deadline below. */
-const STALL_MS = 1500;
+/** Longer than the longest task deadline below, so a stall always outlasts one. */
+const STALL_MS = 2500;
 /** Short deadlines so a stalled worker's shards move on quickly. */
-const DEADLINES = ['--task-timeout-min', '300', '--task-timeout-max', '3000'];
+const DEADLINES = ['--task-timeout-min', '300', '--task-timeout-max', '1000'];
 
 const references = new Map<string, Promise<string>>();
 function trainHash(args: readonly string[]): Promise<string> {
