@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { headerFields } from '../shared/data/hash-encoding.js';
 import { CloseCode } from '../shared/protocol/codes.js';
 import type { DatasetDescriptor } from '../shared/protocol/messages.js';
 import { generateToken } from './auth.js';
@@ -160,18 +161,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
 }
 
 function datasetDescriptor(run: PreparedRun): DatasetDescriptor {
-  const d = run.dataset;
-  return {
-    name: d.name,
-    kind: d.kind,
-    numSamples: d.numSamples,
-    numFeatures: d.numFeatures,
-    labelWidth: d.labelWidth,
-    numClasses: d.numClasses,
-    classNames: d.classNames,
-    hash: run.datasetHash,
-    path: `/data/${run.datasetHash}`,
-  };
+  return { ...headerFields(run.dataset), hash: run.datasetHash, path: `/data/${run.datasetHash}` };
 }
 
 /** The dataset body: features then labels, raw little-endian float32. */

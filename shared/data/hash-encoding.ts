@@ -9,10 +9,9 @@ import type { Dataset } from './dataset.js';
 /** The fields of a dataset (or its wire descriptor) that the header encodes. */
 export type DatasetHeaderFields = Pick<Dataset, 'name' | 'kind' | 'numSamples' | 'numFeatures' | 'labelWidth' | 'numClasses' | 'classNames'>;
 
-/** UTF-8 JSON of {name, kind, numSamples, numFeatures, labelWidth, numClasses, classNames}, keys in that order. */
-export function datasetHashHeader(d: DatasetHeaderFields): Uint8Array {
-  // Picked field by field: a descriptor carries more keys (hash, path) that must not leak in.
-  const header = JSON.stringify({
+/** Exactly the header fields, in the header's key order (a descriptor or dataset carries more). */
+export function headerFields(d: DatasetHeaderFields): DatasetHeaderFields {
+  return {
     name: d.name,
     kind: d.kind,
     numSamples: d.numSamples,
@@ -20,6 +19,11 @@ export function datasetHashHeader(d: DatasetHeaderFields): Uint8Array {
     labelWidth: d.labelWidth,
     numClasses: d.numClasses,
     classNames: d.classNames,
-  });
-  return new TextEncoder().encode(header);
+  };
+}
+
+/** UTF-8 JSON of {name, kind, numSamples, numFeatures, labelWidth, numClasses, classNames}, keys in that order. */
+export function datasetHashHeader(d: DatasetHeaderFields): Uint8Array {
+  // Picked field by field: a descriptor carries more keys (hash, path) that must not leak in.
+  return new TextEncoder().encode(JSON.stringify(headerFields(d)));
 }
