@@ -7,6 +7,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { FlocktrainError } from '../shared/errors.js';
+import { kernelSetAvailable } from '../shared/kernels/kernel-set.js';
 import { RUN_DEFAULTS, resolveConfig, type DataSource, type RunConfig } from './config.js';
 import type { LogFormat } from './logger.js';
 
@@ -84,6 +85,7 @@ function runFlags<T>(y: Argv<T>) {
     .option('nesterov', { type: 'boolean', default: d.nesterov, describe: 'use Nesterov momentum' })
     .option('weight-decay', { type: 'number', default: d.weightDecay, describe: 'L2 weight decay' })
     .option('seed', { type: 'number', default: d.seed, describe: 'seed of every random choice (init, split, data order)' })
+    .option('kernels', { choices: ['auto', 'wasm', 'js'] as const, default: 'auto' as const, describe: 'compute kernels of the whole run (wasm: WebAssembly SIMD; js: plain JS); auto: wasm when this engine has WebAssembly SIMD. The two give different bits' })
     .option('init', { type: 'string', describe: 'start from the weights in this safetensors file' })
     .option('out', { type: 'string', describe: 'write the final weights to this safetensors file' })
     .option('log-every', { type: 'number', default: 10, describe: 'log a step line every N steps' })
@@ -124,6 +126,7 @@ function trainOptions(a: RunArgs): TrainOptions {
     seed: a.seed,
     valFraction: a['val-fraction'],
     standardize: a.standardize,
+    kernels: a.kernels === 'auto' ? (kernelSetAvailable('wasm') ? 'wasm' : 'js') : a.kernels,
   });
   if (!(Number.isInteger(a['log-every']) && a['log-every'] > 0)) throw new FlocktrainError('CONFIG', `--log-every must be a positive integer, got ${a['log-every']}`);
   if (!(Number.isInteger(a['checkpoint-every']) && a['checkpoint-every'] >= 0)) throw new FlocktrainError('CONFIG', `--checkpoint-every must be an integer ≥ 0, got ${a['checkpoint-every']}`);

@@ -3,6 +3,7 @@
 // refusing contradictions with a one-line ConfigError.
 
 import { ConfigError } from '../shared/errors.js';
+import { KERNEL_SET_NAMES, kernelSetAvailable, type KernelSetName } from '../shared/kernels/kernel-set.js';
 import type { Activation, LossKind } from '../shared/model/spec.js';
 
 export type DataSource =
@@ -31,6 +32,8 @@ export interface RunConfig {
   readonly valFraction: number;
   /** Standardize CSV features with training-set mean and std. */
   readonly standardize: boolean;
+  /** Compute kernels of every participant (shared/kernels/kernel-set.ts): the two sets give different bits. */
+  readonly kernels: KernelSetName;
 }
 
 export const RUN_DEFAULTS: RunConfig = {
@@ -48,6 +51,7 @@ export const RUN_DEFAULTS: RunConfig = {
   seed: 42,
   valFraction: 0.2,
   standardize: true,
+  kernels: 'wasm',
 };
 
 function positiveInt(name: string, v: number, max = 1 << 24): void {
@@ -69,5 +73,7 @@ export function resolveConfig(partial: Partial<RunConfig>): RunConfig {
   if (!(Number.isInteger(c.seed) && c.seed >= 0 && c.seed <= 0xffffffff)) throw new ConfigError(`--seed must be an integer in [0, 4294967295], got ${c.seed}`);
   if (!(c.valFraction >= 0 && c.valFraction < 1)) throw new ConfigError(`--val-fraction must be in [0, 1), got ${c.valFraction}`);
   if (c.data.kind === 'synthetic') positiveInt('samples', c.data.samples, 10_000_000);
+  if (!KERNEL_SET_NAMES.includes(c.kernels)) throw new ConfigError(`--kernels must be one of ${KERNEL_SET_NAMES.join(', ')}, got ${String(c.kernels)}`);
+  if (!kernelSetAvailable(c.kernels)) throw new ConfigError(`--kernels ${c.kernels} needs WebAssembly SIMD-128, which this JavaScript engine lacks; use --kernels js`);
   return c;
 }

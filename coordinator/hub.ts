@@ -12,6 +12,7 @@ import { CloseCode, PROTOCOL_VERSION, ProtocolError, type RejectReason } from '.
 import { decodeWorkerMessage, encode, type WorkerMessageLimits } from '../shared/protocol/codec.js';
 import type { DatasetDescriptor, ResultMessage, WorkerKind } from '../shared/protocol/messages.js';
 import type { ModelSpec } from '../shared/model/spec.js';
+import type { KernelSetName } from '../shared/kernels/kernel-set.js';
 import { tokensMatch } from './auth.js';
 
 export type ConnectionState = 'awaiting_hello' | 'loading' | 'ready' | 'closed';
@@ -59,7 +60,7 @@ export class WorkerConnection {
 /** What the hub needs from the rest of the coordinator. */
 export interface HubHandlers {
   /** Everything a welcome carries except the worker id. */
-  welcome(): { spec: ModelSpec; dataset: DatasetDescriptor; shardSize: number; version: number; weights: Float32Array };
+  welcome(): { spec: ModelSpec; dataset: DatasetDescriptor; shardSize: number; kernels: KernelSetName; version: number; weights: Float32Array };
   /** Latest weights, encoded once, sent to a worker that just became ready. */
   currentWeights(): Uint8Array;
   onReady(worker: WorkerConnection): void;
@@ -124,11 +125,6 @@ export class Hub {
       worker.log.warn({ reason, err: err.message, remote }, 'rejected');
       this.#markGone(worker, `rejected (${err.message})`);
     });
-  }
-
-  /** Sends to every ready worker. */
-  broadcast(bytes: Uint8Array): void {
-    for (const w of this.#connections) if (w.state === 'ready') w.send(bytes);
   }
 
   /** Tells every connected worker to stop, with a reason, and closes. */

@@ -16,7 +16,7 @@ export class LocalExecutor implements StepExecutor {
   #version = -1;
 
   constructor(run: PreparedRun) {
-    this.#computer = new ShardComputer(run.spec, run.dataset, run.config.shardSize);
+    this.#computer = new ShardComputer(run.spec, run.dataset, run.config.shardSize, run.config.kernels);
   }
 
   publish(version: number, weights: Float32Array): void {

@@ -24,7 +24,8 @@ import { DivergedError, Trainer } from './trainer.js';
 
 const HELLO_TIMEOUT_MS = 10_000;
 const HEARTBEAT_MS = 5_000;
-const CLOSE_GRACE_MS = 2_000;
+// Browser tabs on a busy link can take seconds to read their last frames.
+const CLOSE_GRACE_MS = 5_000;
 
 export interface NetworkOptions {
   readonly host: string;
@@ -62,7 +63,7 @@ export async function startCoordinator(run: PreparedRun, params: Float32Array, v
     {
       welcome: () => {
         const current = scheduler.currentWeights();
-        return { spec: run.spec, dataset: descriptor, shardSize: run.config.shardSize, version: current.version, weights: current.weights };
+        return { spec: run.spec, dataset: descriptor, shardSize: run.config.shardSize, kernels: run.config.kernels, version: current.version, weights: current.weights };
       },
       currentWeights: () => scheduler.currentWeights().bytes,
       onReady: (w) => scheduler.onReady(w),
@@ -70,7 +71,7 @@ export async function startCoordinator(run: PreparedRun, params: Float32Array, v
       onGone: (w, why) => scheduler.onGone(w, why),
     },
   );
-  scheduler.attach({ broadcast: (b) => hub.broadcast(b), reject: (w, reason, detail) => hub.reject(w, reason, detail) });
+  scheduler.attach({ reject: (w, reason, detail) => hub.reject(w, reason, detail) });
   scheduler.publish(version, params);
   const routes = new Map<string, RouteHandler>([[descriptor.path, dataRoute(run)], ...protectedPageRoutes(), ...(options.dashboard?.routes() ?? [])]);
   // A result carries at most one gradient per shard of the step, plus small fields.

@@ -52,9 +52,8 @@ interface ActiveStep {
   reject(err: Error): void;
 }
 
-/** How the scheduler talks to the workers; implemented by the hub. */
+/** How the scheduler talks to the workers beyond sending them messages; implemented by the hub. */
 export interface WorkerChannel {
-  broadcast(bytes: Uint8Array): void;
   reject(worker: WorkerConnection, reason: 'not_assigned' | 'bad_length' | 'malformed', detail: string): void;
 }
 
@@ -71,6 +70,8 @@ export const SCHEDULER_DEFAULTS: SchedulerOptions = { minWorkers: 1, taskTimeout
 /** A deadline is this many times the expected duration, plus a fixed allowance for the wire. */
 const DEADLINE_FACTOR = 4;
 const DEADLINE_SLACK_MS = 250;
+/** Per starved dispatch, how much a worker's speed estimate is raised (see #optimisticSpeed). */
+const STARVED_BOOST = 1.25;
 /** Weight of the newest measurement in a worker's throughput average. */
 const EWMA_ALPHA = 0.3;
 
@@ -106,6 +107,10 @@ export class Scheduler implements StepExecutor {
   readonly #ready: WorkerConnection[] = [];
   /** Measured samples per ms of each worker (wall time from task sent to result received). */
   readonly #speed = new Map<WorkerConnection, number>();
+  /** The weights version each worker was last sent: weights go only to workers given work. */
+  readonly #sentVersion = new Map<WorkerConnection, number>();
+  /** Steps in a row each worker got no shards, to give starved workers a fresh chance. */
+  readonly #starved = new Map<WorkerConnection, number>();
   #channel: WorkerChannel | null = null;
   #active: ActiveStep | null = null;
   #nextTaskId = 1;
@@ -158,15 +163,15 @@ export class Scheduler implements StepExecutor {
     return { version: this.#version, weights: this.#weights, bytes: this.#weightsBytes };
   }
 
+  /**
+   * Makes `weights` the current version. Encoded once for all workers, and sent
+   * lazily: a worker receives it just before its first task at this version, so an
+   * idle worker (or a slow link) is not flooded with weights it has no use for.
+   */
   publish(version: number, weights: Float32Array): void {
     this.#version = version;
     this.#weights = weights.slice();
-    // Encoded once for all workers.
     this.#weightsBytes = encode({ type: 'weights', version, weights: this.#weights });
-    if (this.#channel !== null && this.#ready.length > 0) {
-      this.#channel.broadcast(this.#weightsBytes);
-      this.stats.bytesOut += this.#weightsBytes.byteLength * this.#ready.length;
-    }
   }
 
   async run(plan: StepPlan, version: number): Promise<PartialGradient> {
@@ -212,8 +217,10 @@ export class Scheduler implements StepExecutor {
     if (this.#ready.length === 0) this.cancel(reason);
   }
 
+  /** A worker that finished its handshake; the hub has just sent it the current weights. */
   onReady(worker: WorkerConnection): void {
     this.#ready.push(worker);
+    this.#sentVersion.set(worker, this.#version);
     this.#waitingLogged = false;
     this.#log.info({ workerId: worker.id, workers: this.#ready.length, kind: worker.kind, agent: worker.agent, remote: worker.remote }, 'worker joined');
     if (!this.#started && this.#ready.length >= this.#options.minWorkers) for (const wake of this.#startWaiters.splice(0)) wake();
@@ -224,6 +231,8 @@ export class Scheduler implements StepExecutor {
     const index = this.#ready.indexOf(worker);
     if (index >= 0) this.#ready.splice(index, 1);
     this.#speed.delete(worker);
+    this.#sentVersion.delete(worker);
+    this.#starved.delete(worker);
     const active = this.#active;
     const orphaned: number[] = [];
     if (active !== null) {
@@ -337,10 +346,14 @@ export class Scheduler implements StepExecutor {
     for (const t of active.tasks.values()) busy.add(t.worker);
     const idle = this.#ready.filter((w) => !busy.has(w));
     const targets = idle.length > 0 ? idle : this.#ready;
-    const shares = proportionalShares(open.length, targets.map((w) => this.#speed.get(w)));
+    const shares = proportionalShares(open.length, targets.map((w) => this.#optimisticSpeed(w)));
     let start = 0;
     targets.forEach((worker, k) => {
-      if (shares[k] === 0) return;
+      if (shares[k] === 0) {
+        this.#starved.set(worker, (this.#starved.get(worker) ?? 0) + 1);
+        return;
+      }
+      this.#starved.delete(worker);
       this.#assign(active, worker, open.slice(start, start + shares[k]));
       start += shares[k];
     });
@@ -366,6 +379,11 @@ export class Scheduler implements StepExecutor {
     timer.unref();
     const task: Task = { id, worker, version: active.version, shards, nodes, counts, samples, sentAt: performance.now(), timer, expired: false };
     active.tasks.set(id, task);
+    if (this.#sentVersion.get(worker) !== active.version && this.#weightsBytes !== null) {
+      worker.send(this.#weightsBytes);
+      this.#sentVersion.set(worker, active.version);
+      this.stats.bytesOut += this.#weightsBytes.byteLength;
+    }
     const bytes = encode({
       type: 'task',
       taskId: id,
@@ -375,6 +393,18 @@ export class Scheduler implements StepExecutor {
     });
     this.stats.bytesOut += bytes.byteLength;
     worker.send(bytes);
+  }
+
+  /**
+   * The speed used to share work: the measured one, raised by a quarter for every
+   * dispatch in a row that gave the worker nothing, so a worker measured slow once
+   * (a cold start, a busy moment) is tried again and re-measured rather than
+   * starved for the rest of the run.
+   */
+  #optimisticSpeed(worker: WorkerConnection): number | undefined {
+    const speed = this.#speed.get(worker);
+    if (speed === undefined) return undefined;
+    return speed * STARVED_BOOST ** (this.#starved.get(worker) ?? 0);
   }
 
   /** ms a task of `samples` samples may take on `worker` before its shards are handed out again. */

@@ -1,4 +1,4 @@
-// The training loop: schedule → collect → reduce → optimizer.step → broadcast.
+// The training loop: schedule → collect → reduce → optimizer.step → publish the new weights.
 //
 // This is a parameter-server design, not DDP's all-reduce: the coordinator owns the
 // weights and the optimizer state, hands each step's micro-shards to an executor

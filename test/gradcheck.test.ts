@@ -7,6 +7,7 @@
 // Network.evaluate directly in float32 with a coarse step.
 
 import { describe, it, expect } from 'vitest';
+import type { KernelSetName } from '../shared/kernels/kernel-set.js';
 import { Network } from '../shared/model/network.js';
 import { mlpSpec, validateSpec, type Activation, type ModelSpec } from '../shared/model/spec.js';
 import { initParams } from '../shared/model/init.js';
@@ -118,9 +119,9 @@ function numericGradient({ spec, params, x, labels }: Problem): Float64Array {
   return g;
 }
 
-function checkGradient(problem: Problem): void {
+function checkGradient(problem: Problem, kernels: KernelSetName): void {
   const { spec, params, x, labels } = problem;
-  const net = new Network(spec, BATCH);
+  const net = new Network(spec, BATCH, kernels);
   const grads = new Float32Array(net.layout.totalSize);
   const stats = net.accumulateGradient(params, grads, x, labels, BATCH);
   const numeric = numericGradient(problem);
@@ -147,13 +148,15 @@ function checkGradient(problem: Problem): void {
 
 const ACTIVATIONS: Activation[] = ['relu', 'sigmoid', 'tanh'];
 
-describe(`Network.accumulateGradient vs central differences (h = ${H} in float64; |Δ| ≤ ${ATOL} + ${RTOL}·|numeric|)`, () => {
+// Both kernel sets: wasm accumulates in float32 lanes, js in double; the same tolerance holds.
+for (const kernels of ['js', 'wasm'] as const) {
+describe(`Network.accumulateGradient (${kernels} kernels) vs central differences (h = ${H} in float64; |Δ| ≤ ${ATOL} + ${RTOL}·|numeric|)`, () => {
   for (const activation of ACTIVATIONS) {
     it(`dense+${activation}, hidden 4,3, cross_entropy over 3 classes, every parameter`, () => {
-      checkGradient(makeProblem(mlpSpec(5, [4, 3], 3, activation, 'cross_entropy'), `ce-${activation}`));
+      checkGradient(makeProblem(mlpSpec(5, [4, 3], 3, activation, 'cross_entropy'), `ce-${activation}`), kernels);
     });
     it(`dense+${activation}, hidden 4,3, mse with labelWidth 2, every parameter`, () => {
-      checkGradient(makeProblem(mlpSpec(5, [4, 3], 2, activation, 'mse'), `mse-${activation}`));
+      checkGradient(makeProblem(mlpSpec(5, [4, 3], 2, activation, 'mse'), `mse-${activation}`), kernels);
     });
   }
 
@@ -168,14 +171,15 @@ describe(`Network.accumulateGradient vs central differences (h = ${H} in float64
         { type: 'dense', units: 3, init: 'xavier' },
       ],
     });
-    checkGradient(makeProblem(spec, 'mixed'));
+    checkGradient(makeProblem(spec, 'mixed'), kernels);
   });
 
   it('a single dense layer (no hidden layers), cross_entropy and mse', () => {
-    checkGradient(makeProblem(mlpSpec(5, [], 3, 'relu', 'cross_entropy'), 'linear-ce'));
-    checkGradient(makeProblem(mlpSpec(5, [], 2, 'relu', 'mse'), 'linear-mse'));
+    checkGradient(makeProblem(mlpSpec(5, [], 3, 'relu', 'cross_entropy'), 'linear-ce'), kernels);
+    checkGradient(makeProblem(mlpSpec(5, [], 2, 'relu', 'mse'), 'linear-mse'), kernels);
   });
 });
+}
 
 describe('Network.accumulateGradient semantics', () => {
   it('adds into grads (+=): prefilled G gives G + gradient within 1e-6 relative to max |value|', () => {

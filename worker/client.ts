@@ -9,6 +9,7 @@ import type { Dataset } from '../shared/data/dataset.js';
 import { CloseCode, PROTOCOL_VERSION, ProtocolError } from '../shared/protocol/codes.js';
 import { decodeCoordinatorMessage, encode } from '../shared/protocol/codec.js';
 import type { CoordinatorMessage, DatasetDescriptor, TaskMessage, WelcomeMessage, WorkerKind } from '../shared/protocol/messages.js';
+import { kernelSetAvailable, type KernelSetName } from '../shared/kernels/kernel-set.js';
 import { ShardComputer } from './compute.js';
 
 export interface WorkerSocket {
@@ -36,6 +37,8 @@ export interface ClientOptions {
   readonly onProgress?: (stats: ClientStats) => void;
   /** Testing only: ms to hold a result back, given the ms its compute took (see --fault-*). */
   readonly holdResultMs?: (computeMs: number) => number;
+  /** Whether this engine can run a kernel set (default: kernelSetAvailable); tests stub it. */
+  readonly canRunKernels?: (name: KernelSetName) => boolean;
 }
 
 export interface ClientStats {
@@ -124,13 +127,23 @@ export class WorkerClient {
 
   async #welcome(m: WelcomeMessage): Promise<void> {
     if (this.stats.state !== 'connecting') throw new Error('second welcome');
+    // Another kernel set would give other bits and break the run's contract: refuse instead.
+    if (!(this.#options.canRunKernels ?? kernelSetAvailable)(m.kernels)) {
+      const detail = `the run uses the ${m.kernels} kernel set, which needs WebAssembly SIMD-128; this engine lacks it`;
+      this.#options.log.warn({ kernels: m.kernels }, detail);
+      this.stats.state = 'stopped';
+      this.stats.stopReason = detail;
+      this.#socket.close(CloseCode.UNSUPPORTED_KERNELS, detail.slice(0, 120));
+      this.#options.onProgress?.(this.stats);
+      return;
+    }
     this.stats.workerId = m.workerId;
     this.stats.state = 'loading';
     this.#weights = m.weights;
     this.#version = m.version;
-    this.#options.log.info({ workerId: m.workerId, dataset: m.dataset.name, datasetHash: m.dataset.hash }, 'welcomed; loading dataset');
+    this.#options.log.info({ workerId: m.workerId, dataset: m.dataset.name, datasetHash: m.dataset.hash, kernels: m.kernels }, 'welcomed; loading dataset');
     const dataset = await this.#options.loadDataset(m.dataset);
-    this.#computer = new ShardComputer(m.spec, dataset, m.shardSize);
+    this.#computer = new ShardComputer(m.spec, dataset, m.shardSize, m.kernels);
     if (this.#computer.paramCount !== m.weights.length) throw new Error(`welcome weights have ${m.weights.length} values, the model needs ${this.#computer.paramCount}`);
     this.stats.state = 'ready';
     this.#socket.send(encode({ type: 'ready', datasetHash: m.dataset.hash }));

@@ -5,6 +5,7 @@
 
 import type { Dataset } from '../shared/data/dataset.js';
 import { combineInto, type PartialGradient } from '../shared/gradient.js';
+import type { KernelSetName } from '../shared/kernels/kernel-set.js';
 import { Network } from '../shared/model/network.js';
 import type { ModelSpec } from '../shared/model/spec.js';
 import { coverNodes, reduceNode, type TreeNode } from '../shared/tree.js';
@@ -22,7 +23,7 @@ export interface NodeGradient {
 export class ShardComputer {
   readonly #net: Network;
   readonly #data: Dataset;
-  /** (shardSize, numFeatures): the gathered input rows of the current shard. */
+  /** (shardSize, numFeatures): the gathered input rows of the current shard, in kernel memory. */
   readonly #x: Float32Array;
   /** (shardSize, labelWidth): the gathered labels. */
   readonly #y: Float32Array;
@@ -30,13 +31,14 @@ export class ShardComputer {
   readonly #pool: Float32Array[] = [];
   #lent = 0;
 
-  constructor(spec: ModelSpec, data: Dataset, shardSize: number) {
+  /** `kernels` is the run's kernel set: every participant of a run must use the same one. */
+  constructor(spec: ModelSpec, data: Dataset, shardSize: number, kernels: KernelSetName = 'js') {
     if (data.numFeatures !== spec.inputSize) {
       throw new RangeError(`dataset has ${data.numFeatures} features but the model expects ${spec.inputSize}`);
     }
-    this.#net = new Network(spec, shardSize);
+    this.#net = new Network(spec, shardSize, kernels);
     this.#data = data;
-    this.#x = new Float32Array(shardSize * data.numFeatures);
+    this.#x = this.#net.inputBuffer;
     this.#y = new Float32Array(shardSize * data.labelWidth);
   }
 
@@ -44,12 +46,16 @@ export class ShardComputer {
     return this.#net.layout.totalSize;
   }
 
-  /** Gradient sum of one shard, in a fresh buffer. */
-  computeShard(params: Float32Array, indices: Uint32Array): PartialGradient {
-    return this.#computeShardInto(new Float32Array(this.paramCount), params, indices);
+  get kernels(): KernelSetName {
+    return this.#net.kernels;
   }
 
-  /** Gradient sum of one shard into `grad`, which must be zeroed. */
+  /** Gradient sum of one shard, in a fresh buffer. */
+  computeShard(params: Float32Array, indices: Uint32Array): PartialGradient {
+    return this.#computeShardInto(new Float32Array(this.paramCount), this.#net.stageParams(params), indices);
+  }
+
+  /** Gradient sum of one shard, written into `grad` (whatever it held). */
   #computeShardInto(grad: Float32Array, params: Float32Array, indices: Uint32Array): PartialGradient {
     const { numFeatures: F, labelWidth: L, features, labels, numSamples } = this.#data;
     const n = indices.length;
@@ -60,7 +66,7 @@ export class ShardComputer {
       this.#x.set(features.subarray(s * F, s * F + F), r * F);
       this.#y.set(labels.subarray(s * L, s * L + L), r * L);
     }
-    const stats = this.#net.accumulateGradient(params, grad, this.#x, this.#y, n);
+    const stats = this.#net.computeGradient(params, grad, this.#x, this.#y, n);
     return { grad, lossSum: stats.lossSum, count: n, correct: stats.correct };
   }
 
@@ -71,19 +77,18 @@ export class ShardComputer {
    */
   computeNodes(params: Float32Array, shards: readonly ShardInput[], numShards: number): NodeGradient[] {
     this.#lent = 0;
+    const staged = this.#net.stageParams(params); // one copy per task, not per shard
     const leaves = new Map<number, PartialGradient>();
-    for (const shard of shards) leaves.set(shard.id, this.#computeShardInto(this.#borrow(), params, shard.indices));
+    for (const shard of shards) leaves.set(shard.id, this.#computeShardInto(this.#borrow(), staged, shard.indices));
     return coverNodes([...leaves.keys()], numShards).map((node) => ({
       node,
       partial: reduceNode(node, numShards, (n) => (n.size === 1 ? leaves.get(n.lo) : undefined), combineInto),
     }));
   }
 
-  /** A zeroed gradient buffer; steady state allocates nothing. */
+  /** A gradient buffer (overwritten by the shard computed into it); steady state allocates nothing. */
   #borrow(): Float32Array {
     if (this.#lent === this.#pool.length) this.#pool.push(new Float32Array(this.paramCount));
-    const buffer = this.#pool[this.#lent++];
-    buffer.fill(0);
-    return buffer;
+    return this.#pool[this.#lent++];
   }
 }

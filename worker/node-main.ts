@@ -75,6 +75,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
         return 0;
       }
       if (end.code === CloseCode.UNAUTHORIZED) return fail(`the coordinator at ${url.host} refused the token (${end.reason})`);
+      if (end.code === CloseCode.UNSUPPORTED_KERNELS) return fail(`cannot take part: ${end.reason}`);
       if (FINAL.has(end.code)) return fail(`the coordinator closed the connection: ${end.code} ${end.reason}`);
       if (!everWelcomed) {
         return fail(end.connectError !== null ? `cannot connect to ${url.toString()}: ${end.connectError}` : `connection to ${url.toString()} closed (${end.code} ${end.reason})`);

@@ -1,13 +1,14 @@
 // Forward and backward passes of a model spec over a batch of at most `maxBatch`
-// samples. Activation buffers are allocated once here and reused for every batch, so
-// a training step allocates nothing. Parameters and gradients are the flat buffers
-// laid out by paramLayout(spec); this file only walks the layers in order.
+// samples, with one kernel set (js or wasm; see shared/kernels/kernel-set.ts: the
+// two give different bits, a run uses one). Activation buffers are allocated once
+// here, from the kernel set's memory, and reused for every batch, so a training step
+// allocates nothing. Parameters and gradients are the flat buffers laid out by
+// paramLayout(spec); this file only walks the layers in order. Buffers the kernels
+// cannot address (a wasm set sees only its own arena) are staged through arena
+// copies: `stageParams` and `inputBuffer` let callers do that once, not per batch.
 
-import { matmulBackward, matmulForward } from '../kernels/matmul.js';
-import {
-  reluBackward, reluForward, sigmoidBackward, sigmoidForward, tanhBackward, tanhForward,
-} from '../kernels/activations.js';
-import { meanSquaredError, softmaxCrossEntropy, type LossStats } from '../kernels/loss.js';
+import { createKernelSet, type KernelSet, type KernelSetName } from '../kernels/kernel-set.js';
+import type { LossStats } from '../kernels/loss.js';
 import { layerWidths, paramLayout, type ModelSpec, type ParamLayout } from './spec.js';
 
 interface DenseOffsets {
@@ -26,8 +27,14 @@ export class Network {
   readonly #acts: Float32Array[];
   /** grads[i] (maxBatch, widths[i]): gradient of the loss sum w.r.t. acts[i]. */
   readonly #dacts: Float32Array[];
+  readonly #k: KernelSet;
+  /** (paramCount) each: staging copies of parameters and gradients for the kernels (js: unused). */
+  readonly #stagedParams: Float32Array;
+  readonly #stagedGrads: Float32Array;
+  /** (maxBatch, inputSize): where callers may gather inputs so that no staging copy is needed. */
+  readonly inputBuffer: Float32Array;
 
-  constructor(spec: ModelSpec, maxBatch: number) {
+  constructor(spec: ModelSpec, maxBatch: number, kernels: KernelSetName = 'js') {
     this.spec = spec;
     this.layout = paramLayout(spec);
     this.maxBatch = maxBatch;
@@ -36,8 +43,32 @@ export class Network {
     this.#dense = spec.layers.map((layer, i) =>
       layer.type === 'dense' ? { weight: byName.get(`${i}.weight`)!, bias: byName.get(`${i}.bias`)! } : null,
     );
-    this.#acts = this.#widths.map((w) => new Float32Array(maxBatch * w));
-    this.#dacts = this.#widths.map((w) => new Float32Array(maxBatch * w));
+    const P = this.layout.totalSize;
+    const staged = kernels === 'js' ? 0 : 2 * P;
+    const sizes = [...this.#widths.map((w) => maxBatch * w), ...this.#widths.map((w) => maxBatch * w), maxBatch * spec.inputSize];
+    // Each block is rounded up to 64 bytes in the arena: 16 floats of slack per block.
+    this.#k = createKernelSet(kernels, staged + sizes.reduce((a, n) => a + n + 16, 0) + 2 * 16);
+    this.#acts = this.#widths.map((w) => this.#k.alloc(maxBatch * w));
+    this.#dacts = this.#widths.map((w) => this.#k.alloc(maxBatch * w));
+    this.inputBuffer = this.#k.alloc(maxBatch * spec.inputSize);
+    this.#stagedParams = kernels === 'js' ? new Float32Array(0) : this.#k.alloc(P);
+    this.#stagedGrads = kernels === 'js' ? new Float32Array(0) : this.#k.alloc(P);
+  }
+
+  /** The kernel set this network runs. */
+  get kernels(): KernelSetName {
+    return this.#k.name;
+  }
+
+  /**
+   * `params` itself if the kernels can address it, else a copy in kernel memory (one
+   * buffer, overwritten by the next call). Stage once per weights version and pass the
+   * result to forward/accumulateGradient, which then copy nothing.
+   */
+  stageParams(params: Float32Array): Float32Array {
+    if (this.#k.addressable(params)) return params;
+    this.#stagedParams.set(params);
+    return this.#stagedParams;
   }
 
   get outputWidth(): number {
@@ -47,7 +78,8 @@ export class Network {
   /** Runs the layers on x (B, inputSize); returns a view of the output (B, outputWidth). */
   forward(params: Float32Array, x: Float32Array, B: number): Float32Array {
     this.#checkBatch(B);
-    let inp = x;
+    params = this.stageParams(params);
+    let inp = this.#stageInput(x, B);
     let inWidth = this.spec.inputSize;
     this.spec.layers.forEach((layer, i) => {
       const width = this.#widths[i];
@@ -56,12 +88,12 @@ export class Network {
       switch (layer.type) {
         case 'dense': {
           const d = this.#dense[i]!;
-          matmulForward(out, inp, params.subarray(d.weight, d.bias), params.subarray(d.bias, d.bias + width), B, inWidth, width);
+          this.#k.matmulForward(out, inp, params.subarray(d.weight, d.bias), params.subarray(d.bias, d.bias + width), B, inWidth, width);
           break;
         }
-        case 'relu': reluForward(out, inp, n); break;
-        case 'sigmoid': sigmoidForward(out, inp, n); break;
-        case 'tanh': tanhForward(out, inp, n); break;
+        case 'relu': this.#k.reluForward(out, inp, n); break;
+        case 'sigmoid': this.#k.sigmoidForward(out, inp, n); break;
+        case 'tanh': this.#k.tanhForward(out, inp, n); break;
         default: assertNever(layer);
       }
       inp = out;
@@ -81,6 +113,25 @@ export class Network {
    * losses into `grads`; the caller zeroes it when it wants a fresh gradient.
    */
   accumulateGradient(params: Float32Array, grads: Float32Array, x: Float32Array, labels: Float32Array, B: number): LossStats {
+    if (this.#k.addressable(grads)) return this.#backward(params, grads, x, labels, B);
+    this.#stagedGrads.set(grads);
+    const stats = this.#backward(params, this.#stagedGrads, x, labels, B);
+    grads.set(this.#stagedGrads);
+    return stats;
+  }
+
+  /** Like accumulateGradient, but overwrites `grads` with the gradient (saves a copy when staging). */
+  computeGradient(params: Float32Array, grads: Float32Array, x: Float32Array, labels: Float32Array, B: number): LossStats {
+    const target = this.#k.addressable(grads) ? grads : this.#stagedGrads;
+    target.fill(0);
+    const stats = this.#backward(params, target, x, labels, B);
+    if (target !== grads) grads.set(target);
+    return stats;
+  }
+
+  #backward(params: Float32Array, grads: Float32Array, x: Float32Array, labels: Float32Array, B: number): LossStats {
+    params = this.stageParams(params);
+    x = this.#stageInput(x, B);
     const out = this.forward(params, x, B);
     const last = this.spec.layers.length - 1;
     const stats = this.#loss(this.#dacts[last], out, labels, B);
@@ -95,16 +146,16 @@ export class Network {
       switch (layer.type) {
         case 'dense': {
           const d = this.#dense[i]!;
-          matmulBackward(
+          this.#k.matmulBackward(
             dinp, grads.subarray(d.weight, d.bias), grads.subarray(d.bias, d.bias + width),
             dout, inp, params.subarray(d.weight, d.bias), B, inWidth, width,
           );
           break;
         }
         // Activations sit after a dense layer, so i > 0 and dinp is never null here.
-        case 'relu': reluBackward(dinp!, dout, this.#acts[i], n); break;
-        case 'sigmoid': sigmoidBackward(dinp!, dout, this.#acts[i], n); break;
-        case 'tanh': tanhBackward(dinp!, dout, this.#acts[i], n); break;
+        case 'relu': this.#k.reluBackward(dinp!, dout, this.#acts[i], n); break;
+        case 'sigmoid': this.#k.sigmoidBackward(dinp!, dout, this.#acts[i], n); break;
+        case 'tanh': this.#k.tanhBackward(dinp!, dout, this.#acts[i], n); break;
         default: assertNever(layer);
       }
     }
@@ -114,8 +165,16 @@ export class Network {
   #loss(dout: Float32Array | null, out: Float32Array, labels: Float32Array, B: number): LossStats {
     const width = this.outputWidth;
     return this.spec.loss === 'cross_entropy'
-      ? softmaxCrossEntropy(dout, out, labels, B, width)
-      : meanSquaredError(dout, out, labels, B, width);
+      ? this.#k.softmaxCrossEntropy(dout, out, labels, B, width)
+      : this.#k.meanSquaredError(dout, out, labels, B, width);
+  }
+
+  /** x itself if addressable, else its first B rows copied into inputBuffer. */
+  #stageInput(x: Float32Array, B: number): Float32Array {
+    if (this.#k.addressable(x)) return x;
+    const n = B * this.spec.inputSize;
+    this.inputBuffer.set(n === x.length ? x : x.subarray(0, n));
+    return this.inputBuffer;
   }
 
   #checkBatch(B: number): void {

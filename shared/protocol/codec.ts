@@ -4,6 +4,7 @@
 // throws ProtocolError otherwise. Nothing past this file sees an unchecked message.
 
 import { Packr } from 'msgpackr';
+import { KERNEL_SET_NAMES, type KernelSetName } from '../kernels/kernel-set.js';
 import { validateSpec } from '../model/spec.js';
 import { ProtocolError } from './codes.js';
 import type {
@@ -209,9 +210,17 @@ function decodeWelcome(m: Record<string, unknown>): WelcomeMessage {
     spec,
     dataset: decodeDescriptor(record(m.dataset, 'dataset')),
     shardSize: int(m, 'shardSize', 1, 1 << 20),
+    kernels: kernelSetName(m.kernels),
     version: int(m, 'version'),
     weights,
   };
+}
+
+function kernelSetName(v: unknown): KernelSetName {
+  if (typeof v !== 'string' || !(KERNEL_SET_NAMES as readonly string[]).includes(v)) {
+    throw new ProtocolError('malformed', `kernels: expected one of ${KERNEL_SET_NAMES.join(', ')}, got ${describe(v)}${typeof v === 'string' ? ` ${JSON.stringify(v.slice(0, 20))}` : ''}`);
+  }
+  return v as KernelSetName;
 }
 
 function decodeDescriptor(d: Record<string, unknown>): DatasetDescriptor {

@@ -20,6 +20,8 @@ export const CloseCode = {
   SHUTDOWN: 4006,
   /** The worker left on its own (user pressed Leave, or the process is exiting). */
   LEAVING: 4007,
+  /** The worker cannot run the run's kernel set (e.g. no WebAssembly SIMD); it must not compute with another. */
+  UNSUPPORTED_KERNELS: 4008,
 } as const;
 
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];

@@ -9,6 +9,7 @@
 //   result →           ← stop (training over, or coordinator going away)
 
 import type { TaskKind } from '../data/dataset.js';
+import type { KernelSetName } from '../kernels/kernel-set.js';
 import type { ModelSpec } from '../model/spec.js';
 
 export type WorkerKind = 'node' | 'browser';
@@ -74,6 +75,11 @@ export interface WelcomeMessage {
   readonly dataset: DatasetDescriptor;
   /** Micro-shard capacity: the most samples one shard of a task can hold. */
   readonly shardSize: number;
+  /**
+   * The run's kernel set. Its bits differ from the other set's, so a worker computes
+   * with exactly this one or refuses (close code 4008), never with another.
+   */
+  readonly kernels: KernelSetName;
   readonly version: number;
   readonly weights: Float32Array;
 }

@@ -109,7 +109,7 @@ export async function startCoordinator(o: HarnessOptions): Promise<Coordinator> 
     {
       welcome: () => {
         const current = scheduler.currentWeights();
-        return { spec: o.spec, dataset: descriptor, shardSize: o.shardSize, version: current.version, weights: current.weights };
+        return { spec: o.spec, dataset: descriptor, shardSize: o.shardSize, kernels: 'js', version: current.version, weights: current.weights };
       },
       currentWeights: () => scheduler.currentWeights().bytes,
       onReady: (w) => scheduler.onReady(w),
@@ -117,7 +117,7 @@ export async function startCoordinator(o: HarnessOptions): Promise<Coordinator> 
       onGone: (w, why) => scheduler.onGone(w, why),
     },
   );
-  scheduler.attach({ broadcast: (b) => hub.broadcast(b), reject: (w, reason, detail) => hub.reject(w, reason, detail) });
+  scheduler.attach({ reject: (w, reason, detail) => hub.reject(w, reason, detail) });
   scheduler.publish(0, o.weights);
   const maxPayload = paramCount * 4 * o.numShards + 64 * 1024;
   const server: RunningServer = await startServer({

@@ -1,0 +1,111 @@
+// Loads the WebAssembly SIMD kernels (kernels.wat, embedded by the build as base64 in
+// module.generated.ts, so Node and the browser's Web Worker load the same bytes with
+// neither a file read nor a fetch) and gives them a Float32Array face.
+//
+// Each instance owns one WebAssembly.Memory sized once, at construction, with
+// maximum = initial: it can never grow, so the Float32Array views handed out by
+// `alloc` never detach (a grown memory would detach them, and re-created views on
+// the JS side are a silent ~20x slowdown). Kernels take views of that memory only;
+// anything else is a caller bug and throws.
+
+import { KERNELS_WASM_BASE64 } from './module.generated.js';
+
+interface KernelExports {
+  matmul_forward(out: number, inp: number, w: number, bias: number, B: number, C: number, OC: number): void;
+  matmul_backward_weight(dw: number, dbias: number, dout: number, inp: number, B: number, C: number, OC: number): void;
+  matmul_backward_input(dinp: number, dout: number, w: number, B: number, C: number, OC: number): void;
+  relu_forward(out: number, inp: number, N: number): void;
+  relu_backward(dinp: number, dout: number, out: number, N: number): void;
+}
+
+const PAGE = 65536;
+/** Arena blocks start on 64-byte boundaries (a cache line; v128 needs only 16). */
+const ALIGN = 64;
+
+let compiled: WebAssembly.Module | null | undefined;
+
+function moduleBytes(): Uint8Array<ArrayBuffer> {
+  const text = atob(KERNELS_WASM_BASE64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+/** The compiled module, or null when this engine has no WebAssembly SIMD-128. */
+function kernelsModule(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    const bytes = moduleBytes();
+    // Synchronous compilation is allowed in Node and in Web Workers (where the kernels run).
+    compiled = typeof WebAssembly === 'object' && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  }
+  return compiled;
+}
+
+/** Whether WebAssembly with SIMD-128 is available (the module validates and compiles). */
+export function wasmKernelsAvailable(): boolean {
+  try {
+    return kernelsModule() !== null;
+  } catch {
+    return false;
+  }
+}
+
+export class WasmKernels {
+  readonly memory: WebAssembly.Memory;
+  readonly #k: KernelExports;
+  readonly #buffer: ArrayBuffer;
+  /** Next free byte of the arena. */
+  #next = 0;
+
+  constructor(arenaFloats: number) {
+    const module = kernelsModule();
+    if (module === null) throw new Error('this JavaScript engine has no WebAssembly SIMD-128: the wasm kernel set cannot run here');
+    const pages = Math.max(1, Math.ceil((arenaFloats * 4) / PAGE));
+    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    this.#k = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as KernelExports;
+    this.#buffer = this.memory.buffer;
+  }
+
+  /** Bytes of arena still free. */
+  get free(): number {
+    return this.#buffer.byteLength - this.#next;
+  }
+
+  /** A zeroed view of n floats of the arena; throws when the arena is used up. */
+  alloc(n: number): Float32Array {
+    const bytes = n * 4;
+    if (bytes > this.free) throw new RangeError(`wasm kernel arena: ${n} floats requested, ${Math.floor(this.free / 4)} left of ${this.#buffer.byteLength / 4}`);
+    const view = new Float32Array(this.#buffer, this.#next, n);
+    this.#next += Math.ceil(bytes / ALIGN) * ALIGN;
+    return view;
+  }
+
+  addressable(a: Float32Array): boolean {
+    return a.buffer === this.#buffer;
+  }
+
+  /** The byte address of `a`, checked to be an arena view of at least n floats (the kernels trust both). */
+  #ptr(a: Float32Array, n: number, what: string): number {
+    if (a.buffer !== this.#buffer) throw new Error(`wasm kernels: ${what} is not a view of the kernel arena (allocate it with alloc)`);
+    if (a.length < n) throw new RangeError(`wasm kernels: ${what} holds ${a.length} floats, the shape needs ${n}`);
+    return a.byteOffset;
+  }
+
+  matmulForward(out: Float32Array, inp: Float32Array, weight: Float32Array, bias: Float32Array, B: number, C: number, OC: number): void {
+    this.#k.matmul_forward(this.#ptr(out, B * OC, 'out'), this.#ptr(inp, B * C, 'inp'), this.#ptr(weight, OC * C, 'weight'), this.#ptr(bias, OC, 'bias'), B, C, OC);
+  }
+
+  matmulBackward(dinp: Float32Array | null, dweight: Float32Array, dbias: Float32Array, dout: Float32Array, inp: Float32Array, weight: Float32Array, B: number, C: number, OC: number): void {
+    const pdout = this.#ptr(dout, B * OC, 'dout');
+    this.#k.matmul_backward_weight(this.#ptr(dweight, OC * C, 'dweight'), this.#ptr(dbias, OC, 'dbias'), pdout, this.#ptr(inp, B * C, 'inp'), B, C, OC);
+    if (dinp !== null) this.#k.matmul_backward_input(this.#ptr(dinp, B * C, 'dinp'), pdout, this.#ptr(weight, OC * C, 'weight'), B, C, OC);
+  }
+
+  reluForward(out: Float32Array, inp: Float32Array, N: number): void {
+    this.#k.relu_forward(this.#ptr(out, N, 'out'), this.#ptr(inp, N, 'inp'), N);
+  }
+
+  reluBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, N: number): void {
+    this.#k.relu_backward(this.#ptr(dinp, N, 'dinp'), this.#ptr(dout, N, 'dout'), this.#ptr(out, N, 'out'), N);
+  }
+}

@@ -1,0 +1,434 @@
+;; flocktrain's WebAssembly SIMD kernels: the dense layer's forward and both
+;; gradients, and ReLU. Hand-written WAT, assembled by scripts/build-wasm.mjs (wabt)
+;; into a base64 module that shared/kernels/wasm/kernels.ts instantiates in Node and
+;; in the browser's Web Worker alike.
+;;
+;; Bits are the point. WebAssembly fixes the result of every f32 and f32x4 operation
+;; (IEEE, round to nearest even, no contraction: f32x4.mul then f32x4.add is never
+;; fused), so each kernel below yields the same bits on every CPU and engine. Each
+;; output element is produced by one sequence of f32 operations that does not depend
+;; on the tiling: edge tiles run the same sequence through $dot / scalar loops.
+;; That sequence is not the JS kernels' (they accumulate in double), so the two
+;; kernel sets give different, each deterministic, bits; a run picks one.
+;;
+;; Memory is imported with maximum = initial (sized once by the caller, never grown).
+;; Pointers are byte offsets, 16-byte aligned by the caller's arena; sizes are
+;; element counts. Shapes are row-major: weight (OC, C) as PyTorch's nn.Linear.
+(module
+  (import "env" "memory" (memory 1))
+
+  ;; (l0 + l1) + (l2 + l3): the fixed horizontal sum of a lane accumulator.
+  (func $hsum (param $v v128) (result f32)
+    (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
+      (f32.add (f32x4.extract_lane 2 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
+
+  ;; Σ_c x[c]·w[c] for c < C, in the forward kernel's order: lane j accumulates the
+  ;; products with c ≡ j (mod 4) over whole quads, then $hsum, then the tail c in order.
+  (func $dot (param $x i32) (param $w i32) (param $C i32) (result f32)
+    (local $k i32) (local $end i32) (local $acc v128) (local $s f32)
+    (local.set $end (i32.shl (i32.and (local.get $C) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $quads
+        (br_if $done (i32.ge_u (local.get $k) (local.get $end)))
+        (local.set $acc (f32x4.add (local.get $acc)
+          (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $k)))
+                     (v128.load (i32.add (local.get $w) (local.get $k))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $quads)))
+    (local.set $s (call $hsum (local.get $acc)))
+    (local.set $end (i32.shl (local.get $C) (i32.const 2)))
+    (block $done2
+      (loop $tail
+        (br_if $done2 (i32.ge_u (local.get $k) (local.get $end)))
+        (local.set $s (f32.add (local.get $s)
+          (f32.mul (f32.load (i32.add (local.get $x) (local.get $k)))
+                   (f32.load (i32.add (local.get $w) (local.get $k))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $tail)))
+    (local.get $s))
+
+  ;; out[b, o] = dot(inp[b], weight[o]) + bias[o]
+  ;; out (B, OC), inp (B, C), weight (OC, C), bias (OC)
+  ;; Register tile: 4 samples × 2 outputs, 8 lane accumulators over c.
+  (func (export "matmul_forward")
+    (param $out i32) (param $inp i32) (param $w i32) (param $bias i32)
+    (param $B i32) (param $C i32) (param $OC i32)
+    (local $rs i32) (local $qend i32) (local $b i32) (local $o i32) (local $k i32)
+    (local $x0 i32) (local $x1 i32) (local $x2 i32) (local $x3 i32) (local $w0 i32) (local $w1 i32)
+    (local $v0 v128) (local $v1 v128) (local $t v128)
+    (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
+    (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
+    (local $p i32) (local $ob i32) (local $b0 f32) (local $b1 f32)
+    (local.set $rs (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $qend (i32.shl (i32.and (local.get $C) (i32.const -4)) (i32.const 2)))
+    (local.set $ob (i32.shl (local.get $OC) (i32.const 2)))
+    (block $bdone
+      (loop $brows
+        (br_if $bdone (i32.gt_u (i32.add (local.get $b) (i32.const 4)) (local.get $B)))
+        (local.set $x0 (i32.add (local.get $inp) (i32.mul (local.get $b) (local.get $rs))))
+        (local.set $x1 (i32.add (local.get $x0) (local.get $rs)))
+        (local.set $x2 (i32.add (local.get $x1) (local.get $rs)))
+        (local.set $x3 (i32.add (local.get $x2) (local.get $rs)))
+        (local.set $o (i32.const 0))
+        (block $odone
+          (loop $ocols
+            (br_if $odone (i32.gt_u (i32.add (local.get $o) (i32.const 2)) (local.get $OC)))
+            (local.set $w0 (i32.add (local.get $w) (i32.mul (local.get $o) (local.get $rs))))
+            (local.set $w1 (i32.add (local.get $w0) (local.get $rs)))
+            (local.set $a00 (v128.const i32x4 0 0 0 0)) (local.set $a01 (v128.const i32x4 0 0 0 0))
+            (local.set $a10 (v128.const i32x4 0 0 0 0)) (local.set $a11 (v128.const i32x4 0 0 0 0))
+            (local.set $a20 (v128.const i32x4 0 0 0 0)) (local.set $a21 (v128.const i32x4 0 0 0 0))
+            (local.set $a30 (v128.const i32x4 0 0 0 0)) (local.set $a31 (v128.const i32x4 0 0 0 0))
+            (local.set $k (i32.const 0))
+            (block $kdone
+              (loop $kq
+                (br_if $kdone (i32.ge_u (local.get $k) (local.get $qend)))
+                (local.set $v0 (v128.load (i32.add (local.get $w0) (local.get $k))))
+                (local.set $v1 (v128.load (i32.add (local.get $w1) (local.get $k))))
+                (local.set $t (v128.load (i32.add (local.get $x0) (local.get $k))))
+                (local.set $a00 (f32x4.add (local.get $a00) (f32x4.mul (local.get $t) (local.get $v0))))
+                (local.set $a01 (f32x4.add (local.get $a01) (f32x4.mul (local.get $t) (local.get $v1))))
+                (local.set $t (v128.load (i32.add (local.get $x1) (local.get $k))))
+                (local.set $a10 (f32x4.add (local.get $a10) (f32x4.mul (local.get $t) (local.get $v0))))
+                (local.set $a11 (f32x4.add (local.get $a11) (f32x4.mul (local.get $t) (local.get $v1))))
+                (local.set $t (v128.load (i32.add (local.get $x2) (local.get $k))))
+                (local.set $a20 (f32x4.add (local.get $a20) (f32x4.mul (local.get $t) (local.get $v0))))
+                (local.set $a21 (f32x4.add (local.get $a21) (f32x4.mul (local.get $t) (local.get $v1))))
+                (local.set $t (v128.load (i32.add (local.get $x3) (local.get $k))))
+                (local.set $a30 (f32x4.add (local.get $a30) (f32x4.mul (local.get $t) (local.get $v0))))
+                (local.set $a31 (f32x4.add (local.get $a31) (f32x4.mul (local.get $t) (local.get $v1))))
+                (local.set $k (i32.add (local.get $k) (i32.const 16)))
+                (br $kq)))
+            ;; out row b+i, column o+j: hsum, then the tail c ≥ qend in order, then bias.
+            (local.set $b0 (f32.load (i32.add (local.get $bias) (i32.shl (local.get $o) (i32.const 2)))))
+            (local.set $b1 (f32.load offset=4 (i32.add (local.get $bias) (i32.shl (local.get $o) (i32.const 2)))))
+            (local.set $p (i32.add (local.get $out)
+              (i32.shl (i32.add (i32.mul (local.get $b) (local.get $OC)) (local.get $o)) (i32.const 2))))
+            (f32.store (local.get $p) (f32.add (call $tail (call $hsum (local.get $a00)) (local.get $x0) (local.get $w0) (local.get $qend) (local.get $rs)) (local.get $b0)))
+            (f32.store offset=4 (local.get $p) (f32.add (call $tail (call $hsum (local.get $a01)) (local.get $x0) (local.get $w1) (local.get $qend) (local.get $rs)) (local.get $b1)))
+            (local.set $p (i32.add (local.get $p) (local.get $ob)))
+            (f32.store (local.get $p) (f32.add (call $tail (call $hsum (local.get $a10)) (local.get $x1) (local.get $w0) (local.get $qend) (local.get $rs)) (local.get $b0)))
+            (f32.store offset=4 (local.get $p) (f32.add (call $tail (call $hsum (local.get $a11)) (local.get $x1) (local.get $w1) (local.get $qend) (local.get $rs)) (local.get $b1)))
+            (local.set $p (i32.add (local.get $p) (local.get $ob)))
+            (f32.store (local.get $p) (f32.add (call $tail (call $hsum (local.get $a20)) (local.get $x2) (local.get $w0) (local.get $qend) (local.get $rs)) (local.get $b0)))
+            (f32.store offset=4 (local.get $p) (f32.add (call $tail (call $hsum (local.get $a21)) (local.get $x2) (local.get $w1) (local.get $qend) (local.get $rs)) (local.get $b1)))
+            (local.set $p (i32.add (local.get $p) (local.get $ob)))
+            (f32.store (local.get $p) (f32.add (call $tail (call $hsum (local.get $a30)) (local.get $x3) (local.get $w0) (local.get $qend) (local.get $rs)) (local.get $b0)))
+            (f32.store offset=4 (local.get $p) (f32.add (call $tail (call $hsum (local.get $a31)) (local.get $x3) (local.get $w1) (local.get $qend) (local.get $rs)) (local.get $b1)))
+            (local.set $o (i32.add (local.get $o) (i32.const 2)))
+            (br $ocols)))
+        ;; A last odd output column for these 4 rows.
+        (if (i32.lt_u (local.get $o) (local.get $OC))
+          (then
+            (call $fwd_one (local.get $out) (local.get $inp) (local.get $w) (local.get $bias) (local.get $b) (local.get $o) (local.get $C) (local.get $OC))
+            (call $fwd_one (local.get $out) (local.get $inp) (local.get $w) (local.get $bias) (i32.add (local.get $b) (i32.const 1)) (local.get $o) (local.get $C) (local.get $OC))
+            (call $fwd_one (local.get $out) (local.get $inp) (local.get $w) (local.get $bias) (i32.add (local.get $b) (i32.const 2)) (local.get $o) (local.get $C) (local.get $OC))
+            (call $fwd_one (local.get $out) (local.get $inp) (local.get $w) (local.get $bias) (i32.add (local.get $b) (i32.const 3)) (local.get $o) (local.get $C) (local.get $OC))))
+        (local.set $b (i32.add (local.get $b) (i32.const 4)))
+        (br $brows)))
+    ;; Leftover rows (B mod 4), one element at a time.
+    (block $rdone
+      (loop $rows
+        (br_if $rdone (i32.ge_u (local.get $b) (local.get $B)))
+        (local.set $o (i32.const 0))
+        (block $cdone
+          (loop $cols
+            (br_if $cdone (i32.ge_u (local.get $o) (local.get $OC)))
+            (call $fwd_one (local.get $out) (local.get $inp) (local.get $w) (local.get $bias) (local.get $b) (local.get $o) (local.get $C) (local.get $OC))
+            (local.set $o (i32.add (local.get $o) (i32.const 1)))
+            (br $cols)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $rows))))
+
+  ;; s + Σ x[c]·w[c] over the bytes [k, end) in order: the forward tail after the quads.
+  (func $tail (param $s f32) (param $x i32) (param $w i32) (param $k i32) (param $end i32) (result f32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $end)))
+        (local.set $s (f32.add (local.get $s)
+          (f32.mul (f32.load (i32.add (local.get $x) (local.get $k)))
+                   (f32.load (i32.add (local.get $w) (local.get $k))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $l)))
+    (local.get $s))
+
+  ;; One forward element out[b, o], same sequence as the tile.
+  (func $fwd_one (param $out i32) (param $inp i32) (param $w i32) (param $bias i32)
+    (param $b i32) (param $o i32) (param $C i32) (param $OC i32)
+    (f32.store
+      (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $OC)) (local.get $o)) (i32.const 2)))
+      (f32.add
+        (call $dot
+          (i32.add (local.get $inp) (i32.shl (i32.mul (local.get $b) (local.get $C)) (i32.const 2)))
+          (i32.add (local.get $w) (i32.shl (i32.mul (local.get $o) (local.get $C)) (i32.const 2)))
+          (local.get $C))
+        (f32.load (i32.add (local.get $bias) (i32.shl (local.get $o) (i32.const 2)))))))
+
+  ;; dweight[o, c] += s, s = Σ_b dout[b, o]·inp[b, c] summed in f32 from 0 in b order;
+  ;; dbias[o] += Σ_b dout[b, o] (f32, b order).
+  ;; dweight (OC, C), dbias (OC), dout (B, OC), inp (B, C)
+  ;; Every element is its own lane, so the tile (4 outputs × 8 inputs, 8 accumulators
+  ;; over b) and the scalar edges give identical bits.
+  (func (export "matmul_backward_weight")
+    (param $dw i32) (param $dbias i32) (param $dout i32) (param $inp i32)
+    (param $B i32) (param $C i32) (param $OC i32)
+    (local $rs i32) (local $ob i32) (local $o i32) (local $c i32) (local $b i32)
+    (local $d i32) (local $x i32) (local $w i32) (local $s f32)
+    (local $t0 v128) (local $t1 v128) (local $g v128)
+    (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
+    (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
+    (local.set $rs (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $ob (i32.shl (local.get $OC) (i32.const 2)))
+    ;; dbias
+    (block $bdone
+      (loop $bias
+        (br_if $bdone (i32.ge_u (local.get $o) (local.get $OC)))
+        (local.set $s (f32.const 0))
+        (local.set $d (i32.add (local.get $dout) (i32.shl (local.get $o) (i32.const 2))))
+        (local.set $b (i32.const 0))
+        (block $sdone
+          (loop $samples
+            (br_if $sdone (i32.ge_u (local.get $b) (local.get $B)))
+            (local.set $s (f32.add (local.get $s) (f32.load (local.get $d))))
+            (local.set $d (i32.add (local.get $d) (local.get $ob)))
+            (local.set $b (i32.add (local.get $b) (i32.const 1)))
+            (br $samples)))
+        (local.set $w (i32.add (local.get $dbias) (i32.shl (local.get $o) (i32.const 2))))
+        (f32.store (local.get $w) (f32.add (f32.load (local.get $w)) (local.get $s)))
+        (local.set $o (i32.add (local.get $o) (i32.const 1)))
+        (br $bias)))
+    ;; 4 outputs × 8 inputs tiles
+    (local.set $o (i32.const 0))
+    (block $odone
+      (loop $orows
+        (br_if $odone (i32.gt_u (i32.add (local.get $o) (i32.const 4)) (local.get $OC)))
+        (local.set $c (i32.const 0))
+        (block $cdone
+          (loop $ccols
+            (br_if $cdone (i32.gt_u (i32.add (local.get $c) (i32.const 8)) (local.get $C)))
+            (local.set $a00 (v128.const i32x4 0 0 0 0)) (local.set $a01 (v128.const i32x4 0 0 0 0))
+            (local.set $a10 (v128.const i32x4 0 0 0 0)) (local.set $a11 (v128.const i32x4 0 0 0 0))
+            (local.set $a20 (v128.const i32x4 0 0 0 0)) (local.set $a21 (v128.const i32x4 0 0 0 0))
+            (local.set $a30 (v128.const i32x4 0 0 0 0)) (local.set $a31 (v128.const i32x4 0 0 0 0))
+            (local.set $x (i32.add (local.get $inp) (i32.shl (local.get $c) (i32.const 2))))
+            (local.set $d (i32.add (local.get $dout) (i32.shl (local.get $o) (i32.const 2))))
+            (local.set $b (i32.const 0))
+            (block $kdone
+              (loop $k
+                (br_if $kdone (i32.ge_u (local.get $b) (local.get $B)))
+                (local.set $t0 (v128.load (local.get $x)))
+                (local.set $t1 (v128.load offset=16 (local.get $x)))
+                (local.set $g (v128.load32_splat (local.get $d)))
+                (local.set $a00 (f32x4.add (local.get $a00) (f32x4.mul (local.get $g) (local.get $t0))))
+                (local.set $a01 (f32x4.add (local.get $a01) (f32x4.mul (local.get $g) (local.get $t1))))
+                (local.set $g (v128.load32_splat offset=4 (local.get $d)))
+                (local.set $a10 (f32x4.add (local.get $a10) (f32x4.mul (local.get $g) (local.get $t0))))
+                (local.set $a11 (f32x4.add (local.get $a11) (f32x4.mul (local.get $g) (local.get $t1))))
+                (local.set $g (v128.load32_splat offset=8 (local.get $d)))
+                (local.set $a20 (f32x4.add (local.get $a20) (f32x4.mul (local.get $g) (local.get $t0))))
+                (local.set $a21 (f32x4.add (local.get $a21) (f32x4.mul (local.get $g) (local.get $t1))))
+                (local.set $g (v128.load32_splat offset=12 (local.get $d)))
+                (local.set $a30 (f32x4.add (local.get $a30) (f32x4.mul (local.get $g) (local.get $t0))))
+                (local.set $a31 (f32x4.add (local.get $a31) (f32x4.mul (local.get $g) (local.get $t1))))
+                (local.set $x (i32.add (local.get $x) (local.get $rs)))
+                (local.set $d (i32.add (local.get $d) (local.get $ob)))
+                (local.set $b (i32.add (local.get $b) (i32.const 1)))
+                (br $k)))
+            (local.set $w (i32.add (local.get $dw)
+              (i32.shl (i32.add (i32.mul (local.get $o) (local.get $C)) (local.get $c)) (i32.const 2))))
+            (v128.store (local.get $w) (f32x4.add (v128.load (local.get $w)) (local.get $a00)))
+            (v128.store offset=16 (local.get $w) (f32x4.add (v128.load offset=16 (local.get $w)) (local.get $a01)))
+            (local.set $w (i32.add (local.get $w) (local.get $rs)))
+            (v128.store (local.get $w) (f32x4.add (v128.load (local.get $w)) (local.get $a10)))
+            (v128.store offset=16 (local.get $w) (f32x4.add (v128.load offset=16 (local.get $w)) (local.get $a11)))
+            (local.set $w (i32.add (local.get $w) (local.get $rs)))
+            (v128.store (local.get $w) (f32x4.add (v128.load (local.get $w)) (local.get $a20)))
+            (v128.store offset=16 (local.get $w) (f32x4.add (v128.load offset=16 (local.get $w)) (local.get $a21)))
+            (local.set $w (i32.add (local.get $w) (local.get $rs)))
+            (v128.store (local.get $w) (f32x4.add (v128.load (local.get $w)) (local.get $a30)))
+            (v128.store offset=16 (local.get $w) (f32x4.add (v128.load offset=16 (local.get $w)) (local.get $a31)))
+            (local.set $c (i32.add (local.get $c) (i32.const 8)))
+            (br $ccols)))
+        ;; columns c ≥ C − C mod 8 of these 4 rows, one element at a time
+        (call $dw_block (local.get $dw) (local.get $dout) (local.get $inp) (local.get $B) (local.get $C) (local.get $OC)
+          (local.get $o) (i32.add (local.get $o) (i32.const 4)) (local.get $c))
+        (local.set $o (i32.add (local.get $o) (i32.const 4)))
+        (br $orows)))
+    ;; rows o ≥ OC − OC mod 4, every column
+    (call $dw_block (local.get $dw) (local.get $dout) (local.get $inp) (local.get $B) (local.get $C) (local.get $OC)
+      (local.get $o) (local.get $OC) (i32.const 0)))
+
+  ;; dweight[o, c] += Σ_b dout[b, o]·inp[b, c] for o in [o0, o1), c in [c0, C), one element
+  ;; at a time in the tile's sequence (f32, from 0, b order).
+  (func $dw_block (param $dw i32) (param $dout i32) (param $inp i32) (param $B i32) (param $C i32) (param $OC i32)
+    (param $o0 i32) (param $o1 i32) (param $c0 i32)
+    (local $o i32) (local $c i32) (local $b i32) (local $s f32) (local $p i32)
+    (local.set $o (local.get $o0))
+    (block $odone
+      (loop $orows
+        (br_if $odone (i32.ge_u (local.get $o) (local.get $o1)))
+        (local.set $c (local.get $c0))
+        (block $cdone
+          (loop $ccols
+            (br_if $cdone (i32.ge_u (local.get $c) (local.get $C)))
+            (local.set $s (f32.const 0))
+            (local.set $b (i32.const 0))
+            (block $bdone
+              (loop $samples
+                (br_if $bdone (i32.ge_u (local.get $b) (local.get $B)))
+                (local.set $s (f32.add (local.get $s) (f32.mul
+                  (f32.load (i32.add (local.get $dout) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $OC)) (local.get $o)) (i32.const 2))))
+                  (f32.load (i32.add (local.get $inp) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $C)) (local.get $c)) (i32.const 2)))))))
+                (local.set $b (i32.add (local.get $b) (i32.const 1)))
+                (br $samples)))
+            (local.set $p (i32.add (local.get $dw) (i32.shl (i32.add (i32.mul (local.get $o) (local.get $C)) (local.get $c)) (i32.const 2))))
+            (f32.store (local.get $p) (f32.add (f32.load (local.get $p)) (local.get $s)))
+            (local.set $c (i32.add (local.get $c) (i32.const 1)))
+            (br $ccols)))
+        (local.set $o (i32.add (local.get $o) (i32.const 1)))
+        (br $orows))))
+
+  ;; dinp[b, c] = Σ_o dout[b, o]·weight[o, c], summed in f32 from 0 in o order.
+  ;; dinp (B, C), dout (B, OC), weight (OC, C)
+  ;; Tile: 4 samples × 8 inputs, 8 accumulators over o; edges run the same sequence.
+  (func (export "matmul_backward_input")
+    (param $dinp i32) (param $dout i32) (param $w i32)
+    (param $B i32) (param $C i32) (param $OC i32)
+    (local $rs i32) (local $ob i32) (local $b i32) (local $c i32) (local $o i32)
+    (local $d i32) (local $wp i32) (local $p i32)
+    (local $t0 v128) (local $t1 v128) (local $g v128)
+    (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
+    (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
+    (local.set $rs (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $ob (i32.shl (local.get $OC) (i32.const 2)))
+    (block $bdone
+      (loop $brows
+        (br_if $bdone (i32.gt_u (i32.add (local.get $b) (i32.const 4)) (local.get $B)))
+        (local.set $c (i32.const 0))
+        (block $cdone
+          (loop $ccols
+            (br_if $cdone (i32.gt_u (i32.add (local.get $c) (i32.const 8)) (local.get $C)))
+            (local.set $a00 (v128.const i32x4 0 0 0 0)) (local.set $a01 (v128.const i32x4 0 0 0 0))
+            (local.set $a10 (v128.const i32x4 0 0 0 0)) (local.set $a11 (v128.const i32x4 0 0 0 0))
+            (local.set $a20 (v128.const i32x4 0 0 0 0)) (local.set $a21 (v128.const i32x4 0 0 0 0))
+            (local.set $a30 (v128.const i32x4 0 0 0 0)) (local.set $a31 (v128.const i32x4 0 0 0 0))
+            (local.set $wp (i32.add (local.get $w) (i32.shl (local.get $c) (i32.const 2))))
+            (local.set $d (i32.add (local.get $dout) (i32.mul (local.get $b) (local.get $ob))))
+            (local.set $o (i32.const 0))
+            (block $kdone
+              (loop $k
+                (br_if $kdone (i32.ge_u (local.get $o) (local.get $OC)))
+                (local.set $t0 (v128.load (local.get $wp)))
+                (local.set $t1 (v128.load offset=16 (local.get $wp)))
+                (local.set $g (v128.load32_splat (local.get $d)))
+                (local.set $a00 (f32x4.add (local.get $a00) (f32x4.mul (local.get $g) (local.get $t0))))
+                (local.set $a01 (f32x4.add (local.get $a01) (f32x4.mul (local.get $g) (local.get $t1))))
+                (local.set $g (v128.load32_splat (i32.add (local.get $d) (local.get $ob))))
+                (local.set $a10 (f32x4.add (local.get $a10) (f32x4.mul (local.get $g) (local.get $t0))))
+                (local.set $a11 (f32x4.add (local.get $a11) (f32x4.mul (local.get $g) (local.get $t1))))
+                (local.set $g (v128.load32_splat (i32.add (local.get $d) (i32.shl (local.get $ob) (i32.const 1)))))
+                (local.set $a20 (f32x4.add (local.get $a20) (f32x4.mul (local.get $g) (local.get $t0))))
+                (local.set $a21 (f32x4.add (local.get $a21) (f32x4.mul (local.get $g) (local.get $t1))))
+                (local.set $g (v128.load32_splat (i32.add (local.get $d) (i32.mul (local.get $ob) (i32.const 3)))))
+                (local.set $a30 (f32x4.add (local.get $a30) (f32x4.mul (local.get $g) (local.get $t0))))
+                (local.set $a31 (f32x4.add (local.get $a31) (f32x4.mul (local.get $g) (local.get $t1))))
+                (local.set $wp (i32.add (local.get $wp) (local.get $rs)))
+                (local.set $d (i32.add (local.get $d) (i32.const 4)))
+                (local.set $o (i32.add (local.get $o) (i32.const 1)))
+                (br $k)))
+            (local.set $p (i32.add (local.get $dinp)
+              (i32.shl (i32.add (i32.mul (local.get $b) (local.get $C)) (local.get $c)) (i32.const 2))))
+            (v128.store (local.get $p) (local.get $a00))
+            (v128.store offset=16 (local.get $p) (local.get $a01))
+            (local.set $p (i32.add (local.get $p) (local.get $rs)))
+            (v128.store (local.get $p) (local.get $a10))
+            (v128.store offset=16 (local.get $p) (local.get $a11))
+            (local.set $p (i32.add (local.get $p) (local.get $rs)))
+            (v128.store (local.get $p) (local.get $a20))
+            (v128.store offset=16 (local.get $p) (local.get $a21))
+            (local.set $p (i32.add (local.get $p) (local.get $rs)))
+            (v128.store (local.get $p) (local.get $a30))
+            (v128.store offset=16 (local.get $p) (local.get $a31))
+            (local.set $c (i32.add (local.get $c) (i32.const 8)))
+            (br $ccols)))
+        (call $dinp_block (local.get $dinp) (local.get $dout) (local.get $w) (local.get $C) (local.get $OC)
+          (local.get $b) (i32.add (local.get $b) (i32.const 4)) (local.get $c))
+        (local.set $b (i32.add (local.get $b) (i32.const 4)))
+        (br $brows)))
+    (call $dinp_block (local.get $dinp) (local.get $dout) (local.get $w) (local.get $C) (local.get $OC)
+      (local.get $b) (local.get $B) (i32.const 0)))
+
+  ;; dinp[b, c] for b in [b0, b1), c in [c0, C), one element at a time (f32, from 0, o order).
+  (func $dinp_block (param $dinp i32) (param $dout i32) (param $w i32) (param $C i32) (param $OC i32)
+    (param $b0 i32) (param $b1 i32) (param $c0 i32)
+    (local $b i32) (local $c i32) (local $o i32) (local $s f32)
+    (local.set $b (local.get $b0))
+    (block $bdone
+      (loop $brows
+        (br_if $bdone (i32.ge_u (local.get $b) (local.get $b1)))
+        (local.set $c (local.get $c0))
+        (block $cdone
+          (loop $ccols
+            (br_if $cdone (i32.ge_u (local.get $c) (local.get $C)))
+            (local.set $s (f32.const 0))
+            (local.set $o (i32.const 0))
+            (block $odone
+              (loop $outs
+                (br_if $odone (i32.ge_u (local.get $o) (local.get $OC)))
+                (local.set $s (f32.add (local.get $s) (f32.mul
+                  (f32.load (i32.add (local.get $dout) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $OC)) (local.get $o)) (i32.const 2))))
+                  (f32.load (i32.add (local.get $w) (i32.shl (i32.add (i32.mul (local.get $o) (local.get $C)) (local.get $c)) (i32.const 2)))))))
+                (local.set $o (i32.add (local.get $o) (i32.const 1)))
+                (br $outs)))
+            (f32.store (i32.add (local.get $dinp) (i32.shl (i32.add (i32.mul (local.get $b) (local.get $C)) (local.get $c)) (i32.const 2)))
+              (local.get $s))
+            (local.set $c (i32.add (local.get $c) (i32.const 1)))
+            (br $ccols)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $brows))))
+
+  ;; out[i] = inp[i] > 0 ? inp[i] : 0 (NaN and −0 give +0, as the JS kernel); N values.
+  (func (export "relu_forward") (param $out i32) (param $inp i32) (param $N i32)
+    (local $k i32) (local $end i32) (local $v v128) (local $x f32)
+    (local.set $end (i32.shl (i32.and (local.get $N) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $end)))
+        (local.set $v (v128.load (i32.add (local.get $inp) (local.get $k))))
+        (v128.store (i32.add (local.get $out) (local.get $k))
+          (v128.and (local.get $v) (f32x4.gt (local.get $v) (v128.const i32x4 0 0 0 0))))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $l)))
+    (local.set $end (i32.shl (local.get $N) (i32.const 2)))
+    (block $done2
+      (loop $t
+        (br_if $done2 (i32.ge_u (local.get $k) (local.get $end)))
+        (local.set $x (f32.load (i32.add (local.get $inp) (local.get $k))))
+        (f32.store (i32.add (local.get $out) (local.get $k))
+          (select (local.get $x) (f32.const 0) (f32.gt (local.get $x) (f32.const 0))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $t))))
+
+  ;; dinp[i] = out[i] > 0 ? dout[i] : 0; N values.
+  (func (export "relu_backward") (param $dinp i32) (param $dout i32) (param $out i32) (param $N i32)
+    (local $k i32) (local $end i32)
+    (local.set $end (i32.shl (i32.and (local.get $N) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $end)))
+        (v128.store (i32.add (local.get $dinp) (local.get $k))
+          (v128.and (v128.load (i32.add (local.get $dout) (local.get $k)))
+                    (f32x4.gt (v128.load (i32.add (local.get $out) (local.get $k))) (v128.const i32x4 0 0 0 0))))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $l)))
+    (local.set $end (i32.shl (local.get $N) (i32.const 2)))
+    (block $done2
+      (loop $t
+        (br_if $done2 (i32.ge_u (local.get $k) (local.get $end)))
+        (f32.store (i32.add (local.get $dinp) (local.get $k))
+          (select (f32.load (i32.add (local.get $dout) (local.get $k))) (f32.const 0)
+            (f32.gt (f32.load (i32.add (local.get $out) (local.get $k))) (f32.const 0))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $t))))
+)
