@@ -1,0 +1,82 @@
+// The Node worker's dataset source: downloads once from the coordinator's HTTP route
+// with the token, caches by hash, uses the cache next time, refetches a cached copy
+// whose hash does not match, and refuses bytes that do not hash to the descriptor.
+
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { syntheticDatasets } from '../shared/data/synthetic.js';
+import { datasetHash } from '../shared/data/hash.js';
+import { headerFields } from '../shared/data/hash-encoding.js';
+import { DataError } from '../shared/errors.js';
+import type { DatasetDescriptor } from '../shared/protocol/messages.js';
+import { makeDatasetLoader } from '../worker/dataset-cache.js';
+
+const quiet = { info: () => {}, warn: () => {}, debug: () => {} };
+const servers: Server[] = [];
+afterEach(() => {
+  for (const s of servers.splice(0)) s.close();
+});
+
+/** Serves `body` at the descriptor's path to requests carrying the token; counts requests. */
+async function serve(body: Uint8Array, token: string): Promise<{ url: string; requests: () => number }> {
+  let requests = 0;
+  const server = createServer((req, res) => {
+    requests++;
+    if (req.headers.authorization !== `Bearer ${token}`) return void res.writeHead(401).end();
+    res.writeHead(200, { 'content-length': body.byteLength }).end(body);
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, requests: () => requests };
+}
+
+function fixture() {
+  const ds = syntheticDatasets.spirals(50, 1);
+  const hash = datasetHash(ds);
+  const descriptor: DatasetDescriptor = { ...headerFields(ds), hash, path: `/data/${hash}` };
+  const body = new Uint8Array(Buffer.concat([Buffer.from(ds.features.buffer), Buffer.from(ds.labels.buffer)]));
+  return { ds, hash, descriptor, body };
+}
+
+describe('worker dataset cache', () => {
+  it('downloads once, then serves from the cache', async () => {
+    const { ds, descriptor, body } = fixture();
+    const { url, requests } = await serve(body, 'tok');
+    const dir = mkdtempSync(join(tmpdir(), 'flocktrain-cache-'));
+    const load = makeDatasetLoader(url, 'tok', dir, quiet);
+    const first = await load(descriptor);
+    expect(Buffer.from(first.features.buffer).equals(Buffer.from(ds.features.buffer))).toBe(true);
+    expect(first.labels).toEqual(ds.labels);
+    await load(descriptor);
+    expect(requests()).toBe(1);
+  });
+
+  it('refetches a cached copy that does not match its hash, and repairs the cache', async () => {
+    const { descriptor, body, hash } = fixture();
+    const { url, requests } = await serve(body, 'tok');
+    const dir = mkdtempSync(join(tmpdir(), 'flocktrain-cache-'));
+    const corrupt = body.slice();
+    corrupt[10] ^= 1;
+    writeFileSync(join(dir, `${hash}.bin`), corrupt);
+    const load = makeDatasetLoader(url, 'tok', dir, quiet);
+    expect(datasetHash(await load(descriptor))).toBe(hash);
+    expect(requests()).toBe(1);
+    expect(Buffer.from(readFileSync(join(dir, `${hash}.bin`))).equals(Buffer.from(body))).toBe(true);
+  });
+
+  it('refuses downloaded bytes that do not hash to the descriptor, and a refused token', async () => {
+    const { descriptor, body } = fixture();
+    const tampered = body.slice();
+    tampered[0] ^= 1;
+    const bad = await serve(tampered, 'tok');
+    const dir = mkdtempSync(join(tmpdir(), 'flocktrain-cache-'));
+    await expect(makeDatasetLoader(bad.url, 'tok', dir, quiet)(descriptor)).rejects.toThrow(DataError);
+    await expect(makeDatasetLoader(bad.url, 'tok', dir, quiet)(descriptor)).rejects.toThrow(/hashes to/);
+    const good = await serve(body, 'tok');
+    await expect(makeDatasetLoader(good.url, 'wrong', dir, quiet)(descriptor)).rejects.toThrow(/401/);
+  });
+});
