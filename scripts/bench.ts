@@ -17,6 +17,7 @@ import { pino, type Logger } from 'pino';
 import { resolveConfig } from '../coordinator/config.js';
 import { LocalExecutor } from '../coordinator/local-executor.js';
 import { startCoordinator, waitForExit } from '../coordinator/run-coordinator.js';
+import type { SchedulerStats } from '../coordinator/scheduler.js';
 import { prepareRun, type PreparedRun } from '../coordinator/setup.js';
 import { Trainer, type StepExecutor } from '../coordinator/trainer.js';
 import { matmulBackward, matmulForward } from '../shared/kernels/matmul.js';
@@ -76,6 +77,8 @@ function benchKernels(): string[] {
 
 interface EpochTimes {
   seconds: number[];
+  /** Called when an epoch line is logged, with its epoch number (from 1). */
+  onEpoch?: (epoch: number) => void;
 }
 
 /** A logger that records epoch durations and drops everything else. */
@@ -85,7 +88,10 @@ function capturingLogger(times: EpochTimes): Logger {
       for (const line of chunk.toString().split('\n')) {
         if (line === '') continue;
         const entry = JSON.parse(line) as { msg?: string; seconds?: number };
-        if (entry.msg === 'epoch' && typeof entry.seconds === 'number') times.seconds.push(entry.seconds);
+        if (entry.msg === 'epoch' && typeof entry.seconds === 'number') {
+          times.seconds.push(entry.seconds);
+          times.onEpoch?.(times.seconds.length);
+        }
       }
       done();
     },
@@ -132,7 +138,15 @@ interface FleetOptions {
 async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number): Promise<DistributedResult> {
   const { workerArgs, killAtStep } = typeof fleet === 'number' ? { workerArgs: Array.from({ length: fleet }, () => []), killAtStep: undefined } : fleet;
   const workers = workerArgs.length;
-  const times: EpochTimes = { seconds: [] };
+  // Per-step figures count epochs 2.. only, like the throughput: a snapshot at the end of epoch 1.
+  let baseline: { stats: SchedulerStats; computeMs: number } | null = null;
+  const connectionsComputeMs = (): number => [...coordinator.hub.connections].reduce((a, w) => a + w.computeMs, 0);
+  const times: EpochTimes = {
+    seconds: [],
+    onEpoch: (epoch) => {
+      if (epoch === 1) baseline = { stats: { ...coordinator.scheduler.stats }, computeMs: connectionsComputeMs() };
+    },
+  };
   const log = capturingLogger(times);
   const token = 'bench';
   const params = initParams(run.spec, run.config.seed);
@@ -159,9 +173,17 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
   } else {
     await trainWith(run, coordinator.scheduler, log);
   }
-  const stats = coordinator.scheduler.stats;
-  let computeMs = 0;
-  for (const w of coordinator.hub.connections) computeMs += w.computeMs;
+  const end = coordinator.scheduler.stats;
+  const base: { stats: SchedulerStats; computeMs: number } = baseline ?? { stats: { ...end, steps: 0, waitMs: 0, reduceMs: 0, bytesIn: 0, bytesOut: 0 }, computeMs: 0 };
+  const computeMs = connectionsComputeMs() - base.computeMs;
+  const stats = {
+    steps: end.steps - base.stats.steps,
+    waitMs: end.waitMs - base.stats.waitMs,
+    reduceMs: end.reduceMs - base.stats.reduceMs,
+    bytesIn: end.bytesIn - base.stats.bytesIn,
+    bytesOut: end.bytesOut - base.stats.bytesOut,
+    lastReassignAt: end.lastReassignAt,
+  };
   const steps = stats.steps;
   const weightsBytes = coordinator.scheduler.currentWeights().bytes.byteLength;
   await coordinator.close(CloseCode.DONE, 'benchmark finished');
