@@ -18,6 +18,8 @@ import { defaultCacheDir, makeDatasetLoader } from './dataset-cache.js';
 const MAX_PAYLOAD = 1 << 30;
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 10_000;
+/** The coordinator pings every 5 s; this long without a ping or a message means it is gone. */
+const SILENCE_MS = 20_000;
 
 interface SessionEnd {
   readonly code: number;
@@ -105,11 +107,30 @@ function session(url: URL, options: ClientOptions, log: ClientOptions['log'], ex
   const client = new WorkerClient({ send: (b) => socket.send(b), close: (code, reason) => socket.close(code, reason) }, options);
   expose({ socket, client });
   let connectError: string | null = null;
+  // A coordinator that vanished without closing (a cut cable, a sleeping laptop) is
+  // noticed by its silence, so the worker can reconnect instead of waiting forever.
+  let lastHeard = Date.now();
+  let lastTick = Date.now();
+  const watchdog = setInterval(() => {
+    // A tick that comes late means this process was busy computing, not that the
+    // coordinator went quiet: pings may be queued unread, so start counting afresh.
+    if (Date.now() - lastTick > SILENCE_MS / 2) lastHeard = Date.now();
+    lastTick = Date.now();
+    if (Date.now() - lastHeard > SILENCE_MS) {
+      log.warn({ silentMs: Date.now() - lastHeard }, 'no ping from the coordinator; dropping the connection');
+      socket.terminate();
+    }
+  }, SILENCE_MS / 4);
+  socket.on('ping', () => {
+    lastHeard = Date.now();
+  });
   socket.on('open', () => {
+    lastHeard = Date.now();
     log.info({ url: url.toString(), agent: options.agent }, 'connected');
     client.start();
   });
   socket.on('message', (data, isBinary) => {
+    lastHeard = Date.now();
     if (!isBinary) return;
     const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
     client.receive(bytes);
@@ -118,6 +139,9 @@ function session(url: URL, options: ClientOptions, log: ClientOptions['log'], ex
     connectError = err.code ?? err.message;
   });
   return new Promise((resolve) => {
-    socket.on('close', (code, reason) => resolve({ code, reason: reason.toString(), welcomed: client.stats.workerId !== null, connectError }));
+    socket.on('close', (code, reason) => {
+      clearInterval(watchdog);
+      resolve({ code, reason: reason.toString(), welcomed: client.stats.workerId !== null, connectError });
+    });
   });
 }
