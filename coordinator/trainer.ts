@@ -104,7 +104,7 @@ export class Trainer {
     this.optimizer = new Sgd(this.params.length, { lr: c.lr, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay });
     if (options.resume !== null) this.optimizer.loadState(options.resume.optimizer);
     this.#state = options.resume?.state ?? { epoch: 0, stepInEpoch: 0, globalStep: 0, version: 0, epochLossSum: 0, epochCorrect: 0, epochSamples: 0, epochSeconds: 0 };
-    this.#evalNet = new Network(run.spec, EVAL_BATCH);
+    this.#evalNet = new Network(run.spec, EVAL_BATCH, run.config.kernels);
     this.#meanGrad = new Float32Array(this.params.length);
   }
 

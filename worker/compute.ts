@@ -4,7 +4,7 @@
 // are bit-identical.
 
 import type { Dataset } from '../shared/data/dataset.js';
-import { combineInto, type PartialGradient } from '../shared/gradient.js';
+import type { PartialGradient } from '../shared/gradient.js';
 import type { KernelSetName } from '../shared/kernels/kernel-set.js';
 import { Network } from '../shared/model/network.js';
 import type { ModelSpec } from '../shared/model/spec.js';
@@ -20,6 +20,9 @@ export interface NodeGradient {
   readonly partial: PartialGradient;
 }
 
+/** Gradient slots in kernel memory: enough to reduce a node of 8 shards without leaving it. */
+const WORKING_SLOTS = 4;
+
 export class ShardComputer {
   readonly #net: Network;
   readonly #data: Dataset;
@@ -27,16 +30,21 @@ export class ShardComputer {
   readonly #x: Float32Array;
   /** (shardSize, labelWidth): the gathered labels. */
   readonly #y: Float32Array;
-  /** Gradient buffers (paramCount each), reused from one computeNodes call to the next. */
+  /** Gradient buffers (paramCount each) handed out as results, reused from one computeNodes call to the next. */
   readonly #pool: Float32Array[] = [];
   #lent = 0;
+  /** Free gradient buffers in kernel memory, where leaves are computed and combined (a stack). */
+  readonly #freeSlots: Float32Array[];
+  readonly #slots: ReadonlySet<Float32Array>;
 
   /** `kernels` is the run's kernel set: every participant of a run must use the same one. */
   constructor(spec: ModelSpec, data: Dataset, shardSize: number, kernels: KernelSetName = 'js') {
     if (data.numFeatures !== spec.inputSize) {
       throw new RangeError(`dataset has ${data.numFeatures} features but the model expects ${spec.inputSize}`);
     }
-    this.#net = new Network(spec, shardSize, kernels);
+    this.#net = new Network(spec, shardSize, kernels, WORKING_SLOTS);
+    this.#slots = new Set(this.#net.gradientSlots);
+    this.#freeSlots = [];
     this.#data = data;
     this.#x = this.#net.inputBuffer;
     this.#y = new Float32Array(shardSize * data.labelWidth);
@@ -74,16 +82,40 @@ export class ShardComputer {
    * Computes the given shards of a step with `numShards` shards and pre-reduces them
    * along the fixed tree: one partial per maximal node the shards fill. The returned
    * gradients live in reused buffers: they are valid until the next call.
+   *
+   * Leaves are computed as the tree walk reaches them, left to right, into kernel-memory
+   * slots, and combined there (a node of 2^d shards needs d + 1 slots at once); each
+   * finished node is copied out once. Past WORKING_SLOTS, plain buffers take over:
+   * slower, same bits (a float32 add is the same wherever it runs).
    */
   computeNodes(params: Float32Array, shards: readonly ShardInput[], numShards: number): NodeGradient[] {
     this.#lent = 0;
+    this.#freeSlots.length = 0; // all free again, even after a call that threw midway
+    this.#freeSlots.push(...[...this.#slots].reverse());
     const staged = this.#net.stageParams(params); // one copy per task, not per shard
-    const leaves = new Map<number, PartialGradient>();
-    for (const shard of shards) leaves.set(shard.id, this.#computeShardInto(this.#borrow(), staged, shard.indices));
-    return coverNodes([...leaves.keys()], numShards).map((node) => ({
-      node,
-      partial: reduceNode(node, numShards, (n) => (n.size === 1 ? leaves.get(n.lo) : undefined), combineInto),
-    }));
+    const byId = new Map<number, Uint32Array>();
+    for (const shard of shards) byId.set(shard.id, shard.indices);
+    const leaf = (id: number): PartialGradient | undefined => {
+      const indices = byId.get(id);
+      return indices === undefined ? undefined : this.#computeShardInto(this.#freeSlots.pop() ?? this.#borrow(), staged, indices);
+    };
+    const combine = (left: PartialGradient, right: PartialGradient): PartialGradient => {
+      this.#net.addInto(left.grad, right.grad);
+      this.#release(right.grad);
+      return { grad: left.grad, lossSum: left.lossSum + right.lossSum, count: left.count + right.count, correct: left.correct + right.correct };
+    };
+    return coverNodes([...byId.keys()], numShards).map((node) => {
+      const partial = reduceNode(node, numShards, (n) => (n.size === 1 ? leaf(n.lo) : undefined), combine);
+      if (!this.#slots.has(partial.grad)) return { node, partial };
+      const out = this.#borrow();
+      out.set(partial.grad);
+      this.#release(partial.grad);
+      return { node, partial: { ...partial, grad: out } };
+    });
+  }
+
+  #release(buffer: Float32Array): void {
+    if (this.#slots.has(buffer)) this.#freeSlots.push(buffer);
   }
 
   /** A gradient buffer (overwritten by the shard computed into it); steady state allocates nothing. */

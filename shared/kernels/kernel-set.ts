@@ -31,6 +31,8 @@ export interface KernelSet {
   matmulForward(out: Float32Array, inp: Float32Array, weight: Float32Array, bias: Float32Array, B: number, C: number, OC: number): void;
   /** dweight (OC, C) += doutᵀ·inp, dbias (OC) += Σ_b dout, dinp (B, C) = dout·weight unless null. */
   matmulBackward(dinp: Float32Array | null, dweight: Float32Array, dbias: Float32Array, dout: Float32Array, inp: Float32Array, weight: Float32Array, B: number, C: number, OC: number): void;
+  /** out (N) += inp (N), elementwise in float32: the reduction tree's combine (same bits in both sets). */
+  addInto(out: Float32Array, inp: Float32Array, N: number): void;
   reluForward(out: Float32Array, inp: Float32Array, N: number): void;
   reluBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, N: number): void;
   sigmoidForward(out: Float32Array, inp: Float32Array, N: number): void;
@@ -52,6 +54,9 @@ export const jsKernels: KernelSet = {
   addressable: () => true,
   matmulForward,
   matmulBackward,
+  addInto: (out, inp, N) => {
+    for (let i = 0; i < N; i++) out[i] += inp[i];
+  },
   reluForward,
   reluBackward,
   ...shared,
@@ -75,6 +80,7 @@ export function createKernelSet(name: KernelSetName, arenaFloats: number): Kerne
     addressable: (a) => wasm.addressable(a),
     matmulForward: (out, inp, weight, bias, B, C, OC) => wasm.matmulForward(out, inp, weight, bias, B, C, OC),
     matmulBackward: (dinp, dweight, dbias, dout, inp, weight, B, C, OC) => wasm.matmulBackward(dinp, dweight, dbias, dout, inp, weight, B, C, OC),
+    addInto: (out, inp, N) => wasm.addInto(out, inp, N),
     reluForward: (out, inp, N) => wasm.reluForward(out, inp, N),
     reluBackward: (dinp, dout, out, N) => wasm.reluBackward(dinp, dout, out, N),
     ...shared,

@@ -34,7 +34,11 @@ export class Network {
   /** (maxBatch, inputSize): where callers may gather inputs so that no staging copy is needed. */
   readonly inputBuffer: Float32Array;
 
-  constructor(spec: ModelSpec, maxBatch: number, kernels: KernelSetName = 'js') {
+  /** (paramCount) each: gradient buffers in kernel memory, for callers that reduce gradients (ShardComputer). */
+  readonly gradientSlots: readonly Float32Array[];
+
+  /** `gradientSlots` extra gradient buffers are reserved in the kernel set's memory. */
+  constructor(spec: ModelSpec, maxBatch: number, kernels: KernelSetName = 'js', gradientSlots = 0) {
     this.spec = spec;
     this.layout = paramLayout(spec);
     this.maxBatch = maxBatch;
@@ -47,12 +51,21 @@ export class Network {
     const staged = kernels === 'js' ? 0 : 2 * P;
     const sizes = [...this.#widths.map((w) => maxBatch * w), ...this.#widths.map((w) => maxBatch * w), maxBatch * spec.inputSize];
     // Each block is rounded up to 64 bytes in the arena: 16 floats of slack per block.
+    for (let i = 0; i < gradientSlots; i++) sizes.push(P);
     this.#k = createKernelSet(kernels, staged + sizes.reduce((a, n) => a + n + 16, 0) + 2 * 16);
     this.#acts = this.#widths.map((w) => this.#k.alloc(maxBatch * w));
     this.#dacts = this.#widths.map((w) => this.#k.alloc(maxBatch * w));
     this.inputBuffer = this.#k.alloc(maxBatch * spec.inputSize);
     this.#stagedParams = kernels === 'js' ? new Float32Array(0) : this.#k.alloc(P);
     this.#stagedGrads = kernels === 'js' ? new Float32Array(0) : this.#k.alloc(P);
+    this.gradientSlots = Array.from({ length: gradientSlots }, () => this.#k.alloc(P));
+  }
+
+  /** out += inp elementwise in float32 (the same bits whichever memory they live in). */
+  addInto(out: Float32Array, inp: Float32Array): void {
+    if (inp.length !== out.length) throw new RangeError(`addInto: ${out.length} vs ${inp.length} values`);
+    if (this.#k.addressable(out) && this.#k.addressable(inp)) this.#k.addInto(out, inp, out.length);
+    else for (let i = 0; i < out.length; i++) out[i] += inp[i];
   }
 
   /** The kernel set this network runs. */

@@ -195,7 +195,8 @@ describe('fault injection', () => {
     expect(first.proc.linesWithMsg('checkpoint').length).toBeGreaterThan(0);
 
     const port = new URL(first.url).port;
-    const second = sb.start(['coordinator', '--port', port, '--token', first.token, '--log-format', 'json', ...args, '--resume', checkpoints]);
+    // --min-workers 2: both workers must find their way back (else a fast run may end while one is still in backoff).
+    const second = sb.start(['coordinator', '--port', port, '--token', first.token, '--log-format', 'json', ...args, '--resume', checkpoints, '--min-workers', '2']);
     await second.waitForMsg('resuming');
     await second.waitForMsg('worker joined');
     const done = await coordinatorDone({ ...first, proc: second }, 90_000);

@@ -16,6 +16,7 @@ interface KernelExports {
   matmul_backward_input(dinp: number, dout: number, w: number, B: number, C: number, OC: number): void;
   relu_forward(out: number, inp: number, N: number): void;
   relu_backward(dinp: number, dout: number, out: number, N: number): void;
+  add_into(out: number, inp: number, N: number): void;
 }
 
 const PAGE = 65536;
@@ -103,6 +104,10 @@ export class WasmKernels {
 
   reluForward(out: Float32Array, inp: Float32Array, N: number): void {
     this.#k.relu_forward(this.#ptr(out, N, 'out'), this.#ptr(inp, N, 'inp'), N);
+  }
+
+  addInto(out: Float32Array, inp: Float32Array, N: number): void {
+    this.#k.add_into(this.#ptr(out, N, 'out'), this.#ptr(inp, N, 'inp'), N);
   }
 
   reluBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, N: number): void {

@@ -410,6 +410,27 @@
         (local.set $k (i32.add (local.get $k) (i32.const 4)))
         (br $t))))
 
+;; out[i] += inp[i] in f32; N values. Bit-equal to JS's Float32Array `a[i] += b[i]`:
+  ;; the double sum of two floats rounds to the same float as their f32 sum.
+  (func (export "add_into") (param $out i32) (param $inp i32) (param $N i32)
+    (local $k i32) (local $end i32)
+    (local.set $end (i32.shl (i32.and (local.get $N) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $end)))
+        (v128.store (i32.add (local.get $out) (local.get $k))
+          (f32x4.add (v128.load (i32.add (local.get $out) (local.get $k))) (v128.load (i32.add (local.get $inp) (local.get $k)))))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $l)))
+    (local.set $end (i32.shl (local.get $N) (i32.const 2)))
+    (block $done2
+      (loop $t
+        (br_if $done2 (i32.ge_u (local.get $k) (local.get $end)))
+        (f32.store (i32.add (local.get $out) (local.get $k))
+          (f32.add (f32.load (i32.add (local.get $out) (local.get $k))) (f32.load (i32.add (local.get $inp) (local.get $k)))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $t))))
+
   ;; dinp[i] = out[i] > 0 ? dout[i] : 0; N values.
   (func (export "relu_backward") (param $dinp i32) (param $dout i32) (param $out i32) (param $N i32)
     (local $k i32) (local $end i32)
