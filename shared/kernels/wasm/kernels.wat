@@ -255,9 +255,47 @@
           (local.get $o) (i32.add (local.get $o) (i32.const 4)) (local.get $c))
         (local.set $o (i32.add (local.get $o) (i32.const 4)))
         (br $orows)))
-    ;; rows o ≥ OC − OC mod 4, every column
+    ;; rows o ≥ OC − OC mod 4, one at a time
+    (block $rdone
+      (loop $rows
+        (br_if $rdone (i32.ge_u (local.get $o) (local.get $OC)))
+        (call $dw_row (local.get $dw) (local.get $dout) (local.get $inp) (local.get $B) (local.get $C) (local.get $OC) (local.get $o))
+        (local.set $o (i32.add (local.get $o) (i32.const 1)))
+        (br $rows))))
+
+  ;; dweight[o, c] += Σ_b dout[b, o]·inp[b, c] for one row o, every column: 1 × 8 tiles
+  ;; (2 accumulators over b), then the columns past C − C mod 8 through $dw_block.
+  (func $dw_row (param $dw i32) (param $dout i32) (param $inp i32) (param $B i32) (param $C i32) (param $OC i32) (param $o i32)
+    (local $rs i32) (local $ob i32) (local $c i32) (local $b i32) (local $x i32) (local $d i32) (local $w i32)
+    (local $g v128) (local $a0 v128) (local $a1 v128)
+    (local.set $rs (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $ob (i32.shl (local.get $OC) (i32.const 2)))
+    (block $cdone
+      (loop $ccols
+        (br_if $cdone (i32.gt_u (i32.add (local.get $c) (i32.const 8)) (local.get $C)))
+        (local.set $a0 (v128.const i32x4 0 0 0 0))
+        (local.set $a1 (v128.const i32x4 0 0 0 0))
+        (local.set $x (i32.add (local.get $inp) (i32.shl (local.get $c) (i32.const 2))))
+        (local.set $d (i32.add (local.get $dout) (i32.shl (local.get $o) (i32.const 2))))
+        (local.set $b (i32.const 0))
+        (block $kdone
+          (loop $k
+            (br_if $kdone (i32.ge_u (local.get $b) (local.get $B)))
+            (local.set $g (v128.load32_splat (local.get $d)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $g) (v128.load (local.get $x)))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $g) (v128.load offset=16 (local.get $x)))))
+            (local.set $x (i32.add (local.get $x) (local.get $rs)))
+            (local.set $d (i32.add (local.get $d) (local.get $ob)))
+            (local.set $b (i32.add (local.get $b) (i32.const 1)))
+            (br $k)))
+        (local.set $w (i32.add (local.get $dw)
+          (i32.shl (i32.add (i32.mul (local.get $o) (local.get $C)) (local.get $c)) (i32.const 2))))
+        (v128.store (local.get $w) (f32x4.add (v128.load (local.get $w)) (local.get $a0)))
+        (v128.store offset=16 (local.get $w) (f32x4.add (v128.load offset=16 (local.get $w)) (local.get $a1)))
+        (local.set $c (i32.add (local.get $c) (i32.const 8)))
+        (br $ccols)))
     (call $dw_block (local.get $dw) (local.get $dout) (local.get $inp) (local.get $B) (local.get $C) (local.get $OC)
-      (local.get $o) (local.get $OC) (i32.const 0)))
+      (local.get $o) (i32.add (local.get $o) (i32.const 1)) (local.get $c)))
 
   ;; dweight[o, c] += Σ_b dout[b, o]·inp[b, c] for o in [o0, o1), c in [c0, C), one element
   ;; at a time in the tile's sequence (f32, from 0, b order).
