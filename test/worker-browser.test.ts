@@ -78,5 +78,6 @@ describe('closeVerdict', () => {
     expect(closeVerdict({ ...base, closeCode: 1006, everOpened: false }, 'h:1').text).toBe('Cannot reach the coordinator at h:1. Is it running?');
     expect(closeVerdict({ ...base, closeCode: 1006 }, 'h:1')).toMatchObject({ text: 'Connection lost (code 1006).', canResume: true });
     expect(closeVerdict({ ...base, closeCode: CloseCode.SHUTDOWN }, 'h:1')).toMatchObject({ tone: 'error', canResume: true });
+    expect(closeVerdict({ ...base, closeCode: CloseCode.UNSUPPORTED_KERNELS, closeReason: 'no SIMD' }, 'h:1')).toMatchObject({ text: expect.stringContaining('cannot run this run\'s kernels (no SIMD)'), tone: 'error', canResume: false });
   });
 });

@@ -23,6 +23,8 @@ export function closeVerdict(s: Pick<WorkerStatus, 'closeCode' | 'closeReason' |
       return { text: `The coordinator refused this link's token${reason}. Ask for a fresh join link.`, tone: 'error', canResume: false };
     case CloseCode.VERSION_MISMATCH:
       return { text: `This page speaks another protocol version than the coordinator${reason}. Reload the page.`, tone: 'error', canResume: false };
+    case CloseCode.UNSUPPORTED_KERNELS:
+      return { text: `This browser cannot run this run's kernels${reason}. Use a browser with WebAssembly SIMD, or ask for a run with --kernels js.`, tone: 'error', canResume: false };
     case CloseCode.SHUTDOWN:
       return { text: `The coordinator shut down${reason}. Resume once it is back.`, tone: 'error', canResume: true };
     case CloseCode.PROTOCOL_ERROR:
