@@ -147,6 +147,42 @@ describe('wasm kernel set', () => {
     }
   });
 
+  it('sigmoid and tanh, forward and backward, are bit-equal to the JS kernels on 400,000 inputs and the edge cases', () => {
+    // Seeded inputs across the ranges that matter (tiny, around the branch points, the
+    // saturation, huge), plus every special value; the JS kernels use transcendental.ts.
+    const specials = [0, -0, 1, -1, 0.5, -0.5, 0.34657359, -0.34657359, 20, -20, 20.000002, -20.000002, 88.7, -88.7, 103.9, -103.9,
+      709.7, -745.2, 1e-30, -1e-30, 1.4e-45, -1.4e-45, 3.4e38, -3.4e38, Infinity, -Infinity, NaN];
+    const rng = deriveRng(SEED, 'transcendental');
+    const N = 400_000;
+    const x = new Float32Array(N + specials.length);
+    for (let i = 0; i < N; i++) {
+      const scale = [1e-6, 0.1, 1, 4, 30, 120][i % 6];
+      x[i] = (2 * rng.nextFloat() - 1) * scale;
+    }
+    x.set(specials, N);
+    const n = x.length;
+    const dout = randomArray(rng, n, 2);
+    const ks = createKernelSet('wasm', 6 * n + 1024);
+    const wx = put(ks, x), wd = put(ks, dout), wout = ks.alloc(n), wdinp = ks.alloc(n);
+    const jout = new Float32Array(n), jdinp = new Float32Array(n);
+    const same = (a: Float32Array, b: Float32Array, what: string): void => {
+      const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+      for (let i = 0; i < a.length; i++) {
+        if (ua[i] !== ub[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) {
+          expect.fail(`${what} at x = ${x[i]}: wasm ${a[i]} (0x${ua[i].toString(16)}) vs js ${b[i]} (0x${ub[i].toString(16)})`);
+        }
+      }
+    };
+    for (const [name, fwd, bwd] of [['sigmoid', 'sigmoidForward', 'sigmoidBackward'], ['tanh', 'tanhForward', 'tanhBackward']] as const) {
+      ks[fwd](wout, wx, n);
+      jsKernels[fwd](jout, x, n);
+      same(wout, jout, `${name} forward`);
+      ks[bwd](wdinp, wd, wout, n);
+      jsKernels[bwd](jdinp, dout, jout, n);
+      same(wdinp, jdinp, `${name} backward`);
+    }
+  });
+
   it('refuses buffers outside its arena and shapes larger than the views, and never grows', () => {
     const ks = createKernelSet('wasm', 1024);
     const inside = ks.alloc(16);

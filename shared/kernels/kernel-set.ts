@@ -6,9 +6,10 @@
 // the set is part of the run's configuration and every worker uses the one the
 // coordinator names in its welcome (a worker that cannot run it refuses).
 //
-// Elementwise sigmoid/tanh and the loss heads are the same JS functions in both sets
-// (they take a few µs per shard, see the benchmark), so only the matmuls and ReLU
-// differ; the JS ReLU and the WASM ReLU give identical bits.
+// Only the matmuls differ in bits. ReLU, sigmoid, tanh (the wasm ones are ports of
+// transcendental.ts, f64 operation for f64 operation) and the tree's add give the
+// same bits in both sets; the loss heads are the same JS functions in both (a few
+// hundred exp/log per shard).
 
 import { matmulBackward, matmulForward } from './matmul.js';
 import { reluBackward, reluForward, sigmoidBackward, sigmoidForward, tanhBackward, tanhForward } from './activations.js';
@@ -43,9 +44,6 @@ export interface KernelSet {
   meanSquaredError(dout: Float32Array | null, out: Float32Array, targets: Float32Array, B: number, T: number): LossStats;
 }
 
-const shared = {
-  sigmoidForward, sigmoidBackward, tanhForward, tanhBackward, softmaxCrossEntropy, meanSquaredError,
-} as const;
 
 /** The plain-JS set: any Float32Array is addressable, allocation is `new Float32Array`. */
 export const jsKernels: KernelSet = {
@@ -59,7 +57,12 @@ export const jsKernels: KernelSet = {
   },
   reluForward,
   reluBackward,
-  ...shared,
+  sigmoidForward,
+  sigmoidBackward,
+  tanhForward,
+  tanhBackward,
+  softmaxCrossEntropy,
+  meanSquaredError,
 };
 
 /** Whether this engine can run the given set (wasm needs WebAssembly with SIMD-128). */
@@ -83,6 +86,11 @@ export function createKernelSet(name: KernelSetName, arenaFloats: number): Kerne
     addInto: (out, inp, N) => wasm.addInto(out, inp, N),
     reluForward: (out, inp, N) => wasm.reluForward(out, inp, N),
     reluBackward: (dinp, dout, out, N) => wasm.reluBackward(dinp, dout, out, N),
-    ...shared,
+    sigmoidForward: (out, inp, N) => wasm.sigmoidForward(out, inp, N),
+    sigmoidBackward: (dinp, dout, out, N) => wasm.sigmoidBackward(dinp, dout, out, N),
+    tanhForward: (out, inp, N) => wasm.tanhForward(out, inp, N),
+    tanhBackward: (dinp, dout, out, N) => wasm.tanhBackward(dinp, dout, out, N),
+    softmaxCrossEntropy,
+    meanSquaredError,
   };
 }

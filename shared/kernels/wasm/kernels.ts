@@ -17,6 +17,10 @@ interface KernelExports {
   relu_forward(out: number, inp: number, N: number): void;
   relu_backward(dinp: number, dout: number, out: number, N: number): void;
   add_into(out: number, inp: number, N: number): void;
+  sigmoid_forward(out: number, inp: number, N: number): void;
+  sigmoid_backward(dinp: number, dout: number, out: number, N: number): void;
+  tanh_forward(out: number, inp: number, N: number): void;
+  tanh_backward(dinp: number, dout: number, out: number, N: number): void;
 }
 
 const PAGE = 65536;
@@ -112,5 +116,21 @@ export class WasmKernels {
 
   reluBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, N: number): void {
     this.#k.relu_backward(this.#ptr(dinp, N, 'dinp'), this.#ptr(dout, N, 'dout'), this.#ptr(out, N, 'out'), N);
+  }
+
+  sigmoidForward(out: Float32Array, inp: Float32Array, N: number): void {
+    this.#k.sigmoid_forward(this.#ptr(out, N, 'out'), this.#ptr(inp, N, 'inp'), N);
+  }
+
+  sigmoidBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, N: number): void {
+    this.#k.sigmoid_backward(this.#ptr(dinp, N, 'dinp'), this.#ptr(dout, N, 'dout'), this.#ptr(out, N, 'out'), N);
+  }
+
+  tanhForward(out: Float32Array, inp: Float32Array, N: number): void {
+    this.#k.tanh_forward(this.#ptr(out, N, 'out'), this.#ptr(inp, N, 'inp'), N);
+  }
+
+  tanhBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, N: number): void {
+    this.#k.tanh_backward(this.#ptr(dinp, N, 'dinp'), this.#ptr(dout, N, 'dout'), this.#ptr(out, N, 'out'), N);
   }
 }

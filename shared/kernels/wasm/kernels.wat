@@ -1,5 +1,5 @@
 ;; flocktrain's WebAssembly SIMD kernels: the dense layer's forward and both
-;; gradients, and ReLU. Hand-written WAT, assembled by scripts/build-wasm.mjs (wabt)
+;; gradients, ReLU, sigmoid, tanh, and the reduction tree's add. Hand-written WAT, assembled by scripts/build-wasm.mjs (wabt)
 ;; into a base64 module that shared/kernels/wasm/kernels.ts instantiates in Node and
 ;; in the browser's Web Worker alike.
 ;;
@@ -490,4 +490,154 @@
             (f32.gt (f32.load (i32.add (local.get $out) (local.get $k))) (f32.const 0))))
         (local.set $k (i32.add (local.get $k) (i32.const 4)))
         (br $t))))
+
+  ;; ---- sigmoid and tanh: a line-for-line port of shared/kernels/transcendental.ts ----
+  ;; Same f64 operations in the same order (WebAssembly's f64 is IEEE like JS's
+  ;; numbers; floor, abs and the bit tricks are exact), so the same bits as the JS
+  ;; kernels: the test compares them bit for bit. Constants are the JS ones, as hex.
+  (global $LN2_HI f64 (f64.const 0x1.62e42fee00000p-1))
+  (global $LN2_LO f64 (f64.const 0x1.a39ef35793c76p-33))
+  (global $INV_LN2 f64 (f64.const 0x1.71547652b82fep0))
+  (global $HALF_LN2 f64 (f64.const 0x1.62e42fefa39efp-2))
+  (global $E f64 (f64.const 0x1.5bf0a8b145769p1))
+  (global $O_THRESHOLD f64 (f64.const 0x1.62e42fefa39efp9))
+  (global $U_THRESHOLD f64 (f64.const -0x1.74910d52d3051p9))
+  (global $TWO_M28 f64 (f64.const 0x1.0000000000000p-28))
+  (global $TWO_M54 f64 (f64.const 0x1.0000000000000p-54))
+  (global $TWO_M1000 f64 (f64.const 0x1.0000000000000p-1000))
+  (global $P1 f64 (f64.const 0x1.555555555553ep-3))
+  (global $P2 f64 (f64.const -0x1.6c16c16bebd93p-9))
+  (global $P3 f64 (f64.const 0x1.1566aaf25de2cp-14))
+  (global $P4 f64 (f64.const -0x1.bbd41c5d26bf1p-20))
+  (global $P5 f64 (f64.const 0x1.6376972bea4d0p-25))
+  (global $Q1 f64 (f64.const -0x1.11111111110f4p-5))
+  (global $Q2 f64 (f64.const 0x1.a01a019fe5585p-10))
+  (global $Q3 f64 (f64.const -0x1.4ce199eaadbb7p-14))
+  (global $Q4 f64 (f64.const 0x1.0cfca86e65239p-18))
+  (global $Q5 f64 (f64.const -0x1.afdb76e09c32dp-23))
+
+  ;; 2^k for normal k, from bits.
+  (func $pow2 (param $k i32) (result f64)
+    (f64.reinterpret_i64 (i64.shl (i64.extend_i32_s (i32.add (local.get $k) (i32.const 1023))) (i64.const 52))))
+
+  ;; y·2^k with a single rounding (transcendental.ts scaleByPow2).
+  (func $scale (param $y f64) (param $k i32) (result f64)
+    (if (i32.gt_s (local.get $k) (i32.const 1023))
+      (then (return (f64.mul (f64.mul (local.get $y) (f64.const 2)) (call $pow2 (i32.sub (local.get $k) (i32.const 1)))))))
+    (if (i32.lt_s (local.get $k) (i32.const -1021))
+      (then (return (f64.mul (f64.mul (local.get $y) (call $pow2 (i32.add (local.get $k) (i32.const 1000)))) (global.get $TWO_M1000)))))
+    (f64.mul (local.get $y) (call $pow2 (local.get $k))))
+
+  (func $exp (param $x f64) (result f64)
+    (local $k f64) (local $hi f64) (local $lo f64) (local $r f64) (local $t f64) (local $c f64)
+    (if (f64.ne (local.get $x) (local.get $x)) (then (return (local.get $x))))
+    (if (f64.gt (local.get $x) (global.get $O_THRESHOLD)) (then (return (f64.const inf))))
+    (if (f64.lt (local.get $x) (global.get $U_THRESHOLD)) (then (return (f64.const 0))))
+    (if (f64.lt (f64.abs (local.get $x)) (global.get $TWO_M28)) (then (return (f64.add (f64.const 1) (local.get $x)))))
+    (if (f64.eq (local.get $x) (f64.const 1)) (then (return (global.get $E))))
+    (if (f64.gt (f64.abs (local.get $x)) (global.get $HALF_LN2))
+      (then (local.set $k (f64.floor (f64.add (f64.mul (local.get $x) (global.get $INV_LN2)) (f64.const 0.5))))))
+    (local.set $hi (f64.sub (local.get $x) (f64.mul (local.get $k) (global.get $LN2_HI))))
+    (local.set $lo (f64.mul (local.get $k) (global.get $LN2_LO)))
+    (local.set $r (f64.sub (local.get $hi) (local.get $lo)))
+    (local.set $t (f64.mul (local.get $r) (local.get $r)))
+    (local.set $c (f64.sub (local.get $r) (f64.mul (local.get $t)
+      (f64.add (global.get $P1) (f64.mul (local.get $t)
+        (f64.add (global.get $P2) (f64.mul (local.get $t)
+          (f64.add (global.get $P3) (f64.mul (local.get $t)
+            (f64.add (global.get $P4) (f64.mul (local.get $t) (global.get $P5))))))))))))
+    (if (f64.eq (local.get $k) (f64.const 0))
+      (then (return (f64.sub (f64.const 1)
+        (f64.sub (f64.div (f64.mul (local.get $r) (local.get $c)) (f64.sub (local.get $c) (f64.const 2))) (local.get $r))))))
+    (call $scale
+      (f64.sub (f64.const 1)
+        (f64.sub (f64.sub (local.get $lo) (f64.div (f64.mul (local.get $r) (local.get $c)) (f64.sub (f64.const 2) (local.get $c))))
+                 (local.get $hi)))
+      (i32.trunc_f64_s (local.get $k))))
+
+  (func $expm1 (param $x f64) (result f64)
+    (local $ax f64) (local $hfx f64) (local $hxs f64) (local $r1 f64) (local $t f64) (local $e f64)
+    (if (f64.ne (local.get $x) (local.get $x)) (then (return (local.get $x))))
+    (local.set $ax (f64.abs (local.get $x)))
+    (if (f64.gt (local.get $ax) (global.get $HALF_LN2)) (then (return (f64.sub (call $exp (local.get $x)) (f64.const 1)))))
+    (if (f64.lt (local.get $ax) (global.get $TWO_M54)) (then (return (local.get $x))))
+    (local.set $hfx (f64.mul (f64.const 0.5) (local.get $x)))
+    (local.set $hxs (f64.mul (local.get $x) (local.get $hfx)))
+    (local.set $r1 (f64.add (f64.const 1) (f64.mul (local.get $hxs)
+      (f64.add (global.get $Q1) (f64.mul (local.get $hxs)
+        (f64.add (global.get $Q2) (f64.mul (local.get $hxs)
+          (f64.add (global.get $Q3) (f64.mul (local.get $hxs)
+            (f64.add (global.get $Q4) (f64.mul (local.get $hxs) (global.get $Q5))))))))))))
+    (local.set $t (f64.sub (f64.const 3) (f64.mul (local.get $r1) (local.get $hfx))))
+    (local.set $e (f64.mul (local.get $hxs)
+      (f64.div (f64.sub (local.get $r1) (local.get $t)) (f64.sub (f64.const 6) (f64.mul (local.get $x) (local.get $t))))))
+    (f64.sub (local.get $x) (f64.sub (f64.mul (local.get $x) (local.get $e)) (local.get $hxs))))
+
+  (func $tanh (param $x f64) (result f64)
+    (local $t f64) (local $y f64)
+    (if (i32.or (f64.eq (local.get $x) (f64.const 0)) (f64.ne (local.get $x) (local.get $x))) (then (return (local.get $x))))
+    (if (f64.gt (f64.abs (local.get $x)) (f64.const 20))
+      (then (return (select (f64.const 1) (f64.const -1) (f64.gt (local.get $x) (f64.const 0))))))
+    (local.set $t (call $expm1 (f64.mul (f64.const 2) (f64.abs (local.get $x)))))
+    (local.set $y (f64.div (local.get $t) (f64.add (local.get $t) (f64.const 2))))
+    (select (local.get $y) (f64.neg (local.get $y)) (f64.gt (local.get $x) (f64.const 0))))
+
+  (func $sigmoid (param $x f64) (result f64)
+    (local $e f64)
+    (if (f64.ge (local.get $x) (f64.const 0))
+      (then (return (f64.div (f64.const 1) (f64.add (f64.const 1) (call $exp (f64.neg (local.get $x))))))))
+    (local.set $e (call $exp (local.get $x)))
+    (f64.div (local.get $e) (f64.add (f64.const 1) (local.get $e))))
+
+  ;; out[i] = sigmoid(inp[i]), N values (computed in f64, rounded to f32 as JS stores do).
+  (func (export "sigmoid_forward") (param $out i32) (param $inp i32) (param $N i32)
+    (local $k i32) (local $end i32)
+    (local.set $end (i32.shl (local.get $N) (i32.const 2)))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $end)))
+        (f32.store (i32.add (local.get $out) (local.get $k))
+          (f32.demote_f64 (call $sigmoid (f64.promote_f32 (f32.load (i32.add (local.get $inp) (local.get $k)))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $l))))
+
+  ;; out[i] = tanh(inp[i]), N values.
+  (func (export "tanh_forward") (param $out i32) (param $inp i32) (param $N i32)
+    (local $k i32) (local $end i32)
+    (local.set $end (i32.shl (local.get $N) (i32.const 2)))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $end)))
+        (f32.store (i32.add (local.get $out) (local.get $k))
+          (f32.demote_f64 (call $tanh (f64.promote_f32 (f32.load (i32.add (local.get $inp) (local.get $k)))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $l))))
+
+  ;; dinp[i] = dout[i]·y·(1 − y) in f64 (y = out[i]), as activations.ts.
+  (func (export "sigmoid_backward") (param $dinp i32) (param $dout i32) (param $out i32) (param $N i32)
+    (local $k i32) (local $end i32) (local $y f64)
+    (local.set $end (i32.shl (local.get $N) (i32.const 2)))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $end)))
+        (local.set $y (f64.promote_f32 (f32.load (i32.add (local.get $out) (local.get $k)))))
+        (f32.store (i32.add (local.get $dinp) (local.get $k))
+          (f32.demote_f64 (f64.mul (f64.mul (f64.promote_f32 (f32.load (i32.add (local.get $dout) (local.get $k)))) (local.get $y))
+                                   (f64.sub (f64.const 1) (local.get $y)))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $l))))
+
+  ;; dinp[i] = dout[i]·(1 − y·y) in f64 (y = out[i]), as activations.ts.
+  (func (export "tanh_backward") (param $dinp i32) (param $dout i32) (param $out i32) (param $N i32)
+    (local $k i32) (local $end i32) (local $y f64)
+    (local.set $end (i32.shl (local.get $N) (i32.const 2)))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $end)))
+        (local.set $y (f64.promote_f32 (f32.load (i32.add (local.get $out) (local.get $k)))))
+        (f32.store (i32.add (local.get $dinp) (local.get $k))
+          (f32.demote_f64 (f64.mul (f64.promote_f32 (f32.load (i32.add (local.get $dout) (local.get $k))))
+                                   (f64.sub (f64.const 1) (f64.mul (local.get $y) (local.get $y))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $l))))
 )
