@@ -1,7 +1,8 @@
 // WebSocket close codes and rejection reasons of the flocktrain protocol, one line
 // each on what the sender means. 4000–4999 is the range RFC 6455 leaves to applications.
 
-export const PROTOCOL_VERSION = 1;
+// 2: the welcome names the kernel set; a version-1 worker would silently compute with the JS set.
+export const PROTOCOL_VERSION = 2;
 
 export const CloseCode = {
   /** Training finished; the worker should exit (not reconnect). */
