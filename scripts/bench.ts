@@ -3,7 +3,8 @@
 // measured in the same run. Prints a Markdown table; numbers are medians. A
 // benchmark, not a test: nothing here fails on a slow machine.
 //
-//   npm run bench                  kernels, single process, 1 and 2 local workers
+//   npm run bench                  (after scripts/bench-kernels.ts) single process,
+//                                  1 and 2 local workers, elastic scenarios
 //   npm run bench -- --anchors     also TensorFlow.js wasm and a plain JS trainer
 //                                  (copies ../shared/anchors, npm installs it once)
 
@@ -20,10 +21,8 @@ import { startCoordinator, waitForExit } from '../coordinator/run-coordinator.js
 import type { SchedulerStats } from '../coordinator/scheduler.js';
 import { prepareRun, type PreparedRun } from '../coordinator/setup.js';
 import { Trainer, type StepExecutor } from '../coordinator/trainer.js';
-import { matmulBackward, matmulForward } from '../shared/kernels/matmul.js';
 import { initParams } from '../shared/model/init.js';
 import { CloseCode } from '../shared/protocol/codes.js';
-import { deriveRng } from '../shared/rng.js';
 
 const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 4);
 const withAnchors = process.argv.includes('--anchors');
@@ -36,41 +35,6 @@ function median(values: number[]): number {
 
 function fmt(v: number, digits = 0): string {
   return v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-}
-
-// ---- kernels ----------------------------------------------------------------
-
-function randomArray(n: number, seed: number): Float32Array {
-  const rng = deriveRng(seed, 'bench');
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = rng.nextFloat() - 0.5;
-  return a;
-}
-
-function timeIt(fn: () => void, minMs = 300): number {
-  for (let i = 0; i < 5; i++) fn();
-  const samples: number[] = [];
-  const end = performance.now() + minMs;
-  while (performance.now() < end || samples.length < 10) {
-    const t0 = performance.now();
-    fn();
-    samples.push(performance.now() - t0);
-  }
-  return median(samples);
-}
-
-function benchKernels(): string[] {
-  const rows: string[] = [];
-  for (const [B, C, OC] of [[16, 784, 128], [64, 784, 128], [16, 128, 10]] as const) {
-    const inp = randomArray(B * C, 1), w = randomArray(OC * C, 2), bias = randomArray(OC, 3), out = new Float32Array(B * OC);
-    const dout = randomArray(B * OC, 4), dw = new Float32Array(OC * C), db = new Float32Array(OC), dinp = new Float32Array(B * C);
-    const flops = 2 * B * C * OC;
-    const fwd = timeIt(() => matmulForward(out, inp, w, bias, B, C, OC));
-    const bwdW = timeIt(() => matmulBackward(null, dw, db, dout, inp, w, B, C, OC));
-    const bwdAll = timeIt(() => matmulBackward(dinp, dw, db, dout, inp, w, B, C, OC));
-    rows.push(`| ${B}×${C} · (${OC}×${C})ᵀ | ${fmt(flops / fwd / 1e6, 2)} | ${fmt(flops / bwdW / 1e6, 2)} | ${fmt(flops / (bwdAll - bwdW) / 1e6, 2)} |`);
-  }
-  return rows;
 }
 
 // ---- training ---------------------------------------------------------------
@@ -240,10 +204,6 @@ async function main(): Promise<void> {
     process.stdout.write(`${s}\n`);
   };
   say(`flocktrain benchmark — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${EPOCHS} epochs (median of epochs 2..${EPOCHS})`);
-  say('');
-  say('| matmul shape (B×C · Wᵀ) | forward GFLOP/s | backward dW GFLOP/s | backward dinp GFLOP/s |');
-  say('|---|---|---|---|');
-  for (const row of benchKernels()) say(row);
   say('');
   const run = benchRun();
   const single = await benchSingle(run);
