@@ -109,16 +109,24 @@ async function inject(fleet: Fleet, fault: Fault, pick: number): Promise<void> {
   }
 }
 
+/**
+ * A coordinator for `args` (plus `coordinatorExtra`) with two workers started, one of
+ * them with `secondWorkerFlags`; and the hash `train` reaches on the same args.
+ */
+async function scenario(args: readonly string[], coordinatorExtra: readonly string[], secondWorkerFlags: readonly string[] = []) {
+  const reference = trainHash(args);
+  const c = await new Sandbox().coordinator([...args, ...coordinatorExtra, '--min-workers', '2']);
+  const fleet = new Fleet(c);
+  fleet.start();
+  fleet.start(secondWorkerFlags);
+  return { reference, c, fleet };
+}
+
 describe('fault injection', () => {
   it('kills, new workers, a 10x slower worker and a stalled worker at seeded moments: same weights as train', async () => {
     const epochs = 3;
     const args = [...CONFIG, '--epochs', String(epochs)];
-    const reference = trainHash(args);
-    const sb = new Sandbox();
-    const c = await sb.coordinator([...args, ...DEADLINES, '--min-workers', '2']);
-    const fleet = new Fleet(c);
-    fleet.start();
-    fleet.start();
+    const { reference, c, fleet } = await scenario(args, DEADLINES);
     const plan: Fault[] = [Fault.SlowWorker, Fault.KillWorker, Fault.StartWorker, Fault.StallWorker, Fault.KillWorker, Fault.StartWorker];
     const steps = faultSteps(7, plan.length, 3, epochs * STEPS_PER_EPOCH - 20);
     const rng = deriveRng(7, 'victims');
@@ -140,12 +148,7 @@ describe('fault injection', () => {
   it('a worker 10x slower than the other does not set the pace, and its results still count', async () => {
     const epochs = 2;
     const args = [...CONFIG, '--epochs', String(epochs)];
-    const reference = trainHash(args);
-    const sb = new Sandbox();
-    const c = await sb.coordinator([...args, '--min-workers', '2']);
-    const fleet = new Fleet(c);
-    fleet.start();
-    fleet.start(['--fault-slowdown', '10']);
+    const { reference, c } = await scenario(args, [], ['--fault-slowdown', '10']);
     const done = await coordinatorDone(c, 90_000);
     expect(done.weightsHash).toBe(await reference);
     expectEverySampleOnce([c.proc], epochs);
@@ -160,12 +163,7 @@ describe('fault injection', () => {
   it('a worker stalled past its task deadline: its shards are re-executed elsewhere, first result wins', async () => {
     const epochs = 1;
     const args = [...CONFIG, '--epochs', String(epochs)];
-    const reference = trainHash(args);
-    const sb = new Sandbox();
-    const c = await sb.coordinator([...args, ...DEADLINES, '--min-workers', '2']);
-    const fleet = new Fleet(c);
-    fleet.start();
-    fleet.start();
+    const { reference, c, fleet } = await scenario(args, DEADLINES);
     const [at] = faultSteps(5, 1, 5, STEPS_PER_EPOCH - 10);
     await c.proc.waitFor(atStep(at), { what: `step ${at}` });
     await inject(fleet, Fault.StallWorker, 1);
@@ -209,12 +207,7 @@ describe('fault injection', () => {
   it('soak: 200 steps with a worker killed and replaced every few steps', async () => {
     // 1,600 samples / 8 = 200 steps in one epoch, 1 micro-shard each.
     const args = ['--dataset', 'blobs', '--samples', '2000', '--hidden', '64', '--batch-size', '8', '--shard-size', '4', '--log-every', '1', '--epochs', '1'];
-    const reference = trainHash(args);
-    const sb = new Sandbox();
-    const c = await sb.coordinator([...args, '--min-workers', '2']);
-    const fleet = new Fleet(c);
-    fleet.start();
-    fleet.start();
+    const { reference, c, fleet } = await scenario(args, []);
     const rng = deriveRng(3, 'soak');
     let kills = 0;
     for (let step = 8; step < 190; step += 8 + rng.nextInt(8)) {
