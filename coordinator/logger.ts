@@ -15,7 +15,7 @@ export function createLogger(format: LogFormat, level: string, name: string, als
   const usePretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
   const options = { name, level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
   const stdout = usePretty
-    ? pretty({ sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'name' })
+    ? pretty({ sync: true, colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: 'name' })
     : pino.destination({ fd: 1, sync: true });
   if (also === undefined) return pino(options, stdout);
   const streams: pino.StreamEntry[] = [{ stream: also, level: 'info' }];
