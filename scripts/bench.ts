@@ -90,6 +90,8 @@ interface DistributedResult {
   weightsBytes: number;
   /** ms from SIGKILL of a worker to its shards being sent to another (null: not measured). */
   crashToReassignMs: number | null;
+  /** The largest peak RSS any worker reported, MB. */
+  workerPeakRssMB: number | null;
 }
 
 interface FleetOptions {
@@ -118,11 +120,23 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
   const cli = join(root, 'dist', 'coordinator', 'cli.js');
   const cache = mkdtempSync(join(tmpdir(), 'flocktrain-bench-'));
   const children: ChildProcess[] = [];
+  /** Peak RSS (MB) each worker reports as it exits. */
+  const workerRssMB: number[] = [];
+  const watchRss = (child: ChildProcess): void => {
+    let buffered = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      buffered += chunk;
+      const m = /"maxRssMB":(\d+)/.exec(buffered);
+      if (m !== null) workerRssMB.push(Number(m[1]));
+      buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
+    });
+  };
   for (let i = 0; i < workers; i++) {
-    children.push(spawn(process.execPath, [cli, 'worker', '--url', coordinator.url, '--token', token, '--log-level', 'warn', '--log-format', 'json', ...workerArgs[i]], {
-      stdio: ['ignore', 'ignore', 'inherit'],
+    children.push(spawn(process.execPath, [cli, 'worker', '--url', coordinator.url, '--token', token, '--log-level', 'info', '--log-format', 'json', ...workerArgs[i]], {
+      stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, XDG_CACHE_HOME: cache },
     }));
+    watchRss(children[children.length - 1]);
   }
   let killedAt: number | null = null;
   if (killAtStep !== undefined) {
@@ -166,6 +180,7 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
     bytesPerStep: (stats.bytesIn + stats.bytesOut) / steps,
     weightsBytes,
     crashToReassignMs: killedAt !== null && stats.lastReassignAt !== null ? stats.lastReassignAt - killedAt : null,
+    workerPeakRssMB: workerRssMB.length > 0 ? Math.max(...workerRssMB) : null,
   };
 }
 
@@ -236,6 +251,8 @@ async function main(): Promise<void> {
   say(`| overhead (1 − compute / step) | ${fmt(100 * (1 - d1.computeMs / d1.stepMs), 1)}% | ${fmt(100 * (1 - d2.computeMs / d2.stepMs), 1)}% |`);
   say(`| bytes on the wire per step (all workers, both ways) | ${fmt(d1.bytesPerStep)} | ${fmt(d2.bytesPerStep)} |`);
   say(`| one weights message | ${fmt(d1.weightsBytes)} | ${fmt(d2.weightsBytes)} |`);
+  say(`| peak RSS of a worker process (MB) | ${d1.workerPeakRssMB ?? '?'} | ${d2.workerPeakRssMB ?? '?'} |`);
+  say(`| peak RSS of this process (coordinator + single-process runs, MB) | ${Math.round(process.resourceUsage().maxRSS / 1024)} | |`);
   say('');
   const slow = await benchDistributed(run, { workerArgs: [[], ['--fault-slowdown', '10']] });
   const crash = await benchDistributed(run, { workerArgs: [[], []], killAtStep: 150 });

@@ -73,7 +73,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       }
       if (leaving) return 0;
       if (end.code === CloseCode.DONE) {
-        log.info({ reason: end.reason }, 'training finished; exiting');
+        // maxRSS is in KiB: the peak memory of this worker, for capacity planning.
+        log.info({ reason: end.reason, maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024) }, 'training finished; exiting');
         return 0;
       }
       if (end.code === CloseCode.UNAUTHORIZED) return fail(`the coordinator at ${url.host} refused the token (${end.reason})`);
