@@ -49,7 +49,8 @@ describe('worker dataset cache', () => {
     const dir = mkdtempSync(join(tmpdir(), 'flocktrain-cache-'));
     const load = makeDatasetLoader(url, 'tok', dir, quiet);
     const first = await load(descriptor);
-    expect(Buffer.from(first.features.buffer).equals(Buffer.from(ds.features.buffer))).toBe(true);
+    const bytesOf = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    expect(bytesOf(first.features).equals(bytesOf(ds.features))).toBe(true);
     expect(first.labels).toEqual(ds.labels);
     await load(descriptor);
     expect(requests()).toBe(1);

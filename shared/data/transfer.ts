@@ -17,10 +17,17 @@ export function datasetFromBytes(d: DatasetDescriptor, bytes: Uint8Array): Datas
     throw new DataError(`dataset ${d.name}: expected ${expected} bytes, got ${bytes.byteLength}`);
   }
   const featureBytes = d.numSamples * d.numFeatures * 4;
-  // Copies (new Uint8Array(view) copies; a Node Buffer's slice would not): the source
-  // may be unaligned, and the dataset must own its memory.
-  const features = new Float32Array(new Uint8Array(bytes.subarray(0, featureBytes)).buffer);
-  const labels = new Float32Array(new Uint8Array(bytes.subarray(featureBytes)).buffer);
+  // Views when the bytes are 4-byte aligned (a fresh download or file read is, and its
+  // callers only read it afterwards): no second copy of a dataset that may be tens of
+  // MB. Otherwise copies, as a typed view needs alignment (new Uint8Array(view)
+  // copies; a Node Buffer's slice would not).
+  const aligned = bytes.byteOffset % 4 === 0;
+  const features = aligned
+    ? new Float32Array(bytes.buffer, bytes.byteOffset, featureBytes / 4)
+    : new Float32Array(new Uint8Array(bytes.subarray(0, featureBytes)).buffer);
+  const labels = aligned
+    ? new Float32Array(bytes.buffer, bytes.byteOffset + featureBytes, (bytes.byteLength - featureBytes) / 4)
+    : new Float32Array(new Uint8Array(bytes.subarray(featureBytes)).buffer);
   return {
     name: d.name,
     kind: d.kind,
