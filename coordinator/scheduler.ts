@@ -147,6 +147,10 @@ export class Scheduler implements StepExecutor {
     return this.#version;
   }
 
+  wireBytes(): number {
+    return this.stats.bytesIn + this.stats.bytesOut;
+  }
+
   /** Samples/s of each ready worker measured so far (workers not yet measured are left out). */
   workerThroughput(): Record<string, number> {
     const out: Record<string, number> = {};

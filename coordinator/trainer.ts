@@ -28,6 +28,8 @@ export interface StepExecutor {
   readonly workerCount: number;
   /** Measured samples/s of each worker, for the step log. */
   workerThroughput?(): Record<string, number>;
+  /** Bytes sent and received so far over the network, for the step log. */
+  wireBytes?(): number;
 }
 
 export interface TrainerOptions {
@@ -131,7 +133,7 @@ export class Trainer {
       const epoch = this.#state.epoch;
       const started = performance.now() - this.#state.epochSeconds * 1000;
       const order = epochOrder(split.train, config.seed, epoch);
-      const window = { start: performance.now(), samples: 0, loss: 0, steps: 0 };
+      const window = { start: performance.now(), samples: 0, loss: 0, steps: 0, bytes: this.#executor.wireBytes?.() ?? 0 };
       while (this.#state.stepInEpoch < steps && !this.#stopRequested) {
         const step = this.#state.stepInEpoch;
         const plan = planStep(order, epoch, step, config.batchSize, config.shardSize);
@@ -173,8 +175,9 @@ export class Trainer {
             workers: this.#executor.workerCount,
             samplesPerSec: Math.round((window.samples * 1000) / Math.max(now - window.start, 1e-3)),
             ...(this.#executor.workerThroughput ? { perWorker: this.#executor.workerThroughput() } : {}),
+            ...(this.#executor.wireBytes ? { bytesPerStep: Math.round((this.#executor.wireBytes() - window.bytes) / window.steps) } : {}),
           }, 'step');
-          Object.assign(window, { start: now, samples: 0, loss: 0, steps: 0 });
+          Object.assign(window, { start: now, samples: 0, loss: 0, steps: 0, bytes: this.#executor.wireBytes?.() ?? 0 });
         }
         const policy = this.#options.checkpoint;
         if (policy !== null && policy.every > 0 && this.#state.globalStep % policy.every === 0 && step < steps - 1) this.#checkpoint();
