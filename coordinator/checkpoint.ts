@@ -61,7 +61,7 @@ interface Metadata {
   checksum: string;
 }
 
-export function checkpointFileName(globalStep: number): string {
+function checkpointFileName(globalStep: number): string {
   return `ckpt-${String(globalStep).padStart(9, '0')}.safetensors`;
 }
 

@@ -8,6 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
+import { messageBytes } from '../shared/protocol/raw-data.js';
 import { CloseCode, PROTOCOL_VERSION, ProtocolError, type RejectReason } from '../shared/protocol/codes.js';
 import { decodeWorkerMessage, encode, type WorkerMessageLimits } from '../shared/protocol/codec.js';
 import type { DatasetDescriptor, ResultMessage, WorkerKind } from '../shared/protocol/messages.js';
@@ -146,7 +147,7 @@ export class Hub {
       this.#reject(worker, CloseCode.PROTOCOL_ERROR, 'text frame; the protocol is binary msgpack', 'malformed');
       return;
     }
-    const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+    const bytes = messageBytes(data);
     let message;
     try {
       message = decodeWorkerMessage(bytes, this.#options.limits);

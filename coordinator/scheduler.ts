@@ -90,16 +90,13 @@ export interface SchedulerStats {
   timedOutShards: number;
   /** Results dropped because another worker covered their shards first. */
   duplicateResults: number;
-  /** ms from a worker's departure until its shards were sent to another worker (summed). */
-  reassignDelayMs: number;
-  reassignEvents: number;
-  /** performance.now() of the last reassignment after a departure, or null. */
+  /** performance.now() at which a departed worker's shards were last sent to others, or null. */
   lastReassignAt: number | null;
 }
 
 export class Scheduler implements StepExecutor {
   readonly stats: SchedulerStats = {
-    bytesOut: 0, bytesIn: 0, waitMs: 0, reduceMs: 0, steps: 0, reassignedShards: 0, timedOutShards: 0, duplicateResults: 0, reassignDelayMs: 0, reassignEvents: 0, lastReassignAt: null,
+    bytesOut: 0, bytesIn: 0, waitMs: 0, reduceMs: 0, steps: 0, reassignedShards: 0, timedOutShards: 0, duplicateResults: 0, lastReassignAt: null,
   };
   readonly #log: Logger;
   readonly #paramCount: number;
@@ -119,8 +116,8 @@ export class Scheduler implements StepExecutor {
   #startWaiters: (() => void)[] = [];
   #cancelWhenStarved: string | null = null;
   #cancelled: string | null = null;
-  /** When shards were orphaned by a departure, to time their reassignment. */
-  #orphanedAt: number | null = null;
+  /** Shards orphaned by a departure wait to be sent to others (for lastReassignAt). */
+  #orphaned = false;
   #weightsBytes: Uint8Array | null = null;
   #weights: Float32Array | null = null;
   #version = -1;
@@ -250,7 +247,7 @@ export class Scheduler implements StepExecutor {
     if (active !== null && orphaned.length > 0) {
       orphaned.sort((a, b) => a - b);
       this.stats.reassignedShards += orphaned.length;
-      this.#orphanedAt = performance.now();
+      this.#orphaned = true;
       this.#log.info({ workerId: worker.id, epoch: active.plan.epoch + 1, shards: orphaned }, 'reassigning shards');
       this.#dispatch();
     }
@@ -361,11 +358,9 @@ export class Scheduler implements StepExecutor {
       this.#assign(active, worker, open.slice(start, start + shares[k]));
       start += shares[k];
     });
-    if (this.#orphanedAt !== null) {
+    if (this.#orphaned) {
       this.stats.lastReassignAt = performance.now();
-      this.stats.reassignDelayMs += this.stats.lastReassignAt - this.#orphanedAt;
-      this.stats.reassignEvents++;
-      this.#orphanedAt = null;
+      this.#orphaned = false;
     }
   }
 

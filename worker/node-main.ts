@@ -10,6 +10,7 @@ import { WebSocket } from 'ws';
 import type { WorkerOptions } from '../coordinator/cli.js';
 import { createLogger } from '../coordinator/logger.js';
 import { ConfigError } from '../shared/errors.js';
+import { messageBytes } from '../shared/protocol/raw-data.js';
 import { CloseCode } from '../shared/protocol/codes.js';
 import { WorkerClient, type ClientOptions } from './client.js';
 import { defaultCacheDir, makeDatasetLoader } from './dataset-cache.js';
@@ -133,7 +134,7 @@ function session(url: URL, options: ClientOptions, log: ClientOptions['log'], ex
   socket.on('message', (data, isBinary) => {
     lastHeard = Date.now();
     if (!isBinary) return;
-    const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+    const bytes = messageBytes(data);
     client.receive(bytes);
   });
   socket.on('error', (err: NodeJS.ErrnoException) => {

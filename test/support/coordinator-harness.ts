@@ -7,7 +7,7 @@
 
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { WebSocket, type ClientOptions as WsClientOptions, type RawData } from 'ws';
+import { WebSocket, type ClientOptions as WsClientOptions } from 'ws';
 import { Hub } from '../../coordinator/hub.js';
 import { Scheduler } from '../../coordinator/scheduler.js';
 import { startServer, type RunningServer } from '../../coordinator/server.js';
@@ -16,6 +16,7 @@ import { datasetHash } from '../../shared/data/hash.js';
 import type { ModelSpec } from '../../shared/model/spec.js';
 import { CloseCode, PROTOCOL_VERSION } from '../../shared/protocol/codes.js';
 import { decodeCoordinatorMessage, encode } from '../../shared/protocol/codec.js';
+import { messageBytes } from '../../shared/protocol/raw-data.js';
 import type { CoordinatorMessage, DatasetDescriptor, ResultMessage, TaskMessage, WelcomeMessage, WorkerMessage } from '../../shared/protocol/messages.js';
 import { WorkerClient } from '../../worker/client.js';
 import { ShardComputer } from '../../worker/compute.js';
@@ -30,10 +31,6 @@ export function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Prom
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function toBytes(data: RawData): Uint8Array {
-  return Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
 }
 
 export type LogLine = Record<string, unknown> & { level: number; msg: string };
@@ -155,7 +152,7 @@ export class RawWorker {
     socket.on('error', () => {}); // e.g. the server dropping us mid-send; `closed` reports the outcome
     socket.on('message', (data, isBinary) => {
       if (!isBinary) throw new Error('the coordinator sent a text frame');
-      const m = decodeCoordinatorMessage(toBytes(data));
+      const m = decodeCoordinatorMessage(messageBytes(data));
       this.received.push(m);
       this.#unread.push(m);
       this.#waiter?.();
@@ -247,7 +244,7 @@ export async function startHonestWorker(url: string, token: string, dataset: Dat
   const joined = new Promise<void>((resolve) => {
     socket.on('message', (data, isBinary) => {
       if (!isBinary) return;
-      const bytes = toBytes(data);
+      const bytes = messageBytes(data);
       if (decodeCoordinatorMessage(bytes).type === 'weights') resolve();
       client.receive(bytes);
     });
