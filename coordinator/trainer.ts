@@ -10,6 +10,7 @@
 
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import { gatherRows } from '../shared/data/gather.js';
 import type { PartialGradient } from '../shared/gradient.js';
 import { Network } from '../shared/model/network.js';
 import type { Optimizer } from '../shared/optim/optimizer.js';
@@ -238,19 +239,13 @@ export class Trainer {
     const { dataset, split } = this.#run;
     const val = split.val;
     if (val.length === 0) return null;
-    const F = dataset.numFeatures;
-    const L = dataset.labelWidth;
-    const x = new Float32Array(EVAL_BATCH * F);
-    const y = new Float32Array(EVAL_BATCH * L);
+    const x = new Float32Array(EVAL_BATCH * dataset.numFeatures);
+    const y = new Float32Array(EVAL_BATCH * dataset.labelWidth);
     let lossSum = 0;
     let correct = 0;
     for (let start = 0; start < val.length; start += EVAL_BATCH) {
       const n = Math.min(EVAL_BATCH, val.length - start);
-      for (let r = 0; r < n; r++) {
-        const s = val[start + r];
-        x.set(dataset.features.subarray(s * F, s * F + F), r * F);
-        y.set(dataset.labels.subarray(s * L, s * L + L), r * L);
-      }
+      gatherRows(x, y, dataset, val.subarray(start, start + n));
       const stats = this.#evalNet.evaluate(this.params, x, y, n);
       lossSum += stats.lossSum;
       correct += stats.correct;

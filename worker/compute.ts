@@ -4,6 +4,7 @@
 // are bit-identical.
 
 import type { Dataset } from '../shared/data/dataset.js';
+import { gatherRows } from '../shared/data/gather.js';
 import type { PartialGradient } from '../shared/gradient.js';
 import type { KernelSetName } from '../shared/kernels/kernel-set.js';
 import { Network } from '../shared/model/network.js';
@@ -65,15 +66,9 @@ export class ShardComputer {
 
   /** Gradient sum of one shard, written into `grad` (whatever it held). */
   #computeShardInto(grad: Float32Array, params: Float32Array, indices: Uint32Array): PartialGradient {
-    const { numFeatures: F, labelWidth: L, features, labels, numSamples } = this.#data;
     const n = indices.length;
     if (n > this.#net.maxBatch) throw new RangeError(`shard of ${n} samples exceeds the shard size ${this.#net.maxBatch}`);
-    for (let r = 0; r < n; r++) {
-      const s = indices[r];
-      if (s >= numSamples) throw new RangeError(`sample index ${s} is out of range (dataset has ${numSamples})`);
-      this.#x.set(features.subarray(s * F, s * F + F), r * F);
-      this.#y.set(labels.subarray(s * L, s * L + L), r * L);
-    }
+    gatherRows(this.#x, this.#y, this.#data, indices);
     const stats = this.#net.computeGradient(params, grad, this.#x, this.#y, n);
     return { grad, lossSum: stats.lossSum, count: n, correct: stats.correct };
   }
