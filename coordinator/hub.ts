@@ -39,9 +39,16 @@ export class WorkerConnection {
     this.log = log;
   }
 
-  /** Sends already-encoded bytes (one encoding can serve many workers). */
-  send(bytes: Uint8Array): void {
-    if (this.state !== 'closed' && this.#socket.readyState === this.#socket.OPEN) this.#socket.send(bytes);
+  /**
+   * Sends already-encoded bytes (one encoding can serve many workers). `onSent` runs
+   * once the bytes are handed to the OS or the send failed: until then they must not change.
+   */
+  send(bytes: Uint8Array, onSent?: () => void): void {
+    if (this.state === 'closed' || this.#socket.readyState !== this.#socket.OPEN) {
+      onSent?.();
+      return;
+    }
+    this.#socket.send(bytes, { binary: true }, onSent === undefined ? undefined : () => onSent());
   }
 
   close(code: number, reason: string): void {
@@ -62,8 +69,6 @@ export class WorkerConnection {
 export interface HubHandlers {
   /** Everything a welcome carries except the worker id. */
   welcome(): { spec: ModelSpec; dataset: DatasetDescriptor; shardSize: number; kernels: KernelSetName; version: number; weights: Float32Array };
-  /** Latest weights, encoded once, sent to a worker that just became ready. */
-  currentWeights(): Uint8Array;
   onReady(worker: WorkerConnection): void;
   onResult(worker: WorkerConnection, result: ResultMessage): void;
   onGone(worker: WorkerConnection, why: string): void;
@@ -185,7 +190,6 @@ export class Hub {
           return this.#reject(worker, CloseCode.PROTOCOL_ERROR, `worker loaded dataset ${message.datasetHash.slice(0, 12)}…, expected ${this.#options.datasetHash.slice(0, 12)}…`, 'unexpected');
         }
         worker.state = 'ready';
-        worker.send(this.#handlers.currentWeights());
         this.#handlers.onReady(worker);
         return;
       }

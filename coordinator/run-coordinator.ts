@@ -63,9 +63,8 @@ export async function startCoordinator(run: PreparedRun, params: Float32Array, v
     {
       welcome: () => {
         const current = scheduler.currentWeights();
-        return { spec: run.spec, dataset: descriptor, shardSize: run.config.shardSize, kernels: run.config.kernels, version: current.version, weights: current.weights };
+        return { spec: run.spec, dataset: descriptor, shardSize: run.config.shardSize, kernels: run.config.kernels, version: current.version, weights: current.weights.slice() };
       },
-      currentWeights: () => scheduler.currentWeights().bytes,
       onReady: (w) => scheduler.onReady(w),
       onResult: (w, r) => scheduler.onResult(w, r),
       onGone: (w, why) => scheduler.onGone(w, why),

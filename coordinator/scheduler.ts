@@ -17,6 +17,7 @@
 import type { Logger } from 'pino';
 import { combineInto, type PartialGradient } from '../shared/gradient.js';
 import { encode } from '../shared/protocol/codec.js';
+import { MessagePool, type PooledMessage } from '../shared/protocol/message-pool.js';
 import type { ResultMessage } from '../shared/protocol/messages.js';
 import { coverNodes, nodeKey, reduceNode, rootNode, type TreeNode } from '../shared/tree.js';
 import type { WorkerConnection } from './hub.js';
@@ -118,8 +119,11 @@ export class Scheduler implements StepExecutor {
   #cancelled: string | null = null;
   /** Shards orphaned by a departure wait to be sent to others (for lastReassignAt). */
   #orphaned = false;
-  #weightsBytes: Uint8Array | null = null;
+  /** The current weights message, encoded once for every worker, in a reused buffer. */
+  #weightsMessage: PooledMessage | null = null;
+  /** A view of the weights inside that message. */
   #weights: Float32Array | null = null;
+  readonly #pool = new MessagePool();
   #version = -1;
 
   constructor(log: Logger, paramCount: number, options: Partial<SchedulerOptions> | number = {}) {
@@ -158,10 +162,23 @@ export class Scheduler implements StepExecutor {
     return out;
   }
 
-  /** The current weights (a copy owned by the scheduler) and their encoding. */
+  /**
+   * The current weights (a buffer owned by the scheduler: copy it to keep it past the
+   * next publish) and their encoding (encodeParts), to send with sendWeights.
+   */
   currentWeights(): { version: number; weights: Float32Array; bytes: Uint8Array } {
-    if (this.#weights === null || this.#weightsBytes === null) throw new Error('no weights published yet');
-    return { version: this.#version, weights: this.#weights, bytes: this.#weightsBytes };
+    if (this.#weights === null || this.#weightsMessage === null) throw new Error('no weights published yet');
+    return { version: this.#version, weights: this.#weights, bytes: this.#weightsMessage.bytes };
+  }
+
+  /** Sends the current weights to a worker; their buffer is not reused until the OS has the bytes. */
+  sendWeights(worker: WorkerConnection): void {
+    const message = this.#weightsMessage;
+    if (message === null) throw new Error('no weights published yet');
+    message.retain();
+    this.#sentVersion.set(worker, this.#version);
+    this.stats.bytesOut += message.bytes.byteLength;
+    worker.send(message.bytes, () => message.release());
   }
 
   /**
@@ -170,9 +187,12 @@ export class Scheduler implements StepExecutor {
    * idle worker (or a slow link) is not flooded with weights it has no use for.
    */
   publish(version: number, weights: Float32Array): void {
+    this.#weightsMessage?.release();
+    const message = this.#pool.encode({ type: 'weights', version, weights });
     this.#version = version;
-    this.#weights = weights.slice();
-    this.#weightsBytes = encode({ type: 'weights', version, weights: this.#weights });
+    this.#weightsMessage = message;
+    // The tensor is the message's tail (codec.ts), 4-byte aligned.
+    this.#weights = new Float32Array(message.bytes.buffer, message.bytes.byteOffset + message.bytes.byteLength - weights.byteLength, weights.length);
   }
 
   async run(plan: StepPlan, version: number): Promise<PartialGradient> {
@@ -218,10 +238,14 @@ export class Scheduler implements StepExecutor {
     if (this.#ready.length === 0) this.cancel(reason);
   }
 
-  /** A worker that finished its handshake; the hub has just sent it the current weights. */
+  /**
+   * A worker that finished its handshake. It gets the current weights at once (its
+   * welcome's may be stale after the time it took to load the data), tasks when
+   * there is work.
+   */
   onReady(worker: WorkerConnection): void {
     this.#ready.push(worker);
-    this.#sentVersion.set(worker, this.#version);
+    if (this.#weights !== null) this.sendWeights(worker);
     this.#waitingLogged = false;
     this.#log.info({ workerId: worker.id, workers: this.#ready.length, kind: worker.kind, agent: worker.agent, remote: worker.remote }, 'worker joined');
     if (!this.#started && this.#ready.length >= this.#options.minWorkers) for (const wake of this.#startWaiters.splice(0)) wake();
@@ -347,7 +371,7 @@ export class Scheduler implements StepExecutor {
     for (const t of active.tasks.values()) busy.add(t.worker);
     const idle = this.#ready.filter((w) => !busy.has(w));
     const targets = idle.length > 0 ? idle : this.#ready;
-    const shares = proportionalShares(open.length, targets.map((w) => this.#optimisticSpeed(w)));
+    const shares = alignedShares(open.length, targets.map((w) => this.#optimisticSpeed(w)));
     let start = 0;
     targets.forEach((worker, k) => {
       if (shares[k] === 0) {
@@ -378,11 +402,7 @@ export class Scheduler implements StepExecutor {
     timer.unref();
     const task: Task = { id, worker, version: active.version, shards, nodes, counts, samples, sentAt: performance.now(), timer, expired: false };
     active.tasks.set(id, task);
-    if (this.#sentVersion.get(worker) !== active.version && this.#weightsBytes !== null) {
-      worker.send(this.#weightsBytes);
-      this.#sentVersion.set(worker, active.version);
-      this.stats.bytesOut += this.#weightsBytes.byteLength;
-    }
+    if (this.#sentVersion.get(worker) !== active.version) this.sendWeights(worker);
     const bytes = encode({
       type: 'task',
       taskId: id,
@@ -432,9 +452,7 @@ export class Scheduler implements StepExecutor {
  * Workers not yet measured count as the mean of the measured ones (1 when none is).
  */
 export function proportionalShares(n: number, speeds: readonly (number | undefined)[]): number[] {
-  const known = speeds.filter((s): s is number => s !== undefined && s > 0);
-  const fallback = known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : 1;
-  const weights = speeds.map((s) => (s !== undefined && s > 0 ? s : fallback));
+  const weights = effectiveSpeeds(speeds);
   const total = weights.reduce((a, b) => a + b, 0);
   const exact = weights.map((w) => (n * w) / total);
   const shares = exact.map(Math.floor);
@@ -446,6 +464,46 @@ export function proportionalShares(n: number, speeds: readonly (number | undefin
     left--;
   }
   return shares;
+}
+
+/** How much slower than a perfect proportional split a tree-aligned split may be. */
+const ALIGNMENT_SLACK = 0.25;
+
+/**
+ * Like proportionalShares, but cuts at multiples of the largest power of two that
+ * keeps the slowest worker within ALIGNMENT_SLACK of the proportional ideal. A share
+ * that starts and ends on such a multiple is one tree node (or a few), so its worker
+ * pre-reduces it to one gradient and uploads that, instead of one per node a ragged
+ * cut leaves it: on 16 shards, shares 9 + 7 upload 5 gradients, 8 + 8 upload 2.
+ */
+export function alignedShares(n: number, speeds: readonly (number | undefined)[]): number[] {
+  const exact = proportionalShares(n, speeds);
+  const weights = effectiveSpeeds(speeds);
+  const total = weights.reduce((a, b) => a + b, 0);
+  const ideal = n / total;
+  const makespan = (shares: readonly number[]): number => Math.max(...shares.map((s, i) => s / weights[i]));
+  let granule = 1;
+  while (granule * 2 <= n) granule *= 2;
+  for (; granule > 1; granule /= 2) {
+    const shares: number[] = [];
+    let cut = 0;
+    let before = 0;
+    for (let i = 0; i < weights.length; i++) {
+      before += weights[i];
+      const next = i === weights.length - 1 ? n : Math.min(n, Math.max(cut, Math.round((n * before) / total / granule) * granule));
+      shares.push(next - cut);
+      cut = next;
+    }
+    if (makespan(shares) <= ideal * (1 + ALIGNMENT_SLACK)) return shares;
+  }
+  return exact;
+}
+
+/** Each worker's speed for sharing; workers not yet measured count as the mean of the measured ones (1 when none is). */
+function effectiveSpeeds(speeds: readonly (number | undefined)[]): number[] {
+  const known = speeds.filter((s): s is number => s !== undefined && s > 0);
+  const fallback = known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : 1;
+  return speeds.map((s) => (s !== undefined && s > 0 ? s : fallback));
 }
 
 /** Null when the result carries exactly the task's nodes and sample counts, else what differs. */

@@ -222,12 +222,16 @@ export class Trainer {
 
   #applyStep(result: PartialGradient, epoch: number, step: number): void {
     const g = this.#meanGrad;
+    const sum = result.grad;
     const n = result.count;
+    // v * 0 is ±0 for finite v and NaN otherwise: one test after the loop, no branch in it.
+    let poison = 0;
     for (let i = 0; i < g.length; i++) {
-      const v = result.grad[i] / n;
-      if (v - v !== 0) throw new DivergedError(epoch + 1, step);
+      const v = sum[i] / n;
       g[i] = v;
+      poison += v * 0;
     }
+    if (poison !== 0) throw new DivergedError(epoch + 1, step);
     this.optimizer.step(this.params, g);
     const version = this.#state.version + 1;
     this.#state = { ...this.#state, version, globalStep: this.#state.globalStep + 1 };

@@ -5,7 +5,7 @@
 
 import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { decodeCoordinatorMessage, decodeWorkerMessage, encode } from '../shared/protocol/codec.js';
+import { decodeCoordinatorMessage, decodeWorkerMessage, encode, encodeParts } from '../shared/protocol/codec.js';
 import { ProtocolError, PROTOCOL_VERSION } from '../shared/protocol/codes.js';
 import type { CoordinatorMessage, WorkerMessage } from '../shared/protocol/messages.js';
 import { mlpSpec, paramLayout } from '../shared/model/spec.js';
@@ -208,14 +208,36 @@ describe('round trips', () => {
     expect(plain(decodeWorkerMessage(shifted(encode(message), 1), LIMITS))).toStrictEqual(plain(message));
   });
 
-  it('is plain msgpack: a reference reader sees maps with the typed arrays as bin', () => {
+  it('is plain msgpack: a reference reader sees maps with the typed arrays as bin (and a pad of zeros before a tensor)', () => {
     for (const message of [...WORKER_MESSAGES, ...COORDINATOR_MESSAGES]) {
-      expect(plain(referenceDecode(encode(message)))).toStrictEqual(plain(wireOf(message)));
+      const { pad, ...seen } = referenceDecode(encode(message)) as Record<string, unknown>;
+      expect(plain(seen)).toStrictEqual(plain(wireOf(message)));
+      const hasTensor = message.type === 'welcome' || message.type === 'weights' || message.type === 'result';
+      if (hasTensor) expect([...(pad as Uint8Array)].every((b) => b === 0) && (pad as Uint8Array).length < 4).toBe(true);
+      else expect(pad).toBeUndefined();
+    }
+  });
+
+  it('sends a tensor as its own piece, uncopied, starting 4-byte aligned, and decodes it as a view', () => {
+    for (const message of [...WORKER_MESSAGES, ...COORDINATOR_MESSAGES]) {
+      const parts = encodeParts(message);
+      const tensor = message.type === 'welcome' || message.type === 'weights' ? message.weights : message.type === 'result' ? message.grads : null;
+      if (tensor === null) {
+        expect(parts).toHaveLength(1);
+        continue;
+      }
+      expect(parts).toHaveLength(2);
+      expect(parts[0].byteLength % 4).toBe(0);
+      expect(parts[1].buffer).toBe(tensor.buffer);
+      const bytes = encode(message);
+      const decoded = message.type === 'result' ? decodeWorkerMessage(bytes, LIMITS) : decodeCoordinatorMessage(bytes);
+      const seen = decoded.type === 'result' ? decoded.grads : decoded.type === 'welcome' || decoded.type === 'weights' ? decoded.weights : null;
+      expect(seen?.buffer).toBe(bytes.buffer);
     }
   });
 
   it('a later encode does not overwrite an earlier one (msgpackr reuses its output buffer)', () => {
-    const first = encode(WORKER_MESSAGES[2]);
+    const first = encodeParts(WORKER_MESSAGES[2])[0];
     const copy = Uint8Array.from(first);
     for (const m of COORDINATOR_MESSAGES) encode(m);
     expect(hex(first)).toBe(hex(copy));
@@ -236,11 +258,13 @@ describe('byte fixtures', () => {
     type: 'result', taskId: 7, version: 3, nodes: [{ lo: 0, size: 2, lossSum: 1.5, count: 2, correct: 1 }],
     grads: new Float32Array([1, -2.5]), computeMs: 12.25,
   };
-  // map16 of 6 entries; lossSum and computeMs as float64 (cb); grads as bin8 (c4 08) of f32 LE 1.0, -2.5.
+  // map16 of 7 entries; lossSum and computeMs as float64 (cb); then "pad" as bin8 of 3
+  // zero bytes, so that grads, last, as bin32 (c6 00000008) of f32 LE 1.0, -2.5, starts
+  // at byte 92, a multiple of 4.
   const RESULT_HEX =
-    'de0006' + 'a474797065a6726573756c74' + 'a67461736b496407' + 'a776657273696f6e03' +
+    'de0007' + 'a474797065a6726573756c74' + 'a67461736b496407' + 'a776657273696f6e03' +
     'a56e6f64657391' + 'de0005' + 'a26c6f00' + 'a473697a6502' + 'a76c6f737353756dcb3ff8000000000000' + 'a5636f756e7402' + 'a7636f727265637401' +
-    'a56772616473c408' + '0000803f000020c0' + 'a9636f6d707574654d73cb4028800000000000';
+    'a9636f6d707574654d73cb4028800000000000' + 'a3706164c403000000' + 'a56772616473c600000008' + '0000803f000020c0';
 
   it('hello encodes to the checked-in bytes and decodes back', () => {
     const bytes = encode(HELLO);
@@ -252,7 +276,7 @@ describe('byte fixtures', () => {
   it('result encodes to the checked-in bytes and decodes back', () => {
     const limits = { paramCount: 2, maxNodes: 1 };
     expect(hex(encode(RESULT))).toBe(RESULT_HEX);
-    expect(plain(referenceDecode(Buffer.from(RESULT_HEX, 'hex')))).toStrictEqual(plain(wireOf(RESULT)));
+    expect(plain(referenceDecode(Buffer.from(RESULT_HEX, 'hex')))).toStrictEqual(plain({ ...wireOf(RESULT) as object, pad: new Uint8Array(3) }));
     expect(plain(decodeWorkerMessage(Buffer.from(RESULT_HEX, 'hex'), limits))).toStrictEqual(plain(RESULT));
   });
 

@@ -28,7 +28,7 @@ function client(canRun: (k: KernelSetName) => boolean) {
   const closed: { code: number; reason: string }[] = [];
   let loads = 0;
   const c = new WorkerClient(
-    { send: (b) => sent.push(String(b.byteLength)), close: (code, reason) => closed.push({ code, reason }) },
+    { send: (b) => void sent.push(String(b.byteLength)), close: (code, reason) => closed.push({ code, reason }) },
     { token: 't', kind: 'node', agent: 'test', log: quiet, canRunKernels: canRun, loadDataset: async () => { loads++; return data; } },
   );
   return { c, sent, closed, loads: () => loads };

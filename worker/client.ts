@@ -8,12 +8,17 @@
 import type { Dataset } from '../shared/data/dataset.js';
 import { CloseCode, PROTOCOL_VERSION, ProtocolError } from '../shared/protocol/codes.js';
 import { decodeCoordinatorMessage, encode } from '../shared/protocol/codec.js';
+import { MessagePool } from '../shared/protocol/message-pool.js';
 import type { CoordinatorMessage, DatasetDescriptor, TaskMessage, WelcomeMessage, WorkerKind } from '../shared/protocol/messages.js';
 import { kernelSetAvailable, type KernelSetName } from '../shared/kernels/kernel-set.js';
 import { ShardComputer } from './compute.js';
 
 export interface WorkerSocket {
-  send(bytes: Uint8Array): void;
+  /**
+   * Sends one message. A returned promise resolves once the bytes may be reused (a
+   * socket that copies at once, like a browser's, returns nothing).
+   */
+  send(bytes: Uint8Array): void | Promise<void>;
   close(code: number, reason: string): void;
 }
 
@@ -61,6 +66,8 @@ export class WorkerClient {
   #weights: Float32Array | null = null;
   #version = -1;
   #computeMs = 0;
+  /** Reused buffers for result messages (a gradient each). */
+  readonly #results = new MessagePool();
   /** Messages are processed one after another on this chain. */
   #queue: Promise<void> = Promise.resolve();
 
@@ -169,14 +176,18 @@ export class WorkerClient {
     }
     const hold = this.#options.holdResultMs?.(computeMs) ?? 0;
     if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
-    this.#socket.send(encode({
+    const message = this.#results.encode({
       type: 'result',
       taskId: t.taskId,
       version: t.version,
       nodes: nodes.map((n) => ({ lo: n.node.lo, size: n.node.size, lossSum: n.partial.lossSum, count: n.partial.count, correct: n.partial.correct })),
       grads,
       computeMs,
-    }));
+    });
+    // Released once the socket is done with the bytes, so the buffer serves a later result.
+    const sent = this.#socket.send(message.bytes);
+    if (sent === undefined) message.release();
+    else void sent.then(() => message.release());
     const samples = nodes.reduce((a, n) => a + n.partial.count, 0);
     const loss = nodes.reduce((a, n) => a + n.partial.lossSum, 0);
     this.#computeMs += computeMs;

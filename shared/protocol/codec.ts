@@ -21,23 +21,78 @@ function bytesOf(a: Float32Array | Uint32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-/** Encodes any protocol message. Typed arrays go out as raw bytes without a copy. */
-export function encode(message: WorkerMessage | CoordinatorMessage): Uint8Array {
-  return packr.pack(toWire(message));
-}
-
-function toWire(message: WorkerMessage | CoordinatorMessage): unknown {
+/**
+ * Encodes a message as the pieces it is made of, to be sent as one WebSocket message
+ * (fragments) or concatenated. A message carrying a tensor (welcome, weights, result)
+ * is two pieces: the msgpack head, ending with the tensor's bin header, and the
+ * tensor's own bytes, never copied. Any msgpack decoder reads the concatenation as one
+ * map. The head is padded (a `pad` bin of 0–3 bytes) to a multiple of 4 bytes, so the
+ * tensor starts 4-byte aligned and the receiver views it in place instead of copying.
+ */
+export function encodeParts(message: WorkerMessage | CoordinatorMessage): Uint8Array[] {
   switch (message.type) {
     case 'welcome':
-    case 'weights':
-      return { ...message, weights: bytesOf(message.weights) };
-    case 'result':
-      return { ...message, grads: bytesOf(message.grads) };
+    case 'weights': {
+      const { weights, ...head } = message;
+      return withTensor(head, 'weights', bytesOf(weights));
+    }
+    case 'result': {
+      const { grads, ...head } = message;
+      return withTensor(head, 'grads', bytesOf(grads));
+    }
     case 'task':
-      return { ...message, shards: message.shards.map((s) => ({ id: s.id, indices: bytesOf(s.indices) })) };
+      return [packr.pack({ ...message, shards: message.shards.map((s) => ({ id: s.id, indices: bytesOf(s.indices) })) })];
     default:
-      return message;
+      return [packr.pack(message)];
   }
+}
+
+/** Encodes any protocol message into one buffer (the pieces of encodeParts, joined). */
+export function encode(message: WorkerMessage | CoordinatorMessage): Uint8Array {
+  const parts = encodeParts(message);
+  return parts.length === 1 ? parts[0] : concatBytes(parts);
+}
+
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+const PAD_KEY = [0xa3, 0x70, 0x61, 0x64]; // fixstr "pad"
+const BIN8 = 0xc4;
+const BIN32 = 0xc6;
+const FIXMAP = 0x80;
+const MAP16 = 0xde;
+
+/** The head of a map with `fields`, then `pad`, then `key` whose bin value (`payload`) follows it. */
+function withTensor(fields: object, key: string, payload: Uint8Array): Uint8Array[] {
+  const map = packr.pack(fields);
+  const keyBytes = new TextEncoder().encode(key);
+  const tail = PAD_KEY.length + 2 + 1 + keyBytes.length + 5; // pad key, bin8 header, fixstr key, bin32 header
+  const padding = (4 - ((map.byteLength + tail) % 4)) % 4;
+  const head = new Uint8Array(map.byteLength + tail + padding);
+  head.set(map);
+  // Two more entries in the map header than packr wrote.
+  if (map[0] >= FIXMAP && map[0] <= FIXMAP + 13) head[0] = map[0] + 2;
+  else if (map[0] === MAP16) new DataView(head.buffer).setUint16(1, ((map[1] << 8) | map[2]) + 2);
+  else throw new Error(`unexpected msgpack map header 0x${map[0].toString(16)}`);
+  let at = map.byteLength;
+  head.set(PAD_KEY, at);
+  at += PAD_KEY.length;
+  head[at++] = BIN8;
+  head[at++] = padding;
+  at += padding; // zeros
+  head[at++] = 0xa0 | keyBytes.length; // fixstr
+  head.set(keyBytes, at);
+  at += keyBytes.length;
+  head[at++] = BIN32;
+  new DataView(head.buffer).setUint32(at, payload.byteLength);
+  return [head, payload];
 }
 
 /** Limits a coordinator applies to what workers send. */

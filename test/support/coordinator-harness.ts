@@ -106,9 +106,8 @@ export async function startCoordinator(o: HarnessOptions): Promise<Coordinator> 
     {
       welcome: () => {
         const current = scheduler.currentWeights();
-        return { spec: o.spec, dataset: descriptor, shardSize: o.shardSize, kernels: 'js', version: current.version, weights: current.weights };
+        return { spec: o.spec, dataset: descriptor, shardSize: o.shardSize, kernels: 'js', version: current.version, weights: current.weights.slice() };
       },
-      currentWeights: () => scheduler.currentWeights().bytes,
       onReady: (w) => scheduler.onReady(w),
       onResult: (w, r) => scheduler.onResult(w, r),
       onGone: (w, why) => scheduler.onGone(w, why),
@@ -239,8 +238,8 @@ export async function startHonestWorker(url: string, token: string, dataset: Dat
     { token, kind: 'node', agent: 'honest', loadDataset: async () => dataset, log: quiet },
   );
   const closed = new Promise<Closed>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-  // The hub sends the current weights to a worker the moment it turns ready and then
-  // tells the scheduler, so the first weights message means "joined".
+  // The scheduler sends the current weights to a worker the moment it turns ready, so
+  // the first weights message means "joined".
   const joined = new Promise<void>((resolve) => {
     socket.on('message', (data, isBinary) => {
       if (!isBinary) return;

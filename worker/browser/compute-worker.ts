@@ -33,7 +33,8 @@ class Session {
     ws.binaryType = 'arraybuffer';
     this.#socket = ws;
     const log: ClientLog = { info: () => {}, debug: () => {}, warn: (obj, msg) => console.warn(msg, obj) };
-    // (msgpackr encodes into a plain ArrayBuffer, never a SharedArrayBuffer: the cast below is sound.)
+    // A browser socket copies what it is given at once, so send returns nothing. The
+    // client encodes into plain ArrayBuffers, never SharedArrayBuffers: the cast is sound.
     this.#client = new WorkerClient(
       { send: (bytes) => ws.send(bytes as Uint8Array<ArrayBuffer>), close: (code, reason) => ws.close(code, reason) },
       {
