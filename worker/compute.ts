@@ -1,7 +1,8 @@
 // Platform-neutral gradient computation: weights + shard indices in, one partial
 // gradient per maximal tree node out. The Node worker, the browser worker and the
 // single-process `flocktrain train` all run exactly this, which is why their results
-// are bit-identical.
+// are bit-identical. (A Node worker with --threads > 1 runs it on several threads:
+// worker/threaded-compute.ts, behind the GradientComputer interface below.)
 
 import type { Dataset } from '../shared/data/dataset.js';
 import { gatherRows } from '../shared/data/gather.js';
@@ -21,10 +22,27 @@ export interface NodeGradient {
   readonly partial: PartialGradient;
 }
 
+/** What a worker computes with: a ShardComputer on the calling thread, or a pool of threads each running one. */
+export interface GradientComputer {
+  readonly paramCount: number;
+  /** As ShardComputer.computeNodes, and with the same bits; results are valid until the next call. */
+  computeNodes(params: Float32Array, shards: readonly ShardInput[], numShards: number): Promise<NodeGradient[]> | NodeGradient[];
+}
+
+/** What a computer is built from, as the coordinator's welcome gives it. */
+export interface ComputerSetup {
+  readonly spec: ModelSpec;
+  readonly dataset: Dataset;
+  /** The dataset's SHA-256 (the welcome's): equal hashes, equal data. */
+  readonly datasetHash: string;
+  readonly shardSize: number;
+  readonly kernels: KernelSetName;
+}
+
 /** Gradient slots in kernel memory: enough to reduce a node of 8 shards without leaving it. */
 const WORKING_SLOTS = 4;
 
-export class ShardComputer {
+export class ShardComputer implements GradientComputer {
   readonly #net: Network;
   readonly #data: Dataset;
   /** (shardSize, numFeatures): the gathered input rows of the current shard, in kernel memory. */

@@ -1,0 +1,143 @@
+// worker/threaded-compute.ts and worker/split-task.ts: a pool of compute threads gives
+// ShardComputer.computeNodes's nodes bit for bit (contiguous, non-contiguous and
+// partial shards, 2 and 3 threads, both kernel sets, weights changing between calls),
+// a bad shard fails the call but not the pool, and a thread that dies is reported
+// once and fails every call instead of hanging.
+//
+// The threads run the built entry (dist/worker/compute-thread.js, or the one beside
+// FLOCKTRAIN_E2E_CLI): a worker thread cannot load a .ts file.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { blobs } from '../shared/data/synthetic.js';
+import { initParams } from '../shared/model/init.js';
+import { mlpSpec } from '../shared/model/spec.js';
+import { deriveRng } from '../shared/rng.js';
+import { coverNodes, nodeKey } from '../shared/tree.js';
+import { ShardComputer, type ComputerSetup, type NodeGradient, type ShardInput } from '../worker/compute.js';
+import { splitShards } from '../worker/split-task.js';
+import { ThreadedComputer } from '../worker/threaded-compute.js';
+import { CLI } from './e2e/harness.js';
+
+const ENTRY = new URL('../worker/compute-thread.js', pathToFileURL(CLI));
+const SHARD = 8;
+const data = blobs(200, 3, { numClasses: 4, numFeatures: 6 });
+const spec = mlpSpec(6, [24, 12], 4, 'tanh', 'cross_entropy');
+
+/** 13 shards of 8 random samples, the last one of 3: the step of a 99-sample batch. */
+const shards: ShardInput[] = (() => {
+  const rng = deriveRng(11, 'threaded-compute-test');
+  return Array.from({ length: 13 }, (_, id) => ({ id, indices: Uint32Array.from({ length: id === 12 ? 3 : SHARD }, () => rng.nextInt(data.numSamples)) }));
+})();
+const NUM_SHARDS = shards.length;
+
+const SHARD_SETS: Record<string, number[]> = {
+  'all 13 (partial last shard)': [...Array(13).keys()],
+  'non-contiguous, with the partial one': [0, 1, 2, 5, 6, 9, 12],
+  'one aligned node of 8': [4, 5, 6, 7, 8, 9, 10, 11],
+  'a single shard': [7],
+  'two shards, given out of order': [10, 3],
+};
+
+const pools: ThreadedComputer[] = [];
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.close()));
+});
+
+function setup(kernels: 'js' | 'wasm'): ComputerSetup {
+  return { spec, dataset: data, datasetHash: 'test', shardSize: SHARD, kernels };
+}
+
+async function pool(kernels: 'js' | 'wasm', threads: number, crashes: string[] = [], entry = ENTRY): Promise<ThreadedComputer> {
+  const p = await ThreadedComputer.start(setup(kernels), { threads, entry, onCrash: (detail) => crashes.push(detail) });
+  pools.push(p);
+  return p;
+}
+
+/** A copy that outlives the computer's next call, with the gradient as raw bits. */
+function snapshot(nodes: readonly NodeGradient[]) {
+  return nodes.map(({ node, partial }) => ({ node: nodeKey(node), lossSum: partial.lossSum, count: partial.count, correct: partial.correct, bits: Array.from(new Uint32Array(partial.grad.slice().buffer)) }));
+}
+
+describe('ThreadedComputer = ShardComputer, bit for bit', () => {
+  it.each([
+    ['wasm', 2],
+    ['wasm', 3],
+    ['js', 3],
+  ] as const)('%s kernels, %i threads: every shard set, weights changing between calls', async (kernels, threads) => {
+    const reference = new ShardComputer(spec, data, SHARD, kernels);
+    const threaded = await pool(kernels, threads);
+    expect(threaded.paramCount).toBe(reference.paramCount);
+    for (const seed of [1, 2]) {
+      const params = initParams(spec, seed);
+      for (const [name, ids] of Object.entries(SHARD_SETS)) {
+        const held = ids.map((id) => shards[id]);
+        const want = snapshot(reference.computeNodes(params, held, NUM_SHARDS));
+        const got = snapshot(await threaded.computeNodes(params, held, NUM_SHARDS));
+        expect(got.map((n) => n.node), name).toEqual(coverNodes(ids, NUM_SHARDS).map(nodeKey));
+        expect(got, `${name}, weights seed ${seed}`).toEqual(want);
+      }
+    }
+  });
+
+  it('a shard with an index past the data fails that call only; the pool computes on', async () => {
+    const threaded = await pool('wasm', 2);
+    const params = initParams(spec, 1);
+    const bad = [shards[0], { id: 1, indices: Uint32Array.from([0, data.numSamples]) }];
+    await expect(threaded.computeNodes(params, bad, NUM_SHARDS)).rejects.toThrow(/out of range/);
+    const want = snapshot(new ShardComputer(spec, data, SHARD, 'wasm').computeNodes(params, shards, NUM_SHARDS));
+    expect(snapshot(await threaded.computeNodes(params, shards, NUM_SHARDS))).toEqual(want);
+  });
+});
+
+describe('a compute thread that dies', () => {
+  // Stand-in threads: ready at once, then die on their first request.
+  const dir = mkdtempSync(join(tmpdir(), 'flocktrain-threads-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  function entry(name: string, onRequest: string): URL {
+    const file = join(dir, name);
+    writeFileSync(file, `import { parentPort } from 'node:worker_threads';\nparentPort.on('message', () => { ${onRequest} });\nparentPort.postMessage({ type: 'ready' });\n`);
+    return pathToFileURL(file);
+  }
+
+  it.each([
+    ['throws', "throw new Error('boom');", /compute thread \d of 2 crashed: boom/],
+    ['exits', 'process.exit(3);', /compute thread \d of 2 exited with code 3/],
+  ])('%s: onCrash hears it once, the call and every later one reject', async (how, onRequest, reason) => {
+    const crashes: string[] = [];
+    const threaded = await pool('wasm', 2, crashes, entry(`${how}.mjs`, onRequest));
+    const params = initParams(spec, 1);
+    await expect(threaded.computeNodes(params, shards, NUM_SHARDS)).rejects.toThrow(reason);
+    expect(crashes).toHaveLength(1);
+    expect(crashes[0]).toMatch(reason);
+    await expect(threaded.computeNodes(params, shards, NUM_SHARDS)).rejects.toThrow(reason);
+    expect(crashes).toHaveLength(1);
+  });
+});
+
+describe('splitShards', () => {
+  const even = (n: number, size = SHARD): ShardInput[] => Array.from({ length: n }, (_, id) => ({ id, indices: new Uint32Array(size) }));
+  const ids = (runs: ShardInput[][]) => runs.map((run) => run.map((s) => s.id));
+
+  it('cuts 16 equal shards where the tree is aligned: halves for 2, 6 + 4 + 6 for 3', () => {
+    expect(ids(splitShards(even(16), 2))).toEqual([[0, 1, 2, 3, 4, 5, 6, 7], [8, 9, 10, 11, 12, 13, 14, 15]]);
+    expect(ids(splitShards(even(16), 3)).map((r) => r.length)).toEqual([6, 4, 6]);
+  });
+
+  it('balances samples, not shards, and keeps runs sorted and contiguous in id', () => {
+    const shardsWithSmallTail = [...even(6), { id: 6, indices: new Uint32Array(1) }, { id: 7, indices: new Uint32Array(1) }];
+    const runs = splitShards([...shardsWithSmallTail].reverse(), 2);
+    expect(ids(runs)).toEqual([[0, 1, 2], [3, 4, 5, 6, 7]]);
+  });
+
+  it('no more runs than shards, none for no shards, duplicates dropped', () => {
+    expect(ids(splitShards(even(2), 4))).toEqual([[0], [1]]);
+    expect(splitShards([], 3)).toEqual([]);
+    const s = even(3);
+    expect(ids(splitShards([s[2], s[0], s[2], s[1]], 1))).toEqual([[0, 1, 2]]);
+    expect(() => splitShards(s, 0)).toThrow(/parts/);
+  });
+});

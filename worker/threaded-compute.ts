@@ -1,0 +1,189 @@
+// The Node worker's GradientComputer for --threads N > 1: N worker_threads, each with
+// its own ShardComputer and wasm instance (compute-thread.ts). A task's shards are cut
+// into one run per thread (split-task.ts); each thread pre-reduces its run along the
+// fixed tree, and this thread completes the task's maximal nodes from the runs' nodes
+// with reduceNode and the same float32 add. The same operands added in the same tree
+// order give the same bits on any thread, so the result is ShardComputer.computeNodes's
+// on the whole task, bit for bit, whatever N. Node only; the browser and `train` keep
+// ShardComputer.
+//
+// Memory is shared, not copied per step: the dataset is copied once into a
+// SharedArrayBuffer every thread reads; each call writes the weights and the shard
+// indices into two more that every thread reads; each thread writes its nodes'
+// gradients into its own shared slots, which this thread adds in place and returns
+// as they are (valid until the next call). In steady state a call allocates only
+// small request and reply objects.
+//
+// A thread that dies (an uncaught error, an exit) is fatal: `onCrash` hears of it
+// once, every pending and later call rejects, and the other threads are stopped.
+
+import { Worker } from 'node:worker_threads';
+import { combineInto, type PartialGradient } from '../shared/gradient.js';
+import { paramLayout } from '../shared/model/spec.js';
+import { coverNodes, nodeKey, reduceNode } from '../shared/tree.js';
+import type { ComputerSetup, GradientComputer, NodeGradient, ShardInput } from './compute.js';
+import type { ThreadInit, ThreadReply, ThreadRequest } from './compute-thread.js';
+import { splitShards } from './split-task.js';
+
+export interface ThreadedComputerOptions {
+  /** Compute threads, ≥ 1. */
+  readonly threads: number;
+  /** Called once if a thread dies while the pool is open, with a one-line reason. */
+  readonly onCrash: (detail: string) => void;
+  /** The threads' entry module; default compute-thread.js beside this one (tests pass the built file). */
+  readonly entry?: URL;
+}
+
+interface Thread {
+  readonly worker: Worker;
+  /** (paramCount) each: views of the thread's shared gradient slots. */
+  slots: Float32Array[];
+  /** Whether the thread holds the current shared indices buffer. */
+  hasIndices: boolean;
+  /** Settles the request it is working on (at most one: calls run one at a time). */
+  pending: { resolve: (reply: ThreadReply) => void; reject: (err: Error) => void } | null;
+}
+
+/** Shared index buffers start at this many indices and double when a task needs more. */
+const MIN_INDICES = 4096;
+
+export class ThreadedComputer implements GradientComputer {
+  readonly paramCount: number;
+  readonly #threads: Thread[];
+  readonly #onCrash: (detail: string) => void;
+  /** (paramCount): the weights of the current call, read by every thread. */
+  readonly #weights: Float32Array<SharedArrayBuffer>;
+  /** The current call's sample indices, shard after shard, read by every thread. */
+  #indices = new Uint32Array(new SharedArrayBuffer(MIN_INDICES * 4));
+  #calls = 0;
+  /** Calls run one after another: results live in the shared slots until the next call. */
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  #crash: Error | null = null;
+
+  /** Starts the threads and resolves once each has built its ShardComputer. */
+  static async start(setup: ComputerSetup, options: ThreadedComputerOptions): Promise<ThreadedComputer> {
+    if (!(Number.isInteger(options.threads) && options.threads >= 1)) throw new RangeError(`threads must be an integer ≥ 1, got ${options.threads}`);
+    const { features, labels, ...meta } = setup.dataset;
+    const data = new SharedArrayBuffer(features.byteLength + labels.byteLength);
+    new Float32Array(data, 0, features.length).set(features);
+    new Float32Array(data, features.byteLength, labels.length).set(labels);
+    const weights = new SharedArrayBuffer(paramLayout(setup.spec).totalSize * 4);
+    const init: ThreadInit = { spec: setup.spec, shardSize: setup.shardSize, kernels: setup.kernels, dataset: meta, data, weights };
+    const computer = new ThreadedComputer(init, options);
+    await Promise.all(computer.#threads.map((t) => computer.#ask(t, null)));
+    return computer;
+  }
+
+  private constructor(init: ThreadInit, options: ThreadedComputerOptions) {
+    this.paramCount = init.weights.byteLength / 4;
+    this.#weights = new Float32Array(init.weights);
+    this.#onCrash = options.onCrash;
+    const entry = options.entry ?? new URL('./compute-thread.js', import.meta.url);
+    this.#threads = Array.from({ length: options.threads }, (_, i) => {
+      const thread: Thread = { worker: new Worker(entry, { workerData: init }), slots: [], hasIndices: false, pending: null };
+      const name = `compute thread ${i + 1} of ${options.threads}`;
+      thread.worker.on('message', (reply: ThreadReply) => {
+        const pending = thread.pending;
+        thread.pending = null;
+        if (pending === null) return this.#die(`${name} sent an unexpected ${reply.type} message`);
+        if (reply.type === 'failed') pending.reject(new Error(reply.message));
+        else pending.resolve(reply);
+      });
+      thread.worker.on('error', (err) => this.#die(`${name} crashed: ${err.message.split('\n')[0]}`));
+      thread.worker.on('messageerror', (err) => this.#die(`${name} could not read a message: ${err.message}`));
+      thread.worker.on('exit', (code) => this.#die(`${name} exited with code ${code}`));
+      return thread;
+    });
+  }
+
+  get threads(): number {
+    return this.#threads.length;
+  }
+
+  computeNodes(params: Float32Array, shards: readonly ShardInput[], numShards: number): Promise<NodeGradient[]> {
+    const call = this.#queue.then(() => this.#compute(params, shards, numShards));
+    this.#queue = call.catch(() => undefined);
+    return call;
+  }
+
+  /** Stops the threads; pending calls reject. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#rejectPending(new Error('compute threads closed'));
+    await Promise.all(this.#threads.map((t) => t.worker.terminate()));
+  }
+
+  async #compute(params: Float32Array, shards: readonly ShardInput[], numShards: number): Promise<NodeGradient[]> {
+    if (this.#crash !== null) throw this.#crash;
+    if (this.#closed) throw new Error('compute threads closed');
+    if (params.length !== this.paramCount) throw new RangeError(`weights of ${params.length} values, the model has ${this.paramCount}`);
+    const runs = splitShards(shards, this.#threads.length);
+    const needed = runs.reduce((n, run) => run.reduce((m, s) => m + s.indices.length, n), 0);
+    if (needed > this.#indices.length) {
+      let size = this.#indices.length;
+      while (size < needed) size *= 2;
+      this.#indices = new Uint32Array(new SharedArrayBuffer(size * 4));
+      for (const t of this.#threads) t.hasIndices = false;
+    }
+    this.#weights.set(params);
+    const call = ++this.#calls;
+    let at = 0;
+    const replies = runs.map((run, r) => {
+      const thread = this.#threads[r];
+      const list: number[] = [];
+      for (const s of run) {
+        this.#indices.set(s.indices, at);
+        list.push(s.id, at, s.indices.length);
+        at += s.indices.length;
+      }
+      const request: ThreadRequest = thread.hasIndices ? { call, numShards, shards: list } : { call, numShards, shards: list, indices: this.#indices.buffer };
+      thread.hasIndices = true;
+      return this.#ask(thread, request);
+    });
+    // Every thread must be idle again before this call settles, even when one failed.
+    const settled = await Promise.allSettled(replies);
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    const got = new Map<string, PartialGradient>();
+    settled.forEach((s, r) => {
+      const reply = (s as PromiseFulfilledResult<ThreadReply>).value;
+      if (reply.type !== 'done') throw new Error(`compute thread ${r + 1} answered ${reply.type} to a request`);
+      const thread = this.#threads[r];
+      if (reply.slots !== undefined) {
+        const buffer = reply.slots;
+        thread.slots = Array.from({ length: buffer.byteLength / (4 * this.paramCount) }, (_, k) => new Float32Array(buffer, k * 4 * this.paramCount, this.paramCount));
+      }
+      reply.nodes.forEach((n, k) => got.set(nodeKey(n.node), { grad: thread.slots[k], lossSum: n.lossSum, count: n.count, correct: n.correct }));
+    });
+    const ids = runs.flatMap((run) => run.map((s) => s.id));
+    // The task's maximal nodes, completed from the runs' nodes in tree order (combineInto
+    // adds into the left operand's slot, as ShardComputer adds into its left buffer).
+    return coverNodes(ids, numShards).map((node) => ({ node, partial: reduceNode(node, numShards, (n) => got.get(nodeKey(n)), combineInto) }));
+  }
+
+  /** Sends a request (null: none, just await the thread's 'ready') and resolves with the reply. */
+  #ask(thread: Thread, request: ThreadRequest | null): Promise<ThreadReply> {
+    if (this.#crash !== null) return Promise.reject(this.#crash);
+    return new Promise<ThreadReply>((resolve, reject) => {
+      thread.pending = { resolve, reject };
+      if (request !== null) thread.worker.postMessage(request);
+    });
+  }
+
+  #die(detail: string): void {
+    if (this.#closed || this.#crash !== null) return;
+    this.#crash = new Error(detail);
+    this.#onCrash(detail);
+    this.#rejectPending(this.#crash);
+    for (const t of this.#threads) void t.worker.terminate();
+  }
+
+  #rejectPending(err: Error): void {
+    for (const t of this.#threads) {
+      t.pending?.reject(err);
+      t.pending = null;
+    }
+  }
+}
