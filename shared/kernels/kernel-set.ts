@@ -14,6 +14,7 @@
 import { matmulBackward, matmulForward } from './matmul.js';
 import { reluBackward, reluForward, sigmoidBackward, sigmoidForward, tanhBackward, tanhForward } from './activations.js';
 import { meanSquaredError, softmaxCrossEntropy, type LossStats } from './loss.js';
+import { roundBf16 } from './bf16.js';
 import { WasmKernels, wasmKernelsAvailable } from './wasm/kernels.js';
 
 export type KernelSetName = 'js' | 'wasm';
@@ -34,6 +35,8 @@ export interface KernelSet {
   matmulBackward(dinp: Float32Array | null, dweight: Float32Array, dbias: Float32Array, dout: Float32Array, inp: Float32Array, weight: Float32Array, B: number, C: number, OC: number): void;
   /** out (N) += inp (N), elementwise in float32: the reduction tree's combine (same bits in both sets). */
   addInto(out: Float32Array, inp: Float32Array, N: number): void;
+  /** buf (N) rounded to bfloat16 in place, for --wire-dtype bf16 (same bits in both sets: integer operations). */
+  roundBf16(buf: Float32Array, N: number): void;
   reluForward(out: Float32Array, inp: Float32Array, N: number): void;
   reluBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, N: number): void;
   sigmoidForward(out: Float32Array, inp: Float32Array, N: number): void;
@@ -55,6 +58,7 @@ export const jsKernels: KernelSet = {
   addInto: (out, inp, N) => {
     for (let i = 0; i < N; i++) out[i] += inp[i];
   },
+  roundBf16,
   reluForward,
   reluBackward,
   sigmoidForward,
@@ -84,6 +88,7 @@ export function createKernelSet(name: KernelSetName, arenaFloats: number): Kerne
     matmulForward: (out, inp, weight, bias, B, C, OC) => wasm.matmulForward(out, inp, weight, bias, B, C, OC),
     matmulBackward: (dinp, dweight, dbias, dout, inp, weight, B, C, OC) => wasm.matmulBackward(dinp, dweight, dbias, dout, inp, weight, B, C, OC),
     addInto: (out, inp, N) => wasm.addInto(out, inp, N),
+    roundBf16: (buf, N) => wasm.roundBf16(buf, N),
     reluForward: (out, inp, N) => wasm.reluForward(out, inp, N),
     reluBackward: (dinp, dout, out, N) => wasm.reluBackward(dinp, dout, out, N),
     sigmoidForward: (out, inp, N) => wasm.sigmoidForward(out, inp, N),

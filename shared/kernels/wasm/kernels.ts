@@ -17,6 +17,7 @@ interface KernelExports {
   relu_forward(out: number, inp: number, N: number): void;
   relu_backward(dinp: number, dout: number, out: number, N: number): void;
   add_into(out: number, inp: number, N: number): void;
+  round_bf16(buf: number, N: number): void;
   sigmoid_forward(out: number, inp: number, N: number): void;
   sigmoid_backward(dinp: number, dout: number, out: number, N: number): void;
   tanh_forward(out: number, inp: number, N: number): void;
@@ -112,6 +113,10 @@ export class WasmKernels {
 
   addInto(out: Float32Array, inp: Float32Array, N: number): void {
     this.#k.add_into(this.#ptr(out, N, 'out'), this.#ptr(inp, N, 'inp'), N);
+  }
+
+  roundBf16(buf: Float32Array, N: number): void {
+    this.#k.round_bf16(this.#ptr(buf, N, 'buf'), N);
   }
 
   reluBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, N: number): void {

@@ -469,6 +469,48 @@
         (local.set $k (i32.add (local.get $k) (i32.const 4)))
         (br $t))))
 
+  ;; buf[i] = buf[i] rounded to bfloat16 (nearest, ties to even), kept as an f32 whose
+  ;; low 16 bits are zero; N values. Integer operations on the bit patterns only, the
+  ;; same as roundBf16 in shared/kernels/bf16.ts: ±Inf stay, NaN stays NaN (quiet).
+  (func (export "round_bf16") (param $buf i32) (param $N i32)
+    (local $k i32) (local $end i32) (local $x v128) (local $special v128) (local $nan v128)
+    (local.set $end (i32.shl (i32.and (local.get $N) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $end)))
+        (local.set $x (v128.load (i32.add (local.get $buf) (local.get $k))))
+        (local.set $special (i32x4.eq (v128.and (local.get $x) (v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000))
+                                      (v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000)))
+        (local.set $nan (v128.and (local.get $special)
+          (v128.not (i32x4.eq (v128.and (local.get $x) (v128.const i32x4 0x007fffff 0x007fffff 0x007fffff 0x007fffff)) (v128.const i32x4 0 0 0 0)))))
+        (v128.store (i32.add (local.get $buf) (local.get $k))
+          (v128.and
+            (v128.bitselect
+              (v128.or (local.get $x) (v128.and (local.get $nan) (v128.const i32x4 0x00400000 0x00400000 0x00400000 0x00400000)))
+              (i32x4.add (i32x4.add (local.get $x) (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff))
+                         (v128.and (i32x4.shr_u (local.get $x) (i32.const 16)) (v128.const i32x4 1 1 1 1)))
+              (local.get $special))
+            (v128.const i32x4 0xffff0000 0xffff0000 0xffff0000 0xffff0000)))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $l)))
+    (local.set $end (i32.shl (local.get $N) (i32.const 2)))
+    (block $done2
+      (loop $t
+        (br_if $done2 (i32.ge_u (local.get $k) (local.get $end)))
+        (i32.store (i32.add (local.get $buf) (local.get $k))
+          (call $round_bf16_bits (i32.load (i32.add (local.get $buf) (local.get $k)))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $t))))
+
+  (func $round_bf16_bits (param $x i32) (result i32)
+    (if (result i32) (i32.eq (i32.and (local.get $x) (i32.const 0x7f800000)) (i32.const 0x7f800000))
+      (then (i32.and
+        (select (i32.or (local.get $x) (i32.const 0x00400000)) (local.get $x) (i32.and (local.get $x) (i32.const 0x007fffff)))
+        (i32.const 0xffff0000)))
+      (else (i32.and
+        (i32.add (i32.add (local.get $x) (i32.const 0x7fff)) (i32.and (i32.shr_u (local.get $x) (i32.const 16)) (i32.const 1)))
+        (i32.const 0xffff0000)))))
+
   ;; dinp[i] = out[i] > 0 ? dout[i] : 0; N values.
   (func (export "relu_backward") (param $dinp i32) (param $dout i32) (param $out i32) (param $N i32)
     (local $k i32) (local $end i32)
