@@ -70,7 +70,8 @@ export interface HubHandlers {
   /** Everything a welcome carries except the worker id. */
   welcome(): { spec: ModelSpec; dataset: DatasetDescriptor; shardSize: number; kernels: KernelSetName; version: number; weights: Float32Array };
   onReady(worker: WorkerConnection): void;
-  onResult(worker: WorkerConnection, result: ResultMessage): void;
+  /** `byteLength`: the message's size on the wire. */
+  onResult(worker: WorkerConnection, result: ResultMessage, byteLength: number): void;
   onGone(worker: WorkerConnection, why: string): void;
 }
 
@@ -195,7 +196,7 @@ export class Hub {
       }
       case 'result':
         if (worker.state !== 'ready') return this.#reject(worker, CloseCode.PROTOCOL_ERROR, `result while ${worker.state}`, 'unexpected');
-        this.#handlers.onResult(worker, message);
+        this.#handlers.onResult(worker, message, bytes.byteLength);
         return;
       default: {
         const never: never = message;

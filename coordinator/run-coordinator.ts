@@ -66,7 +66,7 @@ export async function startCoordinator(run: PreparedRun, params: Float32Array, v
         return { spec: run.spec, dataset: descriptor, shardSize: run.config.shardSize, kernels: run.config.kernels, version: current.version, weights: current.weights.slice() };
       },
       onReady: (w) => scheduler.onReady(w),
-      onResult: (w, r) => scheduler.onResult(w, r),
+      onResult: (w, r, n) => scheduler.onResult(w, r, n),
       onGone: (w, why) => scheduler.onGone(w, why),
     },
   );

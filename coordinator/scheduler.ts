@@ -78,8 +78,11 @@ const EWMA_ALPHA = 0.3;
 
 /** Wire traffic and time spent, for the step log and the benchmark. */
 export interface SchedulerStats {
+  /** Message bytes sent and received (WebSocket and TCP headers not included). */
   bytesOut: number;
   bytesIn: number;
+  /** Of those, the tensors themselves (weights and gradients); the rest is framing. */
+  tensorBytes: number;
   /** ms from a step's dispatch until its last result arrived. */
   waitMs: number;
   /** ms spent reducing node gradients. */
@@ -97,7 +100,7 @@ export interface SchedulerStats {
 
 export class Scheduler implements StepExecutor {
   readonly stats: SchedulerStats = {
-    bytesOut: 0, bytesIn: 0, waitMs: 0, reduceMs: 0, steps: 0, reassignedShards: 0, timedOutShards: 0, duplicateResults: 0, lastReassignAt: null,
+    bytesOut: 0, bytesIn: 0, tensorBytes: 0, waitMs: 0, reduceMs: 0, steps: 0, reassignedShards: 0, timedOutShards: 0, duplicateResults: 0, lastReassignAt: null,
   };
   readonly #log: Logger;
   readonly #paramCount: number;
@@ -178,6 +181,7 @@ export class Scheduler implements StepExecutor {
     message.retain();
     this.#sentVersion.set(worker, this.#version);
     this.stats.bytesOut += message.bytes.byteLength;
+    this.stats.tensorBytes += this.#weights!.byteLength;
     worker.send(message.bytes, () => message.release());
   }
 
@@ -277,7 +281,8 @@ export class Scheduler implements StepExecutor {
     }
   }
 
-  onResult(worker: WorkerConnection, result: ResultMessage): void {
+  /** `byteLength`: the size of the message on the wire, for the stats. */
+  onResult(worker: WorkerConnection, result: ResultMessage, byteLength = result.grads.byteLength): void {
     const channel = this.#channel!;
     const active = this.#active;
     const task = active?.tasks.get(result.taskId);
@@ -294,7 +299,8 @@ export class Scheduler implements StepExecutor {
     if (result.version !== task.version) return channel.reject(worker, 'not_assigned', `task ${task.id} is at version ${task.version}, result says ${result.version}`);
     const mismatch = checkNodes(task, result);
     if (mismatch !== null) return channel.reject(worker, 'not_assigned', mismatch);
-    this.stats.bytesIn += result.grads.byteLength;
+    this.stats.bytesIn += byteLength;
+    this.stats.tensorBytes += result.grads.byteLength;
     this.#dropTask(active, task);
     this.#measure(worker, task);
     worker.tasksDone++;

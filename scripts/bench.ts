@@ -63,8 +63,8 @@ function capturingLogger(times: EpochTimes): Logger {
   return pino({ level: 'info' }, stream);
 }
 
-function benchRun(): PreparedRun {
-  return prepareRun(resolveConfig({ epochs: EPOCHS, momentum: 0, lr: 0.1, batchSize: 64, shardSize: 16 }));
+function benchRun(batchSize = 64): PreparedRun {
+  return prepareRun(resolveConfig({ epochs: EPOCHS, momentum: 0, lr: 0.1, batchSize, shardSize: 16 }));
 }
 
 async function trainWith(run: PreparedRun, executor: StepExecutor, log: Logger): Promise<number> {
@@ -87,6 +87,10 @@ interface DistributedResult {
   reduceMs: number;
   otherMs: number;
   bytesPerStep: number;
+  /** Bytes per step beyond the tensors themselves (msgpack heads, tasks). */
+  framingBytesPerStep: number;
+  /** Tensors moved per worker per step, in units of the parameter vector (ideal: 2, one each way). */
+  tensorsPerWorkerStep: number;
   weightsBytes: number;
   /** ms from SIGKILL of a worker to its shards being sent to another (null: not measured). */
   crashToReassignMs: number | null;
@@ -152,13 +156,14 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
     await trainWith(run, coordinator.scheduler, log);
   }
   const end = coordinator.scheduler.stats;
-  const base: { stats: SchedulerStats; computeMs: number } = baseline ?? { stats: { ...end, steps: 0, waitMs: 0, reduceMs: 0, bytesIn: 0, bytesOut: 0 }, computeMs: 0 };
+  const base: { stats: SchedulerStats; computeMs: number } = baseline ?? { stats: { ...end, steps: 0, waitMs: 0, reduceMs: 0, bytesIn: 0, bytesOut: 0, tensorBytes: 0 }, computeMs: 0 };
   const computeMs = connectionsComputeMs() - base.computeMs;
   const stats = {
     steps: end.steps - base.stats.steps,
     waitMs: end.waitMs - base.stats.waitMs,
     reduceMs: end.reduceMs - base.stats.reduceMs,
     bytesIn: end.bytesIn - base.stats.bytesIn,
+    tensorBytes: end.tensorBytes - base.stats.tensorBytes,
     bytesOut: end.bytesOut - base.stats.bytesOut,
     lastReassignAt: end.lastReassignAt,
   };
@@ -178,6 +183,8 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
     reduceMs,
     otherMs: stepMs - waitMs - reduceMs,
     bytesPerStep: (stats.bytesIn + stats.bytesOut) / steps,
+    framingBytesPerStep: (stats.bytesIn + stats.bytesOut - stats.tensorBytes) / steps,
+    tensorsPerWorkerStep: stats.tensorBytes / steps / workers / (4 * params.length),
     weightsBytes,
     crashToReassignMs: killedAt !== null && stats.lastReassignAt !== null ? stats.lastReassignAt - killedAt : null,
     workerPeakRssMB: workerRssMB.length > 0 ? Math.max(...workerRssMB) : null,
@@ -250,9 +257,21 @@ async function main(): Promise<void> {
   say(`| optimizer + encode + broadcast + bookkeeping | ${fmt(d1.otherMs, 2)} | ${fmt(d2.otherMs, 2)} |`);
   say(`| overhead (1 − compute / step) | ${fmt(100 * (1 - d1.computeMs / d1.stepMs), 1)}% | ${fmt(100 * (1 - d2.computeMs / d2.stepMs), 1)}% |`);
   say(`| bytes on the wire per step (all workers, both ways) | ${fmt(d1.bytesPerStep)} | ${fmt(d2.bytesPerStep)} |`);
+  say(`| parameter vectors moved per worker per step (ideal 2: one gradient up, one weights down) | ${fmt(d1.tensorsPerWorkerStep, 3)} | ${fmt(d2.tensorsPerWorkerStep, 3)} |`);
+  say(`| framing (msgpack heads, tasks) as a share of the bytes | ${fmt((100 * d1.framingBytesPerStep) / d1.bytesPerStep, 3)}% | ${fmt((100 * d2.framingBytesPerStep) / d2.bytesPerStep, 3)}% |`);
   say(`| one weights message | ${fmt(d1.weightsBytes)} | ${fmt(d2.weightsBytes)} |`);
   say(`| peak RSS of a worker process (MB) | ${d1.workerPeakRssMB ?? '?'} | ${d2.workerPeakRssMB ?? '?'} |`);
   say(`| peak RSS of this process (coordinator + single-process runs, MB) | ${Math.round(process.resourceUsage().maxRSS / 1024)} | |`);
+  say('');
+  const big = benchRun(256);
+  const scale = [];
+  for (const workers of [1, 2, 4]) scale.push({ workers, result: await benchDistributed(big, workers) });
+  say('| scaling, global batch 256 (16 shards) | samples/s | vs 1 worker | coordinator reduce + optimizer + broadcast, share of the step |');
+  say('|---|---|---|---|');
+  for (const { workers, result } of scale) {
+    const coordinatorMs = result.reduceMs + result.otherMs;
+    say(`| coordinator + ${workers} local worker${workers > 1 ? 's' : ''} | ${fmt(result.samplesPerSec)} | ${fmt(result.samplesPerSec / scale[0].result.samplesPerSec, 2)}× | ${fmt((100 * coordinatorMs) / result.stepMs, 1)}% |`);
+  }
   say('');
   const slow = await benchDistributed(run, { workerArgs: [[], ['--fault-slowdown', '10']] });
   const crash = await benchDistributed(run, { workerArgs: [[], []], killAtStep: 150 });

@@ -109,7 +109,7 @@ export async function startCoordinator(o: HarnessOptions): Promise<Coordinator> 
         return { spec: o.spec, dataset: descriptor, shardSize: o.shardSize, kernels: 'js', version: current.version, weights: current.weights.slice() };
       },
       onReady: (w) => scheduler.onReady(w),
-      onResult: (w, r) => scheduler.onResult(w, r),
+      onResult: (w, r, n) => scheduler.onResult(w, r, n),
       onGone: (w, why) => scheduler.onGone(w, why),
     },
   );
