@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { CheckpointError, FlocktrainError } from '../shared/errors.js';
 import { decodeSafetensors, encodeSafetensors, loadParams } from '../shared/model/safetensors.js';
 import { paramLayout, type ModelSpec, type ParamLayout } from '../shared/model/spec.js';
-import type { RunConfig } from './config.js';
+import { RUN_DEFAULTS, type RunConfig } from './config.js';
 
 const FORMAT = 1;
 const FILE_PATTERN = /^ckpt-(\d{9})\.safetensors$/;
@@ -194,10 +194,13 @@ function checkIdentity(meta: Metadata, id: Identity): void {
   if (JSON.stringify(meta.spec) !== JSON.stringify(id.spec)) throw new CheckpointError(`made for model ${JSON.stringify(meta.spec)}, this run's is ${JSON.stringify(id.spec)}`);
   const stored = meta.config as unknown as Record<string, unknown>;
   const current = id.config as unknown as Record<string, unknown>;
+  const defaults = RUN_DEFAULTS as unknown as Record<string, unknown>;
   for (const key of Object.keys(current)) {
     if (key === 'epochs') continue;
-    if (JSON.stringify(stored[key]) !== JSON.stringify(current[key])) {
-      throw new CheckpointError(`made with ${key}=${JSON.stringify(stored[key])}, this run has ${key}=${JSON.stringify(current[key])}`);
+    // A checkpoint written before a setting existed ran with its default.
+    const was = key in stored ? stored[key] : defaults[key];
+    if (JSON.stringify(was) !== JSON.stringify(current[key])) {
+      throw new CheckpointError(`made with ${key}=${JSON.stringify(was)}, this run has ${key}=${JSON.stringify(current[key])}`);
     }
   }
 }

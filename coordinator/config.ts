@@ -5,6 +5,7 @@
 import { ConfigError } from '../shared/errors.js';
 import { KERNEL_SET_NAMES, kernelSetAvailable, type KernelSetName } from '../shared/kernels/kernel-set.js';
 import type { Activation, LossKind } from '../shared/model/spec.js';
+import { WIRE_DTYPES, type WireDtype } from '../shared/wire-dtype.js';
 
 export type DataSource =
   | { readonly kind: 'mnist' }
@@ -34,6 +35,8 @@ export interface RunConfig {
   readonly standardize: boolean;
   /** Compute kernels of every participant (shared/kernels/kernel-set.ts): the two sets give different bits. */
   readonly kernels: KernelSetName;
+  /** Number format of weights and gradients on the wire (shared/wire-dtype.ts): bf16 halves the bytes, with other bits. */
+  readonly wireDtype: WireDtype;
 }
 
 export const RUN_DEFAULTS: RunConfig = {
@@ -52,6 +55,7 @@ export const RUN_DEFAULTS: RunConfig = {
   valFraction: 0.2,
   standardize: true,
   kernels: 'wasm',
+  wireDtype: 'f32',
 };
 
 function positiveInt(name: string, v: number, max = 1 << 24): void {
@@ -74,6 +78,7 @@ export function resolveConfig(partial: Partial<RunConfig>): RunConfig {
   if (!(c.valFraction >= 0 && c.valFraction < 1)) throw new ConfigError(`--val-fraction must be in [0, 1), got ${c.valFraction}`);
   if (c.data.kind === 'synthetic') positiveInt('samples', c.data.samples, 10_000_000);
   if (!KERNEL_SET_NAMES.includes(c.kernels)) throw new ConfigError(`--kernels must be one of ${KERNEL_SET_NAMES.join(', ')}, got ${String(c.kernels)}`);
+  if (!WIRE_DTYPES.includes(c.wireDtype)) throw new ConfigError(`--wire-dtype must be one of ${WIRE_DTYPES.join(', ')}, got ${String(c.wireDtype)}`);
   if (!kernelSetAvailable(c.kernels)) throw new ConfigError(`--kernels ${c.kernels} needs WebAssembly SIMD-128, which this JavaScript engine lacks; use --kernels js`);
   return c;
 }

@@ -11,9 +11,7 @@ import type { RawData, WebSocket } from 'ws';
 import { messageBytes } from '../shared/protocol/raw-data.js';
 import { CloseCode, PROTOCOL_VERSION, ProtocolError, type RejectReason } from '../shared/protocol/codes.js';
 import { decodeWorkerMessage, encode, type WorkerMessageLimits } from '../shared/protocol/codec.js';
-import type { DatasetDescriptor, ResultMessage, WorkerKind } from '../shared/protocol/messages.js';
-import type { ModelSpec } from '../shared/model/spec.js';
-import type { KernelSetName } from '../shared/kernels/kernel-set.js';
+import type { ResultMessage, WelcomeMessage, WorkerKind } from '../shared/protocol/messages.js';
 import { tokensMatch } from './auth.js';
 
 export type ConnectionState = 'awaiting_hello' | 'loading' | 'ready' | 'closed';
@@ -68,7 +66,7 @@ export class WorkerConnection {
 /** What the hub needs from the rest of the coordinator. */
 export interface HubHandlers {
   /** Everything a welcome carries except the worker id. */
-  welcome(): { spec: ModelSpec; dataset: DatasetDescriptor; shardSize: number; kernels: KernelSetName; version: number; weights: Float32Array };
+  welcome(): Omit<WelcomeMessage, 'type' | 'protocol' | 'workerId'>;
   onReady(worker: WorkerConnection): void;
   /** `byteLength`: the message's size on the wire. */
   onResult(worker: WorkerConnection, result: ResultMessage, byteLength: number): void;

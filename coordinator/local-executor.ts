@@ -4,6 +4,7 @@
 
 import type { PartialGradient } from '../shared/gradient.js';
 import { rootNode } from '../shared/tree.js';
+import { roundToWire, type WireDtype } from '../shared/wire-dtype.js';
 import { ShardComputer } from '../worker/compute.js';
 import type { PreparedRun } from './setup.js';
 import type { StepPlan } from './plan.js';
@@ -15,13 +16,25 @@ export class LocalExecutor implements StepExecutor {
   #weights: Float32Array | null = null;
   #version = -1;
 
+  readonly #wireDtype: WireDtype;
+  /** The weights rounded to the wire dtype, as workers would receive them (bf16 only). */
+  readonly #rounded: Float32Array | null;
+
   constructor(run: PreparedRun) {
-    this.#computer = new ShardComputer(run.spec, run.dataset, run.config.shardSize, run.config.kernels);
+    this.#wireDtype = run.config.wireDtype;
+    this.#computer = new ShardComputer(run.spec, run.dataset, run.config.shardSize, run.config.kernels, this.#wireDtype);
+    this.#rounded = this.#wireDtype === 'f32' ? null : new Float32Array(this.#computer.paramCount);
   }
 
   publish(version: number, weights: Float32Array): void {
     this.#version = version;
-    this.#weights = weights;
+    if (this.#rounded === null) {
+      this.#weights = weights;
+      return;
+    }
+    this.#rounded.set(weights);
+    roundToWire(this.#rounded, this.#wireDtype);
+    this.#weights = this.#rounded;
   }
 
   async run(plan: StepPlan, version: number): Promise<PartialGradient> {

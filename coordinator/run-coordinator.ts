@@ -49,13 +49,13 @@ export interface ServingCoordinator {
 export async function startCoordinator(run: PreparedRun, params: Float32Array, version: number, options: NetworkOptions, log: Logger): Promise<ServingCoordinator> {
   const paramCount = params.length;
   const numShards = Math.ceil(run.config.batchSize / run.config.shardSize);
-  const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, options.scheduler);
+  const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, { ...options.scheduler, wireDtype: run.config.wireDtype });
   const descriptor = datasetDescriptor(run);
   const hub = new Hub(
     {
       token: options.token,
       datasetHash: run.datasetHash,
-      limits: { paramCount, maxNodes: numShards },
+      limits: { paramCount, maxNodes: numShards, wireDtype: run.config.wireDtype },
       helloTimeoutMs: HELLO_TIMEOUT_MS,
       heartbeatMs: HEARTBEAT_MS,
     },
@@ -63,7 +63,7 @@ export async function startCoordinator(run: PreparedRun, params: Float32Array, v
     {
       welcome: () => {
         const current = scheduler.currentWeights();
-        return { spec: run.spec, dataset: descriptor, shardSize: run.config.shardSize, kernels: run.config.kernels, version: current.version, weights: current.weights.slice() };
+        return { spec: run.spec, dataset: descriptor, shardSize: run.config.shardSize, kernels: run.config.kernels, wireDtype: run.config.wireDtype, version: current.version, weights: current.weights.slice() };
       },
       onReady: (w) => scheduler.onReady(w),
       onResult: (w, r, n) => scheduler.onResult(w, r, n),

@@ -15,7 +15,8 @@
 // reduction order is fixed by the tree.
 
 import type { Logger } from 'pino';
-import { combineInto, type PartialGradient } from '../shared/gradient.js';
+import type { PartialGradient } from '../shared/gradient.js';
+import { roundToWire, wireBytesPer, wireCombine, type WireDtype } from '../shared/wire-dtype.js';
 import { encode } from '../shared/protocol/codec.js';
 import { MessagePool, type PooledMessage } from '../shared/protocol/message-pool.js';
 import type { ResultMessage } from '../shared/protocol/messages.js';
@@ -64,9 +65,11 @@ export interface SchedulerOptions {
   /** Bounds of a task's deadline, in ms; in between it is derived from the worker's measured speed. */
   readonly taskTimeoutMinMs: number;
   readonly taskTimeoutMaxMs: number;
+  /** The run's wire dtype: how weights go out and gradients come in, and how nodes combine. */
+  readonly wireDtype: WireDtype;
 }
 
-export const SCHEDULER_DEFAULTS: SchedulerOptions = { minWorkers: 1, taskTimeoutMinMs: 2_000, taskTimeoutMaxMs: 60_000 };
+export const SCHEDULER_DEFAULTS: SchedulerOptions = { minWorkers: 1, taskTimeoutMinMs: 2_000, taskTimeoutMaxMs: 60_000, wireDtype: 'f32' };
 
 /** A deadline is this many times the expected duration, plus a fixed allowance for the wire. */
 const DEADLINE_FACTOR = 4;
@@ -124,8 +127,9 @@ export class Scheduler implements StepExecutor {
   #orphaned = false;
   /** The current weights message, encoded once for every worker, in a reused buffer. */
   #weightsMessage: PooledMessage | null = null;
-  /** A view of the weights inside that message. */
+  /** The weights workers compute with: a view into that message (f32), or a rounded copy (bf16). */
   #weights: Float32Array | null = null;
+  readonly #combine: (left: PartialGradient, right: PartialGradient) => PartialGradient;
   readonly #pool = new MessagePool();
   #version = -1;
 
@@ -134,6 +138,7 @@ export class Scheduler implements StepExecutor {
     this.#paramCount = paramCount;
     const o = typeof options === 'number' ? { minWorkers: options } : options;
     this.#options = { ...SCHEDULER_DEFAULTS, ...o };
+    this.#combine = wireCombine(this.#options.wireDtype);
     if (!(this.#options.taskTimeoutMinMs > 0 && this.#options.taskTimeoutMinMs <= this.#options.taskTimeoutMaxMs)) {
       throw new RangeError(`task timeouts must satisfy 0 < min ≤ max, got ${this.#options.taskTimeoutMinMs} and ${this.#options.taskTimeoutMaxMs}`);
     }
@@ -181,7 +186,7 @@ export class Scheduler implements StepExecutor {
     message.retain();
     this.#sentVersion.set(worker, this.#version);
     this.stats.bytesOut += message.bytes.byteLength;
-    this.stats.tensorBytes += this.#weights!.byteLength;
+    this.stats.tensorBytes += this.#weights!.length * wireBytesPer(this.#options.wireDtype);
     worker.send(message.bytes, () => message.release());
   }
 
@@ -192,11 +197,19 @@ export class Scheduler implements StepExecutor {
    */
   publish(version: number, weights: Float32Array): void {
     this.#weightsMessage?.release();
-    const message = this.#pool.encode({ type: 'weights', version, weights });
+    const dtype = this.#options.wireDtype;
+    const message = this.#pool.encode({ type: 'weights', version, dtype, weights });
     this.#version = version;
     this.#weightsMessage = message;
-    // The tensor is the message's tail (codec.ts), 4-byte aligned.
-    this.#weights = new Float32Array(message.bytes.buffer, message.bytes.byteOffset + message.bytes.byteLength - weights.byteLength, weights.length);
+    if (dtype === 'f32') {
+      // The tensor is the message's tail (codec.ts), 4-byte aligned.
+      this.#weights = new Float32Array(message.bytes.buffer, message.bytes.byteOffset + message.bytes.byteLength - weights.byteLength, weights.length);
+    } else {
+      // Rounded as the encoding rounded them (the welcome re-encodes these, unchanged).
+      if (this.#weights === null || this.#weights.length !== weights.length) this.#weights = new Float32Array(weights.length);
+      this.#weights.set(weights);
+      roundToWire(this.#weights, dtype);
+    }
   }
 
   async run(plan: StepPlan, version: number): Promise<PartialGradient> {
@@ -335,7 +348,7 @@ export class Scheduler implements StepExecutor {
   #finish(active: ActiveStep): void {
     const t0 = performance.now();
     this.stats.waitMs += t0 - active.started;
-    const total = reduceNode(rootNode(active.numShards), active.numShards, (n) => active.results.get(nodeKey(n)), combineInto);
+    const total = reduceNode(rootNode(active.numShards), active.numShards, (n) => active.results.get(nodeKey(n)), this.#combine);
     this.stats.reduceMs += performance.now() - t0;
     this.stats.steps++;
     this.#endStep(active);

@@ -200,7 +200,7 @@ describe('hub: rejections before a worker holds any work', () => {
       act: async (w) => {
         w.send(hello(TOKEN));
         await w.next('welcome');
-        w.send({ type: 'result', taskId: 1, version: 0, nodes: [{ lo: 0, size: 1, lossSum: 0, count: 5, correct: 0 }], grads: new Float32Array(P), computeMs: 0 });
+        w.send({ type: 'result', taskId: 1, version: 0, nodes: [{ lo: 0, size: 1, lossSum: 0, count: 5, correct: 0 }], dtype: 'f32', grads: new Float32Array(P), computeMs: 0 });
       },
       code: CloseCode.PROTOCOL_ERROR,
       closeReason: /^unexpected: result while loading$/,
@@ -307,7 +307,7 @@ describe('hub + scheduler: faults of a worker holding shards mid-step', () => {
       name: 'result with the wrong gradient length',
       act: (w, ctx) => w.send({ ...ctx.honest(), grads: ctx.honest().grads.subarray(1) }),
       code: CloseCode.BAD_RESULT,
-      log: rejected('bad_length', new RegExp(`^grads: expected ${P} floats \\(1 nodes × ${P} parameters\\), got ${P - 1}$`)),
+      log: rejected('bad_length', new RegExp(`^grads: expected ${P} f32 values \\(1 nodes × ${P} parameters\\), got ${P - 1}$`)),
     },
     {
       name: 'result with NaN in the gradient',

@@ -10,10 +10,11 @@ import { ProtocolError, PROTOCOL_VERSION } from '../shared/protocol/codes.js';
 import type { CoordinatorMessage, WorkerMessage } from '../shared/protocol/messages.js';
 import { mlpSpec, paramLayout } from '../shared/model/spec.js';
 import { deriveRng } from '../shared/rng.js';
+import { roundBf16 } from '../shared/kernels/bf16.js';
 
 const SPEC = mlpSpec(3, [4], 2, 'relu', 'cross_entropy');
 const PARAMS = paramLayout(SPEC).totalSize; // 26 floats
-const LIMITS = { paramCount: PARAMS, maxNodes: 4 };
+const LIMITS = { paramCount: PARAMS, maxNodes: 4, wireDtype: 'f32' } as const;
 
 /** Values that catch byte-level mistakes: signed zero, subnormals, extremes, a non-round mantissa. */
 function floats(n: number, salt: number): Float32Array {
@@ -50,6 +51,7 @@ const WORKER_MESSAGES: readonly WorkerMessage[] = [
       { lo: 0, size: 64, lossSum: 143.25, count: 64, correct: 17 },
       { lo: 64, size: 32, lossSum: 0, count: 30, correct: 0 },
     ],
+    dtype: 'f32',
     grads: floats(2 * PARAMS, 1), // (2, PARAMS)
     computeMs: 12.5,
   },
@@ -67,10 +69,11 @@ const COORDINATOR_MESSAGES: readonly CoordinatorMessage[] = [
     },
     shardSize: 32,
     kernels: 'wasm',
+    wireDtype: 'f32',
     version: 5,
     weights: floats(PARAMS, 2),
   },
-  { type: 'weights', version: 6, weights: floats(PARAMS, 3) },
+  { type: 'weights', version: 6, dtype: 'f32', weights: floats(PARAMS, 3) },
   {
     type: 'task',
     taskId: 9,
@@ -204,7 +207,7 @@ describe('round trips', () => {
   it('encodes typed arrays that are views into a larger buffer (only their own bytes)', () => {
     const backing = floats(3 * PARAMS + 1, 4);
     const grads = backing.subarray(1, 1 + PARAMS); // byteOffset 4: a view, not the whole buffer
-    const message: WorkerMessage = { type: 'result', taskId: 1, version: 1, nodes: [{ lo: 0, size: 1, lossSum: 1, count: 1, correct: 1 }], grads, computeMs: 0 };
+    const message: WorkerMessage = { type: 'result', taskId: 1, version: 1, nodes: [{ lo: 0, size: 1, lossSum: 1, count: 1, correct: 1 }], dtype: 'f32', grads, computeMs: 0 };
     expect(plain(decodeWorkerMessage(shifted(encode(message), 1), LIMITS))).toStrictEqual(plain(message));
   });
 
@@ -218,7 +221,7 @@ describe('round trips', () => {
     }
   });
 
-  it('sends a tensor as its own piece, uncopied, starting 4-byte aligned, and decodes it as a view', () => {
+  it('puts a tensor after a head of a multiple of 4 bytes, and decodes it (f32) as a view of the message', () => {
     for (const message of [...WORKER_MESSAGES, ...COORDINATOR_MESSAGES]) {
       const parts = encodeParts(message);
       const tensor = message.type === 'welcome' || message.type === 'weights' ? message.weights : message.type === 'result' ? message.grads : null;
@@ -228,12 +231,38 @@ describe('round trips', () => {
       }
       expect(parts).toHaveLength(2);
       expect(parts[0].byteLength % 4).toBe(0);
-      expect(parts[1].buffer).toBe(tensor.buffer);
+      expect(parts[1]).toEqual(new Uint8Array(tensor.buffer, tensor.byteOffset, tensor.byteLength));
       const bytes = encode(message);
       const decoded = message.type === 'result' ? decodeWorkerMessage(bytes, LIMITS) : decodeCoordinatorMessage(bytes);
       const seen = decoded.type === 'result' ? decoded.grads : decoded.type === 'welcome' || decoded.type === 'weights' ? decoded.weights : null;
       expect(seen?.buffer).toBe(bytes.buffer);
     }
+  });
+
+  it('bf16 tensors: half the bytes, rounded to nearest even on encode, widened exactly on decode', () => {
+    const values = new Float32Array([1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, -2.5e-20, 3.0e38, 0]);
+    const rounded = values.slice();
+    roundBf16(rounded);
+    expect([rounded[1], rounded[2]]).toEqual([1, 1 + 2 ** -6]); // the two ties, to even
+    const f32 = encode({ type: 'weights', version: 1, dtype: 'f32', weights: values });
+    const bf16 = encode({ type: 'weights', version: 1, dtype: 'bf16', weights: values });
+    expect(f32.byteLength - bf16.byteLength).toBeGreaterThanOrEqual(2 * values.length - 8);
+    const decoded = decodeCoordinatorMessage(bf16);
+    expect(decoded.type === 'weights' && decoded.dtype).toBe('bf16');
+    expect(decoded.type === 'weights' ? [...decoded.weights] : null).toEqual([...rounded]);
+    const bf16Limits = { ...LIMITS, wireDtype: 'bf16' } as const;
+    const result: WorkerMessage = { type: 'result', taskId: 1, version: 1, nodes: [{ lo: 0, size: 1, lossSum: 1, count: 1, correct: 1 }], dtype: 'bf16', grads: new Float32Array(PARAMS).map((_, i) => Math.sin(i)), computeMs: 1 };
+    const back = decodeWorkerMessage(encode(result), bf16Limits);
+    expect(back.type === 'result' ? back.grads.length : 0).toBe(PARAMS);
+  });
+
+  it('refuses a tensor in a dtype other than the run\'s, or of an odd number of bf16 bytes', () => {
+    const result: WorkerMessage = { type: 'result', taskId: 1, version: 1, nodes: [{ lo: 0, size: 1, lossSum: 1, count: 1, correct: 1 }], dtype: 'bf16', grads: new Float32Array(PARAMS).map((_, i) => Math.sin(i)), computeMs: 1 };
+    expect(reasonOf(() => decodeWorkerMessage(encode(result), LIMITS))).toBe('malformed');
+    const wire = referenceDecode(encode(result)) as Record<string, unknown>;
+    expect(reasonOf(() => decodeWorkerMessage(pack({ ...wire, dtype: 'f16' }), { ...LIMITS, wireDtype: 'bf16' }))).toBe('malformed');
+    expect(reasonOf(() => decodeWorkerMessage(pack({ ...wire, grads: new Uint8Array(2 * PARAMS + 1) }), { ...LIMITS, wireDtype: 'bf16' }))).toBe('bad_length');
+    expect(reasonOf(() => decodeWorkerMessage(pack({ ...wire, grads: new Uint8Array(2 * PARAMS - 2) }), { ...LIMITS, wireDtype: 'bf16' }))).toBe('bad_length');
   });
 
   it('a later encode does not overwrite an earlier one (msgpackr reuses its output buffer)', () => {
@@ -256,15 +285,15 @@ describe('byte fixtures', () => {
     'de0005' + 'a474797065a568656c6c6f' + 'a870726f746f636f6c01' + 'a5746f6b656ea3746f6b' + 'a46b696e64a46e6f6465' + 'a56167656e74a474657374';
   const RESULT: WorkerMessage = {
     type: 'result', taskId: 7, version: 3, nodes: [{ lo: 0, size: 2, lossSum: 1.5, count: 2, correct: 1 }],
-    grads: new Float32Array([1, -2.5]), computeMs: 12.25,
+    dtype: 'bf16', grads: new Float32Array([1, -2.5]), computeMs: 12.25,
   };
-  // map16 of 7 entries; lossSum and computeMs as float64 (cb); then "pad" as bin8 of 3
-  // zero bytes, so that grads, last, as bin32 (c6 00000008) of f32 LE 1.0, -2.5, starts
-  // at byte 92, a multiple of 4.
+  // map16 of 8 entries; lossSum and computeMs as float64 (cb); dtype "bf16"; then "pad" as
+  // bin8 of no bytes (the head is 132 bytes, a multiple of 4 already), and grads, last,
+  // as bin32 (c6 00000004) of bf16 LE 1.0 (3f80), -2.5 (c020): the upper halves of the f32s.
   const RESULT_HEX =
-    'de0007' + 'a474797065a6726573756c74' + 'a67461736b496407' + 'a776657273696f6e03' +
+    'de0008' + 'a474797065a6726573756c74' + 'a67461736b496407' + 'a776657273696f6e03' +
     'a56e6f64657391' + 'de0005' + 'a26c6f00' + 'a473697a6502' + 'a76c6f737353756dcb3ff8000000000000' + 'a5636f756e7402' + 'a7636f727265637401' +
-    'a9636f6d707574654d73cb4028800000000000' + 'a3706164c403000000' + 'a56772616473c600000008' + '0000803f000020c0';
+    'a56474797065a462663136' + 'a9636f6d707574654d73cb4028800000000000' + 'a3706164c400' + 'a56772616473c600000004' + '803f20c0';
 
   it('hello encodes to the checked-in bytes and decodes back', () => {
     const bytes = encode(HELLO);
@@ -274,9 +303,9 @@ describe('byte fixtures', () => {
   });
 
   it('result encodes to the checked-in bytes and decodes back', () => {
-    const limits = { paramCount: 2, maxNodes: 1 };
+    const limits = { paramCount: 2, maxNodes: 1, wireDtype: 'bf16' } as const;
     expect(hex(encode(RESULT))).toBe(RESULT_HEX);
-    expect(plain(referenceDecode(Buffer.from(RESULT_HEX, 'hex')))).toStrictEqual(plain({ ...wireOf(RESULT) as object, pad: new Uint8Array(3) }));
+    expect(plain(referenceDecode(Buffer.from(RESULT_HEX, 'hex')))).toStrictEqual(plain({ ...wireOf(RESULT) as object, grads: new Uint8Array([0x80, 0x3f, 0x20, 0xc0]), pad: new Uint8Array(0) }));
     expect(plain(decodeWorkerMessage(Buffer.from(RESULT_HEX, 'hex'), limits))).toStrictEqual(plain(RESULT));
   });
 
@@ -291,7 +320,7 @@ describe('byte fixtures', () => {
 describe('hostile input to decodeWorkerMessage', () => {
   const node = { lo: 0, size: 4, lossSum: 2.5, count: 4, correct: 3 };
   const grads = (values: ArrayLike<number>): Uint8Array => bytesOf(new Float32Array(values));
-  const result = { type: 'result', taskId: 1, version: 1, nodes: [node], grads: grads(floats(PARAMS, 0)), computeMs: 3 };
+  const result = { type: 'result', taskId: 1, version: 1, nodes: [node], dtype: 'f32', grads: grads(floats(PARAMS, 0)), computeMs: 3 };
   const hello = { type: 'hello', protocol: 1, token: 'tok', kind: 'node', agent: 'a' };
 
   it('garbage that is not one msgpack map is malformed', () => {
@@ -369,8 +398,8 @@ describe('hostile input to decodeCoordinatorMessage', () => {
     { name: 'welcome kernels a number', value: { ...welcome, kernels: 1 }, reason: 'malformed' },
     { name: 'welcome dataset kind unknown', value: { ...welcome, dataset: { ...(welcome.dataset as object), kind: 'ranking' } }, reason: 'malformed' },
     { name: 'welcome weights with NaN', value: { ...welcome, weights: bytesOf(new Float32Array([...floats(PARAMS - 1, 0), NaN])) }, reason: 'non_finite' },
-    { name: 'weights with NaN', value: { type: 'weights', version: 2, weights: bytesOf(new Float32Array([1, NaN, 2])) }, reason: 'non_finite' },
-    { name: 'weights of 7 bytes', value: { type: 'weights', version: 2, weights: new Uint8Array(7) }, reason: 'bad_length' },
+    { name: 'weights with NaN', value: { type: 'weights', version: 2, dtype: 'f32', weights: bytesOf(new Float32Array([1, NaN, 2])) }, reason: 'non_finite' },
+    { name: 'weights of 7 bytes', value: { type: 'weights', version: 2, dtype: 'f32', weights: new Uint8Array(7) }, reason: 'bad_length' },
     { name: 'task shard id = numShards', value: { ...task, shards: [{ ...task.shards[0], id: 2 }] }, reason: 'malformed' },
     { name: 'task shard id far beyond numShards', value: { ...task, shards: [{ ...task.shards[0], id: 1e9 }] }, reason: 'malformed' },
     { name: 'task indices of 5 bytes', value: { ...task, shards: [{ id: 0, indices: new Uint8Array(5) }] }, reason: 'bad_length' },

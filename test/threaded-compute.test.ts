@@ -48,7 +48,7 @@ afterEach(async () => {
 });
 
 function setup(kernels: 'js' | 'wasm'): ComputerSetup {
-  return { spec, dataset: data, datasetHash: 'test', shardSize: SHARD, kernels };
+  return { spec, dataset: data, datasetHash: 'test', shardSize: SHARD, kernels, wireDtype: 'f32' };
 }
 
 async function pool(kernels: 'js' | 'wasm', threads: number, crashes: string[] = [], entry = ENTRY): Promise<ThreadedComputer> {

@@ -19,7 +19,7 @@ function welcome(kernels: KernelSetName): Uint8Array {
   return encode({
     type: 'welcome', protocol: PROTOCOL_VERSION, workerId: 'w-1', spec,
     dataset: { name: data.name, kind: data.kind, numSamples: data.numSamples, numFeatures: data.numFeatures, labelWidth: data.labelWidth, numClasses: data.numClasses, classNames: [...data.classNames], hash: 'ab'.repeat(32), path: '/data/x' },
-    shardSize: 8, kernels, version: 0, weights: initParams(spec, 1),
+    shardSize: 8, kernels, wireDtype: 'f32', version: 0, weights: initParams(spec, 1),
   });
 }
 

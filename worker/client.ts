@@ -11,7 +11,8 @@ import { decodeCoordinatorMessage, encode } from '../shared/protocol/codec.js';
 import { MessagePool } from '../shared/protocol/message-pool.js';
 import type { CoordinatorMessage, DatasetDescriptor, TaskMessage, WelcomeMessage, WorkerKind } from '../shared/protocol/messages.js';
 import { kernelSetAvailable, type KernelSetName } from '../shared/kernels/kernel-set.js';
-import { ShardComputer } from './compute.js';
+import type { WireDtype } from '../shared/wire-dtype.js';
+import { ShardComputer, type ComputerSetup, type GradientComputer } from './compute.js';
 
 export interface WorkerSocket {
   /**
@@ -44,6 +45,8 @@ export interface ClientOptions {
   readonly holdResultMs?: (computeMs: number) => number;
   /** Whether this engine can run a kernel set (default: kernelSetAvailable); tests stub it. */
   readonly canRunKernels?: (name: KernelSetName) => boolean;
+  /** Builds the computer once the dataset is loaded (default: a ShardComputer on this thread). */
+  readonly createComputer?: (setup: ComputerSetup) => GradientComputer | Promise<GradientComputer>;
 }
 
 export interface ClientStats {
@@ -62,10 +65,12 @@ export class WorkerClient {
   readonly stats: ClientStats = { workerId: null, state: 'connecting', tasksDone: 0, samplesDone: 0, lastLoss: null, samplesPerSec: 0, stopReason: null };
   readonly #socket: WorkerSocket;
   readonly #options: ClientOptions;
-  #computer: ShardComputer | null = null;
+  #computer: GradientComputer | null = null;
   #weights: Float32Array | null = null;
   #version = -1;
   #computeMs = 0;
+  /** The run's wire dtype, from the welcome. */
+  #wireDtype: WireDtype = 'f32';
   /** Reused buffers for result messages (a gradient each). */
   readonly #results = new MessagePool();
   /** Messages are processed one after another on this chain. */
@@ -111,6 +116,7 @@ export class WorkerClient {
         return this.#welcome(message);
       case 'weights':
         if (message.weights.length !== this.#weights?.length) throw new Error(`weights of ${message.weights.length} values, model has ${this.#weights?.length ?? 0}`);
+        if (message.dtype !== this.#wireDtype) throw new Error(`weights in ${message.dtype}, the run's wire dtype is ${this.#wireDtype}`);
         if (message.version > this.#version) {
           // The message buffer is ours alone; keep the view, no copy.
           this.#weights = message.weights;
@@ -146,11 +152,13 @@ export class WorkerClient {
     }
     this.stats.workerId = m.workerId;
     this.stats.state = 'loading';
+    this.#wireDtype = m.wireDtype;
     this.#weights = m.weights;
     this.#version = m.version;
     this.#options.log.info({ workerId: m.workerId, dataset: m.dataset.name, datasetHash: m.dataset.hash, kernels: m.kernels }, 'welcomed; loading dataset');
     const dataset = await this.#options.loadDataset(m.dataset);
-    this.#computer = new ShardComputer(m.spec, dataset, m.shardSize, m.kernels);
+    const setup: ComputerSetup = { spec: m.spec, dataset, datasetHash: m.dataset.hash, shardSize: m.shardSize, kernels: m.kernels, wireDtype: m.wireDtype };
+    this.#computer = await (this.#options.createComputer?.(setup) ?? new ShardComputer(m.spec, dataset, m.shardSize, m.kernels, m.wireDtype));
     if (this.#computer.paramCount !== m.weights.length) throw new Error(`welcome weights have ${m.weights.length} values, the model needs ${this.#computer.paramCount}`);
     this.stats.state = 'ready';
     this.#socket.send(encode({ type: 'ready', datasetHash: m.dataset.hash }));
@@ -166,7 +174,7 @@ export class WorkerClient {
     }
     if (t.version > this.#version) throw new Error(`task for weights version ${t.version}, but only ${this.#version} arrived`);
     const started = performance.now();
-    const nodes = computer.computeNodes(this.#weights, t.shards, t.numShards);
+    const nodes = await computer.computeNodes(this.#weights, t.shards, t.numShards);
     const computeMs = performance.now() - started;
     const P = computer.paramCount;
     let grads = nodes[0].partial.grad; // the common case: one node, sent as is
@@ -181,6 +189,7 @@ export class WorkerClient {
       taskId: t.taskId,
       version: t.version,
       nodes: nodes.map((n) => ({ lo: n.node.lo, size: n.node.size, lossSum: n.partial.lossSum, count: n.partial.count, correct: n.partial.correct })),
+      dtype: this.#wireDtype,
       grads,
       computeMs,
     });

@@ -9,6 +9,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Dataset } from '../shared/data/dataset.js';
 import type { KernelSetName } from '../shared/kernels/kernel-set.js';
+import type { WireDtype } from '../shared/wire-dtype.js';
 import type { ModelSpec } from '../shared/model/spec.js';
 import type { TreeNode } from '../shared/tree.js';
 import { ShardComputer, type ShardInput } from './compute.js';
@@ -18,6 +19,7 @@ export interface ThreadInit {
   readonly spec: ModelSpec;
   readonly shardSize: number;
   readonly kernels: KernelSetName;
+  readonly wireDtype: WireDtype;
   /** The Dataset's fields but its two arrays, which are views of `data`. */
   readonly dataset: Omit<Dataset, 'features' | 'labels'>;
   /** (numSamples, numFeatures) features, then (numSamples, labelWidth) labels, float32. */
@@ -59,7 +61,7 @@ function datasetOver(init: ThreadInit): Dataset {
 }
 
 function serve(port: NonNullable<typeof parentPort>, init: ThreadInit): void {
-  const computer = new ShardComputer(init.spec, datasetOver(init), init.shardSize, init.kernels);
+  const computer = new ShardComputer(init.spec, datasetOver(init), init.shardSize, init.kernels, init.wireDtype);
   const P = computer.paramCount;
   const weights = new Float32Array(init.weights);
   let indices: Uint32Array = new Uint32Array(0);

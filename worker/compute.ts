@@ -11,6 +11,7 @@ import type { KernelSetName } from '../shared/kernels/kernel-set.js';
 import { Network } from '../shared/model/network.js';
 import type { ModelSpec } from '../shared/model/spec.js';
 import { coverNodes, reduceNode, type TreeNode } from '../shared/tree.js';
+import type { WireDtype } from '../shared/wire-dtype.js';
 
 export interface ShardInput {
   readonly id: number;
@@ -37,6 +38,8 @@ export interface ComputerSetup {
   readonly datasetHash: string;
   readonly shardSize: number;
   readonly kernels: KernelSetName;
+  /** The run's wire dtype: bf16 rounds every shard sum and tree node (shared/wire-dtype.ts). */
+  readonly wireDtype: WireDtype;
 }
 
 /** Gradient slots in kernel memory: enough to reduce a node of 8 shards without leaving it. */
@@ -56,8 +59,14 @@ export class ShardComputer implements GradientComputer {
   readonly #freeSlots: Float32Array[];
   readonly #slots: ReadonlySet<Float32Array>;
 
-  /** `kernels` is the run's kernel set: every participant of a run must use the same one. */
-  constructor(spec: ModelSpec, data: Dataset, shardSize: number, kernels: KernelSetName = 'js') {
+  readonly #wireDtype: WireDtype;
+
+  /**
+   * `kernels` is the run's kernel set and `wireDtype` its wire dtype: every participant
+   * of a run must use the same ones.
+   */
+  constructor(spec: ModelSpec, data: Dataset, shardSize: number, kernels: KernelSetName = 'js', wireDtype: WireDtype = 'f32') {
+    this.#wireDtype = wireDtype;
     if (data.numFeatures !== spec.inputSize) {
       throw new RangeError(`dataset has ${data.numFeatures} features but the model expects ${spec.inputSize}`);
     }
@@ -88,6 +97,7 @@ export class ShardComputer implements GradientComputer {
     if (n > this.#net.maxBatch) throw new RangeError(`shard of ${n} samples exceeds the shard size ${this.#net.maxBatch}`);
     gatherRows(this.#x, this.#y, this.#data, indices);
     const stats = this.#net.computeGradient(params, grad, this.#x, this.#y, n);
+    if (this.#wireDtype === 'bf16') this.#net.roundBf16(grad);
     return { grad, lossSum: stats.lossSum, count: n, correct: stats.correct };
   }
 
@@ -114,6 +124,7 @@ export class ShardComputer implements GradientComputer {
     };
     const combine = (left: PartialGradient, right: PartialGradient): PartialGradient => {
       this.#net.addInto(left.grad, right.grad);
+      if (this.#wireDtype === 'bf16') this.#net.roundBf16(left.grad);
       this.#release(right.grad);
       return { grad: left.grad, lossSum: left.lossSum + right.lossSum, count: left.count + right.count, correct: left.correct + right.correct };
     };

@@ -18,7 +18,8 @@
 // once, every pending and later call rejects, and the other threads are stopped.
 
 import { Worker } from 'node:worker_threads';
-import { combineInto, type PartialGradient } from '../shared/gradient.js';
+import type { PartialGradient } from '../shared/gradient.js';
+import { wireCombine } from '../shared/wire-dtype.js';
 import { paramLayout } from '../shared/model/spec.js';
 import { coverNodes, nodeKey, reduceNode } from '../shared/tree.js';
 import type { ComputerSetup, GradientComputer, NodeGradient, ShardInput } from './compute.js';
@@ -60,6 +61,8 @@ export class ThreadedComputer implements GradientComputer {
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
   #crash: Error | null = null;
+  /** The reduction tree's combine for the run's wire dtype. */
+  readonly #combine: (left: PartialGradient, right: PartialGradient) => PartialGradient;
 
   /** Starts the threads and resolves once each has built its ShardComputer. */
   static async start(setup: ComputerSetup, options: ThreadedComputerOptions): Promise<ThreadedComputer> {
@@ -69,7 +72,7 @@ export class ThreadedComputer implements GradientComputer {
     new Float32Array(data, 0, features.length).set(features);
     new Float32Array(data, features.byteLength, labels.length).set(labels);
     const weights = new SharedArrayBuffer(paramLayout(setup.spec).totalSize * 4);
-    const init: ThreadInit = { spec: setup.spec, shardSize: setup.shardSize, kernels: setup.kernels, dataset: meta, data, weights };
+    const init: ThreadInit = { spec: setup.spec, shardSize: setup.shardSize, kernels: setup.kernels, wireDtype: setup.wireDtype, dataset: meta, data, weights };
     const computer = new ThreadedComputer(init, options);
     await Promise.all(computer.#threads.map((t) => computer.#ask(t, null)));
     return computer;
@@ -78,6 +81,7 @@ export class ThreadedComputer implements GradientComputer {
   private constructor(init: ThreadInit, options: ThreadedComputerOptions) {
     this.paramCount = init.weights.byteLength / 4;
     this.#weights = new Float32Array(init.weights);
+    this.#combine = wireCombine(init.wireDtype);
     this.#onCrash = options.onCrash;
     const entry = options.entry ?? new URL('./compute-thread.js', import.meta.url);
     this.#threads = Array.from({ length: options.threads }, (_, i) => {
@@ -158,9 +162,10 @@ export class ThreadedComputer implements GradientComputer {
       reply.nodes.forEach((n, k) => got.set(nodeKey(n.node), { grad: thread.slots[k], lossSum: n.lossSum, count: n.count, correct: n.correct }));
     });
     const ids = runs.flatMap((run) => run.map((s) => s.id));
-    // The task's maximal nodes, completed from the runs' nodes in tree order (combineInto
-    // adds into the left operand's slot, as ShardComputer adds into its left buffer).
-    return coverNodes(ids, numShards).map((node) => ({ node, partial: reduceNode(node, numShards, (n) => got.get(nodeKey(n)), combineInto) }));
+    // The task's maximal nodes, completed from the runs' nodes in tree order (the combine
+    // adds into the left operand's slot, as ShardComputer adds into its left buffer, and
+    // rounds as it does for the wire dtype).
+    return coverNodes(ids, numShards).map((node) => ({ node, partial: reduceNode(node, numShards, (n) => got.get(nodeKey(n)), this.#combine) }));
   }
 
   /** Sends a request (null: none, just await the thread's 'ready') and resolves with the reply. */

@@ -7,7 +7,7 @@
 // cannot address (a wasm set sees only its own arena) are staged through arena
 // copies: `stageParams` and `inputBuffer` let callers do that once, not per batch.
 
-import { createKernelSet, type KernelSet, type KernelSetName } from '../kernels/kernel-set.js';
+import { createKernelSet, jsKernels, type KernelSet, type KernelSetName } from '../kernels/kernel-set.js';
 import type { LossStats } from '../kernels/loss.js';
 import { layerWidths, paramLayout, type ModelSpec, type ParamLayout } from './spec.js';
 
@@ -59,6 +59,12 @@ export class Network {
     this.#stagedParams = kernels === 'js' ? new Float32Array(0) : this.#k.alloc(P);
     this.#stagedGrads = kernels === 'js' ? new Float32Array(0) : this.#k.alloc(P);
     this.gradientSlots = Array.from({ length: gradientSlots }, () => this.#k.alloc(P));
+  }
+
+  /** buf rounded to bfloat16 in place (the same bits whichever memory it lives in). */
+  roundBf16(buf: Float32Array): void {
+    if (this.#k.addressable(buf)) this.#k.roundBf16(buf, buf.length);
+    else jsKernels.roundBf16(buf, buf.length);
   }
 
   /** out += inp elementwise in float32 (the same bits whichever memory they live in). */

@@ -7,6 +7,8 @@ import { Packr } from 'msgpackr';
 import { KERNEL_SET_NAMES, type KernelSetName } from '../kernels/kernel-set.js';
 import { validateSpec } from '../model/spec.js';
 import { ProtocolError } from './codes.js';
+import { roundBf16Bits } from '../kernels/bf16.js';
+import { WIRE_DTYPES, wireBytesPer, type WireDtype } from '../wire-dtype.js';
 import type {
   CoordinatorMessage, DatasetDescriptor, HelloMessage, NodeStats, ResultMessage, ShardWork,
   TaskMessage, WelcomeMessage, WorkerMessage,
@@ -30,21 +32,49 @@ function bytesOf(a: Float32Array | Uint32Array): Uint8Array {
  * tensor starts 4-byte aligned and the receiver views it in place instead of copying.
  */
 export function encodeParts(message: WorkerMessage | CoordinatorMessage): Uint8Array[] {
+  const layout = encodeLayout(message);
+  if (layout.tensor === null) return [layout.head];
+  const payload = new Uint8Array(layout.tensor.length * wireBytesPer(layout.dtype));
+  writeTensor(payload, layout.tensor, layout.dtype);
+  return [layout.head, payload];
+}
+
+/** A message as its head and its tensor, which follows the head in the dtype (see encodeParts). */
+export type MessageLayout =
+  | { readonly head: Uint8Array; readonly tensor: null }
+  | { readonly head: Uint8Array; readonly tensor: Float32Array; readonly dtype: WireDtype };
+
+export function encodeLayout(message: WorkerMessage | CoordinatorMessage): MessageLayout {
   switch (message.type) {
-    case 'welcome':
+    case 'welcome': {
+      const { weights, ...head } = message;
+      return { head: headWithTensor(head, 'weights', weights.length * wireBytesPer(message.wireDtype)), tensor: weights, dtype: message.wireDtype };
+    }
     case 'weights': {
       const { weights, ...head } = message;
-      return withTensor(head, 'weights', bytesOf(weights));
+      return { head: headWithTensor(head, 'weights', weights.length * wireBytesPer(message.dtype)), tensor: weights, dtype: message.dtype };
     }
     case 'result': {
       const { grads, ...head } = message;
-      return withTensor(head, 'grads', bytesOf(grads));
+      return { head: headWithTensor(head, 'grads', grads.length * wireBytesPer(message.dtype)), tensor: grads, dtype: message.dtype };
     }
     case 'task':
-      return [packr.pack({ ...message, shards: message.shards.map((s) => ({ id: s.id, indices: bytesOf(s.indices) })) })];
+      return { head: packr.pack({ ...message, shards: message.shards.map((s) => ({ id: s.id, indices: bytesOf(s.indices) })) }), tensor: null };
     default:
-      return [packr.pack(message)];
+      return { head: packr.pack(message), tensor: null };
   }
+}
+
+/** Writes `values` into `out` in the dtype: f32 as is, bf16 rounded (nearest, ties to even) to the upper halves. */
+export function writeTensor(out: Uint8Array, values: Float32Array, dtype: WireDtype): void {
+  if (dtype === 'f32') {
+    out.set(bytesOf(values));
+    return;
+  }
+  if (out.byteOffset % 2 !== 0) throw new RangeError('a bf16 tensor must start 2-byte aligned');
+  const halves = new Uint16Array(out.buffer, out.byteOffset, values.length);
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  for (let i = 0; i < bits.length; i++) halves[i] = roundBf16Bits(bits[i]) >>> 16;
 }
 
 /** Encodes any protocol message into one buffer (the pieces of encodeParts, joined). */
@@ -69,8 +99,8 @@ const BIN32 = 0xc6;
 const FIXMAP = 0x80;
 const MAP16 = 0xde;
 
-/** The head of a map with `fields`, then `pad`, then `key` whose bin value (`payload`) follows it. */
-function withTensor(fields: object, key: string, payload: Uint8Array): Uint8Array[] {
+/** The head of a map with `fields`, then `pad`, then `key` whose bin value (`payloadLength` bytes) follows it. */
+function headWithTensor(fields: object, key: string, payloadLength: number): Uint8Array {
   const map = packr.pack(fields);
   const keyBytes = new TextEncoder().encode(key);
   const tail = PAD_KEY.length + 2 + 1 + keyBytes.length + 5; // pad key, bin8 header, fixstr key, bin32 header
@@ -91,8 +121,8 @@ function withTensor(fields: object, key: string, payload: Uint8Array): Uint8Arra
   head.set(keyBytes, at);
   at += keyBytes.length;
   head[at++] = BIN32;
-  new DataView(head.buffer).setUint32(at, payload.byteLength);
-  return [head, payload];
+  new DataView(head.buffer).setUint32(at, payloadLength);
+  return head;
 }
 
 /** Limits a coordinator applies to what workers send. */
@@ -101,6 +131,8 @@ export interface WorkerMessageLimits {
   readonly paramCount: number;
   /** The most tree nodes one result may carry. */
   readonly maxNodes: number;
+  /** The run's wire dtype: results in another are refused. */
+  readonly wireDtype: WireDtype;
 }
 
 function unpack(bytes: Uint8Array): Record<string, unknown> {
@@ -221,11 +253,15 @@ function decodeResult(m: Record<string, unknown>, limits: WorkerMessageLimits): 
     return { lo: int(n, 'lo'), size: int(n, 'size', 1), lossSum: finite(n, 'lossSum'), count: int(n, 'count'), correct: int(n, 'correct') };
   });
   if (nodes.length === 0) throw new ProtocolError('malformed', 'nodes: a result carries at least one node');
-  const grads = float32(rawBytes(m, 'grads'), 'grads');
+  const dtype = wireDtype(m.dtype, 'dtype');
+  if (dtype !== limits.wireDtype) throw new ProtocolError('malformed', `dtype: the run's wire dtype is ${limits.wireDtype}, the result is in ${dtype}`);
+  const bytes = rawBytes(m, 'grads');
   const expected = nodes.length * limits.paramCount;
-  if (grads.length !== expected) throw new ProtocolError('bad_length', `grads: expected ${expected} floats (${nodes.length} nodes × ${limits.paramCount} parameters), got ${grads.length}`);
+  const got = bytes.byteLength / wireBytesPer(dtype);
+  if (got !== expected) throw new ProtocolError('bad_length', `grads: expected ${expected} ${dtype} values (${nodes.length} nodes × ${limits.paramCount} parameters), got ${got}`);
+  const grads = tensor(bytes, dtype, 'grads');
   assertFinite(grads, 'grads');
-  return { type: 'result', taskId, version, nodes, grads, computeMs };
+  return { type: 'result', taskId, version, nodes, dtype, grads, computeMs };
 }
 
 /** Decodes and validates a message from the coordinator. */
@@ -235,9 +271,10 @@ export function decodeCoordinatorMessage(bytes: Uint8Array): CoordinatorMessage 
     case 'welcome':
       return decodeWelcome(m);
     case 'weights': {
-      const weights = float32(rawBytes(m, 'weights'), 'weights');
+      const dtype = wireDtype(m.dtype, 'dtype');
+      const weights = tensor(rawBytes(m, 'weights'), dtype, 'weights');
       assertFinite(weights, 'weights');
-      return { type: 'weights', version: int(m, 'version'), weights };
+      return { type: 'weights', version: int(m, 'version'), dtype, weights };
     }
     case 'task':
       return decodeTask(m);
@@ -256,7 +293,8 @@ function decodeWelcome(m: Record<string, unknown>): WelcomeMessage {
   } catch (err) {
     throw new ProtocolError('malformed', (err as Error).message);
   }
-  const weights = float32(rawBytes(m, 'weights'), 'weights');
+  const dtype = wireDtype(m.wireDtype, 'wireDtype');
+  const weights = tensor(rawBytes(m, 'weights'), dtype, 'weights');
   assertFinite(weights, 'weights');
   return {
     type: 'welcome',
@@ -266,9 +304,28 @@ function decodeWelcome(m: Record<string, unknown>): WelcomeMessage {
     dataset: decodeDescriptor(record(m.dataset, 'dataset')),
     shardSize: int(m, 'shardSize', 1, 1 << 20),
     kernels: kernelSetName(m.kernels),
+    wireDtype: dtype,
     version: int(m, 'version'),
     weights,
   };
+}
+
+function wireDtype(v: unknown, key: string): WireDtype {
+  if (typeof v !== 'string' || !(WIRE_DTYPES as readonly string[]).includes(v)) {
+    throw new ProtocolError('malformed', `${key}: expected one of ${WIRE_DTYPES.join(', ')}, got ${describe(v)}${typeof v === 'string' ? ` ${JSON.stringify(v.slice(0, 20))}` : ''}`);
+  }
+  return v as WireDtype;
+}
+
+/** The values of a tensor in the dtype: f32 as float32() does, bf16 widened into a new Float32Array (exactly). */
+function tensor(bytes: Uint8Array, dtype: WireDtype, key: string): Float32Array {
+  if (dtype === 'f32') return float32(bytes, key);
+  if (bytes.byteLength % 2 !== 0) throw new ProtocolError('bad_length', `${key}: ${bytes.byteLength} bytes is not a whole number of bf16 values`);
+  const out = new Float32Array(bytes.byteLength / 2);
+  const bits = new Uint32Array(out.buffer);
+  // Little-endian halves, read byte by byte: the bin need not be 2-byte aligned.
+  for (let i = 0, j = 0; i < bits.length; i++, j += 2) bits[i] = (bytes[j] | (bytes[j + 1] << 8)) << 16;
+  return out;
 }
 
 function kernelSetName(v: unknown): KernelSetName {

@@ -2,7 +2,8 @@
 // each on what the sender means. 4000–4999 is the range RFC 6455 leaves to applications.
 
 // 2: the welcome names the kernel set; a version-1 worker would silently compute with the JS set.
-export const PROTOCOL_VERSION = 2;
+// 3: the welcome names the wire dtype, tensors say theirs; a version-2 worker could not read bf16.
+export const PROTOCOL_VERSION = 3;
 
 export const CloseCode = {
   /** Training finished; the worker should exit (not reconnect). */

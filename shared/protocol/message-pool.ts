@@ -5,7 +5,8 @@
 // reference to what they send until the OS has the bytes, so every send retains the
 // message and releases it from its completion callback.
 
-import { encodeParts } from './codec.js';
+import { encodeLayout, writeTensor } from './codec.js';
+import { wireBytesPer } from '../wire-dtype.js';
 import type { CoordinatorMessage, WorkerMessage } from './messages.js';
 
 export interface PooledMessage {
@@ -35,15 +36,14 @@ export class MessagePool {
 
   /** Encodes into a free buffer; the caller holds the result once (release it when done). */
   encode(message: WorkerMessage | CoordinatorMessage): PooledMessage {
-    const parts = encodeParts(message);
-    const length = parts.reduce((n, p) => n + p.byteLength, 0);
+    const layout = encodeLayout(message);
+    const tensorBytes = layout.tensor === null ? 0 : layout.tensor.length * wireBytesPer(layout.dtype);
+    const length = layout.head.byteLength + tensorBytes;
     const slot = this.#take(length);
     const bytes = new Uint8Array(slot.buffer, 0, length);
-    let at = 0;
-    for (const part of parts) {
-      bytes.set(part, at);
-      at += part.byteLength;
-    }
+    bytes.set(layout.head);
+    // Straight into the pooled buffer: no intermediate copy, even for bf16.
+    if (layout.tensor !== null) writeTensor(bytes.subarray(layout.head.byteLength), layout.tensor, layout.dtype);
     slot.holders = 1;
     const generation = ++slot.generation;
     return {

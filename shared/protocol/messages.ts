@@ -1,6 +1,8 @@
 // Every message of the flocktrain protocol, defined once. Both directions are
 // discriminated unions on `type`. Float32Array and Uint32Array fields travel as
-// msgpack `bin` (raw little-endian bytes), never as arrays of numbers.
+// msgpack `bin` (raw little-endian bytes), never as arrays of numbers; weights and
+// gradients in the run's wire dtype (f32, or bf16: the upper halves of the floats),
+// and in memory always as Float32Array.
 //
 // Conversation (worker ⇄ coordinator):
 //   hello →            ← welcome (spec, dataset descriptor, weights + version)
@@ -11,6 +13,7 @@
 import type { TaskKind } from '../data/dataset.js';
 import type { KernelSetName } from '../kernels/kernel-set.js';
 import type { ModelSpec } from '../model/spec.js';
+import type { WireDtype } from '../wire-dtype.js';
 
 export type WorkerKind = 'node' | 'browser';
 
@@ -59,6 +62,8 @@ export interface ResultMessage {
   readonly taskId: number;
   readonly version: number;
   readonly nodes: readonly NodeStats[];
+  /** How `grads` travels: the run's wire dtype (bf16 values are rounded already). */
+  readonly dtype: WireDtype;
   /** (nodes.length, paramCount): the gradient sum of each node, concatenated. */
   readonly grads: Float32Array;
   /** Milliseconds the worker spent computing, for throughput estimates. */
@@ -80,13 +85,18 @@ export interface WelcomeMessage {
    * with exactly this one or refuses (close code 4008), never with another.
    */
   readonly kernels: KernelSetName;
+  /** The run's wire dtype: how weights and gradients travel, and where they are rounded (shared/wire-dtype.ts). */
+  readonly wireDtype: WireDtype;
   readonly version: number;
+  /** In the wire dtype. */
   readonly weights: Float32Array;
 }
 
 export interface WeightsMessage {
   readonly type: 'weights';
   readonly version: number;
+  /** How `weights` travel (encoding to bf16 rounds them). */
+  readonly dtype: WireDtype;
   readonly weights: Float32Array;
 }
 

@@ -101,12 +101,12 @@ export async function startCoordinator(o: HarnessOptions): Promise<Coordinator> 
   const paramCount = o.weights.length;
   const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, 1);
   const hub = new Hub(
-    { token: o.token, datasetHash: hash, limits: { paramCount, maxNodes: o.numShards }, helloTimeoutMs: o.helloTimeoutMs, heartbeatMs: o.heartbeatMs },
+    { token: o.token, datasetHash: hash, limits: { paramCount, maxNodes: o.numShards, wireDtype: 'f32' }, helloTimeoutMs: o.helloTimeoutMs, heartbeatMs: o.heartbeatMs },
     log.child({ component: 'hub' }),
     {
       welcome: () => {
         const current = scheduler.currentWeights();
-        return { spec: o.spec, dataset: descriptor, shardSize: o.shardSize, kernels: 'js', version: current.version, weights: current.weights.slice() };
+        return { spec: o.spec, dataset: descriptor, shardSize: o.shardSize, kernels: 'js', wireDtype: 'f32', version: current.version, weights: current.weights.slice() };
       },
       onReady: (w) => scheduler.onReady(w),
       onResult: (w, r, n) => scheduler.onResult(w, r, n),
@@ -217,6 +217,7 @@ export function honestResult(computer: ShardComputer, weights: Float32Array, tas
     taskId: task.taskId,
     version: task.version,
     nodes: nodes.map((n) => ({ lo: n.node.lo, size: n.node.size, lossSum: n.partial.lossSum, count: n.partial.count, correct: n.partial.correct })),
+    dtype: 'f32',
     grads,
     computeMs: 0,
   };
