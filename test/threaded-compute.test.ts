@@ -1,6 +1,7 @@
 // worker/threaded-compute.ts and worker/split-task.ts: a pool of compute threads gives
 // ShardComputer.computeNodes's nodes bit for bit (contiguous, non-contiguous and
-// partial shards, 2 and 3 threads, both kernel sets, weights changing between calls),
+// partial shards, 2 and 3 threads, both kernel sets, both wire dtypes, weights
+// changing between calls),
 // a bad shard fails the call but not the pool, and a thread that dies is reported
 // once and fails every call instead of hanging.
 //
@@ -13,9 +14,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { blobs } from '../shared/data/synthetic.js';
+import type { KernelSetName } from '../shared/kernels/kernel-set.js';
 import { initParams } from '../shared/model/init.js';
 import { mlpSpec } from '../shared/model/spec.js';
 import { deriveRng } from '../shared/rng.js';
+import type { WireDtype } from '../shared/wire-dtype.js';
 import { coverNodes, nodeKey } from '../shared/tree.js';
 import { ShardComputer, type ComputerSetup, type NodeGradient, type ShardInput } from '../worker/compute.js';
 import { splitShards } from '../worker/split-task.js';
@@ -47,12 +50,12 @@ afterEach(async () => {
   await Promise.all(pools.splice(0).map((p) => p.close()));
 });
 
-function setup(kernels: 'js' | 'wasm'): ComputerSetup {
-  return { spec, dataset: data, datasetHash: 'test', shardSize: SHARD, kernels, wireDtype: 'f32' };
+function setup(kernels: KernelSetName, wireDtype: WireDtype): ComputerSetup {
+  return { spec, dataset: data, datasetHash: 'test', shardSize: SHARD, kernels, wireDtype };
 }
 
-async function pool(kernels: 'js' | 'wasm', threads: number, crashes: string[] = [], entry = ENTRY): Promise<ThreadedComputer> {
-  const p = await ThreadedComputer.start(setup(kernels), { threads, entry, onCrash: (detail) => crashes.push(detail) });
+async function pool(kernels: KernelSetName, threads: number, crashes: string[] = [], entry = ENTRY, wireDtype: WireDtype = 'f32'): Promise<ThreadedComputer> {
+  const p = await ThreadedComputer.start(setup(kernels, wireDtype), { threads, entry, onCrash: (detail) => crashes.push(detail) });
   pools.push(p);
   return p;
 }
@@ -64,12 +67,13 @@ function snapshot(nodes: readonly NodeGradient[]) {
 
 describe('ThreadedComputer = ShardComputer, bit for bit', () => {
   it.each([
-    ['wasm', 2],
-    ['wasm', 3],
-    ['js', 3],
-  ] as const)('%s kernels, %i threads: every shard set, weights changing between calls', async (kernels, threads) => {
-    const reference = new ShardComputer(spec, data, SHARD, kernels);
-    const threaded = await pool(kernels, threads);
+    ['wasm', 2, 'f32'],
+    ['wasm', 3, 'f32'],
+    ['js', 3, 'f32'],
+    ['wasm', 3, 'bf16'],
+  ] as const)('%s kernels, %i threads, %s wire: every shard set, weights changing between calls', async (kernels, threads, wireDtype) => {
+    const reference = new ShardComputer(spec, data, SHARD, kernels, wireDtype);
+    const threaded = await pool(kernels, threads, [], ENTRY, wireDtype);
     expect(threaded.paramCount).toBe(reference.paramCount);
     for (const seed of [1, 2]) {
       const params = initParams(spec, seed);
