@@ -86,6 +86,7 @@ function runFlags<T>(y: Argv<T>) {
     .option('weight-decay', { type: 'number', default: d.weightDecay, describe: 'L2 weight decay' })
     .option('seed', { type: 'number', default: d.seed, describe: 'seed of every random choice (init, split, data order)' })
     .option('kernels', { choices: ['auto', 'wasm', 'js'] as const, default: 'auto' as const, describe: 'compute kernels of the whole run (wasm: WebAssembly SIMD; js: plain JS); auto: wasm when this engine has WebAssembly SIMD. The two give different bits' })
+    .option('wire-dtype', { choices: ['f32', 'bf16'] as const, default: d.wireDtype, describe: 'number format of weights and gradients on the wire; bf16 halves the bytes, rounding at fixed points: deterministic, but other bits than f32' })
     .option('init', { type: 'string', describe: 'start from the weights in this safetensors file' })
     .option('out', { type: 'string', describe: 'write the final weights to this safetensors file' })
     .option('log-every', { type: 'number', default: 10, describe: 'log a step line every N steps' })
@@ -127,6 +128,7 @@ function trainOptions(a: RunArgs): TrainOptions {
     valFraction: a['val-fraction'],
     standardize: a.standardize,
     kernels: a.kernels === 'auto' ? (kernelSetAvailable('wasm') ? 'wasm' : 'js') : a.kernels,
+    wireDtype: a['wire-dtype'],
   });
   if (!(Number.isInteger(a['log-every']) && a['log-every'] > 0)) throw new FlocktrainError('CONFIG', `--log-every must be a positive integer, got ${a['log-every']}`);
   if (!(Number.isInteger(a['checkpoint-every']) && a['checkpoint-every'] >= 0)) throw new FlocktrainError('CONFIG', `--checkpoint-every must be an integer ≥ 0, got ${a['checkpoint-every']}`);
