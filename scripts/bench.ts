@@ -22,6 +22,7 @@ import type { SchedulerStats } from '../coordinator/scheduler.js';
 import { prepareRun, type PreparedRun } from '../coordinator/setup.js';
 import { Trainer, type StepExecutor } from '../coordinator/trainer.js';
 import { initParams } from '../shared/model/init.js';
+import { wireBytesPer, type WireDtype } from '../shared/wire-dtype.js';
 import { CloseCode } from '../shared/protocol/codes.js';
 
 const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 4);
@@ -63,8 +64,8 @@ function capturingLogger(times: EpochTimes): Logger {
   return pino({ level: 'info' }, stream);
 }
 
-function benchRun(batchSize = 64): PreparedRun {
-  return prepareRun(resolveConfig({ epochs: EPOCHS, momentum: 0, lr: 0.1, batchSize, shardSize: 16 }));
+function benchRun(batchSize = 64, wireDtype: WireDtype = 'f32'): PreparedRun {
+  return prepareRun(resolveConfig({ epochs: EPOCHS, momentum: 0, lr: 0.1, batchSize, shardSize: 16, wireDtype }));
 }
 
 async function trainWith(run: PreparedRun, executor: StepExecutor, log: Logger): Promise<number> {
@@ -184,7 +185,7 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
     otherMs: stepMs - waitMs - reduceMs,
     bytesPerStep: (stats.bytesIn + stats.bytesOut) / steps,
     framingBytesPerStep: (stats.bytesIn + stats.bytesOut - stats.tensorBytes) / steps,
-    tensorsPerWorkerStep: stats.tensorBytes / steps / workers / (4 * params.length),
+    tensorsPerWorkerStep: stats.tensorBytes / steps / workers / (wireBytesPer(run.config.wireDtype) * params.length),
     weightsBytes,
     crashToReassignMs: killedAt !== null && stats.lastReassignAt !== null ? stats.lastReassignAt - killedAt : null,
     workerPeakRssMB: workerRssMB.length > 0 ? Math.max(...workerRssMB) : null,
@@ -207,9 +208,9 @@ function anchorsDir(): string | null {
   return dir;
 }
 
-function anchorSamplesPerSec(dir: string, args: string[]): number | null {
+function anchorSamplesPerSec(dir: string, args: string[], command = process.execPath, env: NodeJS.ProcessEnv = process.env): number | null {
   try {
-    const out = execFileSync(process.execPath, args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync(command, args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env });
     const m = /RESULT.*median=(\d+)/.exec(out);
     return m === null ? null : Number(m[1]);
   } catch {
@@ -244,7 +245,14 @@ async function main(): Promise<void> {
       const plain = anchorSamplesPerSec(dir, ['mlp_js.js', String(EPOCHS)]);
       say(`| TensorFlow.js wasm backend (anchor) | ${tfjs === null ? 'failed' : fmt(tfjs)} |`);
       say(`| hand-written Float32Array MLP (anchor) | ${plain === null ? 'failed' : fmt(plain)} |`);
+      // PyTorch from Debian (apt-get install python3-torch), one thread, OpenBLAS left to pick its kernels.
+      const torchEnv: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: '1' };
+      delete torchEnv.OPENBLAS_CORETYPE;
+      delete torchEnv.OPENBLAS_L2_SIZE;
+      const torch = existsSync('/usr/bin/python3') ? anchorSamplesPerSec(dir, ['torch_train.py', '1', String(Math.max(EPOCHS, 5))], '/usr/bin/python3', torchEnv) : null;
+      say(`| PyTorch, 1 thread (anchor; needs python3-torch) | ${torch === null ? 'not installed' : fmt(torch)} |`);
       if (tfjs !== null) say(`| **flocktrain train / TensorFlow.js wasm** | **${fmt(single / tfjs, 2)}×** |`);
+      if (torch !== null) say(`| **flocktrain train / PyTorch 1 thread** | **${fmt(single / torch, 2)}×** |`);
     }
   }
   say('');
@@ -272,6 +280,14 @@ async function main(): Promise<void> {
     const coordinatorMs = result.reduceMs + result.otherMs;
     say(`| coordinator + ${workers} local worker${workers > 1 ? 's' : ''} | ${fmt(result.samplesPerSec)} | ${fmt(result.samplesPerSec / scale[0].result.samplesPerSec, 2)}× | ${fmt((100 * coordinatorMs) / result.stepMs, 1)}% |`);
   }
+  say('');
+  const bf16 = benchRun(64, 'bf16');
+  const b1 = await benchDistributed(bf16, 1);
+  const b2 = await benchDistributed(bf16, 2);
+  say('| --wire-dtype (batch 64) | f32, 1 worker | bf16, 1 worker | f32, 2 workers | bf16, 2 workers |');
+  say('|---|---|---|---|---|');
+  say(`| samples/s | ${fmt(d1.samplesPerSec)} | ${fmt(b1.samplesPerSec)} | ${fmt(d2.samplesPerSec)} | ${fmt(b2.samplesPerSec)} |`);
+  say(`| bytes per step | ${fmt(d1.bytesPerStep)} | ${fmt(b1.bytesPerStep)} | ${fmt(d2.bytesPerStep)} | ${fmt(b2.bytesPerStep)} |`);
   say('');
   const slow = await benchDistributed(run, { workerArgs: [[], ['--fault-slowdown', '10']] });
   const crash = await benchDistributed(run, { workerArgs: [[], []], killAtStep: 150 });
