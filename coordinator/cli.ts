@@ -4,6 +4,7 @@
 // options; the commands live in their own files. Errors meant for users print as
 // one line, never a stack trace.
 
+import { availableParallelism } from 'node:os';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { FlocktrainError } from '../shared/errors.js';
@@ -46,6 +47,8 @@ export interface WorkerOptions extends CommonOptions {
   readonly name: string | null;
   /** Seconds to keep trying to reconnect after losing the coordinator. */
   readonly reconnectFor: number;
+  /** Compute threads (1: compute on the main thread, no worker_threads). */
+  readonly threads: number;
   readonly faults: WorkerFaults;
 }
 
@@ -212,16 +215,18 @@ export async function main(argv: string[]): Promise<void> {
         .option('cache-dir', { type: 'string', describe: 'where fetched datasets are cached by hash (default ~/.cache/flocktrain)' })
         .option('name', { type: 'string', describe: 'name shown in the coordinator log (default: hostname and pid)' })
         .option('reconnect-for', { type: 'number', default: 300, describe: 'seconds to keep reconnecting (with backoff) after losing the coordinator' })
+        .option('threads', { type: 'number', default: availableParallelism(), describe: 'compute threads (default: this machine\'s cores; 1: no worker threads); same bits whatever the number' })
         .option('fault-slowdown', { type: 'number', default: 1, hidden: true, describe: 'testing: run this many times slower' })
         .option('fault-delay-ms', { type: 'number', default: 0, hidden: true, describe: 'testing: hold each result back this many ms' }),
       (a) =>
         guarded(async () => {
           const { runWorker } = await import('../worker/node-main.js');
           if (!(Number.isFinite(a['reconnect-for']) && a['reconnect-for'] >= 0)) throw new FlocktrainError('CONFIG', `--reconnect-for must be ≥ 0 seconds, got ${a['reconnect-for']}`);
+          if (!(Number.isInteger(a.threads) && a.threads >= 1)) throw new FlocktrainError('CONFIG', `--threads must be an integer ≥ 1, got ${a.threads}`);
           if (!(a['fault-slowdown'] >= 1 && a['fault-delay-ms'] >= 0)) throw new FlocktrainError('CONFIG', 'fault flags: --fault-slowdown must be ≥ 1 and --fault-delay-ms ≥ 0');
           return runWorker({
             url: a.url, token: a.token, cacheDir: a['cache-dir'] ?? null, name: a.name ?? null, logFormat: a['log-format'], logLevel: a['log-level'],
-            reconnectFor: a['reconnect-for'], faults: { slowdown: a['fault-slowdown'], delayMs: a['fault-delay-ms'] },
+            reconnectFor: a['reconnect-for'], threads: a.threads, faults: { slowdown: a['fault-slowdown'], delayMs: a['fault-delay-ms'] },
           });
         }),
     )

@@ -3,7 +3,7 @@
 // more workers can join from other machines.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { networkInterfaces } from 'node:os';
+import { availableParallelism, networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { headerFields } from '../shared/data/hash-encoding.js';
@@ -185,9 +185,12 @@ function lanAddress(): string {
 
 export function spawnLocalWorkers(count: number, url: string, token: string, log: Logger): ChildProcess[] {
   const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
+  // The workers share this machine's cores: more compute threads than cores only
+  // adds switching and messages (same bits either way).
+  const threads = String(Math.max(1, Math.floor(availableParallelism() / Math.max(1, count))));
   const children: ChildProcess[] = [];
   for (let i = 0; i < count; i++) {
-    const child = spawn(process.execPath, [cli, 'worker', '--url', url, '--token', token, '--name', `local-${i + 1}`, '--log-format', 'json', '--log-level', 'warn'], {
+    const child = spawn(process.execPath, [cli, 'worker', '--url', url, '--token', token, '--name', `local-${i + 1}`, '--threads', threads, '--log-format', 'json', '--log-level', 'warn'], {
       stdio: ['ignore', 'inherit', 'inherit'],
       // Own process group: a Ctrl-C in the terminal reaches the coordinator, which
       // finishes the step and then stops its workers itself.
@@ -198,7 +201,7 @@ export function spawnLocalWorkers(count: number, url: string, token: string, log
     });
     children.push(child);
   }
-  if (count > 0) log.info({ count }, 'spawned local workers');
+  if (count > 0) log.info({ count, threads: Number(threads) }, 'spawned local workers');
   return children;
 }
 

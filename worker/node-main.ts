@@ -4,6 +4,8 @@
 // has been welcomed, losing the coordinator is not fatal: it reconnects with
 // exponential backoff and jitter for --reconnect-for seconds, so a restarted
 // (resumed) coordinator gets its workers back without anyone touching them.
+// With --threads N > 1 the gradients are computed on N worker_threads
+// (threaded-compute.ts), with the same bits as on one.
 
 import { hostname } from 'node:os';
 import { WebSocket } from 'ws';
@@ -13,6 +15,8 @@ import { ConfigError } from '../shared/errors.js';
 import { messageBytes } from '../shared/protocol/raw-data.js';
 import { CloseCode } from '../shared/protocol/codes.js';
 import { WorkerClient, type ClientOptions } from './client.js';
+import type { ComputerSetup } from './compute.js';
+import { ThreadedComputer } from './threaded-compute.js';
 import { defaultCacheDir, makeDatasetLoader } from './dataset-cache.js';
 
 /** Largest message a worker accepts: welcome and weights carry the whole model. */
@@ -43,6 +47,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new ConfigError(`--url must be a ws:// or wss:// URL, got ${options.url}`);
   const agent = options.name ?? `${hostname()}/${process.pid}`;
   const { slowdown, delayMs } = options.faults;
+  const threads = options.threads > 1 ? threadPool(options.threads, log) : null;
   const clientOptions: ClientOptions = {
     token: options.token,
     kind: 'node',
@@ -50,6 +55,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     loadDataset: makeDatasetLoader(url.toString(), options.token, options.cacheDir ?? defaultCacheDir(), log),
     log,
     ...(slowdown > 1 || delayMs > 0 ? { holdResultMs: (computeMs: number) => (slowdown - 1) * computeMs + delayMs } : {}),
+    ...(threads !== null ? { createComputer: threads.create } : {}),
   };
   let leaving = false;
   let current: { socket: WebSocket; client: WorkerClient } | null = null;
@@ -95,7 +101,43 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await threads?.close();
   }
+}
+
+/**
+ * The computer factory for --threads N > 1: one pool of compute threads, kept across
+ * reconnects while the model, dataset, shard size and kernel set stay the same (a
+ * resumed coordinator), rebuilt when they change. A thread that dies ends the process
+ * with one line and exit code 1; the coordinator hands this worker's shards to others.
+ */
+function threadPool(threads: number, log: ClientOptions['log']) {
+  let pool: { key: string; computer: ThreadedComputer } | null = null;
+  const onCrash = (detail: string): void => {
+    process.stderr.write(`flocktrain: ${detail}; exiting (the coordinator reassigns this worker's shards)\n`);
+    process.exit(1);
+  };
+  return {
+    create: async (setup: ComputerSetup): Promise<ThreadedComputer> => {
+      // Everything but the dataset itself, which its hash stands for.
+      const { dataset: _, ...same } = setup;
+      const key = JSON.stringify(same);
+      if (pool?.key === key) {
+        log.info({ threads }, 'compute threads reused');
+        return pool.computer;
+      }
+      const old = pool;
+      pool = null;
+      await old?.computer.close();
+      const computer = await ThreadedComputer.start(setup, { threads, onCrash });
+      pool = { key, computer };
+      log.info({ threads }, 'compute threads started');
+      return computer;
+    },
+    close: async (): Promise<void> => {
+      await pool?.computer.close();
+    },
+  };
 }
 
 function fail(message: string): number {

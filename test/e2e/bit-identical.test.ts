@@ -1,6 +1,7 @@
 // The central claim, end to end: a coordinator with K real worker processes ends
 // with exactly the weights `flocktrain train` ends with (same SHA-256, same --out
-// bytes), whatever K is, for several optimizers, losses and shard cuts.
+// bytes), whatever K is, for several optimizers, losses and shard cuts; and so does
+// one worker computing on N threads (--threads), whatever N is.
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -32,15 +33,18 @@ function reference(args: readonly string[]): Promise<Reference> {
   return ref;
 }
 
-/** A coordinator that waits for `k` separately started workers; checks everyone ends cleanly. */
-async function distributed(args: readonly string[], k: number): Promise<Reference> {
+/** A coordinator that waits for `k` separately started workers (with `workerArgs`); checks everyone ends cleanly. */
+async function distributed(args: readonly string[], k: number, workerArgs: readonly string[] = []): Promise<Reference> {
   const sb = new Sandbox();
   const out = sb.path('coordinator.safetensors');
   const c = await sb.coordinator([...args, '--min-workers', String(k), '--out', out]);
   const workers: CliProcess[] = [];
-  for (let i = 1; i <= k; i++) workers.push(sb.worker(c, `e2e-${i}`));
+  for (let i = 1; i <= k; i++) workers.push(sb.worker(c, `e2e-${i}`, workerArgs));
   const done = await coordinatorDone(c);
   for (const w of workers) expect((await w.waitForExit()).code, `worker stderr: ${w.stderr}`).toBe(0);
+  const threads = workerArgs.includes('--threads') ? Number(workerArgs[workerArgs.indexOf('--threads') + 1]) : null;
+  // --threads 1 computes on the main thread: no pool at all.
+  if (threads !== null) for (const w of workers) expect(w.linesWithMsg('compute threads started').map((l) => l.threads)).toEqual(threads > 1 ? [threads] : []);
   // Every worker was there from the first step, so every one computed something.
   const left = c.proc.linesWithMsg('worker left');
   expect(left).toHaveLength(k);
@@ -49,17 +53,17 @@ async function distributed(args: readonly string[], k: number): Promise<Referenc
   return { weightsHash: String(done.weightsHash), out: readFileSync(out) };
 }
 
-async function expectSameAsTrain(args: readonly string[], k: number): Promise<void> {
-  const [ref, got] = await Promise.all([reference(args), distributed(args, k)]);
+async function expectSameAsTrain(args: readonly string[], k: number, workerArgs: readonly string[] = []): Promise<void> {
+  const [ref, got] = await Promise.all([reference(args), distributed(args, k, workerArgs)]);
   expect(got.weightsHash).toMatch(/^[0-9a-f]{64}$/);
   expect(got.weightsHash).toBe(ref.weightsHash);
   expect(got.out.equals(ref.out), '--out files differ').toBe(true);
 }
 
-describe('coordinator with K worker processes = train, bit for bit', () => {
-  // 5 shards per step: 3 workers get uneven runs (2, 2, 1) of the reduction tree.
-  const BLOBS = ['--dataset', 'blobs', '--samples', '600', '--hidden', '16', '--epochs', '2', '--batch-size', '40', '--shard-size', '8'];
+// 5 shards per step: 3 workers (or threads) get uneven runs (2, 2, 1) of the reduction tree.
+const BLOBS = ['--dataset', 'blobs', '--samples', '600', '--hidden', '16', '--epochs', '2', '--batch-size', '40', '--shard-size', '8'];
 
+describe('coordinator with K worker processes = train, bit for bit', () => {
   it.each([1, 2, 3])('blobs, %i worker(s)', async (k) => {
     await expectSameAsTrain(BLOBS, k);
   });
@@ -82,5 +86,19 @@ describe('coordinator with K worker processes = train, bit for bit', () => {
 
   it('MNIST, default model, 1 epoch, 2 workers', async () => {
     await expectSameAsTrain(['--epochs', '1'], 2);
+  });
+});
+
+describe('one worker computing on N threads = train, bit for bit', () => {
+  it.each([1, 2, 3])('blobs, 1 worker with --threads %i', async (n) => {
+    await expectSameAsTrain(BLOBS, 1, ['--threads', String(n)]);
+  });
+
+  it('spirals, ragged shards (3 of 15 and one of 5 per step), 1 worker with --threads 3', async () => {
+    await expectSameAsTrain(
+      ['--dataset', 'spirals', '--samples', '600', '--hidden', '16,8', '--activation', 'tanh', '--epochs', '2', '--batch-size', '50', '--shard-size', '15', '--momentum', '0.8', '--seed', '7'],
+      1,
+      ['--threads', '3'],
+    );
   });
 });

@@ -94,6 +94,8 @@ describe('one-line errors, no stack traces', () => {
     [['train', '--hidden', '16', '--hidden', '8'], /--hidden/],
     [['worker', '--token', 'x'], /url/],
     [['worker', '--url', 'http://127.0.0.1:1', '--token', 'x'], /--url/],
+    [['worker', '--url', 'ws://127.0.0.1:1', '--token', 'x', '--threads', '0'], /--threads must be an integer ≥ 1, got 0/],
+    [['worker', '--url', 'ws://127.0.0.1:1', '--token', 'x', '--threads', '1.5'], /--threads .*1\.5/],
   ])('flocktrain %j', async (args, mention) => {
     const r = await new Sandbox().run(args);
     expect(r.code).not.toBe(0);
@@ -112,7 +114,7 @@ describe('--help', () => {
   const FLAGS: Record<string, string[]> = {
     train: RUN,
     coordinator: [...RUN, 'host', 'port', 'token', 'workers', 'min-workers'],
-    worker: [...COMMON, 'url', 'token', 'cache-dir', 'name'],
+    worker: [...COMMON, 'url', 'token', 'cache-dir', 'name', 'threads'],
   };
 
   /** The flags a --help text lists, each with the start of its description. */
