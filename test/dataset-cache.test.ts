@@ -80,4 +80,25 @@ describe('worker dataset cache', () => {
     const good = await serve(body, 'tok');
     await expect(makeDatasetLoader(good.url, 'wrong', dir, quiet)(descriptor)).rejects.toThrow(/401/);
   });
+
+  it('refuses a body longer or shorter than the descriptor announces, with a one-line error', async () => {
+    const { descriptor, body } = fixture();
+    const dir = mkdtempSync(join(tmpdir(), 'flocktrain-cache-'));
+    const long = await serve(new Uint8Array([...body, 0, 0, 0, 0]), 'tok');
+    await expect(makeDatasetLoader(long.url, 'tok', dir, quiet)(descriptor)).rejects.toThrow(/more than the \d+ bytes/);
+    const short = await serve(body.subarray(0, body.byteLength - 4), 'tok');
+    await expect(makeDatasetLoader(short.url, 'tok', dir, quiet)(descriptor)).rejects.toThrow(/ended after \d+ of \d+ bytes/);
+  });
+
+  it('keeps the dataset as views of one shared buffer, downloaded or cached, for compute threads to share', async () => {
+    const { descriptor, body } = fixture();
+    const { url } = await serve(body, 'tok');
+    const dir = mkdtempSync(join(tmpdir(), 'flocktrain-cache-'));
+    const load = makeDatasetLoader(url, 'tok', dir, quiet);
+    for (const ds of [await load(descriptor), await load(descriptor)]) {
+      expect(ds.features.buffer).toBeInstanceOf(SharedArrayBuffer);
+      expect(ds.labels.buffer).toBe(ds.features.buffer);
+      expect(ds.features.buffer.byteLength).toBe(body.byteLength);
+    }
+  });
 });

@@ -68,9 +68,7 @@ export class ThreadedComputer implements GradientComputer {
   static async start(setup: ComputerSetup, options: ThreadedComputerOptions): Promise<ThreadedComputer> {
     if (!(Number.isInteger(options.threads) && options.threads >= 1)) throw new RangeError(`threads must be an integer ≥ 1, got ${options.threads}`);
     const { features, labels, ...meta } = setup.dataset;
-    const data = new SharedArrayBuffer(features.byteLength + labels.byteLength);
-    new Float32Array(data, 0, features.length).set(features);
-    new Float32Array(data, features.byteLength, labels.length).set(labels);
+    const data = sharedDataOf(features, labels);
     const weights = new SharedArrayBuffer(paramLayout(setup.spec).totalSize * 4);
     const init: ThreadInit = { spec: setup.spec, shardSize: setup.shardSize, kernels: setup.kernels, wireDtype: setup.wireDtype, dataset: meta, data, weights };
     const computer = new ThreadedComputer(init, options);
@@ -191,4 +189,20 @@ export class ThreadedComputer implements GradientComputer {
       t.pending = null;
     }
   }
+}
+
+/**
+ * Features then labels in one SharedArrayBuffer: the dataset's own buffer when it is
+ * laid out so already (the Node worker's loader downloads into one), else a copy.
+ */
+function sharedDataOf(features: Float32Array, labels: Float32Array): SharedArrayBuffer {
+  const buffer = features.buffer;
+  const total = features.byteLength + labels.byteLength;
+  if (buffer instanceof SharedArrayBuffer && features.byteOffset === 0 && labels.buffer === buffer && labels.byteOffset === features.byteLength && buffer.byteLength === total) {
+    return buffer;
+  }
+  const data = new SharedArrayBuffer(total);
+  new Float32Array(data, 0, features.length).set(features);
+  new Float32Array(data, features.byteLength, labels.length).set(labels);
+  return data;
 }
