@@ -107,7 +107,8 @@ interface FleetOptions {
 }
 
 async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number): Promise<DistributedResult> {
-  const { workerArgs, killAtStep } = typeof fleet === 'number' ? { workerArgs: Array.from({ length: fleet }, () => []), killAtStep: undefined } : fleet;
+  // A number of workers: single-threaded ones, so the counts compare processes, not threads.
+  const { workerArgs, killAtStep } = typeof fleet === 'number' ? { workerArgs: Array.from({ length: fleet }, () => ['--threads', '1']), killAtStep: undefined } : fleet;
   const workers = workerArgs.length;
   // Per-step figures count epochs 2.. only, like the throughput: a snapshot at the end of epoch 1.
   let baseline: { stats: SchedulerStats; computeMs: number } | null = null;
@@ -276,9 +277,12 @@ async function main(): Promise<void> {
   for (const workers of [1, 2, 4]) scale.push({ workers, result: await benchDistributed(big, workers) });
   say('| scaling, global batch 256 (16 shards) | samples/s | vs 1 worker | coordinator reduce + optimizer + broadcast, share of the step |');
   say('|---|---|---|---|');
-  for (const { workers, result } of scale) {
+  const threaded = await benchDistributed(big, { workerArgs: [['--threads', String(cpus().length)]] });
+  const rows = [...scale.map(({ workers, result }) => ({ label: `coordinator + ${workers} local worker${workers > 1 ? 's' : ''} (--threads 1)`, result })),
+    { label: `coordinator + 1 local worker --threads ${cpus().length}`, result: threaded }];
+  for (const { label, result } of rows) {
     const coordinatorMs = result.reduceMs + result.otherMs;
-    say(`| coordinator + ${workers} local worker${workers > 1 ? 's' : ''} | ${fmt(result.samplesPerSec)} | ${fmt(result.samplesPerSec / scale[0].result.samplesPerSec, 2)}× | ${fmt((100 * coordinatorMs) / result.stepMs, 1)}% |`);
+    say(`| ${label} | ${fmt(result.samplesPerSec)} | ${fmt(result.samplesPerSec / scale[0].result.samplesPerSec, 2)}× | ${fmt((100 * coordinatorMs) / result.stepMs, 1)}% |`);
   }
   say('');
   const bf16 = benchRun(64, 'bf16');
@@ -289,8 +293,8 @@ async function main(): Promise<void> {
   say(`| samples/s | ${fmt(d1.samplesPerSec)} | ${fmt(b1.samplesPerSec)} | ${fmt(d2.samplesPerSec)} | ${fmt(b2.samplesPerSec)} |`);
   say(`| bytes per step | ${fmt(d1.bytesPerStep)} | ${fmt(b1.bytesPerStep)} | ${fmt(d2.bytesPerStep)} | ${fmt(b2.bytesPerStep)} |`);
   say('');
-  const slow = await benchDistributed(run, { workerArgs: [[], ['--fault-slowdown', '10']] });
-  const crash = await benchDistributed(run, { workerArgs: [[], []], killAtStep: 150 });
+  const slow = await benchDistributed(run, { workerArgs: [['--threads', '1'], ['--threads', '1', '--fault-slowdown', '10']] });
+  const crash = await benchDistributed(run, { workerArgs: [['--threads', '1'], ['--threads', '1']], killAtStep: 150 });
   say('| elastic training (2 local workers) | samples/s |');
   say('|---|---|');
   say(`| both at full speed | ${fmt(d2.samplesPerSec)} |`);
