@@ -1,9 +1,9 @@
 // worker/threaded-compute.ts and worker/split-task.ts: a pool of compute threads gives
 // ShardComputer.computeNodes's nodes bit for bit (contiguous, non-contiguous and
-// partial shards, 2 and 3 threads, both kernel sets, both wire dtypes, weights
-// changing between calls),
-// a bad shard fails the call but not the pool, and a thread that dies is reported
-// once and fails every call instead of hanging.
+// partial shards; 2 and 3 threads; both kernel sets and wire dtypes; tasks cut into
+// as many runs as threads, into fewer, or computed on the calling thread; weights
+// changing between calls), a bad shard fails the call but not the pool, and a thread
+// that dies is reported once and fails every call instead of hanging.
 //
 // The threads run the built entry (dist/worker/compute-thread.js, or the one beside
 // FLOCKTRAIN_E2E_CLI): a worker thread cannot load a .ts file.
@@ -22,7 +22,7 @@ import type { WireDtype } from '../shared/wire-dtype.js';
 import { coverNodes, nodeKey } from '../shared/tree.js';
 import { ShardComputer, type ComputerSetup, type NodeGradient, type ShardInput } from '../worker/compute.js';
 import { splitShards } from '../worker/split-task.js';
-import { ThreadedComputer } from '../worker/threaded-compute.js';
+import { MIN_RUN_WORK, ThreadedComputer } from '../worker/threaded-compute.js';
 import { CLI } from './e2e/harness.js';
 
 const ENTRY = new URL('../worker/compute-thread.js', pathToFileURL(CLI));
@@ -54,8 +54,17 @@ function setup(kernels: KernelSetName, wireDtype: WireDtype): ComputerSetup {
   return { spec, dataset: data, datasetHash: 'test', shardSize: SHARD, kernels, wireDtype };
 }
 
-async function pool(kernels: KernelSetName, threads: number, crashes: string[] = [], entry = ENTRY, wireDtype: WireDtype = 'f32'): Promise<ThreadedComputer> {
-  const p = await ThreadedComputer.start(setup(kernels, wireDtype), { threads, entry, onCrash: (detail) => crashes.push(detail) });
+interface PoolOptions {
+  readonly crashes?: string[];
+  readonly entry?: URL;
+  readonly wireDtype?: WireDtype;
+  /** Default 0 here: the test model is tiny, and every task should still be cut. */
+  readonly minRunWork?: number;
+}
+
+async function pool(kernels: KernelSetName, threads: number, o: PoolOptions = {}): Promise<ThreadedComputer> {
+  const crashes = o.crashes ?? [];
+  const p = await ThreadedComputer.start(setup(kernels, o.wireDtype ?? 'f32'), { threads, entry: o.entry ?? ENTRY, minRunWork: o.minRunWork ?? 0, onCrash: (detail) => crashes.push(detail) });
   pools.push(p);
   return p;
 }
@@ -66,14 +75,19 @@ function snapshot(nodes: readonly NodeGradient[]) {
 }
 
 describe('ThreadedComputer = ShardComputer, bit for bit', () => {
+  const P = new ShardComputer(spec, data, SHARD).paramCount;
   it.each([
-    ['wasm', 2, 'f32'],
-    ['wasm', 3, 'f32'],
-    ['js', 3, 'f32'],
-    ['wasm', 3, 'bf16'],
-  ] as const)('%s kernels, %i threads, %s wire: every shard set, weights changing between calls', async (kernels, threads, wireDtype) => {
+    ['wasm', 2, 'f32', 'as many runs as threads', 0],
+    ['wasm', 3, 'f32', 'as many runs as threads', 0],
+    ['js', 3, 'f32', 'as many runs as threads', 0],
+    ['wasm', 3, 'bf16', 'as many runs as threads', 0],
+    // The whole set is 99 samples: runs of at least 40 make 2 of them for 3 threads.
+    ['wasm', 3, 'f32', 'runs of ≥ 40 samples', 40 * P],
+    // This tiny model never has work enough for two runs: all on the calling thread.
+    ['wasm', 3, 'f32', 'the default least work per run', MIN_RUN_WORK],
+  ] as const)('%s kernels, %i threads, %s wire, %s: every shard set, weights changing between calls', async (kernels, threads, wireDtype, _, minRunWork) => {
     const reference = new ShardComputer(spec, data, SHARD, kernels, wireDtype);
-    const threaded = await pool(kernels, threads, [], ENTRY, wireDtype);
+    const threaded = await pool(kernels, threads, { wireDtype, minRunWork });
     expect(threaded.paramCount).toBe(reference.paramCount);
     for (const seed of [1, 2]) {
       const params = initParams(spec, seed);
@@ -112,7 +126,7 @@ describe('a compute thread that dies', () => {
     ['exits', 'process.exit(3);', /compute thread \d of 2 exited with code 3/],
   ])('%s: onCrash hears it once, the call and every later one reject', async (how, onRequest, reason) => {
     const crashes: string[] = [];
-    const threaded = await pool('wasm', 2, crashes, entry(`${how}.mjs`, onRequest));
+    const threaded = await pool('wasm', 2, { crashes, entry: entry(`${how}.mjs`, onRequest) });
     const params = initParams(spec, 1);
     await expect(threaded.computeNodes(params, shards, NUM_SHARDS)).rejects.toThrow(reason);
     expect(crashes).toHaveLength(1);

@@ -60,7 +60,7 @@ async function expectSameAsTrain(args: readonly string[], k: number, workerArgs:
   expect(got.out.equals(ref.out), '--out files differ').toBe(true);
 }
 
-// 5 shards per step: 3 workers (or threads) get uneven runs (2, 2, 1) of the reduction tree.
+// 5 shards per step: 3 workers get uneven runs (2, 2, 1) of the reduction tree.
 const BLOBS = ['--dataset', 'blobs', '--samples', '600', '--hidden', '16', '--epochs', '2', '--batch-size', '40', '--shard-size', '8'];
 
 describe('coordinator with K worker processes = train, bit for bit', () => {
@@ -89,14 +89,20 @@ describe('coordinator with K worker processes = train, bit for bit', () => {
   });
 });
 
+// A worker cuts a task among its threads only when each run gets enough work (samples ×
+// parameters ≥ MIN_RUN_WORK, ~97 samples of this 67,331-parameter model), so these
+// models are wide and the steps big: 320 samples make 2 runs for 2 threads, 3 for 3.
 describe('one worker computing on N threads = train, bit for bit', () => {
-  it.each([1, 2, 3])('blobs, 1 worker with --threads %i', async (n) => {
-    await expectSameAsTrain(BLOBS, 1, ['--threads', String(n)]);
+  const WIDE = ['--samples', '2000', '--hidden', '256,256', '--epochs', '1'];
+
+  it.each([1, 2, 3])('blobs, 14 shards per step (the last of 8), 1 worker with --threads %i', async (n) => {
+    await expectSameAsTrain(['--dataset', 'blobs', ...WIDE, '--batch-size', '320', '--shard-size', '24'], 1, ['--threads', String(n)]);
   });
 
-  it('spirals, ragged shards (3 of 15 and one of 5 per step), 1 worker with --threads 3', async () => {
+  it('spirals, tanh, momentum, ragged shards and batches, 1 worker with --threads 3', async () => {
+    // 1,600 training samples / 330: 4 steps of 7 shards of 45 and one of 15 (3 runs), then one of 280 (2 runs).
     await expectSameAsTrain(
-      ['--dataset', 'spirals', '--samples', '600', '--hidden', '16,8', '--activation', 'tanh', '--epochs', '2', '--batch-size', '50', '--shard-size', '15', '--momentum', '0.8', '--seed', '7'],
+      ['--dataset', 'spirals', ...WIDE, '--activation', 'tanh', '--batch-size', '330', '--shard-size', '45', '--momentum', '0.8', '--seed', '7'],
       1,
       ['--threads', '3'],
     );
