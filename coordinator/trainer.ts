@@ -14,7 +14,7 @@ import { gatherRows } from '../shared/data/gather.js';
 import type { PartialGradient } from '../shared/gradient.js';
 import { Network } from '../shared/model/network.js';
 import type { Optimizer } from '../shared/optim/optimizer.js';
-import { Sgd } from '../shared/optim/sgd.js';
+import { createSgd } from '../shared/optim/wasm-sgd.js';
 import { writeCheckpoint, type Checkpoint, type TrainingState } from './checkpoint.js';
 import type { PreparedRun } from './setup.js';
 import { epochOrder, planStep, stepsPerEpoch, type StepPlan } from './plan.js';
@@ -92,7 +92,6 @@ export class Trainer {
   readonly #log: Logger;
   readonly #options: TrainerOptions;
   readonly #evalNet: Network;
-  readonly #meanGrad: Float32Array;
   /** Position and running sums; exactly what a checkpoint stores. */
   #state: TrainingState;
   #stopRequested = false;
@@ -103,12 +102,14 @@ export class Trainer {
     this.#log = log;
     this.#options = options;
     const c = run.config;
-    this.params = (options.resume?.params ?? options.initialParams).slice();
-    this.optimizer = new Sgd(this.params.length, { lr: c.lr, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay });
+    const initial = options.resume?.params ?? options.initialParams;
+    this.optimizer = createSgd(initial.length, { lr: c.lr, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay });
+    // The weights live where the optimizer updates them without a copy (wasm memory for WasmSgd).
+    this.params = this.optimizer.params;
+    this.params.set(initial);
     if (options.resume !== null) this.optimizer.loadState(options.resume.optimizer);
     this.#state = options.resume?.state ?? { epoch: 0, stepInEpoch: 0, globalStep: 0, version: 0, epochLossSum: 0, epochCorrect: 0, epochSamples: 0, epochSeconds: 0 };
     this.#evalNet = new Network(run.spec, EVAL_BATCH, run.config.kernels);
-    this.#meanGrad = new Float32Array(this.params.length);
   }
 
   get version(): number {
@@ -221,18 +222,8 @@ export class Trainer {
   }
 
   #applyStep(result: PartialGradient, epoch: number, step: number): void {
-    const g = this.#meanGrad;
-    const sum = result.grad;
-    const n = result.count;
-    // v * 0 is ±0 for finite v and NaN otherwise: one test after the loop, no branch in it.
-    let poison = 0;
-    for (let i = 0; i < g.length; i++) {
-      const v = sum[i] / n;
-      g[i] = v;
-      poison += v * 0;
-    }
-    if (poison !== 0) throw new DivergedError(epoch + 1, step);
-    this.optimizer.step(this.params, g);
+    // The batch mean and the update; a non-finite mean leaves the weights untouched.
+    if (!this.optimizer.stepBatch(this.params, result.grad, result.count)) throw new DivergedError(epoch + 1, step);
     const version = this.#state.version + 1;
     this.#state = { ...this.#state, version, globalStep: this.#state.globalStep + 1 };
     this.#executor.publish(version, this.params);

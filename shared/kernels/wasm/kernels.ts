@@ -22,7 +22,16 @@ interface KernelExports {
   sigmoid_backward(dinp: number, dout: number, out: number, N: number): void;
   tanh_forward(out: number, inp: number, N: number): void;
   tanh_backward(dinp: number, dout: number, out: number, N: number): void;
+  all_finite(buf: number, N: number): number;
+  sgd_step(params: number, buf: number, sum: number, N: number, count: number, lr: number, mu: number, wd: number, rule: number): void;
 }
+
+/**
+ * Which update sgd_step applies (kernels.wat): plain SGD, the first step of momentum
+ * (the buffer starts as the gradient) or of Nesterov momentum, and the later steps.
+ */
+export type SgdRule = 'plain' | 'momentumFirst' | 'nesterovFirst' | 'momentum' | 'nesterov';
+const SGD_RULES: Record<SgdRule, number> = { plain: 0, momentumFirst: 1, nesterovFirst: 2, momentum: 3, nesterov: 4 };
 
 const PAGE = 65536;
 /** Arena blocks start on 64-byte boundaries (a cache line; v128 needs only 16). */
@@ -137,5 +146,21 @@ export class WasmKernels {
 
   tanhBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, N: number): void {
     this.#k.tanh_backward(this.#ptr(dinp, N, 'dinp'), this.#ptr(dout, N, 'dout'), this.#ptr(out, N, 'out'), N);
+  }
+
+  /** Whether the first N floats of buf are all finite. */
+  allFinite(buf: Float32Array, N: number): boolean {
+    return this.#k.all_finite(this.#ptr(buf, N, 'buf'), N) === 1;
+  }
+
+  /**
+   * One SGD step of shared/optim/sgd.ts on the mean sum / count, bit for bit:
+   * params (N) and momentum (N) updated in place (momentum untouched by 'plain'), sum (N)
+   * the gradient summed over `count` samples, an integer in [1, 2^24] (exact in float32).
+   * lr, momentum and weightDecay are used as the doubles they are.
+   */
+  sgdStep(params: Float32Array, momentum: Float32Array, sum: Float32Array, N: number, count: number, rule: SgdRule, lr: number, mu: number, weightDecay: number): void {
+    if (!(Number.isInteger(count) && count >= 1 && count <= 2 ** 24)) throw new RangeError(`sgd step: the sample count must be an integer in [1, 2^24], got ${count}`);
+    this.#k.sgd_step(this.#ptr(params, N, 'params'), this.#ptr(momentum, N, 'momentum'), this.#ptr(sum, N, 'sum'), N, count, lr, mu, weightDecay, SGD_RULES[rule]);
   }
 }

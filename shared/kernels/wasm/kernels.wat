@@ -682,4 +682,184 @@
                                    (f64.sub (f64.const 1) (f64.mul (local.get $y) (local.get $y))))))
         (local.set $k (i32.add (local.get $k) (i32.const 4)))
         (br $l))))
+
+
+  ;; ---- the optimizer step: a port of shared/optim/sgd.ts (for shared/optim/wasm-sgd.ts) ----
+  ;; The JS computes in double from float32 values and stores float32, and so do these,
+  ;; operation for operation: f32 lanes promoted to f64x2 (exact), the same f64
+  ;; operations in the same order (no fused multiply-add exists in SIMD-128), one
+  ;; demotion to f32 wherever the JS stores to a Float32Array or calls Math.fround
+  ;; (both round to nearest even, as demote does). lr, mu and wd arrive as f64: the JS
+  ;; numbers, not their float32 roundings. The batch mean is an f32x4.div: JS divides
+  ;; the float32 sum by the count in double and stores the quotient, and with both
+  ;; operands floats (count ≤ 2^24) rounding the double quotient to float32 gives the
+  ;; correctly rounded float32 quotient (53 ≥ 2·24 + 2: double rounding is innocuous,
+  ;; subnormal results included), which is what f32x4.div returns.
+
+  ;; 1 when all N floats of buf are finite, else 0 (±Inf and NaN have all exponent bits
+  ;; set). The trainer's divergence check, on the gradient sum: for count ≥ 1 the mean
+  ;; is finite exactly when the sum is. 16 floats per iteration into four accumulators
+  ;; (one `or` chain would be the bottleneck), then the rest one at a time.
+  (func (export "all_finite") (param $buf i32) (param $N i32) (result i32)
+    (local $k i32) (local $end i32) (local $badTail i32)
+    (local $bad0 v128) (local $bad1 v128) (local $bad2 v128) (local $bad3 v128) (local $exponent v128)
+    (local.set $exponent (i32x4.splat (i32.const 0x7f800000)))
+    (local.set $end (i32.shl (i32.and (local.get $N) (i32.const -16)) (i32.const 2)))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $end)))
+        (local.set $bad0 (v128.or (local.get $bad0) (i32x4.eq (v128.and (v128.load (i32.add (local.get $buf) (local.get $k))) (local.get $exponent)) (local.get $exponent))))
+        (local.set $bad1 (v128.or (local.get $bad1) (i32x4.eq (v128.and (v128.load offset=16 (i32.add (local.get $buf) (local.get $k))) (local.get $exponent)) (local.get $exponent))))
+        (local.set $bad2 (v128.or (local.get $bad2) (i32x4.eq (v128.and (v128.load offset=32 (i32.add (local.get $buf) (local.get $k))) (local.get $exponent)) (local.get $exponent))))
+        (local.set $bad3 (v128.or (local.get $bad3) (i32x4.eq (v128.and (v128.load offset=48 (i32.add (local.get $buf) (local.get $k))) (local.get $exponent)) (local.get $exponent))))
+        (local.set $k (i32.add (local.get $k) (i32.const 64)))
+        (br $l)))
+    (local.set $end (i32.shl (local.get $N) (i32.const 2)))
+    (block $done2
+      (loop $t
+        (br_if $done2 (i32.ge_u (local.get $k) (local.get $end)))
+        (local.set $badTail (i32.or (local.get $badTail)
+          (i32.eq (i32.and (i32.load (i32.add (local.get $buf) (local.get $k))) (i32.const 0x7f800000)) (i32.const 0x7f800000))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $t)))
+    (i32.eqz (i32.or (local.get $badTail)
+      (v128.any_true (v128.or (v128.or (local.get $bad0) (local.get $bad1)) (v128.or (local.get $bad2) (local.get $bad3)))))))
+
+  ;; One SGD step on the batch mean g = sum[i] / count (f32), for i < N; with
+  ;; d = g + wd·p in f64, and b and p stored as f32 (b then used as stored):
+  ;;   rule 0, no momentum                     p ← p − lr·d
+  ;;   rule 1, momentum's first step           b ← d;         p ← p − lr·b
+  ;;   rule 2, Nesterov momentum's first step  b ← d;         p ← p − lr·(d + mu·b)
+  ;;   rule 3, momentum                        b ← mu·b + d;  p ← p − lr·b
+  ;;   rule 4, Nesterov momentum               b ← mu·b + d;  p ← p − lr·(d + mu·b)
+  ;; params (N), buf (N) the momentum buffer (untouched by rule 0), sum (N) the
+  ;; gradient summed over count samples (count 1: sum is the mean already).
+  ;; One loop per rule over quads: one f32x4.div, then each half (l: floats 0-1, h:
+  ;; 2-3) as an f64x2, p and b loaded and stored by halves (cheaper than shuffling
+  ;; them: the loop is bound by vector instructions, not memory). Then the N mod 4
+  ;; tail through $sgd_one, the same sequence one float at a time.
+  (func (export "sgd_step")
+    (param $params i32) (param $buf i32) (param $sum i32) (param $N i32) (param $count f32)
+    (param $lr f64) (param $mu f64) (param $wd f64) (param $rule i32)
+    (local $k i32) (local $end i32)
+    (local $n v128) (local $vlr v128) (local $vmu v128) (local $vwd v128) (local $nesterov v128)
+    (local $g v128) (local $pl v128) (local $ph v128) (local $dl v128) (local $dh v128) (local $bl v128) (local $bh v128)
+    (local.set $n (f32x4.splat (local.get $count)))
+    (local.set $vlr (f64x2.splat (local.get $lr)))
+    (local.set $vmu (f64x2.splat (local.get $mu)))
+    (local.set $vwd (f64x2.splat (local.get $wd)))
+    (local.set $end (i32.shl (i32.and (local.get $N) (i32.const -4)) (i32.const 2)))
+    (block $quadsDone
+      (block $rule4
+        (block $rule3
+          (block $rule12
+            (block $rule0
+              (br_table $rule0 $rule12 $rule12 $rule3 $rule4 $quadsDone (local.get $rule)))
+            ;; rule 0: p ← p − lr·d
+            (loop $rule0Loop
+              (br_if $quadsDone (i32.ge_u (local.get $k) (local.get $end)))
+              (local.set $g (f32x4.div (v128.load (i32.add (local.get $sum) (local.get $k))) (local.get $n)))
+              (local.set $pl (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $params) (local.get $k)))))
+              (local.set $ph (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $params) (local.get $k)))))
+              (local.set $dl (f64x2.add (f64x2.promote_low_f32x4 (local.get $g)) (f64x2.mul (local.get $vwd) (local.get $pl))))
+              (local.set $dh (f64x2.add (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $g) (local.get $g))) (f64x2.mul (local.get $vwd) (local.get $ph))))
+              (v128.store64_lane 0 (i32.add (local.get $params) (local.get $k))
+                (f32x4.demote_f64x2_zero (f64x2.sub (local.get $pl) (f64x2.mul (local.get $vlr) (local.get $dl)))))
+              (v128.store64_lane offset=8 0 (i32.add (local.get $params) (local.get $k))
+                (f32x4.demote_f64x2_zero (f64x2.sub (local.get $ph) (f64x2.mul (local.get $vlr) (local.get $dh)))))
+              (local.set $k (i32.add (local.get $k) (i32.const 16)))
+              (br $rule0Loop)))
+          ;; rules 1 and 2: b ← d; p ← p − lr·b, or p − lr·(d + mu·b) for Nesterov (once per run: a select)
+          (local.set $nesterov (i8x16.splat (i32.sub (i32.const 0) (i32.eq (local.get $rule) (i32.const 2)))))
+          (loop $rule12Loop
+            (br_if $quadsDone (i32.ge_u (local.get $k) (local.get $end)))
+            (local.set $g (f32x4.div (v128.load (i32.add (local.get $sum) (local.get $k))) (local.get $n)))
+            (local.set $pl (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $params) (local.get $k)))))
+            (local.set $ph (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $params) (local.get $k)))))
+            (local.set $dl (f64x2.add (f64x2.promote_low_f32x4 (local.get $g)) (f64x2.mul (local.get $vwd) (local.get $pl))))
+            (local.set $dh (f64x2.add (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $g) (local.get $g))) (f64x2.mul (local.get $vwd) (local.get $ph))))
+            (local.set $bl (f32x4.demote_f64x2_zero (local.get $dl)))
+            (local.set $bh (f32x4.demote_f64x2_zero (local.get $dh)))
+            (v128.store64_lane 0 (i32.add (local.get $buf) (local.get $k)) (local.get $bl))
+            (v128.store64_lane offset=8 0 (i32.add (local.get $buf) (local.get $k)) (local.get $bh))
+            (local.set $bl (f64x2.promote_low_f32x4 (local.get $bl)))
+            (local.set $bh (f64x2.promote_low_f32x4 (local.get $bh)))
+            (v128.store64_lane 0 (i32.add (local.get $params) (local.get $k))
+              (f32x4.demote_f64x2_zero (f64x2.sub (local.get $pl) (f64x2.mul (local.get $vlr)
+              (v128.bitselect (f64x2.add (local.get $dl) (f64x2.mul (local.get $vmu) (local.get $bl))) (local.get $bl) (local.get $nesterov))))))
+            (v128.store64_lane offset=8 0 (i32.add (local.get $params) (local.get $k))
+              (f32x4.demote_f64x2_zero (f64x2.sub (local.get $ph) (f64x2.mul (local.get $vlr)
+              (v128.bitselect (f64x2.add (local.get $dh) (f64x2.mul (local.get $vmu) (local.get $bh))) (local.get $bh) (local.get $nesterov))))))
+            (local.set $k (i32.add (local.get $k) (i32.const 16)))
+            (br $rule12Loop)))
+        ;; rule 3: b ← mu·b + d; p ← p − lr·b
+        (loop $rule3Loop
+          (br_if $quadsDone (i32.ge_u (local.get $k) (local.get $end)))
+          (local.set $g (f32x4.div (v128.load (i32.add (local.get $sum) (local.get $k))) (local.get $n)))
+          (local.set $pl (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $params) (local.get $k)))))
+          (local.set $ph (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $params) (local.get $k)))))
+          (local.set $dl (f64x2.add (f64x2.promote_low_f32x4 (local.get $g)) (f64x2.mul (local.get $vwd) (local.get $pl))))
+          (local.set $dh (f64x2.add (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $g) (local.get $g))) (f64x2.mul (local.get $vwd) (local.get $ph))))
+          (local.set $bl (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $vmu)
+            (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $buf) (local.get $k))))) (local.get $dl))))
+          (local.set $bh (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $vmu)
+            (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $buf) (local.get $k))))) (local.get $dh))))
+          (v128.store64_lane 0 (i32.add (local.get $buf) (local.get $k)) (local.get $bl))
+          (v128.store64_lane offset=8 0 (i32.add (local.get $buf) (local.get $k)) (local.get $bh))
+          (local.set $bl (f64x2.promote_low_f32x4 (local.get $bl)))
+          (local.set $bh (f64x2.promote_low_f32x4 (local.get $bh)))
+          (v128.store64_lane 0 (i32.add (local.get $params) (local.get $k))
+            (f32x4.demote_f64x2_zero (f64x2.sub (local.get $pl) (f64x2.mul (local.get $vlr) (local.get $bl)))))
+          (v128.store64_lane offset=8 0 (i32.add (local.get $params) (local.get $k))
+            (f32x4.demote_f64x2_zero (f64x2.sub (local.get $ph) (f64x2.mul (local.get $vlr) (local.get $bh)))))
+          (local.set $k (i32.add (local.get $k) (i32.const 16)))
+          (br $rule3Loop)))
+      ;; rule 4: b ← mu·b + d; p ← p − lr·(d + mu·b)
+      (loop $rule4Loop
+        (br_if $quadsDone (i32.ge_u (local.get $k) (local.get $end)))
+        (local.set $g (f32x4.div (v128.load (i32.add (local.get $sum) (local.get $k))) (local.get $n)))
+        (local.set $pl (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $params) (local.get $k)))))
+        (local.set $ph (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $params) (local.get $k)))))
+        (local.set $dl (f64x2.add (f64x2.promote_low_f32x4 (local.get $g)) (f64x2.mul (local.get $vwd) (local.get $pl))))
+        (local.set $dh (f64x2.add (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $g) (local.get $g))) (f64x2.mul (local.get $vwd) (local.get $ph))))
+        (local.set $bl (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $vmu)
+          (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $buf) (local.get $k))))) (local.get $dl))))
+        (local.set $bh (f32x4.demote_f64x2_zero (f64x2.add (f64x2.mul (local.get $vmu)
+          (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $buf) (local.get $k))))) (local.get $dh))))
+        (v128.store64_lane 0 (i32.add (local.get $buf) (local.get $k)) (local.get $bl))
+        (v128.store64_lane offset=8 0 (i32.add (local.get $buf) (local.get $k)) (local.get $bh))
+        (local.set $bl (f64x2.promote_low_f32x4 (local.get $bl)))
+        (local.set $bh (f64x2.promote_low_f32x4 (local.get $bh)))
+        (v128.store64_lane 0 (i32.add (local.get $params) (local.get $k))
+          (f32x4.demote_f64x2_zero (f64x2.sub (local.get $pl) (f64x2.mul (local.get $vlr) (f64x2.add (local.get $dl) (f64x2.mul (local.get $vmu) (local.get $bl)))))))
+        (v128.store64_lane offset=8 0 (i32.add (local.get $params) (local.get $k))
+          (f32x4.demote_f64x2_zero (f64x2.sub (local.get $ph) (f64x2.mul (local.get $vlr) (f64x2.add (local.get $dh) (f64x2.mul (local.get $vmu) (local.get $bh)))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $rule4Loop)))
+    (local.set $end (i32.shl (local.get $N) (i32.const 2)))
+    (block $tailDone
+      (loop $tail
+        (br_if $tailDone (i32.ge_u (local.get $k) (local.get $end)))
+        (call $sgd_one (i32.add (local.get $params) (local.get $k)) (i32.add (local.get $buf) (local.get $k)) (i32.add (local.get $sum) (local.get $k))
+          (local.get $count) (local.get $lr) (local.get $mu) (local.get $wd) (local.get $rule))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $tail))))
+
+  ;; sgd_step's rules for one float at the byte addresses p, b, s.
+  (func $sgd_one (param $pp i32) (param $bp i32) (param $sp i32) (param $count f32)
+    (param $lr f64) (param $mu f64) (param $wd f64) (param $rule i32)
+    (local $p f64) (local $d f64) (local $b f32) (local $u f64)
+    (local.set $p (f64.promote_f32 (f32.load (local.get $pp))))
+    (local.set $d (f64.add (f64.promote_f32 (f32.div (f32.load (local.get $sp)) (local.get $count))) (f64.mul (local.get $wd) (local.get $p))))
+    (local.set $u (local.get $d))
+    (if (i32.ne (local.get $rule) (i32.const 0))
+      (then
+        (local.set $b (f32.demote_f64 (if (result f64) (i32.le_u (local.get $rule) (i32.const 2))
+          (then (local.get $d))
+          (else (f64.add (f64.mul (local.get $mu) (f64.promote_f32 (f32.load (local.get $bp)))) (local.get $d))))))
+        (f32.store (local.get $bp) (local.get $b))
+        (local.set $u (f64.promote_f32 (local.get $b)))
+        (if (i32.or (i32.eq (local.get $rule) (i32.const 2)) (i32.eq (local.get $rule) (i32.const 4)))
+          (then (local.set $u (f64.add (local.get $d) (f64.mul (local.get $mu) (local.get $u))))))))
+    (f32.store (local.get $pp) (f32.demote_f64 (f64.sub (local.get $p) (f64.mul (local.get $lr) (local.get $u))))))
 )
