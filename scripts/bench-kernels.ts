@@ -3,7 +3,9 @@
 //   1. GFLOP/s of every matmul of forward and backward, at the shard shape (16 rows,
 //      what a worker computes) and at the batch shape (64 rows, the anchors' shape);
 //   2. where one shard's gradient spends its time (matmuls vs the rest);
-//   3. single-process training samples/s (batch 64, plain SGD lr 0.1, momentum 0).
+//   3. single-process training samples/s (batch 64, plain SGD lr 0.1, momentum 0);
+//   4. the coordinator's optimizer step (batch mean, divergence check, SGD update) on
+//      the MLP's parameters: the JS Sgd against WasmSgd, which gives the same bits.
 // Medians; a benchmark, not a test. BENCH_EPOCHS (default 4) sets the training length.
 
 import { Writable } from 'node:stream';
@@ -16,6 +18,10 @@ import { Trainer } from '../coordinator/trainer.js';
 import { createKernelSet, KERNEL_SET_NAMES, type KernelSet, type KernelSetName } from '../shared/kernels/kernel-set.js';
 import { initParams } from '../shared/model/init.js';
 import { Network } from '../shared/model/network.js';
+import { mlpSpec, paramLayout } from '../shared/model/spec.js';
+import type { Optimizer } from '../shared/optim/optimizer.js';
+import { Sgd, type SgdOptions } from '../shared/optim/sgd.js';
+import { WasmSgd } from '../shared/optim/wasm-sgd.js';
 import { deriveRng } from '../shared/rng.js';
 import { ShardComputer } from '../worker/compute.js';
 
@@ -129,6 +135,34 @@ async function trainSamplesPerSec(name: KernelSetName): Promise<number> {
   return run.split.train.length / median(seconds.slice(1));
 }
 
+/** ms of one optimizer.stepBatch on the MNIST MLP's parameters (a gradient sum over 64 samples). */
+function optimizerStepMs(make: (size: number) => Optimizer): number {
+  const P = paramLayout(mlpSpec(784, [128], 10, 'relu', 'cross_entropy')).totalSize;
+  const opt = make(P);
+  const rng = deriveRng(5, 'bench-optimizer');
+  for (let i = 0; i < P; i++) opt.params[i] = rng.nextFloat() - 0.5;
+  const sum = new Float32Array(P);
+  for (let i = 0; i < P; i++) sum[i] = (rng.nextFloat() - 0.5) * 0.1;
+  return timeIt(() => opt.stepBatch(opt.params, sum, 64), 500);
+}
+
+const OPTIMIZER_CASES: [string, Partial<SgdOptions>][] = [
+  ['lr 0.1, momentum 0', { lr: 0.1 }],
+  ['lr 0.1, momentum 0.9 (the default)', { lr: 0.1, momentum: 0.9 }],
+  ['lr 0.1, Nesterov 0.9, weight decay 1e-4', { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 1e-4 }],
+];
+
+function optimizerTable(say: (s: string) => void): void {
+  const P = paramLayout(mlpSpec(784, [128], 10, 'relu', 'cross_entropy')).totalSize;
+  say(`| optimizer step on ${fmt(P)} parameters (mean of a 64-sample sum, finiteness check, SGD update) | JS Sgd ms | WasmSgd ms | speedup |`);
+  say('|---|---|---|---|');
+  for (const [name, options] of OPTIMIZER_CASES) {
+    const js = optimizerStepMs((size) => new Sgd(size, options));
+    const wasm = optimizerStepMs((size) => new WasmSgd(size, options));
+    say(`| ${name} | ${fmt(js, 3)} | ${fmt(wasm, 3)} | ${fmt(js / wasm, 1)}× |`);
+  }
+}
+
 async function main(): Promise<void> {
   const say = (s: string): void => {
     process.stdout.write(`${s}\n`);
@@ -156,6 +190,8 @@ async function main(): Promise<void> {
     say(`| --kernels ${name} | ${fmt(rates.get(name)!)} |`);
   }
   say(`| wasm / js | ${fmt(rates.get('wasm')! / rates.get('js')!, 2)}× |`);
+  say('');
+  optimizerTable(say);
   say('');
 }
 

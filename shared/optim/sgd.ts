@@ -8,8 +8,9 @@
 // deep learning" (ICML 2013), as formulated in the PyTorch documentation.
 //
 // This is the plain-JS reference. WasmSgd (wasm-sgd.ts) is its WebAssembly twin, the
-// same bits about ten times faster, and what the trainer uses wherever WebAssembly
-// SIMD is available: any change to the arithmetic here must be made there too.
+// same bits about four times faster, and what the trainer uses wherever WebAssembly
+// SIMD is available: any change to the arithmetic here must be made there too
+// (test/wasm-sgd.test.ts compares the two bit for bit).
 
 import { ConfigError } from '../errors.js';
 import type { Optimizer } from './optimizer.js';

@@ -1,7 +1,8 @@
 // SGD on WebAssembly SIMD: the update of sgd.ts bit for bit (sgd_step in
 // shared/kernels/wasm/kernels.wat computes in f64x2 lanes, operation for operation
-// as the JS computes in doubles), with the trainer's batch mean and divergence check
-// in the same pass over memory, about ten times faster than the JS.
+// as the JS computes in doubles), the batch mean folded into it, and the divergence
+// check as a pass before it; about four times faster than the JS (npm run
+// bench:kernels), the f64 arithmetic that the bits require being the floor.
 //
 // The instance owns a fixed-size wasm memory holding the parameters (handed out as
 // `params`, a view that never detaches), the momentum buffer, the gradient sum of the

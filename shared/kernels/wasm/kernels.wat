@@ -1,15 +1,19 @@
 ;; flocktrain's WebAssembly SIMD kernels: the dense layer's forward and both
-;; gradients, ReLU, sigmoid, tanh, and the reduction tree's add. Hand-written WAT, assembled by scripts/build-wasm.mjs (wabt)
-;; into a base64 module that shared/kernels/wasm/kernels.ts instantiates in Node and
-;; in the browser's Web Worker alike.
+;; gradients, ReLU, sigmoid, tanh, the reduction tree's add, bfloat16 rounding, and
+;; the coordinator's optimizer step (batch mean, finiteness check, SGD). Hand-written
+;; WAT, assembled by scripts/build-wasm.mjs (wabt) into a base64 module that
+;; shared/kernels/wasm/kernels.ts instantiates in Node and in the browser's Web Worker alike.
 ;;
-;; Bits are the point. WebAssembly fixes the result of every f32 and f32x4 operation
-;; (IEEE, round to nearest even, no contraction: f32x4.mul then f32x4.add is never
-;; fused), so each kernel below yields the same bits on every CPU and engine. Each
+;; Bits are the point. WebAssembly fixes the result of every f32, f64 and SIMD lane
+;; operation (IEEE, round to nearest even, no contraction: f32x4.mul then f32x4.add is
+;; never fused; only a NaN's sign and payload are left open), so each kernel below
+;; yields the same bits on every CPU and engine. Each
 ;; output element is produced by one sequence of f32 operations that does not depend
 ;; on the tiling: edge tiles run the same sequence through $dot / scalar loops.
 ;; That sequence is not the JS kernels' (they accumulate in double), so the two
-;; kernel sets give different, each deterministic, bits; a run picks one.
+;; kernel sets give different, each deterministic, bits; a run picks one. The
+;; elementwise kernels after the matmuls are the exception: each is a port of its JS
+;; twin, operation for operation, and gives its bits.
 ;;
 ;; Memory is imported with maximum = initial (sized once by the caller, never grown).
 ;; Pointers are byte offsets, 16-byte aligned by the caller's arena; sizes are
