@@ -60,11 +60,16 @@ interface PoolOptions {
   readonly wireDtype?: WireDtype;
   /** Default 0 here: the test model is tiny, and every task should still be cut. */
   readonly minRunWork?: number;
+  /** Thread counts reported by onStarted. */
+  readonly started?: number[];
 }
 
-async function pool(kernels: KernelSetName, threads: number, o: PoolOptions = {}): Promise<ThreadedComputer> {
+function pool(kernels: KernelSetName, threads: number, o: PoolOptions = {}): ThreadedComputer {
   const crashes = o.crashes ?? [];
-  const p = await ThreadedComputer.start(setup(kernels, o.wireDtype ?? 'f32'), { threads, entry: o.entry ?? ENTRY, minRunWork: o.minRunWork ?? 0, onCrash: (detail) => crashes.push(detail) });
+  const started = o.started ?? [];
+  const p = new ThreadedComputer(setup(kernels, o.wireDtype ?? 'f32'), {
+    threads, entry: o.entry ?? ENTRY, minRunWork: o.minRunWork ?? 0, onCrash: (detail) => crashes.push(detail), onStarted: (n) => started.push(n),
+  });
   pools.push(p);
   return p;
 }
@@ -87,7 +92,8 @@ describe('ThreadedComputer = ShardComputer, bit for bit', () => {
     ['wasm', 3, 'f32', 'the default least work per run', MIN_RUN_WORK],
   ] as const)('%s kernels, %i threads, %s wire, %s: every shard set, weights changing between calls', async (kernels, threads, wireDtype, _, minRunWork) => {
     const reference = new ShardComputer(spec, data, SHARD, kernels, wireDtype);
-    const threaded = await pool(kernels, threads, { wireDtype, minRunWork });
+    const started: number[] = [];
+    const threaded = pool(kernels, threads, { wireDtype, minRunWork, started });
     expect(threaded.paramCount).toBe(reference.paramCount);
     for (const seed of [1, 2]) {
       const params = initParams(spec, seed);
@@ -99,10 +105,12 @@ describe('ThreadedComputer = ShardComputer, bit for bit', () => {
         expect(got, `${name}, weights seed ${seed}`).toEqual(want);
       }
     }
+    // The threads start with the first task worth cutting, once; never for this tiny model by default.
+    expect(started).toEqual(minRunWork === MIN_RUN_WORK ? [] : [threads]);
   });
 
   it('a shard with an index past the data fails that call only; the pool computes on', async () => {
-    const threaded = await pool('wasm', 2);
+    const threaded = pool('wasm', 2);
     const params = initParams(spec, 1);
     const bad = [shards[0], { id: 1, indices: Uint32Array.from([0, data.numSamples]) }];
     await expect(threaded.computeNodes(params, bad, NUM_SHARDS)).rejects.toThrow(/out of range/);
@@ -126,7 +134,7 @@ describe('a compute thread that dies', () => {
     ['exits', 'process.exit(3);', /compute thread \d of 2 exited with code 3/],
   ])('%s: onCrash hears it once, the call and every later one reject', async (how, onRequest, reason) => {
     const crashes: string[] = [];
-    const threaded = await pool('wasm', 2, { crashes, entry: entry(`${how}.mjs`, onRequest) });
+    const threaded = pool('wasm', 2, { crashes, entry: entry(`${how}.mjs`, onRequest) });
     const params = initParams(spec, 1);
     await expect(threaded.computeNodes(params, shards, NUM_SHARDS)).rejects.toThrow(reason);
     expect(crashes).toHaveLength(1);

@@ -129,9 +129,9 @@ function threadPool(threads: number, log: ClientOptions['log']) {
       const old = pool;
       pool = null;
       await old?.computer.close();
-      const computer = await ThreadedComputer.start(setup, { threads, onCrash });
+      // Its threads start with the first task big enough to be worth cutting.
+      const computer = new ThreadedComputer(setup, { threads, onCrash, onStarted: (n) => log.info({ threads: n }, 'compute threads started') });
       pool = { key, computer };
-      log.info({ threads }, 'compute threads started');
       return computer;
     },
     close: async (): Promise<void> => {

@@ -10,7 +10,8 @@
 // Threads pay only for big tasks: each extra run costs this thread about 0.3 ms on the
 // MNIST MLP (messages, the gradient copied out of the thread and added up the tree),
 // so a task is cut into no more runs than hold MIN_RUN_WORK each, and one too small
-// for two is computed right here, by a ShardComputer of this thread's own.
+// for two is computed right here, by a ShardComputer of this thread's own. The threads
+// start with the first task worth cutting: a small model never starts them.
 //
 // Memory is shared, not copied per step: the dataset lives in one SharedArrayBuffer
 // every thread reads (copied there once if the loader did not already put it in one);
@@ -26,7 +27,6 @@
 import { Worker } from 'node:worker_threads';
 import type { PartialGradient } from '../shared/gradient.js';
 import { wireCombine } from '../shared/wire-dtype.js';
-import { paramLayout } from '../shared/model/spec.js';
 import { coverNodes, nodeKey, reduceNode } from '../shared/tree.js';
 import { ShardComputer, type ComputerSetup, type GradientComputer, type NodeGradient, type ShardInput } from './compute.js';
 import type { ThreadInit, ThreadReply, ThreadRequest } from './compute-thread.js';
@@ -44,6 +44,8 @@ export interface ThreadedComputerOptions {
    * is cut into as many runs as there are threads (and shards), however small.
    */
   readonly minRunWork?: number;
+  /** Called once the threads have started (with the first task worth cutting). */
+  readonly onStarted?: (threads: number) => void;
 }
 
 interface Thread {
@@ -68,8 +70,14 @@ export const MIN_RUN_WORK = 64 * 101_770;
 
 export class ThreadedComputer implements GradientComputer {
   readonly paramCount: number;
-  readonly #threads: Thread[];
-  readonly #onCrash: (detail: string) => void;
+  /** Compute threads the pool runs once started. */
+  readonly threads: number;
+  readonly #setup: ComputerSetup;
+  readonly #options: ThreadedComputerOptions;
+  readonly #minRunWork: number;
+  /** The threads, once the first task worth cutting has started them. */
+  #threads: Thread[] | null = null;
+  #started: Promise<Thread[]> | null = null;
   /** (paramCount): the weights of the current call, read by every thread. */
   readonly #weights: Float32Array<SharedArrayBuffer>;
   /** The current call's sample indices, shard after shard, read by every thread. */
@@ -81,52 +89,21 @@ export class ThreadedComputer implements GradientComputer {
   #crash: Error | null = null;
   /** The reduction tree's combine for the run's wire dtype. */
   readonly #combine: (left: PartialGradient, right: PartialGradient) => PartialGradient;
-  readonly #minRunWork: number;
   /** Computes the tasks too small to cut, on this thread. */
   readonly #local: ShardComputer;
 
-  /** Starts the threads and resolves once each has built its ShardComputer. */
-  static async start(setup: ComputerSetup, options: ThreadedComputerOptions): Promise<ThreadedComputer> {
+  constructor(setup: ComputerSetup, options: ThreadedComputerOptions) {
     if (!(Number.isInteger(options.threads) && options.threads >= 1)) throw new RangeError(`threads must be an integer ≥ 1, got ${options.threads}`);
     const min = options.minRunWork ?? MIN_RUN_WORK;
     if (!(Number.isFinite(min) && min >= 0)) throw new RangeError(`minRunWork must be ≥ 0, got ${min}`);
-    const { features, labels, ...meta } = setup.dataset;
-    const data = sharedDataOf(features, labels);
-    const weights = new SharedArrayBuffer(paramLayout(setup.spec).totalSize * 4);
-    const init: ThreadInit = { spec: setup.spec, shardSize: setup.shardSize, kernels: setup.kernels, wireDtype: setup.wireDtype, dataset: meta, data, weights };
-    const local = new ShardComputer(setup.spec, setup.dataset, setup.shardSize, setup.kernels, setup.wireDtype);
-    const computer = new ThreadedComputer(init, local, options);
-    await Promise.all(computer.#threads.map((t) => computer.#ask(t, null)));
-    return computer;
-  }
-
-  private constructor(init: ThreadInit, local: ShardComputer, options: ThreadedComputerOptions) {
-    this.paramCount = init.weights.byteLength / 4;
-    this.#local = local;
-    this.#minRunWork = options.minRunWork ?? MIN_RUN_WORK;
-    this.#weights = new Float32Array(init.weights);
-    this.#combine = wireCombine(init.wireDtype);
-    this.#onCrash = options.onCrash;
-    const entry = options.entry ?? new URL('./compute-thread.js', import.meta.url);
-    this.#threads = Array.from({ length: options.threads }, (_, i) => {
-      const thread: Thread = { worker: new Worker(entry, { workerData: init }), slots: [], hasIndices: false, pending: null };
-      const name = `compute thread ${i + 1} of ${options.threads}`;
-      thread.worker.on('message', (reply: ThreadReply) => {
-        const pending = thread.pending;
-        thread.pending = null;
-        if (pending === null) return this.#die(`${name} sent an unexpected ${reply.type} message`);
-        if (reply.type === 'failed') pending.reject(new Error(reply.message));
-        else pending.resolve(reply);
-      });
-      thread.worker.on('error', (err) => this.#die(`${name} crashed: ${err.message.split('\n')[0]}`));
-      thread.worker.on('messageerror', (err) => this.#die(`${name} could not read a message: ${err.message}`));
-      thread.worker.on('exit', (code) => this.#die(`${name} exited with code ${code}`));
-      return thread;
-    });
-  }
-
-  get threads(): number {
-    return this.#threads.length;
+    this.#local = new ShardComputer(setup.spec, setup.dataset, setup.shardSize, setup.kernels, setup.wireDtype);
+    this.paramCount = this.#local.paramCount;
+    this.threads = options.threads;
+    this.#setup = setup;
+    this.#options = options;
+    this.#minRunWork = min;
+    this.#weights = new Float32Array(new SharedArrayBuffer(this.paramCount * 4));
+    this.#combine = wireCombine(setup.wireDtype);
   }
 
   computeNodes(params: Float32Array, shards: readonly ShardInput[], numShards: number): Promise<NodeGradient[]> {
@@ -140,7 +117,38 @@ export class ThreadedComputer implements GradientComputer {
     if (this.#closed) return;
     this.#closed = true;
     this.#rejectPending(new Error('compute threads closed'));
-    await Promise.all(this.#threads.map((t) => t.worker.terminate()));
+    await Promise.all((this.#threads ?? []).map((t) => t.worker.terminate()));
+  }
+
+  /** The threads, started on first use; resolves once each has built its ShardComputer. */
+  #start(): Promise<Thread[]> {
+    this.#started ??= (async () => {
+      const { features, labels, ...meta } = this.#setup.dataset;
+      const { spec, shardSize, kernels, wireDtype } = this.#setup;
+      const init: ThreadInit = { spec, shardSize, kernels, wireDtype, dataset: meta, data: sharedDataOf(features, labels), weights: this.#weights.buffer };
+      const entry = this.#options.entry ?? new URL('./compute-thread.js', import.meta.url);
+      const threads = Array.from({ length: this.threads }, (_, i) => this.#spawn(entry, init, `compute thread ${i + 1} of ${this.threads}`));
+      this.#threads = threads;
+      await Promise.all(threads.map((t) => this.#ask(t, null)));
+      this.#options.onStarted?.(threads.length);
+      return threads;
+    })();
+    return this.#started;
+  }
+
+  #spawn(entry: URL, init: ThreadInit, name: string): Thread {
+    const thread: Thread = { worker: new Worker(entry, { workerData: init }), slots: [], hasIndices: false, pending: null };
+    thread.worker.on('message', (reply: ThreadReply) => {
+      const pending = thread.pending;
+      thread.pending = null;
+      if (pending === null) return this.#die(`${name} sent an unexpected ${reply.type} message`);
+      if (reply.type === 'failed') pending.reject(new Error(reply.message));
+      else pending.resolve(reply);
+    });
+    thread.worker.on('error', (err) => this.#die(`${name} crashed: ${err.message.split('\n')[0]}`));
+    thread.worker.on('messageerror', (err) => this.#die(`${name} could not read a message: ${err.message}`));
+    thread.worker.on('exit', (code) => this.#die(`${name} exited with code ${code}`));
+    return thread;
   }
 
   async #compute(params: Float32Array, shards: readonly ShardInput[], numShards: number): Promise<NodeGradient[]> {
@@ -148,21 +156,22 @@ export class ThreadedComputer implements GradientComputer {
     if (this.#closed) throw new Error('compute threads closed');
     if (params.length !== this.paramCount) throw new RangeError(`weights of ${params.length} values, the model has ${this.paramCount}`);
     const samples = shards.reduce((n, s) => n + s.indices.length, 0);
-    const parts = this.#minRunWork === 0 ? this.#threads.length : Math.min(this.#threads.length, Math.floor((samples * this.paramCount) / this.#minRunWork));
+    const parts = this.#minRunWork === 0 ? this.threads : Math.min(this.threads, Math.floor((samples * this.paramCount) / this.#minRunWork));
     if (parts <= 1 && this.#minRunWork > 0) return this.#local.computeNodes(params, shards, numShards);
+    const threads = await this.#start();
     const runs = splitShards(shards, parts);
     const needed = runs.reduce((n, run) => run.reduce((m, s) => m + s.indices.length, n), 0);
     if (needed > this.#indices.length) {
       let size = this.#indices.length;
       while (size < needed) size *= 2;
       this.#indices = new Uint32Array(new SharedArrayBuffer(size * 4));
-      for (const t of this.#threads) t.hasIndices = false;
+      for (const t of threads) t.hasIndices = false;
     }
     this.#weights.set(params);
     const call = ++this.#calls;
     let at = 0;
     const replies = runs.map((run, r) => {
-      const thread = this.#threads[r];
+      const thread = threads[r];
       const list: number[] = [];
       for (const s of run) {
         this.#indices.set(s.indices, at);
@@ -181,7 +190,7 @@ export class ThreadedComputer implements GradientComputer {
     settled.forEach((s, r) => {
       const reply = (s as PromiseFulfilledResult<ThreadReply>).value;
       if (reply.type !== 'done') throw new Error(`compute thread ${r + 1} answered ${reply.type} to a request`);
-      const thread = this.#threads[r];
+      const thread = threads[r];
       if (reply.slots !== undefined) {
         const buffer = reply.slots;
         thread.slots = Array.from({ length: buffer.byteLength / (4 * this.paramCount) }, (_, k) => new Float32Array(buffer, k * 4 * this.paramCount, this.paramCount));
@@ -207,13 +216,13 @@ export class ThreadedComputer implements GradientComputer {
   #die(detail: string): void {
     if (this.#closed || this.#crash !== null) return;
     this.#crash = new Error(detail);
-    this.#onCrash(detail);
+    this.#options.onCrash(detail);
     this.#rejectPending(this.#crash);
-    for (const t of this.#threads) void t.worker.terminate();
+    for (const t of this.#threads ?? []) void t.worker.terminate();
   }
 
   #rejectPending(err: Error): void {
-    for (const t of this.#threads) {
+    for (const t of this.#threads ?? []) {
       t.pending?.reject(err);
       t.pending = null;
     }
