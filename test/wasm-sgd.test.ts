@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../shared/errors.js';
 import { Sgd, type SgdOptions } from '../shared/optim/sgd.js';
-import { createSgd, WasmSgd } from '../shared/optim/wasm-sgd.js';
+import { createSgd, WASM_SGD_MAX_PARAMS, WasmSgd } from '../shared/optim/wasm-sgd.js';
 import { deriveRng, type Rng } from '../shared/rng.js';
 
 const SEED = 0x5d6;
@@ -65,8 +65,10 @@ const LENGTHS = [1, 2, 3, 4, 5, 7, 16, 17, 63, 101, 1030];
 const COUNTS = [64, 1, 3, 1000, 7, 2 ** 24, 96, 5, 100_000, 64, 13, 2];
 
 describe('WasmSgd', () => {
-  it('is what createSgd picks in this Node (WebAssembly SIMD-128)', () => {
+  it('is what createSgd picks in this Node (WebAssembly SIMD-128), up to WASM_SGD_MAX_PARAMS', () => {
     expect(createSgd(8, { lr: 0.1 })).toBeInstanceOf(WasmSgd);
+    // Sgd allocates lazily: asking for a huge one costs nothing.
+    expect(createSgd(WASM_SGD_MAX_PARAMS + 1, { lr: 0.1 })).toBeInstanceOf(Sgd);
   });
 
   for (const [name, options] of CASES) {

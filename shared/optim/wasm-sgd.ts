@@ -89,10 +89,18 @@ export class WasmSgd implements Optimizer {
 }
 
 /**
- * The SGD the trainer uses: WasmSgd where this engine has WebAssembly SIMD, else the
- * JS Sgd. They give the same bits (test/wasm-sgd.test.ts), so the choice is not part
- * of the run's configuration, unlike the kernel set.
+ * Parameters up to which createSgd picks WasmSgd: its memory holds four copies, 1 GiB
+ * here; beyond, the JS Sgd (no contiguous arena) takes over rather than risk a failed
+ * allocation or wasm32's 4 GiB ceiling.
+ */
+export const WASM_SGD_MAX_PARAMS = 2 ** 26;
+
+/**
+ * The SGD the trainer uses: WasmSgd where this engine has WebAssembly SIMD and the
+ * model fits its memory, else the JS Sgd. They give the same bits
+ * (test/wasm-sgd.test.ts), so the choice is not part of the run's configuration,
+ * unlike the kernel set.
  */
 export function createSgd(size: number, options: Partial<SgdOptions>): Optimizer {
-  return wasmKernelsAvailable() ? new WasmSgd(size, options) : new Sgd(size, options);
+  return size <= WASM_SGD_MAX_PARAMS && wasmKernelsAvailable() ? new WasmSgd(size, options) : new Sgd(size, options);
 }
