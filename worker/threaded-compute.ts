@@ -1,6 +1,6 @@
 // The Node worker's GradientComputer for --threads N > 1: N worker_threads, each with
 // its own ShardComputer and wasm instance (compute-thread.ts). A task's shards are cut
-// into one run per thread (split-task.ts); each thread pre-reduces its run along the
+// into at most one run per thread (split-task.ts); each thread pre-reduces its run along the
 // fixed tree, and this thread completes the task's maximal nodes from the runs' nodes
 // with reduceNode and the same float32 add. The same operands added in the same tree
 // order give the same bits on any thread, so the result is ShardComputer.computeNodes's
@@ -15,11 +15,10 @@
 //
 // Memory is shared, not copied per step: the dataset lives in one SharedArrayBuffer
 // every thread reads (copied there once if the loader did not already put it in one);
-// each call writes the weights and the shard
-// indices into two more that every thread reads; each thread writes its nodes'
-// gradients into its own shared slots, which this thread adds in place and returns
-// as they are (valid until the next call). In steady state a call allocates only
-// small request and reply objects.
+// each call writes the weights and the shard indices into two more that every thread
+// reads; each thread writes its nodes' gradients into its own shared slots, which
+// this thread adds in place and returns as they are (valid until the next call). In
+// steady state a call allocates only small request and reply objects.
 //
 // A thread that dies (an uncaught error, an exit) is fatal: `onCrash` hears of it
 // once, every pending and later call rejects, and the other threads are stopped.
