@@ -96,7 +96,8 @@ describe('one worker computing on N threads = train, bit for bit', () => {
   const WIDE = ['--samples', '2000', '--hidden', '256,256', '--epochs', '1'];
 
   it.each([1, 2, 3])('blobs, 14 shards per step (the last of 8), 1 worker with --threads %i', async (n) => {
-    await expectSameAsTrain(['--dataset', 'blobs', ...WIDE, '--batch-size', '320', '--shard-size', '24'], 1, ['--threads', String(n)]);
+    // lr 0.01: the default 0.1 makes this wide model's loss blow up (still the same bits, but a poor fixture).
+    await expectSameAsTrain(['--dataset', 'blobs', ...WIDE, '--batch-size', '320', '--shard-size', '24', '--lr', '0.01'], 1, ['--threads', String(n)]);
   });
 
   it('spirals, tanh, momentum, ragged shards and batches, 1 worker with --threads 3', async () => {
