@@ -29,21 +29,25 @@ function medianBytes(steps: readonly LogLine[]): number {
 describe('--wire-dtype bf16', () => {
   it('train = 2 and 3 workers bit for bit, differs from f32, learns, and moves half the bytes', async () => {
     const bf16 = [...BLOBS, '--wire-dtype', 'bf16'];
-    const [ref, f32Ref, two, three, f32Two] = await Promise.all([
+    const [ref, f32Ref, two, three, bf16One, f32One] = await Promise.all([
       new Sandbox().train(bf16),
       new Sandbox().train(BLOBS),
       distributed(bf16, 2),
       distributed(bf16, 3),
-      distributed(BLOBS, 2),
+      distributed(bf16, 1),
+      distributed(BLOBS, 1),
     ]);
     expect(two.done.weightsHash).toBe(ref.weightsHash);
     expect(three.done.weightsHash).toBe(ref.weightsHash);
-    expect(f32Two.done.weightsHash).toBe(f32Ref.weightsHash);
+    expect(bf16One.done.weightsHash).toBe(ref.weightsHash);
+    expect(f32One.done.weightsHash).toBe(f32Ref.weightsHash);
     expect(ref.weightsHash).not.toBe(f32Ref.weightsHash);
     // Blobs are easy: both dtypes should separate them nearly perfectly.
     expect(Number(ref.valAccuracy)).toBeGreaterThan(0.9);
     expect(Math.abs(Number(ref.valAccuracy) - Number(f32Ref.valAccuracy))).toBeLessThan(0.05);
-    const ratio = medianBytes(two.steps) / medianBytes(f32Two.steps);
+    // One worker gets every step's work: one weights message down, one gradient up,
+    // whatever the timing, so the two runs' bytes compare like for like.
+    const ratio = medianBytes(bf16One.steps) / medianBytes(f32One.steps);
     expect(ratio).toBeGreaterThan(0.45);
     expect(ratio).toBeLessThan(0.55);
   });
