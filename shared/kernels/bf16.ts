@@ -6,24 +6,29 @@
 
 /** a[i] = a[i] rounded to bf16, kept as f32 (low 16 bits zero); the first N values. */
 export function roundBf16(a: Float32Array, N = a.length): void {
-  const u = new Uint32Array(a.buffer, a.byteOffset, N);
-  for (let i = 0; i < N; i++) u[i] = roundBf16Bits(u[i]);
+  // Int32 views: V8 keeps int32 values unboxed, where uint32 ones above 2^31 become doubles (~1.5x slower).
+  const bits = new Int32Array(a.buffer, a.byteOffset, N);
+  for (let i = 0; i < N; i++) bits[i] = roundBf16Bits(bits[i]);
 }
 
-/** The f32 bit pattern `x` rounded to bf16 (as an f32 bit pattern). */
+/**
+ * The f32 bit pattern `x` (as int32 or uint32) rounded to bf16, as an int32 f32 bit
+ * pattern. Finite values cannot overflow: x + 0x8000 stays within int32 for every
+ * finite pattern (the largest, 0x7f7fffff, carries into the Inf exponent as it should).
+ */
 export function roundBf16Bits(x: number): number {
-  if ((x & 0x7f800000) === 0x7f800000) return ((x & 0x007fffff) !== 0 ? x | 0x00400000 : x) & 0xffff0000;
-  return (x + 0x7fff + ((x >>> 16) & 1)) & 0xffff0000;
+  if ((x & 0x7f800000) === 0x7f800000) return ((x & 0x007fffff) !== 0 ? x | 0x00400000 : x) & -0x10000;
+  return ((x | 0) + 0x7fff + ((x >>> 16) & 1)) & -0x10000;
 }
 
-/** out (n) = the upper halves of `a`'s values, which must already be bf16 (roundBf16). */
+/** out (n) = `a`'s values rounded to bf16 (roundBf16Bits), as their upper halves. */
 export function packBf16(out: Uint16Array, a: Float32Array): void {
-  const u = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  for (let i = 0; i < u.length; i++) out[i] = u[i] >>> 16;
+  const bits = new Int32Array(a.buffer, a.byteOffset, a.length);
+  for (let i = 0; i < bits.length; i++) out[i] = roundBf16Bits(bits[i]) >>> 16;
 }
 
 /** out (n) = the bf16 values of `h` as f32, exactly. */
 export function unpackBf16(out: Float32Array, h: Uint16Array): void {
-  const u = new Uint32Array(out.buffer, out.byteOffset, out.length);
-  for (let i = 0; i < h.length; i++) u[i] = h[i] << 16;
+  const bits = new Int32Array(out.buffer, out.byteOffset, out.length);
+  for (let i = 0; i < h.length; i++) bits[i] = h[i] << 16;
 }

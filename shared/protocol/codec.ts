@@ -7,7 +7,7 @@ import { Packr } from 'msgpackr';
 import { KERNEL_SET_NAMES, type KernelSetName } from '../kernels/kernel-set.js';
 import { validateSpec } from '../model/spec.js';
 import { ProtocolError } from './codes.js';
-import { roundBf16Bits } from '../kernels/bf16.js';
+import { packBf16, unpackBf16 } from '../kernels/bf16.js';
 import { WIRE_DTYPES, wireBytesPer, type WireDtype } from '../wire-dtype.js';
 import type {
   CoordinatorMessage, DatasetDescriptor, HelloMessage, NodeStats, ResultMessage, ShardWork,
@@ -72,9 +72,7 @@ export function writeTensor(out: Uint8Array, values: Float32Array, dtype: WireDt
     return;
   }
   if (out.byteOffset % 2 !== 0) throw new RangeError('a bf16 tensor must start 2-byte aligned');
-  const halves = new Uint16Array(out.buffer, out.byteOffset, values.length);
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  for (let i = 0; i < bits.length; i++) halves[i] = roundBf16Bits(bits[i]) >>> 16;
+  packBf16(new Uint16Array(out.buffer, out.byteOffset, values.length), values);
 }
 
 /** Encodes any protocol message into one buffer (the pieces of encodeParts, joined). */
@@ -322,9 +320,9 @@ function tensor(bytes: Uint8Array, dtype: WireDtype, key: string): Float32Array 
   if (dtype === 'f32') return float32(bytes, key);
   if (bytes.byteLength % 2 !== 0) throw new ProtocolError('bad_length', `${key}: ${bytes.byteLength} bytes is not a whole number of bf16 values`);
   const out = new Float32Array(bytes.byteLength / 2);
-  const bits = new Uint32Array(out.buffer);
-  // Little-endian halves, read byte by byte: the bin need not be 2-byte aligned.
-  for (let i = 0, j = 0; i < bits.length; i++, j += 2) bits[i] = (bytes[j] | (bytes[j + 1] << 8)) << 16;
+  // Our encoder aligns the tensor (the pad field); another's may not: then read a copy.
+  const aligned = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
+  unpackBf16(out, new Uint16Array(aligned.buffer, aligned.byteOffset, out.length));
   return out;
 }
 
