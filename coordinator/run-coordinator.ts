@@ -21,6 +21,7 @@ import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { startServer, type RouteHandler } from './server.js';
 import { prepareRun, type PreparedRun } from './setup.js';
 import { DivergedError, Trainer } from './trainer.js';
+import { ShardComputer } from '../worker/compute.js';
 
 const HELLO_TIMEOUT_MS = 10_000;
 const HEARTBEAT_MS = 5_000;
@@ -49,7 +50,7 @@ export interface ServingCoordinator {
 export async function startCoordinator(run: PreparedRun, params: Float32Array, version: number, options: NetworkOptions, log: Logger): Promise<ServingCoordinator> {
   const paramCount = params.length;
   const numShards = Math.ceil(run.config.batchSize / run.config.shardSize);
-  const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, { ...options.scheduler, wireDtype: run.config.wireDtype });
+  const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, { ...options.scheduler, wireDtype: run.config.wireDtype, confirmDivergence: divergenceJudge(run) });
   const descriptor = datasetDescriptor(run);
   const hub = new Hub(
     {
@@ -158,6 +159,19 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     await waitForExit(children, 3000, 'SIGKILL');
   }
   return code;
+}
+
+/**
+ * Recomputes a task's shards with the very kernels the workers run (built on first
+ * use: a run that never diverges never pays for it) and says whether the gradient is
+ * non-finite here too.
+ */
+function divergenceJudge(run: PreparedRun): NonNullable<SchedulerOptions['confirmDivergence']> {
+  let computer: ShardComputer | null = null;
+  return (shards, numShards, weights) => {
+    computer ??= new ShardComputer(run.spec, run.dataset, run.config.shardSize, run.config.kernels, run.config.wireDtype);
+    return computer.computeNodes(weights, shards, numShards).some(({ partial }) => !Number.isFinite(partial.lossSum) || partial.grad.some((v) => !Number.isFinite(v)));
+  };
 }
 
 function datasetDescriptor(run: PreparedRun): DatasetDescriptor {

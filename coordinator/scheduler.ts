@@ -23,7 +23,7 @@ import type { ResultMessage } from '../shared/protocol/messages.js';
 import { coverNodes, nodeKey, reduceNode, rootNode, type TreeNode } from '../shared/tree.js';
 import type { WorkerConnection } from './hub.js';
 import type { StepPlan } from './plan.js';
-import { StepCancelled, type StepExecutor } from './trainer.js';
+import { DivergedError, StepCancelled, type StepExecutor } from './trainer.js';
 
 interface Task {
   readonly id: number;
@@ -56,7 +56,7 @@ interface ActiveStep {
 
 /** How the scheduler talks to the workers beyond sending them messages; implemented by the hub. */
 export interface WorkerChannel {
-  reject(worker: WorkerConnection, reason: 'not_assigned' | 'bad_length' | 'malformed', detail: string): void;
+  reject(worker: WorkerConnection, reason: 'not_assigned' | 'bad_length' | 'malformed' | 'non_finite', detail: string): void;
 }
 
 export interface SchedulerOptions {
@@ -67,6 +67,13 @@ export interface SchedulerOptions {
   readonly taskTimeoutMaxMs: number;
   /** The run's wire dtype: how weights go out and gradients come in, and how nodes combine. */
   readonly wireDtype: WireDtype;
+  /**
+   * Recomputes shards at the given weights and says whether their gradient is
+   * non-finite here too, to judge a worker's `diverged` result: true means training
+   * diverged (the step fails with DivergedError), false that the worker is broken
+   * (it is rejected). Without it every such claim is rejected.
+   */
+  readonly confirmDivergence?: (shards: readonly { id: number; indices: Uint32Array }[], numShards: number, weights: Float32Array) => boolean;
 }
 
 export const SCHEDULER_DEFAULTS: SchedulerOptions = { minWorkers: 1, taskTimeoutMinMs: 2_000, taskTimeoutMaxMs: 60_000, wireDtype: 'f32' };
@@ -312,6 +319,7 @@ export class Scheduler implements StepExecutor {
     if (result.version !== task.version) return channel.reject(worker, 'not_assigned', `task ${task.id} is at version ${task.version}, result says ${result.version}`);
     const mismatch = checkNodes(task, result);
     if (mismatch !== null) return channel.reject(worker, 'not_assigned', mismatch);
+    if (result.diverged) return this.#judgeDivergence(active, task);
     this.stats.bytesIn += byteLength;
     this.stats.tensorBytes += result.grads.byteLength;
     this.#dropTask(active, task);
@@ -336,6 +344,20 @@ export class Scheduler implements StepExecutor {
     active.coveredCount += task.shards.length;
     if (active.coveredCount === active.numShards) this.#finish(active);
     else this.#dispatch();
+  }
+
+  /** A worker says its gradient is not finite: confirm by recomputing here, then fail the step or reject the worker. */
+  #judgeDivergence(active: ActiveStep, task: Task): void {
+    const shards = task.shards.map((id) => ({ id, indices: active.plan.shards[id] }));
+    const judge = this.#options.confirmDivergence;
+    if (judge === undefined || !judge(shards, active.numShards, this.#weights!)) {
+      const why = judge === undefined ? 'which this coordinator cannot check' : 'which is finite when recomputed here';
+      this.#channel!.reject(task.worker, 'non_finite', `task ${task.id}: reported a non-finite gradient, ${why}`);
+      return;
+    }
+    this.#log.error({ workerId: task.worker.id, taskId: task.id, epoch: active.plan.epoch + 1 }, 'a worker\'s gradient is not finite, and so is the coordinator\'s recomputation: training diverged');
+    this.#endStep(active);
+    active.reject(new DivergedError(active.plan.epoch + 1, active.plan.step));
   }
 
   #measure(worker: WorkerConnection, task: Task): void {

@@ -143,6 +143,9 @@ export class Trainer {
         try {
           result = await this.#executor.run(plan, this.#state.version);
         } catch (err) {
+          // A diverged step (a worker's gradient, confirmed non-finite by the executor):
+          // the weights are still those before it, save them, then report.
+          if (err instanceof DivergedError) this.#checkpoint(true);
           if (!(err instanceof StepCancelled)) throw err;
           this.#stopRequested = true;
           break;

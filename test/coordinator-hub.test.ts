@@ -200,7 +200,7 @@ describe('hub: rejections before a worker holds any work', () => {
       act: async (w) => {
         w.send(hello(TOKEN));
         await w.next('welcome');
-        w.send({ type: 'result', taskId: 1, version: 0, nodes: [{ lo: 0, size: 1, lossSum: 0, count: 5, correct: 0 }], dtype: 'f32', grads: new Float32Array(P), computeMs: 0 });
+        w.send({ type: 'result', taskId: 1, version: 0, nodes: [{ lo: 0, size: 1, lossSum: 0, count: 5, correct: 0 }], dtype: 'f32', diverged: false, grads: new Float32Array(P), computeMs: 0 });
       },
       code: CloseCode.PROTOCOL_ERROR,
       closeReason: /^unexpected: result while loading$/,
@@ -324,6 +324,15 @@ describe('hub + scheduler: faults of a worker holding shards mid-step', () => {
       act: (w, ctx) => w.send(withNode0(ctx, { lossSum: Number.POSITIVE_INFINITY })),
       code: CloseCode.BAD_RESULT,
       log: rejected('non_finite', /^lossSum: expected a finite number/),
+    },
+    {
+      name: 'a claim of divergence for a gradient that is finite',
+      act: (w, ctx) => {
+        const r = ctx.honest();
+        w.send({ ...r, diverged: true, grads: new Float32Array(0), nodes: r.nodes.map((n) => ({ ...n, lossSum: 0 })) });
+      },
+      code: CloseCode.BAD_RESULT,
+      log: rejected('non_finite', /reported a non-finite gradient, which is finite when recomputed here$/),
     },
     {
       name: 'result with the wrong nodes for its task',

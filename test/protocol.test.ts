@@ -52,6 +52,7 @@ const WORKER_MESSAGES: readonly WorkerMessage[] = [
       { lo: 64, size: 32, lossSum: 0, count: 30, correct: 0 },
     ],
     dtype: 'f32',
+    diverged: false,
     grads: floats(2 * PARAMS, 1), // (2, PARAMS)
     computeMs: 12.5,
   },
@@ -207,7 +208,7 @@ describe('round trips', () => {
   it('encodes typed arrays that are views into a larger buffer (only their own bytes)', () => {
     const backing = floats(3 * PARAMS + 1, 4);
     const grads = backing.subarray(1, 1 + PARAMS); // byteOffset 4: a view, not the whole buffer
-    const message: WorkerMessage = { type: 'result', taskId: 1, version: 1, nodes: [{ lo: 0, size: 1, lossSum: 1, count: 1, correct: 1 }], dtype: 'f32', grads, computeMs: 0 };
+    const message: WorkerMessage = { type: 'result', taskId: 1, version: 1, nodes: [{ lo: 0, size: 1, lossSum: 1, count: 1, correct: 1 }], dtype: 'f32', diverged: false, grads, computeMs: 0 };
     expect(plain(decodeWorkerMessage(shifted(encode(message), 1), LIMITS))).toStrictEqual(plain(message));
   });
 
@@ -251,18 +252,28 @@ describe('round trips', () => {
     expect(decoded.type === 'weights' && decoded.dtype).toBe('bf16');
     expect(decoded.type === 'weights' ? [...decoded.weights] : null).toEqual([...rounded]);
     const bf16Limits = { ...LIMITS, wireDtype: 'bf16' } as const;
-    const result: WorkerMessage = { type: 'result', taskId: 1, version: 1, nodes: [{ lo: 0, size: 1, lossSum: 1, count: 1, correct: 1 }], dtype: 'bf16', grads: new Float32Array(PARAMS).map((_, i) => Math.sin(i)), computeMs: 1 };
+    const result: WorkerMessage = { type: 'result', taskId: 1, version: 1, nodes: [{ lo: 0, size: 1, lossSum: 1, count: 1, correct: 1 }], dtype: 'bf16', diverged: false, grads: new Float32Array(PARAMS).map((_, i) => Math.sin(i)), computeMs: 1 };
     const back = decodeWorkerMessage(encode(result), bf16Limits);
     expect(back.type === 'result' ? back.grads.length : 0).toBe(PARAMS);
   });
 
   it('refuses a tensor in a dtype other than the run\'s, or of an odd number of bf16 bytes', () => {
-    const result: WorkerMessage = { type: 'result', taskId: 1, version: 1, nodes: [{ lo: 0, size: 1, lossSum: 1, count: 1, correct: 1 }], dtype: 'bf16', grads: new Float32Array(PARAMS).map((_, i) => Math.sin(i)), computeMs: 1 };
+    const result: WorkerMessage = { type: 'result', taskId: 1, version: 1, nodes: [{ lo: 0, size: 1, lossSum: 1, count: 1, correct: 1 }], dtype: 'bf16', diverged: false, grads: new Float32Array(PARAMS).map((_, i) => Math.sin(i)), computeMs: 1 };
     expect(reasonOf(() => decodeWorkerMessage(encode(result), LIMITS))).toBe('malformed');
     const wire = referenceDecode(encode(result)) as Record<string, unknown>;
     expect(reasonOf(() => decodeWorkerMessage(pack({ ...wire, dtype: 'f16' }), { ...LIMITS, wireDtype: 'bf16' }))).toBe('malformed');
     expect(reasonOf(() => decodeWorkerMessage(pack({ ...wire, grads: new Uint8Array(2 * PARAMS + 1) }), { ...LIMITS, wireDtype: 'bf16' }))).toBe('bad_length');
     expect(reasonOf(() => decodeWorkerMessage(pack({ ...wire, grads: new Uint8Array(2 * PARAMS - 2) }), { ...LIMITS, wireDtype: 'bf16' }))).toBe('bad_length');
+  });
+
+  it('a diverged result carries no gradient; one with a gradient, or a non-boolean flag, is refused', () => {
+    const diverged: WorkerMessage = { type: 'result', taskId: 2, version: 1, nodes: [{ lo: 0, size: 1, lossSum: 0, count: 1, correct: 0 }], dtype: 'f32', diverged: true, grads: new Float32Array(0), computeMs: 1 };
+    const back = decodeWorkerMessage(encode(diverged), LIMITS);
+    expect(back.type === 'result' && back.diverged && back.grads.length).toBe(0);
+    const wire = referenceDecode(encode(diverged)) as Record<string, unknown>;
+    expect(reasonOf(() => decodeWorkerMessage(pack({ ...wire, grads: bytesOf(new Float32Array(PARAMS)) }), LIMITS))).toBe('bad_length');
+    expect(reasonOf(() => decodeWorkerMessage(pack({ ...wire, diverged: 1 }), LIMITS))).toBe('malformed');
+    expect(reasonOf(() => decodeWorkerMessage(pack({ ...wire, diverged: undefined }), LIMITS))).toBe('malformed');
   });
 
   it('a later encode does not overwrite an earlier one (msgpackr reuses its output buffer)', () => {
@@ -285,15 +296,16 @@ describe('byte fixtures', () => {
     'de0005' + 'a474797065a568656c6c6f' + 'a870726f746f636f6c01' + 'a5746f6b656ea3746f6b' + 'a46b696e64a46e6f6465' + 'a56167656e74a474657374';
   const RESULT: WorkerMessage = {
     type: 'result', taskId: 7, version: 3, nodes: [{ lo: 0, size: 2, lossSum: 1.5, count: 2, correct: 1 }],
-    dtype: 'bf16', grads: new Float32Array([1, -2.5]), computeMs: 12.25,
+    dtype: 'bf16', diverged: false, grads: new Float32Array([1, -2.5]), computeMs: 12.25,
   };
-  // map16 of 8 entries; lossSum and computeMs as float64 (cb); dtype "bf16"; then "pad" as
-  // bin8 of no bytes (the head is 132 bytes, a multiple of 4 already), and grads, last,
-  // as bin32 (c6 00000004) of bf16 LE 1.0 (3f80), -2.5 (c020): the upper halves of the f32s.
+  // map16 of 9 entries; lossSum and computeMs as float64 (cb); dtype "bf16"; diverged
+  // false (c2); then "pad" as bin8 of 2 zero bytes, so that grads, last, as bin32
+  // (c6 00000004), starts at byte 144, a multiple of 4: bf16 LE 1.0 (3f80), -2.5 (c020),
+  // the upper halves of the f32s.
   const RESULT_HEX =
-    'de0008' + 'a474797065a6726573756c74' + 'a67461736b496407' + 'a776657273696f6e03' +
+    'de0009' + 'a474797065a6726573756c74' + 'a67461736b496407' + 'a776657273696f6e03' +
     'a56e6f64657391' + 'de0005' + 'a26c6f00' + 'a473697a6502' + 'a76c6f737353756dcb3ff8000000000000' + 'a5636f756e7402' + 'a7636f727265637401' +
-    'a56474797065a462663136' + 'a9636f6d707574654d73cb4028800000000000' + 'a3706164c400' + 'a56772616473c600000004' + '803f20c0';
+    'a56474797065a462663136' + 'a86469766572676564c2' + 'a9636f6d707574654d73cb4028800000000000' + 'a3706164c4020000' + 'a56772616473c600000004' + '803f20c0';
 
   it('hello encodes to the checked-in bytes and decodes back', () => {
     const bytes = encode(HELLO);
@@ -305,7 +317,7 @@ describe('byte fixtures', () => {
   it('result encodes to the checked-in bytes and decodes back', () => {
     const limits = { paramCount: 2, maxNodes: 1, wireDtype: 'bf16' } as const;
     expect(hex(encode(RESULT))).toBe(RESULT_HEX);
-    expect(plain(referenceDecode(Buffer.from(RESULT_HEX, 'hex')))).toStrictEqual(plain({ ...wireOf(RESULT) as object, grads: new Uint8Array([0x80, 0x3f, 0x20, 0xc0]), pad: new Uint8Array(0) }));
+    expect(plain(referenceDecode(Buffer.from(RESULT_HEX, 'hex')))).toStrictEqual(plain({ ...wireOf(RESULT) as object, grads: new Uint8Array([0x80, 0x3f, 0x20, 0xc0]), pad: new Uint8Array(2) }));
     expect(plain(decodeWorkerMessage(Buffer.from(RESULT_HEX, 'hex'), limits))).toStrictEqual(plain(RESULT));
   });
 
@@ -320,7 +332,7 @@ describe('byte fixtures', () => {
 describe('hostile input to decodeWorkerMessage', () => {
   const node = { lo: 0, size: 4, lossSum: 2.5, count: 4, correct: 3 };
   const grads = (values: ArrayLike<number>): Uint8Array => bytesOf(new Float32Array(values));
-  const result = { type: 'result', taskId: 1, version: 1, nodes: [node], dtype: 'f32', grads: grads(floats(PARAMS, 0)), computeMs: 3 };
+  const result = { type: 'result', taskId: 1, version: 1, nodes: [node], dtype: 'f32', diverged: false, grads: grads(floats(PARAMS, 0)), computeMs: 3 };
   const hello = { type: 'hello', protocol: 1, token: 'tok', kind: 'node', agent: 'a' };
 
   it('garbage that is not one msgpack map is malformed', () => {

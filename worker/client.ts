@@ -184,13 +184,17 @@ export class WorkerClient {
     }
     const hold = this.#options.holdResultMs?.(computeMs) ?? 0;
     if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
+    // NaN or ±Inf: say so instead of sending numbers the coordinator must refuse.
+    const diverged = !allFinite(grads) || nodes.some((n) => !Number.isFinite(n.partial.lossSum));
+    if (diverged) this.#options.log.warn({ taskId: t.taskId, version: t.version }, 'the gradient is not finite (training diverged?); telling the coordinator');
     const message = this.#results.encode({
       type: 'result',
       taskId: t.taskId,
       version: t.version,
-      nodes: nodes.map((n) => ({ lo: n.node.lo, size: n.node.size, lossSum: n.partial.lossSum, count: n.partial.count, correct: n.partial.correct })),
+      nodes: nodes.map((n) => ({ lo: n.node.lo, size: n.node.size, lossSum: diverged ? 0 : n.partial.lossSum, count: n.partial.count, correct: n.partial.correct })),
       dtype: this.#wireDtype,
-      grads,
+      diverged,
+      grads: diverged ? new Float32Array(0) : grads,
       computeMs,
     });
     // Released once the socket is done with the bytes, so the buffer serves a later result.
@@ -213,4 +217,11 @@ export class WorkerClient {
     this.stats.stopReason = detail;
     this.#socket.close(code, detail.slice(0, 120));
   }
+}
+
+/** Whether every value is finite (v * 0 is ±0 for finite v, NaN otherwise). */
+function allFinite(values: Float32Array): boolean {
+  let poison = 0;
+  for (let i = 0; i < values.length; i++) poison += values[i] * 0;
+  return poison === 0;
 }

@@ -253,13 +253,19 @@ function decodeResult(m: Record<string, unknown>, limits: WorkerMessageLimits): 
   if (nodes.length === 0) throw new ProtocolError('malformed', 'nodes: a result carries at least one node');
   const dtype = wireDtype(m.dtype, 'dtype');
   if (dtype !== limits.wireDtype) throw new ProtocolError('malformed', `dtype: the run's wire dtype is ${limits.wireDtype}, the result is in ${dtype}`);
+  const diverged = m.diverged;
+  if (typeof diverged !== 'boolean') throw new ProtocolError('malformed', `diverged: expected a boolean, got ${describe(diverged)}`);
   const bytes = rawBytes(m, 'grads');
+  if (diverged) {
+    if (bytes.byteLength !== 0) throw new ProtocolError('bad_length', `grads: a diverged result carries none, got ${bytes.byteLength} bytes`);
+    return { type: 'result', taskId, version, nodes, dtype, diverged, grads: new Float32Array(0), computeMs };
+  }
   const expected = nodes.length * limits.paramCount;
   const got = bytes.byteLength / wireBytesPer(dtype);
   if (got !== expected) throw new ProtocolError('bad_length', `grads: expected ${expected} ${dtype} values (${nodes.length} nodes × ${limits.paramCount} parameters), got ${got}`);
   const grads = tensor(bytes, dtype, 'grads');
   assertFinite(grads, 'grads');
-  return { type: 'result', taskId, version, nodes, dtype, grads, computeMs };
+  return { type: 'result', taskId, version, nodes, dtype, diverged, grads, computeMs };
 }
 
 /** Decodes and validates a message from the coordinator. */

@@ -64,7 +64,13 @@ export interface ResultMessage {
   readonly nodes: readonly NodeStats[];
   /** How `grads` travels: the run's wire dtype (bf16 values are rounded already). */
   readonly dtype: WireDtype;
-  /** (nodes.length, paramCount): the gradient sum of each node, concatenated. */
+  /**
+   * The worker's gradient (or loss) came out NaN or ±Inf: training diverged, or the
+   * worker is broken. Then `grads` is empty and every lossSum 0; the coordinator
+   * recomputes the task to tell the two apart.
+   */
+  readonly diverged: boolean;
+  /** (nodes.length, paramCount): the gradient sum of each node, concatenated; empty when diverged. */
   readonly grads: Float32Array;
   /** Milliseconds the worker spent computing, for throughput estimates. */
   readonly computeMs: number;

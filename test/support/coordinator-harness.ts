@@ -99,7 +99,12 @@ export async function startCoordinator(o: HarnessOptions): Promise<Coordinator> 
     numClasses: d.numClasses, classNames: d.classNames, hash, path: `/data/${hash}`,
   };
   const paramCount = o.weights.length;
-  const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, 1);
+  // Judges divergence claims as run-coordinator does: by recomputing with the same kernels.
+  const judge = new ShardComputer(o.spec, o.dataset, o.shardSize, 'js');
+  const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, {
+    minWorkers: 1,
+    confirmDivergence: (shards, numShards, weights) => judge.computeNodes(weights, shards, numShards).some((n) => n.partial.grad.some((v) => !Number.isFinite(v))),
+  });
   const hub = new Hub(
     { token: o.token, datasetHash: hash, limits: { paramCount, maxNodes: o.numShards, wireDtype: 'f32' }, helloTimeoutMs: o.helloTimeoutMs, heartbeatMs: o.heartbeatMs },
     log.child({ component: 'hub' }),
@@ -218,6 +223,7 @@ export function honestResult(computer: ShardComputer, weights: Float32Array, tas
     version: task.version,
     nodes: nodes.map((n) => ({ lo: n.node.lo, size: n.node.size, lossSum: n.partial.lossSum, count: n.partial.count, correct: n.partial.correct })),
     dtype: 'f32',
+    diverged: false,
     grads,
     computeMs: 0,
   };
