@@ -3,6 +3,14 @@
 // dist/browser/ by scripts/build-browser.ts (part of `npm run build`); they are never
 // committed. The pages carry no data: the token stays in the address bar, read by the
 // page's script, so nothing from a request is ever echoed into HTML.
+//
+// The worker page and the bundles are served cross-origin isolated (COOP same-origin +
+// COEP require-corp, and CORP same-origin on the scripts): that is what gives the page
+// and its Web Workers SharedArrayBuffer, which the browser worker's compute threads
+// share the dataset, weights and gradients through (worker/browser/web-threads.ts). A
+// browser grants it only in a secure context (https, or http://localhost / 127.0.0.1);
+// elsewhere the tab computes on one thread. The dashboard needs no isolation and gets
+// none, so nothing it embeds has to opt in.
 
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -14,7 +22,7 @@ import { DASHBOARD_HTML } from './dashboard-html.js';
 import { WORKER_HTML } from './worker-html.js';
 
 /** Bundle file names, as scripts/build-browser.ts writes them. */
-export const BUNDLES = ['worker-page.js', 'compute-worker.js', 'dashboard.js'] as const;
+export const BUNDLES = ['worker-page.js', 'compute-worker.js', 'compute-thread.js', 'dashboard.js'] as const;
 
 const HTML_HEADERS = {
   'content-type': 'text/html; charset=utf-8',
@@ -36,9 +44,24 @@ export function bundleDir(): string {
   return join(dir, 'dist', 'browser');
 }
 
-function html(body: string) {
+/** What makes a document (and the workers it starts) crossOriginIsolated. */
+const ISOLATION_HEADERS = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+} as const;
+
+const SCRIPT_HEADERS = {
+  'content-type': 'text/javascript; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-content-type-options': 'nosniff',
+  // A worker's script response carries its own COEP; CORP lets an isolated page load it.
+  'cross-origin-resource-policy': 'same-origin',
+  ...ISOLATION_HEADERS,
+};
+
+function html(body: string, headers: Record<string, string> = HTML_HEADERS) {
   return (_req: unknown, res: ServerResponse): void => {
-    res.writeHead(200, HTML_HEADERS).end(body);
+    res.writeHead(200, headers).end(body);
   };
 }
 
@@ -49,12 +72,12 @@ export function publicPageRoutes(): [string, RouteHandler][] {
     `/assets/${name}`,
     (_req, res) => {
       readFile(join(dir, name)).then(
-        (body) => res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' }).end(body),
+        (body) => res.writeHead(200, SCRIPT_HEADERS).end(body),
         () => res.writeHead(503, { 'content-type': 'text/plain' }).end(`browser bundle ${name} is missing: run npm run build\n`),
       );
     },
   ]);
-  return [['/', html(WORKER_HTML)], ...bundles];
+  return [['/', html(WORKER_HTML, { ...HTML_HEADERS, ...ISOLATION_HEADERS })], ...bundles];
 }
 
 /** Routes behind the token: the dashboard page (its data comes from /events). */
