@@ -1,7 +1,8 @@
 // Bundles the browser side with esbuild into dist/browser/ (run by `npm run build`,
 // after tsc): the worker page's main thread, its Web Worker (which carries the same
 // WorkerClient, ShardComputer and kernels a Node worker runs, compiled from the same
-// sources), and the dashboard. The bundles are build output, never committed.
+// sources), the compute threads that Web Worker starts in a cross-origin isolated tab,
+// and the dashboard. The bundles are build output, never committed.
 
 import { build } from 'esbuild';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const ENTRIES = {
   'worker-page': 'worker/browser/page.ts',
   'compute-worker': 'worker/browser/compute-worker.ts',
+  'compute-thread': 'worker/browser/compute-thread.ts',
   dashboard: 'coordinator/pages/dashboard-client.ts',
 } as const;
 

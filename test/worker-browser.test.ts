@@ -1,6 +1,7 @@
 // The browser worker's platform-neutral pieces, run under Node: the plain-JS SHA-256
 // (used where crypto.subtle is missing) against node:crypto, the browser dataset hash
-// against the coordinator's, the page⇄worker message validators and the close verdicts.
+// against the coordinator's, the page⇄worker message validators, the close verdicts and
+// how many compute threads a tab plans.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { closeVerdict } from '../worker/browser/close-message.js';
 import { datasetBodyHash } from '../worker/browser/dataset-hash.js';
 import { parsePageMessage, parseWorkerStatus } from '../worker/browser/messages.js';
 import { sha256Hex } from '../worker/browser/sha256.js';
+import { MAX_THREADS, planThreads } from '../worker/browser/web-threads.js';
 
 describe('sha256Hex (plain JS)', () => {
   it('matches node:crypto on every length around the padding boundaries and on split input', () => {
@@ -51,19 +53,32 @@ describe('page ⇄ Web Worker messages', () => {
   const status = {
     type: 'status', phase: 'training', workerId: 'w3', tasksDone: 4, samplesDone: 96, samplesPerSec: 1234.5, lastLoss: 0.25,
     dataset: 'blobs: 1 kB', closeCode: null, closeReason: '', closedByUser: false, everOpened: true,
+    threads: 2, threadsNote: '', threadsStarted: true,
   };
 
   it('accepts well-formed messages', () => {
-    expect(parsePageMessage({ type: 'join', token: 't', agent: 'Chrome 1 on Linux' })).toEqual({ type: 'join', token: 't', agent: 'Chrome 1 on Linux' });
+    expect(parsePageMessage({ type: 'join', token: 't', agent: 'Chrome 1 on Linux', threads: null })).toEqual({ type: 'join', token: 't', agent: 'Chrome 1 on Linux', threads: null });
+    expect(parsePageMessage({ type: 'join', token: 't', agent: 'a', threads: 3 })).toEqual({ type: 'join', token: 't', agent: 'a', threads: 3 });
     expect(parsePageMessage({ type: 'leave' })).toEqual({ type: 'leave' });
     expect(parseWorkerStatus(status)).toEqual(status);
   });
 
   it('rejects anything else', () => {
-    for (const bad of [null, 3, 'join', [], { type: 'join' }, { type: 'join', token: 1, agent: '' }, { type: 'nope' }]) expect(parsePageMessage(bad)).toBeNull();
-    for (const patch of [{ phase: 'flying' }, { tasksDone: -1 }, { samplesPerSec: NaN }, { lastLoss: '0.1' }, { closedByUser: 1 }, { workerId: 7 }, { type: 'log' }]) {
+    for (const bad of [null, 3, 'join', [], { type: 'join' }, { type: 'join', token: 1, agent: '' }, { type: 'join', token: 't', agent: 'a', threads: 0 }, { type: 'nope' }]) expect(parsePageMessage(bad)).toBeNull();
+    for (const patch of [{ phase: 'flying' }, { tasksDone: -1 }, { samplesPerSec: NaN }, { lastLoss: '0.1' }, { closedByUser: 1 }, { workerId: 7 }, { type: 'log' }, { threads: 0 }, { threadsStarted: 'yes' }]) {
       expect(parseWorkerStatus({ ...status, ...patch }), JSON.stringify(patch)).toBeNull();
     }
+  });
+});
+
+describe('planThreads', () => {
+  it('one per core unless asked; one when the page is not isolated; at most MAX_THREADS', () => {
+    expect(planThreads(null, 8, true)).toEqual({ threads: 8, note: '' });
+    expect(planThreads(2, 8, true)).toEqual({ threads: 2, note: '' });
+    expect(planThreads(1, 8, false)).toEqual({ threads: 1, note: '' });
+    expect(planThreads(null, 8, false)).toEqual({ threads: 1, note: 'page not cross-origin isolated' });
+    expect(planThreads(null, Number.NaN, true)).toEqual({ threads: 1, note: '' });
+    expect(planThreads(1000, 8, true)).toEqual({ threads: MAX_THREADS, note: `at most ${MAX_THREADS}` });
   });
 });
 

@@ -34,6 +34,7 @@ export const WORKER_HTML = `<!doctype html>
     <dt>Worker id</dt><dd id="worker-id">–</dd>
     <dt>Tasks done</dt><dd id="tasks">0</dd>
     <dt>Samples done</dt><dd id="samples">0</dd>
+    <dt>Threads</dt><dd id="threads">–</dd>
     <dt>Samples/s</dt><dd id="speed">–</dd>
     <dt>Current loss</dt><dd id="loss">–</dd>
     <dt>Dataset</dt><dd id="dataset">not loaded yet</dd>

@@ -159,7 +159,7 @@ export async function pageStatus(page: Page): Promise<Record<string, string>> {
     return {
       phase: document.body.dataset.phase ?? '',
       connection: text('connection'), workerId: text('worker-id'), tasks: text('tasks'),
-      speed: text('speed'), loss: text('loss'), dataset: text('dataset'), message: text('message'),
+      speed: text('speed'), loss: text('loss'), dataset: text('dataset'), message: text('message'), threads: text('threads'),
     };
   });
 }

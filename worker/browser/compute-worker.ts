@@ -1,12 +1,16 @@
 // The worker page's Web Worker: the whole worker lives here, off the page's main
 // thread. It opens the WebSocket to the coordinator (same host and port as the page),
 // runs the platform-neutral WorkerClient and ShardComputer over it — the very code a
-// Node worker runs — and posts a status snapshot to the page on every change.
+// Node worker runs — and posts a status snapshot to the page on every change. In a
+// cross-origin isolated tab it computes big tasks on several compute threads of its
+// own (web-threads.ts), as a Node worker does with --threads.
 // Bundled by esbuild into dist/browser/compute-worker.js.
 
 import { WorkerClient, type ClientLog } from '../client.js';
+import type { ComputerSetup, GradientComputer } from '../compute.js';
 import { BrowserDatasetStore } from './dataset-store.js';
 import { parsePageMessage, type Phase, type WorkerStatus } from './messages.js';
+import { canShareMemory, planThreads, webThreadPool, type ThreadPlan } from './web-threads.js';
 
 /** The slice of DedicatedWorkerGlobalScope used here (the project's lib is DOM, not WebWorker). */
 interface WorkerScope {
@@ -17,6 +21,35 @@ interface WorkerScope {
 
 const scope = globalThis as unknown as WorkerScope;
 const store = new BrowserDatasetStore(scope.location.origin);
+
+/** The compute threads: planned with the first join (the tab's ?threads= cannot change), kept across Resumes. */
+const threads = {
+  plan: null as ThreadPlan | null,
+  create: null as ((setup: ComputerSetup) => Promise<GradientComputer>) | null,
+  started: false,
+  crash: '',
+};
+
+function planOnce(requested: number | null): void {
+  if (threads.plan !== null) return;
+  const plan = planThreads(requested, navigator.hardwareConcurrency, canShareMemory());
+  threads.plan = plan;
+  if (plan.threads <= 1) return;
+  threads.create = webThreadPool({
+    threads: plan.threads,
+    url: new URL('/assets/compute-thread.js', scope.location.origin).href,
+    // The failed call closes this connection (WorkerClient); Resume starts a new pool.
+    onCrash: (detail) => {
+      threads.crash = detail;
+      threads.started = false;
+    },
+    onStarted: () => {
+      threads.started = true;
+      threads.crash = '';
+      session?.post();
+    },
+  });
+}
 
 /** One connection to the coordinator; Resume makes a new one. */
 class Session {
@@ -55,6 +88,7 @@ class Session {
           return loaded.dataset;
         },
         onProgress: () => this.post(),
+        ...(threads.create !== null ? { createComputer: threads.create } : {}),
       },
     );
     ws.onopen = () => {
@@ -97,6 +131,9 @@ class Session {
       closeReason: this.#close?.reason ?? '',
       closedByUser: this.#closedByUser,
       everOpened: this.#everOpened,
+      threads: threads.plan?.threads ?? 1,
+      threadsNote: threads.crash !== '' ? threads.crash : (threads.plan?.note ?? ''),
+      threadsStarted: threads.started,
     });
   }
 
@@ -114,6 +151,7 @@ scope.onmessage = (event) => {
   switch (message.type) {
     case 'join':
       if (session !== null && !session.closed) return;
+      planOnce(message.threads);
       session = new Session(message.token, message.agent);
       session.post();
       return;

@@ -4,13 +4,15 @@
 // not a secure context, and Cache Storage exists only in secure contexts. Whatever is
 // read, from the network or the store, is checked against the descriptor's hash
 // before use; a stored copy that fails is fetched again. Only the newest dataset is
-// kept (datasets can be tens of MB).
+// kept (datasets can be tens of MB). In a cross-origin isolated tab the kept copy
+// lives in a SharedArrayBuffer, which the tab's compute threads read without a copy.
 
 import type { Dataset } from '../../shared/data/dataset.js';
 import { datasetFromBytes, transferByteLength } from '../../shared/data/transfer.js';
 import { DataError } from '../../shared/errors.js';
 import type { DatasetDescriptor } from '../../shared/protocol/messages.js';
 import { datasetBodyHash } from './dataset-hash.js';
+import { canShareMemory } from './web-threads.js';
 
 const DB_NAME = 'flocktrain';
 const STORE = 'datasets';
@@ -56,11 +58,18 @@ export class BrowserDatasetStore {
   }
 
   #keep(d: DatasetDescriptor, body: Uint8Array, source: DatasetSource): LoadedDataset {
-    const dataset = datasetFromBytes(d, body);
+    const dataset = datasetFromBytes(d, canShareMemory() ? sharedCopy(body) : body);
     this.#memory.clear();
     this.#memory.set(d.hash, dataset);
     return { dataset, source, bytes: body.byteLength };
   }
+}
+
+/** The bytes in a SharedArrayBuffer of their own (laid out as thread-pool.ts shares a dataset). */
+function sharedCopy(body: Uint8Array): Uint8Array {
+  const shared = new Uint8Array(new SharedArrayBuffer(body.byteLength));
+  shared.set(body);
+  return shared;
 }
 
 function openDb(): Promise<IDBDatabase> {

@@ -2,11 +2,12 @@
 // postMessage, and the validators each side runs on what it receives: structured
 // clones cross this boundary as `unknown`, and nothing past parse* sees them unchecked.
 //
-//   page → worker: join (token, agent) | leave
+//   page → worker: join (token, agent, threads asked for) | leave
 //   worker → page: status (a full snapshot, sent on every change)
 
 export type PageToWorker =
-  | { readonly type: 'join'; readonly token: string; readonly agent: string }
+  /** `threads`: the page's ?threads= (a count ≥ 1), null for one per core. */
+  | { readonly type: 'join'; readonly token: string; readonly agent: string; readonly threads: number | null }
   | { readonly type: 'leave' };
 
 /** Where this tab's connection is. */
@@ -31,6 +32,12 @@ export interface WorkerStatus {
   readonly closedByUser: boolean;
   /** True when the socket ever opened; tells "refused/unreachable" from "lost". */
   readonly everOpened: boolean;
+  /** Compute threads this tab runs (1: the compute worker alone). */
+  readonly threads: number;
+  /** Why fewer threads than asked for or than cores ('' when none), or what stopped them. */
+  readonly threadsNote: string;
+  /** Whether the threads have started (with the first task big enough to cut). */
+  readonly threadsStarted: boolean;
 }
 
 type Fields = Record<string, unknown>;
@@ -47,17 +54,20 @@ const PHASES: readonly string[] = ['connecting', 'loading', 'training', 'closed'
 export function parsePageMessage(v: unknown): PageToWorker | null {
   if (!isFields(v)) return null;
   if (v.type === 'leave') return { type: 'leave' };
-  if (v.type === 'join' && isStr(v.token) && isStr(v.agent, 200)) return { type: 'join', token: v.token, agent: v.agent };
+  if (v.type === 'join' && isStr(v.token) && isStr(v.agent, 200) && (v.threads === null || (isCount(v.threads) && v.threads >= 1))) {
+    return { type: 'join', token: v.token, agent: v.agent, threads: v.threads };
+  }
   return null;
 }
 
 export function parseWorkerStatus(v: unknown): WorkerStatus | null {
   if (!isFields(v) || v.type !== 'status') return null;
-  const { phase, workerId, tasksDone, samplesDone, samplesPerSec, lastLoss, dataset, closeCode, closeReason, closedByUser, everOpened } = v;
+  const { phase, workerId, tasksDone, samplesDone, samplesPerSec, lastLoss, dataset, closeCode, closeReason, closedByUser, everOpened, threads, threadsNote, threadsStarted } = v;
   if (!(isStr(phase) && PHASES.includes(phase))) return null;
   if (!(workerId === null || isStr(workerId, 64))) return null;
   if (!isCount(tasksDone) || !isCount(samplesDone) || !isNum(samplesPerSec) || !(lastLoss === null || isNum(lastLoss))) return null;
   if (!isStr(dataset) || !(closeCode === null || isCount(closeCode)) || !isStr(closeReason)) return null;
   if (typeof closedByUser !== 'boolean' || typeof everOpened !== 'boolean') return null;
-  return { type: 'status', phase: phase as Phase, workerId, tasksDone, samplesDone, samplesPerSec, lastLoss, dataset, closeCode, closeReason, closedByUser, everOpened };
+  if (!(isCount(threads) && threads >= 1) || !isStr(threadsNote) || typeof threadsStarted !== 'boolean') return null;
+  return { type: 'status', phase: phase as Phase, workerId, tasksDone, samplesDone, samplesPerSec, lastLoss, dataset, closeCode, closeReason, closedByUser, everOpened, threads, threadsNote, threadsStarted };
 }

@@ -24,7 +24,10 @@ function agentName(): string {
   return `${name} on ${navigator.platform || 'unknown'}`.slice(0, 100);
 }
 
-const token = new URLSearchParams(location.search).get('token') ?? '';
+const query = new URLSearchParams(location.search);
+const token = query.get('token') ?? '';
+/** ?threads=N (N ≥ 1) asks for N compute threads; absent or unreadable: one per core. */
+const threadsAsked = ((v) => (Number.isInteger(v) && v >= 1 ? v : null))(Number(query.get('threads') ?? ''));
 const state = { left: false };
 let worker: Worker | null = null;
 
@@ -49,6 +52,7 @@ function render(s: WorkerStatus): void {
   el('speed').textContent = s.samplesPerSec > 0 ? s.samplesPerSec.toFixed(0) : '–';
   el('loss').textContent = s.lastLoss === null ? '–' : s.lastLoss.toFixed(4);
   el('dataset').textContent = s.dataset;
+  el('threads').textContent = threadsText(s);
   const pause = button('pause');
   if (connected) {
     show(s.phase === 'training' ? 'This tab is computing gradients for the run. Keep it open; closing it loses nothing.' : 'Joining the run…', 'info');
@@ -73,6 +77,14 @@ function render(s: WorkerStatus): void {
   document.body.dataset.closeCode = String(s.closeCode ?? '');
 }
 
+/** "2 threads", "1 thread (page not cross-origin isolated)", … */
+function threadsText(s: WorkerStatus): string {
+  const note = s.threadsNote !== '' ? ` (${s.threadsNote})` : '';
+  if (s.threads === 1) return `1 thread${note}`;
+  if (s.threadsStarted) return `${s.threads} threads${note}`;
+  return `up to ${s.threads} threads${note || ' (no task big enough to split yet)'}`;
+}
+
 function start(): void {
   if (token === '') {
     show('This link has no token. Open the join link the coordinator printed (http://HOST:PORT/?token=…).', 'error');
@@ -86,11 +98,11 @@ function start(): void {
     if (status !== null) render(status);
   };
   worker.onerror = (event) => show(`The training worker crashed: ${event.message}`, 'error');
-  send({ type: 'join', token, agent: agentName() });
+  send({ type: 'join', token, agent: agentName(), threads: threadsAsked });
   button('pause').onclick = () => {
     const resuming = button('pause').textContent === 'Resume';
     button('pause').disabled = true;
-    send(resuming ? { type: 'join', token, agent: agentName() } : { type: 'leave' });
+    send(resuming ? { type: 'join', token, agent: agentName(), threads: threadsAsked } : { type: 'leave' });
   };
   button('leave').onclick = () => {
     state.left = true;
