@@ -173,8 +173,10 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
   const weightsBytes = coordinator.scheduler.currentWeights().bytes.byteLength;
   await coordinator.close(CloseCode.DONE, 'benchmark finished');
   await waitForExit(children, 3000);
-  // Whole-step time from the median epoch, so joining and warm-up do not count.
-  const stepMs = (median(times.seconds.slice(1)) * 1000) / Math.ceil(run.split.train.length / run.config.batchSize);
+  // The split is of the mean step over epochs 2.. (joining and warm-up do not count),
+  // the same steps as the wait and reduce sums: a median epoch against mean parts
+  // would not add up. Epoch times include the end-of-epoch validation pass.
+  const stepMs = (times.seconds.slice(1).reduce((a, b) => a + b, 0) * 1000) / steps;
   const waitMs = stats.waitMs / steps;
   const reduceMs = stats.reduceMs / steps;
   return {
@@ -251,7 +253,7 @@ async function main(): Promise<void> {
       delete torchEnv.OPENBLAS_CORETYPE;
       delete torchEnv.OPENBLAS_L2_SIZE;
       const torch = existsSync('/usr/bin/python3') ? anchorSamplesPerSec(dir, ['torch_train.py', '1', String(Math.max(EPOCHS, 5))], '/usr/bin/python3', torchEnv) : null;
-      say(`| PyTorch, 1 thread (anchor; needs python3-torch) | ${torch === null ? 'not installed' : fmt(torch)} |`);
+      say(`| PyTorch 1.13, 1 thread (anchor; Debian python3-torch with libopenblas-dev) | ${torch === null ? 'not installed' : fmt(torch)} |`);
       if (tfjs !== null) say(`| **flocktrain train / TensorFlow.js wasm** | **${fmt(single / tfjs, 2)}×** |`);
       if (torch !== null) say(`| **flocktrain train / PyTorch 1 thread** | **${fmt(single / torch, 2)}×** |`);
     }
