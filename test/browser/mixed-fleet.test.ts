@@ -4,31 +4,20 @@
 // The dashboard, open during the first run, must have drawn its charts and listed
 // the workers (screenshot in test-output/).
 
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { describeInBrowser, Lab, launchChromium, outputPath, pageStatus } from './support.js';
+import type { Page } from 'playwright-core';
+import { expect, it } from 'vitest';
+import { describeInBrowser, outputPath, pageStatus, useChromium } from './support.js';
 
 const RUN = ['--dataset', 'blobs', '--samples', '600', '--hidden', '16', '--epochs', '2', '--batch-size', '40', '--shard-size', '8'];
 /** Long enough (300 steps) that a tab can be closed while it runs. */
 const LONG_RUN = ['--dataset', 'blobs', '--samples', '6000', '--hidden', '16', '--epochs', '2', '--batch-size', '40', '--shard-size', '8'];
 
 describeInBrowser('browser tabs as workers', () => {
-  let browser: Browser;
-  const lab = new Lab();
-
-  beforeAll(async () => {
-    browser = await launchChromium();
-  });
-  afterEach(() => lab.cleanup());
-  afterAll(async () => {
-    await browser?.close();
-    lab.remove();
-  });
+  const { lab, newPage } = useChromium();
 
   /** A tab in its own context (like another laptop), opened on the join link. */
   async function openTab(link: string): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 720, height: 560 } });
-    const page = await context.newPage();
+    const page = await newPage({ viewport: { width: 720, height: 560 } });
     await page.goto(link);
     return page;
   }
@@ -37,7 +26,7 @@ describeInBrowser('browser tabs as workers', () => {
     const reference = lab.train(RUN);
     const c = await lab.coordinator([...RUN, '--min-workers', '3', '--log-every', '2']);
     expect(c.link).toBe(`${c.url.replace('ws://', 'http://')}/?token=${c.token}`);
-    const dashboard = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    const dashboard = await newPage({ viewport: { width: 1280, height: 900 } });
     await dashboard.goto(`${c.link.replace('/?', '/dashboard?')}`);
     await dashboard.waitForSelector('#status.live');
     const tabs = await Promise.all([openTab(c.link), openTab(c.link)]);

@@ -10,8 +10,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { describe, it } from 'vitest';
+import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -167,4 +167,29 @@ export async function pageStatus(page: Page): Promise<Record<string, string>> {
 export function outputPath(name: string): string {
   mkdirSync(OUTPUT_DIR, { recursive: true });
   return join(OUTPUT_DIR, name);
+}
+
+/**
+ * For a describeInBrowser body: one chromium for the block, and a Lab whose processes
+ * end after each test. `newPage` opens a tab in its own browser context, like a tab
+ * on another laptop.
+ */
+export function useChromium(): { readonly lab: Lab; newPage(options?: BrowserContextOptions): Promise<Page> } {
+  let browser: Browser | undefined;
+  const lab = new Lab();
+  beforeAll(async () => {
+    browser = await launchChromium();
+  });
+  afterEach(() => lab.cleanup());
+  afterAll(async () => {
+    await browser?.close();
+    lab.remove();
+  });
+  return {
+    lab,
+    newPage: async (options) => {
+      if (browser === undefined) throw new Error('useChromium: no browser yet (call newPage inside a test)');
+      return (await browser.newContext(options)).newPage();
+    },
+  };
 }

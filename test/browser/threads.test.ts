@@ -4,9 +4,9 @@
 // weightsHash of `flocktrain train`; a page that is not isolated says it computes on
 // one thread, and still trains.
 
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { describeInBrowser, Lab, launchChromium, pageStatus } from './support.js';
+import type { Page } from 'playwright-core';
+import { expect, it } from 'vitest';
+import { describeInBrowser, pageStatus, useChromium } from './support.js';
 
 // As test/e2e/bit-identical.test.ts's --threads cases: 67,331 parameters, so a run needs
 // ~97 samples (MIN_RUN_WORK) and each 320-sample step is cut in 2 for 2 threads.
@@ -14,20 +14,10 @@ const WIDE = ['--dataset', 'blobs', '--samples', '2000', '--hidden', '256,256', 
 const SMALL = ['--dataset', 'blobs', '--samples', '600', '--hidden', '16', '--epochs', '1', '--batch-size', '40', '--shard-size', '8'];
 
 describeInBrowser('a tab on several compute threads', () => {
-  let browser: Browser;
-  const lab = new Lab();
-
-  beforeAll(async () => {
-    browser = await launchChromium();
-  });
-  afterEach(() => lab.cleanup());
-  afterAll(async () => {
-    await browser?.close();
-    lab.remove();
-  });
+  const { lab, newPage } = useChromium();
 
   async function open(url: string, setup?: (page: Page) => Promise<void>): Promise<Page> {
-    const page = await (await browser.newContext()).newPage();
+    const page = await newPage();
     await setup?.(page);
     await page.goto(url);
     return page;
