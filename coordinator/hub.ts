@@ -71,6 +71,8 @@ export interface HubHandlers {
   /** `byteLength`: the message's size on the wire. */
   onResult(worker: WorkerConnection, result: ResultMessage, byteLength: number): void;
   onGone(worker: WorkerConnection, why: string): void;
+  /** Where a bf16 gradient is widened (see TensorAlloc); default: a fresh buffer. */
+  tensorBuffer?(length: number): Float32Array;
 }
 
 export interface HubOptions {
@@ -154,7 +156,7 @@ export class Hub {
     const bytes = messageBytes(data);
     let message;
     try {
-      message = decodeWorkerMessage(bytes, this.#options.limits);
+      message = decodeWorkerMessage(bytes, this.#options.limits, this.#handlers.tensorBuffer);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       // Only a result carries gradients: a wrong length or a non-finite value there is

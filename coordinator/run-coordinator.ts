@@ -69,6 +69,7 @@ export async function startCoordinator(run: PreparedRun, params: Float32Array, v
       onReady: (w) => scheduler.onReady(w),
       onResult: (w, r, n) => scheduler.onResult(w, r, n),
       onGone: (w, why) => scheduler.onGone(w, why),
+      tensorBuffer: (n) => scheduler.tensorBuffer(n),
     },
   );
   scheduler.attach({ reject: (w, reason, detail) => hub.reject(w, reason, detail) });

@@ -138,6 +138,9 @@ export class Scheduler implements StepExecutor {
   #weights: Float32Array | null = null;
   readonly #combine: (left: PartialGradient, right: PartialGradient) => PartialGradient;
   readonly #pool = new MessagePool();
+  /** bf16 results are widened into these (tensorBuffer). */
+  readonly #lentTensors: Float32Array[] = [];
+  readonly #spareTensors: Float32Array[] = [];
   #version = -1;
 
   constructor(log: Logger, paramCount: number, options: Partial<SchedulerOptions> | number = {}) {
@@ -219,8 +222,21 @@ export class Scheduler implements StepExecutor {
     }
   }
 
+  /**
+   * A buffer to widen a bf16 result into. Buffers lent during one step are reused from
+   * the start of the next: by then the step's reduced sum (one of them) has been
+   * consumed by the trainer, and nothing else keeps results of a finished step.
+   */
+  tensorBuffer(length: number): Float32Array {
+    const k = this.#spareTensors.findIndex((b) => b.length === length);
+    const buffer = k >= 0 ? this.#spareTensors.splice(k, 1)[0] : new Float32Array(length);
+    this.#lentTensors.push(buffer);
+    return buffer;
+  }
+
   async run(plan: StepPlan, version: number): Promise<PartialGradient> {
     if (version !== this.#version) throw new Error(`step at version ${version} but version ${this.#version} is published`);
+    this.#spareTensors.push(...this.#lentTensors.splice(0));
     if (!this.#started) {
       if (this.#ready.length < this.#options.minWorkers && this.#cancelled === null) {
         this.#log.info({ workers: this.#ready.length, minWorkers: this.#options.minWorkers }, 'waiting for workers');

@@ -71,6 +71,23 @@ export class WorkerClient {
   #computeMs = 0;
   /** The run's wire dtype, from the welcome. */
   #wireDtype: WireDtype = 'f32';
+  /**
+   * Buffers bf16 weights are widened into, and whether one is held: from its decode
+   * (on arrival) until its message is dropped or its weights are superseded, by which
+   * time the tasks that computed with them are done (messages are handled in order).
+   */
+  readonly #widened = new Map<Float32Array, boolean>();
+  readonly #widen = (length: number): Float32Array => {
+    for (const [buffer, held] of this.#widened) {
+      if (!held && buffer.length === length) {
+        this.#widened.set(buffer, true);
+        return buffer;
+      }
+    }
+    const buffer = new Float32Array(length);
+    this.#widened.set(buffer, true);
+    return buffer;
+  };
   /** Reused buffers for result messages (a gradient each). */
   readonly #results = new MessagePool();
   /** Messages are processed one after another on this chain. */
@@ -91,7 +108,7 @@ export class WorkerClient {
   receive(bytes: Uint8Array): void {
     let message: CoordinatorMessage;
     try {
-      message = decodeCoordinatorMessage(bytes);
+      message = decodeCoordinatorMessage(bytes, this.#widen);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       this.#fail(CloseCode.PROTOCOL_ERROR, `${err.reason}: ${err.message}`);
@@ -119,8 +136,11 @@ export class WorkerClient {
         if (message.dtype !== this.#wireDtype) throw new Error(`weights in ${message.dtype}, the run's wire dtype is ${this.#wireDtype}`);
         if (message.version > this.#version) {
           // The message buffer is ours alone; keep the view, no copy.
+          this.#release(this.#weights);
           this.#weights = message.weights;
           this.#version = message.version;
+        } else {
+          this.#release(message.weights);
         }
         return;
       case 'task':
@@ -136,6 +156,10 @@ export class WorkerClient {
         throw new Error(`unhandled message ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  #release(weights: Float32Array | null): void {
+    if (weights !== null && this.#widened.has(weights)) this.#widened.set(weights, false);
   }
 
   async #welcome(m: WelcomeMessage): Promise<void> {

@@ -220,7 +220,16 @@ function assertFinite(values: Float32Array, what: string): void {
 }
 
 /** Decodes and validates a message from a worker. */
-export function decodeWorkerMessage(bytes: Uint8Array, limits: WorkerMessageLimits): WorkerMessage {
+/**
+ * Where a decoded bf16 tensor is widened: a Float32Array of exactly `length` values
+ * that the caller owns (so it can reuse memory, where a fresh 400 kB buffer costs ~10x
+ * the widening). f32 tensors are views of the message and never use it.
+ */
+export type TensorAlloc = (length: number) => Float32Array;
+
+const freshTensor: TensorAlloc = (length) => new Float32Array(length);
+
+export function decodeWorkerMessage(bytes: Uint8Array, limits: WorkerMessageLimits, alloc: TensorAlloc = freshTensor): WorkerMessage {
   const m = unpack(bytes);
   switch (m.type) {
     case 'hello':
@@ -228,7 +237,7 @@ export function decodeWorkerMessage(bytes: Uint8Array, limits: WorkerMessageLimi
     case 'ready':
       return { type: 'ready', datasetHash: str(m, 'datasetHash', 128) };
     case 'result':
-      return decodeResult(m, limits);
+      return decodeResult(m, limits, alloc);
     default:
       throw new ProtocolError('unknown_type', `unknown message type ${JSON.stringify(show(m.type)).slice(0, 40)}`);
   }
@@ -242,7 +251,7 @@ function decodeHello(m: Record<string, unknown>): HelloMessage {
   return { type: 'hello', protocol, token, kind, agent: str(m, 'agent', 256) };
 }
 
-function decodeResult(m: Record<string, unknown>, limits: WorkerMessageLimits): ResultMessage {
+function decodeResult(m: Record<string, unknown>, limits: WorkerMessageLimits, alloc: TensorAlloc): ResultMessage {
   const taskId = int(m, 'taskId');
   const version = int(m, 'version');
   const computeMs = finite(m, 'computeMs');
@@ -263,20 +272,20 @@ function decodeResult(m: Record<string, unknown>, limits: WorkerMessageLimits): 
   const expected = nodes.length * limits.paramCount;
   const got = bytes.byteLength / wireBytesPer(dtype);
   if (got !== expected) throw new ProtocolError('bad_length', `grads: expected ${expected} ${dtype} values (${nodes.length} nodes × ${limits.paramCount} parameters), got ${got}`);
-  const grads = tensor(bytes, dtype, 'grads');
+  const grads = tensor(bytes, dtype, 'grads', alloc);
   assertFinite(grads, 'grads');
   return { type: 'result', taskId, version, nodes, dtype, diverged, grads, computeMs };
 }
 
 /** Decodes and validates a message from the coordinator. */
-export function decodeCoordinatorMessage(bytes: Uint8Array): CoordinatorMessage {
+export function decodeCoordinatorMessage(bytes: Uint8Array, alloc: TensorAlloc = freshTensor): CoordinatorMessage {
   const m = unpack(bytes);
   switch (m.type) {
     case 'welcome':
-      return decodeWelcome(m);
+      return decodeWelcome(m, alloc);
     case 'weights': {
       const dtype = wireDtype(m.dtype, 'dtype');
-      const weights = tensor(rawBytes(m, 'weights'), dtype, 'weights');
+      const weights = tensor(rawBytes(m, 'weights'), dtype, 'weights', alloc);
       assertFinite(weights, 'weights');
       return { type: 'weights', version: int(m, 'version'), dtype, weights };
     }
@@ -289,7 +298,7 @@ export function decodeCoordinatorMessage(bytes: Uint8Array): CoordinatorMessage 
   }
 }
 
-function decodeWelcome(m: Record<string, unknown>): WelcomeMessage {
+function decodeWelcome(m: Record<string, unknown>, alloc: TensorAlloc): WelcomeMessage {
   const protocol = int(m, 'protocol');
   let spec;
   try {
@@ -298,7 +307,7 @@ function decodeWelcome(m: Record<string, unknown>): WelcomeMessage {
     throw new ProtocolError('malformed', (err as Error).message);
   }
   const dtype = wireDtype(m.wireDtype, 'wireDtype');
-  const weights = tensor(rawBytes(m, 'weights'), dtype, 'weights');
+  const weights = tensor(rawBytes(m, 'weights'), dtype, 'weights', alloc);
   assertFinite(weights, 'weights');
   return {
     type: 'welcome',
@@ -322,10 +331,11 @@ function wireDtype(v: unknown, key: string): WireDtype {
 }
 
 /** The values of a tensor in the dtype: f32 as float32() does, bf16 widened into a new Float32Array (exactly). */
-function tensor(bytes: Uint8Array, dtype: WireDtype, key: string): Float32Array {
+function tensor(bytes: Uint8Array, dtype: WireDtype, key: string, alloc: TensorAlloc): Float32Array {
   if (dtype === 'f32') return float32(bytes, key);
   if (bytes.byteLength % 2 !== 0) throw new ProtocolError('bad_length', `${key}: ${bytes.byteLength} bytes is not a whole number of bf16 values`);
-  const out = new Float32Array(bytes.byteLength / 2);
+  const out = alloc(bytes.byteLength / 2);
+  if (out.length !== bytes.byteLength / 2) throw new RangeError(`tensor allocator returned ${out.length} values, ${bytes.byteLength / 2} asked`);
   // Our encoder aligns the tensor (the pad field); another's may not: then read a copy.
   const aligned = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
   unpackBf16(out, new Uint16Array(aligned.buffer, aligned.byteOffset, out.length));
