@@ -266,6 +266,23 @@ describe('round trips', () => {
     expect(reasonOf(() => decodeWorkerMessage(pack({ ...wire, grads: new Uint8Array(2 * PARAMS - 2) }), { ...LIMITS, wireDtype: 'bf16' }))).toBe('bad_length');
   });
 
+  it('widens a bf16 tensor into the buffer the caller provides; an f32 tensor stays a view of the message', () => {
+    const values = new Float32Array([1, -2.5, 3.25, 0]);
+    const mine = new Float32Array(4);
+    const asked: number[] = [];
+    const alloc = (n: number): Float32Array => {
+      asked.push(n);
+      return mine;
+    };
+    const bf16 = decodeCoordinatorMessage(encode({ type: 'weights', version: 1, dtype: 'bf16', weights: values }), alloc);
+    expect(bf16.type === 'weights' && bf16.weights).toBe(mine);
+    expect([...mine]).toEqual([1, -2.5, 3.25, 0]);
+    const bytes = encode({ type: 'weights', version: 1, dtype: 'f32', weights: values });
+    const f32 = decodeCoordinatorMessage(bytes, alloc);
+    expect(f32.type === 'weights' && f32.weights.buffer).toBe(bytes.buffer);
+    expect(asked).toEqual([4]);
+  });
+
   it('a diverged result carries no gradient; one with a gradient, or a non-boolean flag, is refused', () => {
     const diverged: WorkerMessage = { type: 'result', taskId: 2, version: 1, nodes: [{ lo: 0, size: 1, lossSum: 0, count: 1, correct: 0 }], dtype: 'f32', diverged: true, grads: new Float32Array(0), computeMs: 1 };
     const back = decodeWorkerMessage(encode(diverged), LIMITS);
