@@ -171,7 +171,7 @@ async function main(): Promise<void> {
   say('');
   matmulTable(say);
   say('');
-  say('| one shard (16 samples) of MNIST 784-128-10 | kernels | whole gradient µs | of which matmuls µs | the rest (zeroing the gradient, activations, loss) |');
+  say('| one shard (16 samples) of MNIST 784-128-10 | kernels | whole gradient µs | of which matmuls µs | the rest (activations, loss; js also zeroes the gradient) |');
   say('|---|---|---|---|---|');
   for (const name of KERNEL_SET_NAMES) {
     const { totalUs, matmulUs } = shardSplit(name);

@@ -127,6 +127,26 @@ describe('wasm kernel set', () => {
     }
   });
 
+  it('accumulate = false overwrites dweight and dbias with the bits of zeroing them first (both sets, ±0 included)', () => {
+    for (const [B, C, OC] of [[16, 784, 128], [16, 128, 10], [5, 9, 7], [1, 1, 1], [3, 8, 4]] as [number, number, number][]) {
+      for (const name of ['wasm', 'js'] as const) {
+        const ks = createKernelSet(name, 4 * (B * C + 2 * OC * C + B * OC + 2 * OC) + 1024);
+        const rng = deriveRng(SEED, 'overwrite', B, C, OC);
+        const inp = randomArray(rng, B * C), weight = randomArray(rng, OC * C), dout = randomArray(rng, B * OC);
+        // Exact zeros of both signs, so that some sums are −0 (0 + −0 is +0: the modes must agree).
+        for (let i = 0; i < inp.length; i += 3) inp[i] = i % 2 === 0 ? 0 : -0;
+        for (let i = 0; i < dout.length; i += 5) dout[i] = -0;
+        const [pInp, pWeight, pDout] = [put(ks, inp), put(ks, weight), put(ks, dout)];
+        const zeroW = ks.alloc(OC * C), zeroB = ks.alloc(OC);
+        ks.matmulBackward(null, zeroW, zeroB, pDout, pInp, pWeight, B, C, OC, true);
+        const junkW = put(ks, randomArray(rng, OC * C, 1e6)), junkB = put(ks, randomArray(rng, OC, 1e6));
+        junkW[0] = Number.NaN;
+        ks.matmulBackward(null, junkW, junkB, pDout, pInp, pWeight, B, C, OC, false);
+        expect(sameBits(junkW, zeroW) && sameBits(junkB, zeroB), `${name} ${B}×${C}·${OC}`).toBe(true);
+      }
+    }
+  });
+
   it('ReLU forward and backward are bit-equal to the JS kernels (NaN, ±0, odd lengths)', () => {
     const ks = createKernelSet('wasm', 1 << 16);
     for (const N of [1, 3, 4, 7, 64, 1001]) {

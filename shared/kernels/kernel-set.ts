@@ -31,8 +31,11 @@ export interface KernelSet {
   addressable(a: Float32Array): boolean;
   /** out (B, OC) = inp (B, C) · weight (OC, C)ᵀ + bias (OC) */
   matmulForward(out: Float32Array, inp: Float32Array, weight: Float32Array, bias: Float32Array, B: number, C: number, OC: number): void;
-  /** dweight (OC, C) += doutᵀ·inp, dbias (OC) += Σ_b dout, dinp (B, C) = dout·weight unless null. */
-  matmulBackward(dinp: Float32Array | null, dweight: Float32Array, dbias: Float32Array, dout: Float32Array, inp: Float32Array, weight: Float32Array, B: number, C: number, OC: number): void;
+  /**
+   * dweight (OC, C) += doutᵀ·inp, dbias (OC) += Σ_b dout, dinp (B, C) = dout·weight unless null.
+   * accumulate false: dweight and dbias get the sums as if they had been zeroed first (same bits).
+   */
+  matmulBackward(dinp: Float32Array | null, dweight: Float32Array, dbias: Float32Array, dout: Float32Array, inp: Float32Array, weight: Float32Array, B: number, C: number, OC: number, accumulate?: boolean): void;
   /** out (N) += inp (N), elementwise in float32: the reduction tree's combine (same bits in both sets). */
   addInto(out: Float32Array, inp: Float32Array, N: number): void;
   /** buf (N) rounded to bfloat16 in place, for --wire-dtype bf16 (same bits in both sets: integer operations). */
@@ -54,7 +57,13 @@ export const jsKernels: KernelSet = {
   alloc: (n) => new Float32Array(n),
   addressable: () => true,
   matmulForward,
-  matmulBackward,
+  matmulBackward: (dinp, dweight, dbias, dout, inp, weight, B, C, OC, accumulate = true) => {
+    if (!accumulate) {
+      dweight.fill(0, 0, OC * C);
+      dbias.fill(0, 0, OC);
+    }
+    matmulBackward(dinp, dweight, dbias, dout, inp, weight, B, C, OC);
+  },
   addInto: (out, inp, N) => {
     for (let i = 0; i < N; i++) out[i] += inp[i];
   },
@@ -86,7 +95,7 @@ export function createKernelSet(name: KernelSetName, arenaFloats: number): Kerne
     alloc: (n) => wasm.alloc(n),
     addressable: (a) => wasm.addressable(a),
     matmulForward: (out, inp, weight, bias, B, C, OC) => wasm.matmulForward(out, inp, weight, bias, B, C, OC),
-    matmulBackward: (dinp, dweight, dbias, dout, inp, weight, B, C, OC) => wasm.matmulBackward(dinp, dweight, dbias, dout, inp, weight, B, C, OC),
+    matmulBackward: (dinp, dweight, dbias, dout, inp, weight, B, C, OC, accumulate = true) => wasm.matmulBackward(dinp, dweight, dbias, dout, inp, weight, B, C, OC, accumulate),
     addInto: (out, inp, N) => wasm.addInto(out, inp, N),
     roundBf16: (buf, N) => wasm.roundBf16(buf, N),
     reluForward: (out, inp, N) => wasm.reluForward(out, inp, N),

@@ -132,9 +132,9 @@ export class Network {
    * losses into `grads`; the caller zeroes it when it wants a fresh gradient.
    */
   accumulateGradient(params: Float32Array, grads: Float32Array, x: Float32Array, labels: Float32Array, B: number): LossStats {
-    if (this.#k.addressable(grads)) return this.#backward(params, grads, x, labels, B);
+    if (this.#k.addressable(grads)) return this.#backward(params, grads, x, labels, B, true);
     this.#stagedGrads.set(grads);
-    const stats = this.#backward(params, this.#stagedGrads, x, labels, B);
+    const stats = this.#backward(params, this.#stagedGrads, x, labels, B, true);
     grads.set(this.#stagedGrads);
     return stats;
   }
@@ -142,13 +142,15 @@ export class Network {
   /** Like accumulateGradient, but overwrites `grads` with the gradient (saves a copy when staging). */
   computeGradient(params: Float32Array, grads: Float32Array, x: Float32Array, labels: Float32Array, B: number): LossStats {
     const target = this.#k.addressable(grads) ? grads : this.#stagedGrads;
-    target.fill(0);
-    const stats = this.#backward(params, target, x, labels, B);
+    // Every parameter belongs to one dense layer, whose backward overwrites its slice:
+    // the same bits as zeroing the buffer first, without the pass over it.
+    const stats = this.#backward(params, target, x, labels, B, false);
     if (target !== grads) grads.set(target);
     return stats;
   }
 
-  #backward(params: Float32Array, grads: Float32Array, x: Float32Array, labels: Float32Array, B: number): LossStats {
+  /** `accumulate`: add into grads (else overwrite each dense layer's slice, as if zeroed first). */
+  #backward(params: Float32Array, grads: Float32Array, x: Float32Array, labels: Float32Array, B: number, accumulate: boolean): LossStats {
     params = this.stageParams(params);
     x = this.#stageInput(x, B);
     const out = this.forward(params, x, B);
@@ -167,7 +169,7 @@ export class Network {
           const d = this.#dense[i]!;
           this.#k.matmulBackward(
             dinp, grads.subarray(d.weight, d.bias), grads.subarray(d.bias, d.bias + width),
-            dout, inp, params.subarray(d.weight, d.bias), B, inWidth, width,
+            dout, inp, params.subarray(d.weight, d.bias), B, inWidth, width, accumulate,
           );
           break;
         }

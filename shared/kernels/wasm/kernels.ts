@@ -12,7 +12,7 @@ import { KERNELS_WASM_BASE64 } from './module.generated.js';
 
 interface KernelExports {
   matmul_forward(out: number, inp: number, w: number, bias: number, B: number, C: number, OC: number): void;
-  matmul_backward_weight(dw: number, dbias: number, dout: number, inp: number, B: number, C: number, OC: number): void;
+  matmul_backward_weight(dw: number, dbias: number, dout: number, inp: number, B: number, C: number, OC: number, accumulate: number): void;
   matmul_backward_input(dinp: number, dout: number, w: number, B: number, C: number, OC: number): void;
   relu_forward(out: number, inp: number, N: number): void;
   relu_backward(dinp: number, dout: number, out: number, N: number): void;
@@ -110,9 +110,10 @@ export class WasmKernels {
     this.#k.matmul_forward(this.#ptr(out, B * OC, 'out'), this.#ptr(inp, B * C, 'inp'), this.#ptr(weight, OC * C, 'weight'), this.#ptr(bias, OC, 'bias'), B, C, OC);
   }
 
-  matmulBackward(dinp: Float32Array | null, dweight: Float32Array, dbias: Float32Array, dout: Float32Array, inp: Float32Array, weight: Float32Array, B: number, C: number, OC: number): void {
+  /** accumulate false: dweight and dbias are overwritten with 0 + the sums (the bits of zeroing first). */
+  matmulBackward(dinp: Float32Array | null, dweight: Float32Array, dbias: Float32Array, dout: Float32Array, inp: Float32Array, weight: Float32Array, B: number, C: number, OC: number, accumulate = true): void {
     const pdout = this.#ptr(dout, B * OC, 'dout');
-    this.#k.matmul_backward_weight(this.#ptr(dweight, OC * C, 'dweight'), this.#ptr(dbias, OC, 'dbias'), pdout, this.#ptr(inp, B * C, 'inp'), B, C, OC);
+    this.#k.matmul_backward_weight(this.#ptr(dweight, OC * C, 'dweight'), this.#ptr(dbias, OC, 'dbias'), pdout, this.#ptr(inp, B * C, 'inp'), B, C, OC, accumulate ? 1 : 0);
     if (dinp !== null) this.#k.matmul_backward_input(this.#ptr(dinp, B * C, 'dinp'), pdout, this.#ptr(weight, OC * C, 'weight'), B, C, OC);
   }
 

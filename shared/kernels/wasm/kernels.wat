@@ -170,13 +170,15 @@
         (f32.load (i32.add (local.get $bias) (i32.shl (local.get $o) (i32.const 2)))))))
 
   ;; dweight[o, c] += s, s = Σ_b dout[b, o]·inp[b, c] summed in f32 from 0 in b order;
-  ;; dbias[o] += Σ_b dout[b, o] (f32, b order).
+  ;; dbias[o] += Σ_b dout[b, o] (f32, b order). With $acc = 0 the old values are taken
+  ;; as +0 instead of read: dweight = 0 + s, the very bits of zeroing first and adding,
+  ;; without the memset (a whole gradient's worth per shard).
   ;; dweight (OC, C), dbias (OC), dout (B, OC), inp (B, C)
   ;; Every element is its own lane, so the tile (4 outputs × 8 inputs, 8 accumulators
   ;; over b) and the scalar edges give identical bits.
   (func (export "matmul_backward_weight")
     (param $dw i32) (param $dbias i32) (param $dout i32) (param $inp i32)
-    (param $B i32) (param $C i32) (param $OC i32)
+    (param $B i32) (param $C i32) (param $OC i32) (param $acc i32)
     (local $rs i32) (local $ob i32) (local $o i32) (local $c i32) (local $b i32)
     (local $d i32) (local $x i32) (local $w i32) (local $s f32)
     (local $t0 v128) (local $t1 v128) (local $g v128)
@@ -199,7 +201,7 @@
             (local.set $b (i32.add (local.get $b) (i32.const 1)))
             (br $samples)))
         (local.set $w (i32.add (local.get $dbias) (i32.shl (local.get $o) (i32.const 2))))
-        (f32.store (local.get $w) (f32.add (f32.load (local.get $w)) (local.get $s)))
+        (f32.store (local.get $w) (f32.add (select (f32.load (local.get $w)) (f32.const 0) (local.get $acc)) (local.get $s)))
         (local.set $o (i32.add (local.get $o) (i32.const 1)))
         (br $bias)))
     ;; 4 outputs × 8 inputs tiles
@@ -241,35 +243,35 @@
                 (br $k)))
             (local.set $w (i32.add (local.get $dw)
               (i32.shl (i32.add (i32.mul (local.get $o) (local.get $C)) (local.get $c)) (i32.const 2))))
-            (v128.store (local.get $w) (f32x4.add (v128.load (local.get $w)) (local.get $a00)))
-            (v128.store offset=16 (local.get $w) (f32x4.add (v128.load offset=16 (local.get $w)) (local.get $a01)))
+            (v128.store (local.get $w) (f32x4.add (select (result v128) (v128.load (local.get $w)) (v128.const i32x4 0 0 0 0) (local.get $acc)) (local.get $a00)))
+            (v128.store offset=16 (local.get $w) (f32x4.add (select (result v128) (v128.load offset=16 (local.get $w)) (v128.const i32x4 0 0 0 0) (local.get $acc)) (local.get $a01)))
             (local.set $w (i32.add (local.get $w) (local.get $rs)))
-            (v128.store (local.get $w) (f32x4.add (v128.load (local.get $w)) (local.get $a10)))
-            (v128.store offset=16 (local.get $w) (f32x4.add (v128.load offset=16 (local.get $w)) (local.get $a11)))
+            (v128.store (local.get $w) (f32x4.add (select (result v128) (v128.load (local.get $w)) (v128.const i32x4 0 0 0 0) (local.get $acc)) (local.get $a10)))
+            (v128.store offset=16 (local.get $w) (f32x4.add (select (result v128) (v128.load offset=16 (local.get $w)) (v128.const i32x4 0 0 0 0) (local.get $acc)) (local.get $a11)))
             (local.set $w (i32.add (local.get $w) (local.get $rs)))
-            (v128.store (local.get $w) (f32x4.add (v128.load (local.get $w)) (local.get $a20)))
-            (v128.store offset=16 (local.get $w) (f32x4.add (v128.load offset=16 (local.get $w)) (local.get $a21)))
+            (v128.store (local.get $w) (f32x4.add (select (result v128) (v128.load (local.get $w)) (v128.const i32x4 0 0 0 0) (local.get $acc)) (local.get $a20)))
+            (v128.store offset=16 (local.get $w) (f32x4.add (select (result v128) (v128.load offset=16 (local.get $w)) (v128.const i32x4 0 0 0 0) (local.get $acc)) (local.get $a21)))
             (local.set $w (i32.add (local.get $w) (local.get $rs)))
-            (v128.store (local.get $w) (f32x4.add (v128.load (local.get $w)) (local.get $a30)))
-            (v128.store offset=16 (local.get $w) (f32x4.add (v128.load offset=16 (local.get $w)) (local.get $a31)))
+            (v128.store (local.get $w) (f32x4.add (select (result v128) (v128.load (local.get $w)) (v128.const i32x4 0 0 0 0) (local.get $acc)) (local.get $a30)))
+            (v128.store offset=16 (local.get $w) (f32x4.add (select (result v128) (v128.load offset=16 (local.get $w)) (v128.const i32x4 0 0 0 0) (local.get $acc)) (local.get $a31)))
             (local.set $c (i32.add (local.get $c) (i32.const 8)))
             (br $ccols)))
         ;; columns c ≥ C − C mod 8 of these 4 rows, one element at a time
         (call $dw_block (local.get $dw) (local.get $dout) (local.get $inp) (local.get $B) (local.get $C) (local.get $OC)
-          (local.get $o) (i32.add (local.get $o) (i32.const 4)) (local.get $c))
+          (local.get $o) (i32.add (local.get $o) (i32.const 4)) (local.get $c) (local.get $acc))
         (local.set $o (i32.add (local.get $o) (i32.const 4)))
         (br $orows)))
     ;; rows o ≥ OC − OC mod 4, one at a time
     (block $rdone
       (loop $rows
         (br_if $rdone (i32.ge_u (local.get $o) (local.get $OC)))
-        (call $dw_row (local.get $dw) (local.get $dout) (local.get $inp) (local.get $B) (local.get $C) (local.get $OC) (local.get $o))
+        (call $dw_row (local.get $dw) (local.get $dout) (local.get $inp) (local.get $B) (local.get $C) (local.get $OC) (local.get $o) (local.get $acc))
         (local.set $o (i32.add (local.get $o) (i32.const 1)))
         (br $rows))))
 
   ;; dweight[o, c] += Σ_b dout[b, o]·inp[b, c] for one row o, every column: 1 × 8 tiles
   ;; (2 accumulators over b), then the columns past C − C mod 8 through $dw_block.
-  (func $dw_row (param $dw i32) (param $dout i32) (param $inp i32) (param $B i32) (param $C i32) (param $OC i32) (param $o i32)
+  (func $dw_row (param $dw i32) (param $dout i32) (param $inp i32) (param $B i32) (param $C i32) (param $OC i32) (param $o i32) (param $acc i32)
     (local $rs i32) (local $ob i32) (local $c i32) (local $b i32) (local $x i32) (local $d i32) (local $w i32)
     (local $g v128) (local $a0 v128) (local $a1 v128)
     (local.set $rs (i32.shl (local.get $C) (i32.const 2)))
@@ -294,17 +296,17 @@
             (br $k)))
         (local.set $w (i32.add (local.get $dw)
           (i32.shl (i32.add (i32.mul (local.get $o) (local.get $C)) (local.get $c)) (i32.const 2))))
-        (v128.store (local.get $w) (f32x4.add (v128.load (local.get $w)) (local.get $a0)))
-        (v128.store offset=16 (local.get $w) (f32x4.add (v128.load offset=16 (local.get $w)) (local.get $a1)))
+        (v128.store (local.get $w) (f32x4.add (select (result v128) (v128.load (local.get $w)) (v128.const i32x4 0 0 0 0) (local.get $acc)) (local.get $a0)))
+        (v128.store offset=16 (local.get $w) (f32x4.add (select (result v128) (v128.load offset=16 (local.get $w)) (v128.const i32x4 0 0 0 0) (local.get $acc)) (local.get $a1)))
         (local.set $c (i32.add (local.get $c) (i32.const 8)))
         (br $ccols)))
     (call $dw_block (local.get $dw) (local.get $dout) (local.get $inp) (local.get $B) (local.get $C) (local.get $OC)
-      (local.get $o) (i32.add (local.get $o) (i32.const 1)) (local.get $c)))
+      (local.get $o) (i32.add (local.get $o) (i32.const 1)) (local.get $c) (local.get $acc)))
 
   ;; dweight[o, c] += Σ_b dout[b, o]·inp[b, c] for o in [o0, o1), c in [c0, C), one element
   ;; at a time in the tile's sequence (f32, from 0, b order).
   (func $dw_block (param $dw i32) (param $dout i32) (param $inp i32) (param $B i32) (param $C i32) (param $OC i32)
-    (param $o0 i32) (param $o1 i32) (param $c0 i32)
+    (param $o0 i32) (param $o1 i32) (param $c0 i32) (param $acc i32)
     (local $o i32) (local $c i32) (local $b i32) (local $s f32) (local $p i32)
     (local.set $o (local.get $o0))
     (block $odone
@@ -325,7 +327,7 @@
                 (local.set $b (i32.add (local.get $b) (i32.const 1)))
                 (br $samples)))
             (local.set $p (i32.add (local.get $dw) (i32.shl (i32.add (i32.mul (local.get $o) (local.get $C)) (local.get $c)) (i32.const 2))))
-            (f32.store (local.get $p) (f32.add (f32.load (local.get $p)) (local.get $s)))
+            (f32.store (local.get $p) (f32.add (select (f32.load (local.get $p)) (f32.const 0) (local.get $acc)) (local.get $s)))
             (local.set $c (i32.add (local.get $c) (i32.const 1)))
             (br $ccols)))
         (local.set $o (i32.add (local.get $o) (i32.const 1)))
