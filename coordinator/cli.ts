@@ -182,10 +182,13 @@ export async function main(argv: string[]): Promise<void> {
   await yargs(argv)
     .scriptName('flocktrain')
     .usage('$0 <command> [options]\n\nDistributed data-parallel training over WebSocket workers, bit-identical to one process.')
-    .command('train', 'train in this process, no network: the reference distributed runs must equal', (y) => runFlags(y), (a) =>
+    .command('train', 'train in this process, no network: the reference distributed runs must equal', (y) =>
+      runFlags(y).option('threads', { type: 'number', default: 1, describe: 'compute threads for steps big enough to split (as a worker\'s --threads); same bits whatever the number' }),
+    (a) =>
       guarded(async () => {
         const { runTrain } = await import('./run-train.js');
-        return runTrain(trainOptions(a));
+        if (!(Number.isInteger(a.threads) && a.threads >= 1)) throw new FlocktrainError('CONFIG', `--threads must be an integer ≥ 1, got ${a.threads}`);
+        return runTrain(trainOptions(a), a.threads);
       }),
     )
     .command('coordinator', 'serve workers over WebSocket and train with them', (y) =>

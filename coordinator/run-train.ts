@@ -36,11 +36,13 @@ export function trainerOptions(run: PreparedRun, options: TrainOptions, log: Log
   };
 }
 
-export async function runTrain(options: TrainOptions): Promise<number> {
+/** `threads`: compute threads (--threads; 1: this thread only). */
+export async function runTrain(options: TrainOptions, threads = 1): Promise<number> {
   const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
   const run = prepareRun(options.config);
   log.info({ dataset: run.dataset.name, datasetHash: run.datasetHash, train: run.split.train.length, val: run.split.val.length, spec: run.spec }, 'run');
-  const trainer = new Trainer(run, new LocalExecutor(run), log, trainerOptions(run, options, log));
+  const executor = new LocalExecutor(run, { threads, onThreadsStarted: (n) => log.info({ threads: n }, 'compute threads started') });
+  const trainer = new Trainer(run, executor, log, trainerOptions(run, options, log));
   const onSignal = (): void => {
     log.warn('interrupted: stopping after the current step');
     trainer.requestStop();
@@ -59,5 +61,6 @@ export async function runTrain(options: TrainOptions): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await executor.close();
   }
 }

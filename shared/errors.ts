@@ -8,7 +8,8 @@ export type ErrorCode =
   | 'MODEL_FILE' // a safetensors file is corrupt or does not match the model
   | 'CHECKPOINT' // a checkpoint is corrupt or belongs to another run
   | 'PROTOCOL' // a peer sent a message that violates the wire protocol
-  | 'AUTH'; // a peer presented a wrong or missing token
+  | 'AUTH' // a peer presented a wrong or missing token
+  | 'COMPUTE'; // a compute thread died
 
 export class FlocktrainError extends Error {
   readonly code: ErrorCode;

@@ -100,6 +100,17 @@ describe('one worker computing on N threads = train, bit for bit', () => {
     await expectSameAsTrain(['--dataset', 'blobs', ...WIDE, '--batch-size', '320', '--shard-size', '24', '--lr', '0.01'], 1, ['--threads', String(n)]);
   });
 
+  it('train --threads 2 and 3 compute on threads and end with train --threads 1\'s bits', async () => {
+    const args = ['--dataset', 'blobs', ...WIDE, '--batch-size', '320', '--shard-size', '24', '--lr', '0.01'];
+    const ref = await reference(args);
+    for (const n of [2, 3]) {
+      const r = await new Sandbox().run(['train', '--log-format', 'json', ...args, '--threads', String(n)]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.lines.filter((l) => l.msg === 'compute threads started').map((l) => l.threads)).toEqual([n]);
+      expect(r.lines.find((l) => l.msg === 'done')?.weightsHash).toBe(ref.weightsHash);
+    }
+  });
+
   it('spirals, tanh, momentum, ragged shards and batches, 1 worker with --threads 3', async () => {
     // 1,600 training samples / 330: 4 steps of 7 shards of 45 and one of 15 (3 runs), then one of 280 (2 runs).
     await expectSameAsTrain(
