@@ -47,6 +47,8 @@ export interface WorkerOptions extends CommonOptions {
   readonly name: string | null;
   /** Seconds to keep trying to reconnect after losing the coordinator. */
   readonly reconnectFor: number;
+  /** Seconds without a ping or message from the coordinator before the connection is dropped. */
+  readonly silenceTimeout: number;
   /** Compute threads (1: compute on the main thread, no worker_threads). */
   readonly threads: number;
   readonly faults: WorkerFaults;
@@ -218,6 +220,7 @@ export async function main(argv: string[]): Promise<void> {
         .option('cache-dir', { type: 'string', describe: 'where fetched datasets are cached by hash (default ~/.cache/flocktrain)' })
         .option('name', { type: 'string', describe: 'name shown in the coordinator log (default: hostname and pid)' })
         .option('reconnect-for', { type: 'number', default: 300, describe: 'seconds to keep reconnecting (with backoff) after losing the coordinator' })
+        .option('silence-timeout', { type: 'number', default: 20, describe: 'seconds without a ping or message from the coordinator (it pings every 5) before dropping the connection and reconnecting' })
         .option('threads', { type: 'number', default: availableParallelism(), describe: 'compute threads (default: this machine\'s cores; 1: no worker threads); same bits whatever the number' })
         .option('fault-slowdown', { type: 'number', default: 1, hidden: true, describe: 'testing: run this many times slower' })
         .option('fault-delay-ms', { type: 'number', default: 0, hidden: true, describe: 'testing: hold each result back this many ms' }),
@@ -226,10 +229,11 @@ export async function main(argv: string[]): Promise<void> {
           const { runWorker } = await import('../worker/node-main.js');
           if (!(Number.isFinite(a['reconnect-for']) && a['reconnect-for'] >= 0)) throw new FlocktrainError('CONFIG', `--reconnect-for must be ≥ 0 seconds, got ${a['reconnect-for']}`);
           if (!(Number.isInteger(a.threads) && a.threads >= 1)) throw new FlocktrainError('CONFIG', `--threads must be an integer ≥ 1, got ${a.threads}`);
+          if (!(Number.isFinite(a['silence-timeout']) && a['silence-timeout'] > 5)) throw new FlocktrainError('CONFIG', `--silence-timeout must be more than the coordinator's 5 s ping period, got ${a['silence-timeout']}`);
           if (!(a['fault-slowdown'] >= 1 && a['fault-delay-ms'] >= 0)) throw new FlocktrainError('CONFIG', 'fault flags: --fault-slowdown must be ≥ 1 and --fault-delay-ms ≥ 0');
           return runWorker({
             url: a.url, token: a.token, cacheDir: a['cache-dir'] ?? null, name: a.name ?? null, logFormat: a['log-format'], logLevel: a['log-level'],
-            reconnectFor: a['reconnect-for'], threads: a.threads, faults: { slowdown: a['fault-slowdown'], delayMs: a['fault-delay-ms'] },
+            reconnectFor: a['reconnect-for'], silenceTimeout: a['silence-timeout'], threads: a.threads, faults: { slowdown: a['fault-slowdown'], delayMs: a['fault-delay-ms'] },
           });
         }),
     )

@@ -23,8 +23,6 @@ import { defaultCacheDir, makeDatasetLoader } from './dataset-cache.js';
 const MAX_PAYLOAD = 1 << 30;
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 10_000;
-/** The coordinator pings every 5 s; this long without a ping or a message means it is gone. */
-const SILENCE_MS = 20_000;
 
 interface SessionEnd {
   readonly code: number;
@@ -71,7 +69,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     let everWelcomed = false;
     let lostAt: number | null = null;
     for (let attempt = 0; ; attempt++) {
-      const end = await session(url, clientOptions, log, (s) => (current = s));
+      const end = await session(url, clientOptions, log, options.silenceTimeout * 1000, (s) => (current = s));
       current = null;
       if (end.welcomed) {
         everWelcomed = true;
@@ -154,7 +152,8 @@ function sendBytes(socket: WebSocket, bytes: Uint8Array): Promise<void> {
 }
 
 /** One connection, from open to close. */
-function session(url: URL, options: ClientOptions, log: ClientOptions['log'], expose: (s: { socket: WebSocket; client: WorkerClient }) => void): Promise<SessionEnd> {
+/** `silenceMs`: this long without a ping or a message from the coordinator means it is gone. */
+function session(url: URL, options: ClientOptions, log: ClientOptions['log'], silenceMs: number, expose: (s: { socket: WebSocket; client: WorkerClient }) => void): Promise<SessionEnd> {
   // An all-zero mask makes ws skip masking, which would otherwise copy and XOR every
   // gradient (~0.4 ms per 400 kB here). Masking keys exist to stop a browser page's
   // script from writing chosen bytes to a proxy's cache; this process is not a browser
@@ -170,13 +169,13 @@ function session(url: URL, options: ClientOptions, log: ClientOptions['log'], ex
   const watchdog = setInterval(() => {
     // A tick that comes late means this process was busy computing, not that the
     // coordinator went quiet: pings may be queued unread, so start counting afresh.
-    if (Date.now() - lastTick > SILENCE_MS / 2) lastHeard = Date.now();
+    if (Date.now() - lastTick > silenceMs / 2) lastHeard = Date.now();
     lastTick = Date.now();
-    if (Date.now() - lastHeard > SILENCE_MS) {
+    if (Date.now() - lastHeard > silenceMs) {
       log.warn({ silentMs: Date.now() - lastHeard }, 'no ping from the coordinator; dropping the connection');
       socket.terminate();
     }
-  }, SILENCE_MS / 4);
+  }, silenceMs / 4);
   socket.on('ping', () => {
     lastHeard = Date.now();
   });
