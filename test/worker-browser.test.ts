@@ -52,7 +52,7 @@ describe('datasetBodyHash (browser)', () => {
 describe('page ⇄ Web Worker messages', () => {
   const status = {
     type: 'status', phase: 'training', workerId: 'w3', tasksDone: 4, samplesDone: 96, samplesPerSec: 1234.5, lastLoss: 0.25,
-    dataset: 'blobs: 1 kB', closeCode: null, closeReason: '', closedByUser: false, everOpened: true,
+    dataset: 'blobs: 1 kB', closeCode: null, closeReason: '', closedByUser: false, closedHere: false, everOpened: true,
     threads: 2, threadsNote: '', threadsStarted: true,
   };
 
@@ -65,7 +65,7 @@ describe('page ⇄ Web Worker messages', () => {
 
   it('rejects anything else', () => {
     for (const bad of [null, 3, 'join', [], { type: 'join' }, { type: 'join', token: 1, agent: '' }, { type: 'join', token: 't', agent: 'a', threads: 0 }, { type: 'nope' }]) expect(parsePageMessage(bad)).toBeNull();
-    for (const patch of [{ phase: 'flying' }, { tasksDone: -1 }, { samplesPerSec: NaN }, { lastLoss: '0.1' }, { closedByUser: 1 }, { workerId: 7 }, { type: 'log' }, { threads: 0 }, { threadsStarted: 'yes' }]) {
+    for (const patch of [{ phase: 'flying' }, { tasksDone: -1 }, { samplesPerSec: NaN }, { lastLoss: '0.1' }, { closedByUser: 1 }, { closedHere: 'no' }, { workerId: 7 }, { type: 'log' }, { threads: 0 }, { threadsStarted: 'yes' }]) {
       expect(parseWorkerStatus({ ...status, ...patch }), JSON.stringify(patch)).toBeNull();
     }
   });
@@ -83,7 +83,7 @@ describe('planThreads', () => {
 });
 
 describe('closeVerdict', () => {
-  const base = { closeReason: '', closedByUser: false, everOpened: true };
+  const base = { closeReason: '', closedByUser: false, closedHere: false, everOpened: true };
   it('explains each way a connection ends, and offers Resume only where it can help', () => {
     expect(closeVerdict({ ...base, closeCode: CloseCode.UNAUTHORIZED, closeReason: 'wrong or missing token' }, 'h:1')).toEqual({
       text: "The coordinator refused this link's token (wrong or missing token). Ask for a fresh join link.", tone: 'error', canResume: false,
@@ -94,5 +94,10 @@ describe('closeVerdict', () => {
     expect(closeVerdict({ ...base, closeCode: 1006 }, 'h:1')).toMatchObject({ text: 'Connection lost (code 1006).', canResume: true });
     expect(closeVerdict({ ...base, closeCode: CloseCode.SHUTDOWN }, 'h:1')).toMatchObject({ tone: 'error', canResume: true });
     expect(closeVerdict({ ...base, closeCode: CloseCode.UNSUPPORTED_KERNELS, closeReason: 'no SIMD' }, 'h:1')).toMatchObject({ text: expect.stringContaining('cannot run this run\'s kernels (no SIMD)'), tone: 'error', canResume: false });
+    // A protocol-error close is the coordinator's or the tab's own (a dead compute thread): say which.
+    expect(closeVerdict({ ...base, closeCode: CloseCode.PROTOCOL_ERROR, closeReason: 'bad frame' }, 'h:1').text).toBe('The coordinator disconnected this tab (bad frame).');
+    expect(closeVerdict({ ...base, closeCode: CloseCode.PROTOCOL_ERROR, closeReason: 'compute thread 1 of 2 crashed', closedHere: true }, 'h:1')).toEqual({
+      text: 'This tab stopped on an error (compute thread 1 of 2 crashed). Resume rejoins as a new worker.', tone: 'error', canResume: true,
+    });
   });
 });

@@ -13,7 +13,7 @@ export interface Verdict {
   readonly canResume: boolean;
 }
 
-export function closeVerdict(s: Pick<WorkerStatus, 'closeCode' | 'closeReason' | 'closedByUser' | 'everOpened'>, host: string): Verdict {
+export function closeVerdict(s: Pick<WorkerStatus, 'closeCode' | 'closeReason' | 'closedByUser' | 'closedHere' | 'everOpened'>, host: string): Verdict {
   const reason = s.closeReason !== '' ? ` (${s.closeReason})` : '';
   if (s.closedByUser) return { text: 'Paused: this tab left the run, and the other workers took over its shards. Resume rejoins as a new worker.', tone: 'info', canResume: true };
   switch (s.closeCode) {
@@ -30,6 +30,8 @@ export function closeVerdict(s: Pick<WorkerStatus, 'closeCode' | 'closeReason' |
     case CloseCode.PROTOCOL_ERROR:
     case CloseCode.BAD_RESULT:
     case CloseCode.HELLO_TIMEOUT:
+      // The tab's own worker closes with these codes too, on an error on its side.
+      if (s.closedHere) return { text: `This tab stopped on an error${reason}. Resume rejoins as a new worker.`, tone: 'error', canResume: true };
       return { text: `The coordinator disconnected this tab${reason}.`, tone: 'error', canResume: true };
     default:
       if (!s.everOpened) return { text: `Cannot reach the coordinator at ${host}. Is it running?`, tone: 'error', canResume: true };

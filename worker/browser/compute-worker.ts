@@ -59,6 +59,8 @@ class Session {
   #dataset = 'not loaded yet';
   #everOpened = false;
   #closedByUser = false;
+  /** The client closed the socket itself (a protocol error, a dead compute thread, Leave). */
+  #closedHere = false;
   #close: { code: number; reason: string } | null = null;
 
   constructor(token: string, agent: string) {
@@ -69,7 +71,13 @@ class Session {
     // A browser socket copies what it is given at once, so send returns nothing. The
     // client encodes into plain ArrayBuffers, never SharedArrayBuffers: the cast is sound.
     this.#client = new WorkerClient(
-      { send: (bytes) => ws.send(bytes as Uint8Array<ArrayBuffer>), close: (code, reason) => ws.close(code, reason) },
+      {
+        send: (bytes) => ws.send(bytes as Uint8Array<ArrayBuffer>),
+        close: (code, reason) => {
+          this.#closedHere = true;
+          ws.close(code, reason);
+        },
+      },
       {
         token,
         kind: 'browser',
@@ -130,6 +138,7 @@ class Session {
       closeCode: this.#close?.code ?? null,
       closeReason: this.#close?.reason ?? '',
       closedByUser: this.#closedByUser,
+      closedHere: this.#closedHere,
       everOpened: this.#everOpened,
       threads: threads.plan?.threads ?? 1,
       threadsNote: threads.crash !== '' ? threads.crash : (threads.plan?.note ?? ''),

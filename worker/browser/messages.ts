@@ -30,6 +30,8 @@ export interface WorkerStatus {
   readonly closeReason: string;
   /** True when the close was this tab's own doing (Pause or Leave). */
   readonly closedByUser: boolean;
+  /** True when this tab's worker closed the connection itself (an error on its side), not the coordinator. */
+  readonly closedHere: boolean;
   /** True when the socket ever opened; tells "refused/unreachable" from "lost". */
   readonly everOpened: boolean;
   /** Compute threads this tab runs (1: the compute worker alone). */
@@ -62,12 +64,12 @@ export function parsePageMessage(v: unknown): PageToWorker | null {
 
 export function parseWorkerStatus(v: unknown): WorkerStatus | null {
   if (!isFields(v) || v.type !== 'status') return null;
-  const { phase, workerId, tasksDone, samplesDone, samplesPerSec, lastLoss, dataset, closeCode, closeReason, closedByUser, everOpened, threads, threadsNote, threadsStarted } = v;
+  const { phase, workerId, tasksDone, samplesDone, samplesPerSec, lastLoss, dataset, closeCode, closeReason, closedByUser, closedHere, everOpened, threads, threadsNote, threadsStarted } = v;
   if (!(isStr(phase) && PHASES.includes(phase))) return null;
   if (!(workerId === null || isStr(workerId, 64))) return null;
   if (!isCount(tasksDone) || !isCount(samplesDone) || !isNum(samplesPerSec) || !(lastLoss === null || isNum(lastLoss))) return null;
   if (!isStr(dataset) || !(closeCode === null || isCount(closeCode)) || !isStr(closeReason)) return null;
-  if (typeof closedByUser !== 'boolean' || typeof everOpened !== 'boolean') return null;
+  if (typeof closedByUser !== 'boolean' || typeof closedHere !== 'boolean' || typeof everOpened !== 'boolean') return null;
   if (!(isCount(threads) && threads >= 1) || !isStr(threadsNote) || typeof threadsStarted !== 'boolean') return null;
-  return { type: 'status', phase: phase as Phase, workerId, tasksDone, samplesDone, samplesPerSec, lastLoss, dataset, closeCode, closeReason, closedByUser, everOpened, threads, threadsNote, threadsStarted };
+  return { type: 'status', phase: phase as Phase, workerId, tasksDone, samplesDone, samplesPerSec, lastLoss, dataset, closeCode, closeReason, closedByUser, closedHere, everOpened, threads, threadsNote, threadsStarted };
 }
