@@ -182,7 +182,7 @@ export class Scheduler implements StepExecutor {
 
   /**
    * The current weights (a buffer owned by the scheduler: copy it to keep it past the
-   * next publish) and their encoding (encodeParts), to send with sendWeights.
+   * next publish) and their encoding, to send with sendWeights.
    */
   currentWeights(): { version: number; weights: Float32Array; bytes: Uint8Array } {
     if (this.#weights === null || this.#weightsMessage === null) throw new Error('no weights published yet');

@@ -5,7 +5,7 @@
 
 import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { decodeCoordinatorMessage, decodeWorkerMessage, encode, encodeParts } from '../shared/protocol/codec.js';
+import { decodeCoordinatorMessage, decodeWorkerMessage, encode, encodeLayout } from '../shared/protocol/codec.js';
 import { ProtocolError, PROTOCOL_VERSION } from '../shared/protocol/codes.js';
 import type { CoordinatorMessage, WorkerMessage } from '../shared/protocol/messages.js';
 import { mlpSpec, paramLayout } from '../shared/model/spec.js';
@@ -224,16 +224,18 @@ describe('round trips', () => {
 
   it('puts a tensor after a head of a multiple of 4 bytes, and decodes it (f32) as a view of the message', () => {
     for (const message of [...WORKER_MESSAGES, ...COORDINATOR_MESSAGES]) {
-      const parts = encodeParts(message);
+      const layout = encodeLayout(message);
       const tensor = message.type === 'welcome' || message.type === 'weights' ? message.weights : message.type === 'result' ? message.grads : null;
+      const bytes = encode(message);
       if (tensor === null) {
-        expect(parts).toHaveLength(1);
+        expect(layout.tensor).toBeNull();
+        expect(bytes).toEqual(layout.head);
         continue;
       }
-      expect(parts).toHaveLength(2);
-      expect(parts[0].byteLength % 4).toBe(0);
-      expect(parts[1]).toEqual(new Uint8Array(tensor.buffer, tensor.byteOffset, tensor.byteLength));
-      const bytes = encode(message);
+      expect(layout.tensor).toBe(tensor);
+      expect(layout.head.byteLength % 4).toBe(0);
+      expect(bytes.byteLength).toBe(layout.head.byteLength + tensor.byteLength);
+      expect(bytes.subarray(layout.head.byteLength)).toEqual(new Uint8Array(tensor.buffer, tensor.byteOffset, tensor.byteLength));
       const decoded = message.type === 'result' ? decodeWorkerMessage(bytes, LIMITS) : decodeCoordinatorMessage(bytes);
       const seen = decoded.type === 'result' ? decoded.grads : decoded.type === 'welcome' || decoded.type === 'weights' ? decoded.weights : null;
       expect(seen?.buffer).toBe(bytes.buffer);
@@ -294,7 +296,7 @@ describe('round trips', () => {
   });
 
   it('a later encode does not overwrite an earlier one (msgpackr reuses its output buffer)', () => {
-    const first = encodeParts(WORKER_MESSAGES[2])[0];
+    const first = encodeLayout(WORKER_MESSAGES[2]).head;
     const copy = Uint8Array.from(first);
     for (const m of COORDINATOR_MESSAGES) encode(m);
     expect(hex(first)).toBe(hex(copy));

@@ -24,22 +24,12 @@ function bytesOf(a: Float32Array | Uint32Array): Uint8Array {
 }
 
 /**
- * Encodes a message as the pieces it is made of, to be sent as one WebSocket message
- * (fragments) or concatenated. A message carrying a tensor (welcome, weights, result)
- * is two pieces: the msgpack head, ending with the tensor's bin header, and the
- * tensor's own bytes, never copied. Any msgpack decoder reads the concatenation as one
- * map. The head is padded (a `pad` bin of 0–3 bytes) to a multiple of 4 bytes, so the
- * tensor starts 4-byte aligned and the receiver views it in place instead of copying.
+ * A message as its msgpack head and its tensor, if it carries one (welcome, weights,
+ * result). The head ends with the tensor's bin header; the tensor's bytes, in the
+ * dtype, follow it, and any msgpack decoder reads the two as one map. The head is
+ * padded (a `pad` bin of 0–3 bytes) to a multiple of 4 bytes, so the tensor starts
+ * 4-byte aligned and the receiver views it in place instead of copying.
  */
-export function encodeParts(message: WorkerMessage | CoordinatorMessage): Uint8Array[] {
-  const layout = encodeLayout(message);
-  if (layout.tensor === null) return [layout.head];
-  const payload = new Uint8Array(layout.tensor.length * wireBytesPer(layout.dtype));
-  writeTensor(payload, layout.tensor, layout.dtype);
-  return [layout.head, payload];
-}
-
-/** A message as its head and its tensor, which follows the head in the dtype (see encodeParts). */
 export type MessageLayout =
   | { readonly head: Uint8Array; readonly tensor: null }
   | { readonly head: Uint8Array; readonly tensor: Float32Array; readonly dtype: WireDtype };
@@ -65,8 +55,19 @@ export function encodeLayout(message: WorkerMessage | CoordinatorMessage): Messa
   }
 }
 
+/** Bytes of the encoded message: the head, then the tensor in its dtype. */
+export function encodedLength(layout: MessageLayout): number {
+  return layout.head.byteLength + (layout.tensor === null ? 0 : layout.tensor.length * wireBytesPer(layout.dtype));
+}
+
+/** Writes the whole message into `out` (encodedLength bytes, 2-byte aligned): one copy of the tensor, even for bf16. */
+export function writeMessage(layout: MessageLayout, out: Uint8Array): void {
+  out.set(layout.head);
+  if (layout.tensor !== null) writeTensor(out.subarray(layout.head.byteLength), layout.tensor, layout.dtype);
+}
+
 /** Writes `values` into `out` in the dtype: f32 as is, bf16 rounded (nearest, ties to even) to the upper halves. */
-export function writeTensor(out: Uint8Array, values: Float32Array, dtype: WireDtype): void {
+function writeTensor(out: Uint8Array, values: Float32Array, dtype: WireDtype): void {
   if (dtype === 'f32') {
     out.set(bytesOf(values));
     return;
@@ -75,19 +76,12 @@ export function writeTensor(out: Uint8Array, values: Float32Array, dtype: WireDt
   packBf16(new Uint16Array(out.buffer, out.byteOffset, values.length), values);
 }
 
-/** Encodes any protocol message into one buffer (the pieces of encodeParts, joined). */
+/** Encodes any protocol message into a fresh buffer (MessagePool reuses buffers for the per-step ones). */
 export function encode(message: WorkerMessage | CoordinatorMessage): Uint8Array {
-  const parts = encodeParts(message);
-  return parts.length === 1 ? parts[0] : concatBytes(parts);
-}
-
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
+  const layout = encodeLayout(message);
+  if (layout.tensor === null) return layout.head;
+  const out = new Uint8Array(encodedLength(layout));
+  writeMessage(layout, out);
   return out;
 }
 

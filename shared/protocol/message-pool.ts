@@ -5,8 +5,7 @@
 // reference to what they send until the OS has the bytes, so every send retains the
 // message and releases it from its completion callback.
 
-import { encodeLayout, writeTensor } from './codec.js';
-import { wireBytesPer } from '../wire-dtype.js';
+import { encodedLength, encodeLayout, writeMessage } from './codec.js';
 import type { CoordinatorMessage, WorkerMessage } from './messages.js';
 
 export interface PooledMessage {
@@ -37,13 +36,10 @@ export class MessagePool {
   /** Encodes into a free buffer; the caller holds the result once (release it when done). */
   encode(message: WorkerMessage | CoordinatorMessage): PooledMessage {
     const layout = encodeLayout(message);
-    const tensorBytes = layout.tensor === null ? 0 : layout.tensor.length * wireBytesPer(layout.dtype);
-    const length = layout.head.byteLength + tensorBytes;
+    const length = encodedLength(layout);
     const slot = this.#take(length);
     const bytes = new Uint8Array(slot.buffer, 0, length);
-    bytes.set(layout.head);
-    // Straight into the pooled buffer: no intermediate copy, even for bf16.
-    if (layout.tensor !== null) writeTensor(bytes.subarray(layout.head.byteLength), layout.tensor, layout.dtype);
+    writeMessage(layout, bytes);
     slot.holders = 1;
     const generation = ++slot.generation;
     return {
