@@ -21,7 +21,7 @@ import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { startServer, type RouteHandler } from './server.js';
 import { prepareRun, type PreparedRun } from './setup.js';
 import { DivergedError, Trainer } from './trainer.js';
-import { ShardComputer } from '../worker/compute.js';
+import { allNodesFinite, ShardComputer } from '../worker/compute.js';
 
 const HELLO_TIMEOUT_MS = 10_000;
 const HEARTBEAT_MS = 5_000;
@@ -171,7 +171,7 @@ function divergenceJudge(run: PreparedRun): NonNullable<SchedulerOptions['confir
   let computer: ShardComputer | null = null;
   return (shards, numShards, weights) => {
     computer ??= new ShardComputer(run.spec, run.dataset, run.config.shardSize, run.config.kernels, run.config.wireDtype);
-    return computer.computeNodes(weights, shards, numShards).some(({ partial }) => !Number.isFinite(partial.lossSum) || partial.grad.some((v) => !Number.isFinite(v)));
+    return !allNodesFinite(computer.computeNodes(weights, shards, numShards));
   };
 }
 

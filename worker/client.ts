@@ -12,7 +12,7 @@ import { MessagePool } from '../shared/protocol/message-pool.js';
 import type { CoordinatorMessage, DatasetDescriptor, TaskMessage, WelcomeMessage, WorkerKind } from '../shared/protocol/messages.js';
 import { kernelSetAvailable, type KernelSetName } from '../shared/kernels/kernel-set.js';
 import type { WireDtype } from '../shared/wire-dtype.js';
-import { ShardComputer, type ComputerSetup, type GradientComputer } from './compute.js';
+import { allNodesFinite, ShardComputer, type ComputerSetup, type GradientComputer } from './compute.js';
 
 export interface WorkerSocket {
   /**
@@ -209,7 +209,7 @@ export class WorkerClient {
     const hold = this.#options.holdResultMs?.(computeMs) ?? 0;
     if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
     // NaN or ±Inf: say so instead of sending numbers the coordinator must refuse.
-    const diverged = !allFinite(grads) || nodes.some((n) => !Number.isFinite(n.partial.lossSum));
+    const diverged = !allNodesFinite(nodes);
     if (diverged) this.#options.log.warn({ taskId: t.taskId, version: t.version }, 'the gradient is not finite (training diverged?); telling the coordinator');
     const message = this.#results.encode({
       type: 'result',
@@ -241,11 +241,4 @@ export class WorkerClient {
     this.stats.stopReason = detail;
     this.#socket.close(code, detail.slice(0, 120));
   }
-}
-
-/** Whether every value is finite (v * 0 is ±0 for finite v, NaN otherwise). */
-function allFinite(values: Float32Array): boolean {
-  let poison = 0;
-  for (let i = 0; i < values.length; i++) poison += values[i] * 0;
-  return poison === 0;
 }

@@ -23,6 +23,22 @@ export interface NodeGradient {
   readonly partial: PartialGradient;
 }
 
+/**
+ * Whether every node's gradient and loss are finite. A worker that finds otherwise
+ * reports its result as diverged, and the coordinator, recomputing, asks the same.
+ */
+export function allNodesFinite(nodes: readonly NodeGradient[]): boolean {
+  for (const { partial } of nodes) {
+    if (!Number.isFinite(partial.lossSum)) return false;
+    // v * 0 is ±0 for finite v and NaN otherwise: one test after the loop, no branch in it.
+    let poison = 0;
+    const g = partial.grad;
+    for (let i = 0; i < g.length; i++) poison += g[i] * 0;
+    if (poison !== 0) return false;
+  }
+  return true;
+}
+
 /** What a worker computes with: a ShardComputer on the calling thread, or a pool of threads each running one. */
 export interface GradientComputer {
   readonly paramCount: number;

@@ -19,7 +19,7 @@ import { decodeCoordinatorMessage, encode } from '../../shared/protocol/codec.js
 import { messageBytes } from '../../shared/protocol/raw-data.js';
 import type { CoordinatorMessage, DatasetDescriptor, ResultMessage, TaskMessage, WelcomeMessage, WorkerMessage } from '../../shared/protocol/messages.js';
 import { WorkerClient } from '../../worker/client.js';
-import { ShardComputer } from '../../worker/compute.js';
+import { allNodesFinite, ShardComputer } from '../../worker/compute.js';
 
 /** How long any single awaited event may take before the test fails naming it. */
 export const WAIT_MS = 5_000;
@@ -103,7 +103,7 @@ export async function startCoordinator(o: HarnessOptions): Promise<Coordinator> 
   const judge = new ShardComputer(o.spec, o.dataset, o.shardSize, 'js');
   const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, {
     minWorkers: 1,
-    confirmDivergence: (shards, numShards, weights) => judge.computeNodes(weights, shards, numShards).some((n) => n.partial.grad.some((v) => !Number.isFinite(v))),
+    confirmDivergence: (shards, numShards, weights) => !allNodesFinite(judge.computeNodes(weights, shards, numShards)),
   });
   const hub = new Hub(
     { token: o.token, datasetHash: hash, limits: { paramCount, maxNodes: o.numShards, wireDtype: 'f32' }, helloTimeoutMs: o.helloTimeoutMs, heartbeatMs: o.heartbeatMs },
