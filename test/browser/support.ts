@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { describeNeeding } from '../support/describe-needing.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -26,20 +27,7 @@ export function launchChromium(): Promise<Browser> {
 
 /** `describe` when chromium is there; otherwise a loud skip, or under CI=true a failing test. */
 export function describeInBrowser(name: string, body: () => void): void {
-  if (existsSync(CHROMIUM)) {
-    describe(name, body);
-    return;
-  }
-  if (process.env.CI === 'true') {
-    describe(name, () => {
-      it('needs chromium', () => {
-        throw new Error(`${CHROMIUM} is missing: the browser tests cannot run (CI=true). Install it: apt-get install -y chromium`);
-      });
-    });
-    return;
-  }
-  process.stderr.write(`\n!!!!! SKIPPING BROWSER TESTS "${name}": ${CHROMIUM} is missing. Install it with: apt-get update && apt-get install -y chromium !!!!!\n\n`);
-  describe.skip(name, body);
+  describeNeeding({ present: existsSync(CHROMIUM), missing: `${CHROMIUM} is missing`, install: 'apt-get update && apt-get install -y chromium' }, name, body);
 }
 
 export type LogLine = Readonly<Record<string, unknown>> & { readonly msg: string };

@@ -8,7 +8,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { describeNeeding } from '../support/describe-needing.js';
 import { spirals } from '../../shared/data/synthetic.js';
 import { Network } from '../../shared/model/network.js';
 import { decodeSafetensors, loadParams } from '../../shared/model/safetensors.js';
@@ -21,24 +22,9 @@ const PYTHON = '/usr/bin/python3';
 const SCRIPT = fileURLToPath(new URL('../fixtures/torch_forward.py', import.meta.url));
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 
-function describeWithTorch(name: string, body: () => void): void {
-  if (hasTorch) {
-    describe(name, body);
-    return;
-  }
-  if (process.env.CI === 'true') {
-    describe(name, () => {
-      it('needs PyTorch', () => {
-        throw new Error(`${PYTHON} cannot import torch (CI=true). Install it: apt-get install -y python3-torch`);
-      });
-    });
-    return;
-  }
-  process.stderr.write(`\n*** skipping "${name}": ${PYTHON} cannot import torch (apt-get install -y python3-torch) ***\n\n`);
-  describe.skip(name, body);
-}
+const torch = { present: hasTorch, missing: `${PYTHON} cannot import torch`, install: 'apt-get update && apt-get install -y python3-torch' };
 
-describeWithTorch('a flocktrain model file in PyTorch', () => {
+describeNeeding(torch, 'a flocktrain model file in PyTorch', () => {
   it('loads into nn.Sequential with strict=True and computes what flocktrain computes', async () => {
     const sb = new Sandbox();
     const out = sb.path('model.safetensors');
