@@ -11,7 +11,17 @@
 // state is touched.
 
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError, FlocktrainError } from '../shared/errors.js';
 import { decodeSafetensors, encodeSafetensors, loadParams } from '../shared/model/safetensors.js';
@@ -68,12 +78,19 @@ function checkpointFileName(globalStep: number): string {
 function fullLayout(spec: ModelSpec, optimizerNames: readonly string[]): ParamLayout {
   const model = paramLayout(spec);
   const P = model.totalSize;
-  const extra = optimizerNames.map((name, i) => ({ name: `optimizer.${name}`, shape: [P], offset: P * (i + 1), size: P }));
+  const extra = optimizerNames.map((name, i) => ({
+    name: `optimizer.${name}`,
+    shape: [P],
+    offset: P * (i + 1),
+    size: P,
+  }));
   return { tensors: [...model.tensors, ...extra], totalSize: P * (optimizerNames.length + 1) };
 }
 
 function checksum(buffer: Float32Array): string {
-  return createHash('sha256').update(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)).digest('hex');
+  return createHash('sha256')
+    .update(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength))
+    .digest('hex');
 }
 
 /** Writes a checkpoint atomically into `dir` and removes all but the newest `keep`. Returns its path. */
@@ -83,8 +100,19 @@ export function writeCheckpoint(dir: string, id: Identity, ckpt: Checkpoint, kee
   const buffer = new Float32Array(P * (names.length + 1));
   buffer.set(ckpt.params, 0);
   names.forEach((name, i) => buffer.set(ckpt.optimizer[name], P * (i + 1)));
-  const meta: Metadata = { format: FORMAT, state: ckpt.state, spec: id.spec, config: id.config, datasetHash: id.datasetHash, optimizer: names, checksum: checksum(buffer) };
-  const bytes = encodeSafetensors(fullLayout(id.spec, names), buffer, { format: 'pt', [STATE_KEY]: JSON.stringify(meta) });
+  const meta: Metadata = {
+    format: FORMAT,
+    state: ckpt.state,
+    spec: id.spec,
+    config: id.config,
+    datasetHash: id.datasetHash,
+    optimizer: names,
+    checksum: checksum(buffer),
+  };
+  const bytes = encodeSafetensors(fullLayout(id.spec, names), buffer, {
+    format: 'pt',
+    [STATE_KEY]: JSON.stringify(meta),
+  });
   const path = join(dir, checkpointFileName(ckpt.state.globalStep));
   const tmp = `${path}.tmp-${process.pid}`;
   try {
@@ -99,7 +127,9 @@ export function writeCheckpoint(dir: string, id: Identity, ckpt: Checkpoint, kee
     renameSync(tmp, path);
     syncDirectory(dir);
   } catch (err) {
-    throw new CheckpointError(`cannot write checkpoint ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CheckpointError(
+      `cannot write checkpoint ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   for (const old of listCheckpoints(dir).slice(0, -keep)) {
     try {
@@ -149,14 +179,17 @@ export function loadCheckpoint(path: string, id: Identity): Checkpoint {
   try {
     bytes = new Uint8Array(readFileSync(path));
   } catch (err) {
-    throw new CheckpointError(`cannot read checkpoint ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CheckpointError(
+      `cannot read checkpoint ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   try {
     const file = decodeSafetensors(bytes);
     const meta = parseMetadata(file.metadata[STATE_KEY]);
     checkIdentity(meta, id);
     const buffer = loadParams(fullLayout(meta.spec, meta.optimizer), file);
-    if (checksum(buffer) !== meta.checksum) throw new CheckpointError('tensor bytes do not match the stored checksum (the file is corrupt)');
+    if (checksum(buffer) !== meta.checksum)
+      throw new CheckpointError('tensor bytes do not match the stored checksum (the file is corrupt)');
     const P = paramLayout(meta.spec).totalSize;
     const optimizer: Record<string, Float32Array> = {};
     meta.optimizer.forEach((name, i) => {
@@ -164,7 +197,8 @@ export function loadCheckpoint(path: string, id: Identity): Checkpoint {
     });
     return { state: meta.state, params: buffer.slice(0, P), optimizer };
   } catch (err) {
-    if (err instanceof FlocktrainError) throw new CheckpointError(`${path}: ${err.message.replace(/^safetensors: /, '')}`);
+    if (err instanceof FlocktrainError)
+      throw new CheckpointError(`${path}: ${err.message.replace(/^safetensors: /, '')}`);
     throw err;
   }
 }
@@ -178,20 +212,36 @@ function parseMetadata(text: string | undefined): Metadata {
     throw new CheckpointError('checkpoint metadata is not valid JSON');
   }
   const m = v as Partial<Metadata> & { state?: Partial<TrainingState> };
-  if (typeof m !== 'object' || m === null || m.format !== FORMAT) throw new CheckpointError(`unsupported checkpoint format ${String((m as { format?: unknown } | null)?.format)} (expected ${FORMAT})`);
+  if (typeof m !== 'object' || m === null || m.format !== FORMAT)
+    throw new CheckpointError(
+      `unsupported checkpoint format ${String((m as { format?: unknown } | null)?.format)} (expected ${FORMAT})`,
+    );
   const s = m.state;
   const ints = ['epoch', 'stepInEpoch', 'globalStep', 'version', 'epochCorrect', 'epochSamples'] as const;
-  if (typeof s !== 'object' || s === null || ints.some((k) => !Number.isInteger(s[k]) || (s[k] as number) < 0)) throw new CheckpointError('checkpoint state is incomplete or invalid');
-  if (!Number.isFinite(s.epochLossSum) || !Number.isFinite(s.epochSeconds)) throw new CheckpointError('checkpoint state has non-finite statistics');
-  if (!Array.isArray(m.optimizer) || m.optimizer.some((n) => typeof n !== 'string' || !/^[a-z]+$/.test(n))) throw new CheckpointError('checkpoint optimizer state list is invalid');
-  if (typeof m.checksum !== 'string' || typeof m.datasetHash !== 'string' || typeof m.spec !== 'object' || typeof m.config !== 'object') throw new CheckpointError('checkpoint metadata is incomplete');
+  if (typeof s !== 'object' || s === null || ints.some((k) => !Number.isInteger(s[k]) || (s[k] as number) < 0))
+    throw new CheckpointError('checkpoint state is incomplete or invalid');
+  if (!Number.isFinite(s.epochLossSum) || !Number.isFinite(s.epochSeconds))
+    throw new CheckpointError('checkpoint state has non-finite statistics');
+  if (!Array.isArray(m.optimizer) || m.optimizer.some((n) => typeof n !== 'string' || !/^[a-z]+$/.test(n)))
+    throw new CheckpointError('checkpoint optimizer state list is invalid');
+  if (
+    typeof m.checksum !== 'string' ||
+    typeof m.datasetHash !== 'string' ||
+    typeof m.spec !== 'object' ||
+    typeof m.config !== 'object'
+  )
+    throw new CheckpointError('checkpoint metadata is incomplete');
   return m as Metadata;
 }
 
 /** Refuses a checkpoint of another run; only the number of epochs may grow. */
 function checkIdentity(meta: Metadata, id: Identity): void {
-  if (meta.datasetHash !== id.datasetHash) throw new CheckpointError(`made for dataset ${meta.datasetHash.slice(0, 12)}…, this run's is ${id.datasetHash.slice(0, 12)}…`);
-  if (JSON.stringify(meta.spec) !== JSON.stringify(id.spec)) throw new CheckpointError(`made for model ${JSON.stringify(meta.spec)}, this run's is ${JSON.stringify(id.spec)}`);
+  if (meta.datasetHash !== id.datasetHash)
+    throw new CheckpointError(
+      `made for dataset ${meta.datasetHash.slice(0, 12)}…, this run's is ${id.datasetHash.slice(0, 12)}…`,
+    );
+  if (JSON.stringify(meta.spec) !== JSON.stringify(id.spec))
+    throw new CheckpointError(`made for model ${JSON.stringify(meta.spec)}, this run's is ${JSON.stringify(id.spec)}`);
   const stored = meta.config as unknown as Record<string, unknown>;
   const current = id.config as unknown as Record<string, unknown>;
   const defaults = RUN_DEFAULTS as unknown as Record<string, unknown>;
@@ -200,7 +250,9 @@ function checkIdentity(meta: Metadata, id: Identity): void {
     // A checkpoint written before a setting existed ran with its default.
     const was = key in stored ? stored[key] : defaults[key];
     if (JSON.stringify(was) !== JSON.stringify(current[key])) {
-      throw new CheckpointError(`made with ${key}=${JSON.stringify(was)}, this run has ${key}=${JSON.stringify(current[key])}`);
+      throw new CheckpointError(
+        `made with ${key}=${JSON.stringify(was)}, this run has ${key}=${JSON.stringify(current[key])}`,
+      );
     }
   }
 }

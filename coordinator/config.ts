@@ -59,7 +59,8 @@ export const RUN_DEFAULTS: RunConfig = {
 };
 
 function positiveInt(name: string, v: number, max = 1 << 24): void {
-  if (!(Number.isInteger(v) && v > 0 && v <= max)) throw new ConfigError(`--${name} must be an integer in [1, ${max}], got ${v}`);
+  if (!(Number.isInteger(v) && v > 0 && v <= max))
+    throw new ConfigError(`--${name} must be an integer in [1, ${max}], got ${v}`);
 }
 
 export function resolveConfig(partial: Partial<RunConfig>): RunConfig {
@@ -67,18 +68,30 @@ export function resolveConfig(partial: Partial<RunConfig>): RunConfig {
   positiveInt('epochs', c.epochs, 1_000_000);
   positiveInt('batch-size', c.batchSize);
   positiveInt('shard-size', c.shardSize);
-  if (c.shardSize > c.batchSize) throw new ConfigError(`--shard-size (${c.shardSize}) cannot exceed --batch-size (${c.batchSize})`);
-  if (c.batchSize / c.shardSize > 4096) throw new ConfigError(`--batch-size / --shard-size is ${Math.ceil(c.batchSize / c.shardSize)} shards per step; at most 4096 allowed`);
+  if (c.shardSize > c.batchSize)
+    throw new ConfigError(`--shard-size (${c.shardSize}) cannot exceed --batch-size (${c.batchSize})`);
+  if (c.batchSize / c.shardSize > 4096)
+    throw new ConfigError(
+      `--batch-size / --shard-size is ${Math.ceil(c.batchSize / c.shardSize)} shards per step; at most 4096 allowed`,
+    );
   for (const h of c.hidden) positiveInt('hidden', h, 1 << 16);
   if (!(Number.isFinite(c.lr) && c.lr > 0)) throw new ConfigError(`--lr must be a positive number, got ${c.lr}`);
   if (!(c.momentum >= 0 && c.momentum < 1)) throw new ConfigError(`--momentum must be in [0, 1), got ${c.momentum}`);
   if (c.nesterov && c.momentum === 0) throw new ConfigError('--nesterov needs --momentum > 0');
-  if (!(Number.isFinite(c.weightDecay) && c.weightDecay >= 0)) throw new ConfigError(`--weight-decay must be ≥ 0, got ${c.weightDecay}`);
-  if (!(Number.isInteger(c.seed) && c.seed >= 0 && c.seed <= 0xffffffff)) throw new ConfigError(`--seed must be an integer in [0, 4294967295], got ${c.seed}`);
-  if (!(c.valFraction >= 0 && c.valFraction < 1)) throw new ConfigError(`--val-fraction must be in [0, 1), got ${c.valFraction}`);
+  if (!(Number.isFinite(c.weightDecay) && c.weightDecay >= 0))
+    throw new ConfigError(`--weight-decay must be ≥ 0, got ${c.weightDecay}`);
+  if (!(Number.isInteger(c.seed) && c.seed >= 0 && c.seed <= 0xffffffff))
+    throw new ConfigError(`--seed must be an integer in [0, 4294967295], got ${c.seed}`);
+  if (!(c.valFraction >= 0 && c.valFraction < 1))
+    throw new ConfigError(`--val-fraction must be in [0, 1), got ${c.valFraction}`);
   if (c.data.kind === 'synthetic') positiveInt('samples', c.data.samples, 10_000_000);
-  if (!KERNEL_SET_NAMES.includes(c.kernels)) throw new ConfigError(`--kernels must be one of ${KERNEL_SET_NAMES.join(', ')}, got ${String(c.kernels)}`);
-  if (!WIRE_DTYPES.includes(c.wireDtype)) throw new ConfigError(`--wire-dtype must be one of ${WIRE_DTYPES.join(', ')}, got ${String(c.wireDtype)}`);
-  if (!kernelSetAvailable(c.kernels)) throw new ConfigError(`--kernels ${c.kernels} needs WebAssembly SIMD-128, which this JavaScript engine lacks; use --kernels js`);
+  if (!KERNEL_SET_NAMES.includes(c.kernels))
+    throw new ConfigError(`--kernels must be one of ${KERNEL_SET_NAMES.join(', ')}, got ${String(c.kernels)}`);
+  if (!WIRE_DTYPES.includes(c.wireDtype))
+    throw new ConfigError(`--wire-dtype must be one of ${WIRE_DTYPES.join(', ')}, got ${String(c.wireDtype)}`);
+  if (!kernelSetAvailable(c.kernels))
+    throw new ConfigError(
+      `--kernels ${c.kernels} needs WebAssembly SIMD-128, which this JavaScript engine lacks; use --kernels js`,
+    );
   return c;
 }

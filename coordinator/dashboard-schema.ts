@@ -109,7 +109,8 @@ function obj(v: unknown, what: string): Obj {
 }
 function num(o: Obj, k: string): number {
   const v = o[k];
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new FeedError(`${k}: expected a finite number, got ${typeof v}`);
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new FeedError(`${k}: expected a finite number, got ${typeof v}`);
   return v;
 }
 function numOrNull(o: Obj, k: string): number | null {
@@ -129,20 +130,31 @@ function list<T>(o: Obj, k: string, item: (v: unknown) => T): T[] {
 function runInfo(v: unknown): RunInfo {
   const o = obj(v, 'run');
   const config = list(o, 'config', (row) => {
-    if (!Array.isArray(row) || row.length !== 2 || typeof row[0] !== 'string' || typeof row[1] !== 'string') throw new FeedError('config: expected [name, value] rows');
+    if (!Array.isArray(row) || row.length !== 2 || typeof row[0] !== 'string' || typeof row[1] !== 'string')
+      throw new FeedError('config: expected [name, value] rows');
     return [row[0], row[1]] as const;
   });
   return { dataset: str(o, 'dataset'), train: num(o, 'train'), val: num(o, 'val'), model: str(o, 'model'), config };
 }
 function stepPoint(v: unknown): StepPoint {
   const o = obj(v, 'step');
-  return { step: num(o, 'step'), epoch: num(o, 'epoch'), loss: num(o, 'loss'), samplesPerSec: num(o, 'samplesPerSec'), workers: num(o, 'workers') };
+  return {
+    step: num(o, 'step'),
+    epoch: num(o, 'epoch'),
+    loss: num(o, 'loss'),
+    samplesPerSec: num(o, 'samplesPerSec'),
+    workers: num(o, 'workers'),
+  };
 }
 function epochPoint(v: unknown): EpochPoint {
   const o = obj(v, 'epoch');
   return {
-    epoch: num(o, 'epoch'), trainLoss: numOrNull(o, 'trainLoss'), trainAccuracy: numOrNull(o, 'trainAccuracy'),
-    valLoss: numOrNull(o, 'valLoss'), valAccuracy: numOrNull(o, 'valAccuracy'), seconds: num(o, 'seconds'),
+    epoch: num(o, 'epoch'),
+    trainLoss: numOrNull(o, 'trainLoss'),
+    trainAccuracy: numOrNull(o, 'trainAccuracy'),
+    valLoss: numOrNull(o, 'valLoss'),
+    valAccuracy: numOrNull(o, 'valAccuracy'),
+    seconds: num(o, 'seconds'),
   };
 }
 const STATUSES: readonly string[] = ['loading', 'ready', 'left'] satisfies WorkerRow['status'][];
@@ -151,16 +163,27 @@ function workerRow(v: unknown): WorkerRow {
   const status = str(o, 'status');
   if (!STATUSES.includes(status)) throw new FeedError(`status: unknown "${status.slice(0, 20)}"`);
   return {
-    id: str(o, 'id'), kind: str(o, 'kind'), agent: str(o, 'agent'), remote: str(o, 'remote'), status: status as WorkerRow['status'],
-    tasksDone: num(o, 'tasksDone'), samplesDone: num(o, 'samplesDone'), samplesPerSec: num(o, 'samplesPerSec'), lastSeenMs: num(o, 'lastSeenMs'),
+    id: str(o, 'id'),
+    kind: str(o, 'kind'),
+    agent: str(o, 'agent'),
+    remote: str(o, 'remote'),
+    status: status as WorkerRow['status'],
+    tasksDone: num(o, 'tasksDone'),
+    samplesDone: num(o, 'samplesDone'),
+    samplesPerSec: num(o, 'samplesPerSec'),
+    lastSeenMs: num(o, 'lastSeenMs'),
   };
 }
 function progress(v: unknown): Progress | null {
   if (v === null) return null;
   const o = obj(v, 'progress');
   return {
-    step: num(o, 'step'), totalSteps: num(o, 'totalSteps'), stepsPerEpoch: num(o, 'stepsPerEpoch'), epochs: num(o, 'epochs'),
-    stepsPerSec: numOrNull(o, 'stepsPerSec'), etaSeconds: numOrNull(o, 'etaSeconds'),
+    step: num(o, 'step'),
+    totalSteps: num(o, 'totalSteps'),
+    stepsPerEpoch: num(o, 'stepsPerEpoch'),
+    epochs: num(o, 'epochs'),
+    stepsPerSec: numOrNull(o, 'stepsPerSec'),
+    etaSeconds: numOrNull(o, 'etaSeconds'),
   };
 }
 function logEvent(v: unknown): LogEvent {
@@ -171,7 +194,12 @@ function doneInfo(v: unknown): DoneInfo | null {
   if (v === null) return null;
   const o = obj(v, 'done');
   if (typeof o.interrupted !== 'boolean') throw new FeedError('interrupted: expected a boolean');
-  return { steps: num(o, 'steps'), valAccuracy: numOrNull(o, 'valAccuracy'), weightsHash: str(o, 'weightsHash'), interrupted: o.interrupted };
+  return {
+    steps: num(o, 'steps'),
+    valAccuracy: numOrNull(o, 'valAccuracy'),
+    weightsHash: str(o, 'weightsHash'),
+    interrupted: o.interrupted,
+  };
 }
 
 /** Checks one decoded feed message; throws FeedError naming the first bad field. */
@@ -180,8 +208,14 @@ export function parseFeedEvent(v: unknown): FeedEvent {
   switch (o.type) {
     case 'state':
       return {
-        type: 'state', run: o.run === null ? null : runInfo(o.run), steps: list(o, 'steps', stepPoint), epochs: list(o, 'epochs', epochPoint),
-        workers: list(o, 'workers', workerRow), progress: progress(o.progress), events: list(o, 'events', logEvent), done: doneInfo(o.done),
+        type: 'state',
+        run: o.run === null ? null : runInfo(o.run),
+        steps: list(o, 'steps', stepPoint),
+        epochs: list(o, 'epochs', epochPoint),
+        workers: list(o, 'workers', workerRow),
+        progress: progress(o.progress),
+        events: list(o, 'events', logEvent),
+        done: doneInfo(o.done),
       };
     case 'run':
       return { type: 'run', run: runInfo(o.run) };

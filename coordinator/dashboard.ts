@@ -7,7 +7,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { stepsPerEpoch } from './plan.js';
 import type { RouteHandler } from './server.js';
-import type { DoneInfo, EpochPoint, FeedEvent, FeedState, LogEvent, Progress, RunInfo, StepPoint, WorkerRow } from './dashboard-schema.js';
+import type {
+  DoneInfo,
+  EpochPoint,
+  FeedEvent,
+  FeedState,
+  LogEvent,
+  Progress,
+  RunInfo,
+  StepPoint,
+  WorkerRow,
+} from './dashboard-schema.js';
 
 /** What the feed samples from the hub: WorkerConnection has all of these. */
 export interface ConnectionView {
@@ -69,7 +79,15 @@ export class DashboardFeed {
   }
 
   get state(): FeedState {
-    return { run: this.#run, steps: this.#steps, epochs: this.#epochPoints, workers: this.#workers, progress: this.#progress, events: this.#events, done: this.#done };
+    return {
+      run: this.#run,
+      steps: this.#steps,
+      epochs: this.#epochPoints,
+      workers: this.#workers,
+      progress: this.#progress,
+      events: this.#events,
+      done: this.#done,
+    };
   }
 
   /** Sends the last sample and ends every event stream. */
@@ -107,15 +125,25 @@ export class DashboardFeed {
       case 'run':
         return this.#onRun(entry);
       case 'step': {
-        const point: StepPoint = { step: n(entry.step), epoch: n(entry.epoch), loss: n(entry.loss), samplesPerSec: n(entry.samplesPerSec), workers: n(entry.workers) };
+        const point: StepPoint = {
+          step: n(entry.step),
+          epoch: n(entry.epoch),
+          loss: n(entry.loss),
+          samplesPerSec: n(entry.samplesPerSec),
+          workers: n(entry.workers),
+        };
         this.#steps.push(point);
         if (this.#steps.length > MAX_STEPS) this.#steps.splice(0, this.#steps.length - MAX_STEPS);
         return this.#push({ type: 'step', point });
       }
       case 'epoch': {
         const point: EpochPoint = {
-          epoch: n(entry.epoch), trainLoss: nn(entry.trainLoss), trainAccuracy: nn(entry.trainAccuracy),
-          valLoss: nn(entry.valLoss), valAccuracy: nn(entry.valAccuracy), seconds: n(entry.seconds),
+          epoch: n(entry.epoch),
+          trainLoss: nn(entry.trainLoss),
+          trainAccuracy: nn(entry.trainAccuracy),
+          valLoss: nn(entry.valLoss),
+          valAccuracy: nn(entry.valAccuracy),
+          seconds: n(entry.seconds),
         };
         this.#epochPoints.push(point);
         return this.#push({ type: 'epoch', point });
@@ -123,16 +151,30 @@ export class DashboardFeed {
       case 'worker joined':
         // Sample now, not at the next tick: a short run may be over before it.
         queueMicrotask(() => this.#tick());
-        return this.#event(time, `${s(entry.workerId)} joined: ${s(entry.kind)} ${s(entry.agent)} (${n(entry.workers)} connected)`);
+        return this.#event(
+          time,
+          `${s(entry.workerId)} joined: ${s(entry.kind)} ${s(entry.agent)} (${n(entry.workers)} connected)`,
+        );
       case 'worker left':
         queueMicrotask(() => this.#tick());
-        return this.#event(time, `${s(entry.workerId)} left after ${n(entry.tasksDone)} tasks: ${s(entry.reason)} (${n(entry.workers)} connected)`);
+        return this.#event(
+          time,
+          `${s(entry.workerId)} left after ${n(entry.tasksDone)} tasks: ${s(entry.reason)} (${n(entry.workers)} connected)`,
+        );
       case 'reassigning shards':
-        return this.#event(time, `shards ${Array.isArray(entry.shards) ? entry.shards.join(',') : '?'} of ${s(entry.workerId)} reassigned`);
+        return this.#event(
+          time,
+          `shards ${Array.isArray(entry.shards) ? entry.shards.join(',') : '?'} of ${s(entry.workerId)} reassigned`,
+        );
       case 'rejected':
         return this.#event(time, `${s(entry.workerId)} rejected (${s(entry.reason)}): ${s(entry.detail)}`);
       case 'done': {
-        this.#done = { steps: n(entry.steps), valAccuracy: nn(entry.valAccuracy), weightsHash: s(entry.weightsHash), interrupted: entry.interrupted === true };
+        this.#done = {
+          steps: n(entry.steps),
+          valAccuracy: nn(entry.valAccuracy),
+          weightsHash: s(entry.weightsHash),
+          interrupted: entry.interrupted === true,
+        };
         this.#tick();
         return this.#push({ type: 'done', done: this.#done });
       }
@@ -173,15 +215,25 @@ export class DashboardFeed {
       if (c.state !== 'loading' && c.state !== 'ready') continue;
       present.add(c.id);
       rows.push({
-        id: c.id, kind: c.kind ?? '?', agent: c.agent, remote: c.remote, status: c.state,
-        tasksDone: c.tasksDone, samplesDone: c.samplesDone,
+        id: c.id,
+        kind: c.kind ?? '?',
+        agent: c.agent,
+        remote: c.remote,
+        status: c.state,
+        tasksDone: c.tasksDone,
+        samplesDone: c.samplesDone,
         samplesPerSec: c.computeMs > 0 ? Math.round((c.samplesDone * 1000) / c.computeMs) : 0,
         lastSeenMs: Math.max(0, now - c.lastSeen),
       });
     }
-    for (const row of this.#workers) if (!present.has(row.id) && row.status !== 'left') this.#left.set(row.id, { row: { ...row, status: 'left' }, at: now });
+    for (const row of this.#workers)
+      if (!present.has(row.id) && row.status !== 'left')
+        this.#left.set(row.id, { row: { ...row, status: 'left' }, at: now });
     for (const [id, l] of this.#left) if (present.has(id) || now - l.at > KEEP_LEFT_MS) this.#left.delete(id);
-    this.#workers = [...rows, ...[...this.#left.values()].map((l) => ({ ...l.row, lastSeenMs: l.row.lastSeenMs + (now - l.at) }))];
+    this.#workers = [
+      ...rows,
+      ...[...this.#left.values()].map((l) => ({ ...l.row, lastSeenMs: l.row.lastSeenMs + (now - l.at) })),
+    ];
     this.#progress = this.#measureProgress(source.globalStep(), now);
     this.#push({ type: 'workers', workers: this.#workers, progress: this.#progress });
   }
@@ -192,12 +244,22 @@ export class DashboardFeed {
     while (this.#rate.length > 2 && now - this.#rate[0].t > RATE_WINDOW_MS) this.#rate.shift();
     const totalSteps = this.#epochs * this.#stepsPerEpoch;
     const { stepsPerSec, etaSeconds } = estimateEta(this.#rate, totalSteps);
-    return { step, totalSteps, stepsPerEpoch: this.#stepsPerEpoch, epochs: this.#epochs, stepsPerSec, etaSeconds: this.#done !== null ? 0 : etaSeconds };
+    return {
+      step,
+      totalSteps,
+      stepsPerEpoch: this.#stepsPerEpoch,
+      epochs: this.#epochs,
+      stepsPerSec,
+      etaSeconds: this.#done !== null ? 0 : etaSeconds,
+    };
   }
 }
 
 /** Steps per second between the first and last sample, and the seconds left at that rate. */
-export function estimateEta(samples: readonly { t: number; step: number }[], totalSteps: number): { stepsPerSec: number | null; etaSeconds: number | null } {
+export function estimateEta(
+  samples: readonly { t: number; step: number }[],
+  totalSteps: number,
+): { stepsPerSec: number | null; etaSeconds: number | null } {
   if (samples.length < 2) return { stepsPerSec: null, etaSeconds: null };
   const first = samples[0];
   const last = samples[samples.length - 1];
@@ -210,7 +272,9 @@ export function estimateEta(samples: readonly { t: number; step: number }[], tot
 
 /** "784-128-10 relu, cross_entropy" from the logged spec (dense widths, first activation, loss). */
 function modelSummary(spec: Json): string {
-  const layers = (Array.isArray(spec.layers) ? spec.layers : []).filter((l): l is Json => typeof l === 'object' && l !== null);
+  const layers = (Array.isArray(spec.layers) ? spec.layers : []).filter(
+    (l): l is Json => typeof l === 'object' && l !== null,
+  );
   const widths = layers.filter((l) => l.type === 'dense').map((l) => s(l.units));
   const activation = layers.find((l) => l.type !== 'dense')?.type;
   return `${[s(spec.inputSize), ...widths].join('-')}${activation !== undefined ? ` ${s(activation)}` : ''}, ${s(spec.loss)}`;

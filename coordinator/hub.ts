@@ -11,7 +11,7 @@ import type { RawData, WebSocket } from 'ws';
 import { messageBytes } from '../shared/protocol/raw-data.js';
 import { CloseCode, PROTOCOL_VERSION, ProtocolError, type RejectReason } from '../shared/protocol/codes.js';
 import { decodeWorkerMessage, encode, type WorkerMessageLimits } from '../shared/protocol/codec.js';
-import type { ResultMessage, WelcomeMessage, WorkerKind } from '../shared/protocol/messages.js';
+import type { ResultMessage, WelcomeMessage, WorkerKind, WorkerMessage } from '../shared/protocol/messages.js';
 import { tokensMatch } from './auth.js';
 
 export type ConnectionState = 'awaiting_hello' | 'loading' | 'ready' | 'closed';
@@ -50,7 +50,8 @@ export class WorkerConnection {
   }
 
   close(code: number, reason: string): void {
-    if (this.#socket.readyState === this.#socket.OPEN || this.#socket.readyState === this.#socket.CONNECTING) this.#socket.close(code, reason);
+    if (this.#socket.readyState === this.#socket.OPEN || this.#socket.readyState === this.#socket.CONNECTING)
+      this.#socket.close(code, reason);
   }
 
   terminate(): void {
@@ -112,7 +113,8 @@ export class Hub {
     const worker = new WorkerConnection(id, socket, remote, this.#log.child({ workerId: id }));
     this.#connections.add(worker);
     const helloTimer = setTimeout(() => {
-      if (worker.state === 'awaiting_hello') this.#reject(worker, CloseCode.HELLO_TIMEOUT, 'no hello within the handshake deadline');
+      if (worker.state === 'awaiting_hello')
+        this.#reject(worker, CloseCode.HELLO_TIMEOUT, 'no hello within the handshake deadline');
     }, this.#options.helloTimeoutMs);
     socket.on('pong', () => {
       worker.lastSeen = Date.now();
@@ -154,20 +156,22 @@ export class Hub {
       return;
     }
     const bytes = messageBytes(data);
-    let message;
+    let message: WorkerMessage;
     try {
       message = decodeWorkerMessage(bytes, this.#options.limits, this.#handlers.tensorBuffer);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       // Only a result carries gradients: a wrong length or a non-finite value there is
       // a bad result (codes.ts), not a protocol violation.
-      const code = err.reason === 'bad_length' || err.reason === 'non_finite' ? CloseCode.BAD_RESULT : CloseCode.PROTOCOL_ERROR;
+      const code =
+        err.reason === 'bad_length' || err.reason === 'non_finite' ? CloseCode.BAD_RESULT : CloseCode.PROTOCOL_ERROR;
       this.#reject(worker, code, err.message, err.reason);
       return;
     }
     switch (message.type) {
       case 'hello': {
-        if (worker.state !== 'awaiting_hello') return this.#reject(worker, CloseCode.PROTOCOL_ERROR, 'second hello', 'unexpected');
+        if (worker.state !== 'awaiting_hello')
+          return this.#reject(worker, CloseCode.PROTOCOL_ERROR, 'second hello', 'unexpected');
         if (!tokensMatch(this.#options.token, message.token)) {
           worker.log.warn({ remote: worker.remote }, 'rejected: wrong or missing token');
           worker.state = 'closed';
@@ -175,7 +179,12 @@ export class Hub {
           return;
         }
         if (message.protocol !== PROTOCOL_VERSION) {
-          return this.#reject(worker, CloseCode.VERSION_MISMATCH, `protocol ${message.protocol} not supported (coordinator speaks ${PROTOCOL_VERSION})`, 'version');
+          return this.#reject(
+            worker,
+            CloseCode.VERSION_MISMATCH,
+            `protocol ${message.protocol} not supported (coordinator speaks ${PROTOCOL_VERSION})`,
+            'version',
+          );
         }
         worker.kind = message.kind;
         worker.agent = message.agent;
@@ -186,16 +195,23 @@ export class Hub {
         return;
       }
       case 'ready': {
-        if (worker.state !== 'loading') return this.#reject(worker, CloseCode.PROTOCOL_ERROR, `ready while ${worker.state}`, 'unexpected');
+        if (worker.state !== 'loading')
+          return this.#reject(worker, CloseCode.PROTOCOL_ERROR, `ready while ${worker.state}`, 'unexpected');
         if (message.datasetHash !== this.#options.datasetHash) {
-          return this.#reject(worker, CloseCode.PROTOCOL_ERROR, `worker loaded dataset ${message.datasetHash.slice(0, 12)}…, expected ${this.#options.datasetHash.slice(0, 12)}…`, 'unexpected');
+          return this.#reject(
+            worker,
+            CloseCode.PROTOCOL_ERROR,
+            `worker loaded dataset ${message.datasetHash.slice(0, 12)}…, expected ${this.#options.datasetHash.slice(0, 12)}…`,
+            'unexpected',
+          );
         }
         worker.state = 'ready';
         this.#handlers.onReady(worker);
         return;
       }
       case 'result':
-        if (worker.state !== 'ready') return this.#reject(worker, CloseCode.PROTOCOL_ERROR, `result while ${worker.state}`, 'unexpected');
+        if (worker.state !== 'ready')
+          return this.#reject(worker, CloseCode.PROTOCOL_ERROR, `result while ${worker.state}`, 'unexpected');
         this.#handlers.onResult(worker, message, bytes.byteLength);
         return;
       default: {

@@ -34,12 +34,24 @@ export class LocalExecutor implements StepExecutor {
   constructor(run: PreparedRun, options: LocalExecutorOptions = { threads: 1 }) {
     const { spec, dataset, datasetHash, config } = run;
     this.#wireDtype = config.wireDtype;
-    this.#computer = options.threads > 1
-      ? new ThreadedComputer(
-        { spec, dataset, datasetHash, shardSize: config.shardSize, kernels: config.kernels, wireDtype: config.wireDtype },
-        { threads: options.threads, onCrash: (detail) => (this.#crash = detail), ...(options.onThreadsStarted ? { onStarted: options.onThreadsStarted } : {}) },
-      )
-      : new ShardComputer(spec, dataset, config.shardSize, config.kernels, this.#wireDtype);
+    this.#computer =
+      options.threads > 1
+        ? new ThreadedComputer(
+            {
+              spec,
+              dataset,
+              datasetHash,
+              shardSize: config.shardSize,
+              kernels: config.kernels,
+              wireDtype: config.wireDtype,
+            },
+            {
+              threads: options.threads,
+              onCrash: (detail) => (this.#crash = detail),
+              ...(options.onThreadsStarted ? { onStarted: options.onThreadsStarted } : {}),
+            },
+          )
+        : new ShardComputer(spec, dataset, config.shardSize, config.kernels, this.#wireDtype);
     this.#rounded = this.#wireDtype === 'f32' ? null : new Float32Array(this.#computer.paramCount);
   }
 
@@ -60,9 +72,10 @@ export class LocalExecutor implements StepExecutor {
   }
 
   async run(plan: StepPlan, version: number): Promise<PartialGradient> {
-    if (this.#weights === null || version !== this.#version) throw new Error(`local executor has weights version ${this.#version}, step needs ${version}`);
+    if (this.#weights === null || version !== this.#version)
+      throw new Error(`local executor has weights version ${this.#version}, step needs ${version}`);
     const shards = plan.shards.map((indices, id) => ({ id, indices }));
-    let nodes;
+    let nodes: Awaited<ReturnType<GradientComputer['computeNodes']>>;
     try {
       nodes = await this.#computer.computeNodes(this.#weights, shards, shards.length);
     } catch (err) {

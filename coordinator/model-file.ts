@@ -8,7 +8,13 @@ import { decodeSafetensors, encodeSafetensors, loadParams } from '../shared/mode
 import { paramLayout, type ModelSpec } from '../shared/model/spec.js';
 import type { RunConfig } from './config.js';
 
-export function writeModelFile(path: string, spec: ModelSpec, params: Float32Array, config: RunConfig, weightsHash: string): void {
+export function writeModelFile(
+  path: string,
+  spec: ModelSpec,
+  params: Float32Array,
+  config: RunConfig,
+  weightsHash: string,
+): void {
   const metadata = {
     format: 'pt',
     'flocktrain.spec': JSON.stringify(spec),
@@ -36,7 +42,8 @@ export function readModelFile(path: string, spec: ModelSpec): Float32Array {
   try {
     const params = loadParams(paramLayout(spec), decodeSafetensors(bytes));
     for (let i = 0; i < params.length; i++) {
-      if (!Number.isFinite(params[i])) throw new ModelFileError(`parameter ${i} is ${params[i]}; a model to train from must be finite`);
+      if (!Number.isFinite(params[i]))
+        throw new ModelFileError(`parameter ${i} is ${params[i]}; a model to train from must be finite`);
     }
     return params;
   } catch (err) {

@@ -24,7 +24,13 @@ export function stepsPerEpoch(numTrain: number, batchSize: number): number {
 }
 
 /** Step `step` of an epoch whose order is `order`. */
-export function planStep(order: Uint32Array, epoch: number, step: number, batchSize: number, shardSize: number): StepPlan {
+export function planStep(
+  order: Uint32Array,
+  epoch: number,
+  step: number,
+  batchSize: number,
+  shardSize: number,
+): StepPlan {
   const start = step * batchSize;
   const end = Math.min(start + batchSize, order.length);
   const shards: Uint32Array[] = [];

@@ -47,10 +47,20 @@ export interface ServingCoordinator {
 }
 
 /** Starts serving `params` as weights `version`; workers may connect from now on. */
-export async function startCoordinator(run: PreparedRun, params: Float32Array, version: number, options: NetworkOptions, log: Logger): Promise<ServingCoordinator> {
+export async function startCoordinator(
+  run: PreparedRun,
+  params: Float32Array,
+  version: number,
+  options: NetworkOptions,
+  log: Logger,
+): Promise<ServingCoordinator> {
   const paramCount = params.length;
   const numShards = Math.ceil(run.config.batchSize / run.config.shardSize);
-  const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, { ...options.scheduler, wireDtype: run.config.wireDtype, confirmDivergence: divergenceJudge(run) });
+  const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, {
+    ...options.scheduler,
+    wireDtype: run.config.wireDtype,
+    confirmDivergence: divergenceJudge(run),
+  });
   const descriptor = datasetDescriptor(run);
   const hub = new Hub(
     {
@@ -64,7 +74,15 @@ export async function startCoordinator(run: PreparedRun, params: Float32Array, v
     {
       welcome: () => {
         const current = scheduler.currentWeights();
-        return { spec: run.spec, dataset: descriptor, shardSize: run.config.shardSize, kernels: run.config.kernels, wireDtype: run.config.wireDtype, version: current.version, weights: current.weights.slice() };
+        return {
+          spec: run.spec,
+          dataset: descriptor,
+          shardSize: run.config.shardSize,
+          kernels: run.config.kernels,
+          wireDtype: run.config.wireDtype,
+          version: current.version,
+          weights: current.weights.slice(),
+        };
       },
       onReady: (w) => scheduler.onReady(w),
       onResult: (w, r, n) => scheduler.onResult(w, r, n),
@@ -74,7 +92,11 @@ export async function startCoordinator(run: PreparedRun, params: Float32Array, v
   );
   scheduler.attach({ reject: (w, reason, detail) => hub.reject(w, reason, detail) });
   scheduler.publish(version, params);
-  const routes = new Map<string, RouteHandler>([[descriptor.path, dataRoute(run)], ...protectedPageRoutes(), ...(options.dashboard?.routes() ?? [])]);
+  const routes = new Map<string, RouteHandler>([
+    [descriptor.path, dataRoute(run)],
+    ...protectedPageRoutes(),
+    ...(options.dashboard?.routes() ?? []),
+  ]);
   // A result carries at most one gradient per shard of the step, plus small fields.
   const maxPayload = paramCount * 4 * numShards + 64 * 1024;
   const server = await startServer({
@@ -88,7 +110,8 @@ export async function startCoordinator(run: PreparedRun, params: Float32Array, v
   });
   options.dashboard?.attach({ connections: () => hub.connections, globalStep: () => scheduler.version });
   const joinHost = options.host === '0.0.0.0' || options.host === '::' ? lanAddress() : options.host;
-  if (joinHost !== options.host) log.info({ host: options.host }, 'listening on all interfaces: other machines can join');
+  if (joinHost !== options.host)
+    log.info({ host: options.host }, 'listening on all interfaces: other machines can join');
   return {
     url: `ws://${joinHost.includes(':') ? `[${joinHost}]` : joinHost}:${server.port}`,
     scheduler,
@@ -112,18 +135,47 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   const trainerOpts = trainerOptions(run, options, log);
   const params = trainerOpts.initialParams;
   const token = options.token ?? generateToken();
-  const coordinator = await startCoordinator(run, params, trainerOpts.resume?.state.version ?? 0, {
-    host: options.host,
-    port: options.port,
-    token,
-    scheduler: { minWorkers: options.minWorkers, taskTimeoutMinMs: options.taskTimeoutMinMs, taskTimeoutMaxMs: options.taskTimeoutMaxMs },
-    dashboard,
-  }, log);
+  const coordinator = await startCoordinator(
+    run,
+    params,
+    trainerOpts.resume?.state.version ?? 0,
+    {
+      host: options.host,
+      port: options.port,
+      token,
+      scheduler: {
+        minWorkers: options.minWorkers,
+        taskTimeoutMinMs: options.taskTimeoutMinMs,
+        taskTimeoutMaxMs: options.taskTimeoutMaxMs,
+      },
+      dashboard,
+    },
+    log,
+  );
   const { url, scheduler } = coordinator;
   // The join link opens the worker page (a browser tab becomes a worker); the dashboard sits beside it.
   const page = `${url.replace(/^ws/, 'http')}/`;
-  log.info({ url, token, command: `npx flocktrain worker --url ${url} --token ${token}`, link: `${page}?token=${token}`, dashboard: `${page}dashboard?token=${token}` }, 'join');
-  log.info({ dataset: run.dataset.name, datasetHash: run.datasetHash, train: run.split.train.length, val: run.split.val.length, spec: run.spec, config: run.config }, 'run');
+  log.info(
+    {
+      url,
+      token,
+      command: `npx flocktrain worker --url ${url} --token ${token}`,
+      link: `${page}?token=${token}`,
+      dashboard: `${page}dashboard?token=${token}`,
+    },
+    'join',
+  );
+  log.info(
+    {
+      dataset: run.dataset.name,
+      datasetHash: run.datasetHash,
+      train: run.split.train.length,
+      val: run.split.val.length,
+      spec: run.spec,
+      config: run.config,
+    },
+    'run',
+  );
 
   const trainer = new Trainer(run, scheduler, log, trainerOpts);
   const children = spawnLocalWorkers(options.workers, url, token, log);
@@ -170,7 +222,13 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
 function divergenceJudge(run: PreparedRun): NonNullable<SchedulerOptions['confirmDivergence']> {
   let computer: ShardComputer | null = null;
   return (shards, numShards, weights) => {
-    computer ??= new ShardComputer(run.spec, run.dataset, run.config.shardSize, run.config.kernels, run.config.wireDtype);
+    computer ??= new ShardComputer(
+      run.spec,
+      run.dataset,
+      run.config.shardSize,
+      run.config.kernels,
+      run.config.wireDtype,
+    );
     return !allNodesFinite(computer.computeNodes(weights, shards, numShards));
   };
 }
@@ -185,7 +243,11 @@ function dataRoute(run: PreparedRun): RouteHandler {
   const f = new Uint8Array(features.buffer, features.byteOffset, features.byteLength);
   const l = new Uint8Array(labels.buffer, labels.byteOffset, labels.byteLength);
   return (_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': f.byteLength + l.byteLength, 'cache-control': 'no-store' });
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': f.byteLength + l.byteLength,
+      'cache-control': 'no-store',
+    });
     res.write(f);
     res.end(l);
   };
@@ -205,12 +267,31 @@ export function spawnLocalWorkers(count: number, url: string, token: string, log
   const threads = String(Math.max(1, Math.floor(availableParallelism() / Math.max(1, count))));
   const children: ChildProcess[] = [];
   for (let i = 0; i < count; i++) {
-    const child = spawn(process.execPath, [cli, 'worker', '--url', url, '--token', token, '--name', `local-${i + 1}`, '--threads', threads, '--log-format', 'json', '--log-level', 'warn'], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      // Own process group: a Ctrl-C in the terminal reaches the coordinator, which
-      // finishes the step and then stops its workers itself.
-      detached: true,
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        cli,
+        'worker',
+        '--url',
+        url,
+        '--token',
+        token,
+        '--name',
+        `local-${i + 1}`,
+        '--threads',
+        threads,
+        '--log-format',
+        'json',
+        '--log-level',
+        'warn',
+      ],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+        // Own process group: a Ctrl-C in the terminal reaches the coordinator, which
+        // finishes the step and then stops its workers itself.
+        detached: true,
+      },
+    );
     child.on('exit', (code, signal) => {
       if (code !== 0) log.warn({ worker: `local-${i + 1}`, code, signal }, 'local worker exited');
     });
@@ -221,7 +302,11 @@ export function spawnLocalWorkers(count: number, url: string, token: string, log
 }
 
 /** Waits for the children to exit; those still running after timeoutMs get `signal`. */
-export async function waitForExit(children: ChildProcess[], timeoutMs: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+export async function waitForExit(
+  children: ChildProcess[],
+  timeoutMs: number,
+  signal: NodeJS.Signals = 'SIGKILL',
+): Promise<void> {
   await Promise.all(
     children.map(
       (child) =>

@@ -23,14 +23,21 @@ export const RESCUE_DIR = 'flocktrain-checkpoints';
 export function trainerOptions(run: PreparedRun, options: TrainOptions, log: Logger): TrainerOptions {
   let resume = null;
   if (options.resume !== null) {
-    const { path, checkpoint } = loadLatestCheckpoint(options.resume, { spec: run.spec, config: run.config, datasetHash: run.datasetHash });
+    const { path, checkpoint } = loadLatestCheckpoint(options.resume, {
+      spec: run.spec,
+      config: run.config,
+      datasetHash: run.datasetHash,
+    });
     log.info({ path, epoch: checkpoint.state.epoch + 1, step: checkpoint.state.globalStep }, 'resuming');
     resume = checkpoint;
   }
   return {
     logEvery: options.logEvery,
     initialParams: resume?.params ?? initialParams(run, options.init),
-    checkpoint: options.checkpointDir === null ? null : { dir: options.checkpointDir, every: options.checkpointEvery, keep: options.keepCheckpoints },
+    checkpoint:
+      options.checkpointDir === null
+        ? null
+        : { dir: options.checkpointDir, every: options.checkpointEvery, keep: options.keepCheckpoints },
     resume,
     rescueDir: RESCUE_DIR,
   };
@@ -40,8 +47,20 @@ export function trainerOptions(run: PreparedRun, options: TrainOptions, log: Log
 export async function runTrain(options: TrainOptions, threads = 1): Promise<number> {
   const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
   const run = prepareRun(options.config);
-  log.info({ dataset: run.dataset.name, datasetHash: run.datasetHash, train: run.split.train.length, val: run.split.val.length, spec: run.spec }, 'run');
-  const executor = new LocalExecutor(run, { threads, onThreadsStarted: (n) => log.info({ threads: n }, 'compute threads started') });
+  log.info(
+    {
+      dataset: run.dataset.name,
+      datasetHash: run.datasetHash,
+      train: run.split.train.length,
+      val: run.split.val.length,
+      spec: run.spec,
+    },
+    'run',
+  );
+  const executor = new LocalExecutor(run, {
+    threads,
+    onThreadsStarted: (n) => log.info({ threads: n }, 'compute threads started'),
+  });
   const trainer = new Trainer(run, executor, log, trainerOptions(run, options, log));
   const onSignal = (): void => {
     log.warn('interrupted: stopping after the current step');

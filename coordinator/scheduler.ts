@@ -56,7 +56,11 @@ interface ActiveStep {
 
 /** How the scheduler talks to the workers beyond sending them messages; implemented by the hub. */
 export interface WorkerChannel {
-  reject(worker: WorkerConnection, reason: 'not_assigned' | 'bad_length' | 'malformed' | 'non_finite', detail: string): void;
+  reject(
+    worker: WorkerConnection,
+    reason: 'not_assigned' | 'bad_length' | 'malformed' | 'non_finite',
+    detail: string,
+  ): void;
 }
 
 export interface SchedulerOptions {
@@ -73,10 +77,19 @@ export interface SchedulerOptions {
    * diverged (the step fails with DivergedError), false that the worker is broken
    * (it is rejected). Without it every such claim is rejected.
    */
-  readonly confirmDivergence?: (shards: readonly { id: number; indices: Uint32Array }[], numShards: number, weights: Float32Array) => boolean;
+  readonly confirmDivergence?: (
+    shards: readonly { id: number; indices: Uint32Array }[],
+    numShards: number,
+    weights: Float32Array,
+  ) => boolean;
 }
 
-export const SCHEDULER_DEFAULTS: SchedulerOptions = { minWorkers: 1, taskTimeoutMinMs: 2_000, taskTimeoutMaxMs: 60_000, wireDtype: 'f32' };
+export const SCHEDULER_DEFAULTS: SchedulerOptions = {
+  minWorkers: 1,
+  taskTimeoutMinMs: 2_000,
+  taskTimeoutMaxMs: 60_000,
+  wireDtype: 'f32',
+};
 
 /** A deadline is this many times the expected duration, plus a fixed allowance for the wire. */
 const DEADLINE_FACTOR = 4;
@@ -110,7 +123,16 @@ export interface SchedulerStats {
 
 export class Scheduler implements StepExecutor {
   readonly stats: SchedulerStats = {
-    bytesOut: 0, bytesIn: 0, tensorBytes: 0, waitMs: 0, reduceMs: 0, steps: 0, reassignedShards: 0, timedOutShards: 0, duplicateResults: 0, lastReassignAt: null,
+    bytesOut: 0,
+    bytesIn: 0,
+    tensorBytes: 0,
+    waitMs: 0,
+    reduceMs: 0,
+    steps: 0,
+    reassignedShards: 0,
+    timedOutShards: 0,
+    duplicateResults: 0,
+    lastReassignAt: null,
   };
   readonly #log: Logger;
   readonly #paramCount: number;
@@ -150,7 +172,9 @@ export class Scheduler implements StepExecutor {
     this.#options = { ...SCHEDULER_DEFAULTS, ...o };
     this.#combine = wireCombine(this.#options.wireDtype);
     if (!(this.#options.taskTimeoutMinMs > 0 && this.#options.taskTimeoutMinMs <= this.#options.taskTimeoutMaxMs)) {
-      throw new RangeError(`task timeouts must satisfy 0 < min ≤ max, got ${this.#options.taskTimeoutMinMs} and ${this.#options.taskTimeoutMaxMs}`);
+      throw new RangeError(
+        `task timeouts must satisfy 0 < min ≤ max, got ${this.#options.taskTimeoutMinMs} and ${this.#options.taskTimeoutMaxMs}`,
+      );
     }
   }
 
@@ -213,10 +237,15 @@ export class Scheduler implements StepExecutor {
     this.#weightsMessage = message;
     if (dtype === 'f32') {
       // The tensor is the message's tail (codec.ts), 4-byte aligned.
-      this.#weights = new Float32Array(message.bytes.buffer, message.bytes.byteOffset + message.bytes.byteLength - weights.byteLength, weights.length);
+      this.#weights = new Float32Array(
+        message.bytes.buffer,
+        message.bytes.byteOffset + message.bytes.byteLength - weights.byteLength,
+        weights.length,
+      );
     } else {
       // Rounded as the encoding rounded them (the welcome re-encodes these, unchanged).
-      if (this.#weights === null || this.#weights.length !== weights.length) this.#weights = new Float32Array(weights.length);
+      if (this.#weights === null || this.#weights.length !== weights.length)
+        this.#weights = new Float32Array(weights.length);
       this.#weights.set(weights);
       roundToWire(this.#weights, dtype);
     }
@@ -235,7 +264,8 @@ export class Scheduler implements StepExecutor {
   }
 
   async run(plan: StepPlan, version: number): Promise<PartialGradient> {
-    if (version !== this.#version) throw new Error(`step at version ${version} but version ${this.#version} is published`);
+    if (version !== this.#version)
+      throw new Error(`step at version ${version} but version ${this.#version} is published`);
     this.#spareTensors.push(...this.#lentTensors.splice(0));
     if (!this.#started) {
       if (this.#ready.length < this.#options.minWorkers && this.#cancelled === null) {
@@ -287,8 +317,18 @@ export class Scheduler implements StepExecutor {
     this.#ready.push(worker);
     if (this.#weights !== null) this.sendWeights(worker);
     this.#waitingLogged = false;
-    this.#log.info({ workerId: worker.id, workers: this.#ready.length, kind: worker.kind, agent: worker.agent, remote: worker.remote }, 'worker joined');
-    if (!this.#started && this.#ready.length >= this.#options.minWorkers) for (const wake of this.#startWaiters.splice(0)) wake();
+    this.#log.info(
+      {
+        workerId: worker.id,
+        workers: this.#ready.length,
+        kind: worker.kind,
+        agent: worker.agent,
+        remote: worker.remote,
+      },
+      'worker joined',
+    );
+    if (!this.#started && this.#ready.length >= this.#options.minWorkers)
+      for (const wake of this.#startWaiters.splice(0)) wake();
     this.#dispatch();
   }
 
@@ -307,7 +347,10 @@ export class Scheduler implements StepExecutor {
         if (!task.expired) orphaned.push(...task.shards.filter((s) => !active.covered[s]));
       }
     }
-    this.#log.info({ workerId: worker.id, workers: this.#ready.length, reason: why, tasksDone: worker.tasksDone }, 'worker left');
+    this.#log.info(
+      { workerId: worker.id, workers: this.#ready.length, reason: why, tasksDone: worker.tasksDone },
+      'worker left',
+    );
     if (active !== null && orphaned.length > 0) {
       orphaned.sort((a, b) => a - b);
       this.stats.reassignedShards += orphaned.length;
@@ -331,8 +374,14 @@ export class Scheduler implements StepExecutor {
       channel.reject(worker, 'not_assigned', `result for task ${result.taskId}, which was never assigned`);
       return;
     }
-    if (task.worker !== worker) return channel.reject(worker, 'not_assigned', `task ${task.id} belongs to ${task.worker.id}`);
-    if (result.version !== task.version) return channel.reject(worker, 'not_assigned', `task ${task.id} is at version ${task.version}, result says ${result.version}`);
+    if (task.worker !== worker)
+      return channel.reject(worker, 'not_assigned', `task ${task.id} belongs to ${task.worker.id}`);
+    if (result.version !== task.version)
+      return channel.reject(
+        worker,
+        'not_assigned',
+        `task ${task.id} is at version ${task.version}, result says ${result.version}`,
+      );
     const mismatch = checkNodes(task, result);
     if (mismatch !== null) return channel.reject(worker, 'not_assigned', mismatch);
     if (result.diverged) return this.#judgeDivergence(active, task);
@@ -371,7 +420,10 @@ export class Scheduler implements StepExecutor {
       this.#channel!.reject(task.worker, 'non_finite', `task ${task.id}: reported a non-finite gradient, ${why}`);
       return;
     }
-    this.#log.error({ workerId: task.worker.id, taskId: task.id, epoch: active.plan.epoch + 1 }, 'a worker\'s gradient is not finite, and so is the coordinator\'s recomputation: training diverged');
+    this.#log.error(
+      { workerId: task.worker.id, taskId: task.id, epoch: active.plan.epoch + 1 },
+      "a worker's gradient is not finite, and so is the coordinator's recomputation: training diverged",
+    );
     this.#endStep(active);
     active.reject(new DivergedError(active.plan.epoch + 1, active.plan.step));
   }
@@ -386,7 +438,12 @@ export class Scheduler implements StepExecutor {
   #finish(active: ActiveStep): void {
     const t0 = performance.now();
     this.stats.waitMs += t0 - active.started;
-    const total = reduceNode(rootNode(active.numShards), active.numShards, (n) => active.results.get(nodeKey(n)), this.#combine);
+    const total = reduceNode(
+      rootNode(active.numShards),
+      active.numShards,
+      (n) => active.results.get(nodeKey(n)),
+      this.#combine,
+    );
     this.stats.reduceMs += performance.now() - t0;
     this.stats.steps++;
     this.#endStep(active);
@@ -428,7 +485,10 @@ export class Scheduler implements StepExecutor {
     for (const t of active.tasks.values()) busy.add(t.worker);
     const idle = this.#ready.filter((w) => !busy.has(w));
     const targets = idle.length > 0 ? idle : this.#ready;
-    const shares = alignedShares(open.length, targets.map((w) => this.#optimisticSpeed(w)));
+    const shares = alignedShares(
+      open.length,
+      targets.map((w) => this.#optimisticSpeed(w)),
+    );
     let start = 0;
     targets.forEach((worker, k) => {
       if (shares[k] === 0) {
@@ -457,7 +517,18 @@ export class Scheduler implements StepExecutor {
     const timeoutMs = this.#deadline(worker, samples);
     const timer = setTimeout(() => this.#expire(active, id), timeoutMs);
     timer.unref();
-    const task: Task = { id, worker, version: active.version, shards, nodes, counts, samples, sentAt: performance.now(), timer, expired: false };
+    const task: Task = {
+      id,
+      worker,
+      version: active.version,
+      shards,
+      nodes,
+      counts,
+      samples,
+      sentAt: performance.now(),
+      timer,
+      expired: false,
+    };
     active.tasks.set(id, task);
     if (this.#sentVersion.get(worker) !== active.version) this.sendWeights(worker);
     const bytes = encode({
@@ -488,7 +559,8 @@ export class Scheduler implements StepExecutor {
     const { taskTimeoutMinMs: min, taskTimeoutMaxMs: max } = this.#options;
     // A worker not yet measured is given the fleet's mean speed; with none measured, the ceiling.
     const known = [...this.#speed.values()];
-    const speed = this.#speed.get(worker) ?? (known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : undefined);
+    const speed =
+      this.#speed.get(worker) ?? (known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : undefined);
     if (speed === undefined) return max;
     return Math.min(max, Math.max(min, DEADLINE_FACTOR * (samples / speed) + DEADLINE_SLACK_MS));
   }
@@ -499,7 +571,10 @@ export class Scheduler implements StepExecutor {
     task.expired = true;
     const open = task.shards.filter((s) => !active.covered[s]);
     this.stats.timedOutShards += open.length;
-    task.worker.log.warn({ taskId, shards: open, waitedMs: Math.round(performance.now() - task.sentAt) }, 'task deadline missed; handing its shards to others');
+    task.worker.log.warn(
+      { taskId, shards: open, waitedMs: Math.round(performance.now() - task.sentAt) },
+      'task deadline missed; handing its shards to others',
+    );
     this.#dispatch();
   }
 }
@@ -547,7 +622,8 @@ export function alignedShares(n: number, speeds: readonly (number | undefined)[]
     let before = 0;
     for (let i = 0; i < weights.length; i++) {
       before += weights[i];
-      const next = i === weights.length - 1 ? n : Math.min(n, Math.max(cut, Math.round((n * before) / total / granule) * granule));
+      const next =
+        i === weights.length - 1 ? n : Math.min(n, Math.max(cut, Math.round((n * before) / total / granule) * granule));
       shares.push(next - cut);
       cut = next;
     }
@@ -565,12 +641,15 @@ function effectiveSpeeds(speeds: readonly (number | undefined)[]): number[] {
 
 /** Null when the result carries exactly the task's nodes and sample counts, else what differs. */
 function checkNodes(task: Task, result: ResultMessage): string | null {
-  if (result.nodes.length !== task.nodes.length) return `task ${task.id} expects ${task.nodes.length} nodes, result has ${result.nodes.length}`;
+  if (result.nodes.length !== task.nodes.length)
+    return `task ${task.id} expects ${task.nodes.length} nodes, result has ${result.nodes.length}`;
   for (let k = 0; k < task.nodes.length; k++) {
     const want = task.nodes[k];
     const got = result.nodes[k];
-    if (got.lo !== want.lo || got.size !== want.size) return `task ${task.id} node ${k} should be ${nodeKey(want)}, got ${got.lo}/${got.size}`;
-    if (got.count !== task.counts[k]) return `task ${task.id} node ${k} should count ${task.counts[k]} samples, got ${got.count}`;
+    if (got.lo !== want.lo || got.size !== want.size)
+      return `task ${task.id} node ${k} should be ${nodeKey(want)}, got ${got.lo}/${got.size}`;
+    if (got.count !== task.counts[k])
+      return `task ${task.id} node ${k} should count ${task.counts[k]} samples, got ${got.count}`;
     if (got.correct > got.count) return `task ${task.id} node ${k} claims ${got.correct} correct of ${got.count}`;
   }
   return null;

@@ -34,7 +34,7 @@ export interface RunningServer {
 
 export function presentedToken(req: IncomingMessage, url: URL): string {
   const auth = req.headers.authorization;
-  if (auth !== undefined && auth.startsWith('Bearer ')) return auth.slice('Bearer '.length);
+  if (auth?.startsWith('Bearer ')) return auth.slice('Bearer '.length);
   return url.searchParams.get('token') ?? '';
 }
 
@@ -64,8 +64,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   wss.on('error', () => {});
   await new Promise<void>((resolve, reject) => {
     http.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EADDRINUSE') reject(new ConfigError(`port ${options.port} on ${options.host} is in use: pick another with --port (0 = any free port)`));
-      else if (err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES') reject(new ConfigError(`cannot listen on ${options.host}:${options.port} (${err.code})`));
+      if (err.code === 'EADDRINUSE')
+        reject(
+          new ConfigError(
+            `port ${options.port} on ${options.host} is in use: pick another with --port (0 = any free port)`,
+          ),
+        );
+      else if (err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES')
+        reject(new ConfigError(`cannot listen on ${options.host}:${options.port} (${err.code})`));
       else reject(err);
     });
     http.listen(options.port, options.host, () => {

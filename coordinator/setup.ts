@@ -22,16 +22,22 @@ export interface PreparedRun {
 export function prepareRun(config: RunConfig): PreparedRun {
   const { dataset, split } = loadData(config);
   if (dataset.numSamples === 0) throw new ConfigError(`dataset ${dataset.name} has no samples`);
-  if (split.train.length === 0) throw new ConfigError(`dataset ${dataset.name} leaves no training samples after the validation split`);
+  if (split.train.length === 0)
+    throw new ConfigError(`dataset ${dataset.name} leaves no training samples after the validation split`);
   const loss: LossKind = config.loss ?? (dataset.kind === 'classification' ? 'cross_entropy' : 'mse');
   if (loss === 'cross_entropy' && dataset.kind !== 'classification') {
-    throw new ConfigError(`--loss cross_entropy needs class labels, but ${dataset.name} is a regression dataset (use --loss mse)`);
+    throw new ConfigError(
+      `--loss cross_entropy needs class labels, but ${dataset.name} is a regression dataset (use --loss mse)`,
+    );
   }
   if (loss === 'mse' && dataset.kind === 'classification') {
-    throw new ConfigError(`--loss mse needs numeric targets, but ${dataset.name} is a classification dataset (use --loss cross_entropy)`);
+    throw new ConfigError(
+      `--loss mse needs numeric targets, but ${dataset.name} is a classification dataset (use --loss cross_entropy)`,
+    );
   }
   const outputs = dataset.kind === 'classification' ? dataset.numClasses : dataset.labelWidth;
-  if (dataset.kind === 'classification' && outputs < 2) throw new ConfigError(`dataset ${dataset.name} has ${outputs} class; classification needs at least 2`);
+  if (dataset.kind === 'classification' && outputs < 2)
+    throw new ConfigError(`dataset ${dataset.name} has ${outputs} class; classification needs at least 2`);
   const spec = mlpSpec(dataset.numFeatures, config.hidden, outputs, config.activation, loss);
   return { config, dataset, datasetHash: datasetHash(dataset), split, spec };
 }

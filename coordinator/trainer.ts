@@ -103,12 +103,26 @@ export class Trainer {
     this.#options = options;
     const c = run.config;
     const initial = options.resume?.params ?? options.initialParams;
-    this.optimizer = createSgd(initial.length, { lr: c.lr, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay });
+    this.optimizer = createSgd(initial.length, {
+      lr: c.lr,
+      momentum: c.momentum,
+      nesterov: c.nesterov,
+      weightDecay: c.weightDecay,
+    });
     // The weights live where the optimizer updates them without a copy (wasm memory for WasmSgd).
     this.params = this.optimizer.params;
     this.params.set(initial);
     if (options.resume !== null) this.optimizer.loadState(options.resume.optimizer);
-    this.#state = options.resume?.state ?? { epoch: 0, stepInEpoch: 0, globalStep: 0, version: 0, epochLossSum: 0, epochCorrect: 0, epochSamples: 0, epochSeconds: 0 };
+    this.#state = options.resume?.state ?? {
+      epoch: 0,
+      stepInEpoch: 0,
+      globalStep: 0,
+      version: 0,
+      epochLossSum: 0,
+      epochCorrect: 0,
+      epochSamples: 0,
+      epochSeconds: 0,
+    };
     this.#evalNet = new Network(run.spec, EVAL_BATCH, run.config.kernels);
   }
 
@@ -135,7 +149,13 @@ export class Trainer {
       const epoch = this.#state.epoch;
       const started = performance.now() - this.#state.epochSeconds * 1000;
       const order = epochOrder(split.train, config.seed, epoch);
-      const window = { start: performance.now(), samples: 0, loss: 0, steps: 0, bytes: this.#executor.wireBytes?.() ?? 0 };
+      const window = {
+        start: performance.now(),
+        samples: 0,
+        loss: 0,
+        steps: 0,
+        bytes: this.#executor.wireBytes?.() ?? 0,
+      };
       while (this.#state.stepInEpoch < steps && !this.#stopRequested) {
         const step = this.#state.stepInEpoch;
         const plan = planStep(order, epoch, step, config.batchSize, config.shardSize);
@@ -150,7 +170,8 @@ export class Trainer {
           this.#stopRequested = true;
           break;
         }
-        if (result.count !== plan.count) throw new Error(`step ${step}: reduced ${result.count} samples, planned ${plan.count}`);
+        if (result.count !== plan.count)
+          throw new Error(`step ${step}: reduced ${result.count} samples, planned ${plan.count}`);
         try {
           this.#applyStep(result, epoch, step);
         } catch (err) {
@@ -172,35 +193,58 @@ export class Trainer {
         window.steps++;
         if (this.#state.globalStep % this.#options.logEvery === 0 || step === steps - 1) {
           const now = performance.now();
-          this.#log.info({
-            epoch: epoch + 1,
-            step: this.#state.globalStep,
-            loss: round(window.loss / window.steps),
-            lr: config.lr,
-            workers: this.#executor.workerCount,
-            samplesPerSec: Math.round((window.samples * 1000) / Math.max(now - window.start, 1e-3)),
-            ...(this.#executor.workerThroughput ? { perWorker: this.#executor.workerThroughput() } : {}),
-            ...(this.#executor.wireBytes ? { bytesPerStep: Math.round((this.#executor.wireBytes() - window.bytes) / window.steps) } : {}),
-          }, 'step');
-          Object.assign(window, { start: now, samples: 0, loss: 0, steps: 0, bytes: this.#executor.wireBytes?.() ?? 0 });
+          this.#log.info(
+            {
+              epoch: epoch + 1,
+              step: this.#state.globalStep,
+              loss: round(window.loss / window.steps),
+              lr: config.lr,
+              workers: this.#executor.workerCount,
+              samplesPerSec: Math.round((window.samples * 1000) / Math.max(now - window.start, 1e-3)),
+              ...(this.#executor.workerThroughput ? { perWorker: this.#executor.workerThroughput() } : {}),
+              ...(this.#executor.wireBytes
+                ? { bytesPerStep: Math.round((this.#executor.wireBytes() - window.bytes) / window.steps) }
+                : {}),
+            },
+            'step',
+          );
+          Object.assign(window, {
+            start: now,
+            samples: 0,
+            loss: 0,
+            steps: 0,
+            bytes: this.#executor.wireBytes?.() ?? 0,
+          });
         }
         const policy = this.#options.checkpoint;
-        if (policy !== null && policy.every > 0 && this.#state.globalStep % policy.every === 0 && step < steps - 1) this.#checkpoint();
+        if (policy !== null && policy.every > 0 && this.#state.globalStep % policy.every === 0 && step < steps - 1)
+          this.#checkpoint();
       }
       if (this.#state.stepInEpoch < steps) break; // interrupted mid-epoch
       lastEval = this.#evaluate();
       const s = this.#state;
       const isClassification = this.#run.dataset.kind === 'classification';
-      this.#log.info({
+      this.#log.info(
+        {
+          epoch: epoch + 1,
+          samples: s.epochSamples,
+          trainLoss: round(s.epochLossSum / s.epochSamples),
+          trainAccuracy: isClassification ? round(s.epochCorrect / s.epochSamples) : null,
+          valLoss: lastEval ? round(lastEval.loss) : null,
+          valAccuracy: lastEval && isClassification ? round(lastEval.accuracy) : null,
+          seconds: round((performance.now() - started) / 1000, 3),
+        },
+        'epoch',
+      );
+      this.#state = {
+        ...s,
         epoch: epoch + 1,
-        samples: s.epochSamples,
-        trainLoss: round(s.epochLossSum / s.epochSamples),
-        trainAccuracy: isClassification ? round(s.epochCorrect / s.epochSamples) : null,
-        valLoss: lastEval ? round(lastEval.loss) : null,
-        valAccuracy: lastEval && isClassification ? round(lastEval.accuracy) : null,
-        seconds: round((performance.now() - started) / 1000, 3),
-      }, 'epoch');
-      this.#state = { ...s, epoch: epoch + 1, stepInEpoch: 0, epochLossSum: 0, epochCorrect: 0, epochSamples: 0, epochSeconds: 0 };
+        stepInEpoch: 0,
+        epochLossSum: 0,
+        epochCorrect: 0,
+        epochSamples: 0,
+        epochSeconds: 0,
+      };
       if (this.#options.checkpoint !== null) this.#checkpoint();
     }
     const interrupted = this.#stopRequested && this.#state.epoch < config.epochs;
@@ -217,11 +261,21 @@ export class Trainer {
 
   /** Writes a checkpoint under the policy; `rescue`: also without one, into rescueDir. */
   #checkpoint(rescue = false): void {
-    const policy = this.#options.checkpoint ?? (rescue && this.#options.rescueDir ? { dir: this.#options.rescueDir, every: 0, keep: 3 } : null);
+    const policy =
+      this.#options.checkpoint ??
+      (rescue && this.#options.rescueDir ? { dir: this.#options.rescueDir, every: 0, keep: 3 } : null);
     if (policy === null) return;
     const { spec, config, datasetHash } = this.#run;
-    const path = writeCheckpoint(policy.dir, { spec, config, datasetHash }, { state: this.#state, params: this.params, optimizer: this.optimizer.state() }, policy.keep);
-    this.#log.info({ path, epoch: this.#state.epoch + 1, step: this.#state.globalStep, resume: `--resume ${policy.dir}` }, 'checkpoint');
+    const path = writeCheckpoint(
+      policy.dir,
+      { spec, config, datasetHash },
+      { state: this.#state, params: this.params, optimizer: this.optimizer.state() },
+      policy.keep,
+    );
+    this.#log.info(
+      { path, epoch: this.#state.epoch + 1, step: this.#state.globalStep, resume: `--resume ${policy.dir}` },
+      'checkpoint',
+    );
   }
 
   #applyStep(result: PartialGradient, epoch: number, step: number): void {
@@ -254,7 +308,9 @@ export class Trainer {
 
 /** Hex SHA-256 of the flat weight bytes: equal hashes mean bit-identical weights. */
 export function weightsHash(params: Float32Array): string {
-  return createHash('sha256').update(new Uint8Array(params.buffer, params.byteOffset, params.byteLength)).digest('hex');
+  return createHash('sha256')
+    .update(new Uint8Array(params.buffer, params.byteOffset, params.byteLength))
+    .digest('hex');
 }
 
 function round(v: number, digits = 6): number {

@@ -26,7 +26,8 @@ async function benchOne(kind: 'node' | 'browser', browser: Browser): Promise<Res
   });
   let worker: CliRun | null = null;
   const context = await browser.newContext();
-  if (kind === 'node') worker = new CliRun(['worker', '--url', c.url, '--token', c.token, '--log-level', 'warn', '--log-format', 'json']);
+  if (kind === 'node')
+    worker = new CliRun(['worker', '--url', c.url, '--token', c.token, '--log-level', 'warn', '--log-format', 'json']);
   else await (await context.newPage()).goto(c.link);
   await c.run.waitFor('done');
   await c.run.exited;
@@ -45,11 +46,17 @@ async function main(): Promise<void> {
     const node = await benchOne('node', browser);
     const tab = await benchOne('browser', browser);
     const fmt = (v: number): string => Math.round(v).toLocaleString('en-US');
-    process.stdout.write(`flocktrain browser benchmark — node ${process.version}, ${browser.version()} headless, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}\n`);
-    process.stdout.write(`MNIST MLP 784-128-10, batch 64, shard 16, one worker alone, epoch ${EPOCHS} of ${EPOCHS}\n\n`);
+    process.stdout.write(
+      `flocktrain browser benchmark — node ${process.version}, ${browser.version()} headless, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}\n`,
+    );
+    process.stdout.write(
+      `MNIST MLP 784-128-10, batch 64, shard 16, one worker alone, epoch ${EPOCHS} of ${EPOCHS}\n\n`,
+    );
     process.stdout.write('| worker | compute samples/s | end-to-end samples/s |\n|---|---|---|\n');
     process.stdout.write(`| Node process | ${fmt(node.computeSamplesPerSec)} | ${fmt(node.endToEndSamplesPerSec)} |\n`);
-    process.stdout.write(`| headless chromium tab (Web Worker) | ${fmt(tab.computeSamplesPerSec)} | ${fmt(tab.endToEndSamplesPerSec)} |\n`);
+    process.stdout.write(
+      `| headless chromium tab (Web Worker) | ${fmt(tab.computeSamplesPerSec)} | ${fmt(tab.endToEndSamplesPerSec)} |\n`,
+    );
   } finally {
     await browser.close();
   }

@@ -65,15 +65,26 @@ interface MatmulTimes {
 /** ms per call of forward, dW (+ dbias) and dinp for one shape. */
 function matmulTimes(name: KernelSetName, B: number, C: number, OC: number): MatmulTimes {
   const k = createKernelSet(name, 3 * (B * C + OC * C) + 3 * B * OC + 1024);
-  const inp = filled(k, B * C, 1), w = filled(k, OC * C, 2), bias = filled(k, OC, 3), dout = filled(k, B * OC, 4);
-  const out = k.alloc(B * OC), dw = k.alloc(OC * C), db = k.alloc(OC), dinp = k.alloc(B * C);
+  const inp = filled(k, B * C, 1),
+    w = filled(k, OC * C, 2),
+    bias = filled(k, OC, 3),
+    dout = filled(k, B * OC, 4);
+  const out = k.alloc(B * OC),
+    dw = k.alloc(OC * C),
+    db = k.alloc(OC),
+    dinp = k.alloc(B * C);
   const forward = timeIt(() => k.matmulForward(out, inp, w, bias, B, C, OC));
   const weightGrad = timeIt(() => k.matmulBackward(null, dw, db, dout, inp, w, B, C, OC));
   const both = timeIt(() => k.matmulBackward(dinp, dw, db, dout, inp, w, B, C, OC));
   return { forward, weightGrad, inputGrad: Math.max(both - weightGrad, 1e-6) };
 }
 
-const SHAPES: readonly [number, number, number][] = [[16, 784, 128], [16, 128, 10], [64, 784, 128], [64, 128, 10]];
+const SHAPES: readonly [number, number, number][] = [
+  [16, 784, 128],
+  [16, 128, 10],
+  [64, 784, 128],
+  [64, 128, 10],
+];
 
 function matmulTable(say: (s: string) => void): void {
   say('| matmul (B×C · (OC×C)ᵀ) | kernels | forward GFLOP/s | backward dW GFLOP/s | backward dinp GFLOP/s |');
@@ -111,12 +122,17 @@ function computeSamplesPerSec(name: KernelSetName): number {
   const run = prepareRun(resolveConfig({ kernels: name }));
   const computer = new ShardComputer(run.spec, run.dataset, 16, name);
   const params = initParams(run.spec, 42);
-  const shards = Array.from({ length: 4 }, (_, id) => ({ id, indices: run.split.train.subarray(16 * id, 16 * id + 16) }));
+  const shards = Array.from({ length: 4 }, (_, id) => ({
+    id,
+    indices: run.split.train.subarray(16 * id, 16 * id + 16),
+  }));
   return (64 * 1000) / timeIt(() => computer.computeNodes(params, shards, 4), 1000);
 }
 
 async function trainSamplesPerSec(name: KernelSetName): Promise<number> {
-  const run = prepareRun(resolveConfig({ epochs: EPOCHS, momentum: 0, lr: 0.1, batchSize: 64, shardSize: 16, kernels: name }));
+  const run = prepareRun(
+    resolveConfig({ epochs: EPOCHS, momentum: 0, lr: 0.1, batchSize: 64, shardSize: 16, kernels: name }),
+  );
   const seconds: number[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -129,7 +145,10 @@ async function trainSamplesPerSec(name: KernelSetName): Promise<number> {
     },
   });
   const trainer = new Trainer(run, new LocalExecutor(run), pino({ level: 'info' }, stream), {
-    logEvery: 1_000_000, initialParams: initParams(run.spec, run.config.seed), checkpoint: null, resume: null,
+    logEvery: 1_000_000,
+    initialParams: initParams(run.spec, run.config.seed),
+    checkpoint: null,
+    resume: null,
   });
   await trainer.train();
   return run.split.train.length / median(seconds.slice(1));
@@ -154,7 +173,9 @@ const OPTIMIZER_CASES: [string, Partial<SgdOptions>][] = [
 
 function optimizerTable(say: (s: string) => void): void {
   const P = paramLayout(mlpSpec(784, [128], 10, 'relu', 'cross_entropy')).totalSize;
-  say(`| optimizer step on ${fmt(P)} parameters (mean of a 64-sample sum, finiteness check, SGD update) | JS Sgd ms | WasmSgd ms | speedup |`);
+  say(
+    `| optimizer step on ${fmt(P)} parameters (mean of a 64-sample sum, finiteness check, SGD update) | JS Sgd ms | WasmSgd ms | speedup |`,
+  );
   say('|---|---|---|---|');
   for (const [name, options] of OPTIMIZER_CASES) {
     const js = optimizerStepMs((size) => new Sgd(size, options));
@@ -171,18 +192,25 @@ async function main(): Promise<void> {
   say('');
   matmulTable(say);
   say('');
-  say('| one shard (16 samples) of MNIST 784-128-10 | kernels | whole gradient µs | of which matmuls µs | the rest (activations, loss; js also zeroes the gradient) |');
+  say(
+    '| one shard (16 samples) of MNIST 784-128-10 | kernels | whole gradient µs | of which matmuls µs | the rest (activations, loss; js also zeroes the gradient) |',
+  );
   say('|---|---|---|---|---|');
   for (const name of KERNEL_SET_NAMES) {
     const { totalUs, matmulUs } = shardSplit(name);
-    say(`| forward + backward | ${name} | ${fmt(totalUs, 1)} | ${fmt(matmulUs, 1)} | ${fmt(Math.max(0, 100 * (1 - matmulUs / totalUs)), 1)}% |`);
+    say(
+      `| forward + backward | ${name} | ${fmt(totalUs, 1)} | ${fmt(matmulUs, 1)} | ${fmt(Math.max(0, 100 * (1 - matmulUs / totalUs)), 1)}% |`,
+    );
   }
   say('');
   say(`| MNIST 784-128-10, batch 64 (4 shards of 16) | kernels | samples/s |`);
   say('|---|---|---|');
-  for (const name of KERNEL_SET_NAMES) say(`| worker compute (ShardComputer.computeNodes, one step) | ${name} | ${fmt(computeSamplesPerSec(name))} |`);
+  for (const name of KERNEL_SET_NAMES)
+    say(`| worker compute (ShardComputer.computeNodes, one step) | ${name} | ${fmt(computeSamplesPerSec(name))} |`);
   say('');
-  say(`| flocktrain train, MNIST 784-128-10, batch 64, SGD lr 0.1, momentum 0 (median of epochs 2..${EPOCHS}) | samples/s |`);
+  say(
+    `| flocktrain train, MNIST 784-128-10, batch 64, SGD lr 0.1, momentum 0 (median of epochs 2..${EPOCHS}) | samples/s |`,
+  );
   say('|---|---|');
   const rates = new Map<KernelSetName, number>();
   for (const name of KERNEL_SET_NAMES) {

@@ -69,7 +69,12 @@ function benchRun(batchSize = 64, wireDtype: WireDtype = 'f32'): PreparedRun {
 }
 
 async function trainWith(run: PreparedRun, executor: StepExecutor, log: Logger): Promise<number> {
-  const trainer = new Trainer(run, executor, log, { logEvery: 1_000_000, initialParams: initParams(run.spec, run.config.seed), checkpoint: null, resume: null });
+  const trainer = new Trainer(run, executor, log, {
+    logEvery: 1_000_000,
+    initialParams: initParams(run.spec, run.config.seed),
+    checkpoint: null,
+    resume: null,
+  });
   await trainer.train();
   return trainer.params.length;
 }
@@ -108,7 +113,10 @@ interface FleetOptions {
 
 async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number): Promise<DistributedResult> {
   // A number of workers: single-threaded ones, so the counts compare processes, not threads.
-  const { workerArgs, killAtStep } = typeof fleet === 'number' ? { workerArgs: Array.from({ length: fleet }, () => ['--threads', '1']), killAtStep: undefined } : fleet;
+  const { workerArgs, killAtStep } =
+    typeof fleet === 'number'
+      ? { workerArgs: Array.from({ length: fleet }, () => ['--threads', '1']), killAtStep: undefined }
+      : fleet;
   const workers = workerArgs.length;
   // Per-step figures count epochs 2.. only, like the throughput: a snapshot at the end of epoch 1.
   let baseline: { stats: SchedulerStats; computeMs: number } | null = null;
@@ -122,7 +130,13 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
   const log = capturingLogger(times);
   const token = 'bench';
   const params = initParams(run.spec, run.config.seed);
-  const coordinator = await startCoordinator(run, params, 0, { host: '127.0.0.1', port: 0, token, scheduler: { minWorkers: workers } }, log);
+  const coordinator = await startCoordinator(
+    run,
+    params,
+    0,
+    { host: '127.0.0.1', port: 0, token, scheduler: { minWorkers: workers } },
+    log,
+  );
   const cli = join(root, 'dist', 'coordinator', 'cli.js');
   const cache = mkdtempSync(join(tmpdir(), 'flocktrain-bench-'));
   const children: ChildProcess[] = [];
@@ -138,10 +152,28 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
     });
   };
   for (let i = 0; i < workers; i++) {
-    children.push(spawn(process.execPath, [cli, 'worker', '--url', coordinator.url, '--token', token, '--log-level', 'info', '--log-format', 'json', ...workerArgs[i]], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, XDG_CACHE_HOME: cache },
-    }));
+    children.push(
+      spawn(
+        process.execPath,
+        [
+          cli,
+          'worker',
+          '--url',
+          coordinator.url,
+          '--token',
+          token,
+          '--log-level',
+          'info',
+          '--log-format',
+          'json',
+          ...workerArgs[i],
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'inherit'],
+          env: { ...process.env, XDG_CACHE_HOME: cache },
+        },
+      ),
+    );
     watchRss(children[children.length - 1]);
   }
   let killedAt: number | null = null;
@@ -158,7 +190,10 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
     await trainWith(run, coordinator.scheduler, log);
   }
   const end = coordinator.scheduler.stats;
-  const base: { stats: SchedulerStats; computeMs: number } = baseline ?? { stats: { ...end, steps: 0, waitMs: 0, reduceMs: 0, bytesIn: 0, bytesOut: 0, tensorBytes: 0 }, computeMs: 0 };
+  const base: { stats: SchedulerStats; computeMs: number } = baseline ?? {
+    stats: { ...end, steps: 0, waitMs: 0, reduceMs: 0, bytesIn: 0, bytesOut: 0, tensorBytes: 0 },
+    computeMs: 0,
+  };
   const computeMs = connectionsComputeMs() - base.computeMs;
   const stats = {
     steps: end.steps - base.stats.steps,
@@ -207,11 +242,17 @@ function anchorsDir(): string | null {
     process.stderr.write('installing the anchors (once)…\n');
     execFileSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
   }
-  if (!existsSync(join(dir, 'data', 'train_x.f32'))) execFileSync(process.execPath, ['export_data.js'], { cwd: dir, stdio: 'ignore' });
+  if (!existsSync(join(dir, 'data', 'train_x.f32')))
+    execFileSync(process.execPath, ['export_data.js'], { cwd: dir, stdio: 'ignore' });
   return dir;
 }
 
-function anchorSamplesPerSec(dir: string, args: string[], command = process.execPath, env: NodeJS.ProcessEnv = process.env): number | null {
+function anchorSamplesPerSec(
+  dir: string,
+  args: string[],
+  command = process.execPath,
+  env: NodeJS.ProcessEnv = process.env,
+): number | null {
   try {
     const out = execFileSync(command, args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env });
     const m = /RESULT.*median=(\d+)/.exec(out);
@@ -229,7 +270,9 @@ async function main(): Promise<void> {
     lines.push(s);
     process.stdout.write(`${s}\n`);
   };
-  say(`flocktrain benchmark — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${EPOCHS} epochs (median of epochs 2..${EPOCHS})`);
+  say(
+    `flocktrain benchmark — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${EPOCHS} epochs (median of epochs 2..${EPOCHS})`,
+  );
   say('');
   const run = benchRun();
   const single = await benchSingle(run);
@@ -252,8 +295,12 @@ async function main(): Promise<void> {
       const torchEnv: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: '1' };
       delete torchEnv.OPENBLAS_CORETYPE;
       delete torchEnv.OPENBLAS_L2_SIZE;
-      const torch = existsSync('/usr/bin/python3') ? anchorSamplesPerSec(dir, ['torch_train.py', '1', String(Math.max(EPOCHS, 5))], '/usr/bin/python3', torchEnv) : null;
-      say(`| PyTorch 1.13, 1 thread (anchor; Debian python3-torch with libopenblas-dev) | ${torch === null ? 'not installed' : fmt(torch)} |`);
+      const torch = existsSync('/usr/bin/python3')
+        ? anchorSamplesPerSec(dir, ['torch_train.py', '1', String(Math.max(EPOCHS, 5))], '/usr/bin/python3', torchEnv)
+        : null;
+      say(
+        `| PyTorch 1.13, 1 thread (anchor; Debian python3-torch with libopenblas-dev) | ${torch === null ? 'not installed' : fmt(torch)} |`,
+      );
       if (tfjs !== null) say(`| **flocktrain train / TensorFlow.js wasm** | **${fmt(single / tfjs, 2)}×** |`);
       if (torch !== null) say(`| **flocktrain train / PyTorch 1 thread** | **${fmt(single / torch, 2)}×** |`);
     }
@@ -266,25 +313,42 @@ async function main(): Promise<void> {
   say(`| wait for results (compute + transfer + decode) | ${fmt(d1.waitMs, 2)} | ${fmt(d2.waitMs, 2)} |`);
   say(`| reduce | ${fmt(d1.reduceMs, 2)} | ${fmt(d2.reduceMs, 2)} |`);
   say(`| optimizer + encode + broadcast + bookkeeping | ${fmt(d1.otherMs, 2)} | ${fmt(d2.otherMs, 2)} |`);
-  say(`| overhead (1 − compute / step) | ${fmt(100 * (1 - d1.computeMs / d1.stepMs), 1)}% | ${fmt(100 * (1 - d2.computeMs / d2.stepMs), 1)}% |`);
+  say(
+    `| overhead (1 − compute / step) | ${fmt(100 * (1 - d1.computeMs / d1.stepMs), 1)}% | ${fmt(100 * (1 - d2.computeMs / d2.stepMs), 1)}% |`,
+  );
   say(`| bytes on the wire per step (all workers, both ways) | ${fmt(d1.bytesPerStep)} | ${fmt(d2.bytesPerStep)} |`);
-  say(`| parameter vectors moved per worker per step (ideal 2: one gradient up, one weights down) | ${fmt(d1.tensorsPerWorkerStep, 3)} | ${fmt(d2.tensorsPerWorkerStep, 3)} |`);
-  say(`| framing (msgpack heads, tasks) as a share of the bytes | ${fmt((100 * d1.framingBytesPerStep) / d1.bytesPerStep, 3)}% | ${fmt((100 * d2.framingBytesPerStep) / d2.bytesPerStep, 3)}% |`);
+  say(
+    `| parameter vectors moved per worker per step (ideal 2: one gradient up, one weights down) | ${fmt(d1.tensorsPerWorkerStep, 3)} | ${fmt(d2.tensorsPerWorkerStep, 3)} |`,
+  );
+  say(
+    `| framing (msgpack heads, tasks) as a share of the bytes | ${fmt((100 * d1.framingBytesPerStep) / d1.bytesPerStep, 3)}% | ${fmt((100 * d2.framingBytesPerStep) / d2.bytesPerStep, 3)}% |`,
+  );
   say(`| one weights message | ${fmt(d1.weightsBytes)} | ${fmt(d2.weightsBytes)} |`);
   say(`| peak RSS of a worker process (MB) | ${d1.workerPeakRssMB ?? '?'} | ${d2.workerPeakRssMB ?? '?'} |`);
-  say(`| peak RSS of this process (coordinator + single-process runs, MB) | ${Math.round(process.resourceUsage().maxRSS / 1024)} | |`);
+  say(
+    `| peak RSS of this process (coordinator + single-process runs, MB) | ${Math.round(process.resourceUsage().maxRSS / 1024)} | |`,
+  );
   say('');
   const big = benchRun(256);
   const scale = [];
   for (const workers of [1, 2, 4]) scale.push({ workers, result: await benchDistributed(big, workers) });
-  say('| scaling, global batch 256 (16 shards) | samples/s | vs 1 worker | coordinator reduce + optimizer + broadcast, share of the step |');
+  say(
+    '| scaling, global batch 256 (16 shards) | samples/s | vs 1 worker | coordinator reduce + optimizer + broadcast, share of the step |',
+  );
   say('|---|---|---|---|');
   const threaded = await benchDistributed(big, { workerArgs: [['--threads', String(cpus().length)]] });
-  const rows = [...scale.map(({ workers, result }) => ({ label: `coordinator + ${workers} local worker${workers > 1 ? 's' : ''} (--threads 1)`, result })),
-    { label: `coordinator + 1 local worker --threads ${cpus().length}`, result: threaded }];
+  const rows = [
+    ...scale.map(({ workers, result }) => ({
+      label: `coordinator + ${workers} local worker${workers > 1 ? 's' : ''} (--threads 1)`,
+      result,
+    })),
+    { label: `coordinator + 1 local worker --threads ${cpus().length}`, result: threaded },
+  ];
   for (const { label, result } of rows) {
     const coordinatorMs = result.reduceMs + result.otherMs;
-    say(`| ${label} | ${fmt(result.samplesPerSec)} | ${fmt(result.samplesPerSec / scale[0].result.samplesPerSec, 2)}× | ${fmt((100 * coordinatorMs) / result.stepMs, 1)}% |`);
+    say(
+      `| ${label} | ${fmt(result.samplesPerSec)} | ${fmt(result.samplesPerSec / scale[0].result.samplesPerSec, 2)}× | ${fmt((100 * coordinatorMs) / result.stepMs, 1)}% |`,
+    );
   }
   say('');
   const bf16 = benchRun(64, 'bf16');
@@ -292,17 +356,34 @@ async function main(): Promise<void> {
   const b2 = await benchDistributed(bf16, 2);
   say('| --wire-dtype (batch 64) | f32, 1 worker | bf16, 1 worker | f32, 2 workers | bf16, 2 workers |');
   say('|---|---|---|---|---|');
-  say(`| samples/s | ${fmt(d1.samplesPerSec)} | ${fmt(b1.samplesPerSec)} | ${fmt(d2.samplesPerSec)} | ${fmt(b2.samplesPerSec)} |`);
-  say(`| bytes per step | ${fmt(d1.bytesPerStep)} | ${fmt(b1.bytesPerStep)} | ${fmt(d2.bytesPerStep)} | ${fmt(b2.bytesPerStep)} |`);
+  say(
+    `| samples/s | ${fmt(d1.samplesPerSec)} | ${fmt(b1.samplesPerSec)} | ${fmt(d2.samplesPerSec)} | ${fmt(b2.samplesPerSec)} |`,
+  );
+  say(
+    `| bytes per step | ${fmt(d1.bytesPerStep)} | ${fmt(b1.bytesPerStep)} | ${fmt(d2.bytesPerStep)} | ${fmt(b2.bytesPerStep)} |`,
+  );
   say('');
-  const slow = await benchDistributed(run, { workerArgs: [['--threads', '1'], ['--threads', '1', '--fault-slowdown', '10']] });
-  const crash = await benchDistributed(run, { workerArgs: [['--threads', '1'], ['--threads', '1']], killAtStep: 150 });
+  const slow = await benchDistributed(run, {
+    workerArgs: [
+      ['--threads', '1'],
+      ['--threads', '1', '--fault-slowdown', '10'],
+    ],
+  });
+  const crash = await benchDistributed(run, {
+    workerArgs: [
+      ['--threads', '1'],
+      ['--threads', '1'],
+    ],
+    killAtStep: 150,
+  });
   say('| elastic training (2 local workers) | samples/s |');
   say('|---|---|');
   say(`| both at full speed | ${fmt(d2.samplesPerSec)} |`);
   say(`| one of them 10× slower (--fault-slowdown 10) | ${fmt(slow.samplesPerSec)} |`);
   say(`| one SIGKILLed at step 150, the other finishes | ${fmt(crash.samplesPerSec)} |`);
-  say(`| time from the SIGKILL to its shards being reassigned | ${crash.crashToReassignMs === null ? 'it held no shards at that instant' : `${fmt(crash.crashToReassignMs, 2)} ms`} |`);
+  say(
+    `| time from the SIGKILL to its shards being reassigned | ${crash.crashToReassignMs === null ? 'it held no shards at that instant' : `${fmt(crash.crashToReassignMs, 2)} ms`} |`,
+  );
 }
 
 await main();

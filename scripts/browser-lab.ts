@@ -13,7 +13,16 @@ import { parseFeedEvent, type FeedEvent } from '../coordinator/dashboard-schema.
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'dist', 'coordinator', 'cli.js');
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--headless',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 export function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get update && apt-get install -y chromium`);
@@ -29,7 +38,10 @@ export class CliRun {
   #waiters: { msg: string; resolve: (l: LogLine) => void }[] = [];
 
   constructor(args: readonly string[], cacheDir = mkdtempSync(join(tmpdir(), 'flocktrain-lab-'))) {
-    this.child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, XDG_CACHE_HOME: cacheDir } });
+    this.child = spawn(process.execPath, [CLI, ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, XDG_CACHE_HOME: cacheDir },
+    });
     let partial = '';
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       const parts = (partial + chunk).split('\n');
@@ -38,7 +50,11 @@ export class CliRun {
         try {
           const line = JSON.parse(text) as LogLine;
           this.lines.push(line);
-          this.#waiters = this.#waiters.filter((w) => (w.msg === line.msg ? (w.resolve(line), false) : true));
+          this.#waiters = this.#waiters.filter((w) => {
+            if (!(w.msg === line.msg)) return true;
+            w.resolve(line);
+            return false;
+          });
         } catch {
           /* not a log line */
         }
@@ -62,10 +78,18 @@ export class CliRun {
 }
 
 /** A coordinator on a free port with JSON logs; its join line's link, url and token. */
-export async function coordinator(args: readonly string[]): Promise<{ run: CliRun; link: string; url: string; token: string; dashboard: string }> {
+export async function coordinator(
+  args: readonly string[],
+): Promise<{ run: CliRun; link: string; url: string; token: string; dashboard: string }> {
   const run = new CliRun(['coordinator', '--port', '0', '--log-format', 'json', ...args]);
   const join = await run.waitFor('join');
-  return { run, link: String(join.link), url: String(join.url), token: String(join.token), dashboard: String(join.dashboard) };
+  return {
+    run,
+    link: String(join.link),
+    url: String(join.url),
+    token: String(join.token),
+    dashboard: String(join.dashboard),
+  };
 }
 
 /** Calls `onEvent` with every dashboard feed event until the stream ends. */
@@ -79,8 +103,7 @@ export async function followFeed(dashboardLink: string, onEvent: (e: FeedEvent) 
   try {
     for await (const chunk of res.body) {
       text += decoder.decode(chunk, { stream: true });
-      let cut: number;
-      while ((cut = text.indexOf('\n\n')) >= 0) {
+      for (let cut = text.indexOf('\n\n'); cut >= 0; cut = text.indexOf('\n\n')) {
         onEvent(parseFeedEvent(JSON.parse(text.slice('data: '.length, cut))));
         text = text.slice(cut + 2);
       }

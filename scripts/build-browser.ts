@@ -31,5 +31,7 @@ const result = await build({
   logLevel: 'warning',
   metafile: true,
 });
-const sizes = Object.entries(result.metafile.outputs).map(([file, o]) => `${file.replace(/^.*dist\//, 'dist/')} ${(o.bytes / 1024).toFixed(0)} KiB`);
+const sizes = Object.entries(result.metafile.outputs).map(
+  ([file, o]) => `${file.replace(/^.*dist\//, 'dist/')} ${(o.bytes / 1024).toFixed(0)} KiB`,
+);
 process.stdout.write(`browser bundles: ${sizes.join(', ')}\n`);

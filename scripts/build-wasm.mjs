@@ -30,6 +30,10 @@ export const KERNELS_WASM_SHA256 = '${sha}';
 `;
 const target = `${dir}module.generated.ts`;
 let previous = '';
-try { previous = readFileSync(target, 'utf8'); } catch { /* first build */ }
+try {
+  previous = readFileSync(target, 'utf8');
+} catch {
+  /* first build */
+}
 if (previous !== out) writeFileSync(target, out);
 process.stdout.write(`wasm kernels: ${bytes.length} bytes, sha256 ${sha.slice(0, 12)}\n`);

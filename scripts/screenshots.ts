@@ -22,7 +22,19 @@ async function main(): Promise<void> {
       await page.goto(c.link);
       tabs.push(page);
     }
-    worker = new CliRun(['worker', '--url', c.url, '--token', c.token, '--name', 'laptop-1', '--log-level', 'warn', '--log-format', 'json']);
+    worker = new CliRun([
+      'worker',
+      '--url',
+      c.url,
+      '--token',
+      c.token,
+      '--name',
+      'laptop-1',
+      '--log-level',
+      'warn',
+      '--log-format',
+      'json',
+    ]);
     await c.run.waitFor('epoch');
     await new Promise((r) => setTimeout(r, 3000));
     await dashboard.screenshot({ path: join(docs, 'dashboard.png'), fullPage: true });

@@ -17,5 +17,10 @@ export function combineInto(left: PartialGradient, right: PartialGradient): Part
   const a = left.grad;
   const b = right.grad;
   for (let i = 0; i < a.length; i++) a[i] += b[i];
-  return { grad: a, lossSum: left.lossSum + right.lossSum, count: left.count + right.count, correct: left.correct + right.correct };
+  return {
+    grad: a,
+    lossSum: left.lossSum + right.lossSum,
+    count: left.count + right.count,
+    correct: left.correct + right.correct,
+  };
 }

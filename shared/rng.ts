@@ -40,7 +40,10 @@ export class Rng {
 export function deriveRng(seed: number, ...path: (number | string)[]): Rng {
   let h = new Rng(seed ^ 0x5bd1e995).nextUint32();
   for (const part of path) {
-    const words = typeof part === 'number' ? [part >>> 0, Math.floor(part / 4294967296) >>> 0] : [...part].map((c) => c.codePointAt(0) ?? 0);
+    const words =
+      typeof part === 'number'
+        ? [part >>> 0, Math.floor(part / 4294967296) >>> 0]
+        : [...part].map((c) => c.codePointAt(0) ?? 0);
     for (const w of words) h = new Rng((h ^ Math.imul(w, 0x27d4eb2d)) >>> 0).nextUint32();
     h = new Rng(h ^ 0x165667b1).nextUint32();
   }

@@ -32,8 +32,10 @@ function referenceRound(x: number): number {
 /** Random float32 bit patterns over every exponent, plus the special values. */
 function patterns(n: number): Uint32Array {
   const rng = deriveRng(11, 'bf16');
-  const specials = [0, 0x80000000, 1, 0x807fffff, 0x3f800000, 0x3f808000, 0x3f818000, 0x3f807fff, 0x7f7fffff, 0xff7fffff,
-    0x7f800000, 0xff800000, 0x7fc00000, 0xffc00000, 0x7f800001, 0xff800001, 0x7fffffff, 0xffffffff];
+  const specials = [
+    0, 0x80000000, 1, 0x807fffff, 0x3f800000, 0x3f808000, 0x3f818000, 0x3f807fff, 0x7f7fffff, 0xff7fffff, 0x7f800000,
+    0xff800000, 0x7fc00000, 0xffc00000, 0x7f800001, 0xff800001, 0x7fffffff, 0xffffffff,
+  ];
   const out = new Uint32Array(n + specials.length);
   out.set(specials);
   for (let i = specials.length; i < out.length; i++) out[i] = rng.nextUint32();
@@ -59,7 +61,7 @@ describe('bf16 rounding', () => {
     expect(floatOf(roundBf16Bits(0x7f7fffff))).toBe(Infinity); // above the largest bf16: overflows
   });
 
-  it('the wasm kernel gives the JS function\'s bits, at every length', () => {
+  it("the wasm kernel gives the JS function's bits, at every length", () => {
     const ks = createKernelSet('wasm', 1 << 18);
     const bits = patterns(100_003);
     for (const N of [1, 3, 4, 7, 100_003 + 18]) {

@@ -20,7 +20,16 @@ import type { StepPlan } from '../coordinator/plan.js';
 const silent = pino({ level: 'silent' });
 
 function run(overrides: Partial<RunConfig> = {}): PreparedRun {
-  return prepareRun(resolveConfig({ data: { kind: 'synthetic', name: 'blobs', samples: 400 }, hidden: [8], epochs: 3, batchSize: 20, shardSize: 5, ...overrides }));
+  return prepareRun(
+    resolveConfig({
+      data: { kind: 'synthetic', name: 'blobs', samples: 400 },
+      hidden: [8],
+      epochs: 3,
+      batchSize: 20,
+      shardSize: 5,
+      ...overrides,
+    }),
+  );
 }
 
 function identity(r: PreparedRun) {
@@ -34,7 +43,16 @@ function tmp(): string {
 function sample(r: PreparedRun, step: number): Checkpoint {
   const params = initParams(r.spec, r.config.seed);
   return {
-    state: { epoch: 1, stepInEpoch: 3, globalStep: step, version: step, epochLossSum: 12.5, epochCorrect: 40, epochSamples: 60, epochSeconds: 0.25 },
+    state: {
+      epoch: 1,
+      stepInEpoch: 3,
+      globalStep: step,
+      version: step,
+      epochLossSum: 12.5,
+      epochCorrect: 40,
+      epochSamples: 60,
+      epochSeconds: 0.25,
+    },
     params,
     optimizer: { momentum: params.map((v) => v / 2) },
   };
@@ -45,7 +63,10 @@ class StoppingExecutor implements StepExecutor {
   readonly workerCount = 1;
   trainer: Trainer | null = null;
   #steps = 0;
-  constructor(private readonly inner: LocalExecutor, private readonly stopAfter: number) {}
+  constructor(
+    private readonly inner: LocalExecutor,
+    private readonly stopAfter: number,
+  ) {}
   publish(version: number, weights: Float32Array): void {
     this.inner.publish(version, weights);
   }
@@ -67,7 +88,9 @@ describe('checkpoint files', () => {
     const want = sample(r, 20);
     expect(checkpoint.state).toEqual(want.state);
     expect(Buffer.from(checkpoint.params.buffer).equals(Buffer.from(want.params.buffer))).toBe(true);
-    expect(Buffer.from(checkpoint.optimizer.momentum.buffer).equals(Buffer.from(want.optimizer.momentum.buffer))).toBe(true);
+    expect(Buffer.from(checkpoint.optimizer.momentum.buffer).equals(Buffer.from(want.optimizer.momentum.buffer))).toBe(
+      true,
+    );
   });
 
   it('refuses a file whose tensor bytes were changed (checksum)', () => {
@@ -103,7 +126,9 @@ describe('checkpoint files', () => {
     const dir = tmp();
     writeCheckpoint(dir, identity(r), sample(r, 7), 3);
     expect(() => loadLatestCheckpoint(dir, identity(run({ hidden: [9] })))).toThrow(/made for model/);
-    expect(() => loadLatestCheckpoint(dir, identity(run({ data: { kind: 'synthetic', name: 'blobs', samples: 500 } })))).toThrow(/made for dataset/);
+    expect(() =>
+      loadLatestCheckpoint(dir, identity(run({ data: { kind: 'synthetic', name: 'blobs', samples: 500 } }))),
+    ).toThrow(/made for dataset/);
     expect(() => loadLatestCheckpoint(dir, identity(run({ lr: 0.05 })))).toThrow(/lr=0.1, this run has lr=0.05/);
     // Only --epochs may change: a run may be extended.
     expect(() => loadLatestCheckpoint(dir, identity(run({ epochs: 9 })))).not.toThrow();
@@ -114,12 +139,22 @@ describe('interrupt and resume', () => {
   it('a run stopped mid-epoch and resumed from its checkpoint ends bit-identical to an uninterrupted one', async () => {
     const r = run({ momentum: 0.9, nesterov: true, weightDecay: 1e-4 });
     const init = initParams(r.spec, r.config.seed);
-    const whole = new Trainer(r, new LocalExecutor(r), silent, { logEvery: 1000, initialParams: init, checkpoint: null, resume: null });
+    const whole = new Trainer(r, new LocalExecutor(r), silent, {
+      logEvery: 1000,
+      initialParams: init,
+      checkpoint: null,
+      resume: null,
+    });
     const reference = await whole.train();
 
     const dir = tmp();
     const stopping = new StoppingExecutor(new LocalExecutor(r), 23); // epoch 2, mid-way
-    const first = new Trainer(r, stopping, silent, { logEvery: 1000, initialParams: init, checkpoint: { dir, every: 0, keep: 3 }, resume: null });
+    const first = new Trainer(r, stopping, silent, {
+      logEvery: 1000,
+      initialParams: init,
+      checkpoint: { dir, every: 0, keep: 3 },
+      resume: null,
+    });
     stopping.trainer = first;
     const stopped = await first.train();
     expect(stopped.interrupted).toBe(true);
@@ -127,7 +162,12 @@ describe('interrupt and resume', () => {
 
     const { checkpoint } = loadLatestCheckpoint(dir, identity(r));
     expect(checkpoint.state.globalStep).toBe(23);
-    const second = new Trainer(r, new LocalExecutor(r), silent, { logEvery: 1000, initialParams: init, checkpoint: { dir, every: 0, keep: 3 }, resume: checkpoint });
+    const second = new Trainer(r, new LocalExecutor(r), silent, {
+      logEvery: 1000,
+      initialParams: init,
+      checkpoint: { dir, every: 0, keep: 3 },
+      resume: checkpoint,
+    });
     const resumed = await second.train();
     expect(resumed.steps).toBe(reference.steps);
     expect(resumed.weightsHash).toBe(reference.weightsHash);

@@ -16,8 +16,16 @@ import { CloseCode, PROTOCOL_VERSION, type RejectReason } from '../shared/protoc
 import type { TaskMessage } from '../shared/protocol/messages.js';
 import { ShardComputer } from '../worker/compute.js';
 import {
-  honestResult, Level, RawWorker, startCoordinator, startHonestWorker, within,
-  type Coordinator, type HarnessOptions, type HonestWorker, type LogLine,
+  honestResult,
+  Level,
+  RawWorker,
+  startCoordinator,
+  startHonestWorker,
+  within,
+  type Coordinator,
+  type HarnessOptions,
+  type HonestWorker,
+  type LogLine,
 } from './support/coordinator-harness.js';
 
 const SEED = 0x5eed;
@@ -31,7 +39,11 @@ const TOKEN = 'correct-horse';
 const W0 = initParams(SPEC, SEED);
 const W1 = initParams(SPEC, SEED + 1);
 const P = W0.length;
-const ORDER = epochOrder(Uint32Array.from({ length: DATASET.numSamples }, (_, i) => i), SEED, 0);
+const ORDER = epochOrder(
+  Uint32Array.from({ length: DATASET.numSamples }, (_, i) => i),
+  SEED,
+  0,
+);
 const COMPUTER = new ShardComputer(SPEC, DATASET, SHARD_SIZE);
 /** Plain msgpack, for messages the codec would refuse to build. */
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -41,8 +53,14 @@ const WS_MESSAGE_TOO_BIG = 1009;
 const WS_ABNORMAL = 1006;
 
 const DEFAULTS: HarnessOptions = {
-  spec: SPEC, dataset: DATASET, shardSize: SHARD_SIZE, numShards: NUM_SHARDS, weights: W0, token: TOKEN,
-  helloTimeoutMs: 5_000, heartbeatMs: 60_000,
+  spec: SPEC,
+  dataset: DATASET,
+  shardSize: SHARD_SIZE,
+  numShards: NUM_SHARDS,
+  weights: W0,
+  token: TOKEN,
+  helloTimeoutMs: 5_000,
+  heartbeatMs: 60_000,
 };
 
 let running: Coordinator[] = [];
@@ -66,7 +84,11 @@ function plan(step: number): StepPlan {
 
 /** The step as one process computes it: every shard, reduced along the same tree. */
 function reference(weights: Float32Array, p: StepPlan): PartialGradient {
-  const nodes = COMPUTER.computeNodes(weights, p.shards.map((indices, id) => ({ id, indices })), p.shards.length);
+  const nodes = COMPUTER.computeNodes(
+    weights,
+    p.shards.map((indices, id) => ({ id, indices })),
+    p.shards.length,
+  );
   expect(nodes).toHaveLength(1);
   return nodes[0].partial;
 }
@@ -111,14 +133,22 @@ interface ExpectedLog {
 }
 
 async function expectLogged(c: Coordinator, workerId: string, want: ExpectedLog): Promise<LogLine> {
-  const line = await c.logs.waitFor((l) => l.workerId === workerId && l.msg === want.msg, `"${want.msg}" for ${workerId}`);
+  const line = await c.logs.waitFor(
+    (l) => l.workerId === workerId && l.msg === want.msg,
+    `"${want.msg}" for ${workerId}`,
+  );
   expect(line.level).toBe(want.level);
   if (want.reason !== undefined) expect(line.reason).toBe(want.reason);
   if (want.detail !== undefined) expect(String(line.detail ?? line.err)).toMatch(want.detail);
   return line;
 }
 
-const rejected = (reason: RejectReason, detail: RegExp): ExpectedLog => ({ level: Level.warn, msg: 'rejected', reason, detail });
+const rejected = (reason: RejectReason, detail: RegExp): ExpectedLog => ({
+  level: Level.warn,
+  msg: 'rejected',
+  reason,
+  detail,
+});
 
 describe('hub: rejections before a worker holds any work', () => {
   interface HandshakeFault {
@@ -200,7 +230,16 @@ describe('hub: rejections before a worker holds any work', () => {
       act: async (w) => {
         w.send(hello(TOKEN));
         await w.next('welcome');
-        w.send({ type: 'result', taskId: 1, version: 0, nodes: [{ lo: 0, size: 1, lossSum: 0, count: 5, correct: 0 }], dtype: 'f32', diverged: false, grads: new Float32Array(P), computeMs: 0 });
+        w.send({
+          type: 'result',
+          taskId: 1,
+          version: 0,
+          nodes: [{ lo: 0, size: 1, lossSum: 0, count: 5, correct: 0 }],
+          dtype: 'f32',
+          diverged: false,
+          grads: new Float32Array(P),
+          computeMs: 0,
+        });
       },
       code: CloseCode.PROTOCOL_ERROR,
       closeReason: /^unexpected: result while loading$/,
@@ -229,7 +268,8 @@ describe('hub: rejections before a worker holds any work', () => {
     const closed = await within(bad.closed, 'the faulty worker to be closed');
     expect(closed.code).toBe(fault.code);
     expect(closed.reason).toMatch(fault.closeReason);
-    if (fault.code === CloseCode.HELLO_TIMEOUT) expect(performance.now() - t0).toBeGreaterThanOrEqual(fault.options!.helloTimeoutMs!);
+    if (fault.code === CloseCode.HELLO_TIMEOUT)
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(fault.options!.helloTimeoutMs!);
     // A fresh hub numbers its connections from w1, and the faulty worker came first.
     await expectLogged(c, 'w1', fault.log);
     // Nothing about the run (spec, weights) goes to a connection the hub has not accepted.
@@ -307,7 +347,10 @@ describe('hub + scheduler: faults of a worker holding shards mid-step', () => {
       name: 'result with the wrong gradient length',
       act: (w, ctx) => w.send({ ...ctx.honest(), grads: ctx.honest().grads.subarray(1) }),
       code: CloseCode.BAD_RESULT,
-      log: rejected('bad_length', new RegExp(`^grads: expected ${P} f32 values \\(1 nodes × ${P} parameters\\), got ${P - 1}$`)),
+      log: rejected(
+        'bad_length',
+        new RegExp(`^grads: expected ${P} f32 values \\(1 nodes × ${P} parameters\\), got ${P - 1}$`),
+      ),
     },
     {
       name: 'result with NaN in the gradient',
@@ -394,7 +437,10 @@ describe('hub + scheduler: faults of a worker holding shards mid-step', () => {
     const closed = await within(bad.closed, 'the faulty worker to be closed');
     expect(closed.code).toBe(fault.code);
     await expectLogged(c, badId, fault.log);
-    const reassigned = await c.logs.waitFor((l) => l.msg === 'reassigning shards' && l.workerId === badId, `reassignment of ${badId}'s shards`);
+    const reassigned = await c.logs.waitFor(
+      (l) => l.msg === 'reassigning shards' && l.workerId === badId,
+      `reassignment of ${badId}'s shards`,
+    );
     expect(reassigned.shards).toEqual([4, 5, 6]);
 
     expectIdentical(await within(step, 'step 0'), reference(W0, p));
@@ -405,7 +451,7 @@ describe('hub + scheduler: faults of a worker holding shards mid-step', () => {
 });
 
 describe('hub + scheduler: other faults', () => {
-  it('rejects a result from one worker for another worker\'s task, and reassigns the sender\'s shards', async () => {
+  it("rejects a result from one worker for another worker's task, and reassigns the sender's shards", async () => {
     const c = await coordinator();
     const a = await RawWorker.connect(c.url);
     const aId = (await a.join(TOKEN, c.datasetHash, 'a')).workerId;
@@ -453,6 +499,8 @@ describe('hub + scheduler: other faults', () => {
     expect(c.scheduler.stats.reassignedShards).toBe(3);
     // The honest worker answers pings (ws does so by default) and is never dropped.
     expect(honest.socket.readyState).toBe(honest.socket.OPEN);
-    expect(c.logs.find((l) => l.msg === 'heartbeat missed; dropping worker' && l.workerId === honest.workerId)).toBeUndefined();
+    expect(
+      c.logs.find((l) => l.msg === 'heartbeat missed; dropping worker' && l.workerId === honest.workerId),
+    ).toBeUndefined();
   });
 });

@@ -15,43 +15,96 @@ function feedWithLog(): { feed: DashboardFeed; log: pino.Logger } {
 }
 
 const RUN_LINE = {
-  dataset: 'blobs', datasetHash: 'ab'.repeat(32), train: 480, val: 120,
-  spec: { inputSize: 2, layers: [{ type: 'dense', units: 16, init: 'he' }, { type: 'relu' }, { type: 'dense', units: 3, init: 'xavier' }], loss: 'cross_entropy' },
+  dataset: 'blobs',
+  datasetHash: 'ab'.repeat(32),
+  train: 480,
+  val: 120,
+  spec: {
+    inputSize: 2,
+    layers: [{ type: 'dense', units: 16, init: 'he' }, { type: 'relu' }, { type: 'dense', units: 3, init: 'xavier' }],
+    loss: 'cross_entropy',
+  },
   config: { data: { kind: 'synthetic', name: 'blobs', samples: 600 }, hidden: [16], epochs: 2, batchSize: 40, lr: 0.1 },
 };
 
 function connection(id: string, patch: Partial<ConnectionView> = {}): ConnectionView {
-  return { id, state: 'ready', kind: 'browser', agent: 'Chrome 1 on Linux', remote: '127.0.0.1:5', tasksDone: 3, samplesDone: 48, computeMs: 12, lastSeen: Date.now(), ...patch };
+  return {
+    id,
+    state: 'ready',
+    kind: 'browser',
+    agent: 'Chrome 1 on Linux',
+    remote: '127.0.0.1:5',
+    tasksDone: 3,
+    samplesDone: 48,
+    computeMs: 12,
+    lastSeen: Date.now(),
+    ...patch,
+  };
 }
 
 describe('DashboardFeed', () => {
   it('keeps the run, steps, epochs, workers and progress from log lines and samples', async () => {
     const { feed, log } = feedWithLog();
-    let connections = [connection('w1'), connection('w2', { kind: 'node', state: 'loading' }), connection('w3', { state: 'awaiting_hello' })];
+    let connections = [
+      connection('w1'),
+      connection('w2', { kind: 'node', state: 'loading' }),
+      connection('w3', { state: 'awaiting_hello' }),
+    ];
     let step = 0;
     feed.attach({ connections: () => connections, globalStep: () => step });
     log.info(RUN_LINE, 'run');
     log.info({ workerId: 'w1', workers: 1, kind: 'browser', agent: 'Chrome 1 on Linux' }, 'worker joined');
     log.info({ epoch: 1, step: 10, loss: 0.5, lr: 0.1, workers: 2, samplesPerSec: 900 }, 'step');
-    log.info({ epoch: 1, samples: 480, trainLoss: 0.4, trainAccuracy: 0.9, valLoss: 0.3, valAccuracy: 0.95, seconds: 1.5 }, 'epoch');
+    log.info(
+      { epoch: 1, samples: 480, trainLoss: 0.4, trainAccuracy: 0.9, valLoss: 0.3, valAccuracy: 0.95, seconds: 1.5 },
+      'epoch',
+    );
     await new Promise((r) => setTimeout(r, 5)); // the join's immediate sample runs in a microtask
     step = 12;
     const s = feed.state;
     expect(s.run).toEqual({
-      dataset: 'blobs', train: 480, val: 120, model: '2-16-3 relu, cross_entropy',
-      config: [['data', '{"kind":"synthetic","name":"blobs","samples":600}'], ['hidden', '[16]'], ['epochs', '2'], ['batchSize', '40'], ['lr', '0.1']],
+      dataset: 'blobs',
+      train: 480,
+      val: 120,
+      model: '2-16-3 relu, cross_entropy',
+      config: [
+        ['data', '{"kind":"synthetic","name":"blobs","samples":600}'],
+        ['hidden', '[16]'],
+        ['epochs', '2'],
+        ['batchSize', '40'],
+        ['lr', '0.1'],
+      ],
     });
     expect(s.steps).toEqual([{ step: 10, epoch: 1, loss: 0.5, samplesPerSec: 900, workers: 2 }]);
-    expect(s.epochs).toEqual([{ epoch: 1, trainLoss: 0.4, trainAccuracy: 0.9, valLoss: 0.3, valAccuracy: 0.95, seconds: 1.5 }]);
-    expect(s.workers.map((w) => [w.id, w.status, w.samplesPerSec])).toEqual([['w1', 'ready', 4000], ['w2', 'loading', 4000]]);
+    expect(s.epochs).toEqual([
+      { epoch: 1, trainLoss: 0.4, trainAccuracy: 0.9, valLoss: 0.3, valAccuracy: 0.95, seconds: 1.5 },
+    ]);
+    expect(s.workers.map((w) => [w.id, w.status, w.samplesPerSec])).toEqual([
+      ['w1', 'ready', 4000],
+      ['w2', 'loading', 4000],
+    ]);
     expect(s.events.map((e) => e.text)).toEqual(['w1 joined: browser Chrome 1 on Linux (1 connected)']);
     expect(s.progress).toMatchObject({ step: 0, totalSteps: 24, stepsPerEpoch: 12, epochs: 2 });
 
     connections = [connection('w2', { kind: 'node' })];
     log.info({ workerId: 'w1', workers: 1, reason: 'closed (1001)', tasksDone: 3 }, 'worker left');
     await new Promise((r) => setTimeout(r, 5));
-    expect(feed.state.workers.map((w) => [w.id, w.status])).toEqual([['w2', 'ready'], ['w1', 'left']]);
-    log.info({ epochs: 2, steps: 24, valLoss: 0.2, valAccuracy: 0.97, weightsHash: 'cd'.repeat(32), interrupted: false, out: null }, 'done');
+    expect(feed.state.workers.map((w) => [w.id, w.status])).toEqual([
+      ['w2', 'ready'],
+      ['w1', 'left'],
+    ]);
+    log.info(
+      {
+        epochs: 2,
+        steps: 24,
+        valLoss: 0.2,
+        valAccuracy: 0.97,
+        weightsHash: 'cd'.repeat(32),
+        interrupted: false,
+        out: null,
+      },
+      'done',
+    );
     expect(feed.state.done).toEqual({ steps: 24, valAccuracy: 0.97, weightsHash: 'cd'.repeat(32), interrupted: false });
     expect(feed.state.progress).toMatchObject({ step: 12, etaSeconds: 0 });
     feed.close();
@@ -59,8 +112,25 @@ describe('DashboardFeed', () => {
 
   it('estimates the ETA from the recent step rate', () => {
     expect(estimateEta([{ t: 0, step: 0 }], 100)).toEqual({ stepsPerSec: null, etaSeconds: null });
-    expect(estimateEta([{ t: 0, step: 0 }, { t: 10_000, step: 0 }], 100)).toEqual({ stepsPerSec: null, etaSeconds: null });
-    expect(estimateEta([{ t: 0, step: 10 }, { t: 5_000, step: 20 }, { t: 10_000, step: 30 }], 100)).toEqual({ stepsPerSec: 2, etaSeconds: 35 });
+    expect(
+      estimateEta(
+        [
+          { t: 0, step: 0 },
+          { t: 10_000, step: 0 },
+        ],
+        100,
+      ),
+    ).toEqual({ stepsPerSec: null, etaSeconds: null });
+    expect(
+      estimateEta(
+        [
+          { t: 0, step: 10 },
+          { t: 5_000, step: 20 },
+          { t: 10_000, step: 30 },
+        ],
+        100,
+      ),
+    ).toEqual({ stepsPerSec: 2, etaSeconds: 35 });
   });
 });
 
@@ -73,7 +143,10 @@ describe('the dashboard over HTTP', () => {
 
   async function serve(feed: DashboardFeed): Promise<string> {
     server = await startServer({
-      host: '127.0.0.1', port: 0, maxPayload: 1024, token: 'sesame',
+      host: '127.0.0.1',
+      port: 0,
+      maxPayload: 1024,
+      token: 'sesame',
       protectedRoutes: new Map([...protectedPageRoutes(), ...feed.routes()]),
       publicRoutes: new Map(publicPageRoutes()),
       onConnection: (socket) => socket.close(),
@@ -91,8 +164,7 @@ describe('the dashboard over HTTP', () => {
       const { value, done } = await reader.read();
       if (done) break;
       text += decoder.decode(value, { stream: true });
-      let cut: number;
-      while ((cut = text.indexOf('\n\n')) >= 0) {
+      for (let cut = text.indexOf('\n\n'); cut >= 0; cut = text.indexOf('\n\n')) {
         const frame = text.slice(0, cut);
         text = text.slice(cut + 2);
         expect(frame.startsWith('data: ')).toBe(true);
@@ -123,7 +195,10 @@ describe('the dashboard over HTTP', () => {
     const [state, step, left] = await reading;
     expect(state).toMatchObject({ type: 'state', run: { dataset: 'blobs' }, steps: [] });
     expect(step).toEqual({ type: 'step', point: { step: 10, epoch: 1, loss: 0.5, samplesPerSec: 900, workers: 1 } });
-    expect(left).toMatchObject({ type: 'event', event: { text: 'w1 left after 3 tasks: closed (1001) (0 connected)' } });
+    expect(left).toMatchObject({
+      type: 'event',
+      event: { text: 'w1 left after 3 tasks: closed (1001) (0 connected)' },
+    });
     feed.close();
   });
 
@@ -148,11 +223,27 @@ describe('parseFeedEvent', () => {
   it('refuses what the dashboard cannot use, naming the field', () => {
     expect(() => parseFeedEvent(null)).toThrow(FeedError);
     expect(() => parseFeedEvent({ type: 'nope' })).toThrow(/unknown feed event type/);
-    expect(() => parseFeedEvent({ type: 'step', point: { step: '1', epoch: 1, loss: 0, samplesPerSec: 0, workers: 1 } })).toThrow(/step: expected a finite number/);
-    expect(() => parseFeedEvent({ type: 'step', point: { step: 1, epoch: 1, loss: Infinity, samplesPerSec: 0, workers: 1 } })).toThrow(/loss/);
-    const row = { id: 'w1', kind: 'node', agent: 'a', remote: 'r', status: 'exploded', tasksDone: 0, samplesDone: 0, samplesPerSec: 0, lastSeenMs: 0 };
+    expect(() =>
+      parseFeedEvent({ type: 'step', point: { step: '1', epoch: 1, loss: 0, samplesPerSec: 0, workers: 1 } }),
+    ).toThrow(/step: expected a finite number/);
+    expect(() =>
+      parseFeedEvent({ type: 'step', point: { step: 1, epoch: 1, loss: Infinity, samplesPerSec: 0, workers: 1 } }),
+    ).toThrow(/loss/);
+    const row = {
+      id: 'w1',
+      kind: 'node',
+      agent: 'a',
+      remote: 'r',
+      status: 'exploded',
+      tasksDone: 0,
+      samplesDone: 0,
+      samplesPerSec: 0,
+      lastSeenMs: 0,
+    };
     expect(() => parseFeedEvent({ type: 'workers', workers: [row], progress: null })).toThrow(/status: unknown/);
-    expect(() => parseFeedEvent({ type: 'run', run: { dataset: 'd', train: 1, val: 0, model: 'm', config: [['a', 1]] } })).toThrow(/config/);
+    expect(() =>
+      parseFeedEvent({ type: 'run', run: { dataset: 'd', train: 1, val: 0, model: 'm', config: [['a', 1]] } }),
+    ).toThrow(/config/);
     expect(() => parseFeedEvent({ type: 'done', done: null })).toThrow(/done/);
   });
 });

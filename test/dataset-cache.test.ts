@@ -87,7 +87,9 @@ describe('worker dataset cache', () => {
     const long = await serve(new Uint8Array([...body, 0, 0, 0, 0]), 'tok');
     await expect(makeDatasetLoader(long.url, 'tok', dir, quiet)(descriptor)).rejects.toThrow(/more than the \d+ bytes/);
     const short = await serve(body.subarray(0, body.byteLength - 4), 'tok');
-    await expect(makeDatasetLoader(short.url, 'tok', dir, quiet)(descriptor)).rejects.toThrow(/ended after \d+ of \d+ bytes/);
+    await expect(makeDatasetLoader(short.url, 'tok', dir, quiet)(descriptor)).rejects.toThrow(
+      /ended after \d+ of \d+ bytes/,
+    );
   });
 
   it('keeps the dataset as views of one shared buffer, downloaded or cached, for compute threads to share', async () => {

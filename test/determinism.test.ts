@@ -104,7 +104,19 @@ describe('Rng', () => {
 
 describe('deriveRng and permutation', () => {
   it('derives the same stream from the same (seed, path) and different streams otherwise', () => {
-    const paths: (number | string)[][] = [[], ['epoch', 0], ['epoch', 1], ['epoch', 2 ** 32], ['init', 0], ['init', 1], ['synthetic', 'spirals', 'points'], ['epoch0'], [0], ['a', 'b'], ['ab']];
+    const paths: (number | string)[][] = [
+      [],
+      ['epoch', 0],
+      ['epoch', 1],
+      ['epoch', 2 ** 32],
+      ['init', 0],
+      ['init', 1],
+      ['synthetic', 'spirals', 'points'],
+      ['epoch0'],
+      [0],
+      ['a', 'b'],
+      ['ab'],
+    ];
     const seen = new Map<string, string>();
     for (const seed of [0, 1, 7, 123456789]) {
       for (const path of paths) {
@@ -183,7 +195,9 @@ describe('initParams', () => {
     const layout = paramLayout(twin);
     const w0 = layout.tensors.find((t) => t.name === '0.weight')!;
     const w2 = layout.tensors.find((t) => t.name === '2.weight')!;
-    expect(params.subarray(w0.offset, w0.offset + w0.size)).not.toEqual(params.subarray(w2.offset, w2.offset + w2.size));
+    expect(params.subarray(w0.offset, w0.offset + w0.size)).not.toEqual(
+      params.subarray(w2.offset, w2.offset + w2.size),
+    );
   });
 });
 
@@ -242,7 +256,8 @@ function coverProblems(held: number[], numShards: number): string[] {
     // Maximal: the parent does not have all its in-range shards held.
     if (node.size < root.size) {
       const parent = { lo: node.lo - (node.lo % (2 * node.size)), size: 2 * node.size };
-      if (leavesOf(parent, numShards).every((s) => have.has(s))) problems.push(`${key}: parent ${nodeKey(parent)} is fully held`);
+      if (leavesOf(parent, numShards).every((s) => have.has(s)))
+        problems.push(`${key}: parent ${nodeKey(parent)} is fully held`);
     }
   }
   // Disjoint and complete: the concatenated leaves are exactly the held set, ascending.
@@ -262,7 +277,12 @@ describe('coverNodes', () => {
         const held = randomSubset(rng, numShards);
         expect(coverProblems(held, numShards), `numShards=${numShards} held=${held.join(',')}`).toEqual([]);
       }
-      expect(coverNodes(Array.from({ length: numShards }, (_, i) => i), numShards)).toEqual([root]);
+      expect(
+        coverNodes(
+          Array.from({ length: numShards }, (_, i) => i),
+          numShards,
+        ),
+      ).toEqual([root]);
       expect(coverNodes([], numShards)).toEqual([]);
     }
   });
@@ -276,14 +296,24 @@ function randomLeaves(rng: Rng, numShards: number, len: number): Float32Array[] 
 }
 
 function partialOf(grad: Float32Array, shard: number): PartialGradient {
-  return { grad: grad.slice(), lossSum: 0.1 * (shard + 1) + 1e-9 * shard * shard, count: shard + 1, correct: shard % 3 };
+  return {
+    grad: grad.slice(),
+    lossSum: 0.1 * (shard + 1) + 1e-9 * shard * shard,
+    count: shard + 1,
+    correct: shard % 3,
+  };
 }
 
 /** What a worker holding `held` sends: one pre-reduced partial per maximal node. */
 function workerNodes(leaves: Float32Array[], held: number[], numShards: number): NodeGradient[] {
   return coverNodes(held, numShards).map((node) => ({
     node,
-    partial: reduceNode(node, numShards, (n) => (n.size === 1 ? partialOf(leaves[n.lo], n.lo) : undefined), combineInto),
+    partial: reduceNode(
+      node,
+      numShards,
+      (n) => (n.size === 1 ? partialOf(leaves[n.lo], n.lo) : undefined),
+      combineInto,
+    ),
   }));
 }
 
@@ -341,10 +371,18 @@ function syntheticDataset(numSamples: number): Dataset {
   const F = 5;
   const features = Float32Array.from({ length: numSamples * F }, () => 2 * rng.nextFloat() - 1);
   const labels = new Float32Array(numSamples);
-  for (let s = 0; s < numSamples; s++) labels[s] = features[s * F] + features[s * F + 1] > 0.3 ? 2 : features[s * F + 2] > 0 ? 1 : 0;
+  for (let s = 0; s < numSamples; s++)
+    labels[s] = features[s * F] + features[s * F + 1] > 0.3 ? 2 : features[s * F + 2] > 0 ? 1 : 0;
   return {
-    name: 'determinism-fixture', kind: 'classification', numSamples, numFeatures: F,
-    features, labelWidth: 1, labels, numClasses: 3, classNames: [],
+    name: 'determinism-fixture',
+    kind: 'classification',
+    numSamples,
+    numFeatures: F,
+    features,
+    labelWidth: 1,
+    labels,
+    numClasses: 3,
+    classNames: [],
   };
 }
 
@@ -359,7 +397,11 @@ describe('ShardComputer', () => {
   }
 
   it('computeNodes over all shards returns just the root, equal to reducing the per-shard gradients', () => {
-    const order = epochOrder(Uint32Array.from({ length: 97 }, (_, i) => i), SEED, 0);
+    const order = epochOrder(
+      Uint32Array.from({ length: 97 }, (_, i) => i),
+      SEED,
+      0,
+    );
     const shards = shardsOf(order);
     const computer = new ShardComputer(spec, data, SHARD);
     const nodes = computer.computeNodes(params, shards, shards.length);
@@ -367,7 +409,12 @@ describe('ShardComputer', () => {
     const root = nodes[0].partial;
     expect(root.count).toBe(97);
     const leaves = shards.map((s) => computer.computeShard(params, s.indices));
-    const expected = reduceNode(rootNode(shards.length), shards.length, (n) => (n.size === 1 ? leaves[n.lo] : undefined), combineInto);
+    const expected = reduceNode(
+      rootNode(shards.length),
+      shards.length,
+      (n) => (n.size === 1 ? leaves[n.lo] : undefined),
+      combineInto,
+    );
     expect(bits(root.grad)).toEqual(bits(expected.grad));
     expect(root.lossSum).toBe(expected.lossSum);
     expect(root.correct).toBe(expected.correct);
@@ -391,7 +438,11 @@ describe('ShardComputer', () => {
 
   it('workers holding any split of the shards, each with its own ShardComputer, reduce to the same bits', () => {
     const rng = deriveRng(SEED, 'workers');
-    const order = epochOrder(Uint32Array.from({ length: 97 }, (_, i) => i), SEED, 1);
+    const order = epochOrder(
+      Uint32Array.from({ length: 97 }, (_, i) => i),
+      SEED,
+      1,
+    );
     const shards = shardsOf(order);
     const numShards = shards.length; // 25: the last shard has one sample
     const single = new ShardComputer(spec, data, SHARD).computeNodes(params, shards, numShards);
@@ -399,7 +450,11 @@ describe('ShardComputer', () => {
     for (let trial = 0; trial < 30; trial++) {
       const sets = randomPartition(rng, numShards, 1 + rng.nextInt(5));
       const arrived = sets.flatMap((held) =>
-        new ShardComputer(spec, data, SHARD).computeNodes(params, held.map((id) => shards[id]), numShards),
+        new ShardComputer(spec, data, SHARD).computeNodes(
+          params,
+          held.map((id) => shards[id]),
+          numShards,
+        ),
       );
       const got = reduceFrom(arrived.reverse(), numShards);
       expect(bits(got.grad), JSON.stringify(sets)).toEqual(bits(reference.grad));
@@ -410,7 +465,9 @@ describe('ShardComputer', () => {
   });
 
   it('rejects a dataset whose width does not match the model, and out-of-range samples', () => {
-    expect(() => new ShardComputer(mlpSpec(4, [3], 3, 'tanh', 'cross_entropy'), data, SHARD)).toThrow(/5 features.*expects 4/);
+    expect(() => new ShardComputer(mlpSpec(4, [3], 3, 'tanh', 'cross_entropy'), data, SHARD)).toThrow(
+      /5 features.*expects 4/,
+    );
     const computer = new ShardComputer(spec, data, SHARD);
     expect(() => computer.computeShard(params, Uint32Array.from([0, 97]))).toThrow(/97 is out of range/);
     expect(() => computer.computeShard(params, new Uint32Array(SHARD + 1))).toThrow(RangeError);
@@ -431,7 +488,8 @@ class ReferenceSgd {
   step(p: number[], grad: ArrayLike<number>): void {
     const { lr, momentum: mu, nesterov, weightDecay: wd } = this.#o;
     const first = this.#b === null;
-    const b = this.#b ?? (this.#b = new Array<number>(p.length).fill(0));
+    this.#b ??= new Array<number>(p.length).fill(0);
+    const b = this.#b;
     for (let i = 0; i < p.length; i++) {
       let g = grad[i] + wd * p[i];
       if (mu !== 0) {
@@ -509,9 +567,17 @@ describe('Sgd', () => {
 
   it('rejects bad hyperparameters with a ConfigError naming the value', () => {
     const bad: [Partial<SgdOptions>, string][] = [
-      [{ lr: 0 }, '0'], [{ lr: -0.1 }, '-0.1'], [{ lr: NaN }, 'NaN'], [{ lr: Infinity }, 'Infinity'],
-      [{ momentum: -0.5 }, '-0.5'], [{ momentum: 1 }, '1'], [{ momentum: 1.5 }, '1.5'], [{ momentum: NaN }, 'NaN'],
-      [{ weightDecay: -1e-4 }, '-0.0001'], [{ weightDecay: NaN }, 'NaN'], [{ weightDecay: Infinity }, 'Infinity'],
+      [{ lr: 0 }, '0'],
+      [{ lr: -0.1 }, '-0.1'],
+      [{ lr: NaN }, 'NaN'],
+      [{ lr: Infinity }, 'Infinity'],
+      [{ momentum: -0.5 }, '-0.5'],
+      [{ momentum: 1 }, '1'],
+      [{ momentum: 1.5 }, '1.5'],
+      [{ momentum: NaN }, 'NaN'],
+      [{ weightDecay: -1e-4 }, '-0.0001'],
+      [{ weightDecay: NaN }, 'NaN'],
+      [{ weightDecay: Infinity }, 'Infinity'],
     ];
     for (const [options, named] of bad) {
       let caught: unknown;
@@ -550,7 +616,14 @@ describe('planStep and epochOrder', () => {
 
   it('cuts each step into shards that cover the batch in order; the last step is partial', () => {
     const order = epochOrder(train, 11, 3);
-    for (const [batchSize, shardSize] of [[10, 3], [10, 10], [16, 4], [103, 8], [200, 7], [1, 1]]) {
+    for (const [batchSize, shardSize] of [
+      [10, 3],
+      [10, 10],
+      [16, 4],
+      [103, 8],
+      [200, 7],
+      [1, 1],
+    ]) {
       const steps = stepsPerEpoch(order.length, batchSize);
       expect(steps).toBe(Math.ceil(103 / batchSize));
       const seen: number[] = [];

@@ -30,7 +30,13 @@ interface Problem {
 }
 
 /** Loss sum of the batch in float64, and the smallest |preactivation| entering a relu. */
-function referenceLoss(spec: ModelSpec, p: Float64Array, x: Float32Array, labels: Float32Array, B: number): { loss: number; reluMargin: number; correct: number } {
+function referenceLoss(
+  spec: ModelSpec,
+  p: Float64Array,
+  x: Float32Array,
+  labels: Float32Array,
+  B: number,
+): { loss: number; reluMargin: number; correct: number } {
   let h: number[][] = [];
   for (let b = 0; b < B; b++) h.push(Array.from(x.subarray(b * spec.inputSize, (b + 1) * spec.inputSize)));
   let offset = 0; // weights [units, in] then bias [units], layer by layer
@@ -57,8 +63,12 @@ function referenceLoss(spec: ModelSpec, p: Float64Array, x: Float32Array, labels
         for (const row of h) for (const z of row) reluMargin = Math.min(reluMargin, Math.abs(z));
         h = h.map((row) => row.map((z) => Math.max(z, 0)));
         break;
-      case 'sigmoid': h = h.map((row) => row.map((z) => 1 / (1 + Math.exp(-z)))); break;
-      case 'tanh': h = h.map((row) => row.map((z) => Math.tanh(z))); break;
+      case 'sigmoid':
+        h = h.map((row) => row.map((z) => 1 / (1 + Math.exp(-z))));
+        break;
+      case 'tanh':
+        h = h.map((row) => row.map((z) => Math.tanh(z)));
+        break;
     }
   }
   let loss = 0;
@@ -91,13 +101,15 @@ function makeProblem(spec: ModelSpec, name: string): Problem {
     // initParams leaves biases at 0; give them values so their gradients are not trivial.
     const layout = new Network(spec, 1).layout;
     for (const t of layout.tensors) {
-      if (t.name.endsWith('.bias')) for (let k = 0; k < t.size; k++) params[t.offset + k] = (2 * rng.nextFloat() - 1) * 0.3;
+      if (t.name.endsWith('.bias'))
+        for (let k = 0; k < t.size; k++) params[t.offset + k] = (2 * rng.nextFloat() - 1) * 0.3;
     }
     const x = Float32Array.from({ length: BATCH * spec.inputSize }, () => (2 * rng.nextFloat() - 1) * 1.5);
     const outW = new Network(spec, 1).outputWidth;
-    const labels = spec.loss === 'cross_entropy'
-      ? Float32Array.from({ length: BATCH }, () => rng.nextInt(outW))
-      : Float32Array.from({ length: BATCH * labelWidth }, () => (2 * rng.nextFloat() - 1) * 2);
+    const labels =
+      spec.loss === 'cross_entropy'
+        ? Float32Array.from({ length: BATCH }, () => rng.nextInt(outW))
+        : Float32Array.from({ length: BATCH * labelWidth }, () => (2 * rng.nextFloat() - 1) * 2);
     const { reluMargin } = referenceLoss(spec, Float64Array.from(params), x, labels, BATCH);
     if (reluMargin >= KINK_MARGIN) return { spec, params, x, labels };
   }
@@ -129,7 +141,10 @@ function checkGradient(problem: Problem, kernels: KernelSetName): void {
   expect(names.length).toBe(grads.length);
   for (let i = 0; i < grads.length; i++) {
     const tol = ATOL + RTOL * Math.abs(numeric[i]);
-    expect(Math.abs(grads[i] - numeric[i]), `${names[i]}: analytic ${grads[i]}, numeric ${numeric[i]}`).toBeLessThanOrEqual(tol);
+    expect(
+      Math.abs(grads[i] - numeric[i]),
+      `${names[i]}: analytic ${grads[i]}, numeric ${numeric[i]}`,
+    ).toBeLessThanOrEqual(tol);
   }
   // Every tensor gets a gradient that is not identically zero (a skipped layer would be).
   for (const t of net.layout.tensors) {
@@ -150,35 +165,38 @@ const ACTIVATIONS: Activation[] = ['relu', 'sigmoid', 'tanh'];
 
 // Both kernel sets: wasm accumulates in float32 lanes, js in double; the same tolerance holds.
 for (const kernels of ['js', 'wasm'] as const) {
-describe(`Network.accumulateGradient (${kernels} kernels) vs central differences (h = ${H} in float64; |Δ| ≤ ${ATOL} + ${RTOL}·|numeric|)`, () => {
-  for (const activation of ACTIVATIONS) {
-    it(`dense+${activation}, hidden 4,3, cross_entropy over 3 classes, every parameter`, () => {
-      checkGradient(makeProblem(mlpSpec(5, [4, 3], 3, activation, 'cross_entropy'), `ce-${activation}`), kernels);
-    });
-    it(`dense+${activation}, hidden 4,3, mse with labelWidth 2, every parameter`, () => {
-      checkGradient(makeProblem(mlpSpec(5, [4, 3], 2, activation, 'mse'), `mse-${activation}`), kernels);
-    });
-  }
+  describe(`Network.accumulateGradient (${kernels} kernels) vs central differences (h = ${H} in float64; |Δ| ≤ ${ATOL} + ${RTOL}·|numeric|)`, () => {
+    for (const activation of ACTIVATIONS) {
+      it(`dense+${activation}, hidden 4,3, cross_entropy over 3 classes, every parameter`, () => {
+        checkGradient(makeProblem(mlpSpec(5, [4, 3], 3, activation, 'cross_entropy'), `ce-${activation}`), kernels);
+      });
+      it(`dense+${activation}, hidden 4,3, mse with labelWidth 2, every parameter`, () => {
+        checkGradient(makeProblem(mlpSpec(5, [4, 3], 2, activation, 'mse'), `mse-${activation}`), kernels);
+      });
+    }
 
-  it('three hidden layers mixing relu, tanh and sigmoid, cross_entropy', () => {
-    const spec = validateSpec({
-      inputSize: 5,
-      loss: 'cross_entropy',
-      layers: [
-        { type: 'dense', units: 4, init: 'he' }, { type: 'relu' },
-        { type: 'dense', units: 4, init: 'xavier' }, { type: 'tanh' },
-        { type: 'dense', units: 3, init: 'xavier' }, { type: 'sigmoid' },
-        { type: 'dense', units: 3, init: 'xavier' },
-      ],
+    it('three hidden layers mixing relu, tanh and sigmoid, cross_entropy', () => {
+      const spec = validateSpec({
+        inputSize: 5,
+        loss: 'cross_entropy',
+        layers: [
+          { type: 'dense', units: 4, init: 'he' },
+          { type: 'relu' },
+          { type: 'dense', units: 4, init: 'xavier' },
+          { type: 'tanh' },
+          { type: 'dense', units: 3, init: 'xavier' },
+          { type: 'sigmoid' },
+          { type: 'dense', units: 3, init: 'xavier' },
+        ],
+      });
+      checkGradient(makeProblem(spec, 'mixed'), kernels);
     });
-    checkGradient(makeProblem(spec, 'mixed'), kernels);
-  });
 
-  it('a single dense layer (no hidden layers), cross_entropy and mse', () => {
-    checkGradient(makeProblem(mlpSpec(5, [], 3, 'relu', 'cross_entropy'), 'linear-ce'), kernels);
-    checkGradient(makeProblem(mlpSpec(5, [], 2, 'relu', 'mse'), 'linear-mse'), kernels);
+    it('a single dense layer (no hidden layers), cross_entropy and mse', () => {
+      checkGradient(makeProblem(mlpSpec(5, [], 3, 'relu', 'cross_entropy'), 'linear-ce'), kernels);
+      checkGradient(makeProblem(mlpSpec(5, [], 2, 'relu', 'mse'), 'linear-mse'), kernels);
+    });
   });
-});
 }
 
 describe('Network.accumulateGradient semantics', () => {
@@ -198,7 +216,7 @@ describe('Network.accumulateGradient semantics', () => {
     }
   });
 
-  it('the gradient of a batch is the sum of its samples\' gradients (within 1e-6 relative to max |value|)', () => {
+  it("the gradient of a batch is the sum of its samples' gradients (within 1e-6 relative to max |value|)", () => {
     const problem = makeProblem(mlpSpec(5, [4, 3], 2, 'sigmoid', 'mse'), 'additive');
     const net = new Network(problem.spec, BATCH);
     const whole = new Float32Array(net.layout.totalSize);
@@ -206,7 +224,13 @@ describe('Network.accumulateGradient semantics', () => {
     const summed = new Float32Array(net.layout.totalSize);
     const F = problem.spec.inputSize;
     for (let b = 0; b < BATCH; b++) {
-      net.accumulateGradient(problem.params, summed, problem.x.subarray(b * F, b * F + F), problem.labels.subarray(b * 2, b * 2 + 2), 1);
+      net.accumulateGradient(
+        problem.params,
+        summed,
+        problem.x.subarray(b * F, b * F + F),
+        problem.labels.subarray(b * 2, b * 2 + 2),
+        1,
+      );
     }
     let scale = 0;
     for (const v of whole) scale = Math.max(scale, Math.abs(v));

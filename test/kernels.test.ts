@@ -8,7 +8,12 @@ import { describe, it, expect } from 'vitest';
 import { matmulBackward, matmulForward } from '../shared/kernels/matmul.js';
 import { matmulBackwardNaive, matmulForwardNaive } from '../shared/kernels/naive.js';
 import {
-  reluBackward, reluForward, sigmoidBackward, sigmoidForward, tanhBackward, tanhForward,
+  reluBackward,
+  reluForward,
+  sigmoidBackward,
+  sigmoidForward,
+  tanhBackward,
+  tanhForward,
 } from '../shared/kernels/activations.js';
 import { meanSquaredError, softmaxCrossEntropy } from '../shared/kernels/loss.js';
 import { deriveRng, type Rng } from '../shared/rng.js';
@@ -48,7 +53,13 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 /** Every (B, C, OC) in 1..9, so every tile remainder is hit, plus a few realistic shapes. */
 const SMALL_SHAPES: [number, number, number][] = [];
 for (let B = 1; B <= 9; B++) for (let C = 1; C <= 9; C++) for (let OC = 1; OC <= 9; OC++) SMALL_SHAPES.push([B, C, OC]);
-const LARGE_SHAPES: [number, number, number][] = [[16, 784, 128], [17, 33, 10], [32, 128, 10], [3, 1, 5], [1, 300, 7]];
+const LARGE_SHAPES: [number, number, number][] = [
+  [16, 784, 128],
+  [17, 33, 10],
+  [32, 128, 10],
+  [3, 1, 5],
+  [1, 300, 7],
+];
 const SHAPES = [...SMALL_SHAPES, ...LARGE_SHAPES];
 
 interface MatmulCase {
@@ -64,7 +75,9 @@ interface MatmulCase {
 function matmulCase([B, C, OC]: [number, number, number]): MatmulCase {
   const rng = deriveRng(SEED, 'matmul', B, C, OC);
   return {
-    B, C, OC,
+    B,
+    C,
+    OC,
     inp: randomArray(rng, B * C, 2),
     weight: randomArray(rng, OC * C, 0.5),
     bias: randomArray(rng, OC, 0.5),
@@ -85,7 +98,10 @@ describe('matmulForward', () => {
   });
 
   it('computes inp·weightᵀ + bias (naive twin within 1e-6 of a float64 reference, relative to max |out|)', () => {
-    for (const shape of [[5, 7, 3], [17, 33, 10]] as [number, number, number][]) {
+    for (const shape of [
+      [5, 7, 3],
+      [17, 33, 10],
+    ] as [number, number, number][]) {
       const { B, C, OC, inp, weight, bias } = matmulCase(shape);
       const out = new Float32Array(B * OC);
       matmulForwardNaive(out, inp, weight, bias, B, C, OC);
@@ -163,7 +179,11 @@ describe('matmulBackward', () => {
   });
 
   it('accumulates (+=) into dweight and dbias, overwrites dinp (two calls ≈ 2× one call within 1e-6 relative)', () => {
-    for (const shape of [[9, 7, 5], [16, 784, 128], [17, 33, 10]] as [number, number, number][]) {
+    for (const shape of [
+      [9, 7, 5],
+      [16, 784, 128],
+      [17, 33, 10],
+    ] as [number, number, number][]) {
       const { B, C, OC, inp, weight, dout } = matmulCase(shape);
       const once = { dinp: new Float32Array(B * C), dweight: new Float32Array(OC * C), dbias: new Float32Array(OC) };
       matmulBackward(once.dinp, once.dweight, once.dbias, dout, inp, weight, B, C, OC);
@@ -181,7 +201,11 @@ describe('matmulBackward', () => {
   });
 
   it('dinp = null skips the input gradient and leaves dweight/dbias bit-identical', () => {
-    for (const shape of [[1, 1, 1], [5, 6, 7], [17, 33, 10]] as [number, number, number][]) {
+    for (const shape of [
+      [1, 1, 1],
+      [5, 6, 7],
+      [17, 33, 10],
+    ] as [number, number, number][]) {
       const { B, C, OC, inp, weight, dout } = matmulCase(shape);
       const withInp = { dinp: new Float32Array(B * C), dweight: new Float32Array(OC * C), dbias: new Float32Array(OC) };
       matmulBackward(withInp.dinp, withInp.dweight, withInp.dbias, dout, inp, weight, B, C, OC);
@@ -225,6 +249,7 @@ describe('activations', () => {
   it('relu forward = max(x, 0), backward passes dout where the output is positive', () => {
     const out = new Float32Array(N);
     reluForward(out, inp, N);
+    // biome-ignore lint/complexity/useMathMinMax: NaN and -0 map to 0, unlike Math.max
     for (let i = 0; i < N; i++) expect(out[i]).toBe(inp[i] > 0 ? inp[i] : 0);
     const dinp = new Float32Array(N).fill(NaN);
     reluBackward(dinp, dout, out, N);
@@ -283,7 +308,13 @@ function refCrossEntropy(row: ArrayLike<number>, label: number): { loss: number;
 
 describe('softmaxCrossEntropy', () => {
   it('loss sum within 1e-12 relative of a float64 log-sum-exp reference, dlogits within 1e-7 absolute', () => {
-    for (const [B, K] of [[1, 1], [7, 2], [7, 3], [13, 10], [4, 100]]) {
+    for (const [B, K] of [
+      [1, 1],
+      [7, 2],
+      [7, 3],
+      [13, 10],
+      [4, 100],
+    ]) {
       const rng = deriveRng(SEED, 'ce', B, K);
       const logits = randomArray(rng, B * K, 6);
       const labels = Float32Array.from({ length: B }, () => rng.nextInt(K));
@@ -317,10 +348,22 @@ describe('softmaxCrossEntropy', () => {
   it('stays finite on huge logits (±1e4) and matches the reference there', () => {
     const K = 4;
     const logits = Float32Array.from([
-      1e4, -1e4, 0, 1e4 - 1, // near-tie at the top
-      -1e4, -1e4, -1e4, -1e4, // all equal and very negative
-      1e4, 1e4, -1e4, 5, // exact tie between 0 and 1
-      -1e4, 3, 1e4, -5,
+      1e4,
+      -1e4,
+      0,
+      1e4 - 1, // near-tie at the top
+      -1e4,
+      -1e4,
+      -1e4,
+      -1e4, // all equal and very negative
+      1e4,
+      1e4,
+      -1e4,
+      5, // exact tie between 0 and 1
+      -1e4,
+      3,
+      1e4,
+      -5,
     ]);
     const labels = Float32Array.from([1, 2, 1, 2]);
     const B = labels.length;
@@ -344,10 +387,18 @@ describe('softmaxCrossEntropy', () => {
   it('counts correct argmax predictions, first index winning ties', () => {
     const K = 3;
     const logits = Float32Array.from([
-      0.1, 0.9, 0.2, // argmax 1
-      2, 2, 1, // tie → 0
-      -1, -2, -0.5, // argmax 2
-      0, 0, 0, // tie → 0
+      0.1,
+      0.9,
+      0.2, // argmax 1
+      2,
+      2,
+      1, // tie → 0
+      -1,
+      -2,
+      -0.5, // argmax 2
+      0,
+      0,
+      0, // tie → 0
     ]);
     expect(softmaxCrossEntropy(null, logits, Float32Array.from([1, 0, 2, 0]), 4, K).correct).toBe(4);
     expect(softmaxCrossEntropy(null, logits, Float32Array.from([1, 1, 2, 1]), 4, K).correct).toBe(2);
@@ -357,7 +408,11 @@ describe('softmaxCrossEntropy', () => {
 
 describe('meanSquaredError', () => {
   it('loss = Σ_b mean_t (out − target)² within 1e-12 relative; dout = 2(out − target)/T within 1e-7 relative; correct = 0', () => {
-    for (const [B, T] of [[1, 1], [5, 2], [6, 3]]) {
+    for (const [B, T] of [
+      [1, 1],
+      [5, 2],
+      [6, 3],
+    ]) {
       const rng = deriveRng(SEED, 'mse', B, T);
       const out = randomArray(rng, B * T, 3);
       const targets = randomArray(rng, B * T, 3);

@@ -20,7 +20,8 @@ const LIMITS = { paramCount: PARAMS, maxNodes: 4, wireDtype: 'f32' } as const;
 function floats(n: number, salt: number): Float32Array {
   const special = [-0, 1.4e-45, -1.17e-38, 3.4028234e38, -3.4028234e38, 1 / 3];
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = i < special.length ? special[(i + salt) % special.length] : Math.sin(i * 7 + salt) * 10 ** ((i % 9) - 4);
+  for (let i = 0; i < n; i++)
+    out[i] = i < special.length ? special[(i + salt) % special.length] : Math.sin(i * 7 + salt) * 10 ** ((i % 9) - 4);
   return out;
 }
 
@@ -65,8 +66,15 @@ const COORDINATOR_MESSAGES: readonly CoordinatorMessage[] = [
     workerId: 'w-7',
     spec: SPEC,
     dataset: {
-      name: 'iris', kind: 'classification', numSamples: 150, numFeatures: 3, labelWidth: 1, numClasses: 2,
-      classNames: ['setosa', 'versicolor'], hash: 'cd'.repeat(32), path: '/dataset/iris.bin',
+      name: 'iris',
+      kind: 'classification',
+      numSamples: 150,
+      numFeatures: 3,
+      labelWidth: 1,
+      numClasses: 2,
+      classNames: ['setosa', 'versicolor'],
+      hash: 'cd'.repeat(32),
+      path: '/dataset/iris.bin',
     },
     shardSize: 32,
     kernels: 'wasm',
@@ -101,7 +109,9 @@ function referenceDecode(bytes: Uint8Array): unknown {
   let p = 0;
   const take = (n: number): Uint8Array => {
     if (p + n > bytes.length) throw new Error('truncated');
-    return bytes.slice(p, (p += n));
+    const out = bytes.slice(p, p + n);
+    p += n;
+    return out;
   };
   const u = (n: 1 | 2 | 4): number => {
     const v = n === 1 ? view.getUint8(p) : n === 2 ? view.getUint16(p) : view.getUint32(p);
@@ -128,30 +138,61 @@ function referenceDecode(bytes: Uint8Array): unknown {
     if (b <= 0xbf) return str(b & 0x1f);
     const at = p;
     switch (b) {
-      case 0xc0: return null;
-      case 0xc2: return false;
-      case 0xc3: return true;
-      case 0xc4: return take(u(1));
-      case 0xc5: return take(u(2));
-      case 0xc6: return take(u(4));
-      case 0xca: p += 4; return view.getFloat32(at);
-      case 0xcb: p += 8; return view.getFloat64(at);
-      case 0xcc: return u(1);
-      case 0xcd: return u(2);
-      case 0xce: return u(4);
-      case 0xcf: p += 8; return Number(view.getBigUint64(at));
-      case 0xd0: p += 1; return view.getInt8(at);
-      case 0xd1: p += 2; return view.getInt16(at);
-      case 0xd2: p += 4; return view.getInt32(at);
-      case 0xd3: p += 8; return Number(view.getBigInt64(at));
-      case 0xd9: return str(u(1));
-      case 0xda: return str(u(2));
-      case 0xdb: return str(u(4));
-      case 0xdc: return arr(u(2));
-      case 0xdd: return arr(u(4));
-      case 0xde: return map(u(2));
-      case 0xdf: return map(u(4));
-      default: throw new Error(`byte 0x${b.toString(16)} at ${p - 1} is not plain msgpack (an extension?)`);
+      case 0xc0:
+        return null;
+      case 0xc2:
+        return false;
+      case 0xc3:
+        return true;
+      case 0xc4:
+        return take(u(1));
+      case 0xc5:
+        return take(u(2));
+      case 0xc6:
+        return take(u(4));
+      case 0xca:
+        p += 4;
+        return view.getFloat32(at);
+      case 0xcb:
+        p += 8;
+        return view.getFloat64(at);
+      case 0xcc:
+        return u(1);
+      case 0xcd:
+        return u(2);
+      case 0xce:
+        return u(4);
+      case 0xcf:
+        p += 8;
+        return Number(view.getBigUint64(at));
+      case 0xd0:
+        p += 1;
+        return view.getInt8(at);
+      case 0xd1:
+        p += 2;
+        return view.getInt16(at);
+      case 0xd2:
+        p += 4;
+        return view.getInt32(at);
+      case 0xd3:
+        p += 8;
+        return Number(view.getBigInt64(at));
+      case 0xd9:
+        return str(u(1));
+      case 0xda:
+        return str(u(2));
+      case 0xdb:
+        return str(u(4));
+      case 0xdc:
+        return arr(u(2));
+      case 0xdd:
+        return arr(u(4));
+      case 0xde:
+        return map(u(2));
+      case 0xdf:
+        return map(u(4));
+      default:
+        throw new Error(`byte 0x${b.toString(16)} at ${p - 1} is not plain msgpack (an extension?)`);
     }
   };
   const value = read();
@@ -182,33 +223,52 @@ function without(map: Record<string, unknown>, key: string): Record<string, unkn
   return Object.fromEntries(Object.entries(map).filter(([k]) => k !== key));
 }
 
-const fromWorker = (value: unknown, limits = LIMITS) => () => decodeWorkerMessage(pack(value), limits);
+const fromWorker =
+  (value: unknown, limits = LIMITS) =>
+  () =>
+    decodeWorkerMessage(pack(value), limits);
 const fromCoordinator = (value: unknown) => () => decodeCoordinatorMessage(pack(value));
 
 describe('round trips', () => {
-  it.each(WORKER_MESSAGES.map((m) => [m.type, m] as const))('worker → coordinator: %s, at every alignment', (_, message) => {
-    const bytes = encode(message);
-    for (let shift = 0; shift < 4; shift++) {
-      const decoded = decodeWorkerMessage(shifted(bytes, shift), LIMITS);
-      expect(plain(decoded)).toStrictEqual(plain(message));
-      if (decoded.type === 'result') expect(decoded.grads).toBeInstanceOf(Float32Array);
-    }
-  });
+  it.each(WORKER_MESSAGES.map((m) => [m.type, m] as const))(
+    'worker → coordinator: %s, at every alignment',
+    (_, message) => {
+      const bytes = encode(message);
+      for (let shift = 0; shift < 4; shift++) {
+        const decoded = decodeWorkerMessage(shifted(bytes, shift), LIMITS);
+        expect(plain(decoded)).toStrictEqual(plain(message));
+        if (decoded.type === 'result') expect(decoded.grads).toBeInstanceOf(Float32Array);
+      }
+    },
+  );
 
-  it.each(COORDINATOR_MESSAGES.map((m) => [m.type, m] as const))('coordinator → worker: %s, at every alignment', (_, message) => {
-    const bytes = encode(message);
-    for (let shift = 0; shift < 4; shift++) {
-      const decoded = decodeCoordinatorMessage(shifted(bytes, shift));
-      expect(plain(decoded)).toStrictEqual(plain(message));
-      if (decoded.type === 'welcome' || decoded.type === 'weights') expect(decoded.weights).toBeInstanceOf(Float32Array);
-      if (decoded.type === 'task') for (const s of decoded.shards) expect(s.indices).toBeInstanceOf(Uint32Array);
-    }
-  });
+  it.each(COORDINATOR_MESSAGES.map((m) => [m.type, m] as const))(
+    'coordinator → worker: %s, at every alignment',
+    (_, message) => {
+      const bytes = encode(message);
+      for (let shift = 0; shift < 4; shift++) {
+        const decoded = decodeCoordinatorMessage(shifted(bytes, shift));
+        expect(plain(decoded)).toStrictEqual(plain(message));
+        if (decoded.type === 'welcome' || decoded.type === 'weights')
+          expect(decoded.weights).toBeInstanceOf(Float32Array);
+        if (decoded.type === 'task') for (const s of decoded.shards) expect(s.indices).toBeInstanceOf(Uint32Array);
+      }
+    },
+  );
 
   it('encodes typed arrays that are views into a larger buffer (only their own bytes)', () => {
     const backing = floats(3 * PARAMS + 1, 4);
     const grads = backing.subarray(1, 1 + PARAMS); // byteOffset 4: a view, not the whole buffer
-    const message: WorkerMessage = { type: 'result', taskId: 1, version: 1, nodes: [{ lo: 0, size: 1, lossSum: 1, count: 1, correct: 1 }], dtype: 'f32', diverged: false, grads, computeMs: 0 };
+    const message: WorkerMessage = {
+      type: 'result',
+      taskId: 1,
+      version: 1,
+      nodes: [{ lo: 0, size: 1, lossSum: 1, count: 1, correct: 1 }],
+      dtype: 'f32',
+      diverged: false,
+      grads,
+      computeMs: 0,
+    };
     expect(plain(decodeWorkerMessage(shifted(encode(message), 1), LIMITS))).toStrictEqual(plain(message));
   });
 
@@ -217,7 +277,8 @@ describe('round trips', () => {
       const { pad, ...seen } = referenceDecode(encode(message)) as Record<string, unknown>;
       expect(plain(seen)).toStrictEqual(plain(wireOf(message)));
       const hasTensor = message.type === 'welcome' || message.type === 'weights' || message.type === 'result';
-      if (hasTensor) expect([...(pad as Uint8Array)].every((b) => b === 0) && (pad as Uint8Array).length < 4).toBe(true);
+      if (hasTensor)
+        expect([...(pad as Uint8Array)].every((b) => b === 0) && (pad as Uint8Array).length < 4).toBe(true);
       else expect(pad).toBeUndefined();
     }
   });
@@ -225,7 +286,12 @@ describe('round trips', () => {
   it('puts a tensor after a head of a multiple of 4 bytes, and decodes it (f32) as a view of the message', () => {
     for (const message of [...WORKER_MESSAGES, ...COORDINATOR_MESSAGES]) {
       const layout = encodeLayout(message);
-      const tensor = message.type === 'welcome' || message.type === 'weights' ? message.weights : message.type === 'result' ? message.grads : null;
+      const tensor =
+        message.type === 'welcome' || message.type === 'weights'
+          ? message.weights
+          : message.type === 'result'
+            ? message.grads
+            : null;
       const bytes = encode(message);
       if (tensor === null) {
         expect(layout.tensor).toBeNull();
@@ -235,9 +301,16 @@ describe('round trips', () => {
       expect(layout.tensor).toBe(tensor);
       expect(layout.head.byteLength % 4).toBe(0);
       expect(bytes.byteLength).toBe(layout.head.byteLength + tensor.byteLength);
-      expect(bytes.subarray(layout.head.byteLength)).toEqual(new Uint8Array(tensor.buffer, tensor.byteOffset, tensor.byteLength));
+      expect(bytes.subarray(layout.head.byteLength)).toEqual(
+        new Uint8Array(tensor.buffer, tensor.byteOffset, tensor.byteLength),
+      );
       const decoded = message.type === 'result' ? decodeWorkerMessage(bytes, LIMITS) : decodeCoordinatorMessage(bytes);
-      const seen = decoded.type === 'result' ? decoded.grads : decoded.type === 'welcome' || decoded.type === 'weights' ? decoded.weights : null;
+      const seen =
+        decoded.type === 'result'
+          ? decoded.grads
+          : decoded.type === 'welcome' || decoded.type === 'weights'
+            ? decoded.weights
+            : null;
       expect(seen?.buffer).toBe(bytes.buffer);
     }
   });
@@ -254,18 +327,46 @@ describe('round trips', () => {
     expect(decoded.type === 'weights' && decoded.dtype).toBe('bf16');
     expect(decoded.type === 'weights' ? [...decoded.weights] : null).toEqual([...rounded]);
     const bf16Limits = { ...LIMITS, wireDtype: 'bf16' } as const;
-    const result: WorkerMessage = { type: 'result', taskId: 1, version: 1, nodes: [{ lo: 0, size: 1, lossSum: 1, count: 1, correct: 1 }], dtype: 'bf16', diverged: false, grads: new Float32Array(PARAMS).map((_, i) => Math.sin(i)), computeMs: 1 };
+    const result: WorkerMessage = {
+      type: 'result',
+      taskId: 1,
+      version: 1,
+      nodes: [{ lo: 0, size: 1, lossSum: 1, count: 1, correct: 1 }],
+      dtype: 'bf16',
+      diverged: false,
+      grads: new Float32Array(PARAMS).map((_, i) => Math.sin(i)),
+      computeMs: 1,
+    };
     const back = decodeWorkerMessage(encode(result), bf16Limits);
     expect(back.type === 'result' ? back.grads.length : 0).toBe(PARAMS);
   });
 
-  it('refuses a tensor in a dtype other than the run\'s, or of an odd number of bf16 bytes', () => {
-    const result: WorkerMessage = { type: 'result', taskId: 1, version: 1, nodes: [{ lo: 0, size: 1, lossSum: 1, count: 1, correct: 1 }], dtype: 'bf16', diverged: false, grads: new Float32Array(PARAMS).map((_, i) => Math.sin(i)), computeMs: 1 };
+  it("refuses a tensor in a dtype other than the run's, or of an odd number of bf16 bytes", () => {
+    const result: WorkerMessage = {
+      type: 'result',
+      taskId: 1,
+      version: 1,
+      nodes: [{ lo: 0, size: 1, lossSum: 1, count: 1, correct: 1 }],
+      dtype: 'bf16',
+      diverged: false,
+      grads: new Float32Array(PARAMS).map((_, i) => Math.sin(i)),
+      computeMs: 1,
+    };
     expect(reasonOf(() => decodeWorkerMessage(encode(result), LIMITS))).toBe('malformed');
     const wire = referenceDecode(encode(result)) as Record<string, unknown>;
-    expect(reasonOf(() => decodeWorkerMessage(pack({ ...wire, dtype: 'f16' }), { ...LIMITS, wireDtype: 'bf16' }))).toBe('malformed');
-    expect(reasonOf(() => decodeWorkerMessage(pack({ ...wire, grads: new Uint8Array(2 * PARAMS + 1) }), { ...LIMITS, wireDtype: 'bf16' }))).toBe('bad_length');
-    expect(reasonOf(() => decodeWorkerMessage(pack({ ...wire, grads: new Uint8Array(2 * PARAMS - 2) }), { ...LIMITS, wireDtype: 'bf16' }))).toBe('bad_length');
+    expect(reasonOf(() => decodeWorkerMessage(pack({ ...wire, dtype: 'f16' }), { ...LIMITS, wireDtype: 'bf16' }))).toBe(
+      'malformed',
+    );
+    expect(
+      reasonOf(() =>
+        decodeWorkerMessage(pack({ ...wire, grads: new Uint8Array(2 * PARAMS + 1) }), { ...LIMITS, wireDtype: 'bf16' }),
+      ),
+    ).toBe('bad_length');
+    expect(
+      reasonOf(() =>
+        decodeWorkerMessage(pack({ ...wire, grads: new Uint8Array(2 * PARAMS - 2) }), { ...LIMITS, wireDtype: 'bf16' }),
+      ),
+    ).toBe('bad_length');
   });
 
   it('widens a bf16 tensor into the buffer the caller provides; an f32 tensor stays a view of the message', () => {
@@ -276,7 +377,10 @@ describe('round trips', () => {
       asked.push(n);
       return mine;
     };
-    const bf16 = decodeCoordinatorMessage(encode({ type: 'weights', version: 1, dtype: 'bf16', weights: values }), alloc);
+    const bf16 = decodeCoordinatorMessage(
+      encode({ type: 'weights', version: 1, dtype: 'bf16', weights: values }),
+      alloc,
+    );
     expect(bf16.type === 'weights' && bf16.weights).toBe(mine);
     expect([...mine]).toEqual([1, -2.5, 3.25, 0]);
     const bytes = encode({ type: 'weights', version: 1, dtype: 'f32', weights: values });
@@ -286,11 +390,22 @@ describe('round trips', () => {
   });
 
   it('a diverged result carries no gradient; one with a gradient, or a non-boolean flag, is refused', () => {
-    const diverged: WorkerMessage = { type: 'result', taskId: 2, version: 1, nodes: [{ lo: 0, size: 1, lossSum: 0, count: 1, correct: 0 }], dtype: 'f32', diverged: true, grads: new Float32Array(0), computeMs: 1 };
+    const diverged: WorkerMessage = {
+      type: 'result',
+      taskId: 2,
+      version: 1,
+      nodes: [{ lo: 0, size: 1, lossSum: 0, count: 1, correct: 0 }],
+      dtype: 'f32',
+      diverged: true,
+      grads: new Float32Array(0),
+      computeMs: 1,
+    };
     const back = decodeWorkerMessage(encode(diverged), LIMITS);
     expect(back.type === 'result' && back.diverged && back.grads.length).toBe(0);
     const wire = referenceDecode(encode(diverged)) as Record<string, unknown>;
-    expect(reasonOf(() => decodeWorkerMessage(pack({ ...wire, grads: bytesOf(new Float32Array(PARAMS)) }), LIMITS))).toBe('bad_length');
+    expect(
+      reasonOf(() => decodeWorkerMessage(pack({ ...wire, grads: bytesOf(new Float32Array(PARAMS)) }), LIMITS)),
+    ).toBe('bad_length');
     expect(reasonOf(() => decodeWorkerMessage(pack({ ...wire, diverged: 1 }), LIMITS))).toBe('malformed');
     expect(reasonOf(() => decodeWorkerMessage(pack({ ...wire, diverged: undefined }), LIMITS))).toBe('malformed');
   });
@@ -304,7 +419,8 @@ describe('round trips', () => {
 
   it('a message decoded by the wrong side is an unknown type', () => {
     for (const m of WORKER_MESSAGES) expect(reasonOf(() => decodeCoordinatorMessage(encode(m)))).toBe('unknown_type');
-    for (const m of COORDINATOR_MESSAGES) expect(reasonOf(() => decodeWorkerMessage(encode(m), LIMITS))).toBe('unknown_type');
+    for (const m of COORDINATOR_MESSAGES)
+      expect(reasonOf(() => decodeWorkerMessage(encode(m), LIMITS))).toBe('unknown_type');
   });
 });
 
@@ -312,19 +428,44 @@ describe('byte fixtures', () => {
   const HELLO: WorkerMessage = { type: 'hello', protocol: 1, token: 'tok', kind: 'node', agent: 'test' };
   // map16 of 5 entries: type "hello", protocol 1, token "tok", kind "node", agent "test".
   const HELLO_HEX =
-    'de0005' + 'a474797065a568656c6c6f' + 'a870726f746f636f6c01' + 'a5746f6b656ea3746f6b' + 'a46b696e64a46e6f6465' + 'a56167656e74a474657374';
+    'de0005' +
+    'a474797065a568656c6c6f' +
+    'a870726f746f636f6c01' +
+    'a5746f6b656ea3746f6b' +
+    'a46b696e64a46e6f6465' +
+    'a56167656e74a474657374';
   const RESULT: WorkerMessage = {
-    type: 'result', taskId: 7, version: 3, nodes: [{ lo: 0, size: 2, lossSum: 1.5, count: 2, correct: 1 }],
-    dtype: 'bf16', diverged: false, grads: new Float32Array([1, -2.5]), computeMs: 12.25,
+    type: 'result',
+    taskId: 7,
+    version: 3,
+    nodes: [{ lo: 0, size: 2, lossSum: 1.5, count: 2, correct: 1 }],
+    dtype: 'bf16',
+    diverged: false,
+    grads: new Float32Array([1, -2.5]),
+    computeMs: 12.25,
   };
   // map16 of 9 entries; lossSum and computeMs as float64 (cb); dtype "bf16"; diverged
   // false (c2); then "pad" as bin8 of 2 zero bytes, so that grads, last, as bin32
   // (c6 00000004), starts at byte 144, a multiple of 4: bf16 LE 1.0 (3f80), -2.5 (c020),
   // the upper halves of the f32s.
   const RESULT_HEX =
-    'de0009' + 'a474797065a6726573756c74' + 'a67461736b496407' + 'a776657273696f6e03' +
-    'a56e6f64657391' + 'de0005' + 'a26c6f00' + 'a473697a6502' + 'a76c6f737353756dcb3ff8000000000000' + 'a5636f756e7402' + 'a7636f727265637401' +
-    'a56474797065a462663136' + 'a86469766572676564c2' + 'a9636f6d707574654d73cb4028800000000000' + 'a3706164c4020000' + 'a56772616473c600000004' + '803f20c0';
+    'de0009' +
+    'a474797065a6726573756c74' +
+    'a67461736b496407' +
+    'a776657273696f6e03' +
+    'a56e6f64657391' +
+    'de0005' +
+    'a26c6f00' +
+    'a473697a6502' +
+    'a76c6f737353756dcb3ff8000000000000' +
+    'a5636f756e7402' +
+    'a7636f727265637401' +
+    'a56474797065a462663136' +
+    'a86469766572676564c2' +
+    'a9636f6d707574654d73cb4028800000000000' +
+    'a3706164c4020000' +
+    'a56772616473c600000004' +
+    '803f20c0';
 
   it('hello encodes to the checked-in bytes and decodes back', () => {
     const bytes = encode(HELLO);
@@ -336,14 +477,18 @@ describe('byte fixtures', () => {
   it('result encodes to the checked-in bytes and decodes back', () => {
     const limits = { paramCount: 2, maxNodes: 1, wireDtype: 'bf16' } as const;
     expect(hex(encode(RESULT))).toBe(RESULT_HEX);
-    expect(plain(referenceDecode(Buffer.from(RESULT_HEX, 'hex')))).toStrictEqual(plain({ ...wireOf(RESULT) as object, grads: new Uint8Array([0x80, 0x3f, 0x20, 0xc0]), pad: new Uint8Array(2) }));
+    expect(plain(referenceDecode(Buffer.from(RESULT_HEX, 'hex')))).toStrictEqual(
+      plain({ ...(wireOf(RESULT) as object), grads: new Uint8Array([0x80, 0x3f, 0x20, 0xc0]), pad: new Uint8Array(2) }),
+    );
     expect(plain(decodeWorkerMessage(Buffer.from(RESULT_HEX, 'hex'), limits))).toStrictEqual(plain(RESULT));
   });
 
   it('every message is a top-level map (fixmap or map16), never a msgpackr record', () => {
     for (const message of [HELLO, RESULT, ...WORKER_MESSAGES, ...COORDINATOR_MESSAGES]) {
       const first = encode(message)[0];
-      expect((first & 0xf0) === 0x80 || first === 0xde, `first byte 0x${first.toString(16)} of ${message.type}`).toBe(true);
+      expect((first & 0xf0) === 0x80 || first === 0xde, `first byte 0x${first.toString(16)} of ${message.type}`).toBe(
+        true,
+      );
     }
   });
 });
@@ -351,7 +496,16 @@ describe('byte fixtures', () => {
 describe('hostile input to decodeWorkerMessage', () => {
   const node = { lo: 0, size: 4, lossSum: 2.5, count: 4, correct: 3 };
   const grads = (values: ArrayLike<number>): Uint8Array => bytesOf(new Float32Array(values));
-  const result = { type: 'result', taskId: 1, version: 1, nodes: [node], dtype: 'f32', diverged: false, grads: grads(floats(PARAMS, 0)), computeMs: 3 };
+  const result = {
+    type: 'result',
+    taskId: 1,
+    version: 1,
+    nodes: [node],
+    dtype: 'f32',
+    diverged: false,
+    grads: grads(floats(PARAMS, 0)),
+    computeMs: 3,
+  };
   const hello = { type: 'hello', protocol: 1, token: 'tok', kind: 'node', agent: 'a' };
 
   it('garbage that is not one msgpack map is malformed', () => {
@@ -359,18 +513,31 @@ describe('hostile input to decodeWorkerMessage', () => {
     const random = Uint8Array.from({ length: 64 }, () => rng.nextInt(256));
     const valid = encode(WORKER_MESSAGES[2]);
     const cases: Uint8Array[] = [
-      random, new Uint8Array(0),
+      random,
+      new Uint8Array(0),
       new Uint8Array([0xc1]), // the never-used byte, which msgpackr decodes to a sentinel object
       new Uint8Array([0xd6, 0xff, 0, 0, 0, 0]), // a msgpack timestamp, which msgpackr decodes to a Date
-      pack([1, 2, 3]), pack('hello'), pack(42), pack(null), pack(bytesOf(new Float32Array(4))),
+      pack([1, 2, 3]),
+      pack('hello'),
+      pack(42),
+      pack(null),
+      pack(bytesOf(new Float32Array(4))),
       Uint8Array.from([...valid, 0x00]), // trailing byte after a complete message
     ];
-    for (const bytes of cases) expect(reasonOf(() => decodeWorkerMessage(bytes, LIMITS)), hex(bytes).slice(0, 40)).toBe('malformed');
+    for (const bytes of cases)
+      expect(
+        reasonOf(() => decodeWorkerMessage(bytes, LIMITS)),
+        hex(bytes).slice(0, 40),
+      ).toBe('malformed');
   });
 
   it('every strict prefix of a valid message is malformed', () => {
     const bytes = encode(WORKER_MESSAGES[2]);
-    for (let n = 0; n < bytes.length; n++) expect(reasonOf(() => decodeWorkerMessage(bytes.subarray(0, n), LIMITS)), `prefix ${n}`).toBe('malformed');
+    for (let n = 0; n < bytes.length; n++)
+      expect(
+        reasonOf(() => decodeWorkerMessage(bytes.subarray(0, n), LIMITS)),
+        `prefix ${n}`,
+      ).toBe('malformed');
   });
 
   it.each([
@@ -382,17 +549,49 @@ describe('hostile input to decodeWorkerMessage', () => {
     { name: 'hello token of 10k characters', value: { ...hello, token: 'x'.repeat(10_000) }, reason: 'malformed' },
     { name: 'hello kind unknown', value: { ...hello, kind: 'toaster' }, reason: 'malformed' },
     { name: 'hello protocol a string', value: { ...hello, protocol: '1' }, reason: 'malformed' },
-    { name: 'ready hash of 129 characters', value: { type: 'ready', datasetHash: 'a'.repeat(129) }, reason: 'malformed' },
-    { name: 'result grads of 2 nodes for 1 node', value: { ...result, grads: grads(floats(2 * PARAMS, 0)) }, reason: 'bad_length' },
-    { name: 'result grads one float short', value: { ...result, grads: grads(floats(PARAMS - 1, 0)) }, reason: 'bad_length' },
+    {
+      name: 'ready hash of 129 characters',
+      value: { type: 'ready', datasetHash: 'a'.repeat(129) },
+      reason: 'malformed',
+    },
+    {
+      name: 'result grads of 2 nodes for 1 node',
+      value: { ...result, grads: grads(floats(2 * PARAMS, 0)) },
+      reason: 'bad_length',
+    },
+    {
+      name: 'result grads one float short',
+      value: { ...result, grads: grads(floats(PARAMS - 1, 0)) },
+      reason: 'bad_length',
+    },
     { name: 'result grads of 6 bytes', value: { ...result, grads: new Uint8Array(6) }, reason: 'bad_length' },
-    { name: 'result grads an array of numbers', value: { ...result, grads: Array.from(floats(PARAMS, 0)) }, reason: 'malformed' },
-    { name: 'result grads with NaN', value: { ...result, grads: grads([...floats(PARAMS - 1, 0), NaN]) }, reason: 'non_finite' },
-    { name: 'result grads with Infinity', value: { ...result, grads: grads([Infinity, ...floats(PARAMS - 1, 0)]) }, reason: 'non_finite' },
-    { name: 'result grads with -Infinity', value: { ...result, grads: grads([...floats(5, 0), -Infinity, ...floats(PARAMS - 6, 0)]) }, reason: 'non_finite' },
+    {
+      name: 'result grads an array of numbers',
+      value: { ...result, grads: Array.from(floats(PARAMS, 0)) },
+      reason: 'malformed',
+    },
+    {
+      name: 'result grads with NaN',
+      value: { ...result, grads: grads([...floats(PARAMS - 1, 0), NaN]) },
+      reason: 'non_finite',
+    },
+    {
+      name: 'result grads with Infinity',
+      value: { ...result, grads: grads([Infinity, ...floats(PARAMS - 1, 0)]) },
+      reason: 'non_finite',
+    },
+    {
+      name: 'result grads with -Infinity',
+      value: { ...result, grads: grads([...floats(5, 0), -Infinity, ...floats(PARAMS - 6, 0)]) },
+      reason: 'non_finite',
+    },
     { name: 'result lossSum NaN', value: { ...result, nodes: [{ ...node, lossSum: NaN }] }, reason: 'non_finite' },
     { name: 'result computeMs Infinity', value: { ...result, computeMs: Infinity }, reason: 'non_finite' },
-    { name: 'result with more nodes than maxNodes', value: { ...result, nodes: Array(LIMITS.maxNodes + 1).fill(node) }, reason: 'too_large' },
+    {
+      name: 'result with more nodes than maxNodes',
+      value: { ...result, nodes: Array(LIMITS.maxNodes + 1).fill(node) },
+      reason: 'too_large',
+    },
     { name: 'result nodes a map', value: { ...result, nodes: node }, reason: 'malformed' },
     { name: 'result node a number', value: { ...result, nodes: [3] }, reason: 'malformed' },
     { name: 'result node of size 0', value: { ...result, nodes: [{ ...node, size: 0 }] }, reason: 'malformed' },
@@ -400,7 +599,11 @@ describe('hostile input to decodeWorkerMessage', () => {
     { name: 'result taskId negative', value: { ...result, taskId: -1 }, reason: 'malformed' },
     { name: 'result taskId 1.5', value: { ...result, taskId: 1.5 }, reason: 'malformed' },
     { name: 'result taskId beyond 2^53', value: { ...result, taskId: 2 ** 60 }, reason: 'malformed' },
-    { name: 'result taskId a map with a toString key', value: { ...result, taskId: { toString: 'x' } }, reason: 'malformed' },
+    {
+      name: 'result taskId a map with a toString key',
+      value: { ...result, taskId: { toString: 'x' } },
+      reason: 'malformed',
+    },
     { name: 'result version a string', value: { ...result, version: '1' }, reason: 'malformed' },
   ])('$name → $reason', ({ value, reason }) => {
     expect(reasonOf(fromWorker(value))).toBe(reason);
@@ -415,26 +618,76 @@ describe('hostile input to decodeWorkerMessage', () => {
 describe('hostile input to decodeCoordinatorMessage', () => {
   const welcome = wireOf(COORDINATOR_MESSAGES[0]) as Record<string, unknown>;
   const spec = welcome.spec as Record<string, unknown>;
-  const task = { type: 'task', taskId: 1, version: 1, numShards: 2, shards: [{ id: 1, indices: bytesOf(new Uint32Array([0, 5])) }] };
+  const task = {
+    type: 'task',
+    taskId: 1,
+    version: 1,
+    numShards: 2,
+    shards: [{ id: 1, indices: bytesOf(new Uint32Array([0, 5])) }],
+  };
 
   it.each([
     { name: 'welcome without spec', value: without(welcome, 'spec'), reason: 'malformed' },
     { name: 'welcome spec a string', value: { ...welcome, spec: 'mlp' }, reason: 'malformed' },
     { name: 'welcome spec with no layers', value: { ...welcome, spec: { ...spec, layers: [] } }, reason: 'malformed' },
-    { name: 'welcome spec starting with relu', value: { ...welcome, spec: { ...spec, layers: [{ type: 'relu' }, ...(spec.layers as unknown[])] } }, reason: 'malformed' },
-    { name: 'welcome spec with units 0', value: { ...welcome, spec: { ...spec, layers: [{ type: 'dense', units: 0, init: 'he' }] } }, reason: 'malformed' },
-    { name: 'welcome spec inputSize with a toString key', value: { ...welcome, spec: { ...spec, inputSize: { toString: 1 } } }, reason: 'malformed' },
+    {
+      name: 'welcome spec starting with relu',
+      value: { ...welcome, spec: { ...spec, layers: [{ type: 'relu' }, ...(spec.layers as unknown[])] } },
+      reason: 'malformed',
+    },
+    {
+      name: 'welcome spec with units 0',
+      value: { ...welcome, spec: { ...spec, layers: [{ type: 'dense', units: 0, init: 'he' }] } },
+      reason: 'malformed',
+    },
+    {
+      name: 'welcome spec inputSize with a toString key',
+      value: { ...welcome, spec: { ...spec, inputSize: { toString: 1 } } },
+      reason: 'malformed',
+    },
     { name: 'welcome without kernels', value: without(welcome, 'kernels'), reason: 'malformed' },
     { name: 'welcome kernels unknown', value: { ...welcome, kernels: 'cuda' }, reason: 'malformed' },
     { name: 'welcome kernels a number', value: { ...welcome, kernels: 1 }, reason: 'malformed' },
-    { name: 'welcome dataset kind unknown', value: { ...welcome, dataset: { ...(welcome.dataset as object), kind: 'ranking' } }, reason: 'malformed' },
-    { name: 'welcome weights with NaN', value: { ...welcome, weights: bytesOf(new Float32Array([...floats(PARAMS - 1, 0), NaN])) }, reason: 'non_finite' },
-    { name: 'weights with NaN', value: { type: 'weights', version: 2, dtype: 'f32', weights: bytesOf(new Float32Array([1, NaN, 2])) }, reason: 'non_finite' },
-    { name: 'weights of 7 bytes', value: { type: 'weights', version: 2, dtype: 'f32', weights: new Uint8Array(7) }, reason: 'bad_length' },
-    { name: 'task shard id = numShards', value: { ...task, shards: [{ ...task.shards[0], id: 2 }] }, reason: 'malformed' },
-    { name: 'task shard id far beyond numShards', value: { ...task, shards: [{ ...task.shards[0], id: 1e9 }] }, reason: 'malformed' },
-    { name: 'task indices of 5 bytes', value: { ...task, shards: [{ id: 0, indices: new Uint8Array(5) }] }, reason: 'bad_length' },
-    { name: 'task with more shards than numShards', value: { ...task, shards: [task.shards[0], task.shards[0], task.shards[0]] }, reason: 'too_large' },
+    {
+      name: 'welcome dataset kind unknown',
+      value: { ...welcome, dataset: { ...(welcome.dataset as object), kind: 'ranking' } },
+      reason: 'malformed',
+    },
+    {
+      name: 'welcome weights with NaN',
+      value: { ...welcome, weights: bytesOf(new Float32Array([...floats(PARAMS - 1, 0), NaN])) },
+      reason: 'non_finite',
+    },
+    {
+      name: 'weights with NaN',
+      value: { type: 'weights', version: 2, dtype: 'f32', weights: bytesOf(new Float32Array([1, NaN, 2])) },
+      reason: 'non_finite',
+    },
+    {
+      name: 'weights of 7 bytes',
+      value: { type: 'weights', version: 2, dtype: 'f32', weights: new Uint8Array(7) },
+      reason: 'bad_length',
+    },
+    {
+      name: 'task shard id = numShards',
+      value: { ...task, shards: [{ ...task.shards[0], id: 2 }] },
+      reason: 'malformed',
+    },
+    {
+      name: 'task shard id far beyond numShards',
+      value: { ...task, shards: [{ ...task.shards[0], id: 1e9 }] },
+      reason: 'malformed',
+    },
+    {
+      name: 'task indices of 5 bytes',
+      value: { ...task, shards: [{ id: 0, indices: new Uint8Array(5) }] },
+      reason: 'bad_length',
+    },
+    {
+      name: 'task with more shards than numShards',
+      value: { ...task, shards: [task.shards[0], task.shards[0], task.shards[0]] },
+      reason: 'too_large',
+    },
     { name: 'task numShards 0', value: { ...task, numShards: 0, shards: [] }, reason: 'malformed' },
     { name: 'stop reason a number', value: { type: 'stop', reason: 4000 }, reason: 'malformed' },
     { name: 'unknown type', value: { type: 'hello' }, reason: 'unknown_type' },
@@ -451,7 +704,8 @@ describe('hostile input to decodeCoordinatorMessage', () => {
 describe('fuzz', () => {
   /** Checks an accepted message is one encode → decode reproduces, with the invariants decode promises. */
   function assertValid(message: WorkerMessage | CoordinatorMessage, side: 'worker' | 'coordinator'): void {
-    const again = side === 'worker' ? decodeWorkerMessage(encode(message), LIMITS) : decodeCoordinatorMessage(encode(message));
+    const again =
+      side === 'worker' ? decodeWorkerMessage(encode(message), LIMITS) : decodeCoordinatorMessage(encode(message));
     expect(plain(again)).toStrictEqual(plain(message));
     if (message.type === 'result') {
       expect(message.grads.length).toBe(message.nodes.length * PARAMS);
@@ -471,9 +725,14 @@ describe('fuzz', () => {
       for (let e = 0; e < edits; e++) {
         const at = rng.nextInt(bytes.length + 1);
         switch (rng.nextInt(3)) {
-          case 0: if (at < bytes.length) bytes[at] ^= 1 + rng.nextInt(255); break; // flip some bits
-          case 1: bytes.splice(at, 0, rng.nextInt(256)); break; // insert
-          default: bytes.splice(at, 1); // delete
+          case 0:
+            if (at < bytes.length) bytes[at] ^= 1 + rng.nextInt(255);
+            break; // flip some bits
+          case 1:
+            bytes.splice(at, 0, rng.nextInt(256));
+            break; // insert
+          default:
+            bytes.splice(at, 1); // delete
         }
       }
       const mutant = shifted(Uint8Array.from(bytes), rng.nextInt(4));
@@ -482,7 +741,8 @@ describe('fuzz', () => {
         try {
           message = side === 'worker' ? decodeWorkerMessage(mutant, LIMITS) : decodeCoordinatorMessage(mutant);
         } catch (err) {
-          if (!(err instanceof ProtocolError)) throw new Error(`iteration ${iter}, ${side}: ${String(err)} for bytes ${hex(mutant)}`);
+          if (!(err instanceof ProtocolError))
+            throw new Error(`iteration ${iter}, ${side}: ${String(err)} for bytes ${hex(mutant)}`);
           outcomes.set(err.reason, (outcomes.get(err.reason) ?? 0) + 1);
           continue;
         }

@@ -9,11 +9,7 @@ import { paramLayout, type ModelSpec, type ParamLayout } from '../shared/model/s
 
 const SPEC: ModelSpec = {
   inputSize: 3,
-  layers: [
-    { type: 'dense', units: 4, init: 'he' },
-    { type: 'relu' },
-    { type: 'dense', units: 2, init: 'xavier' },
-  ],
+  layers: [{ type: 'dense', units: 4, init: 'he' }, { type: 'relu' }, { type: 'dense', units: 2, init: 'xavier' }],
   loss: 'cross_entropy',
 };
 const LAYOUT = paramLayout(SPEC); // 0.weight [4,3], 0.bias [4], 2.weight [2,4], 2.bias [2]: 26 floats
@@ -78,7 +74,8 @@ describe('encodeSafetensors / decodeSafetensors / loadParams', () => {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const n = Number(view.getBigUint64(0, true));
     const headerText = new TextDecoder().decode(bytes.subarray(8, 8 + n));
-    const json = '{"__metadata__":{"format":"pt"},"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[1,3],"data_offsets":[8,20]}}';
+    const json =
+      '{"__metadata__":{"format":"pt"},"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[1,3],"data_offsets":[8,20]}}';
     // Padded with spaces (and only spaces) up to the next multiple of 8.
     expect((8 + n) % 8).toBe(0);
     expect(n - json.length).toBeLessThan(8);
@@ -111,7 +108,9 @@ describe('encodeSafetensors / decodeSafetensors / loadParams', () => {
   });
 
   it('refuses a params buffer that does not fit the layout', () => {
-    expect(() => encodeSafetensors(LAYOUT, new Float32Array(LAYOUT.totalSize - 1), {})).toThrow(/expected 26 params for the layout, got 25/);
+    expect(() => encodeSafetensors(LAYOUT, new Float32Array(LAYOUT.totalSize - 1), {})).toThrow(
+      /expected 26 params for the layout, got 25/,
+    );
   });
 });
 
@@ -139,27 +138,67 @@ describe('decodeSafetensors rejects hostile files', () => {
     ['a tensor entry with an extra key', rawFile({ w: { ...f32(0, 4, [1]), extra: 1 } }, 4), /exactly the keys/],
     ['a tensor entry without dtype', rawFile({ w: { shape: [1], data_offsets: [0, 4] } }, 4), /exactly the keys/],
     ['a non-string dtype', rawFile({ w: { ...f32(0, 4, [1]), dtype: 4 } }, 4), /dtype to be a string, got number/],
-    ['a non-F32 dtype', rawFile({ w: { ...f32(0, 4, [2]), dtype: 'BF16' } }, 4), /tensor "w" has dtype "BF16", only F32/],
+    [
+      'a non-F32 dtype',
+      rawFile({ w: { ...f32(0, 4, [2]), dtype: 'BF16' } }, 4),
+      /tensor "w" has dtype "BF16", only F32/,
+    ],
     ['an F64 dtype', rawFile({ w: { ...f32(0, 8, [1]), dtype: 'F64' } }, 8), /tensor "w" has dtype "F64"/],
     ['a shape that is not an array', rawFile({ w: f32(0, 4, 1) }, 4), /shape to be an array/],
-    ['a negative dimension', rawFile({ w: f32(0, 4, [-1]) }, 4), /shape to be an array of non-negative integers, got \[-1\]/],
+    [
+      'a negative dimension',
+      rawFile({ w: f32(0, 4, [-1]) }, 4),
+      /shape to be an array of non-negative integers, got \[-1\]/,
+    ],
     ['a fractional dimension', rawFile({ w: f32(0, 4, [0.5, 2]) }, 4), /non-negative integers/],
     ['a string dimension', rawFile({ w: f32(0, 4, ['1']) }, 4), /non-negative integers/],
-    ['a null dimension (NaN serialized)', rawFile({ w: f32(0, 4, [Number.NaN]) }, 4), /non-negative integers, got \[null\]/],
-    ['a dimension beyond 2^53', rawFile('{"w":{"dtype":"F32","shape":[1e300],"data_offsets":[0,4]}}', 4), /non-negative integers/],
-    ['dimensions whose product overflows', rawFile({ w: f32(0, 4, new Array(20).fill(2 ** 53 - 1)) }, 4), /has more elements than/],
-    ['overflowing dimensions times a zero', rawFile({ w: f32(0, 0, [...new Array(20).fill(2 ** 53 - 1), 0]) }), /has more elements than/],
-    ['data_offsets with three numbers', rawFile({ w: { ...f32(0, 4, [1]), data_offsets: [0, 4, 8] } }, 8), /two non-negative integers/],
+    [
+      'a null dimension (NaN serialized)',
+      rawFile({ w: f32(0, 4, [Number.NaN]) }, 4),
+      /non-negative integers, got \[null\]/,
+    ],
+    [
+      'a dimension beyond 2^53',
+      rawFile('{"w":{"dtype":"F32","shape":[1e300],"data_offsets":[0,4]}}', 4),
+      /non-negative integers/,
+    ],
+    [
+      'dimensions whose product overflows',
+      rawFile({ w: f32(0, 4, new Array(20).fill(2 ** 53 - 1)) }, 4),
+      /has more elements than/,
+    ],
+    [
+      'overflowing dimensions times a zero',
+      rawFile({ w: f32(0, 0, [...new Array(20).fill(2 ** 53 - 1), 0]) }),
+      /has more elements than/,
+    ],
+    [
+      'data_offsets with three numbers',
+      rawFile({ w: { ...f32(0, 4, [1]), data_offsets: [0, 4, 8] } }, 8),
+      /two non-negative integers/,
+    ],
     ['negative data_offsets', rawFile({ w: f32(-4, 0, [1]) }, 4), /two non-negative integers/],
     ['fractional data_offsets', rawFile({ w: f32(0, 3.5, [1]) }, 4), /two non-negative integers/],
     ['data_offsets with begin > end', rawFile({ w: f32(4, 0, [1]) }, 4), /begin <= end, got \[4, 0\]/],
     ['data_offsets beyond the data section', rawFile({ w: f32(0, 8, [2]) }, 4), /within \[0, 4\]/],
-    ['a byte size that does not match the shape', rawFile({ w: f32(0, 8, [3]) }, 8), /shape \[3\] F32 needs 12 bytes, data_offsets span 8/],
-    ['overlapping tensors', rawFile({ a: f32(0, 8, [2]), b: f32(4, 12, [2]) }, 12), /tensor "b" at byte 4 overlaps tensor "a"/],
+    [
+      'a byte size that does not match the shape',
+      rawFile({ w: f32(0, 8, [3]) }, 8),
+      /shape \[3\] F32 needs 12 bytes, data_offsets span 8/,
+    ],
+    [
+      'overlapping tensors',
+      rawFile({ a: f32(0, 8, [2]), b: f32(4, 12, [2]) }, 12),
+      /tensor "b" at byte 4 overlaps tensor "a"/,
+    ],
     ['two tensors on the same bytes', rawFile({ a: f32(0, 4, [1]), b: f32(0, 4, [1]) }, 4), /overlaps/],
     ['a hole between tensors', rawFile({ a: f32(0, 4, [1]), b: f32(8, 12, [1]) }, 12), /hole up to byte 8/],
     ['a hole at the start', rawFile({ a: f32(4, 8, [1]) }, 8), /at byte 0 after \(start of data\)/],
-    ['unclaimed trailing bytes', rawFile({ a: f32(0, 4, [1]) }, 8), /cover the 8-byte data section, they end at byte 4/],
+    [
+      'unclaimed trailing bytes',
+      rawFile({ a: f32(0, 4, [1]) }, 8),
+      /cover the 8-byte data section, they end at byte 4/,
+    ],
     ['metadata that is not an object', rawFile({ __metadata__: ['x'] }), /__metadata__ to be an object, got an array/],
     ['a non-string metadata value', rawFile({ __metadata__: { step: 3 } }), /key "step" to be a string, got number/],
     ['a null metadata value', rawFile({ __metadata__: { step: null } }), /key "step" to be a string, got null/],
@@ -208,14 +247,21 @@ describe('loadParams checks names and shapes against the layout', () => {
   it('names a missing tensor with its expected shape', () => {
     const file = fileFor(SPEC);
     file.tensors.delete('2.bias');
-    expect(() => loadParams(LAYOUT, file)).toThrow(new ModelFileError('safetensors: missing tensor "2.bias" (expected shape [2])'));
+    expect(() => loadParams(LAYOUT, file)).toThrow(
+      new ModelFileError('safetensors: missing tensor "2.bias" (expected shape [2])'),
+    );
   });
 
   it('names an extra tensor with its shape', () => {
-    const deeper: ModelSpec = { ...SPEC, layers: [...SPEC.layers, { type: 'relu' }, { type: 'dense', units: 5, init: 'he' }] };
+    const deeper: ModelSpec = {
+      ...SPEC,
+      layers: [...SPEC.layers, { type: 'relu' }, { type: 'dense', units: 5, init: 'he' }],
+    };
     const file = fileFor(deeper);
     // deeper's 2.weight/2.bias match SPEC; 4.weight/4.bias are extra.
-    expect(() => loadParams(LAYOUT, file)).toThrow(new ModelFileError('safetensors: unexpected tensor "4.weight" with shape [5,2] (not in the model)'));
+    expect(() => loadParams(LAYOUT, file)).toThrow(
+      new ModelFileError('safetensors: unexpected tensor "4.weight" with shape [5,2] (not in the model)'),
+    );
   });
 
   it('names a tensor of the wrong shape with expected and found shapes', () => {
@@ -244,7 +290,11 @@ describe('loadParams checks names and shapes against the layout', () => {
 
 describe('decodeSafetensors on a Node Buffer', () => {
   it('reads tensors from a pooled Buffer view, whose slice() would not copy', () => {
-    const layout = paramLayout({ inputSize: 3, layers: [{ type: 'dense', units: 4, init: 'he' }, { type: 'relu' }, { type: 'dense', units: 2, init: 'xavier' }], loss: 'cross_entropy' });
+    const layout = paramLayout({
+      inputSize: 3,
+      layers: [{ type: 'dense', units: 4, init: 'he' }, { type: 'relu' }, { type: 'dense', units: 2, init: 'xavier' }],
+      loss: 'cross_entropy',
+    });
     const params = Float32Array.from({ length: layout.totalSize }, (_, i) => i / 7 - 1);
     const bytes = encodeSafetensors(layout, params, {});
     // A Buffer placed inside a larger pool, as readFileSync and sockets hand them out.

@@ -44,7 +44,9 @@ describe('alignedShares', () => {
     for (let trial = 0; trial < 500; trial++) {
       const n = 1 + Math.floor(rng.nextFloat() * 40);
       const workers = 1 + Math.floor(rng.nextFloat() * 5);
-      const speeds = Array.from({ length: workers }, () => (rng.nextFloat() < 0.2 ? undefined : 0.05 + rng.nextFloat() * 3));
+      const speeds = Array.from({ length: workers }, () =>
+        rng.nextFloat() < 0.2 ? undefined : 0.05 + rng.nextFloat() * 3,
+      );
       const shares = alignedShares(n, speeds);
       expect(shares).toHaveLength(workers);
       expect(shares.every((s) => Number.isInteger(s) && s >= 0)).toBe(true);

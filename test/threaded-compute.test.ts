@@ -33,7 +33,10 @@ const spec = mlpSpec(6, [24, 12], 4, 'tanh', 'cross_entropy');
 /** 13 shards of 8 random samples, the last one of 3: the step of a 99-sample batch. */
 const shards: ShardInput[] = (() => {
   const rng = deriveRng(11, 'threaded-compute-test');
-  return Array.from({ length: 13 }, (_, id) => ({ id, indices: Uint32Array.from({ length: id === 12 ? 3 : SHARD }, () => rng.nextInt(data.numSamples)) }));
+  return Array.from({ length: 13 }, (_, id) => ({
+    id,
+    indices: Uint32Array.from({ length: id === 12 ? 3 : SHARD }, () => rng.nextInt(data.numSamples)),
+  }));
 })();
 const NUM_SHARDS = shards.length;
 
@@ -68,7 +71,11 @@ function pool(kernels: KernelSetName, threads: number, o: PoolOptions = {}): Thr
   const crashes = o.crashes ?? [];
   const started = o.started ?? [];
   const p = new ThreadedComputer(setup(kernels, o.wireDtype ?? 'f32'), {
-    threads, entry: o.entry ?? ENTRY, minRunWork: o.minRunWork ?? 0, onCrash: (detail) => crashes.push(detail), onStarted: (n) => started.push(n),
+    threads,
+    entry: o.entry ?? ENTRY,
+    minRunWork: o.minRunWork ?? 0,
+    onCrash: (detail) => crashes.push(detail),
+    onStarted: (n) => started.push(n),
   });
   pools.push(p);
   return p;
@@ -76,7 +83,13 @@ function pool(kernels: KernelSetName, threads: number, o: PoolOptions = {}): Thr
 
 /** A copy that outlives the computer's next call, with the gradient as raw bits. */
 function snapshot(nodes: readonly NodeGradient[]) {
-  return nodes.map(({ node, partial }) => ({ node: nodeKey(node), lossSum: partial.lossSum, count: partial.count, correct: partial.correct, bits: Array.from(new Uint32Array(partial.grad.slice().buffer)) }));
+  return nodes.map(({ node, partial }) => ({
+    node: nodeKey(node),
+    lossSum: partial.lossSum,
+    count: partial.count,
+    correct: partial.correct,
+    bits: Array.from(new Uint32Array(partial.grad.slice().buffer)),
+  }));
 }
 
 describe('ThreadedComputer = ShardComputer, bit for bit', () => {
@@ -90,24 +103,30 @@ describe('ThreadedComputer = ShardComputer, bit for bit', () => {
     ['wasm', 3, 'f32', 'runs of ≥ 40 samples', 40 * P],
     // This tiny model never has work enough for two runs: all on the calling thread.
     ['wasm', 3, 'f32', 'the default least work per run', MIN_RUN_WORK],
-  ] as const)('%s kernels, %i threads, %s wire, %s: every shard set, weights changing between calls', async (kernels, threads, wireDtype, _, minRunWork) => {
-    const reference = new ShardComputer(spec, data, SHARD, kernels, wireDtype);
-    const started: number[] = [];
-    const threaded = pool(kernels, threads, { wireDtype, minRunWork, started });
-    expect(threaded.paramCount).toBe(reference.paramCount);
-    for (const seed of [1, 2]) {
-      const params = initParams(spec, seed);
-      for (const [name, ids] of Object.entries(SHARD_SETS)) {
-        const held = ids.map((id) => shards[id]);
-        const want = snapshot(reference.computeNodes(params, held, NUM_SHARDS));
-        const got = snapshot(await threaded.computeNodes(params, held, NUM_SHARDS));
-        expect(got.map((n) => n.node), name).toEqual(coverNodes(ids, NUM_SHARDS).map(nodeKey));
-        expect(got, `${name}, weights seed ${seed}`).toEqual(want);
+  ] as const)(
+    '%s kernels, %i threads, %s wire, %s: every shard set, weights changing between calls',
+    async (kernels, threads, wireDtype, _, minRunWork) => {
+      const reference = new ShardComputer(spec, data, SHARD, kernels, wireDtype);
+      const started: number[] = [];
+      const threaded = pool(kernels, threads, { wireDtype, minRunWork, started });
+      expect(threaded.paramCount).toBe(reference.paramCount);
+      for (const seed of [1, 2]) {
+        const params = initParams(spec, seed);
+        for (const [name, ids] of Object.entries(SHARD_SETS)) {
+          const held = ids.map((id) => shards[id]);
+          const want = snapshot(reference.computeNodes(params, held, NUM_SHARDS));
+          const got = snapshot(await threaded.computeNodes(params, held, NUM_SHARDS));
+          expect(
+            got.map((n) => n.node),
+            name,
+          ).toEqual(coverNodes(ids, NUM_SHARDS).map(nodeKey));
+          expect(got, `${name}, weights seed ${seed}`).toEqual(want);
+        }
       }
-    }
-    // The threads start with the first task worth cutting, once; never for this tiny model by default.
-    expect(started).toEqual(minRunWork === MIN_RUN_WORK ? [] : [threads]);
-  });
+      // The threads start with the first task worth cutting, once; never for this tiny model by default.
+      expect(started).toEqual(minRunWork === MIN_RUN_WORK ? [] : [threads]);
+    },
+  );
 
   it('a shard with an index past the data fails that call only; the pool computes on', async () => {
     const threaded = pool('wasm', 2);
@@ -125,7 +144,10 @@ describe('a compute thread that dies', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   function entry(name: string, onRequest: string): URL {
     const file = join(dir, name);
-    writeFileSync(file, `import { parentPort } from 'node:worker_threads';\nparentPort.on('message', () => { ${onRequest} });\nparentPort.postMessage({ type: 'ready' });\n`);
+    writeFileSync(
+      file,
+      `import { parentPort } from 'node:worker_threads';\nparentPort.on('message', () => { ${onRequest} });\nparentPort.postMessage({ type: 'ready' });\n`,
+    );
     return pathToFileURL(file);
   }
 
@@ -145,18 +167,29 @@ describe('a compute thread that dies', () => {
 });
 
 describe('splitShards', () => {
-  const even = (n: number, size = SHARD): ShardInput[] => Array.from({ length: n }, (_, id) => ({ id, indices: new Uint32Array(size) }));
+  const even = (n: number, size = SHARD): ShardInput[] =>
+    Array.from({ length: n }, (_, id) => ({ id, indices: new Uint32Array(size) }));
   const ids = (runs: ShardInput[][]) => runs.map((run) => run.map((s) => s.id));
 
   it('cuts 16 equal shards where the tree is aligned: halves for 2, 6 + 4 + 6 for 3', () => {
-    expect(ids(splitShards(even(16), 2))).toEqual([[0, 1, 2, 3, 4, 5, 6, 7], [8, 9, 10, 11, 12, 13, 14, 15]]);
+    expect(ids(splitShards(even(16), 2))).toEqual([
+      [0, 1, 2, 3, 4, 5, 6, 7],
+      [8, 9, 10, 11, 12, 13, 14, 15],
+    ]);
     expect(ids(splitShards(even(16), 3)).map((r) => r.length)).toEqual([6, 4, 6]);
   });
 
   it('balances samples, not shards, and keeps runs sorted and contiguous in id', () => {
-    const shardsWithSmallTail = [...even(6), { id: 6, indices: new Uint32Array(1) }, { id: 7, indices: new Uint32Array(1) }];
+    const shardsWithSmallTail = [
+      ...even(6),
+      { id: 6, indices: new Uint32Array(1) },
+      { id: 7, indices: new Uint32Array(1) },
+    ];
     const runs = splitShards([...shardsWithSmallTail].reverse(), 2);
-    expect(ids(runs)).toEqual([[0, 1, 2], [3, 4, 5, 6, 7]]);
+    expect(ids(runs)).toEqual([
+      [0, 1, 2],
+      [3, 4, 5, 6, 7],
+    ]);
   });
 
   it('no more runs than shards, none for no shards, duplicates dropped', () => {

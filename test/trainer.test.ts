@@ -28,7 +28,12 @@ class PoisoningExecutor implements StepExecutor {
   readonly workerCount = 1;
   readonly published = new Map<number, Float32Array>();
   #steps = 0;
-  constructor(private readonly inner: LocalExecutor, private readonly poisonStep: number, private readonly value: number, private readonly index: number) {}
+  constructor(
+    private readonly inner: LocalExecutor,
+    private readonly poisonStep: number,
+    private readonly value: number,
+    private readonly index: number,
+  ) {}
   publish(version: number, weights: Float32Array): void {
     this.published.set(version, weights.slice());
     this.inner.publish(version, weights);
@@ -44,30 +49,70 @@ class PoisoningExecutor implements StepExecutor {
 
 describe('Trainer on a non-finite gradient', () => {
   for (const kernels of ['wasm', 'js'] as KernelSetName[]) {
-    for (const [value, index] of [[NaN, 0], [Infinity, 41], [-Infinity, -1]] as const) {
+    for (const [value, index] of [
+      [NaN, 0],
+      [Infinity, 41],
+      [-Infinity, -1],
+    ] as const) {
       it(`--kernels ${kernels}, ${value} at ${index}: DivergedError, weights and momentum of the last good step kept and saved`, async () => {
-        const run = prepareRun(resolveConfig({ data: { kind: 'synthetic', name: 'spirals', samples: 300 }, hidden: [13], epochs: 2, batchSize: 30, shardSize: 7, momentum: 0.9, weightDecay: 1e-3, kernels }));
+        const run = prepareRun(
+          resolveConfig({
+            data: { kind: 'synthetic', name: 'spirals', samples: 300 },
+            hidden: [13],
+            epochs: 2,
+            batchSize: 30,
+            shardSize: 7,
+            momentum: 0.9,
+            weightDecay: 1e-3,
+            kernels,
+          }),
+        );
         const init = initParams(run.spec, run.config.seed);
         expect(index).toBeLessThan(init.length);
         const poisonStep = 6;
-        const executor = new PoisoningExecutor(new LocalExecutor(run), poisonStep, value, index < 0 ? init.length + index : index);
+        const executor = new PoisoningExecutor(
+          new LocalExecutor(run),
+          poisonStep,
+          value,
+          index < 0 ? init.length + index : index,
+        );
         const dir = mkdtempSync(join(tmpdir(), 'flocktrain-diverged-'));
-        const trainer = new Trainer(run, executor, silent, { logEvery: 1000, initialParams: init, checkpoint: null, resume: null, rescueDir: dir });
+        const trainer = new Trainer(run, executor, silent, {
+          logEvery: 1000,
+          initialParams: init,
+          checkpoint: null,
+          resume: null,
+          rescueDir: dir,
+        });
 
         await expect(trainer.train()).rejects.toThrow(DivergedError);
         const lastGood = executor.published.get(poisonStep - 1)!;
         expect(trainer.version).toBe(poisonStep - 1);
         expect(bits(trainer.params)).toEqual(bits(lastGood));
 
-        const { checkpoint } = loadLatestCheckpoint(dir, { spec: run.spec, config: run.config, datasetHash: run.datasetHash });
+        const { checkpoint } = loadLatestCheckpoint(dir, {
+          spec: run.spec,
+          config: run.config,
+          datasetHash: run.datasetHash,
+        });
         expect(checkpoint.state.globalStep).toBe(poisonStep - 1);
         expect(bits(checkpoint.params)).toEqual(bits(lastGood));
         expect(bits(checkpoint.optimizer.momentum)).toEqual(bits(trainer.optimizer.state().momentum));
 
         // Resumed from the rescue checkpoint with a healthy executor, the run ends where
         // an unpoisoned run ends.
-        const resumed = await new Trainer(run, new LocalExecutor(run), silent, { logEvery: 1000, initialParams: init, checkpoint: null, resume: checkpoint }).train();
-        const whole = await new Trainer(run, new LocalExecutor(run), silent, { logEvery: 1000, initialParams: init, checkpoint: null, resume: null }).train();
+        const resumed = await new Trainer(run, new LocalExecutor(run), silent, {
+          logEvery: 1000,
+          initialParams: init,
+          checkpoint: null,
+          resume: checkpoint,
+        }).train();
+        const whole = await new Trainer(run, new LocalExecutor(run), silent, {
+          logEvery: 1000,
+          initialParams: init,
+          checkpoint: null,
+          resume: null,
+        }).train();
         expect(resumed.weightsHash).toBe(whole.weightsHash);
       });
     }

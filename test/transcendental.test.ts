@@ -96,7 +96,13 @@ const ACCURACY: AccuracyCase[] = [
     maxFloat64Ulps: 4,
     sample: (rng, i) => (i % 3 === 0 ? randomSign(rng) * logUniform(rng, 1e-30, 1) : uniform(rng, -20, 20)),
   },
-  { name: 'sigmoid', ours: sigmoid, reference: referenceSigmoid, maxFloat64Ulps: 2, sample: (rng) => uniform(rng, -50, 50) },
+  {
+    name: 'sigmoid',
+    ours: sigmoid,
+    reference: referenceSigmoid,
+    maxFloat64Ulps: 2,
+    sample: (rng) => uniform(rng, -50, 50),
+  },
 ];
 
 describe('transcendental accuracy against Math.* over 200k seeded inputs each', () => {
@@ -206,7 +212,9 @@ function toHex(x: number): string {
 }
 
 describe('transcendental bit-exact fixture (test/fixtures/transcendental-bits.json)', () => {
-  const fixture = JSON.parse(readFileSync(new URL('./fixtures/transcendental-bits.json', import.meta.url), 'utf8')) as Fixture;
+  const fixture = JSON.parse(
+    readFileSync(new URL('./fixtures/transcendental-bits.json', import.meta.url), 'utf8'),
+  ) as Fixture;
   const functions: Record<string, (x: number) => number> = { exp, expm1, log, tanh, sigmoid };
 
   for (const [name, fn] of Object.entries(functions)) {
@@ -231,12 +239,28 @@ describe('transcendental source', () => {
     .replace(/\/\*[\s\S]*?\*\//g, '')
     .replace(/\/\/.*$/gm, '');
 
-  it.each(['Math.exp', 'Math.log', 'Math.tanh', 'Math.pow', 'Math.expm1', 'Math.log1p', '**'])('never uses %s', (banned) => {
-    expect(code).not.toContain(banned);
-  });
+  it.each(['Math.exp', 'Math.log', 'Math.tanh', 'Math.pow', 'Math.expm1', 'Math.log1p', '**'])(
+    'never uses %s',
+    (banned) => {
+      expect(code).not.toContain(banned);
+    },
+  );
 
   it('uses only the correctly rounded Math functions', () => {
-    const EXACT = new Set(['abs', 'floor', 'ceil', 'trunc', 'round', 'sqrt', 'fround', 'min', 'max', 'sign', 'imul', 'clz32']);
+    const EXACT = new Set([
+      'abs',
+      'floor',
+      'ceil',
+      'trunc',
+      'round',
+      'sqrt',
+      'fround',
+      'min',
+      'max',
+      'sign',
+      'imul',
+      'clz32',
+    ]);
     const used = [...code.matchAll(/Math\s*(?:\.\s*(\w+)|\[)/g)].map((m) => m[1] ?? '[computed]');
     expect(used.filter((f) => !EXACT.has(f))).toEqual([]);
   });

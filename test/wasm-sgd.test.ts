@@ -103,8 +103,11 @@ describe('WasmSgd', () => {
     const n = 103;
     for (const [name, options] of CASES) {
       const rng = deriveRng(SEED, 'step', name);
-      const js = new Sgd(n, options), wasm = new WasmSgd(n, options), batched = new WasmSgd(n, options);
-      const p = randomParams(rng, n), q = p.slice();
+      const js = new Sgd(n, options),
+        wasm = new WasmSgd(n, options),
+        batched = new WasmSgd(n, options);
+      const p = randomParams(rng, n),
+        q = p.slice();
       batched.params.set(p);
       for (let step = 0; step < 4; step++) {
         const sum = randomSum(rng, n, 10);
@@ -154,12 +157,15 @@ describe('WasmSgd', () => {
 
   it('a non-finite mean anywhere (quads, each accumulator, the tail) changes neither params nor momentum, in both twins', () => {
     for (const n of [5, 37, 1030]) {
-      const positions = [...new Set([0, 1, 3, 4, 15, 16, 17, 31, 32, 47, 48, 63, n - 5, n - 2, n - 1].filter((i) => i >= 0 && i < n))];
+      const positions = [
+        ...new Set([0, 1, 3, 4, 15, 16, 17, 31, 32, 47, 48, 63, n - 5, n - 2, n - 1].filter((i) => i >= 0 && i < n)),
+      ];
       for (const bad of [NaN, Infinity, -Infinity]) {
         for (const at of positions) {
           const rng = deriveRng(SEED, 'diverge', n, at);
           const o = { lr: 0.1, momentum: 0.9, weightDecay: 1e-4 };
-          const js = new Sgd(n, o), wasm = new WasmSgd(n, o);
+          const js = new Sgd(n, o),
+            wasm = new WasmSgd(n, o);
           const p = randomParams(rng, n);
           wasm.params.set(p);
           for (const count of [64, 64]) {
@@ -167,7 +173,8 @@ describe('WasmSgd', () => {
             js.stepBatch(p, sum, count);
             wasm.stepBatch(wasm.params, sum, count);
           }
-          const before = bits(wasm.params), momentumBefore = bits(wasm.state().momentum);
+          const before = bits(wasm.params),
+            momentumBefore = bits(wasm.state().momentum);
           const poisoned = randomSum(rng, n, 64);
           poisoned[at] = bad;
           const where = `n=${n} ${bad} at ${at}`;
@@ -188,7 +195,8 @@ describe('WasmSgd', () => {
 
   it('a huge but finite sum is not a divergence, and overflow to ±Inf in the update matches the twin', () => {
     const n = 9;
-    const js = new Sgd(n, { lr: 1, momentum: 0.9 }), wasm = new WasmSgd(n, { lr: 1, momentum: 0.9 });
+    const js = new Sgd(n, { lr: 1, momentum: 0.9 }),
+      wasm = new WasmSgd(n, { lr: 1, momentum: 0.9 });
     const p = new Float32Array(n).fill(3e38);
     wasm.params.set(p);
     const sum = new Float32Array(n).fill(-3.4e38);
@@ -219,7 +227,8 @@ describe('WasmSgd', () => {
     for (const opt of [wasm, js]) {
       expect(() => opt.stepBatch(opt.params, new Float32Array(7), 1)).toThrow(/expected 8 parameters/);
       expect(() => opt.step(new Float32Array(9), new Float32Array(8))).toThrow(RangeError);
-      for (const count of [0, -1, 1.5, NaN, 2 ** 24 + 1]) expect(() => opt.stepBatch(opt.params, new Float32Array(8), count)).toThrow(/sample count/);
+      for (const count of [0, -1, 1.5, NaN, 2 ** 24 + 1])
+        expect(() => opt.stepBatch(opt.params, new Float32Array(8), count)).toThrow(/sample count/);
     }
     for (const bad of [{ lr: 0 }, { lr: NaN }, { momentum: 1 }, { weightDecay: -1 }, { nesterov: true }]) {
       expect(() => new WasmSgd(4, bad)).toThrow(ConfigError);

@@ -21,17 +21,21 @@ describe('sha256Hex (plain JS)', () => {
       const want = createHash('sha256').update(bytes).digest('hex');
       expect(sha256Hex([bytes]), `length ${n}`).toBe(want);
       const cut = Math.floor(n / 3);
-      expect(sha256Hex([bytes.subarray(0, cut), new Uint8Array(0), bytes.subarray(cut)]), `length ${n} split`).toBe(want);
+      expect(sha256Hex([bytes.subarray(0, cut), new Uint8Array(0), bytes.subarray(cut)]), `length ${n} split`).toBe(
+        want,
+      );
     }
   });
 
   it('gives the FIPS 180-4 test vector for "abc"', () => {
-    expect(sha256Hex([new TextEncoder().encode('abc')])).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(sha256Hex([new TextEncoder().encode('abc')])).toBe(
+      'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+    );
   });
 });
 
 describe('datasetBodyHash (browser)', () => {
-  it('equals the coordinator\'s datasetHash over the transfer bytes, with crypto.subtle and without', async () => {
+  it("equals the coordinator's datasetHash over the transfer bytes, with crypto.subtle and without", async () => {
     const ds = blobs(300, 7);
     const body = new Uint8Array(ds.features.byteLength + ds.labels.byteLength);
     body.set(new Uint8Array(ds.features.buffer, ds.features.byteOffset, ds.features.byteLength), 0);
@@ -51,21 +55,65 @@ describe('datasetBodyHash (browser)', () => {
 
 describe('page ⇄ Web Worker messages', () => {
   const status = {
-    type: 'status', phase: 'training', workerId: 'w3', tasksDone: 4, samplesDone: 96, samplesPerSec: 1234.5, lastLoss: 0.25,
-    dataset: 'blobs: 1 kB', closeCode: null, closeReason: '', closedByUser: false, closedHere: false, everOpened: true,
-    threads: 2, threadsNote: '', threadsStarted: true,
+    type: 'status',
+    phase: 'training',
+    workerId: 'w3',
+    tasksDone: 4,
+    samplesDone: 96,
+    samplesPerSec: 1234.5,
+    lastLoss: 0.25,
+    dataset: 'blobs: 1 kB',
+    closeCode: null,
+    closeReason: '',
+    closedByUser: false,
+    closedHere: false,
+    everOpened: true,
+    threads: 2,
+    threadsNote: '',
+    threadsStarted: true,
   };
 
   it('accepts well-formed messages', () => {
-    expect(parsePageMessage({ type: 'join', token: 't', agent: 'Chrome 1 on Linux', threads: null })).toEqual({ type: 'join', token: 't', agent: 'Chrome 1 on Linux', threads: null });
-    expect(parsePageMessage({ type: 'join', token: 't', agent: 'a', threads: 3 })).toEqual({ type: 'join', token: 't', agent: 'a', threads: 3 });
+    expect(parsePageMessage({ type: 'join', token: 't', agent: 'Chrome 1 on Linux', threads: null })).toEqual({
+      type: 'join',
+      token: 't',
+      agent: 'Chrome 1 on Linux',
+      threads: null,
+    });
+    expect(parsePageMessage({ type: 'join', token: 't', agent: 'a', threads: 3 })).toEqual({
+      type: 'join',
+      token: 't',
+      agent: 'a',
+      threads: 3,
+    });
     expect(parsePageMessage({ type: 'leave' })).toEqual({ type: 'leave' });
     expect(parseWorkerStatus(status)).toEqual(status);
   });
 
   it('rejects anything else', () => {
-    for (const bad of [null, 3, 'join', [], { type: 'join' }, { type: 'join', token: 1, agent: '' }, { type: 'join', token: 't', agent: 'a', threads: 0 }, { type: 'nope' }]) expect(parsePageMessage(bad)).toBeNull();
-    for (const patch of [{ phase: 'flying' }, { tasksDone: -1 }, { samplesPerSec: NaN }, { lastLoss: '0.1' }, { closedByUser: 1 }, { closedHere: 'no' }, { workerId: 7 }, { type: 'log' }, { threads: 0 }, { threadsStarted: 'yes' }]) {
+    for (const bad of [
+      null,
+      3,
+      'join',
+      [],
+      { type: 'join' },
+      { type: 'join', token: 1, agent: '' },
+      { type: 'join', token: 't', agent: 'a', threads: 0 },
+      { type: 'nope' },
+    ])
+      expect(parsePageMessage(bad)).toBeNull();
+    for (const patch of [
+      { phase: 'flying' },
+      { tasksDone: -1 },
+      { samplesPerSec: NaN },
+      { lastLoss: '0.1' },
+      { closedByUser: 1 },
+      { closedHere: 'no' },
+      { workerId: 7 },
+      { type: 'log' },
+      { threads: 0 },
+      { threadsStarted: 'yes' },
+    ]) {
       expect(parseWorkerStatus({ ...status, ...patch }), JSON.stringify(patch)).toBeNull();
     }
   });
@@ -85,19 +133,57 @@ describe('planThreads', () => {
 describe('closeVerdict', () => {
   const base = { closeReason: '', closedByUser: false, closedHere: false, everOpened: true };
   it('explains each way a connection ends, and offers Resume only where it can help', () => {
-    expect(closeVerdict({ ...base, closeCode: CloseCode.UNAUTHORIZED, closeReason: 'wrong or missing token' }, 'h:1')).toEqual({
-      text: "The coordinator refused this link's token (wrong or missing token). Ask for a fresh join link.", tone: 'error', canResume: false,
+    expect(
+      closeVerdict({ ...base, closeCode: CloseCode.UNAUTHORIZED, closeReason: 'wrong or missing token' }, 'h:1'),
+    ).toEqual({
+      text: "The coordinator refused this link's token (wrong or missing token). Ask for a fresh join link.",
+      tone: 'error',
+      canResume: false,
     });
-    expect(closeVerdict({ ...base, closeCode: CloseCode.DONE }, 'h:1')).toMatchObject({ tone: 'info', canResume: false });
-    expect(closeVerdict({ ...base, closeCode: CloseCode.LEAVING, closedByUser: true }, 'h:1')).toMatchObject({ tone: 'info', canResume: true });
-    expect(closeVerdict({ ...base, closeCode: 1006, everOpened: false }, 'h:1').text).toBe('Cannot reach the coordinator at h:1. Is it running?');
-    expect(closeVerdict({ ...base, closeCode: 1006 }, 'h:1')).toMatchObject({ text: 'Connection lost (code 1006).', canResume: true });
-    expect(closeVerdict({ ...base, closeCode: CloseCode.SHUTDOWN }, 'h:1')).toMatchObject({ tone: 'error', canResume: true });
-    expect(closeVerdict({ ...base, closeCode: CloseCode.UNSUPPORTED_KERNELS, closeReason: 'no SIMD' }, 'h:1')).toMatchObject({ text: expect.stringContaining('cannot run this run\'s kernels (no SIMD)'), tone: 'error', canResume: false });
+    expect(closeVerdict({ ...base, closeCode: CloseCode.DONE }, 'h:1')).toMatchObject({
+      tone: 'info',
+      canResume: false,
+    });
+    expect(closeVerdict({ ...base, closeCode: CloseCode.LEAVING, closedByUser: true }, 'h:1')).toMatchObject({
+      tone: 'info',
+      canResume: true,
+    });
+    expect(closeVerdict({ ...base, closeCode: 1006, everOpened: false }, 'h:1').text).toBe(
+      'Cannot reach the coordinator at h:1. Is it running?',
+    );
+    expect(closeVerdict({ ...base, closeCode: 1006 }, 'h:1')).toMatchObject({
+      text: 'Connection lost (code 1006).',
+      canResume: true,
+    });
+    expect(closeVerdict({ ...base, closeCode: CloseCode.SHUTDOWN }, 'h:1')).toMatchObject({
+      tone: 'error',
+      canResume: true,
+    });
+    expect(
+      closeVerdict({ ...base, closeCode: CloseCode.UNSUPPORTED_KERNELS, closeReason: 'no SIMD' }, 'h:1'),
+    ).toMatchObject({
+      text: expect.stringContaining("cannot run this run's kernels (no SIMD)"),
+      tone: 'error',
+      canResume: false,
+    });
     // A protocol-error close is the coordinator's or the tab's own (a dead compute thread): say which.
-    expect(closeVerdict({ ...base, closeCode: CloseCode.PROTOCOL_ERROR, closeReason: 'bad frame' }, 'h:1').text).toBe('The coordinator disconnected this tab (bad frame).');
-    expect(closeVerdict({ ...base, closeCode: CloseCode.PROTOCOL_ERROR, closeReason: 'compute thread 1 of 2 crashed', closedHere: true }, 'h:1')).toEqual({
-      text: 'This tab stopped on an error (compute thread 1 of 2 crashed). Resume rejoins as a new worker.', tone: 'error', canResume: true,
+    expect(closeVerdict({ ...base, closeCode: CloseCode.PROTOCOL_ERROR, closeReason: 'bad frame' }, 'h:1').text).toBe(
+      'The coordinator disconnected this tab (bad frame).',
+    );
+    expect(
+      closeVerdict(
+        {
+          ...base,
+          closeCode: CloseCode.PROTOCOL_ERROR,
+          closeReason: 'compute thread 1 of 2 crashed',
+          closedHere: true,
+        },
+        'h:1',
+      ),
+    ).toEqual({
+      text: 'This tab stopped on an error (compute thread 1 of 2 crashed). Resume rejoins as a new worker.',
+      tone: 'error',
+      canResume: true,
     });
   });
 });

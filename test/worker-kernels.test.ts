@@ -17,9 +17,26 @@ const quiet: ClientLog = { info: () => {}, warn: () => {}, debug: () => {} };
 
 function welcome(kernels: KernelSetName): Uint8Array {
   return encode({
-    type: 'welcome', protocol: PROTOCOL_VERSION, workerId: 'w-1', spec,
-    dataset: { name: data.name, kind: data.kind, numSamples: data.numSamples, numFeatures: data.numFeatures, labelWidth: data.labelWidth, numClasses: data.numClasses, classNames: [...data.classNames], hash: 'ab'.repeat(32), path: '/data/x' },
-    shardSize: 8, kernels, wireDtype: 'f32', version: 0, weights: initParams(spec, 1),
+    type: 'welcome',
+    protocol: PROTOCOL_VERSION,
+    workerId: 'w-1',
+    spec,
+    dataset: {
+      name: data.name,
+      kind: data.kind,
+      numSamples: data.numSamples,
+      numFeatures: data.numFeatures,
+      labelWidth: data.labelWidth,
+      numClasses: data.numClasses,
+      classNames: [...data.classNames],
+      hash: 'ab'.repeat(32),
+      path: '/data/x',
+    },
+    shardSize: 8,
+    kernels,
+    wireDtype: 'f32',
+    version: 0,
+    weights: initParams(spec, 1),
   });
 }
 
@@ -29,7 +46,17 @@ function client(canRun: (k: KernelSetName) => boolean) {
   let loads = 0;
   const c = new WorkerClient(
     { send: (b) => void sent.push(String(b.byteLength)), close: (code, reason) => closed.push({ code, reason }) },
-    { token: 't', kind: 'node', agent: 'test', log: quiet, canRunKernels: canRun, loadDataset: async () => { loads++; return data; } },
+    {
+      token: 't',
+      kind: 'node',
+      agent: 'test',
+      log: quiet,
+      canRunKernels: canRun,
+      loadDataset: async () => {
+        loads++;
+        return data;
+      },
+    },
   );
   return { c, sent, closed, loads: () => loads };
 }

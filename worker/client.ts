@@ -9,7 +9,13 @@ import type { Dataset } from '../shared/data/dataset.js';
 import { CloseCode, PROTOCOL_VERSION, ProtocolError } from '../shared/protocol/codes.js';
 import { decodeCoordinatorMessage, encode } from '../shared/protocol/codec.js';
 import { MessagePool } from '../shared/protocol/message-pool.js';
-import type { CoordinatorMessage, DatasetDescriptor, TaskMessage, WelcomeMessage, WorkerKind } from '../shared/protocol/messages.js';
+import type {
+  CoordinatorMessage,
+  DatasetDescriptor,
+  TaskMessage,
+  WelcomeMessage,
+  WorkerKind,
+} from '../shared/protocol/messages.js';
 import { kernelSetAvailable, type KernelSetName } from '../shared/kernels/kernel-set.js';
 import type { WireDtype } from '../shared/wire-dtype.js';
 import { allNodesFinite, ShardComputer, type ComputerSetup, type GradientComputer } from './compute.js';
@@ -62,7 +68,15 @@ export interface ClientStats {
 }
 
 export class WorkerClient {
-  readonly stats: ClientStats = { workerId: null, state: 'connecting', tasksDone: 0, samplesDone: 0, lastLoss: null, samplesPerSec: 0, stopReason: null };
+  readonly stats: ClientStats = {
+    workerId: null,
+    state: 'connecting',
+    tasksDone: 0,
+    samplesDone: 0,
+    lastLoss: null,
+    samplesPerSec: 0,
+    stopReason: null,
+  };
   readonly #socket: WorkerSocket;
   readonly #options: ClientOptions;
   #computer: GradientComputer | null = null;
@@ -114,9 +128,11 @@ export class WorkerClient {
       this.#fail(CloseCode.PROTOCOL_ERROR, `${err.reason}: ${err.message}`);
       return;
     }
-    this.#queue = this.#queue.then(() => this.#handle(message)).catch((err: unknown) => {
-      this.#fail(CloseCode.PROTOCOL_ERROR, err instanceof Error ? err.message : String(err));
-    });
+    this.#queue = this.#queue
+      .then(() => this.#handle(message))
+      .catch((err: unknown) => {
+        this.#fail(CloseCode.PROTOCOL_ERROR, err instanceof Error ? err.message : String(err));
+      });
   }
 
   /** Leave voluntarily. */
@@ -132,8 +148,10 @@ export class WorkerClient {
       case 'welcome':
         return this.#welcome(message);
       case 'weights':
-        if (message.weights.length !== this.#weights?.length) throw new Error(`weights of ${message.weights.length} values, model has ${this.#weights?.length ?? 0}`);
-        if (message.dtype !== this.#wireDtype) throw new Error(`weights in ${message.dtype}, the run's wire dtype is ${this.#wireDtype}`);
+        if (message.weights.length !== this.#weights?.length)
+          throw new Error(`weights of ${message.weights.length} values, model has ${this.#weights?.length ?? 0}`);
+        if (message.dtype !== this.#wireDtype)
+          throw new Error(`weights in ${message.dtype}, the run's wire dtype is ${this.#wireDtype}`);
         if (message.version > this.#version) {
           // The message buffer is ours alone; keep the view, no copy.
           this.#release(this.#weights);
@@ -179,11 +197,23 @@ export class WorkerClient {
     this.#wireDtype = m.wireDtype;
     this.#weights = m.weights;
     this.#version = m.version;
-    this.#options.log.info({ workerId: m.workerId, dataset: m.dataset.name, datasetHash: m.dataset.hash, kernels: m.kernels }, 'welcomed; loading dataset');
+    this.#options.log.info(
+      { workerId: m.workerId, dataset: m.dataset.name, datasetHash: m.dataset.hash, kernels: m.kernels },
+      'welcomed; loading dataset',
+    );
     const dataset = await this.#options.loadDataset(m.dataset);
-    const setup: ComputerSetup = { spec: m.spec, dataset, datasetHash: m.dataset.hash, shardSize: m.shardSize, kernels: m.kernels, wireDtype: m.wireDtype };
-    this.#computer = await (this.#options.createComputer?.(setup) ?? new ShardComputer(m.spec, dataset, m.shardSize, m.kernels, m.wireDtype));
-    if (this.#computer.paramCount !== m.weights.length) throw new Error(`welcome weights have ${m.weights.length} values, the model needs ${this.#computer.paramCount}`);
+    const setup: ComputerSetup = {
+      spec: m.spec,
+      dataset,
+      datasetHash: m.dataset.hash,
+      shardSize: m.shardSize,
+      kernels: m.kernels,
+      wireDtype: m.wireDtype,
+    };
+    this.#computer = await (this.#options.createComputer?.(setup) ??
+      new ShardComputer(m.spec, dataset, m.shardSize, m.kernels, m.wireDtype));
+    if (this.#computer.paramCount !== m.weights.length)
+      throw new Error(`welcome weights have ${m.weights.length} values, the model needs ${this.#computer.paramCount}`);
     this.stats.state = 'ready';
     this.#socket.send(encode({ type: 'ready', datasetHash: m.dataset.hash }));
     this.#options.log.info({ workerId: m.workerId }, 'ready');
@@ -196,7 +226,8 @@ export class WorkerClient {
       this.#options.log.debug({ taskId: t.taskId, version: t.version }, 'task for old weights skipped');
       return;
     }
-    if (t.version > this.#version) throw new Error(`task for weights version ${t.version}, but only ${this.#version} arrived`);
+    if (t.version > this.#version)
+      throw new Error(`task for weights version ${t.version}, but only ${this.#version} arrived`);
     const started = performance.now();
     const nodes = await computer.computeNodes(this.#weights, t.shards, t.numShards);
     const computeMs = performance.now() - started;
@@ -210,12 +241,22 @@ export class WorkerClient {
     if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
     // NaN or ±Inf: say so instead of sending numbers the coordinator must refuse.
     const diverged = !allNodesFinite(nodes);
-    if (diverged) this.#options.log.warn({ taskId: t.taskId, version: t.version }, 'the gradient is not finite (training diverged?); telling the coordinator');
+    if (diverged)
+      this.#options.log.warn(
+        { taskId: t.taskId, version: t.version },
+        'the gradient is not finite (training diverged?); telling the coordinator',
+      );
     const message = this.#results.encode({
       type: 'result',
       taskId: t.taskId,
       version: t.version,
-      nodes: nodes.map((n) => ({ lo: n.node.lo, size: n.node.size, lossSum: diverged ? 0 : n.partial.lossSum, count: n.partial.count, correct: n.partial.correct })),
+      nodes: nodes.map((n) => ({
+        lo: n.node.lo,
+        size: n.node.size,
+        lossSum: diverged ? 0 : n.partial.lossSum,
+        count: n.partial.count,
+        correct: n.partial.correct,
+      })),
       dtype: this.#wireDtype,
       diverged,
       grads: diverged ? new Float32Array(0) : grads,

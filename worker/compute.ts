@@ -43,7 +43,11 @@ export function allNodesFinite(nodes: readonly NodeGradient[]): boolean {
 export interface GradientComputer {
   readonly paramCount: number;
   /** As ShardComputer.computeNodes, and with the same bits; results are valid until the next call. */
-  computeNodes(params: Float32Array, shards: readonly ShardInput[], numShards: number): Promise<NodeGradient[]> | NodeGradient[];
+  computeNodes(
+    params: Float32Array,
+    shards: readonly ShardInput[],
+    numShards: number,
+  ): Promise<NodeGradient[]> | NodeGradient[];
 }
 
 /** What a computer is built from, as the coordinator's welcome gives it. */
@@ -81,7 +85,13 @@ export class ShardComputer implements GradientComputer {
    * `kernels` is the run's kernel set and `wireDtype` its wire dtype: every participant
    * of a run must use the same ones.
    */
-  constructor(spec: ModelSpec, data: Dataset, shardSize: number, kernels: KernelSetName = 'js', wireDtype: WireDtype = 'f32') {
+  constructor(
+    spec: ModelSpec,
+    data: Dataset,
+    shardSize: number,
+    kernels: KernelSetName = 'js',
+    wireDtype: WireDtype = 'f32',
+  ) {
     this.#wireDtype = wireDtype;
     if (data.numFeatures !== spec.inputSize) {
       throw new RangeError(`dataset has ${data.numFeatures} features but the model expects ${spec.inputSize}`);
@@ -110,7 +120,8 @@ export class ShardComputer implements GradientComputer {
   /** Gradient sum of one shard, written into `grad` (whatever it held). */
   #computeShardInto(grad: Float32Array, params: Float32Array, indices: Uint32Array): PartialGradient {
     const n = indices.length;
-    if (n > this.#net.maxBatch) throw new RangeError(`shard of ${n} samples exceeds the shard size ${this.#net.maxBatch}`);
+    if (n > this.#net.maxBatch)
+      throw new RangeError(`shard of ${n} samples exceeds the shard size ${this.#net.maxBatch}`);
     gatherRows(this.#x, this.#y, this.#data, indices);
     const stats = this.#net.computeGradient(params, grad, this.#x, this.#y, n);
     if (this.#wireDtype === 'bf16') this.#net.roundBf16(grad);
@@ -136,13 +147,20 @@ export class ShardComputer implements GradientComputer {
     for (const shard of shards) byId.set(shard.id, shard.indices);
     const leaf = (id: number): PartialGradient | undefined => {
       const indices = byId.get(id);
-      return indices === undefined ? undefined : this.#computeShardInto(this.#freeSlots.pop() ?? this.#borrow(), staged, indices);
+      return indices === undefined
+        ? undefined
+        : this.#computeShardInto(this.#freeSlots.pop() ?? this.#borrow(), staged, indices);
     };
     const combine = (left: PartialGradient, right: PartialGradient): PartialGradient => {
       this.#net.addInto(left.grad, right.grad);
       if (this.#wireDtype === 'bf16') this.#net.roundBf16(left.grad);
       this.#release(right.grad);
-      return { grad: left.grad, lossSum: left.lossSum + right.lossSum, count: left.count + right.count, correct: left.correct + right.correct };
+      return {
+        grad: left.grad,
+        lossSum: left.lossSum + right.lossSum,
+        count: left.count + right.count,
+        correct: left.correct + right.correct,
+      };
     };
     return coverNodes([...byId.keys()], numShards).map((node) => {
       const partial = reduceNode(node, numShards, (n) => (n.size === 1 ? leaf(n.lo) : undefined), combine);

@@ -35,7 +35,8 @@ export function httpBase(wsUrl: string): string {
 
 export function makeDatasetLoader(wsUrl: string, token: string, cacheDir: string, log: ClientLog) {
   return async (d: DatasetDescriptor): Promise<Dataset> => {
-    if (!/^[0-9a-f]{64}$/.test(d.hash)) throw new DataError(`dataset hash ${JSON.stringify(d.hash.slice(0, 70))} is not a SHA-256 hex string`);
+    if (!/^[0-9a-f]{64}$/.test(d.hash))
+      throw new DataError(`dataset hash ${JSON.stringify(d.hash.slice(0, 70))} is not a SHA-256 hex string`);
     const file = join(cacheDir, `${d.hash}.bin`);
     const size = transferByteLength(d);
     const cached = readIfPresent(file, size);
@@ -56,7 +57,8 @@ export function makeDatasetLoader(wsUrl: string, token: string, cacheDir: string
     const bytes = await download(url, token, size);
     const ds = datasetFromBytes(d, bytes);
     const got = datasetHash(ds);
-    if (got !== d.hash) throw new DataError(`downloaded dataset hashes to ${got.slice(0, 12)}…, expected ${d.hash.slice(0, 12)}…`);
+    if (got !== d.hash)
+      throw new DataError(`downloaded dataset hashes to ${got.slice(0, 12)}…, expected ${d.hash.slice(0, 12)}…`);
     log.info({ bytes: bytes.byteLength, ms: Math.round(performance.now() - started) }, 'dataset downloaded');
     try {
       mkdirSync(cacheDir, { recursive: true });
@@ -112,7 +114,8 @@ function download(url: URL, token: string, size: number): Promise<Uint8Array> {
       let at = 0;
       res.on('data', (chunk: Buffer) => {
         if (settled) return;
-        if (at + chunk.byteLength > size) return fail(`sent more than the ${size} bytes the dataset descriptor announces`);
+        if (at + chunk.byteLength > size)
+          return fail(`sent more than the ${size} bytes the dataset descriptor announces`);
         out.set(chunk, at);
         at += chunk.byteLength;
       });

@@ -32,7 +32,13 @@ interface SessionEnd {
 }
 
 /** Close codes after which reconnecting is pointless. */
-const FINAL: ReadonlySet<number> = new Set([CloseCode.DONE, CloseCode.UNAUTHORIZED, CloseCode.VERSION_MISMATCH, CloseCode.PROTOCOL_ERROR, CloseCode.BAD_RESULT]);
+const FINAL: ReadonlySet<number> = new Set([
+  CloseCode.DONE,
+  CloseCode.UNAUTHORIZED,
+  CloseCode.VERSION_MISMATCH,
+  CloseCode.PROTOCOL_ERROR,
+  CloseCode.BAD_RESULT,
+]);
 
 export async function runWorker(options: WorkerOptions): Promise<number> {
   const log = createLogger(options.logFormat, options.logLevel, 'flocktrain-worker');
@@ -42,7 +48,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   } catch {
     throw new ConfigError(`--url must be a ws:// or wss:// URL, got ${options.url}`);
   }
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new ConfigError(`--url must be a ws:// or wss:// URL, got ${options.url}`);
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:')
+    throw new ConfigError(`--url must be a ws:// or wss:// URL, got ${options.url}`);
   const agent = options.name ?? `${hostname()}/${process.pid}`;
   const { slowdown, delayMs } = options.faults;
   const threads = options.threads > 1 ? threadPool(options.threads, log) : null;
@@ -52,7 +59,9 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     agent,
     loadDataset: makeDatasetLoader(url.toString(), options.token, options.cacheDir ?? defaultCacheDir(), log),
     log,
-    ...(slowdown > 1 || delayMs > 0 ? { holdResultMs: (computeMs: number) => (slowdown - 1) * computeMs + delayMs } : {}),
+    ...(slowdown > 1 || delayMs > 0
+      ? { holdResultMs: (computeMs: number) => (slowdown - 1) * computeMs + delayMs }
+      : {}),
     ...(threads !== null ? { createComputer: threads.create } : {}),
   };
   let leaving = false;
@@ -79,20 +88,34 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       if (leaving) return 0;
       if (end.code === CloseCode.DONE) {
         // maxRSS is in KiB: the peak memory of this worker, for capacity planning.
-        log.info({ reason: end.reason, maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024) }, 'training finished; exiting');
+        log.info(
+          { reason: end.reason, maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024) },
+          'training finished; exiting',
+        );
         return 0;
       }
-      if (end.code === CloseCode.UNAUTHORIZED) return fail(`the coordinator at ${url.host} refused the token (${end.reason})`);
+      if (end.code === CloseCode.UNAUTHORIZED)
+        return fail(`the coordinator at ${url.host} refused the token (${end.reason})`);
       if (end.code === CloseCode.UNSUPPORTED_KERNELS) return fail(`cannot take part: ${end.reason}`);
       if (FINAL.has(end.code)) return fail(`the coordinator closed the connection: ${end.code} ${end.reason}`);
       if (!everWelcomed) {
-        return fail(end.connectError !== null ? `cannot connect to ${url.toString()}: ${end.connectError}` : `connection to ${url.toString()} closed (${end.code} ${end.reason})`);
+        return fail(
+          end.connectError !== null
+            ? `cannot connect to ${url.toString()}: ${end.connectError}`
+            : `connection to ${url.toString()} closed (${end.code} ${end.reason})`,
+        );
       }
       lostAt ??= Date.now();
-      if (Date.now() - lostAt > options.reconnectFor * 1000) return fail(`gave up reconnecting to ${url.toString()} after ${options.reconnectFor} s`);
+      if (Date.now() - lostAt > options.reconnectFor * 1000)
+        return fail(`gave up reconnecting to ${url.toString()} after ${options.reconnectFor} s`);
       // Full jitter: spreads a fleet's reconnects so a restarted coordinator is not stampeded.
-      const delay = Math.round(Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2));
-      log.warn({ code: end.code, reason: end.reason || end.connectError, delayMs: delay, attempt: attempt + 1 }, 'lost the coordinator; reconnecting');
+      const delay = Math.round(
+        Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2),
+      );
+      log.warn(
+        { code: end.code, reason: end.reason || end.connectError, delayMs: delay, attempt: attempt + 1 },
+        'lost the coordinator; reconnecting',
+      );
       await new Promise((resolve) => setTimeout(resolve, delay));
       if (leaving) return 0;
     }
@@ -128,7 +151,11 @@ function threadPool(threads: number, log: ClientOptions['log']) {
       pool = null;
       await old?.computer.close();
       // Its threads start with the first task big enough to be worth cutting.
-      const computer = new ThreadedComputer(setup, { threads, onCrash, onStarted: (n) => log.info({ threads: n }, 'compute threads started') });
+      const computer = new ThreadedComputer(setup, {
+        threads,
+        onCrash,
+        onStarted: (n) => log.info({ threads: n }, 'compute threads started'),
+      });
       pool = { key, computer };
       return computer;
     },
@@ -153,13 +180,22 @@ function sendBytes(socket: WebSocket, bytes: Uint8Array): Promise<void> {
 
 /** One connection, from open to close. */
 /** `silenceMs`: this long without a ping or a message from the coordinator means it is gone. */
-function session(url: URL, options: ClientOptions, log: ClientOptions['log'], silenceMs: number, expose: (s: { socket: WebSocket; client: WorkerClient }) => void): Promise<SessionEnd> {
+function session(
+  url: URL,
+  options: ClientOptions,
+  log: ClientOptions['log'],
+  silenceMs: number,
+  expose: (s: { socket: WebSocket; client: WorkerClient }) => void,
+): Promise<SessionEnd> {
   // An all-zero mask makes ws skip masking, which would otherwise copy and XOR every
   // gradient (~0.4 ms per 400 kB here). Masking keys exist to stop a browser page's
   // script from writing chosen bytes to a proxy's cache; this process is not a browser
   // and sends only numbers it computed, and a zero key is still a valid frame.
   const socket = new WebSocket(url, { maxPayload: MAX_PAYLOAD, generateMask: (mask) => mask.fill(0) });
-  const client = new WorkerClient({ send: (bytes) => sendBytes(socket, bytes), close: (code, reason) => socket.close(code, reason) }, options);
+  const client = new WorkerClient(
+    { send: (bytes) => sendBytes(socket, bytes), close: (code, reason) => socket.close(code, reason) },
+    options,
+  );
   expose({ socket, client });
   let connectError: string | null = null;
   // A coordinator that vanished without closing (a cut cable, a sleeping laptop) is

@@ -22,7 +22,8 @@ const ALIGN_SLACK = 1 / 8;
  * fewer shards than parts; none for no shards.
  */
 export function splitShards(shards: readonly ShardInput[], parts: number): ShardInput[][] {
-  if (!(Number.isInteger(parts) && parts >= 1)) throw new RangeError(`splitShards: parts must be an integer ≥ 1, got ${parts}`);
+  if (!(Number.isInteger(parts) && parts >= 1))
+    throw new RangeError(`splitShards: parts must be an integer ≥ 1, got ${parts}`);
   const byId = new Map<number, ShardInput>();
   for (const s of shards) byId.set(s.id, s);
   const sorted = [...byId.values()].sort((a, b) => a.id - b.id);
@@ -46,8 +47,11 @@ export function splitShards(shards: readonly ShardInput[], parts: number): Shard
     let cut = -1;
     for (let c = start + 1; c <= last; c++) {
       if (Math.abs(before[c] - ideal) > nearest + slack) continue;
-      const better = cut < 0 || alignment(sorted[c].id) > alignment(sorted[cut].id)
-        || (alignment(sorted[c].id) === alignment(sorted[cut].id) && Math.abs(before[c] - ideal) < Math.abs(before[cut] - ideal));
+      const better =
+        cut < 0 ||
+        alignment(sorted[c].id) > alignment(sorted[cut].id) ||
+        (alignment(sorted[c].id) === alignment(sorted[cut].id) &&
+          Math.abs(before[c] - ideal) < Math.abs(before[cut] - ideal));
       if (better) cut = c;
     }
     out.push(sorted.slice(start, cut));

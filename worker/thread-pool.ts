@@ -29,7 +29,13 @@
 import type { PartialGradient } from '../shared/gradient.js';
 import { wireCombine } from '../shared/wire-dtype.js';
 import { coverNodes, nodeKey, reduceNode } from '../shared/tree.js';
-import { ShardComputer, type ComputerSetup, type GradientComputer, type NodeGradient, type ShardInput } from './compute.js';
+import {
+  ShardComputer,
+  type ComputerSetup,
+  type GradientComputer,
+  type NodeGradient,
+  type ShardInput,
+} from './compute.js';
 import { splitShards } from './split-task.js';
 import type { ThreadInit, ThreadReply, ThreadRequest } from './thread-serve.js';
 
@@ -110,7 +116,8 @@ export class PooledComputer implements GradientComputer {
   readonly #local: ShardComputer;
 
   constructor(setup: ComputerSetup, options: PoolOptions, spawnThread: SpawnThread) {
-    if (!(Number.isInteger(options.threads) && options.threads >= 1)) throw new RangeError(`threads must be an integer ≥ 1, got ${options.threads}`);
+    if (!(Number.isInteger(options.threads) && options.threads >= 1))
+      throw new RangeError(`threads must be an integer ≥ 1, got ${options.threads}`);
     const min = options.minRunWork ?? MIN_RUN_WORK;
     if (!(Number.isFinite(min) && min >= 0)) throw new RangeError(`minRunWork must be ≥ 0, got ${min}`);
     this.#local = new ShardComputer(setup.spec, setup.dataset, setup.shardSize, setup.kernels, setup.wireDtype);
@@ -148,8 +155,18 @@ export class PooledComputer implements GradientComputer {
     this.#started ??= (async () => {
       const { features, labels, ...meta } = this.#setup.dataset;
       const { spec, shardSize, kernels, wireDtype } = this.#setup;
-      const init: ThreadInit = { spec, shardSize, kernels, wireDtype, dataset: meta, data: sharedDataOf(features, labels), weights: this.#weights.buffer };
-      const threads = Array.from({ length: this.threads }, (_, i) => this.#spawn(init, `compute thread ${i + 1} of ${this.threads}`));
+      const init: ThreadInit = {
+        spec,
+        shardSize,
+        kernels,
+        wireDtype,
+        dataset: meta,
+        data: sharedDataOf(features, labels),
+        weights: this.#weights.buffer,
+      };
+      const threads = Array.from({ length: this.threads }, (_, i) =>
+        this.#spawn(init, `compute thread ${i + 1} of ${this.threads}`),
+      );
       this.#threads = threads;
       await Promise.all(threads.map((t) => this.#ask(t, null)));
       this.#options.onStarted?.(threads.length);
@@ -170,16 +187,25 @@ export class PooledComputer implements GradientComputer {
       },
       die: (detail) => this.#die(`${name} ${detail}`),
     };
-    const thread: Thread = { handle: this.#spawnThread(init, name, events), slots: [], hasIndices: false, pending: null };
+    const thread: Thread = {
+      handle: this.#spawnThread(init, name, events),
+      slots: [],
+      hasIndices: false,
+      pending: null,
+    };
     return thread;
   }
 
   async #compute(params: Float32Array, shards: readonly ShardInput[], numShards: number): Promise<NodeGradient[]> {
     if (this.#crash !== null) throw this.#crash;
     if (this.#closed) throw new Error('compute threads closed');
-    if (params.length !== this.paramCount) throw new RangeError(`weights of ${params.length} values, the model has ${this.paramCount}`);
+    if (params.length !== this.paramCount)
+      throw new RangeError(`weights of ${params.length} values, the model has ${this.paramCount}`);
     const samples = shards.reduce((n, s) => n + s.indices.length, 0);
-    const parts = this.#minRunWork === 0 ? this.threads : Math.min(this.threads, Math.floor((samples * this.paramCount) / this.#minRunWork));
+    const parts =
+      this.#minRunWork === 0
+        ? this.threads
+        : Math.min(this.threads, Math.floor((samples * this.paramCount) / this.#minRunWork));
     if (parts <= 1 && this.#minRunWork > 0) return this.#local.computeNodes(params, shards, numShards);
     const threads = await this.#start();
     const runs = splitShards(shards, parts);
@@ -201,7 +227,9 @@ export class PooledComputer implements GradientComputer {
         list.push(s.id, at, s.indices.length);
         at += s.indices.length;
       }
-      const request: ThreadRequest = thread.hasIndices ? { call, numShards, shards: list } : { call, numShards, shards: list, indices: this.#indices.buffer };
+      const request: ThreadRequest = thread.hasIndices
+        ? { call, numShards, shards: list }
+        : { call, numShards, shards: list, indices: this.#indices.buffer };
       thread.hasIndices = true;
       return this.#ask(thread, request);
     });
@@ -216,15 +244,23 @@ export class PooledComputer implements GradientComputer {
       const thread = threads[r];
       if (reply.slots !== undefined) {
         const buffer = reply.slots;
-        thread.slots = Array.from({ length: buffer.byteLength / (4 * this.paramCount) }, (_, k) => new Float32Array(buffer, k * 4 * this.paramCount, this.paramCount));
+        thread.slots = Array.from(
+          { length: buffer.byteLength / (4 * this.paramCount) },
+          (_, k) => new Float32Array(buffer, k * 4 * this.paramCount, this.paramCount),
+        );
       }
-      reply.nodes.forEach((n, k) => got.set(nodeKey(n.node), { grad: thread.slots[k], lossSum: n.lossSum, count: n.count, correct: n.correct }));
+      reply.nodes.forEach((n, k) =>
+        got.set(nodeKey(n.node), { grad: thread.slots[k], lossSum: n.lossSum, count: n.count, correct: n.correct }),
+      );
     });
     const ids = runs.flatMap((run) => run.map((s) => s.id));
     // The task's maximal nodes, completed from the runs' nodes in tree order (the combine
     // adds into the left operand's slot, as ShardComputer adds into its left buffer, and
     // rounds as it does for the wire dtype).
-    return coverNodes(ids, numShards).map((node) => ({ node, partial: reduceNode(node, numShards, (n) => got.get(nodeKey(n)), this.#combine) }));
+    return coverNodes(ids, numShards).map((node) => ({
+      node,
+      partial: reduceNode(node, numShards, (n) => got.get(nodeKey(n)), this.#combine),
+    }));
   }
 
   /** Sends a request (null: none, just await the thread's 'ready') and resolves with the reply. */
@@ -260,7 +296,13 @@ export class PooledComputer implements GradientComputer {
 function sharedDataOf(features: Float32Array, labels: Float32Array): SharedArrayBuffer {
   const buffer = features.buffer;
   const total = features.byteLength + labels.byteLength;
-  if (buffer instanceof SharedArrayBuffer && features.byteOffset === 0 && labels.buffer === buffer && labels.byteOffset === features.byteLength && buffer.byteLength === total) {
+  if (
+    buffer instanceof SharedArrayBuffer &&
+    features.byteOffset === 0 &&
+    labels.buffer === buffer &&
+    labels.byteOffset === features.byteLength &&
+    buffer.byteLength === total
+  ) {
     return buffer;
   }
   const data = new SharedArrayBuffer(total);

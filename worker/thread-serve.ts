@@ -50,7 +50,12 @@ export interface ThreadNode {
 export type ThreadReply =
   | { readonly type: 'ready' }
   /** Node k's gradient (paramCount floats) is slot k of the slots buffer; `slots` when the thread had to grow it. */
-  | { readonly type: 'done'; readonly call: number; readonly nodes: readonly ThreadNode[]; readonly slots?: SharedArrayBuffer }
+  | {
+      readonly type: 'done';
+      readonly call: number;
+      readonly nodes: readonly ThreadNode[];
+      readonly slots?: SharedArrayBuffer;
+    }
   /** computeNodes threw (a bad index, say): the call fails, the thread lives on. */
   | { readonly type: 'failed'; readonly call: number; readonly message: string };
 
@@ -88,8 +93,15 @@ export function threadServer(init: ThreadInit): (request: ThreadRequest) => Thre
         slots = nodes.map((_, k) => new Float32Array(buffer, k * P * 4, P));
       }
       nodes.forEach((n, k) => slots[k].set(n.partial.grad));
-      const meta = nodes.map(({ node, partial }) => ({ node, lossSum: partial.lossSum, count: partial.count, correct: partial.correct }));
-      return grown === undefined ? { type: 'done', call: m.call, nodes: meta } : { type: 'done', call: m.call, nodes: meta, slots: grown };
+      const meta = nodes.map(({ node, partial }) => ({
+        node,
+        lossSum: partial.lossSum,
+        count: partial.count,
+        correct: partial.correct,
+      }));
+      return grown === undefined
+        ? { type: 'done', call: m.call, nodes: meta }
+        : { type: 'done', call: m.call, nodes: meta, slots: grown };
     } catch (err) {
       return { type: 'failed', call: m.call, message: err instanceof Error ? err.message : String(err) };
     }

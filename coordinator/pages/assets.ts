@@ -38,7 +38,7 @@ export function bundleDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir);
-    if (up === dir) throw new Error('flocktrain: cannot find the package root from ' + fileURLToPath(import.meta.url));
+    if (up === dir) throw new Error(`flocktrain: cannot find the package root from ${fileURLToPath(import.meta.url)}`);
     dir = up;
   }
   return join(dir, 'dist', 'browser');
@@ -73,7 +73,10 @@ export function publicPageRoutes(): [string, RouteHandler][] {
     (_req, res) => {
       readFile(join(dir, name)).then(
         (body) => res.writeHead(200, SCRIPT_HEADERS).end(body),
-        () => res.writeHead(503, { 'content-type': 'text/plain' }).end(`browser bundle ${name} is missing: run npm run build\n`),
+        () =>
+          res
+            .writeHead(503, { 'content-type': 'text/plain' })
+            .end(`browser bundle ${name} is missing: run npm run build\n`),
       );
     },
   ]);

@@ -22,7 +22,12 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   return ticks;
 }
 
-export function drawLineChart(canvas: HTMLCanvasElement, xs: readonly number[], ys: readonly number[], o: ChartOptions): void {
+export function drawLineChart(
+  canvas: HTMLCanvasElement,
+  xs: readonly number[],
+  ys: readonly number[],
+  o: ChartOptions,
+): void {
   const dpr = window.devicePixelRatio || 1;
   const width = canvas.clientWidth;
   const height = canvas.clientHeight;
@@ -62,7 +67,8 @@ export function drawLineChart(canvas: HTMLCanvasElement, xs: readonly number[], 
     ctx.stroke();
     ctx.fillText(String(t), 4, py(t) + 4);
   }
-  for (const t of niceTicks(xMin, xMax, 6).filter(Number.isInteger)) ctx.fillText(String(t), px(t) - 4, pad.top + h + 14);
+  for (const t of niceTicks(xMin, xMax, 6).filter(Number.isInteger))
+    ctx.fillText(String(t), px(t) - 4, pad.top + h + 14);
   ctx.fillText(o.xLabel, pad.left + w - ctx.measureText(o.xLabel).width, height - 2);
   ctx.strokeStyle = o.color;
   ctx.lineWidth = 2;

@@ -13,7 +13,15 @@ function el(id: string): HTMLElement {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-const state: Mutable<FeedState> = { run: null, steps: [], epochs: [], workers: [], progress: null, events: [], done: null };
+const state: Mutable<FeedState> = {
+  run: null,
+  steps: [],
+  epochs: [],
+  workers: [],
+  progress: null,
+  events: [],
+  done: null,
+};
 
 function setStatus(text: string, cls: 'live' | 'done' | 'off'): void {
   el('status').textContent = text;
@@ -63,11 +71,15 @@ function renderProgress(p: Progress | null): void {
   if (p === null || p.totalSteps === 0) return;
   const epoch = Math.min(p.epochs, Math.floor(p.step / p.stepsPerEpoch) + 1);
   const inEpoch = p.step - (epoch - 1) * p.stepsPerEpoch;
-  el('progress-text').textContent = `epoch ${epoch} of ${p.epochs}: step ${inEpoch} of ${p.stepsPerEpoch} (overall ${p.step} of ${p.totalSteps})`;
+  el('progress-text').textContent =
+    `epoch ${epoch} of ${p.epochs}: step ${inEpoch} of ${p.stepsPerEpoch} (overall ${p.step} of ${p.totalSteps})`;
   el('progress-bar').style.width = `${((100 * p.step) / p.totalSteps).toFixed(1)}%`;
-  el('eta').textContent = state.done !== null ? 'finished'
-    : p.etaSeconds === null ? 'ETA: measuring…'
-      : `ETA: ${duration(p.etaSeconds)} (${p.stepsPerSec?.toFixed(1)} steps/s)`;
+  el('eta').textContent =
+    state.done !== null
+      ? 'finished'
+      : p.etaSeconds === null
+        ? 'ETA: measuring…'
+        : `ETA: ${duration(p.etaSeconds)} (${p.stepsPerSec?.toFixed(1)} steps/s)`;
 }
 
 function cell(row: HTMLTableRowElement, text: string): void {
@@ -81,7 +93,16 @@ function renderWorkers(workers: readonly WorkerRow[]): void {
     const row = body.insertRow();
     row.className = w.status;
     row.dataset.kind = w.kind;
-    for (const text of [w.id, w.kind, `${w.agent} (${w.remote})`, w.status, String(w.samplesPerSec), String(w.tasksDone), w.status === 'left' ? 'gone' : `${(w.lastSeenMs / 1000).toFixed(1)} s ago`]) cell(row, text);
+    for (const text of [
+      w.id,
+      w.kind,
+      `${w.agent} (${w.remote})`,
+      w.status,
+      String(w.samplesPerSec),
+      String(w.tasksDone),
+      w.status === 'left' ? 'gone' : `${(w.lastSeenMs / 1000).toFixed(1)} s ago`,
+    ])
+      cell(row, text);
   }
 }
 
@@ -99,22 +120,37 @@ function render(): void {
       }
     }
   }
-  drawLineChart(el('loss-chart') as HTMLCanvasElement, steps.map((p) => p.step), steps.map((p) => p.loss), { color: '#3b7ddd', xLabel: 'step' });
+  drawLineChart(
+    el('loss-chart') as HTMLCanvasElement,
+    steps.map((p) => p.step),
+    steps.map((p) => p.loss),
+    { color: '#3b7ddd', xLabel: 'step' },
+  );
   const acc = epochs.filter((p) => p.valAccuracy !== null);
-  drawLineChart(el('acc-chart') as HTMLCanvasElement, acc.map((p) => p.epoch), acc.map((p) => p.valAccuracy ?? 0), { color: '#17803d', xLabel: 'epoch', yRange: [0, 1], dots: true });
+  drawLineChart(
+    el('acc-chart') as HTMLCanvasElement,
+    acc.map((p) => p.epoch),
+    acc.map((p) => p.valAccuracy ?? 0),
+    { color: '#17803d', xLabel: 'epoch', yRange: [0, 1], dots: true },
+  );
   renderWorkers(state.workers);
   renderProgress(state.progress);
   const events = el('events');
-  events.replaceChildren(...[...state.events].reverse().map((e) => {
-    const li = document.createElement('li');
-    const time = document.createElement('time');
-    time.textContent = e.time.slice(11, 19);
-    li.append(time, e.text);
-    return li;
-  }));
+  events.replaceChildren(
+    ...[...state.events].reverse().map((e) => {
+      const li = document.createElement('li');
+      const time = document.createElement('time');
+      time.textContent = e.time.slice(11, 19);
+      li.append(time, e.text);
+      return li;
+    }),
+  );
   if (done !== null) {
     const acc = done.valAccuracy === null ? '' : `, val accuracy ${(100 * done.valAccuracy).toFixed(1)}%`;
-    setStatus(`${done.interrupted ? 'interrupted' : 'finished'} after ${done.steps} steps${acc}; weights ${done.weightsHash.slice(0, 12)}…`, 'done');
+    setStatus(
+      `${done.interrupted ? 'interrupted' : 'finished'} after ${done.steps} steps${acc}; weights ${done.weightsHash.slice(0, 12)}…`,
+      'done',
+    );
   }
 }
 
@@ -146,7 +182,8 @@ function main(): void {
   source.onerror = () => {
     if (state.done !== null) return;
     // Never connected: most likely a wrong token (the stream answered 401).
-    if (source.readyState === EventSource.CLOSED) setStatus('cannot subscribe to /events: wrong or missing token?', 'off');
+    if (source.readyState === EventSource.CLOSED)
+      setStatus('cannot subscribe to /events: wrong or missing token?', 'off');
     else setStatus('disconnected from the coordinator; retrying…', 'off');
   };
   window.addEventListener('resize', render);

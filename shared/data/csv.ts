@@ -34,7 +34,10 @@ interface CsvRecord {
  * Reads `path`, then parses it with parseCsv; an unreadable file is a DataError naming the
  * path. fileName defaults to the path.
  */
-export function loadCsvFile(path: string, options: Omit<CsvOptions, 'fileName'> & { readonly fileName?: string }): Dataset {
+export function loadCsvFile(
+  path: string,
+  options: Omit<CsvOptions, 'fileName'> & { readonly fileName?: string },
+): Dataset {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -59,9 +62,12 @@ export function parseCsv(text: string, options: CsvOptions): Dataset {
   }
   const labelIndex = header.indexOf(labelColumn);
   if (labelIndex < 0) {
-    throw new DataError(`${file}: no label column ${quote(labelColumn)}; the columns are ${header.map(quote).join(', ')}`);
+    throw new DataError(
+      `${file}: no label column ${quote(labelColumn)}; the columns are ${header.map(quote).join(', ')}`,
+    );
   }
-  if (header.length < 2) throw new DataError(`${file}: no feature columns besides the label column ${quote(labelColumn)}`);
+  if (header.length < 2)
+    throw new DataError(`${file}: no feature columns besides the label column ${quote(labelColumn)}`);
   const rows = records.slice(1);
   if (rows.length === 0) throw new DataError(`${file}: no data rows after the header`);
 
@@ -72,7 +78,9 @@ export function parseCsv(text: string, options: CsvOptions): Dataset {
   for (let i = 0; i < numSamples; i++) {
     const { fields, lines } = rows[i];
     if (fields.length !== header.length) {
-      throw new DataError(`${file}:${lines[0]}: expected ${header.length} fields as in the header, got ${fields.length}`);
+      throw new DataError(
+        `${file}:${lines[0]}: expected ${header.length} fields as in the header, got ${fields.length}`,
+      );
     }
     let k = i * numFeatures;
     for (let j = 0; j < fields.length; j++) {
@@ -87,7 +95,17 @@ export function parseCsv(text: string, options: CsvOptions): Dataset {
   if (task === 'regression') {
     const labels = new Float32Array(numSamples); // (numSamples, 1)
     for (let i = 0; i < numSamples; i++) labels[i] = parseNumber(labelTexts[i], labelAt(i));
-    return { name, kind: 'regression', numSamples, numFeatures, features, labelWidth: 1, labels, numClasses: 0, classNames: [] };
+    return {
+      name,
+      kind: 'regression',
+      numSamples,
+      numFeatures,
+      features,
+      labelWidth: 1,
+      labels,
+      numClasses: 0,
+      classNames: [],
+    };
   }
   const { labels, classNames } = classLabels(labelTexts, labelAt);
   return {
@@ -195,7 +213,9 @@ function readRecords(text: string, file: string): CsvRecord[] {
         line++;
         break;
       }
-      throw new DataError(`${file}:${line}: expected a comma or a line end after a closing quote, got ${quote(text[i])}`);
+      throw new DataError(
+        `${file}:${line}: expected a comma or a line end after a closing quote, got ${quote(text[i])}`,
+      );
     }
     const blank = fields.length === 1 && !anyQuoted && fields[0].trim() === '';
     if (!blank) records.push({ fields, lines });

@@ -7,7 +7,10 @@
 import type { Dataset } from './dataset.js';
 
 /** The fields of a dataset (or its wire descriptor) that the header encodes. */
-export type DatasetHeaderFields = Pick<Dataset, 'name' | 'kind' | 'numSamples' | 'numFeatures' | 'labelWidth' | 'numClasses' | 'classNames'>;
+export type DatasetHeaderFields = Pick<
+  Dataset,
+  'name' | 'kind' | 'numSamples' | 'numFeatures' | 'labelWidth' | 'numClasses' | 'classNames'
+>;
 
 /** Exactly the header fields, in the header's key order (a descriptor or dataset carries more). */
 export function headerFields(d: DatasetHeaderFields): DatasetHeaderFields {

@@ -155,7 +155,17 @@ function classification(
   labels: Float32Array,
   numClasses: number,
 ): Dataset {
-  return { name, kind: 'classification', numSamples, numFeatures, features, labelWidth: 1, labels, numClasses, classNames: [] };
+  return {
+    name,
+    kind: 'classification',
+    numSamples,
+    numFeatures,
+    features,
+    labelWidth: 1,
+    labels,
+    numClasses,
+    classNames: [],
+  };
 }
 
 export type SyntheticName = 'spirals' | 'blobs' | 'regression';

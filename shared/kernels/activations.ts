@@ -8,6 +8,7 @@ import { sigmoid, tanh } from './transcendental.js';
 export function reluForward(out: Float32Array, inp: Float32Array, N: number): void {
   for (let i = 0; i < N; i++) {
     const x = inp[i];
+    // biome-ignore lint/complexity/useMathMinMax: Math.max keeps NaN and -0, the wasm kernel (x > 0 ? x : 0) does not
     out[i] = x > 0 ? x : 0;
   }
 }

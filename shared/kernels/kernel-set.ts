@@ -12,7 +12,14 @@
 // hundred exp/log per shard).
 
 import { matmulBackward, matmulForward } from './matmul.js';
-import { reluBackward, reluForward, sigmoidBackward, sigmoidForward, tanhBackward, tanhForward } from './activations.js';
+import {
+  reluBackward,
+  reluForward,
+  sigmoidBackward,
+  sigmoidForward,
+  tanhBackward,
+  tanhForward,
+} from './activations.js';
 import { meanSquaredError, softmaxCrossEntropy, type LossStats } from './loss.js';
 import { roundBf16 } from './bf16.js';
 import { WasmKernels, wasmKernelsAvailable } from './wasm/kernels.js';
@@ -30,12 +37,31 @@ export interface KernelSet {
   /** Whether `a` can be passed to the kernels as is (the js set: always). */
   addressable(a: Float32Array): boolean;
   /** out (B, OC) = inp (B, C) · weight (OC, C)ᵀ + bias (OC) */
-  matmulForward(out: Float32Array, inp: Float32Array, weight: Float32Array, bias: Float32Array, B: number, C: number, OC: number): void;
+  matmulForward(
+    out: Float32Array,
+    inp: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array,
+    B: number,
+    C: number,
+    OC: number,
+  ): void;
   /**
    * dweight (OC, C) += doutᵀ·inp, dbias (OC) += Σ_b dout, dinp (B, C) = dout·weight unless null.
    * accumulate false: dweight and dbias get the sums as if they had been zeroed first (same bits).
    */
-  matmulBackward(dinp: Float32Array | null, dweight: Float32Array, dbias: Float32Array, dout: Float32Array, inp: Float32Array, weight: Float32Array, B: number, C: number, OC: number, accumulate?: boolean): void;
+  matmulBackward(
+    dinp: Float32Array | null,
+    dweight: Float32Array,
+    dbias: Float32Array,
+    dout: Float32Array,
+    inp: Float32Array,
+    weight: Float32Array,
+    B: number,
+    C: number,
+    OC: number,
+    accumulate?: boolean,
+  ): void;
   /** out (N) += inp (N), elementwise in float32: the reduction tree's combine (same bits in both sets). */
   addInto(out: Float32Array, inp: Float32Array, N: number): void;
   /** buf (N) rounded to bfloat16 in place, for --wire-dtype bf16 (same bits in both sets: integer operations). */
@@ -46,10 +72,21 @@ export interface KernelSet {
   sigmoidBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, N: number): void;
   tanhForward(out: Float32Array, inp: Float32Array, N: number): void;
   tanhBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, N: number): void;
-  softmaxCrossEntropy(dlogits: Float32Array | null, logits: Float32Array, labels: Float32Array, B: number, K: number): LossStats;
-  meanSquaredError(dout: Float32Array | null, out: Float32Array, targets: Float32Array, B: number, T: number): LossStats;
+  softmaxCrossEntropy(
+    dlogits: Float32Array | null,
+    logits: Float32Array,
+    labels: Float32Array,
+    B: number,
+    K: number,
+  ): LossStats;
+  meanSquaredError(
+    dout: Float32Array | null,
+    out: Float32Array,
+    targets: Float32Array,
+    B: number,
+    T: number,
+  ): LossStats;
 }
-
 
 /** The plain-JS set: any Float32Array is addressable, allocation is `new Float32Array`. */
 export const jsKernels: KernelSet = {
@@ -95,7 +132,8 @@ export function createKernelSet(name: KernelSetName, arenaFloats: number): Kerne
     alloc: (n) => wasm.alloc(n),
     addressable: (a) => wasm.addressable(a),
     matmulForward: (out, inp, weight, bias, B, C, OC) => wasm.matmulForward(out, inp, weight, bias, B, C, OC),
-    matmulBackward: (dinp, dweight, dbias, dout, inp, weight, B, C, OC, accumulate = true) => wasm.matmulBackward(dinp, dweight, dbias, dout, inp, weight, B, C, OC, accumulate),
+    matmulBackward: (dinp, dweight, dbias, dout, inp, weight, B, C, OC, accumulate = true) =>
+      wasm.matmulBackward(dinp, dweight, dbias, dout, inp, weight, B, C, OC, accumulate),
     addInto: (out, inp, N) => wasm.addInto(out, inp, N),
     roundBf16: (buf, N) => wasm.roundBf16(buf, N),
     reluForward: (out, inp, N) => wasm.reluForward(out, inp, N),

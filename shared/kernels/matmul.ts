@@ -32,7 +32,14 @@ export function matmulForward(
       const w1 = w0 + C;
       const w2 = w1 + C;
       const w3 = w2 + C;
-      let a00 = 0, a01 = 0, a02 = 0, a03 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0;
+      let a00 = 0,
+        a01 = 0,
+        a02 = 0,
+        a03 = 0,
+        a10 = 0,
+        a11 = 0,
+        a12 = 0,
+        a13 = 0;
       for (let c = 0; c < C; c++) {
         const i0 = inp[x0 + c];
         const i1 = inp[x1 + c];
@@ -40,17 +47,30 @@ export function matmulForward(
         const v1 = weight[w1 + c];
         const v2 = weight[w2 + c];
         const v3 = weight[w3 + c];
-        a00 += i0 * v0; a01 += i0 * v1; a02 += i0 * v2; a03 += i0 * v3;
-        a10 += i1 * v0; a11 += i1 * v1; a12 += i1 * v2; a13 += i1 * v3;
+        a00 += i0 * v0;
+        a01 += i0 * v1;
+        a02 += i0 * v2;
+        a03 += i0 * v3;
+        a10 += i1 * v0;
+        a11 += i1 * v1;
+        a12 += i1 * v2;
+        a13 += i1 * v3;
       }
       const r0 = b * OC + o;
       const r1 = r0 + OC;
-      out[r0] = a00 + bias[o]; out[r0 + 1] = a01 + bias[o + 1]; out[r0 + 2] = a02 + bias[o + 2]; out[r0 + 3] = a03 + bias[o + 3];
-      out[r1] = a10 + bias[o]; out[r1 + 1] = a11 + bias[o + 1]; out[r1 + 2] = a12 + bias[o + 2]; out[r1 + 3] = a13 + bias[o + 3];
+      out[r0] = a00 + bias[o];
+      out[r0 + 1] = a01 + bias[o + 1];
+      out[r0 + 2] = a02 + bias[o + 2];
+      out[r0 + 3] = a03 + bias[o + 3];
+      out[r1] = a10 + bias[o];
+      out[r1 + 1] = a11 + bias[o + 1];
+      out[r1 + 2] = a12 + bias[o + 2];
+      out[r1 + 3] = a13 + bias[o + 3];
     }
     for (; o < OC; o++) {
       const w0 = o * C;
-      let a0 = 0, a1 = 0;
+      let a0 = 0,
+        a1 = 0;
       for (let c = 0; c < C; c++) {
         const v = weight[w0 + c];
         a0 += inp[x0 + c] * v;
@@ -101,26 +121,44 @@ export function matmulBackward(
 
 // dweight[o, c] += Σ_b dout[b, o]·inp[b, c]; tile 2 outputs × 4 samples so each inp load
 // feeds two rows of dweight and each dweight element is read and written once per block.
-function weightGradient(dweight: Float32Array, dout: Float32Array, inp: Float32Array, B: number, C: number, OC: number): void {
+function weightGradient(
+  dweight: Float32Array,
+  dout: Float32Array,
+  inp: Float32Array,
+  B: number,
+  C: number,
+  OC: number,
+): void {
   let o = 0;
   for (; o + 2 <= OC; o += 2) {
     const w0 = o * C;
     const w1 = w0 + C;
     let b = 0;
     for (; b + 4 <= B; b += 4) {
-      const d00 = dout[b * OC + o], d01 = dout[b * OC + o + 1];
-      const d10 = dout[(b + 1) * OC + o], d11 = dout[(b + 1) * OC + o + 1];
-      const d20 = dout[(b + 2) * OC + o], d21 = dout[(b + 2) * OC + o + 1];
-      const d30 = dout[(b + 3) * OC + o], d31 = dout[(b + 3) * OC + o + 1];
-      const x0 = b * C, x1 = x0 + C, x2 = x1 + C, x3 = x2 + C;
+      const d00 = dout[b * OC + o],
+        d01 = dout[b * OC + o + 1];
+      const d10 = dout[(b + 1) * OC + o],
+        d11 = dout[(b + 1) * OC + o + 1];
+      const d20 = dout[(b + 2) * OC + o],
+        d21 = dout[(b + 2) * OC + o + 1];
+      const d30 = dout[(b + 3) * OC + o],
+        d31 = dout[(b + 3) * OC + o + 1];
+      const x0 = b * C,
+        x1 = x0 + C,
+        x2 = x1 + C,
+        x3 = x2 + C;
       for (let c = 0; c < C; c++) {
-        const i0 = inp[x0 + c], i1 = inp[x1 + c], i2 = inp[x2 + c], i3 = inp[x3 + c];
+        const i0 = inp[x0 + c],
+          i1 = inp[x1 + c],
+          i2 = inp[x2 + c],
+          i3 = inp[x3 + c];
         dweight[w0 + c] += d00 * i0 + d10 * i1 + d20 * i2 + d30 * i3;
         dweight[w1 + c] += d01 * i0 + d11 * i1 + d21 * i2 + d31 * i3;
       }
     }
     for (; b < B; b++) {
-      const d0 = dout[b * OC + o], d1 = dout[b * OC + o + 1];
+      const d0 = dout[b * OC + o],
+        d1 = dout[b * OC + o + 1];
       const x0 = b * C;
       for (let c = 0; c < C; c++) {
         const i0 = inp[x0 + c];
@@ -140,19 +178,35 @@ function weightGradient(dweight: Float32Array, dout: Float32Array, inp: Float32A
 }
 
 // dinp[b, c] = Σ_o dout[b, o]·weight[o, c], summed in double over o in order.
-function inputGradient(dinp: Float32Array, dout: Float32Array, weight: Float32Array, B: number, C: number, OC: number): void {
+function inputGradient(
+  dinp: Float32Array,
+  dout: Float32Array,
+  weight: Float32Array,
+  B: number,
+  C: number,
+  OC: number,
+): void {
   for (let b = 0; b < B; b++) {
     const d0 = b * OC;
     const x0 = b * C;
     let c = 0;
     for (; c + 4 <= C; c += 4) {
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      let a0 = 0,
+        a1 = 0,
+        a2 = 0,
+        a3 = 0;
       for (let o = 0; o < OC; o++) {
         const d = dout[d0 + o];
         const w = o * C + c;
-        a0 += d * weight[w]; a1 += d * weight[w + 1]; a2 += d * weight[w + 2]; a3 += d * weight[w + 3];
+        a0 += d * weight[w];
+        a1 += d * weight[w + 1];
+        a2 += d * weight[w + 2];
+        a3 += d * weight[w + 3];
       }
-      dinp[x0 + c] = a0; dinp[x0 + c + 1] = a1; dinp[x0 + c + 2] = a2; dinp[x0 + c + 3] = a3;
+      dinp[x0 + c] = a0;
+      dinp[x0 + c + 1] = a1;
+      dinp[x0 + c + 2] = a2;
+      dinp[x0 + c + 3] = a3;
     }
     for (; c < C; c++) {
       let a = 0;

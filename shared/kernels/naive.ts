@@ -4,8 +4,13 @@
 // double accumulator, so it matches the fast kernel only to a stated tolerance.
 
 export function matmulForwardNaive(
-  out: Float32Array, inp: Float32Array, weight: Float32Array, bias: Float32Array,
-  B: number, C: number, OC: number,
+  out: Float32Array,
+  inp: Float32Array,
+  weight: Float32Array,
+  bias: Float32Array,
+  B: number,
+  C: number,
+  OC: number,
 ): void {
   for (let b = 0; b < B; b++) {
     for (let o = 0; o < OC; o++) {
@@ -17,9 +22,15 @@ export function matmulForwardNaive(
 }
 
 export function matmulBackwardNaive(
-  dinp: Float32Array | null, dweight: Float32Array, dbias: Float32Array,
-  dout: Float32Array, inp: Float32Array, weight: Float32Array,
-  B: number, C: number, OC: number,
+  dinp: Float32Array | null,
+  dweight: Float32Array,
+  dbias: Float32Array,
+  dout: Float32Array,
+  inp: Float32Array,
+  weight: Float32Array,
+  B: number,
+  C: number,
+  OC: number,
 ): void {
   for (let o = 0; o < OC; o++) {
     let s = 0;

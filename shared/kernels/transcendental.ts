@@ -24,26 +24,26 @@ const LO = 1 - HI;
 
 // ln2 = LN2_HI + LN2_LO. LN2_HI has its low 21 mantissa bits zero, so k·LN2_HI is exact
 // for |k| < 2^11 (every k that exp or log can produce) and x − k·LN2_HI loses nothing.
-const LN2_HI = 6.93147180369123816490e-1; // 0x3FE62E42_FEE00000
+const LN2_HI = 6.9314718036912381649e-1; // 0x3FE62E42_FEE00000
 const LN2_LO = 1.90821492927058770002e-10; // 0x3DEA39EF_35793C76
-const INV_LN2 = 1.44269504088896338700e0; // 0x3FF71547_652B82FE
+const INV_LN2 = 1.442695040888963387; // 0x3FF71547_652B82FE
 const HALF_LN2 = 3.46573590279972654709e-1; // 0x3FD62E42_FEFA39EF
-const SQRT2 = 1.41421356237309514547e0; // 0x3FF6A09E_667F3BCD
-const E = 2.71828182845904509080e0; // 0x4005BF0A_8B145769
+const SQRT2 = 1.41421356237309514547; // 0x3FF6A09E_667F3BCD
+const E = 2.7182818284590450908; // 0x4005BF0A_8B145769
 
 // exp(x) overflows above O_THRESHOLD and is below half the smallest subnormal under U_THRESHOLD.
 const O_THRESHOLD = 7.09782712893383973096e2; // 0x40862E42_FEFA39EF
-const U_THRESHOLD = -7.45133219101941108420e2; // 0xC0874910_D52D3051
+const U_THRESHOLD = -7.4513321910194110842e2; // 0xC0874910_D52D3051
 const TWO_M28 = 3.7252902984619140625e-9; // 2^-28: below it exp(x) rounds to 1 + x
 const TWO_M54 = 5.55111512312578270212e-17; // 2^-54: below it expm1(x) rounds to x
 const TWO_54 = 18014398509481984; // lifts a subnormal into the normal range
-const TWO_M1000 = 9.33263618503218878990e-302; // 2^-1000
+const TWO_M1000 = 9.3326361850321887899e-302; // 2^-1000
 
 // exp: e^r = 1 + 2r/(2 − c) with c = r − r²·P(r²), P minimax on |r| ≤ ln2/2.
 const P1 = 1.66666666666666019037e-1;
 const P2 = -2.77777777770155933842e-3;
 const P3 = 6.61375632143793436117e-5;
-const P4 = -1.65339022054652515390e-6;
+const P4 = -1.6533902205465251539e-6;
 const P5 = 4.13813679705723846039e-8;
 
 // expm1: rational correction in x²/2, minimax on |x| ≤ ln2/2.
@@ -54,7 +54,7 @@ const Q4 = 4.00821782732936239552e-6;
 const Q5 = -2.01099218183624371326e-7;
 
 // log: 2·atanh(s) = 2s + s·R(s²), R minimax on s² ≤ 0.1716².
-const LG1 = 6.666666666666735130e-1;
+const LG1 = 6.66666666666673513e-1;
 const LG2 = 3.999999999940941908e-1;
 const LG3 = 2.857142874366239149e-1;
 const LG4 = 2.222219843214978396e-1;
@@ -96,7 +96,7 @@ export function exp(x: number): number {
   const c = r - t * (P1 + t * (P2 + t * (P3 + t * (P4 + t * P5))));
   if (k === 0) return 1 - ((r * c) / (c - 2) - r);
   // Adding hi and lo back separately recovers the bits r lost when it was rounded.
-  const y = 1 - ((lo - (r * c) / (2 - c)) - hi);
+  const y = 1 - (lo - (r * c) / (2 - c) - hi);
   return scaleByPow2(y, k);
 }
 

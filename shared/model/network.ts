@@ -49,7 +49,11 @@ export class Network {
     );
     const P = this.layout.totalSize;
     const staged = kernels === 'js' ? 0 : 2 * P;
-    const sizes = [...this.#widths.map((w) => maxBatch * w), ...this.#widths.map((w) => maxBatch * w), maxBatch * spec.inputSize];
+    const sizes = [
+      ...this.#widths.map((w) => maxBatch * w),
+      ...this.#widths.map((w) => maxBatch * w),
+      maxBatch * spec.inputSize,
+    ];
     // Each block is rounded up to 64 bytes in the arena: 16 floats of slack per block.
     for (let i = 0; i < gradientSlots; i++) sizes.push(P);
     this.#k = createKernelSet(kernels, staged + sizes.reduce((a, n) => a + n + 16, 0) + 2 * 16);
@@ -107,13 +111,28 @@ export class Network {
       switch (layer.type) {
         case 'dense': {
           const d = this.#dense[i]!;
-          this.#k.matmulForward(out, inp, params.subarray(d.weight, d.bias), params.subarray(d.bias, d.bias + width), B, inWidth, width);
+          this.#k.matmulForward(
+            out,
+            inp,
+            params.subarray(d.weight, d.bias),
+            params.subarray(d.bias, d.bias + width),
+            B,
+            inWidth,
+            width,
+          );
           break;
         }
-        case 'relu': this.#k.reluForward(out, inp, n); break;
-        case 'sigmoid': this.#k.sigmoidForward(out, inp, n); break;
-        case 'tanh': this.#k.tanhForward(out, inp, n); break;
-        default: assertNever(layer);
+        case 'relu':
+          this.#k.reluForward(out, inp, n);
+          break;
+        case 'sigmoid':
+          this.#k.sigmoidForward(out, inp, n);
+          break;
+        case 'tanh':
+          this.#k.tanhForward(out, inp, n);
+          break;
+        default:
+          assertNever(layer);
       }
       inp = out;
       inWidth = width;
@@ -131,7 +150,13 @@ export class Network {
    * Forward + backward on one batch. Adds (+=) the gradient of the *sum* of per-sample
    * losses into `grads`; the caller zeroes it when it wants a fresh gradient.
    */
-  accumulateGradient(params: Float32Array, grads: Float32Array, x: Float32Array, labels: Float32Array, B: number): LossStats {
+  accumulateGradient(
+    params: Float32Array,
+    grads: Float32Array,
+    x: Float32Array,
+    labels: Float32Array,
+    B: number,
+  ): LossStats {
     if (this.#k.addressable(grads)) return this.#backward(params, grads, x, labels, B, true);
     this.#stagedGrads.set(grads);
     const stats = this.#backward(params, this.#stagedGrads, x, labels, B, true);
@@ -140,7 +165,13 @@ export class Network {
   }
 
   /** Like accumulateGradient, but overwrites `grads` with the gradient (saves a copy when staging). */
-  computeGradient(params: Float32Array, grads: Float32Array, x: Float32Array, labels: Float32Array, B: number): LossStats {
+  computeGradient(
+    params: Float32Array,
+    grads: Float32Array,
+    x: Float32Array,
+    labels: Float32Array,
+    B: number,
+  ): LossStats {
     const target = this.#k.addressable(grads) ? grads : this.#stagedGrads;
     // Every parameter belongs to one dense layer, whose backward overwrites its slice:
     // the same bits as zeroing the buffer first, without the pass over it.
@@ -150,7 +181,14 @@ export class Network {
   }
 
   /** `accumulate`: add into grads (else overwrite each dense layer's slice, as if zeroed first). */
-  #backward(params: Float32Array, grads: Float32Array, x: Float32Array, labels: Float32Array, B: number, accumulate: boolean): LossStats {
+  #backward(
+    params: Float32Array,
+    grads: Float32Array,
+    x: Float32Array,
+    labels: Float32Array,
+    B: number,
+    accumulate: boolean,
+  ): LossStats {
     params = this.stageParams(params);
     x = this.#stageInput(x, B);
     const out = this.forward(params, x, B);
@@ -168,16 +206,31 @@ export class Network {
         case 'dense': {
           const d = this.#dense[i]!;
           this.#k.matmulBackward(
-            dinp, grads.subarray(d.weight, d.bias), grads.subarray(d.bias, d.bias + width),
-            dout, inp, params.subarray(d.weight, d.bias), B, inWidth, width, accumulate,
+            dinp,
+            grads.subarray(d.weight, d.bias),
+            grads.subarray(d.bias, d.bias + width),
+            dout,
+            inp,
+            params.subarray(d.weight, d.bias),
+            B,
+            inWidth,
+            width,
+            accumulate,
           );
           break;
         }
         // Activations sit after a dense layer, so i > 0 and dinp is never null here.
-        case 'relu': this.#k.reluBackward(dinp!, dout, this.#acts[i], n); break;
-        case 'sigmoid': this.#k.sigmoidBackward(dinp!, dout, this.#acts[i], n); break;
-        case 'tanh': this.#k.tanhBackward(dinp!, dout, this.#acts[i], n); break;
-        default: assertNever(layer);
+        case 'relu':
+          this.#k.reluBackward(dinp!, dout, this.#acts[i], n);
+          break;
+        case 'sigmoid':
+          this.#k.sigmoidBackward(dinp!, dout, this.#acts[i], n);
+          break;
+        case 'tanh':
+          this.#k.tanhBackward(dinp!, dout, this.#acts[i], n);
+          break;
+        default:
+          assertNever(layer);
       }
     }
     return stats;

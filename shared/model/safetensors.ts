@@ -45,7 +45,11 @@ interface TensorEntry {
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-export function encodeSafetensors(layout: ParamLayout, params: Float32Array, metadata: Record<string, string>): Uint8Array {
+export function encodeSafetensors(
+  layout: ParamLayout,
+  params: Float32Array,
+  metadata: Record<string, string>,
+): Uint8Array {
   if (params.length !== layout.totalSize) {
     throw new RangeError(`encodeSafetensors: expected ${layout.totalSize} params for the layout, got ${params.length}`);
   }
@@ -83,10 +87,14 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsFile {
   }
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true);
   if (headerLength > BigInt(MAX_HEADER_BYTES)) {
-    throw new ModelFileError(`safetensors: expected a header of at most ${MAX_HEADER_BYTES} bytes, got ${headerLength}`);
+    throw new ModelFileError(
+      `safetensors: expected a header of at most ${MAX_HEADER_BYTES} bytes, got ${headerLength}`,
+    );
   }
   if (headerLength > BigInt(bytes.length - HEADER_LENGTH_BYTES)) {
-    throw new ModelFileError(`safetensors: header length ${headerLength} exceeds the ${bytes.length - HEADER_LENGTH_BYTES} bytes after the length prefix`);
+    throw new ModelFileError(
+      `safetensors: header length ${headerLength} exceeds the ${bytes.length - HEADER_LENGTH_BYTES} bytes after the length prefix`,
+    );
   }
   const dataStart = HEADER_LENGTH_BYTES + Number(headerLength);
   const dataBytes = bytes.length - dataStart;
@@ -122,13 +130,17 @@ export function loadParams(layout: ParamLayout, file: SafetensorsFile): Float32A
       throw new ModelFileError(`safetensors: missing tensor ${quote(t.name)} (expected shape ${fmtShape(t.shape)})`);
     }
     if (!sameShape(found.shape, t.shape) || found.data.length !== t.size) {
-      throw new ModelFileError(`safetensors: tensor ${quote(t.name)} has the wrong shape: expected ${fmtShape(t.shape)}, found ${fmtShape(found.shape)}`);
+      throw new ModelFileError(
+        `safetensors: tensor ${quote(t.name)} has the wrong shape: expected ${fmtShape(t.shape)}, found ${fmtShape(found.shape)}`,
+      );
     }
     params.set(found.data, t.offset);
   }
   for (const [name, t] of file.tensors) {
     if (!expected.has(name)) {
-      throw new ModelFileError(`safetensors: unexpected tensor ${quote(name)} with shape ${fmtShape(t.shape)} (not in the model)`);
+      throw new ModelFileError(
+        `safetensors: unexpected tensor ${quote(name)} with shape ${fmtShape(t.shape)} (not in the model)`,
+      );
     }
   }
   return params;
@@ -160,7 +172,9 @@ function parseMetadata(raw: unknown): Record<string, string> {
   }
   for (const [key, value] of Object.entries(raw)) {
     if (typeof value !== 'string') {
-      throw new ModelFileError(`safetensors: expected __metadata__ value for key ${quote(key)} to be a string, got ${describe(value)}`);
+      throw new ModelFileError(
+        `safetensors: expected __metadata__ value for key ${quote(key)} to be a string, got ${describe(value)}`,
+      );
     }
   }
   // fromEntries defines own properties, so a "__proto__" key stays data, not a prototype.
@@ -173,32 +187,46 @@ function parseEntry(name: string, raw: unknown, dataBytes: number): TensorEntry 
   }
   const keys = Object.keys(raw).sort();
   if (keys.join(',') !== ENTRY_KEYS.join(',')) {
-    throw new ModelFileError(`safetensors: expected tensor ${quote(name)} to have exactly the keys ${ENTRY_KEYS.join(', ')}, got ${quote(keys)}`);
+    throw new ModelFileError(
+      `safetensors: expected tensor ${quote(name)} to have exactly the keys ${ENTRY_KEYS.join(', ')}, got ${quote(keys)}`,
+    );
   }
   const { dtype, shape, data_offsets: offsets } = raw;
   if (typeof dtype !== 'string') {
-    throw new ModelFileError(`safetensors: expected tensor ${quote(name)} dtype to be a string, got ${describe(dtype)}`);
+    throw new ModelFileError(
+      `safetensors: expected tensor ${quote(name)} dtype to be a string, got ${describe(dtype)}`,
+    );
   }
   if (dtype !== 'F32') {
     throw new ModelFileError(`safetensors: tensor ${quote(name)} has dtype ${quote(dtype)}, only F32 is supported`);
   }
   if (!Array.isArray(shape) || !shape.every(isNonNegativeSafeInt)) {
-    throw new ModelFileError(`safetensors: expected tensor ${quote(name)} shape to be an array of non-negative integers, got ${quote(shape)}`);
+    throw new ModelFileError(
+      `safetensors: expected tensor ${quote(name)} shape to be an array of non-negative integers, got ${quote(shape)}`,
+    );
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegativeSafeInt)) {
-    throw new ModelFileError(`safetensors: expected tensor ${quote(name)} data_offsets to be two non-negative integers, got ${quote(offsets)}`);
+    throw new ModelFileError(
+      `safetensors: expected tensor ${quote(name)} data_offsets to be two non-negative integers, got ${quote(offsets)}`,
+    );
   }
   const [begin, end] = offsets as [number, number];
   if (begin > end || end > dataBytes) {
-    throw new ModelFileError(`safetensors: expected tensor ${quote(name)} data_offsets within [0, ${dataBytes}] with begin <= end, got [${begin}, ${end}]`);
+    throw new ModelFileError(
+      `safetensors: expected tensor ${quote(name)} data_offsets within [0, ${dataBytes}] with begin <= end, got [${begin}, ${end}]`,
+    );
   }
   // Overflow shows up as Infinity, or as NaN once a zero dimension follows it.
   const byteSize = (shape as number[]).reduce((a, b) => a * b, 1) * F32_BYTES;
   if (!Number.isSafeInteger(byteSize)) {
-    throw new ModelFileError(`safetensors: tensor ${quote(name)} has more elements than a file can hold, shape ${quote(shape)}`);
+    throw new ModelFileError(
+      `safetensors: tensor ${quote(name)} has more elements than a file can hold, shape ${quote(shape)}`,
+    );
   }
   if (byteSize !== end - begin) {
-    throw new ModelFileError(`safetensors: tensor ${quote(name)} of shape ${fmtShape(shape as number[])} F32 needs ${byteSize} bytes, data_offsets span ${end - begin}`);
+    throw new ModelFileError(
+      `safetensors: tensor ${quote(name)} of shape ${fmtShape(shape as number[])} F32 needs ${byteSize} bytes, data_offsets span ${end - begin}`,
+    );
   }
   return { name, shape: (shape as number[]).slice(), begin, end };
 }
@@ -210,16 +238,22 @@ function checkCoverage(entries: readonly TensorEntry[], dataBytes: number): void
   let previous = '(start of data)';
   for (const r of sorted) {
     if (r.begin < covered) {
-      throw new ModelFileError(`safetensors: tensor ${quote(r.name)} at byte ${r.begin} overlaps ${previous}, which ends at byte ${covered}`);
+      throw new ModelFileError(
+        `safetensors: tensor ${quote(r.name)} at byte ${r.begin} overlaps ${previous}, which ends at byte ${covered}`,
+      );
     }
     if (r.begin > covered) {
-      throw new ModelFileError(`safetensors: expected tensor data at byte ${covered} after ${previous}, got a hole up to byte ${r.begin} (tensor ${quote(r.name)})`);
+      throw new ModelFileError(
+        `safetensors: expected tensor data at byte ${covered} after ${previous}, got a hole up to byte ${r.begin} (tensor ${quote(r.name)})`,
+      );
     }
     covered = r.end;
     previous = `tensor ${quote(r.name)}`;
   }
   if (covered !== dataBytes) {
-    throw new ModelFileError(`safetensors: expected tensors to cover the ${dataBytes}-byte data section, they end at byte ${covered}`);
+    throw new ModelFileError(
+      `safetensors: expected tensors to cover the ${dataBytes}-byte data section, they end at byte ${covered}`,
+    );
   }
 }
 

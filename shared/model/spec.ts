@@ -63,18 +63,24 @@ function isPositiveInt(v: unknown): v is number {
 
 /** Validates an untrusted value (a file, a message) into a ModelSpec, or throws ConfigError. */
 export function validateSpec(value: unknown): ModelSpec {
-  if (typeof value !== 'object' || value === null) throw new ConfigError(`model spec: expected an object, got ${typeof value}`);
+  if (typeof value !== 'object' || value === null)
+    throw new ConfigError(`model spec: expected an object, got ${typeof value}`);
   const v = value as Record<string, unknown>;
-  if (!isPositiveInt(v.inputSize)) throw new ConfigError(`model spec: inputSize must be a positive integer, got ${String(v.inputSize)}`);
-  if (v.loss !== 'cross_entropy' && v.loss !== 'mse') throw new ConfigError(`model spec: loss must be cross_entropy or mse, got ${String(v.loss)}`);
-  if (!Array.isArray(v.layers) || v.layers.length === 0 || v.layers.length > 64) throw new ConfigError('model spec: layers must be a non-empty array of at most 64 layers');
+  if (!isPositiveInt(v.inputSize))
+    throw new ConfigError(`model spec: inputSize must be a positive integer, got ${String(v.inputSize)}`);
+  if (v.loss !== 'cross_entropy' && v.loss !== 'mse')
+    throw new ConfigError(`model spec: loss must be cross_entropy or mse, got ${String(v.loss)}`);
+  if (!Array.isArray(v.layers) || v.layers.length === 0 || v.layers.length > 64)
+    throw new ConfigError('model spec: layers must be a non-empty array of at most 64 layers');
   const layers: LayerSpec[] = [];
   for (const [i, raw] of (v.layers as unknown[]).entries()) {
     if (typeof raw !== 'object' || raw === null) throw new ConfigError(`model spec: layer ${i} is not an object`);
     const l = raw as Record<string, unknown>;
     if (l.type === 'dense') {
-      if (!isPositiveInt(l.units)) throw new ConfigError(`model spec: layer ${i} units must be a positive integer, got ${String(l.units)}`);
-      if (l.init !== 'he' && l.init !== 'xavier') throw new ConfigError(`model spec: layer ${i} init must be he or xavier, got ${String(l.init)}`);
+      if (!isPositiveInt(l.units))
+        throw new ConfigError(`model spec: layer ${i} units must be a positive integer, got ${String(l.units)}`);
+      if (l.init !== 'he' && l.init !== 'xavier')
+        throw new ConfigError(`model spec: layer ${i} init must be he or xavier, got ${String(l.init)}`);
       layers.push({ type: 'dense', units: l.units, init: l.init });
     } else if (typeof l.type === 'string' && ACTIVATIONS.includes(l.type)) {
       layers.push({ type: l.type as Activation });
@@ -83,7 +89,8 @@ export function validateSpec(value: unknown): ModelSpec {
     }
   }
   if (layers[0].type !== 'dense') throw new ConfigError('model spec: the first layer must be dense');
-  if (layers[layers.length - 1].type !== 'dense') throw new ConfigError('model spec: the last layer must be dense (its outputs feed the loss)');
+  if (layers[layers.length - 1].type !== 'dense')
+    throw new ConfigError('model spec: the last layer must be dense (its outputs feed the loss)');
   return { inputSize: v.inputSize, layers, loss: v.loss };
 }
 

@@ -31,9 +31,11 @@ export const SGD_DEFAULTS: SgdOptions = { lr: 0.1, momentum: 0, nesterov: false,
 /** The options merged over SGD_DEFAULTS; a ConfigError naming the value when one is out of range. */
 export function sgdOptions(options: Partial<SgdOptions>): SgdOptions {
   const o = { ...SGD_DEFAULTS, ...options };
-  if (!(Number.isFinite(o.lr) && o.lr > 0)) throw new ConfigError(`learning rate must be a positive number, got ${o.lr}`);
+  if (!(Number.isFinite(o.lr) && o.lr > 0))
+    throw new ConfigError(`learning rate must be a positive number, got ${o.lr}`);
   if (!(o.momentum >= 0 && o.momentum < 1)) throw new ConfigError(`momentum must be in [0, 1), got ${o.momentum}`);
-  if (!(Number.isFinite(o.weightDecay) && o.weightDecay >= 0)) throw new ConfigError(`weight decay must be ≥ 0, got ${o.weightDecay}`);
+  if (!(Number.isFinite(o.weightDecay) && o.weightDecay >= 0))
+    throw new ConfigError(`weight decay must be ≥ 0, got ${o.weightDecay}`);
   if (o.nesterov && o.momentum === 0) throw new ConfigError('nesterov momentum needs --momentum > 0');
   return o;
 }
@@ -43,7 +45,8 @@ export function checkSgdStep(size: number, params: Float32Array, grads: Float32A
   if (params.length !== size || grads.length !== size) {
     throw new RangeError(`sgd: expected ${size} parameters, got ${params.length} params and ${grads.length} grads`);
   }
-  if (!(Number.isInteger(count) && count >= 1 && count <= 2 ** 24)) throw new RangeError(`sgd: the sample count must be an integer in [1, 2^24], got ${count}`);
+  if (!(Number.isInteger(count) && count >= 1 && count <= 2 ** 24))
+    throw new RangeError(`sgd: the sample count must be an integer in [1, 2^24], got ${count}`);
 }
 
 export class Sgd implements Optimizer {
@@ -60,12 +63,14 @@ export class Sgd implements Optimizer {
   }
 
   get params(): Float32Array {
-    return (this.#params ??= new Float32Array(this.#size));
+    this.#params ??= new Float32Array(this.#size);
+    return this.#params;
   }
 
   stepBatch(params: Float32Array, gradSum: Float32Array, count: number): boolean {
     checkSgdStep(this.#size, params, gradSum, count);
-    const g = (this.#mean ??= new Float32Array(this.#size));
+    this.#mean ??= new Float32Array(this.#size);
+    const g = this.#mean;
     // v * 0 is ±0 for finite v and NaN otherwise: one test after the loop, no branch in it.
     let poison = 0;
     for (let i = 0; i < g.length; i++) {
@@ -128,7 +133,8 @@ export class Sgd implements Optimizer {
       this.#momentum = null;
       return;
     }
-    if (m.length !== this.#size) throw new RangeError(`sgd state: momentum has ${m.length} values, expected ${this.#size}`);
+    if (m.length !== this.#size)
+      throw new RangeError(`sgd state: momentum has ${m.length} values, expected ${this.#size}`);
     this.#momentum = m.slice();
   }
 }

@@ -82,7 +82,8 @@ export class WasmSgd implements Optimizer {
       this.#hasMomentum = false;
       return;
     }
-    if (m.length !== this.#size) throw new RangeError(`sgd state: momentum has ${m.length} values, expected ${this.#size}`);
+    if (m.length !== this.#size)
+      throw new RangeError(`sgd state: momentum has ${m.length} values, expected ${this.#size}`);
     this.#momentum.set(m);
     this.#hasMomentum = true;
   }

@@ -5,13 +5,20 @@
 
 import { Packr } from 'msgpackr';
 import { KERNEL_SET_NAMES, type KernelSetName } from '../kernels/kernel-set.js';
-import { validateSpec } from '../model/spec.js';
+import { type ModelSpec, validateSpec } from '../model/spec.js';
 import { ProtocolError } from './codes.js';
 import { packBf16, unpackBf16 } from '../kernels/bf16.js';
 import { WIRE_DTYPES, wireBytesPer, type WireDtype } from '../wire-dtype.js';
 import type {
-  CoordinatorMessage, DatasetDescriptor, HelloMessage, NodeStats, ResultMessage, ShardWork,
-  TaskMessage, WelcomeMessage, WorkerMessage,
+  CoordinatorMessage,
+  DatasetDescriptor,
+  HelloMessage,
+  NodeStats,
+  ResultMessage,
+  ShardWork,
+  TaskMessage,
+  WelcomeMessage,
+  WorkerMessage,
 } from './messages.js';
 
 // Plain msgpack maps (no record extension), so any msgpack implementation can speak it.
@@ -38,18 +45,36 @@ export function encodeLayout(message: WorkerMessage | CoordinatorMessage): Messa
   switch (message.type) {
     case 'welcome': {
       const { weights, ...head } = message;
-      return { head: headWithTensor(head, 'weights', weights.length * wireBytesPer(message.wireDtype)), tensor: weights, dtype: message.wireDtype };
+      return {
+        head: headWithTensor(head, 'weights', weights.length * wireBytesPer(message.wireDtype)),
+        tensor: weights,
+        dtype: message.wireDtype,
+      };
     }
     case 'weights': {
       const { weights, ...head } = message;
-      return { head: headWithTensor(head, 'weights', weights.length * wireBytesPer(message.dtype)), tensor: weights, dtype: message.dtype };
+      return {
+        head: headWithTensor(head, 'weights', weights.length * wireBytesPer(message.dtype)),
+        tensor: weights,
+        dtype: message.dtype,
+      };
     }
     case 'result': {
       const { grads, ...head } = message;
-      return { head: headWithTensor(head, 'grads', grads.length * wireBytesPer(message.dtype)), tensor: grads, dtype: message.dtype };
+      return {
+        head: headWithTensor(head, 'grads', grads.length * wireBytesPer(message.dtype)),
+        tensor: grads,
+        dtype: message.dtype,
+      };
     }
     case 'task':
-      return { head: packr.pack({ ...message, shards: message.shards.map((s) => ({ id: s.id, indices: bytesOf(s.indices) })) }), tensor: null };
+      return {
+        head: packr.pack({
+          ...message,
+          shards: message.shards.map((s) => ({ id: s.id, indices: bytesOf(s.indices) })),
+        }),
+        tensor: null,
+      };
     default:
       return { head: packr.pack(message), tensor: null };
   }
@@ -157,13 +182,18 @@ function show(v: unknown): string {
 
 function str(m: Record<string, unknown>, key: string, maxLength = 1024): string {
   const v = m[key];
-  if (typeof v !== 'string' || v.length > maxLength) throw new ProtocolError('malformed', `${key}: expected a string of at most ${maxLength} characters, got ${describe(v)}`);
+  if (typeof v !== 'string' || v.length > maxLength)
+    throw new ProtocolError(
+      'malformed',
+      `${key}: expected a string of at most ${maxLength} characters, got ${describe(v)}`,
+    );
   return v;
 }
 
 function int(m: Record<string, unknown>, key: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const v = m[key];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ProtocolError('malformed', `${key}: expected an integer in [${min}, ${max}], got ${show(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    throw new ProtocolError('malformed', `${key}: expected an integer in [${min}, ${max}], got ${show(v)}`);
   return v;
 }
 
@@ -182,25 +212,29 @@ function record(v: unknown, what: string): Record<string, unknown> {
 function array(m: Record<string, unknown>, key: string, maxLength: number): unknown[] {
   const v = m[key];
   if (!Array.isArray(v)) throw new ProtocolError('malformed', `${key}: expected an array, got ${describe(v)}`);
-  if (v.length > maxLength) throw new ProtocolError('too_large', `${key}: at most ${maxLength} entries allowed, got ${v.length}`);
+  if (v.length > maxLength)
+    throw new ProtocolError('too_large', `${key}: at most ${maxLength} entries allowed, got ${v.length}`);
   return v;
 }
 
 function rawBytes(m: Record<string, unknown>, key: string): Uint8Array {
   const v = m[key];
-  if (!(v instanceof Uint8Array)) throw new ProtocolError('malformed', `${key}: expected raw bytes, got ${describe(v)}`);
+  if (!(v instanceof Uint8Array))
+    throw new ProtocolError('malformed', `${key}: expected raw bytes, got ${describe(v)}`);
   return v;
 }
 
 /** A Float32Array over the bytes; a view when 4-byte aligned, else a copy (typed views need alignment). */
 function float32(bytes: Uint8Array, key: string): Float32Array {
-  if (bytes.byteLength % 4 !== 0) throw new ProtocolError('bad_length', `${key}: ${bytes.byteLength} bytes is not a whole number of float32 values`);
+  if (bytes.byteLength % 4 !== 0)
+    throw new ProtocolError('bad_length', `${key}: ${bytes.byteLength} bytes is not a whole number of float32 values`);
   if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
   return new Float32Array(new Uint8Array(bytes).buffer); // new Uint8Array(x) copies; Buffer#slice would not
 }
 
 function uint32(bytes: Uint8Array, key: string): Uint32Array {
-  if (bytes.byteLength % 4 !== 0) throw new ProtocolError('bad_length', `${key}: ${bytes.byteLength} bytes is not a whole number of uint32 values`);
+  if (bytes.byteLength % 4 !== 0)
+    throw new ProtocolError('bad_length', `${key}: ${bytes.byteLength} bytes is not a whole number of uint32 values`);
   if (bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
   return new Uint32Array(new Uint8Array(bytes).buffer);
 }
@@ -223,7 +257,11 @@ export type TensorAlloc = (length: number) => Float32Array;
 
 const freshTensor: TensorAlloc = (length) => new Float32Array(length);
 
-export function decodeWorkerMessage(bytes: Uint8Array, limits: WorkerMessageLimits, alloc: TensorAlloc = freshTensor): WorkerMessage {
+export function decodeWorkerMessage(
+  bytes: Uint8Array,
+  limits: WorkerMessageLimits,
+  alloc: TensorAlloc = freshTensor,
+): WorkerMessage {
   const m = unpack(bytes);
   switch (m.type) {
     case 'hello':
@@ -241,7 +279,8 @@ function decodeHello(m: Record<string, unknown>): HelloMessage {
   const protocol = int(m, 'protocol', 0, 1 << 30);
   const token = str(m, 'token', 512);
   const kind = m.kind;
-  if (kind !== 'node' && kind !== 'browser') throw new ProtocolError('malformed', `kind: expected node or browser, got ${describe(kind)}`);
+  if (kind !== 'node' && kind !== 'browser')
+    throw new ProtocolError('malformed', `kind: expected node or browser, got ${describe(kind)}`);
   return { type: 'hello', protocol, token, kind, agent: str(m, 'agent', 256) };
 }
 
@@ -251,21 +290,37 @@ function decodeResult(m: Record<string, unknown>, limits: WorkerMessageLimits, a
   const computeMs = finite(m, 'computeMs');
   const nodes: NodeStats[] = array(m, 'nodes', limits.maxNodes).map((raw, i) => {
     const n = record(raw, `nodes[${i}]`);
-    return { lo: int(n, 'lo'), size: int(n, 'size', 1), lossSum: finite(n, 'lossSum'), count: int(n, 'count'), correct: int(n, 'correct') };
+    return {
+      lo: int(n, 'lo'),
+      size: int(n, 'size', 1),
+      lossSum: finite(n, 'lossSum'),
+      count: int(n, 'count'),
+      correct: int(n, 'correct'),
+    };
   });
   if (nodes.length === 0) throw new ProtocolError('malformed', 'nodes: a result carries at least one node');
   const dtype = wireDtype(m.dtype, 'dtype');
-  if (dtype !== limits.wireDtype) throw new ProtocolError('malformed', `dtype: the run's wire dtype is ${limits.wireDtype}, the result is in ${dtype}`);
+  if (dtype !== limits.wireDtype)
+    throw new ProtocolError(
+      'malformed',
+      `dtype: the run's wire dtype is ${limits.wireDtype}, the result is in ${dtype}`,
+    );
   const diverged = m.diverged;
-  if (typeof diverged !== 'boolean') throw new ProtocolError('malformed', `diverged: expected a boolean, got ${describe(diverged)}`);
+  if (typeof diverged !== 'boolean')
+    throw new ProtocolError('malformed', `diverged: expected a boolean, got ${describe(diverged)}`);
   const bytes = rawBytes(m, 'grads');
   if (diverged) {
-    if (bytes.byteLength !== 0) throw new ProtocolError('bad_length', `grads: a diverged result carries none, got ${bytes.byteLength} bytes`);
+    if (bytes.byteLength !== 0)
+      throw new ProtocolError('bad_length', `grads: a diverged result carries none, got ${bytes.byteLength} bytes`);
     return { type: 'result', taskId, version, nodes, dtype, diverged, grads: new Float32Array(0), computeMs };
   }
   const expected = nodes.length * limits.paramCount;
   const got = bytes.byteLength / wireBytesPer(dtype);
-  if (got !== expected) throw new ProtocolError('bad_length', `grads: expected ${expected} ${dtype} values (${nodes.length} nodes × ${limits.paramCount} parameters), got ${got}`);
+  if (got !== expected)
+    throw new ProtocolError(
+      'bad_length',
+      `grads: expected ${expected} ${dtype} values (${nodes.length} nodes × ${limits.paramCount} parameters), got ${got}`,
+    );
   const grads = tensor(bytes, dtype, 'grads', alloc);
   assertFinite(grads, 'grads');
   return { type: 'result', taskId, version, nodes, dtype, diverged, grads, computeMs };
@@ -294,7 +349,7 @@ export function decodeCoordinatorMessage(bytes: Uint8Array, alloc: TensorAlloc =
 
 function decodeWelcome(m: Record<string, unknown>, alloc: TensorAlloc): WelcomeMessage {
   const protocol = int(m, 'protocol');
-  let spec;
+  let spec: ModelSpec;
   try {
     spec = validateSpec(m.spec);
   } catch (err) {
@@ -319,7 +374,10 @@ function decodeWelcome(m: Record<string, unknown>, alloc: TensorAlloc): WelcomeM
 
 function wireDtype(v: unknown, key: string): WireDtype {
   if (typeof v !== 'string' || !(WIRE_DTYPES as readonly string[]).includes(v)) {
-    throw new ProtocolError('malformed', `${key}: expected one of ${WIRE_DTYPES.join(', ')}, got ${describe(v)}${typeof v === 'string' ? ` ${JSON.stringify(v.slice(0, 20))}` : ''}`);
+    throw new ProtocolError(
+      'malformed',
+      `${key}: expected one of ${WIRE_DTYPES.join(', ')}, got ${describe(v)}${typeof v === 'string' ? ` ${JSON.stringify(v.slice(0, 20))}` : ''}`,
+    );
   }
   return v as WireDtype;
 }
@@ -327,9 +385,11 @@ function wireDtype(v: unknown, key: string): WireDtype {
 /** The values of a tensor in the dtype: f32 as float32() does, bf16 widened into a new Float32Array (exactly). */
 function tensor(bytes: Uint8Array, dtype: WireDtype, key: string, alloc: TensorAlloc): Float32Array {
   if (dtype === 'f32') return float32(bytes, key);
-  if (bytes.byteLength % 2 !== 0) throw new ProtocolError('bad_length', `${key}: ${bytes.byteLength} bytes is not a whole number of bf16 values`);
+  if (bytes.byteLength % 2 !== 0)
+    throw new ProtocolError('bad_length', `${key}: ${bytes.byteLength} bytes is not a whole number of bf16 values`);
   const out = alloc(bytes.byteLength / 2);
-  if (out.length !== bytes.byteLength / 2) throw new RangeError(`tensor allocator returned ${out.length} values, ${bytes.byteLength / 2} asked`);
+  if (out.length !== bytes.byteLength / 2)
+    throw new RangeError(`tensor allocator returned ${out.length} values, ${bytes.byteLength / 2} asked`);
   // Our encoder aligns the tensor (the pad field); another's may not: then read a copy.
   const aligned = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
   unpackBf16(out, new Uint16Array(aligned.buffer, aligned.byteOffset, out.length));
@@ -338,14 +398,18 @@ function tensor(bytes: Uint8Array, dtype: WireDtype, key: string, alloc: TensorA
 
 function kernelSetName(v: unknown): KernelSetName {
   if (typeof v !== 'string' || !(KERNEL_SET_NAMES as readonly string[]).includes(v)) {
-    throw new ProtocolError('malformed', `kernels: expected one of ${KERNEL_SET_NAMES.join(', ')}, got ${describe(v)}${typeof v === 'string' ? ` ${JSON.stringify(v.slice(0, 20))}` : ''}`);
+    throw new ProtocolError(
+      'malformed',
+      `kernels: expected one of ${KERNEL_SET_NAMES.join(', ')}, got ${describe(v)}${typeof v === 'string' ? ` ${JSON.stringify(v.slice(0, 20))}` : ''}`,
+    );
   }
   return v as KernelSetName;
 }
 
 function decodeDescriptor(d: Record<string, unknown>): DatasetDescriptor {
   const kind = d.kind;
-  if (kind !== 'classification' && kind !== 'regression') throw new ProtocolError('malformed', `dataset.kind: expected classification or regression, got ${describe(kind)}`);
+  if (kind !== 'classification' && kind !== 'regression')
+    throw new ProtocolError('malformed', `dataset.kind: expected classification or regression, got ${describe(kind)}`);
   const classNames = array(d, 'classNames', 1 << 16).map((c, i) => {
     if (typeof c !== 'string') throw new ProtocolError('malformed', `dataset.classNames[${i}]: expected a string`);
     return c;

@@ -62,7 +62,7 @@ export class MessagePool {
     this.#slots.push(slot);
     if (this.#slots.length > this.#maxSlots) {
       const idle = this.#slots.findIndex((s) => s.holders === 0 && s !== slot);
-      this.#slots.splice(idle >= 0 ? idle : 0, 1);
+      this.#slots.splice(Math.max(idle, 0), 1);
     }
     return slot;
   }

@@ -8,9 +8,35 @@ import type { Page } from 'playwright-core';
 import { expect, it } from 'vitest';
 import { describeInBrowser, outputPath, pageStatus, useChromium } from './support.js';
 
-const RUN = ['--dataset', 'blobs', '--samples', '600', '--hidden', '16', '--epochs', '2', '--batch-size', '40', '--shard-size', '8'];
+const RUN = [
+  '--dataset',
+  'blobs',
+  '--samples',
+  '600',
+  '--hidden',
+  '16',
+  '--epochs',
+  '2',
+  '--batch-size',
+  '40',
+  '--shard-size',
+  '8',
+];
 /** Long enough (300 steps) that a tab can be closed while it runs. */
-const LONG_RUN = ['--dataset', 'blobs', '--samples', '6000', '--hidden', '16', '--epochs', '2', '--batch-size', '40', '--shard-size', '8'];
+const LONG_RUN = [
+  '--dataset',
+  'blobs',
+  '--samples',
+  '6000',
+  '--hidden',
+  '16',
+  '--epochs',
+  '2',
+  '--batch-size',
+  '40',
+  '--shard-size',
+  '8',
+];
 
 describeInBrowser('browser tabs as workers', () => {
   const { lab, newPage } = useChromium();

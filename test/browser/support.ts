@@ -15,7 +15,16 @@ import { afterAll, afterEach, beforeAll } from 'vitest';
 import { describeNeeding } from '../support/describe-needing.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
-export const CHROMIUM_ARGS = ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--headless',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'dist', 'coordinator', 'cli.js');
 /** Screenshots and other artifacts of the browser tests (gitignored). */
@@ -27,7 +36,15 @@ export function launchChromium(): Promise<Browser> {
 
 /** `describe` when chromium is there; otherwise a loud skip, or under CI=true a failing test. */
 export function describeInBrowser(name: string, body: () => void): void {
-  describeNeeding({ present: existsSync(CHROMIUM), missing: `${CHROMIUM} is missing`, install: 'apt-get update && apt-get install -y chromium' }, name, body);
+  describeNeeding(
+    {
+      present: existsSync(CHROMIUM),
+      missing: `${CHROMIUM} is missing`,
+      install: 'apt-get update && apt-get install -y chromium',
+    },
+    name,
+    body,
+  );
 }
 
 export type LogLine = Readonly<Record<string, unknown>> & { readonly msg: string };
@@ -60,7 +77,11 @@ export class Cli {
       return;
     }
     this.lines.push(line);
-    this.#waiters = this.#waiters.filter((w) => (w.match(line) ? (w.resolve(line), false) : true));
+    this.#waiters = this.#waiters.filter((w) => {
+      if (!w.match(line)) return true;
+      w.resolve(line);
+      return false;
+    });
   }
 
   /** The first line (seen or coming) with this msg that matches; fails after `ms` with the output tail. */
@@ -70,7 +91,13 @@ export class Cli {
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no "${msg}" line within ${ms} ms\n${this.tail()}`)), ms);
-      this.#waiters.push({ match, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+      this.#waiters.push({
+        match,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
       void this.exited.then((code) => {
         clearTimeout(timer);
         const late = this.lines.find(match);
@@ -85,7 +112,10 @@ export class Cli {
   }
 
   tail(): string {
-    return `--- stdout:\n${this.lines.slice(-10).map((l) => JSON.stringify(l).slice(0, 300)).join('\n')}\n--- stderr:\n${this.stderr.slice(-1500)}`;
+    return `--- stdout:\n${this.lines
+      .slice(-10)
+      .map((l) => JSON.stringify(l).slice(0, 300))
+      .join('\n')}\n--- stderr:\n${this.stderr.slice(-1500)}`;
   }
 
   kill(): void {
@@ -119,7 +149,9 @@ export class Lab {
   }
 
   /** A coordinator on a free port; resolves with it and its join line. */
-  async coordinator(args: readonly string[]): Promise<{ proc: Cli; join: LogLine; link: string; url: string; token: string }> {
+  async coordinator(
+    args: readonly string[],
+  ): Promise<{ proc: Cli; join: LogLine; link: string; url: string; token: string }> {
     const proc = this.start(['coordinator', '--port', '0', '--log-format', 'json', ...args]);
     const join = await proc.waitFor('join');
     return { proc, join, link: String(join.link), url: String(join.url), token: String(join.token) };
@@ -146,8 +178,14 @@ export async function pageStatus(page: Page): Promise<Record<string, string>> {
     const text = (id: string): string => document.getElementById(id)?.textContent ?? '';
     return {
       phase: document.body.dataset.phase ?? '',
-      connection: text('connection'), workerId: text('worker-id'), tasks: text('tasks'),
-      speed: text('speed'), loss: text('loss'), dataset: text('dataset'), message: text('message'), threads: text('threads'),
+      connection: text('connection'),
+      workerId: text('worker-id'),
+      tasks: text('tasks'),
+      speed: text('speed'),
+      loss: text('loss'),
+      dataset: text('dataset'),
+      message: text('message'),
+      threads: text('threads'),
     };
   });
 }

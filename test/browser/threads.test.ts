@@ -10,8 +10,36 @@ import { describeInBrowser, pageStatus, useChromium } from './support.js';
 
 // As test/e2e/bit-identical.test.ts's --threads cases: 67,331 parameters, so a run needs
 // ~97 samples (MIN_RUN_WORK) and each 320-sample step is cut in 2 for 2 threads.
-const WIDE = ['--dataset', 'blobs', '--samples', '2000', '--hidden', '256,256', '--epochs', '1', '--batch-size', '320', '--shard-size', '24', '--lr', '0.01'];
-const SMALL = ['--dataset', 'blobs', '--samples', '600', '--hidden', '16', '--epochs', '1', '--batch-size', '40', '--shard-size', '8'];
+const WIDE = [
+  '--dataset',
+  'blobs',
+  '--samples',
+  '2000',
+  '--hidden',
+  '256,256',
+  '--epochs',
+  '1',
+  '--batch-size',
+  '320',
+  '--shard-size',
+  '24',
+  '--lr',
+  '0.01',
+];
+const SMALL = [
+  '--dataset',
+  'blobs',
+  '--samples',
+  '600',
+  '--hidden',
+  '16',
+  '--epochs',
+  '1',
+  '--batch-size',
+  '40',
+  '--shard-size',
+  '8',
+];
 
 describeInBrowser('a tab on several compute threads', () => {
   const { lab, newPage } = useChromium();
@@ -53,13 +81,16 @@ describeInBrowser('a tab on several compute threads', () => {
     const c = await lab.coordinator(SMALL);
     // The same page without its COOP/COEP headers.
     const page = await open(`${c.link}&threads=2`, async (p) => {
-      await p.route((url) => url.pathname === '/', async (route) => {
-        const res = await route.fetch();
-        const headers = { ...res.headers() };
-        delete headers['cross-origin-opener-policy'];
-        delete headers['cross-origin-embedder-policy'];
-        await route.fulfill({ response: res, headers });
-      });
+      await p.route(
+        (url) => url.pathname === '/',
+        async (route) => {
+          const res = await route.fetch();
+          const headers = { ...res.headers() };
+          delete headers['cross-origin-opener-policy'];
+          delete headers['cross-origin-embedder-policy'];
+          await route.fulfill({ response: res, headers });
+        },
+      );
     });
     expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(false);
     const done = await c.proc.waitFor('done', () => true, 30_000);

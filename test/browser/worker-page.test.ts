@@ -7,7 +7,22 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeInBrowser, Lab, launchChromium, pageStatus } from './support.js';
 
-const RUN = ['--dataset', 'blobs', '--samples', '600', '--hidden', '16', '--epochs', '2', '--batch-size', '40', '--shard-size', '8', '--min-workers', '5'];
+const RUN = [
+  '--dataset',
+  'blobs',
+  '--samples',
+  '600',
+  '--hidden',
+  '16',
+  '--epochs',
+  '2',
+  '--batch-size',
+  '40',
+  '--shard-size',
+  '8',
+  '--min-workers',
+  '5',
+];
 
 describeInBrowser('the worker page', () => {
   let browser: Browser;
@@ -34,7 +49,9 @@ describeInBrowser('the worker page', () => {
     const page = await open(coordinator.link.replace(/token=.*/, 'token=not-the-token'));
     await page.waitForSelector('#message.error');
     const status = await pageStatus(page);
-    expect(status.message).toBe("The coordinator refused this link's token (wrong or missing token). Ask for a fresh join link.");
+    expect(status.message).toBe(
+      "The coordinator refused this link's token (wrong or missing token). Ask for a fresh join link.",
+    );
     expect(status.connection).toBe('not connected');
     expect(await page.isDisabled('#pause')).toBe(true);
     await coordinator.proc.waitFor('rejected: wrong or missing token');
@@ -71,7 +88,10 @@ describeInBrowser('the worker page', () => {
     await page.click('#pause');
     await page.waitForFunction(() => document.body.dataset.phase === 'closed');
     expect((await pageStatus(page)).message).toMatch(/^Paused: this tab left the run/);
-    await coordinator.proc.waitFor('worker left', (l) => l.workerId === before.workerId && String(l.reason).includes('4007'));
+    await coordinator.proc.waitFor(
+      'worker left',
+      (l) => l.workerId === before.workerId && String(l.reason).includes('4007'),
+    );
     expect(await page.textContent('#pause')).toBe('Resume');
     await page.click('#pause');
     await page.waitForFunction(() => document.body.dataset.phase === 'training');

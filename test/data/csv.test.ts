@@ -62,7 +62,11 @@ describe('parseCsv', () => {
   });
 
   it('reads a regression target', () => {
-    const ds = parseCsv('x,y,price\n1,2,10.25\n3,4,-7\n', { fileName: 'houses.tsv.csv', labelColumn: 'price', task: 'regression' });
+    const ds = parseCsv('x,y,price\n1,2,10.25\n3,4,-7\n', {
+      fileName: 'houses.tsv.csv',
+      labelColumn: 'price',
+      task: 'regression',
+    });
     expect(ds.name).toBe('houses.tsv');
     expect(ds.kind).toBe('regression');
     expect(ds.numClasses).toBe(0);
@@ -104,7 +108,9 @@ describe('parseCsv', () => {
     expect(errorOf('').message).toBe('data/iris.csv: empty file, expected a header row and data rows');
     expect(errorOf('\n\r\n\n').message).toBe('data/iris.csv: empty file, expected a header row and data rows');
     expect(errorOf('a,species\n\n').message).toBe('data/iris.csv: no data rows after the header');
-    expect(errorOf('species\nx\n').message).toBe('data/iris.csv: no feature columns besides the label column "species"');
+    expect(errorOf('species\nx\n').message).toBe(
+      'data/iris.csv: no feature columns besides the label column "species"',
+    );
   });
 
   it('rejects broken quoting, duplicate columns, empty class labels and huge class indices', () => {

@@ -75,7 +75,13 @@ describe('standardize', () => {
   });
 
   it('divides a constant column by 1', () => {
-    const flat: Dataset = { ...ds, numFeatures: 1, numSamples: 3, features: new Float32Array([2, 2, 5]), labels: new Float32Array(3) };
+    const flat: Dataset = {
+      ...ds,
+      numFeatures: 1,
+      numSamples: 3,
+      features: new Float32Array([2, 2, 5]),
+      labels: new Float32Array(3),
+    };
     expect([...standardize(flat, new Uint32Array([0, 1])).features]).toEqual([0, 0, 3]);
   });
 

@@ -96,7 +96,8 @@ describe('synthetic datasets', () => {
     for (let cls = 0; cls < 3; cls++) {
       const rows = [...ds.labels.keys()].filter((i) => ds.labels[i] === cls);
       const mean = [0, 1].map((j) => rows.reduce((s, i) => s + ds.features[2 * i + j], 0) / rows.length);
-      for (const i of rows) for (const j of [0, 1]) expect(Math.abs(ds.features[2 * i + j] - mean[j])).toBeLessThan(6.2);
+      for (const i of rows)
+        for (const j of [0, 1]) expect(Math.abs(ds.features[2 * i + j] - mean[j])).toBeLessThan(6.2);
     }
   });
 

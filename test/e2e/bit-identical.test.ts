@@ -44,7 +44,9 @@ async function distributed(args: readonly string[], k: number, workerArgs: reado
   for (const w of workers) expect((await w.waitForExit()).code, `worker stderr: ${w.stderr}`).toBe(0);
   const threads = workerArgs.includes('--threads') ? Number(workerArgs[workerArgs.indexOf('--threads') + 1]) : null;
   // --threads 1 computes on the main thread: no pool at all.
-  if (threads !== null) for (const w of workers) expect(w.linesWithMsg('compute threads started').map((l) => l.threads)).toEqual(threads > 1 ? [threads] : []);
+  if (threads !== null)
+    for (const w of workers)
+      expect(w.linesWithMsg('compute threads started').map((l) => l.threads)).toEqual(threads > 1 ? [threads] : []);
   // Every worker was there from the first step, so every one computed something.
   const left = c.proc.linesWithMsg('worker left');
   expect(left).toHaveLength(k);
@@ -53,7 +55,11 @@ async function distributed(args: readonly string[], k: number, workerArgs: reado
   return { weightsHash: String(done.weightsHash), out: readFileSync(out) };
 }
 
-async function expectSameAsTrain(args: readonly string[], k: number, workerArgs: readonly string[] = []): Promise<void> {
+async function expectSameAsTrain(
+  args: readonly string[],
+  k: number,
+  workerArgs: readonly string[] = [],
+): Promise<void> {
   const [ref, got] = await Promise.all([reference(args), distributed(args, k, workerArgs)]);
   expect(got.weightsHash).toMatch(/^[0-9a-f]{64}$/);
   expect(got.weightsHash).toBe(ref.weightsHash);
@@ -61,7 +67,20 @@ async function expectSameAsTrain(args: readonly string[], k: number, workerArgs:
 }
 
 // 5 shards per step: 3 workers get uneven runs (2, 2, 1) of the reduction tree.
-const BLOBS = ['--dataset', 'blobs', '--samples', '600', '--hidden', '16', '--epochs', '2', '--batch-size', '40', '--shard-size', '8'];
+const BLOBS = [
+  '--dataset',
+  'blobs',
+  '--samples',
+  '600',
+  '--hidden',
+  '16',
+  '--epochs',
+  '2',
+  '--batch-size',
+  '40',
+  '--shard-size',
+  '8',
+];
 
 describe('coordinator with K worker processes = train, bit for bit', () => {
   it.each([1, 2, 3])('blobs, %i worker(s)', async (k) => {
@@ -71,15 +90,57 @@ describe('coordinator with K worker processes = train, bit for bit', () => {
   it('spirals, tanh, momentum + nesterov + weight decay, ragged shards and batches, 3 workers', async () => {
     // 480 training samples / 50 = 9.6 steps per epoch; 50 / 15 = 3 shards of 15 and one of 5.
     await expectSameAsTrain(
-      ['--dataset', 'spirals', '--samples', '600', '--hidden', '16,8', '--activation', 'tanh', '--epochs', '2', '--batch-size', '50', '--shard-size', '15',
-        '--momentum', '0.8', '--nesterov', '--weight-decay', '0.001', '--lr', '0.05', '--seed', '7'],
+      [
+        '--dataset',
+        'spirals',
+        '--samples',
+        '600',
+        '--hidden',
+        '16,8',
+        '--activation',
+        'tanh',
+        '--epochs',
+        '2',
+        '--batch-size',
+        '50',
+        '--shard-size',
+        '15',
+        '--momentum',
+        '0.8',
+        '--nesterov',
+        '--weight-decay',
+        '0.001',
+        '--lr',
+        '0.05',
+        '--seed',
+        '7',
+      ],
       3,
     );
   });
 
   it('regression, mse loss, sigmoid, 2 workers', async () => {
     await expectSameAsTrain(
-      ['--dataset', 'regression', '--loss', 'mse', '--samples', '600', '--hidden', '16', '--activation', 'sigmoid', '--epochs', '2', '--batch-size', '40', '--shard-size', '8', '--lr', '0.02'],
+      [
+        '--dataset',
+        'regression',
+        '--loss',
+        'mse',
+        '--samples',
+        '600',
+        '--hidden',
+        '16',
+        '--activation',
+        'sigmoid',
+        '--epochs',
+        '2',
+        '--batch-size',
+        '40',
+        '--shard-size',
+        '8',
+        '--lr',
+        '0.02',
+      ],
       2,
     );
   });
@@ -97,10 +158,14 @@ describe('one worker computing on N threads = train, bit for bit', () => {
 
   it.each([1, 2, 3])('blobs, 14 shards per step (the last of 8), 1 worker with --threads %i', async (n) => {
     // lr 0.01: the default 0.1 makes this wide model's loss blow up (still the same bits, but a poor fixture).
-    await expectSameAsTrain(['--dataset', 'blobs', ...WIDE, '--batch-size', '320', '--shard-size', '24', '--lr', '0.01'], 1, ['--threads', String(n)]);
+    await expectSameAsTrain(
+      ['--dataset', 'blobs', ...WIDE, '--batch-size', '320', '--shard-size', '24', '--lr', '0.01'],
+      1,
+      ['--threads', String(n)],
+    );
   });
 
-  it('train --threads 2 and 3 compute on threads and end with train --threads 1\'s bits', async () => {
+  it("train --threads 2 and 3 compute on threads and end with train --threads 1's bits", async () => {
     const args = ['--dataset', 'blobs', ...WIDE, '--batch-size', '320', '--shard-size', '24', '--lr', '0.01'];
     const ref = await reference(args);
     for (const n of [2, 3]) {
@@ -114,7 +179,21 @@ describe('one worker computing on N threads = train, bit for bit', () => {
   it('spirals, tanh, momentum, ragged shards and batches, 1 worker with --threads 3', async () => {
     // 1,600 training samples / 330: 4 steps of 7 shards of 45 and one of 15 (3 runs), then one of 280 (2 runs).
     await expectSameAsTrain(
-      ['--dataset', 'spirals', ...WIDE, '--activation', 'tanh', '--batch-size', '330', '--shard-size', '45', '--momentum', '0.8', '--seed', '7'],
+      [
+        '--dataset',
+        'spirals',
+        ...WIDE,
+        '--activation',
+        'tanh',
+        '--batch-size',
+        '330',
+        '--shard-size',
+        '45',
+        '--momentum',
+        '0.8',
+        '--seed',
+        '7',
+      ],
       1,
       ['--threads', '3'],
     );

@@ -22,7 +22,18 @@ useE2eCleanup();
 
 /** A small synthetic run: `samples` blobs (80% for training), 40 per step in shards of 8. */
 function blobs(samples = 600, hidden = 16): string[] {
-  return ['--dataset', 'blobs', '--samples', String(samples), '--hidden', String(hidden), '--batch-size', '40', '--shard-size', '8'];
+  return [
+    '--dataset',
+    'blobs',
+    '--samples',
+    String(samples),
+    '--hidden',
+    String(hidden),
+    '--batch-size',
+    '40',
+    '--shard-size',
+    '8',
+  ];
 }
 
 /** The JSON header of a safetensors file: u64 LE length, then that many bytes of JSON. */
@@ -60,16 +71,21 @@ describe('MNIST with default flags', () => {
 });
 
 describe('one-line errors, no stack traces', () => {
-  it.each(['train', 'coordinator'])('%s: a CSV with a non-numeric feature names the file, line and column', async (command) => {
-    const sb = new Sandbox();
-    const csv = sb.path('bad.csv');
-    writeFileSync(csv, 'x1,x2,label\n1,2,a\n3,4,b\n5,oops,a\n7,8,b\n');
-    const r = await sb.run(command === 'coordinator' ? ['coordinator', '--port', '0', '--csv', csv] : ['train', '--csv', csv]);
-    expect(r.code).toBe(1);
-    const line = oneLineError(r.stderr);
-    expect(line).toContain(`${csv}:4:x2`);
-    expect(line).toContain('"oops"');
-  });
+  it.each(['train', 'coordinator'])(
+    '%s: a CSV with a non-numeric feature names the file, line and column',
+    async (command) => {
+      const sb = new Sandbox();
+      const csv = sb.path('bad.csv');
+      writeFileSync(csv, 'x1,x2,label\n1,2,a\n3,4,b\n5,oops,a\n7,8,b\n');
+      const r = await sb.run(
+        command === 'coordinator' ? ['coordinator', '--port', '0', '--csv', csv] : ['train', '--csv', csv],
+      );
+      expect(r.code).toBe(1);
+      const line = oneLineError(r.stderr);
+      expect(line).toContain(`${csv}:4:x2`);
+      expect(line).toContain('"oops"');
+    },
+  );
 
   it('a missing CSV file', async () => {
     const sb = new Sandbox();
@@ -94,7 +110,10 @@ describe('one-line errors, no stack traces', () => {
     [['train', '--hidden', '16', '--hidden', '8'], /--hidden/],
     [['worker', '--token', 'x'], /url/],
     [['worker', '--url', 'http://127.0.0.1:1', '--token', 'x'], /--url/],
-    [['worker', '--url', 'ws://127.0.0.1:1', '--token', 'x', '--threads', '0'], /--threads must be an integer ≥ 1, got 0/],
+    [
+      ['worker', '--url', 'ws://127.0.0.1:1', '--token', 'x', '--threads', '0'],
+      /--threads must be an integer ≥ 1, got 0/,
+    ],
     [['worker', '--url', 'ws://127.0.0.1:1', '--token', 'x', '--threads', '1.5'], /--threads .*1\.5/],
   ])('flocktrain %j', async (args, mention) => {
     const r = await new Sandbox().run(args);
@@ -107,8 +126,27 @@ describe('one-line errors, no stack traces', () => {
 describe('--help', () => {
   const COMMON = ['log-format', 'log-level'];
   const RUN = [
-    ...COMMON, 'dataset', 'samples', 'csv', 'label-column', 'standardize', 'val-fraction', 'hidden', 'activation', 'loss',
-    'epochs', 'batch-size', 'shard-size', 'lr', 'momentum', 'nesterov', 'weight-decay', 'seed', 'init', 'out', 'log-every',
+    ...COMMON,
+    'dataset',
+    'samples',
+    'csv',
+    'label-column',
+    'standardize',
+    'val-fraction',
+    'hidden',
+    'activation',
+    'loss',
+    'epochs',
+    'batch-size',
+    'shard-size',
+    'lr',
+    'momentum',
+    'nesterov',
+    'weight-decay',
+    'seed',
+    'init',
+    'out',
+    'log-every',
   ];
   /** At least these per command; flags added later are caught by the cli.ts scan below. */
   const FLAGS: Record<string, string[]> = {
@@ -124,14 +162,17 @@ describe('--help', () => {
 
   it('each command lists its flags with a description, and every flag declared in cli.ts is listed', async () => {
     const sb = new Sandbox();
-    const helps = await Promise.all(Object.keys(FLAGS).map(async (command) => {
-      const r = await sb.run([command, '--help']);
-      expect(r.code, r.stderr).toBe(0);
-      return [command, listed(r.process.otherLines.join('\n'))] as const;
-    }));
+    const helps = await Promise.all(
+      Object.keys(FLAGS).map(async (command) => {
+        const r = await sb.run([command, '--help']);
+        expect(r.code, r.stderr).toBe(0);
+        return [command, listed(r.process.otherLines.join('\n'))] as const;
+      }),
+    );
     const everywhere = new Set<string>();
     for (const [command, flags] of helps) {
-      for (const flag of [...FLAGS[command], 'help']) expect(flags.has(flag), `${command} --help lacks --${flag}`).toBe(true);
+      for (const flag of [...FLAGS[command], 'help'])
+        expect(flags.has(flag), `${command} --help lacks --${flag}`).toBe(true);
       for (const [flag, text] of flags) {
         expect(text, `${command} --help: --${flag} has no description`).toMatch(/[a-z]{3}/i);
         everywhere.add(flag);
@@ -139,16 +180,20 @@ describe('--help', () => {
     }
     const source = readFileSync(fileURLToPath(new URL('../../coordinator/cli.ts', import.meta.url)), 'utf8');
     // Flags declared `hidden: true` (testing-only fault injection) stay out of --help on purpose.
-    const declared = [...source.matchAll(/\.option\('([a-z-]+)',\s*\{([^}]*)\}/g)].filter((m) => !/hidden:\s*true/.test(m[2])).map((m) => m[1]);
+    const declared = [...source.matchAll(/\.option\('([a-z-]+)',\s*\{([^}]*)\}/g)]
+      .filter((m) => !/hidden:\s*true/.test(m[2]))
+      .map((m) => m[1]);
     expect(declared.length).toBeGreaterThan(20);
-    for (const flag of declared) expect(everywhere.has(flag), `--${flag} is declared in cli.ts but no --help lists it`).toBe(true);
+    for (const flag of declared)
+      expect(everywhere.has(flag), `--${flag} is declared in cli.ts but no --help lists it`).toBe(true);
   });
 
   it('the top-level --help names the three commands', async () => {
     const r = await new Sandbox().run(['--help']);
     expect(r.code).toBe(0);
     const text = r.process.otherLines.join('\n');
-    for (const command of ['train', 'coordinator', 'worker']) expect(text).toMatch(new RegExp(`flocktrain ${command}\\s`));
+    for (const command of ['train', 'coordinator', 'worker'])
+      expect(text).toMatch(new RegExp(`flocktrain ${command}\\s`));
   });
 });
 
@@ -182,7 +227,15 @@ describe('workers that cannot take part', () => {
 
   it('a closed port: the worker exits 1 with one "cannot connect" line', async () => {
     const port = await closedPort();
-    const r = await new Sandbox().run(['worker', '--url', `ws://127.0.0.1:${port}`, '--token', 't', '--log-format', 'json']);
+    const r = await new Sandbox().run([
+      'worker',
+      '--url',
+      `ws://127.0.0.1:${port}`,
+      '--token',
+      't',
+      '--log-format',
+      'json',
+    ]);
     expect(r.code).toBe(1);
     const line = oneLineError(r.stderr);
     expect(line).toMatch(/cannot connect/);
@@ -198,7 +251,12 @@ describe('--out and --init', () => {
     expect(first.out).toBe(a);
     const header = safetensorsHeader(a);
     expect((header.__metadata__ as Record<string, string>)['flocktrain.weightsHash']).toBe(first.weightsHash);
-    expect(Object.keys(header).filter((k) => k !== '__metadata__')).toEqual(['0.weight', '0.bias', '2.weight', '2.bias']);
+    expect(Object.keys(header).filter((k) => k !== '__metadata__')).toEqual([
+      '0.weight',
+      '0.bias',
+      '2.weight',
+      '2.bias',
+    ]);
 
     const resumed = await sb.train([...blobs(), '--epochs', '1', '--init', a]);
     expect(resumed.weightsHash).toMatch(/^[0-9a-f]{64}$/);

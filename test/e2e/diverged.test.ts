@@ -33,7 +33,10 @@ describe('a diverging run', () => {
     expect(exit.code, c.proc.stderr).toBe(1);
     const lines = c.proc.lines;
     expect(lines.some((l) => l.msg === 'diverged')).toBe(true);
-    expect(lines.some((l) => l.msg === 'rejected'), 'an honest worker must not be rejected').toBe(false);
+    expect(
+      lines.some((l) => l.msg === 'rejected'),
+      'an honest worker must not be rejected',
+    ).toBe(false);
     expect(existsSync(fleet.path('flocktrain-checkpoints'))).toBe(true);
     expect(checkpointStep(lines)).toBe(checkpointStep(train.lines));
     expect((await worker.waitForExit(10_000)).code).toBe(0);

@@ -25,7 +25,20 @@ enum Fault {
 // 2,400 training samples / 40 = 60 steps per epoch, 5 micro-shards per step. Wide
 // enough layers that a step takes milliseconds, so faults land mid-run.
 const TRAIN_SAMPLES = 2400;
-const CONFIG = ['--dataset', 'blobs', '--samples', '3000', '--hidden', '256', '--batch-size', '40', '--shard-size', '8', '--log-every', '1'];
+const CONFIG = [
+  '--dataset',
+  'blobs',
+  '--samples',
+  '3000',
+  '--hidden',
+  '256',
+  '--batch-size',
+  '40',
+  '--shard-size',
+  '8',
+  '--log-every',
+  '1',
+];
 const STEPS_PER_EPOCH = 60;
 /** Longer than the longest task deadline below, so a stall always outlasts one. */
 const STALL_MS = 2500;
@@ -35,7 +48,11 @@ const DEADLINES = ['--task-timeout-min', '300', '--task-timeout-max', '1000'];
 const references = new Map<string, Promise<string>>();
 function trainHash(args: readonly string[]): Promise<string> {
   const key = args.join(' ');
-  if (!references.has(key)) references.set(key, new Sandbox().train(args).then((d) => String(d.weightsHash)));
+  if (!references.has(key))
+    references.set(
+      key,
+      new Sandbox().train(args).then((d) => String(d.weightsHash)),
+    );
   return references.get(key)!;
 }
 
@@ -52,7 +69,8 @@ const atStep = (n: number) => (l: LogLine) => l.msg === 'step' && typeof l.step 
 /** Every epoch line, across all coordinator incarnations, counted exactly the training set. */
 function expectEverySampleOnce(coordinators: readonly CliProcess[], epochs: number): void {
   const perEpoch = new Map<number, number>();
-  for (const c of coordinators) for (const l of c.linesWithMsg('epoch')) perEpoch.set(Number(l.epoch), Number(l.samples));
+  for (const c of coordinators)
+    for (const l of c.linesWithMsg('epoch')) perEpoch.set(Number(l.epoch), Number(l.samples));
   expect([...perEpoch.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: epochs }, (_, i) => i + 1));
   for (const [epoch, samples] of perEpoch) expect(samples, `epoch ${epoch}`).toBe(TRAIN_SAMPLES);
 }
@@ -113,7 +131,11 @@ async function inject(fleet: Fleet, fault: Fault, pick: number): Promise<void> {
  * A coordinator for `args` (plus `coordinatorExtra`) with two workers started, one of
  * them with `secondWorkerFlags`; and the hash `train` reaches on the same args.
  */
-async function scenario(args: readonly string[], coordinatorExtra: readonly string[], secondWorkerFlags: readonly string[] = []) {
+async function scenario(
+  args: readonly string[],
+  coordinatorExtra: readonly string[],
+  secondWorkerFlags: readonly string[] = [],
+) {
   const reference = trainHash(args);
   const c = await new Sandbox().coordinator([...args, ...coordinatorExtra, '--min-workers', '2']);
   const fleet = new Fleet(c);
@@ -127,7 +149,14 @@ describe('fault injection', () => {
     const epochs = 3;
     const args = [...CONFIG, '--epochs', String(epochs)];
     const { reference, c, fleet } = await scenario(args, DEADLINES);
-    const plan: Fault[] = [Fault.SlowWorker, Fault.KillWorker, Fault.StartWorker, Fault.StallWorker, Fault.KillWorker, Fault.StartWorker];
+    const plan: Fault[] = [
+      Fault.SlowWorker,
+      Fault.KillWorker,
+      Fault.StartWorker,
+      Fault.StallWorker,
+      Fault.KillWorker,
+      Fault.StartWorker,
+    ];
     const steps = faultSteps(7, plan.length, 3, epochs * STEPS_PER_EPOCH - 20);
     const rng = deriveRng(7, 'victims');
     for (const [i, fault] of plan.entries()) {
@@ -141,7 +170,10 @@ describe('fault injection', () => {
     // The kills were noticed, the late worker missed deadlines, and the slow worker's
     // throughput shows in the step log.
     expect(c.proc.linesWithMsg('worker left').length).toBeGreaterThanOrEqual(2);
-    const perWorker = c.proc.linesWithMsg('step').map((l) => l.perWorker).filter((p) => p !== undefined && Object.keys(p as object).length >= 2);
+    const perWorker = c.proc
+      .linesWithMsg('step')
+      .map((l) => l.perWorker)
+      .filter((p) => p !== undefined && Object.keys(p as object).length >= 2);
     expect(perWorker.length).toBeGreaterThan(0);
   }, 120_000);
 
@@ -179,7 +211,15 @@ describe('fault injection', () => {
     const reference = trainHash(args);
     const sb = new Sandbox();
     const checkpoints = sb.path('ckpt');
-    const first = await sb.coordinator([...args, '--min-workers', '2', '--checkpoint-dir', checkpoints, '--checkpoint-every', '25']);
+    const first = await sb.coordinator([
+      ...args,
+      '--min-workers',
+      '2',
+      '--checkpoint-dir',
+      checkpoints,
+      '--checkpoint-every',
+      '25',
+    ]);
     const fleet = new Fleet(first);
     fleet.start();
     fleet.start();
@@ -194,7 +234,20 @@ describe('fault injection', () => {
 
     const port = new URL(first.url).port;
     // --min-workers 2: both workers must find their way back (else a fast run may end while one is still in backoff).
-    const second = sb.start(['coordinator', '--port', port, '--token', first.token, '--log-format', 'json', ...args, '--resume', checkpoints, '--min-workers', '2']);
+    const second = sb.start([
+      'coordinator',
+      '--port',
+      port,
+      '--token',
+      first.token,
+      '--log-format',
+      'json',
+      ...args,
+      '--resume',
+      checkpoints,
+      '--min-workers',
+      '2',
+    ]);
     await second.waitForMsg('resuming');
     await second.waitForMsg('worker joined');
     const done = await coordinatorDone({ ...first, proc: second }, 90_000);
@@ -206,7 +259,22 @@ describe('fault injection', () => {
 
   it('soak: 200 steps with a worker killed and replaced every few steps', async () => {
     // 1,600 samples / 8 = 200 steps in one epoch, 1 micro-shard each.
-    const args = ['--dataset', 'blobs', '--samples', '2000', '--hidden', '64', '--batch-size', '8', '--shard-size', '4', '--log-every', '1', '--epochs', '1'];
+    const args = [
+      '--dataset',
+      'blobs',
+      '--samples',
+      '2000',
+      '--hidden',
+      '64',
+      '--batch-size',
+      '8',
+      '--shard-size',
+      '4',
+      '--log-every',
+      '1',
+      '--epochs',
+      '1',
+    ];
     const { reference, c, fleet } = await scenario(args, []);
     const rng = deriveRng(3, 'soak');
     let kills = 0;
@@ -225,6 +293,8 @@ describe('fault injection', () => {
     expect(Number(c.proc.linesWithMsg('epoch')[0].samples)).toBe(1600);
     expect(kills).toBeGreaterThanOrEqual(10);
     // Every kill of a welcomed worker is noticed (the last may race the end of the run).
-    expect(c.proc.linesWithMsg('worker left', (l) => !String(l.reason).includes('training finished')).length).toBeGreaterThanOrEqual(kills - 1);
+    expect(
+      c.proc.linesWithMsg('worker left', (l) => !String(l.reason).includes('training finished')).length,
+    ).toBeGreaterThanOrEqual(kills - 1);
   }, 120_000);
 });

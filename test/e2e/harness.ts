@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, expect } from 'vitest';
 
-export const CLI = process.env.FLOCKTRAIN_E2E_CLI ?? fileURLToPath(new URL('../../dist/coordinator/cli.js', import.meta.url));
+export const CLI =
+  process.env.FLOCKTRAIN_E2E_CLI ?? fileURLToPath(new URL('../../dist/coordinator/cli.js', import.meta.url));
 
 /** ms a wait gives up after unless told otherwise; generous for a loaded 2-core box. */
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -102,7 +103,12 @@ export class CliProcess {
     const from = options.from ?? 0;
     const seen = this.lines.slice(from).find(match);
     if (seen !== undefined) return Promise.resolve(seen);
-    if (this.#exit !== null) return Promise.reject(this.#failure(`exited (${this.#exit.code ?? this.#exit.signal}) without a line matching ${options.what ?? 'the predicate'}`));
+    if (this.#exit !== null)
+      return Promise.reject(
+        this.#failure(
+          `exited (${this.#exit.code ?? this.#exit.signal}) without a line matching ${options.what ?? 'the predicate'}`,
+        ),
+      );
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     return new Promise<LogLine>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -162,7 +168,8 @@ export class CliProcess {
     let line: LogLine;
     try {
       const parsed: unknown = JSON.parse(text);
-      if (typeof parsed !== 'object' || parsed === null || typeof (parsed as LogLine).msg !== 'string') throw new Error('not a log line');
+      if (typeof parsed !== 'object' || parsed === null || typeof (parsed as LogLine).msg !== 'string')
+        throw new Error('not a log line');
       line = parsed as LogLine;
     } catch {
       this.otherLines.push(text);
@@ -347,7 +354,7 @@ export function isAlive(pid: number): boolean {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
-    return existsSync('/proc') ? false : true;
+    return !existsSync('/proc');
   }
 }
 

@@ -10,7 +10,20 @@ import { coordinatorDone, Sandbox, useE2eCleanup } from './harness.js';
 useE2eCleanup();
 
 const MNIST = ['--epochs', '1', '--momentum', '0', '--log-every', '50'];
-const BLOBS = ['--dataset', 'blobs', '--samples', '400', '--hidden', '16', '--epochs', '1', '--batch-size', '40', '--shard-size', '8'];
+const BLOBS = [
+  '--dataset',
+  'blobs',
+  '--samples',
+  '400',
+  '--hidden',
+  '16',
+  '--epochs',
+  '1',
+  '--batch-size',
+  '40',
+  '--shard-size',
+  '8',
+];
 
 describe('kernel sets end to end', () => {
   it('train --kernels wasm = coordinator + 2 workers (wasm), MNIST 784-128-10, one epoch', async () => {

@@ -22,14 +22,35 @@ const PYTHON = '/usr/bin/python3';
 const SCRIPT = fileURLToPath(new URL('../fixtures/torch_forward.py', import.meta.url));
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 
-const torch = { present: hasTorch, missing: `${PYTHON} cannot import torch`, install: 'apt-get update && apt-get install -y python3-torch' };
+const torch = {
+  present: hasTorch,
+  missing: `${PYTHON} cannot import torch`,
+  install: 'apt-get update && apt-get install -y python3-torch',
+};
 
 describeNeeding(torch, 'a flocktrain model file in PyTorch', () => {
   it('loads into nn.Sequential with strict=True and computes what flocktrain computes', async () => {
     const sb = new Sandbox();
     const out = sb.path('model.safetensors');
     // Two hidden layers and tanh: layer indices 0, 2, 4 hold weights, as nn.Sequential numbers them.
-    await sb.train(['--dataset', 'spirals', '--samples', '400', '--hidden', '16,8', '--activation', 'tanh', '--epochs', '2', '--batch-size', '32', '--shard-size', '8', '--out', out]);
+    await sb.train([
+      '--dataset',
+      'spirals',
+      '--samples',
+      '400',
+      '--hidden',
+      '16,8',
+      '--activation',
+      'tanh',
+      '--epochs',
+      '2',
+      '--batch-size',
+      '32',
+      '--shard-size',
+      '8',
+      '--out',
+      out,
+    ]);
 
     const file = decodeSafetensors(new Uint8Array(readFileSync(out)));
     const spec = validateSpec(JSON.parse(file.metadata['flocktrain.spec']));
@@ -40,7 +61,9 @@ describeNeeding(torch, 'a flocktrain model file in PyTorch', () => {
     const outputs = sb.path('outputs.f32');
     writeFileSync(inputs, new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
 
-    const report = JSON.parse(execFileSync(PYTHON, [SCRIPT, out, inputs, String(N), outputs], { encoding: 'utf8' })) as { layers: string[]; outputs: number[] };
+    const report = JSON.parse(
+      execFileSync(PYTHON, [SCRIPT, out, inputs, String(N), outputs], { encoding: 'utf8' }),
+    ) as { layers: string[]; outputs: number[] };
     expect(report.layers).toEqual(['Linear', 'Tanh', 'Linear', 'Tanh', 'Linear']);
     expect(report.outputs).toEqual([N, 2]);
 
@@ -49,7 +72,8 @@ describeNeeding(torch, 'a flocktrain model file in PyTorch', () => {
     expect(theirs.length).toBe(ours.length);
     // Same weights, same inputs; only the order of float additions differs.
     let worst = 0;
-    for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(theirs[i] - ours[i]) / Math.max(1, Math.abs(ours[i])));
+    for (let i = 0; i < ours.length; i++)
+      worst = Math.max(worst, Math.abs(theirs[i] - ours[i]) / Math.max(1, Math.abs(ours[i])));
     expect(worst).toBeLessThan(1e-5);
   });
 });

@@ -13,13 +13,26 @@ describe('worker silence watchdog', () => {
   it('drops a coordinator silent for --silence-timeout seconds and reconnects', async () => {
     const sb = new Sandbox();
     // Long enough that training is still going when the coordinator is frozen.
-    const c = await sb.coordinator(['--dataset', 'blobs', '--samples', '2000', '--hidden', '16', '--epochs', '1000', '--min-workers', '1']);
+    const c = await sb.coordinator([
+      '--dataset',
+      'blobs',
+      '--samples',
+      '2000',
+      '--hidden',
+      '16',
+      '--epochs',
+      '1000',
+      '--min-workers',
+      '1',
+    ]);
     const worker = sb.worker(c, 'watchdog', ['--silence-timeout', '6', '--threads', '1']);
     await c.proc.waitForMsg('step', () => true, { timeoutMs: 20_000 });
     const frozenAt = Date.now();
     c.proc.signal('SIGSTOP');
     try {
-      const dropped = await worker.waitForMsg('no ping from the coordinator; dropping the connection', () => true, { timeoutMs: 20_000 });
+      const dropped = await worker.waitForMsg('no ping from the coordinator; dropping the connection', () => true, {
+        timeoutMs: 20_000,
+      });
       const waited = Date.now() - frozenAt;
       // Not before the timeout (the wait above bounds how long after).
       expect(waited).toBeGreaterThanOrEqual(6_000);
@@ -32,8 +45,16 @@ describe('worker silence watchdog', () => {
     worker.signal('SIGTERM');
   });
 
-  it('refuses a timeout not above the coordinator\'s 5 s ping period', async () => {
-    const r = await new Sandbox().run(['worker', '--url', 'ws://127.0.0.1:1', '--token', 'x', '--silence-timeout', '5']);
+  it("refuses a timeout not above the coordinator's 5 s ping period", async () => {
+    const r = await new Sandbox().run([
+      'worker',
+      '--url',
+      'ws://127.0.0.1:1',
+      '--token',
+      'x',
+      '--silence-timeout',
+      '5',
+    ]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/--silence-timeout must be more than the coordinator's 5 s ping period/);
   });

@@ -8,7 +8,22 @@ import { coordinatorDone, Sandbox, useE2eCleanup, type CliProcess, type LogLine 
 useE2eCleanup();
 
 // 5 shards per step, so 2 and 3 workers hold ragged runs of the reduction tree.
-const BLOBS = ['--dataset', 'blobs', '--samples', '600', '--hidden', '64,64', '--epochs', '2', '--batch-size', '40', '--shard-size', '8', '--momentum', '0.5'];
+const BLOBS = [
+  '--dataset',
+  'blobs',
+  '--samples',
+  '600',
+  '--hidden',
+  '64,64',
+  '--epochs',
+  '2',
+  '--batch-size',
+  '40',
+  '--shard-size',
+  '8',
+  '--momentum',
+  '0.5',
+];
 
 async function distributed(args: readonly string[], k: number): Promise<{ done: LogLine; steps: LogLine[] }> {
   const sb = new Sandbox();

@@ -8,12 +8,33 @@
 // arbitrary moment is tested too, asserting reassignment only when it was logged.
 
 import { describe, expect, it } from 'vitest';
-import { coordinatorDone, Sandbox, sleep, useE2eCleanup, workerIdOf, type CliProcess, type LogLine } from './harness.js';
+import {
+  coordinatorDone,
+  Sandbox,
+  sleep,
+  useE2eCleanup,
+  workerIdOf,
+  type CliProcess,
+  type LogLine,
+} from './harness.js';
 
 useE2eCleanup();
 
 // 1,600 training samples / 40 = 40 steps per epoch, 5 shards per step.
-const CONFIG = ['--dataset', 'blobs', '--samples', '2000', '--hidden', '32', '--batch-size', '40', '--shard-size', '8', '--log-every', '1'];
+const CONFIG = [
+  '--dataset',
+  'blobs',
+  '--samples',
+  '2000',
+  '--hidden',
+  '32',
+  '--batch-size',
+  '40',
+  '--shard-size',
+  '8',
+  '--log-every',
+  '1',
+];
 
 const references = new Map<string, Promise<string>>();
 
@@ -67,9 +88,11 @@ describe('workers leaving and joining mid-run', () => {
     expect(left.workers).toBe(1);
     const reassigned = await c.proc.waitFor(
       (l) => l.workerId === victimId && (l.msg === 'reassigning shards' || l.msg.startsWith('task deadline missed')),
-      { what: 'the victim\'s shards handed to the survivor' },
+      { what: "the victim's shards handed to the survivor" },
     );
-    expect(reassigned.msg, 'the deadline fired before the kill: the test machine is too slow for this test').toBe('reassigning shards');
+    expect(reassigned.msg, 'the deadline fired before the kill: the test machine is too slow for this test').toBe(
+      'reassigning shards',
+    );
     expect(Array.isArray(reassigned.shards) && reassigned.shards.length > 0, JSON.stringify(reassigned)).toBe(true);
 
     const done = await coordinatorDone(c);

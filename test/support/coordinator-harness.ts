@@ -17,7 +17,14 @@ import type { ModelSpec } from '../../shared/model/spec.js';
 import { CloseCode, PROTOCOL_VERSION } from '../../shared/protocol/codes.js';
 import { decodeCoordinatorMessage, encode } from '../../shared/protocol/codec.js';
 import { messageBytes } from '../../shared/protocol/raw-data.js';
-import type { CoordinatorMessage, DatasetDescriptor, ResultMessage, TaskMessage, WelcomeMessage, WorkerMessage } from '../../shared/protocol/messages.js';
+import type {
+  CoordinatorMessage,
+  DatasetDescriptor,
+  ResultMessage,
+  TaskMessage,
+  WelcomeMessage,
+  WorkerMessage,
+} from '../../shared/protocol/messages.js';
 import { WorkerClient } from '../../worker/client.js';
 import { allNodesFinite, ShardComputer } from '../../worker/compute.js';
 
@@ -48,7 +55,11 @@ export class LogSink extends Writable {
       if (text === '') continue;
       const line = JSON.parse(text) as LogLine;
       this.lines.push(line);
-      this.#waiters = this.#waiters.filter((w) => (w.match(line) ? (w.resolve(line), false) : true));
+      this.#waiters = this.#waiters.filter((w) => {
+        if (!w.match(line)) return true;
+        w.resolve(line);
+        return false;
+      });
     }
     done();
   }
@@ -95,8 +106,15 @@ export async function startCoordinator(o: HarnessOptions): Promise<Coordinator> 
   const hash = datasetHash(o.dataset);
   const d = o.dataset;
   const descriptor: DatasetDescriptor = {
-    name: d.name, kind: d.kind, numSamples: d.numSamples, numFeatures: d.numFeatures, labelWidth: d.labelWidth,
-    numClasses: d.numClasses, classNames: d.classNames, hash, path: `/data/${hash}`,
+    name: d.name,
+    kind: d.kind,
+    numSamples: d.numSamples,
+    numFeatures: d.numFeatures,
+    labelWidth: d.labelWidth,
+    numClasses: d.numClasses,
+    classNames: d.classNames,
+    hash,
+    path: `/data/${hash}`,
   };
   const paramCount = o.weights.length;
   // Judges divergence claims as run-coordinator does: by recomputing with the same kernels.
@@ -106,12 +124,26 @@ export async function startCoordinator(o: HarnessOptions): Promise<Coordinator> 
     confirmDivergence: (shards, numShards, weights) => !allNodesFinite(judge.computeNodes(weights, shards, numShards)),
   });
   const hub = new Hub(
-    { token: o.token, datasetHash: hash, limits: { paramCount, maxNodes: o.numShards, wireDtype: 'f32' }, helloTimeoutMs: o.helloTimeoutMs, heartbeatMs: o.heartbeatMs },
+    {
+      token: o.token,
+      datasetHash: hash,
+      limits: { paramCount, maxNodes: o.numShards, wireDtype: 'f32' },
+      helloTimeoutMs: o.helloTimeoutMs,
+      heartbeatMs: o.heartbeatMs,
+    },
     log.child({ component: 'hub' }),
     {
       welcome: () => {
         const current = scheduler.currentWeights();
-        return { spec: o.spec, dataset: descriptor, shardSize: o.shardSize, kernels: 'js', wireDtype: 'f32', version: current.version, weights: current.weights.slice() };
+        return {
+          spec: o.spec,
+          dataset: descriptor,
+          shardSize: o.shardSize,
+          kernels: 'js',
+          wireDtype: 'f32',
+          version: current.version,
+          weights: current.weights.slice(),
+        };
       },
       onReady: (w) => scheduler.onReady(w),
       onResult: (w, r, n) => scheduler.onResult(w, r, n),
@@ -122,11 +154,21 @@ export async function startCoordinator(o: HarnessOptions): Promise<Coordinator> 
   scheduler.publish(0, o.weights);
   const maxPayload = paramCount * 4 * o.numShards + 64 * 1024;
   const server: RunningServer = await startServer({
-    host: '127.0.0.1', port: 0, maxPayload, token: o.token, protectedRoutes: new Map(),
+    host: '127.0.0.1',
+    port: 0,
+    maxPayload,
+    token: o.token,
+    protectedRoutes: new Map(),
     onConnection: (socket, req) => hub.accept(socket, req),
   });
   return {
-    url: `ws://127.0.0.1:${server.port}`, hub, scheduler, logs, log, maxPayload, datasetHash: hash,
+    url: `ws://127.0.0.1:${server.port}`,
+    hub,
+    scheduler,
+    logs,
+    log,
+    maxPayload,
+    datasetHash: hash,
     close: async () => {
       scheduler.cancel('test over');
       hub.stopAll(CloseCode.DONE, 'test over');
@@ -152,7 +194,9 @@ export class RawWorker {
 
   private constructor(socket: WebSocket) {
     this.socket = socket;
-    this.closed = new Promise((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
     socket.on('error', () => {}); // e.g. the server dropping us mid-send; `closed` reports the outcome
     socket.on('message', (data, isBinary) => {
       if (!isBinary) throw new Error('the coordinator sent a text frame');
@@ -166,7 +210,10 @@ export class RawWorker {
   static async connect(url: string, options: WsClientOptions = {}): Promise<RawWorker> {
     const socket = new WebSocket(url, { maxPayload: 1 << 30, ...options });
     const worker = new RawWorker(socket);
-    await within(new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject)), `connection to ${url}`);
+    await within(
+      new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject)),
+      `connection to ${url}`,
+    );
     return worker;
   }
 
@@ -221,7 +268,13 @@ export function honestResult(computer: ShardComputer, weights: Float32Array, tas
     type: 'result',
     taskId: task.taskId,
     version: task.version,
-    nodes: nodes.map((n) => ({ lo: n.node.lo, size: n.node.size, lossSum: n.partial.lossSum, count: n.partial.count, correct: n.partial.correct })),
+    nodes: nodes.map((n) => ({
+      lo: n.node.lo,
+      size: n.node.size,
+      lossSum: n.partial.lossSum,
+      count: n.partial.count,
+      correct: n.partial.correct,
+    })),
     dtype: 'f32',
     diverged: false,
     grads,
@@ -244,7 +297,9 @@ export async function startHonestWorker(url: string, token: string, dataset: Dat
     { send: (b) => socket.send(b), close: (code, reason) => socket.close(code, reason) },
     { token, kind: 'node', agent: 'honest', loadDataset: async () => dataset, log: quiet },
   );
-  const closed = new Promise<Closed>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<Closed>((resolve) =>
+    socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   // The scheduler sends the current weights to a worker the moment it turns ready, so
   // the first weights message means "joined".
   const joined = new Promise<void>((resolve) => {
@@ -256,6 +311,12 @@ export async function startHonestWorker(url: string, token: string, dataset: Dat
     });
   });
   socket.on('open', () => client.start());
-  await within(Promise.race([joined, closed.then((c) => Promise.reject(new Error(`honest worker closed before joining: ${c.code} ${c.reason}`)))]), 'the honest worker to join');
+  await within(
+    Promise.race([
+      joined,
+      closed.then((c) => Promise.reject(new Error(`honest worker closed before joining: ${c.code} ${c.reason}`))),
+    ]),
+    'the honest worker to join',
+  );
   return { client, socket, workerId: client.stats.workerId!, closed };
 }

@@ -26,6 +26,8 @@ export function describeNeeding(requirement: Requirement, name: string, body: ()
     });
     return;
   }
-  process.stderr.write(`\n!!!!! SKIPPING "${name}": ${requirement.missing}. Install it with: ${requirement.install} !!!!!\n\n`);
+  process.stderr.write(
+    `\n!!!!! SKIPPING "${name}": ${requirement.missing}. Install it with: ${requirement.install} !!!!!\n\n`,
+  );
   describe.skip(name, body);
 }

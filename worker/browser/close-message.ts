@@ -13,28 +13,54 @@ export interface Verdict {
   readonly canResume: boolean;
 }
 
-export function closeVerdict(s: Pick<WorkerStatus, 'closeCode' | 'closeReason' | 'closedByUser' | 'closedHere' | 'everOpened'>, host: string): Verdict {
+export function closeVerdict(
+  s: Pick<WorkerStatus, 'closeCode' | 'closeReason' | 'closedByUser' | 'closedHere' | 'everOpened'>,
+  host: string,
+): Verdict {
   const reason = s.closeReason !== '' ? ` (${s.closeReason})` : '';
-  if (s.closedByUser) return { text: 'Paused: this tab left the run, and the other workers took over its shards. Resume rejoins as a new worker.', tone: 'info', canResume: true };
+  if (s.closedByUser)
+    return {
+      text: 'Paused: this tab left the run, and the other workers took over its shards. Resume rejoins as a new worker.',
+      tone: 'info',
+      canResume: true,
+    };
   switch (s.closeCode) {
     case CloseCode.DONE:
       return { text: 'Training finished. Thank you for lending this tab!', tone: 'info', canResume: false };
     case CloseCode.UNAUTHORIZED:
-      return { text: `The coordinator refused this link's token${reason}. Ask for a fresh join link.`, tone: 'error', canResume: false };
+      return {
+        text: `The coordinator refused this link's token${reason}. Ask for a fresh join link.`,
+        tone: 'error',
+        canResume: false,
+      };
     case CloseCode.VERSION_MISMATCH:
-      return { text: `This page speaks another protocol version than the coordinator${reason}. Reload the page.`, tone: 'error', canResume: false };
+      return {
+        text: `This page speaks another protocol version than the coordinator${reason}. Reload the page.`,
+        tone: 'error',
+        canResume: false,
+      };
     case CloseCode.UNSUPPORTED_KERNELS:
-      return { text: `This browser cannot run this run's kernels${reason}. Use a browser with WebAssembly SIMD, or ask for a run with --kernels js.`, tone: 'error', canResume: false };
+      return {
+        text: `This browser cannot run this run's kernels${reason}. Use a browser with WebAssembly SIMD, or ask for a run with --kernels js.`,
+        tone: 'error',
+        canResume: false,
+      };
     case CloseCode.SHUTDOWN:
       return { text: `The coordinator shut down${reason}. Resume once it is back.`, tone: 'error', canResume: true };
     case CloseCode.PROTOCOL_ERROR:
     case CloseCode.BAD_RESULT:
     case CloseCode.HELLO_TIMEOUT:
       // The tab's own worker closes with these codes too, on an error on its side.
-      if (s.closedHere) return { text: `This tab stopped on an error${reason}. Resume rejoins as a new worker.`, tone: 'error', canResume: true };
+      if (s.closedHere)
+        return {
+          text: `This tab stopped on an error${reason}. Resume rejoins as a new worker.`,
+          tone: 'error',
+          canResume: true,
+        };
       return { text: `The coordinator disconnected this tab${reason}.`, tone: 'error', canResume: true };
     default:
-      if (!s.everOpened) return { text: `Cannot reach the coordinator at ${host}. Is it running?`, tone: 'error', canResume: true };
+      if (!s.everOpened)
+        return { text: `Cannot reach the coordinator at ${host}. Is it running?`, tone: 'error', canResume: true };
       return { text: `Connection lost (code ${s.closeCode ?? '?'}${reason}).`, tone: 'error', canResume: true };
   }
 }

@@ -87,10 +87,14 @@ class Session {
           this.#phase = 'loading';
           this.#setDataset(`loading ${d.name}`);
           const loaded = await store.load(d, token, (text) => this.#setDataset(text));
-          const mb = loaded.bytes >= 1e6 ? `${(loaded.bytes / 1e6).toFixed(1)} MB` : `${(loaded.bytes / 1e3).toFixed(1)} kB`;
-          this.#dataset = loaded.source === 'download' ? `${d.name}: downloaded ${mb}, hash checked, stored in this browser`
-            : loaded.source === 'cache' ? `${d.name}: ${mb} from this browser's cache (IndexedDB), hash checked`
-              : `${d.name}: ${mb}, already in memory`;
+          const mb =
+            loaded.bytes >= 1e6 ? `${(loaded.bytes / 1e6).toFixed(1)} MB` : `${(loaded.bytes / 1e3).toFixed(1)} kB`;
+          this.#dataset =
+            loaded.source === 'download'
+              ? `${d.name}: downloaded ${mb}, hash checked, stored in this browser`
+              : loaded.source === 'cache'
+                ? `${d.name}: ${mb} from this browser's cache (IndexedDB), hash checked`
+                : `${d.name}: ${mb}, already in memory`;
           this.#phase = 'training';
           queueMicrotask(() => this.post());
           return loaded.dataset;

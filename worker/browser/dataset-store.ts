@@ -38,22 +38,31 @@ export class BrowserDatasetStore {
   }
 
   async load(d: DatasetDescriptor, token: string, onStatus: (text: string) => void): Promise<LoadedDataset> {
-    if (!/^[0-9a-f]{64}$/.test(d.hash)) throw new DataError(`dataset hash ${JSON.stringify(d.hash.slice(0, 70))} is not a SHA-256 hex string`);
+    if (!/^[0-9a-f]{64}$/.test(d.hash))
+      throw new DataError(`dataset hash ${JSON.stringify(d.hash.slice(0, 70))} is not a SHA-256 hex string`);
     const kept = this.#memory.get(d.hash);
     if (kept !== undefined) return { dataset: kept, source: 'memory', bytes: transferByteLength(d) };
     const stored = await readStored(d.hash).catch(() => null);
-    if (stored !== null && stored.byteLength === transferByteLength(d) && (await datasetBodyHash(d, stored)) === d.hash) {
+    if (
+      stored !== null &&
+      stored.byteLength === transferByteLength(d) &&
+      (await datasetBodyHash(d, stored)) === d.hash
+    ) {
       return this.#keep(d, stored, 'cache');
     }
     const url = new URL(d.path, this.#origin);
-    if (url.origin !== this.#origin) throw new DataError(`dataset path ${d.path} leaves the coordinator's origin ${this.#origin}`);
+    if (url.origin !== this.#origin)
+      throw new DataError(`dataset path ${d.path} leaves the coordinator's origin ${this.#origin}`);
     onStatus(`downloading ${d.name} (${(transferByteLength(d) / 1e6).toFixed(1)} MB)`);
     const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, cache: 'no-store' });
     if (!res.ok) throw new DataError(`GET ${url.pathname} answered ${res.status} ${res.statusText}`);
     const body = new Uint8Array(await res.arrayBuffer());
     const got = await datasetBodyHash(d, body);
-    if (got !== d.hash) throw new DataError(`downloaded dataset hashes to ${got.slice(0, 12)}…, expected ${d.hash.slice(0, 12)}…`);
-    await writeStored(d.hash, body).catch(() => onStatus('cannot store the dataset in this browser; a reload will download it again'));
+    if (got !== d.hash)
+      throw new DataError(`downloaded dataset hashes to ${got.slice(0, 12)}…, expected ${d.hash.slice(0, 12)}…`);
+    await writeStored(d.hash, body).catch(() =>
+      onStatus('cannot store the dataset in this browser; a reload will download it again'),
+    );
     return this.#keep(d, body, 'download');
   }
 

@@ -56,7 +56,12 @@ const PHASES: readonly string[] = ['connecting', 'loading', 'training', 'closed'
 export function parsePageMessage(v: unknown): PageToWorker | null {
   if (!isFields(v)) return null;
   if (v.type === 'leave') return { type: 'leave' };
-  if (v.type === 'join' && isStr(v.token) && isStr(v.agent, 200) && (v.threads === null || (isCount(v.threads) && v.threads >= 1))) {
+  if (
+    v.type === 'join' &&
+    isStr(v.token) &&
+    isStr(v.agent, 200) &&
+    (v.threads === null || (isCount(v.threads) && v.threads >= 1))
+  ) {
     return { type: 'join', token: v.token, agent: v.agent, threads: v.threads };
   }
   return null;
@@ -64,12 +69,47 @@ export function parsePageMessage(v: unknown): PageToWorker | null {
 
 export function parseWorkerStatus(v: unknown): WorkerStatus | null {
   if (!isFields(v) || v.type !== 'status') return null;
-  const { phase, workerId, tasksDone, samplesDone, samplesPerSec, lastLoss, dataset, closeCode, closeReason, closedByUser, closedHere, everOpened, threads, threadsNote, threadsStarted } = v;
+  const {
+    phase,
+    workerId,
+    tasksDone,
+    samplesDone,
+    samplesPerSec,
+    lastLoss,
+    dataset,
+    closeCode,
+    closeReason,
+    closedByUser,
+    closedHere,
+    everOpened,
+    threads,
+    threadsNote,
+    threadsStarted,
+  } = v;
   if (!(isStr(phase) && PHASES.includes(phase))) return null;
   if (!(workerId === null || isStr(workerId, 64))) return null;
-  if (!isCount(tasksDone) || !isCount(samplesDone) || !isNum(samplesPerSec) || !(lastLoss === null || isNum(lastLoss))) return null;
+  if (!isCount(tasksDone) || !isCount(samplesDone) || !isNum(samplesPerSec) || !(lastLoss === null || isNum(lastLoss)))
+    return null;
   if (!isStr(dataset) || !(closeCode === null || isCount(closeCode)) || !isStr(closeReason)) return null;
-  if (typeof closedByUser !== 'boolean' || typeof closedHere !== 'boolean' || typeof everOpened !== 'boolean') return null;
+  if (typeof closedByUser !== 'boolean' || typeof closedHere !== 'boolean' || typeof everOpened !== 'boolean')
+    return null;
   if (!(isCount(threads) && threads >= 1) || !isStr(threadsNote) || typeof threadsStarted !== 'boolean') return null;
-  return { type: 'status', phase: phase as Phase, workerId, tasksDone, samplesDone, samplesPerSec, lastLoss, dataset, closeCode, closeReason, closedByUser, closedHere, everOpened, threads, threadsNote, threadsStarted };
+  return {
+    type: 'status',
+    phase: phase as Phase,
+    workerId,
+    tasksDone,
+    samplesDone,
+    samplesPerSec,
+    lastLoss,
+    dataset,
+    closeCode,
+    closeReason,
+    closedByUser,
+    closedHere,
+    everOpened,
+    threads,
+    threadsNote,
+    threadsStarted,
+  };
 }

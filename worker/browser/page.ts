@@ -20,7 +20,14 @@ function button(id: string): HTMLButtonElement {
 function agentName(): string {
   const ua = navigator.userAgent;
   const m = /(Firefox|Edg|OPR|Chrome|Version)\/(\d+)/.exec(ua);
-  const name = m === null ? 'browser' : m[1] === 'Edg' ? `Edge ${m[2]}` : m[1] === 'Version' ? `Safari ${m[2]}` : `${m[1]} ${m[2]}`;
+  const name =
+    m === null
+      ? 'browser'
+      : m[1] === 'Edg'
+        ? `Edge ${m[2]}`
+        : m[1] === 'Version'
+          ? `Safari ${m[2]}`
+          : `${m[1]} ${m[2]}`;
   return `${name} on ${navigator.platform || 'unknown'}`.slice(0, 100);
 }
 
@@ -44,7 +51,14 @@ function show(text: string, tone: 'info' | 'error'): void {
 function render(s: WorkerStatus): void {
   const connected = s.phase !== 'closed';
   document.body.dataset.phase = s.phase;
-  el('connection').textContent = s.phase === 'connecting' ? 'connecting…' : s.phase === 'loading' ? 'connected, loading the dataset' : s.phase === 'training' ? 'connected, taking work' : 'not connected';
+  el('connection').textContent =
+    s.phase === 'connecting'
+      ? 'connecting…'
+      : s.phase === 'loading'
+        ? 'connected, loading the dataset'
+        : s.phase === 'training'
+          ? 'connected, taking work'
+          : 'not connected';
   el('connection').className = connected ? 'ok' : 'off';
   el('worker-id').textContent = s.workerId ?? '–';
   el('tasks').textContent = String(s.tasksDone);
@@ -55,7 +69,12 @@ function render(s: WorkerStatus): void {
   el('threads').textContent = threadsText(s);
   const pause = button('pause');
   if (connected) {
-    show(s.phase === 'training' ? 'This tab is computing gradients for the run. Keep it open; closing it loses nothing.' : 'Joining the run…', 'info');
+    show(
+      s.phase === 'training'
+        ? 'This tab is computing gradients for the run. Keep it open; closing it loses nothing.'
+        : 'Joining the run…',
+      'info',
+    );
     pause.textContent = 'Pause';
     pause.disabled = false;
     button('leave').disabled = false;

@@ -34,7 +34,10 @@ export function planThreads(requested: number | null, cores: number, isolated: b
 
 /** Whether this scope may share memory with its workers (SharedArrayBuffer and a cross-origin isolated page). */
 export function canShareMemory(): boolean {
-  return typeof SharedArrayBuffer === 'function' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  return (
+    typeof SharedArrayBuffer === 'function' &&
+    (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true
+  );
 }
 
 /** Starts compute threads as Web Workers running the bundle at `url`. */
@@ -77,7 +80,11 @@ export function webThreadPool(options: WebThreadsOptions): (setup: ComputerSetup
     await old?.computer.close();
     const { threads, onCrash, onStarted } = options;
     // Its threads start with the first task big enough to be worth cutting.
-    const computer = new PooledComputer(setup, { threads, onCrash, ...(onStarted !== undefined ? { onStarted } : {}) }, webThreads(options.url));
+    const computer = new PooledComputer(
+      setup,
+      { threads, onCrash, ...(onStarted !== undefined ? { onStarted } : {}) },
+      webThreads(options.url),
+    );
     pool = { key, computer };
     return computer;
   };

@@ -12,7 +12,16 @@ import { KERNELS_WASM_BASE64 } from './module.generated.js';
 
 interface KernelExports {
   matmul_forward(out: number, inp: number, w: number, bias: number, B: number, C: number, OC: number): void;
-  matmul_backward_weight(dw: number, dbias: number, dout: number, inp: number, B: number, C: number, OC: number, accumulate: number): void;
+  matmul_backward_weight(
+    dw: number,
+    dbias: number,
+    dout: number,
+    inp: number,
+    B: number,
+    C: number,
+    OC: number,
+    accumulate: number,
+  ): void;
   matmul_backward_input(dinp: number, dout: number, w: number, B: number, C: number, OC: number): void;
   relu_forward(out: number, inp: number, N: number): void;
   relu_backward(dinp: number, dout: number, out: number, N: number): void;
@@ -23,7 +32,17 @@ interface KernelExports {
   tanh_forward(out: number, inp: number, N: number): void;
   tanh_backward(dinp: number, dout: number, out: number, N: number): void;
   all_finite(buf: number, N: number): number;
-  sgd_step(params: number, buf: number, sum: number, N: number, count: number, lr: number, mu: number, wd: number, rule: number): void;
+  sgd_step(
+    params: number,
+    buf: number,
+    sum: number,
+    N: number,
+    count: number,
+    lr: number,
+    mu: number,
+    wd: number,
+    rule: number,
+  ): void;
 }
 
 /**
@@ -74,7 +93,8 @@ export class WasmKernels {
 
   constructor(arenaFloats: number) {
     const module = kernelsModule();
-    if (module === null) throw new Error('this JavaScript engine has no WebAssembly SIMD-128: the wasm kernel set cannot run here');
+    if (module === null)
+      throw new Error('this JavaScript engine has no WebAssembly SIMD-128: the wasm kernel set cannot run here');
     const pages = Math.max(1, Math.ceil((arenaFloats * 4) / PAGE));
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
     this.#k = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as KernelExports;
@@ -89,7 +109,10 @@ export class WasmKernels {
   /** A zeroed view of n floats of the arena; throws when the arena is used up. */
   alloc(n: number): Float32Array {
     const bytes = n * 4;
-    if (bytes > this.free) throw new RangeError(`wasm kernel arena: ${n} floats requested, ${Math.floor(this.free / 4)} left of ${this.#buffer.byteLength / 4}`);
+    if (bytes > this.free)
+      throw new RangeError(
+        `wasm kernel arena: ${n} floats requested, ${Math.floor(this.free / 4)} left of ${this.#buffer.byteLength / 4}`,
+      );
     const view = new Float32Array(this.#buffer, this.#next, n);
     this.#next += Math.ceil(bytes / ALIGN) * ALIGN;
     return view;
@@ -101,20 +124,65 @@ export class WasmKernels {
 
   /** The byte address of `a`, checked to be an arena view of at least n floats (the kernels trust both). */
   #ptr(a: Float32Array, n: number, what: string): number {
-    if (a.buffer !== this.#buffer) throw new Error(`wasm kernels: ${what} is not a view of the kernel arena (allocate it with alloc)`);
+    if (a.buffer !== this.#buffer)
+      throw new Error(`wasm kernels: ${what} is not a view of the kernel arena (allocate it with alloc)`);
     if (a.length < n) throw new RangeError(`wasm kernels: ${what} holds ${a.length} floats, the shape needs ${n}`);
     return a.byteOffset;
   }
 
-  matmulForward(out: Float32Array, inp: Float32Array, weight: Float32Array, bias: Float32Array, B: number, C: number, OC: number): void {
-    this.#k.matmul_forward(this.#ptr(out, B * OC, 'out'), this.#ptr(inp, B * C, 'inp'), this.#ptr(weight, OC * C, 'weight'), this.#ptr(bias, OC, 'bias'), B, C, OC);
+  matmulForward(
+    out: Float32Array,
+    inp: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array,
+    B: number,
+    C: number,
+    OC: number,
+  ): void {
+    this.#k.matmul_forward(
+      this.#ptr(out, B * OC, 'out'),
+      this.#ptr(inp, B * C, 'inp'),
+      this.#ptr(weight, OC * C, 'weight'),
+      this.#ptr(bias, OC, 'bias'),
+      B,
+      C,
+      OC,
+    );
   }
 
   /** accumulate false: dweight and dbias are overwritten with 0 + the sums (the bits of zeroing first). */
-  matmulBackward(dinp: Float32Array | null, dweight: Float32Array, dbias: Float32Array, dout: Float32Array, inp: Float32Array, weight: Float32Array, B: number, C: number, OC: number, accumulate = true): void {
+  matmulBackward(
+    dinp: Float32Array | null,
+    dweight: Float32Array,
+    dbias: Float32Array,
+    dout: Float32Array,
+    inp: Float32Array,
+    weight: Float32Array,
+    B: number,
+    C: number,
+    OC: number,
+    accumulate = true,
+  ): void {
     const pdout = this.#ptr(dout, B * OC, 'dout');
-    this.#k.matmul_backward_weight(this.#ptr(dweight, OC * C, 'dweight'), this.#ptr(dbias, OC, 'dbias'), pdout, this.#ptr(inp, B * C, 'inp'), B, C, OC, accumulate ? 1 : 0);
-    if (dinp !== null) this.#k.matmul_backward_input(this.#ptr(dinp, B * C, 'dinp'), pdout, this.#ptr(weight, OC * C, 'weight'), B, C, OC);
+    this.#k.matmul_backward_weight(
+      this.#ptr(dweight, OC * C, 'dweight'),
+      this.#ptr(dbias, OC, 'dbias'),
+      pdout,
+      this.#ptr(inp, B * C, 'inp'),
+      B,
+      C,
+      OC,
+      accumulate ? 1 : 0,
+    );
+    if (dinp !== null)
+      this.#k.matmul_backward_input(
+        this.#ptr(dinp, B * C, 'dinp'),
+        pdout,
+        this.#ptr(weight, OC * C, 'weight'),
+        B,
+        C,
+        OC,
+      );
   }
 
   reluForward(out: Float32Array, inp: Float32Array, N: number): void {
@@ -160,8 +228,29 @@ export class WasmKernels {
    * the gradient summed over `count` samples, an integer in [1, 2^24] (exact in float32).
    * lr, momentum and weightDecay are used as the doubles they are.
    */
-  sgdStep(params: Float32Array, momentum: Float32Array, sum: Float32Array, N: number, count: number, rule: SgdRule, lr: number, mu: number, weightDecay: number): void {
-    if (!(Number.isInteger(count) && count >= 1 && count <= 2 ** 24)) throw new RangeError(`sgd step: the sample count must be an integer in [1, 2^24], got ${count}`);
-    this.#k.sgd_step(this.#ptr(params, N, 'params'), this.#ptr(momentum, N, 'momentum'), this.#ptr(sum, N, 'sum'), N, count, lr, mu, weightDecay, SGD_RULES[rule]);
+  sgdStep(
+    params: Float32Array,
+    momentum: Float32Array,
+    sum: Float32Array,
+    N: number,
+    count: number,
+    rule: SgdRule,
+    lr: number,
+    mu: number,
+    weightDecay: number,
+  ): void {
+    if (!(Number.isInteger(count) && count >= 1 && count <= 2 ** 24))
+      throw new RangeError(`sgd step: the sample count must be an integer in [1, 2^24], got ${count}`);
+    this.#k.sgd_step(
+      this.#ptr(params, N, 'params'),
+      this.#ptr(momentum, N, 'momentum'),
+      this.#ptr(sum, N, 'sum'),
+      N,
+      count,
+      lr,
+      mu,
+      weightDecay,
+      SGD_RULES[rule],
+    );
   }
 }
