@@ -19,7 +19,7 @@ import { ConfigError } from '../errors.js';
 import { checkStep, checkStepLr, type Optimizer } from './optimizer.js';
 
 export interface AdamOptions {
-  /** Learning rate, > 0. */
+  /** Learning rate, > 0: of every step unless the step is given its own (a schedule's). */
   readonly lr: number;
   /** Decay of the first-moment average, in [0, 1). */
   readonly beta1: number;

@@ -16,7 +16,7 @@ import { ConfigError } from '../errors.js';
 import { checkStep, checkStepLr, type Optimizer } from './optimizer.js';
 
 export interface SgdOptions {
-  /** Learning rate, > 0. */
+  /** Learning rate, > 0: of every step unless the step is given its own (a schedule's). */
   readonly lr: number;
   /** Momentum factor in [0, 1); 0 disables momentum. */
   readonly momentum: number;

@@ -98,8 +98,8 @@ export class WasmSgd implements Optimizer {
 export const WASM_SGD_MAX_PARAMS = 2 ** 26;
 
 /**
- * The SGD the trainer uses: WasmSgd where this engine has WebAssembly SIMD and the
- * model fits its memory, else the JS Sgd. They give the same bits
+ * The SGD that createOptimizer (create.ts) builds for `sgd`: WasmSgd where this engine
+ * has WebAssembly SIMD and the model fits its memory, else the JS Sgd. They give the same bits
  * (test/wasm-sgd.test.ts), so the choice is not part of the run's configuration,
  * unlike the kernel set.
  */
