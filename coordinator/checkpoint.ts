@@ -75,16 +75,16 @@ function checkpointFileName(globalStep: number): string {
   return `ckpt-${String(globalStep).padStart(9, '0')}.safetensors`;
 }
 
-function fullLayout(spec: ModelSpec, optimizerNames: readonly string[]): ParamLayout {
+/** The weights, then each optimizer tensor (`sizes[i]` floats: P for moments, a few for counters). */
+function fullLayout(spec: ModelSpec, optimizerNames: readonly string[], sizes: readonly number[]): ParamLayout {
   const model = paramLayout(spec);
-  const P = model.totalSize;
-  const extra = optimizerNames.map((name, i) => ({
-    name: `optimizer.${name}`,
-    shape: [P],
-    offset: P * (i + 1),
-    size: P,
-  }));
-  return { tensors: [...model.tensors, ...extra], totalSize: P * (optimizerNames.length + 1) };
+  let offset = model.totalSize;
+  const extra = optimizerNames.map((name, i) => {
+    const t = { name: `optimizer.${name}`, shape: [sizes[i]], offset, size: sizes[i] };
+    offset += sizes[i];
+    return t;
+  });
+  return { tensors: [...model.tensors, ...extra], totalSize: offset };
 }
 
 function checksum(buffer: Float32Array): string {
@@ -96,10 +96,15 @@ function checksum(buffer: Float32Array): string {
 /** Writes a checkpoint atomically into `dir` and removes all but the newest `keep`. Returns its path. */
 export function writeCheckpoint(dir: string, id: Identity, ckpt: Checkpoint, keep: number): string {
   const names = Object.keys(ckpt.optimizer).sort();
-  const P = ckpt.params.length;
-  const buffer = new Float32Array(P * (names.length + 1));
+  const sizes = names.map((name) => ckpt.optimizer[name].length);
+  const layout = fullLayout(id.spec, names, sizes);
+  const buffer = new Float32Array(layout.totalSize);
   buffer.set(ckpt.params, 0);
-  names.forEach((name, i) => buffer.set(ckpt.optimizer[name], P * (i + 1)));
+  let offset = ckpt.params.length;
+  for (const name of names) {
+    buffer.set(ckpt.optimizer[name], offset);
+    offset += ckpt.optimizer[name].length;
+  }
   const meta: Metadata = {
     format: FORMAT,
     state: ckpt.state,
@@ -109,7 +114,7 @@ export function writeCheckpoint(dir: string, id: Identity, ckpt: Checkpoint, kee
     optimizer: names,
     checksum: checksum(buffer),
   };
-  const bytes = encodeSafetensors(fullLayout(id.spec, names), buffer, {
+  const bytes = encodeSafetensors(layout, buffer, {
     format: 'pt',
     [STATE_KEY]: JSON.stringify(meta),
   });
@@ -187,13 +192,19 @@ export function loadCheckpoint(path: string, id: Identity): Checkpoint {
     const file = decodeSafetensors(bytes);
     const meta = parseMetadata(file.metadata[STATE_KEY]);
     checkIdentity(meta, id);
-    const buffer = loadParams(fullLayout(meta.spec, meta.optimizer), file);
+    // Each optimizer tensor's size is the file's own (loadParams checks it is present); the
+    // optimizer's loadState judges it, and the checksum covers it.
+    const sizes = meta.optimizer.map((name) => file.tensors.get(`optimizer.${name}`)?.data.length ?? 0);
+    const layout = fullLayout(meta.spec, meta.optimizer, sizes);
+    const buffer = loadParams(layout, file);
     if (checksum(buffer) !== meta.checksum)
       throw new CheckpointError('tensor bytes do not match the stored checksum (the file is corrupt)');
     const P = paramLayout(meta.spec).totalSize;
     const optimizer: Record<string, Float32Array> = {};
+    let offset = P;
     meta.optimizer.forEach((name, i) => {
-      optimizer[name] = buffer.slice(P * (i + 1), P * (i + 2));
+      optimizer[name] = buffer.slice(offset, offset + sizes[i]);
+      offset += sizes[i];
     });
     return { state: meta.state, params: buffer.slice(0, P), optimizer };
   } catch (err) {

@@ -13,8 +13,9 @@ import type { Logger } from 'pino';
 import { gatherRows } from '../shared/data/gather.js';
 import type { PartialGradient } from '../shared/gradient.js';
 import { Network } from '../shared/model/network.js';
+import { createOptimizer } from '../shared/optim/create.js';
 import type { Optimizer } from '../shared/optim/optimizer.js';
-import { createSgd } from '../shared/optim/wasm-sgd.js';
+import { learningRate, lrScheduleOptions, type LrScheduleOptions } from '../shared/optim/schedule.js';
 import { writeCheckpoint, type Checkpoint, type TrainingState } from './checkpoint.js';
 import type { PreparedRun } from './setup.js';
 import { epochOrder, planStep, stepsPerEpoch, type StepPlan } from './plan.js';
@@ -92,6 +93,9 @@ export class Trainer {
   readonly #log: Logger;
   readonly #options: TrainerOptions;
   readonly #evalNet: Network;
+  readonly #schedule: LrScheduleOptions;
+  /** Steps of the whole run, for schedules that decay to the end. */
+  readonly #totalSteps: number;
   /** Position and running sums; exactly what a checkpoint stores. */
   #state: TrainingState;
   #stopRequested = false;
@@ -103,13 +107,11 @@ export class Trainer {
     this.#options = options;
     const c = run.config;
     const initial = options.resume?.params ?? options.initialParams;
-    this.optimizer = createSgd(initial.length, {
-      lr: c.lr,
-      momentum: c.momentum,
-      nesterov: c.nesterov,
-      weightDecay: c.weightDecay,
-    });
-    // The weights live where the optimizer updates them without a copy (wasm memory for WasmSgd).
+    // The config names its fields as the optimizer and schedule options do: each takes its own.
+    this.optimizer = createOptimizer(initial.length, c);
+    this.#schedule = lrScheduleOptions(c);
+    this.#totalSteps = c.epochs * stepsPerEpoch(run.split.train.length, c.batchSize);
+    // The weights live where the optimizer updates them without a copy (wasm memory for the wasm twins).
     this.params = this.optimizer.params;
     this.params.set(initial);
     if (options.resume !== null) this.optimizer.loadState(options.resume.optimizer);
@@ -198,7 +200,7 @@ export class Trainer {
               epoch: epoch + 1,
               step: this.#state.globalStep,
               loss: round(window.loss / window.steps),
-              lr: config.lr,
+              lr: this.#lrAt(this.#state.globalStep - 1),
               workers: this.#executor.workerCount,
               samplesPerSec: Math.round((window.samples * 1000) / Math.max(now - window.start, 1e-3)),
               ...(this.#executor.workerThroughput ? { perWorker: this.#executor.workerThroughput() } : {}),
@@ -278,9 +280,15 @@ export class Trainer {
     );
   }
 
+  /** The learning rate of global step `step` (from 0): a function of the step alone, so a resume takes the same. */
+  #lrAt(step: number): number {
+    return learningRate(this.#schedule, step, this.#totalSteps);
+  }
+
   #applyStep(result: PartialGradient, epoch: number, step: number): void {
     // The batch mean and the update; a non-finite mean leaves the weights untouched.
-    if (!this.optimizer.stepBatch(this.params, result.grad, result.count)) throw new DivergedError(epoch + 1, step);
+    const lr = this.#lrAt(this.#state.globalStep);
+    if (!this.optimizer.stepBatch(this.params, result.grad, result.count, lr)) throw new DivergedError(epoch + 1, step);
     const version = this.#state.version + 1;
     this.#state = { ...this.#state, version, globalStep: this.#state.globalStep + 1 };
     this.#executor.publish(version, this.params);

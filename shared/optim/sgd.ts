@@ -13,10 +13,10 @@
 // (test/wasm-sgd.test.ts compares the two bit for bit).
 
 import { ConfigError } from '../errors.js';
-import type { Optimizer } from './optimizer.js';
+import { checkStep, checkStepLr, type Optimizer } from './optimizer.js';
 
 export interface SgdOptions {
-  /** Learning rate, > 0. */
+  /** Learning rate, > 0: of every step unless the step is given its own (a schedule's). */
   readonly lr: number;
   /** Momentum factor in [0, 1); 0 disables momentum. */
   readonly momentum: number;
@@ -40,15 +40,6 @@ export function sgdOptions(options: Partial<SgdOptions>): SgdOptions {
   return o;
 }
 
-/** Throws unless params and grads hold `size` floats and count is an integer in [1, 2^24]. */
-export function checkSgdStep(size: number, params: Float32Array, grads: Float32Array, count = 1): void {
-  if (params.length !== size || grads.length !== size) {
-    throw new RangeError(`sgd: expected ${size} parameters, got ${params.length} params and ${grads.length} grads`);
-  }
-  if (!(Number.isInteger(count) && count >= 1 && count <= 2 ** 24))
-    throw new RangeError(`sgd: the sample count must be an integer in [1, 2^24], got ${count}`);
-}
-
 export class Sgd implements Optimizer {
   readonly options: SgdOptions;
   readonly #size: number;
@@ -67,8 +58,8 @@ export class Sgd implements Optimizer {
     return this.#params;
   }
 
-  stepBatch(params: Float32Array, gradSum: Float32Array, count: number): boolean {
-    checkSgdStep(this.#size, params, gradSum, count);
+  stepBatch(params: Float32Array, gradSum: Float32Array, count: number, lr = this.options.lr): boolean {
+    checkStep('sgd', this.#size, params, gradSum, count);
     this.#mean ??= new Float32Array(this.#size);
     const g = this.#mean;
     // v * 0 is ±0 for finite v and NaN otherwise: one test after the loop, no branch in it.
@@ -79,13 +70,14 @@ export class Sgd implements Optimizer {
       poison += v * 0;
     }
     if (poison !== 0) return false;
-    this.step(params, g);
+    this.step(params, g, lr);
     return true;
   }
 
-  step(params: Float32Array, grads: Float32Array): void {
-    checkSgdStep(this.#size, params, grads);
-    const { lr, momentum, nesterov, weightDecay } = this.options;
+  step(params: Float32Array, grads: Float32Array, lr = this.options.lr): void {
+    checkStep('sgd', this.#size, params, grads);
+    checkStepLr('sgd', lr);
+    const { momentum, nesterov, weightDecay } = this.options;
     if (momentum === 0) {
       for (let i = 0; i < params.length; i++) params[i] -= lr * (grads[i] + weightDecay * params[i]);
       return;
@@ -128,13 +120,22 @@ export class Sgd implements Optimizer {
   }
 
   loadState(state: Record<string, Float32Array>): void {
+    checkSgdState(this.#size, state);
     const m = state.momentum;
     if (m === undefined) {
       this.#momentum = null;
       return;
     }
-    if (m.length !== this.#size)
-      throw new RangeError(`sgd state: momentum has ${m.length} values, expected ${this.#size}`);
     this.#momentum = m.slice();
   }
+}
+
+/** Throws unless state is {} or { momentum } with `size` values. */
+export function checkSgdState(size: number, state: Record<string, Float32Array>): void {
+  const names = Object.keys(state);
+  if (names.some((name) => name !== 'momentum'))
+    throw new RangeError(`sgd state: expected at most a momentum tensor, got ${names.join(', ')}`);
+  const m = state.momentum;
+  if (m !== undefined && m.length !== size)
+    throw new RangeError(`sgd state: momentum has ${m.length} values, expected ${size}`);
 }

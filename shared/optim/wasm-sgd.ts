@@ -11,8 +11,8 @@
 // to a Network; this one to the optimizer, whatever kernel set the run computes with.
 
 import { WasmKernels, wasmKernelsAvailable, type SgdRule } from '../kernels/wasm/kernels.js';
-import type { Optimizer } from './optimizer.js';
-import { checkSgdStep, Sgd, sgdOptions, type SgdOptions } from './sgd.js';
+import { checkStep, checkStepLr, type Optimizer } from './optimizer.js';
+import { checkSgdState, Sgd, sgdOptions, type SgdOptions } from './sgd.js';
 
 /** Slack of the arena: each of its four blocks is rounded up to 64 bytes. */
 const ARENA_SLACK_FLOATS = 4 * 16;
@@ -42,26 +42,28 @@ export class WasmSgd implements Optimizer {
   }
 
   /** step(params, grads) is the step on grads as a sum over one sample: x / 1 = x exactly. */
-  step(params: Float32Array, grads: Float32Array): void {
-    checkSgdStep(this.#size, params, grads);
+  step(params: Float32Array, grads: Float32Array, lr = this.options.lr): void {
+    checkStep('sgd', this.#size, params, grads);
+    checkStepLr('sgd', lr);
     this.#sum.set(grads);
-    this.#update(params, 1);
+    this.#update(params, 1, lr);
   }
 
-  stepBatch(params: Float32Array, gradSum: Float32Array, count: number): boolean {
-    checkSgdStep(this.#size, params, gradSum, count);
+  stepBatch(params: Float32Array, gradSum: Float32Array, count: number, lr = this.options.lr): boolean {
+    checkStep('sgd', this.#size, params, gradSum, count);
+    checkStepLr('sgd', lr);
     this.#sum.set(gradSum);
     // count ≥ 1, so a mean is finite exactly when its sum is: the check needs no division.
     if (!this.#k.allFinite(this.#sum, this.#size)) return false;
-    this.#update(params, count);
+    this.#update(params, count, lr);
     return true;
   }
 
-  #update(params: Float32Array, count: number): void {
+  #update(params: Float32Array, count: number, lr: number): void {
     const own = params === this.params;
     const p = own ? params : this.#scratch;
     if (!own) p.set(params);
-    const { lr, momentum, nesterov, weightDecay } = this.options;
+    const { momentum, nesterov, weightDecay } = this.options;
     let rule: SgdRule = 'plain';
     if (momentum !== 0) {
       if (this.#hasMomentum) rule = nesterov ? 'nesterov' : 'momentum';
@@ -77,13 +79,12 @@ export class WasmSgd implements Optimizer {
   }
 
   loadState(state: Record<string, Float32Array>): void {
+    checkSgdState(this.#size, state);
     const m = state.momentum;
     if (m === undefined) {
       this.#hasMomentum = false;
       return;
     }
-    if (m.length !== this.#size)
-      throw new RangeError(`sgd state: momentum has ${m.length} values, expected ${this.#size}`);
     this.#momentum.set(m);
     this.#hasMomentum = true;
   }
@@ -97,8 +98,8 @@ export class WasmSgd implements Optimizer {
 export const WASM_SGD_MAX_PARAMS = 2 ** 26;
 
 /**
- * The SGD the trainer uses: WasmSgd where this engine has WebAssembly SIMD and the
- * model fits its memory, else the JS Sgd. They give the same bits
+ * The SGD that createOptimizer (create.ts) builds for `sgd`: WasmSgd where this engine
+ * has WebAssembly SIMD and the model fits its memory, else the JS Sgd. They give the same bits
  * (test/wasm-sgd.test.ts), so the choice is not part of the run's configuration,
  * unlike the kernel set.
  */
