@@ -5,6 +5,6 @@
 import { coordinatorCommand } from '../coordinator/commands/coordinator.js';
 import { trainCommand } from '../coordinator/commands/train.js';
 import { workerCommand } from '../worker/node/command.js';
-import type { AnyCommand } from './flags.js';
+import type { AnyCommand } from '../node/flags.js';
 
 export const COMMANDS: readonly AnyCommand[] = [trainCommand, coordinatorCommand, workerCommand];

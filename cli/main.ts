@@ -7,7 +7,7 @@
 import yargs, { type Argv } from 'yargs';
 import { FlocktrainError } from '../shared/errors.js';
 import { COMMANDS } from './commands.js';
-import { defaultText, flagName, parseGroups, type AnyCommand } from './flags.js';
+import { defaultText, flagName, parseGroups, type AnyCommand } from '../node/flags.js';
 
 /** A mistake in the command line's shape (unknown flag or command, missing value): exit code 2. */
 class UsageError extends Error {}

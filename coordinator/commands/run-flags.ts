@@ -3,8 +3,17 @@
 // the RunConfig fields they set and spread into it, so a new one is one entry in its
 // group plus its RunConfig field; their ranges are checked by resolveConfig.
 
-import { LOG_GROUP } from '../../cli/log-flags.js';
-import { boolean, choice, flagError, mapped, number, text, type FlagGroup, type GroupValues } from '../../cli/flags.js';
+import { LOG_GROUP } from '../../node/log-flags.js';
+import {
+  boolean,
+  choice,
+  flagError,
+  mapped,
+  number,
+  text,
+  type FlagGroup,
+  type GroupValues,
+} from '../../node/flags.js';
 import { DEFAULTS } from '../../shared/defaults.js';
 import { ConfigError } from '../../shared/errors.js';
 import { kernelSetAvailable } from '../../shared/kernels/kernel-set.js';

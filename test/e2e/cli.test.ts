@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../cli/commands.js';
-import { flagName } from '../../cli/flags.js';
+import { flagName } from '../../node/flags.js';
 import {
   allExit,
   closedPort,

@@ -1,8 +1,8 @@
 // `flocktrain worker`: its flags and how they become main.ts's options.
 
 import { availableParallelism } from 'node:os';
-import { defineCommand, flagError, mapped, number, requiredText, text, type FlagGroup } from '../../cli/flags.js';
-import { LOG_GROUP } from '../../cli/log-flags.js';
+import { defineCommand, flagError, mapped, number, requiredText, text, type FlagGroup } from '../../node/flags.js';
+import { LOG_GROUP } from '../../node/log-flags.js';
 import { DEFAULTS } from '../../shared/defaults.js';
 
 const HEARTBEAT_S = DEFAULTS.coordinator.heartbeatMs / 1000;

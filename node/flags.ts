@@ -4,6 +4,8 @@
 // docs/cli.md, and `parseGroups` turns what yargs read into typed values. A flag that
 // feeds the run configuration has its range checked by coordinator/config.ts, so here
 // it is only read as a number: every value is checked in exactly one place.
+// In node/ because the commands of both sides declare their flags with it (coordinator/
+// commands/, worker/node/command.ts), below cli/, which dispatches to them.
 
 import { ConfigError } from '../shared/errors.js';
 

@@ -1,4 +1,4 @@
-// The logging flags every command takes.
+// The logging flags every command takes, as node/logger.ts's LogOptions.
 
 import { DEFAULTS } from '../shared/defaults.js';
 import { choice, type FlagGroup } from './flags.js';
