@@ -20,6 +20,8 @@ export interface Flag<T> {
   readonly default?: Raw;
   /** Shown instead of `default` when the default depends on the machine (then `read` gets undefined). */
   readonly defaultText?: string;
+  /** The values it takes, for docs/cli.md (e.g. "integer ≥ 1"); without it, its type. */
+  readonly takes?: string;
   /** The accepted words, listed in --help and docs/cli.md. */
   readonly choices?: readonly string[];
   readonly required?: boolean;
@@ -118,13 +120,14 @@ export function number(
     expected?: string;
   },
 ): Flag<number> {
-  const kind = o.integer === true ? 'an integer' : 'a number';
   const bounds =
     o.min !== undefined && o.max !== undefined
       ? [`in [${o.min}, ${o.max}]`]
       : [o.min !== undefined ? `≥ ${o.min}` : '', o.max !== undefined ? `≤ ${o.max}` : ''];
-  const expected =
-    o.expected ?? [kind, ...bounds, o.above !== undefined ? `> ${o.above}` : ''].filter((s) => s !== '').join(' ');
+  const takes = [o.integer === true ? 'integer' : 'number', ...bounds, o.above !== undefined ? `> ${o.above}` : '']
+    .filter((s) => s !== '')
+    .join(' ');
+  const expected = o.expected ?? `${o.integer === true ? 'an' : 'a'} ${takes}`;
   const inRange = (v: number): boolean =>
     (o.integer !== true || Number.isInteger(v)) &&
     (o.min === undefined || v >= o.min) &&
@@ -132,6 +135,7 @@ export function number(
     (o.max === undefined || v <= o.max);
   return {
     type: 'number',
+    takes,
     describe: o.describe,
     ...(o.hidden !== undefined ? { hidden: o.hidden } : {}),
     ...(o.default !== undefined ? { default: o.default } : {}),
