@@ -59,7 +59,10 @@ export const DEFAULTS = {
     helloTimeoutMs: 10_000,
     /** The coordinator pings every worker this often; workers judge its silence against it. */
     heartbeatMs: 5_000,
-    /** After the last step, how long workers get to read their close frame before sockets are cut. */
+    /**
+     * After the last step, how long workers get to read their close frame before sockets
+     * are cut: browser tabs on a busy link can take seconds to read their last frames.
+     */
     closeGraceMs: 5_000,
   },
   worker: {
