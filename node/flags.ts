@@ -14,7 +14,7 @@ export type Raw = string | number | boolean;
 
 export interface Flag<T> {
   readonly type: 'number' | 'string' | 'boolean';
-  /** One line of help, lower case, no final period. */
+  /** One line of help, no final period. */
   readonly describe: string;
   /** The value an absent flag stands for, as a user would type it. */
   readonly default?: Raw;
