@@ -11,14 +11,15 @@
 //   worker/browser/  its browser half; worker/node/ its Node half (entry, threads, cache).
 //   coordinator/     Node-only, like cli/ (the command line).
 //   node/            Node-only code that both the coordinator and the Node worker use.
-// The build fails when a bundle, or any file of shared/, reaches a Node module, naming
-// the importing file, so a Node import hidden behind a re-export is caught too.
+// The build fails when a bundle, or any file of shared/, reaches a Node module or steps
+// out of shared/ (platform-lines.ts), naming the importing file, so a Node import hidden
+// behind a re-export is caught too.
 
-import { build, type BuildOptions, type Plugin } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 import { readdirSync } from 'node:fs';
-import { builtinModules } from 'node:module';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { platformLines } from './platform-lines.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -29,32 +30,6 @@ const ENTRIES = {
   'compute-thread': 'worker/browser/compute-thread.ts',
   dashboard: 'coordinator/pages/dashboard-client.ts',
 } as const;
-
-/** Packages that only run under Node, besides its built-in modules. */
-const NODE_PACKAGES = ['ws', 'pino', 'pino-pretty', 'yargs', 'mnist', 'bufferutil'];
-
-/** Fails the build on an import of a Node module, naming the file that imports it. */
-const refuseNode: Plugin = {
-  name: 'refuse-node',
-  setup(b) {
-    const names = new Set([...builtinModules, ...NODE_PACKAGES]);
-    const shared = join(root, 'shared') + sep;
-    // shared/ leaning on a Node-only folder: named here, where the step out of shared/ is.
-    b.onResolve({ filter: /^\./ }, (args) => {
-      const target = resolve(dirname(args.importer), args.path);
-      if (!args.importer.startsWith(shared) || target.startsWith(shared)) return undefined;
-      const [from, to] = [relative(root, args.importer), relative(root, target)];
-      return { errors: [{ text: `${from} imports ${to}: shared/ imports only shared/` }] };
-    });
-    b.onResolve({ filter: /^[^./]/ }, (args) => {
-      const bare = args.path.replace(/^node:/, '');
-      const pkg = bare.startsWith('@') ? bare.split('/').slice(0, 2).join('/') : bare.split('/')[0];
-      if (!args.path.startsWith('node:') && !names.has(pkg)) return undefined;
-      const from = relative(root, args.importer);
-      return { errors: [{ text: `${from} imports the Node module "${args.path}", which no browser has` }] };
-    });
-  },
-};
 
 /** Every .ts file under dir (relative to the repository root). */
 function sources(dir: string): string[] {
@@ -69,7 +44,7 @@ const common: BuildOptions = {
   platform: 'browser',
   target: ['es2022'],
   logLevel: 'warning',
-  plugins: [refuseNode],
+  plugins: [platformLines(root)],
 };
 
 /** esbuild has printed the errors, each naming its file: a stack trace would add nothing. */
