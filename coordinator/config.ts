@@ -1,7 +1,9 @@
-// The run configuration: everything a run is a function of. One defaults object;
-// the CLI fills a partial config from flags and `resolveConfig` merges and checks it,
-// refusing contradictions with a one-line ConfigError.
+// The run configuration: everything a run is a function of. Its defaults are
+// shared/defaults.ts's; the CLI fills a partial config from flags and `resolveConfig`
+// merges and checks it (the one check of each value, naming its flag), refusing
+// contradictions with a one-line ConfigError.
 
+import { DEFAULTS } from '../shared/defaults.js';
 import { ConfigError } from '../shared/errors.js';
 import { KERNEL_SET_NAMES, kernelSetAvailable, type KernelSetName } from '../shared/kernels/kernel-set.js';
 import type { Activation, LossKind } from '../shared/model/spec.js';
@@ -39,23 +41,29 @@ export interface RunConfig {
   readonly wireDtype: WireDtype;
 }
 
+const { data, model, training } = DEFAULTS;
+
+/**
+ * DEFAULTS as a run configuration: 'auto' loss is null (decided by the data), and
+ * 'auto' kernels are wasm, what every supported Node has.
+ */
 export const RUN_DEFAULTS: RunConfig = {
   data: { kind: 'mnist' },
-  hidden: [128],
-  activation: 'relu',
+  hidden: model.hidden,
+  activation: model.activation,
   loss: null,
-  epochs: 3,
-  batchSize: 64,
-  shardSize: 16,
-  lr: 0.1,
-  momentum: 0.9,
-  nesterov: false,
-  weightDecay: 0,
-  seed: 42,
-  valFraction: 0.2,
-  standardize: true,
+  epochs: training.epochs,
+  batchSize: training.batchSize,
+  shardSize: training.shardSize,
+  lr: training.lr,
+  momentum: training.momentum,
+  nesterov: training.nesterov,
+  weightDecay: training.weightDecay,
+  seed: training.seed,
+  valFraction: data.valFraction,
+  standardize: data.standardize,
   kernels: 'wasm',
-  wireDtype: 'f32',
+  wireDtype: training.wireDtype,
 };
 
 function positiveInt(name: string, v: number, max = 1 << 24): void {

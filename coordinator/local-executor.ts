@@ -1,14 +1,14 @@
 // The executor of `flocktrain train`: computes every shard of a step in this process
 // with the same ShardComputer workers use, and reduces along the same tree. It is the
 // reference that distributed training must equal bit for bit. With --threads N > 1 it
-// runs the worker's thread pool (worker/threaded-compute.ts): same bits, more cores.
+// runs the worker's thread pool (worker/node/threaded-compute.ts): same bits, more cores.
 
 import type { PartialGradient } from '../shared/gradient.js';
 import { rootNode } from '../shared/tree.js';
 import { roundToWire, type WireDtype } from '../shared/wire-dtype.js';
 import { FlocktrainError } from '../shared/errors.js';
 import { ShardComputer, type GradientComputer } from '../worker/compute.js';
-import { ThreadedComputer } from '../worker/threaded-compute.js';
+import { ThreadedComputer } from '../worker/node/threaded-compute.js';
 import type { PreparedRun } from './setup.js';
 import type { StepPlan } from './plan.js';
 import type { StepExecutor } from './trainer.js';

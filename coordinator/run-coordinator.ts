@@ -7,13 +7,14 @@ import { availableParallelism, networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { headerFields } from '../shared/data/hash-encoding.js';
+import { DEFAULTS } from '../shared/defaults.js';
 import { CloseCode } from '../shared/protocol/codes.js';
 import type { DatasetDescriptor } from '../shared/protocol/messages.js';
 import { generateToken } from './auth.js';
 import { DashboardFeed } from './dashboard.js';
-import type { CoordinatorOptions } from './cli.js';
+import type { CoordinatorOptions } from './commands/options.js';
 import { Hub } from './hub.js';
-import { createLogger } from './logger.js';
+import { createLogger } from '../node/logger.js';
 import { writeModelFile } from './model-file.js';
 import { protectedPageRoutes, publicPageRoutes } from './pages/assets.js';
 import { trainerOptions } from './run-train.js';
@@ -22,11 +23,6 @@ import { startServer, type RouteHandler } from './server.js';
 import { prepareRun, type PreparedRun } from './setup.js';
 import { DivergedError, Trainer } from './trainer.js';
 import { allNodesFinite, ShardComputer } from '../worker/compute.js';
-
-const HELLO_TIMEOUT_MS = 10_000;
-const HEARTBEAT_MS = 5_000;
-// Browser tabs on a busy link can take seconds to read their last frames.
-const CLOSE_GRACE_MS = 5_000;
 
 export interface NetworkOptions {
   readonly host: string;
@@ -67,8 +63,8 @@ export async function startCoordinator(
       token: options.token,
       datasetHash: run.datasetHash,
       limits: { paramCount, maxNodes: numShards, wireDtype: run.config.wireDtype },
-      helloTimeoutMs: HELLO_TIMEOUT_MS,
-      heartbeatMs: HEARTBEAT_MS,
+      helloTimeoutMs: DEFAULTS.coordinator.helloTimeoutMs,
+      heartbeatMs: DEFAULTS.coordinator.heartbeatMs,
     },
     log.child({ component: 'hub' }),
     {
@@ -120,7 +116,7 @@ export async function startCoordinator(
       hub.stopAll(code, reason);
       hub.close();
       // Give workers a moment to receive the close frame before sockets are cut.
-      const deadline = Date.now() + CLOSE_GRACE_MS;
+      const deadline = Date.now() + DEFAULTS.coordinator.closeGraceMs;
       while (hub.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       options.dashboard?.close();
       await server.close();
@@ -261,7 +257,7 @@ function lanAddress(): string {
 }
 
 export function spawnLocalWorkers(count: number, url: string, token: string, log: Logger): ChildProcess[] {
-  const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
+  const cli = fileURLToPath(new URL('../cli/bin.js', import.meta.url));
   // The workers share this machine's cores: more compute threads than cores only
   // adds switching and messages (same bits either way).
   const threads = String(Math.max(1, Math.floor(availableParallelism() / Math.max(1, count))));

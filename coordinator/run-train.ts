@@ -3,9 +3,9 @@
 // final weights hash is the one distributed runs are checked against.
 
 import { initParams } from '../shared/model/init.js';
-import type { TrainOptions } from './cli.js';
+import type { TrainOptions } from './commands/options.js';
 import { LocalExecutor } from './local-executor.js';
-import { createLogger } from './logger.js';
+import { createLogger } from '../node/logger.js';
 import { readModelFile, writeModelFile } from './model-file.js';
 import { prepareRun, type PreparedRun } from './setup.js';
 import type { Logger } from 'pino';

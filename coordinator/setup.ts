@@ -2,9 +2,9 @@
 // split, standardized), its hash, and the model spec sized to it.
 
 import type { Dataset, Split } from '../shared/data/dataset.js';
-import { loadCsvFile } from '../shared/data/csv.js';
-import { datasetHash } from '../shared/data/hash.js';
-import { loadMnist, mnistSplit } from '../shared/data/mnist.js';
+import { loadCsvFile } from './data/csv-file.js';
+import { datasetHash } from '../node/dataset-hash.js';
+import { loadMnist, mnistSplit } from './data/mnist.js';
 import { splitIndices, standardize } from '../shared/data/split.js';
 import { syntheticDatasets } from '../shared/data/synthetic.js';
 import { ConfigError } from '../shared/errors.js';

@@ -137,7 +137,7 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
     { host: '127.0.0.1', port: 0, token, scheduler: { minWorkers: workers } },
     log,
   );
-  const cli = join(root, 'dist', 'coordinator', 'cli.js');
+  const cli = join(root, 'dist', 'cli', 'bin.js');
   const cache = mkdtempSync(join(tmpdir(), 'flocktrain-bench-'));
   const children: ChildProcess[] = [];
   /** Peak RSS (MB) each worker reports as it exits. */

@@ -3,10 +3,23 @@
 // WorkerClient, ShardComputer and kernels a Node worker runs, compiled from the same
 // sources), the compute threads that Web Worker starts in a cross-origin isolated tab,
 // and the dashboard. The bundles are build output, never committed.
+//
+// It also holds the platform lines, which Biome checks file by file (biome.json):
+//   shared/          runs anywhere: no node:* module, no Node global (Buffer, process),
+//                    no Node-only package; it imports only shared/.
+//   worker/          the worker's platform-neutral core (client, compute, thread pool);
+//   worker/browser/  its browser half; worker/node/ its Node half (entry, threads, cache).
+//   coordinator/     Node-only, like cli/ (the command line).
+//   node/            Node-only code that both the coordinator and the Node worker use.
+// The build fails when a bundle, or any file of shared/, reaches a Node module or steps
+// out of shared/ (platform-lines.ts), naming the importing file, so a Node import hidden
+// behind a re-export is caught too.
 
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { platformLines } from './platform-lines.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -18,20 +31,44 @@ const ENTRIES = {
   dashboard: 'coordinator/pages/dashboard-client.ts',
 } as const;
 
-const result = await build({
+/** Every .ts file under dir (relative to the repository root). */
+function sources(dir: string): string[] {
+  return readdirSync(join(root, dir), { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => join(e.parentPath, e.name));
+}
+
+const common: BuildOptions = {
   absWorkingDir: root,
-  entryPoints: Object.fromEntries(Object.entries(ENTRIES).map(([out, src]) => [out, join(root, src)])),
-  outdir: join(root, 'dist', 'browser'),
   bundle: true,
-  format: 'iife',
   platform: 'browser',
   target: ['es2022'],
+  logLevel: 'warning',
+  plugins: [platformLines(root)],
+};
+
+/** esbuild has printed the errors, each naming its file: a stack trace would add nothing. */
+async function bundle(options: BuildOptions) {
+  try {
+    return await build(options);
+  } catch {
+    process.exit(1);
+  }
+}
+
+// All of shared/, bundled and thrown away: what no bundle reaches yet must be browser-safe too.
+await bundle({ ...common, entryPoints: sources('shared'), outdir: join(root, 'dist', 'shared-check'), write: false });
+
+const result = await bundle({
+  ...common,
+  entryPoints: Object.fromEntries(Object.entries(ENTRIES).map(([out, src]) => [out, join(root, src)])),
+  outdir: join(root, 'dist', 'browser'),
+  format: 'iife',
   minify: true,
   legalComments: 'none',
-  logLevel: 'warning',
   metafile: true,
 });
-const sizes = Object.entries(result.metafile.outputs).map(
+const sizes = Object.entries(result.metafile?.outputs ?? {}).map(
   ([file, o]) => `${file.replace(/^.*dist\//, 'dist/')} ${(o.bytes / 1024).toFixed(0)} KiB`,
 );
 process.stdout.write(`browser bundles: ${sizes.join(', ')}\n`);

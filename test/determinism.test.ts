@@ -542,7 +542,7 @@ describe('Sgd', () => {
         return p.slice();
       });
     };
-    const plain = run({ lr: 0.1 });
+    const plain = run({ lr: 0.1, momentum: 0 });
     const mom = run({ lr: 0.1, momentum: 0.9 });
     const nest = run({ lr: 0.1, momentum: 0.9, nesterov: true });
     expect(bits(mom[0])).toEqual(bits(plain[0])); // first step: buf = g

@@ -1,11 +1,11 @@
-// worker/threaded-compute.ts and worker/split-task.ts: a pool of compute threads gives
+// worker/node/threaded-compute.ts and worker/split-task.ts: a pool of compute threads gives
 // ShardComputer.computeNodes's nodes bit for bit (contiguous, non-contiguous and
 // partial shards; 2 and 3 threads; both kernel sets and wire dtypes; tasks cut into
 // as many runs as threads, into fewer, or computed on the calling thread; weights
 // changing between calls), a bad shard fails the call but not the pool, and a thread
 // that dies is reported once and fails every call instead of hanging.
 //
-// The threads run the built entry (dist/worker/compute-thread.js, or the one beside
+// The threads run the built entry (dist/worker/node/compute-thread.js, or the one beside
 // FLOCKTRAIN_E2E_CLI): a worker thread cannot load a .ts file.
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,10 +22,10 @@ import type { WireDtype } from '../shared/wire-dtype.js';
 import { coverNodes, nodeKey } from '../shared/tree.js';
 import { ShardComputer, type ComputerSetup, type NodeGradient, type ShardInput } from '../worker/compute.js';
 import { splitShards } from '../worker/split-task.js';
-import { MIN_RUN_WORK, ThreadedComputer } from '../worker/threaded-compute.js';
+import { MIN_RUN_WORK, ThreadedComputer } from '../worker/node/threaded-compute.js';
 import { CLI } from './e2e/harness.js';
 
-const ENTRY = new URL('../worker/compute-thread.js', pathToFileURL(CLI));
+const ENTRY = new URL('../worker/node/compute-thread.js', pathToFileURL(CLI));
 const SHARD = 8;
 const data = blobs(200, 3, { numClasses: 4, numFeatures: 6 });
 const spec = mlpSpec(6, [24, 12], 4, 'tanh', 'cross_entropy');

@@ -230,7 +230,7 @@ describe('WasmSgd', () => {
       for (const count of [0, -1, 1.5, NaN, 2 ** 24 + 1])
         expect(() => opt.stepBatch(opt.params, new Float32Array(8), count)).toThrow(/sample count/);
     }
-    for (const bad of [{ lr: 0 }, { lr: NaN }, { momentum: 1 }, { weightDecay: -1 }, { nesterov: true }]) {
+    for (const bad of [{ lr: 0 }, { lr: NaN }, { momentum: 1 }, { weightDecay: -1 }, { nesterov: true, momentum: 0 }]) {
       expect(() => new WasmSgd(4, bad)).toThrow(ConfigError);
     }
   });

@@ -2,7 +2,7 @@
 // gradient per maximal tree node out. The Node worker, the browser worker and the
 // single-process `flocktrain train` all run exactly this, which is why their results
 // are bit-identical. (A Node worker with --threads > 1 runs it on several threads:
-// worker/threaded-compute.ts, behind the GradientComputer interface below.)
+// worker/node/threaded-compute.ts, behind the GradientComputer interface below.)
 
 import type { Dataset } from '../shared/data/dataset.js';
 import { gatherRows } from '../shared/data/gather.js';

@@ -1,4 +1,4 @@
-// Cuts one task's shards into runs for parallel compute threads (worker/threaded-compute.ts).
+// Cuts one task's shards into runs for parallel compute threads (worker/node/threaded-compute.ts).
 //
 // Any cut gives the same bits. Each run is pre-reduced along the fixed tree into its
 // own maximal nodes (coverNodes, as ShardComputer.computeNodes does), and each such

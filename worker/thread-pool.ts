@@ -1,5 +1,5 @@
 // A GradientComputer on a pool of compute threads, platform-neutral: the transport
-// that starts a thread and carries its messages is injected (worker/threaded-compute.ts:
+// that starts a thread and carries its messages is injected (worker/node/threaded-compute.ts:
 // Node worker_threads for --threads; worker/browser/web-threads.ts: Web Workers for
 // a browser tab), everything else is here. Each thread runs worker/thread-serve.ts
 // with its own ShardComputer and wasm instance. A task's shards are cut into at most

@@ -5,7 +5,7 @@
 // shards it is sent. Each resulting node's gradient goes into this thread's slots, a
 // SharedArrayBuffer the pool reads once the reply arrives: nothing is copied through
 // postMessage but the small request and reply objects. The entries that put it on a
-// real thread are worker/compute-thread.ts (Node worker_threads) and
+// real thread are worker/node/compute-thread.ts (Node worker_threads) and
 // worker/browser/compute-thread.ts (a Web Worker).
 
 import type { Dataset } from '../shared/data/dataset.js';

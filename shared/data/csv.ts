@@ -1,10 +1,9 @@
 // CSV files as Datasets: an RFC 4180 record reader (quoted fields, doubled quotes,
 // commas and line breaks inside quotes, CRLF) and the mapping of its columns to
-// features and a label. parseCsv is pure (no fs) so it can be tested on strings;
-// loadCsvFile is the Node wrapper. Every problem in the file is a DataError naming
+// features and a label. Platform-neutral: it parses text, and reading the file is
+// coordinator/data/csv-file.ts's. Every problem in the file is a DataError naming
 // file:line[:column], what was expected and what was found.
 
-import { readFileSync } from 'node:fs';
 import { DataError } from '../errors.js';
 import type { Dataset, TaskKind } from './dataset.js';
 
@@ -28,24 +27,6 @@ interface CsvRecord {
   readonly fields: string[];
   /** (fields.length) 1-based line in the file where each field starts. */
   readonly lines: number[];
-}
-
-/**
- * Reads `path`, then parses it with parseCsv; an unreadable file is a DataError naming the
- * path. fileName defaults to the path.
- */
-export function loadCsvFile(
-  path: string,
-  options: Omit<CsvOptions, 'fileName'> & { readonly fileName?: string },
-): Dataset {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new DataError(`${path}: cannot read the CSV file (${reason})`);
-  }
-  return parseCsv(text, { ...options, fileName: options.fileName ?? path });
 }
 
 /** Parses CSV text with a header row into a Dataset (see CsvOptions for the column roles). */

@@ -1,5 +1,5 @@
 // The platform-neutral half of the dataset hash: the header bytes of the canonical
-// encoding. shared/data/hash.ts (node:crypto) and worker/browser/dataset-hash.ts
+// encoding. node/dataset-hash.ts (node:crypto) and worker/browser/dataset-hash.ts
 // (crypto.subtle, or a plain-JS SHA-256 outside secure contexts) both hash
 //   header ‖ feature floats ‖ label floats   (f32 little-endian)
 // and must agree bit for bit, so the header is built here once.

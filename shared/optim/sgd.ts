@@ -12,6 +12,7 @@
 // SIMD is available: any change to the arithmetic here must be made there too
 // (test/wasm-sgd.test.ts compares the two bit for bit).
 
+import { DEFAULTS } from '../defaults.js';
 import { ConfigError } from '../errors.js';
 import { checkStep, checkStepLr, type Optimizer } from './optimizer.js';
 
@@ -26,7 +27,8 @@ export interface SgdOptions {
   readonly weightDecay: number;
 }
 
-export const SGD_DEFAULTS: SgdOptions = { lr: 0.1, momentum: 0, nesterov: false, weightDecay: 0 };
+const { lr, momentum, nesterov, weightDecay } = DEFAULTS.training;
+export const SGD_DEFAULTS: SgdOptions = { lr, momentum, nesterov, weightDecay };
 
 /** The options merged over SGD_DEFAULTS; a ConfigError naming the value when one is out of range. */
 export function sgdOptions(options: Partial<SgdOptions>): SgdOptions {

@@ -26,7 +26,7 @@ export interface DatasetDescriptor {
   readonly labelWidth: number;
   readonly numClasses: number;
   readonly classNames: readonly string[];
-  /** Hex SHA-256 of the dataset's canonical encoding (shared/data/hash.ts). */
+  /** Hex SHA-256 of the dataset's canonical encoding (node/dataset-hash.ts). */
   readonly hash: string;
   /** Path on the coordinator's HTTP server; the body is features then labels, f32 LE. */
   readonly path: string;

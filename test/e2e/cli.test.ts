@@ -3,8 +3,9 @@
 // ports, complete --help, the --out/--init round trip, and Ctrl-C on a coordinator.
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { COMMANDS } from '../../cli/commands.js';
+import { flagName } from '../../node/flags.js';
 import {
   allExit,
   closedPort,
@@ -115,6 +116,16 @@ describe('one-line errors, no stack traces', () => {
       /--threads must be an integer ≥ 1, got 0/,
     ],
     [['worker', '--url', 'ws://127.0.0.1:1', '--token', 'x', '--threads', '1.5'], /--threads .*1\.5/],
+    [['train', '--lr', 'abc'], /^flocktrain: --lr must be a number, got "abc"$/],
+    [['train', '--log-level', 'loud'], /--log-level must be one of trace, .*, got "loud"/],
+    [['train', '--keep-checkpoints', '0'], /--keep-checkpoints must be an integer ≥ 1, got 0/],
+    [['coordinator', '--port', '70000'], /--port must be an integer in \[0, 65535\], got 70000/],
+    [['coordinator', '--task-timeout-min', '500', '--task-timeout-max', '100'], /--task-timeout-max .*500.*100/],
+    [
+      ['worker', '--url', 'ws://127.0.0.1:1', '--token', 'x', '--silence-timeout', '5'],
+      /--silence-timeout must be more than the coordinator's 5 s ping period, got 5/,
+    ],
+    [['train', '--epochs'], /epochs/],
   ])('flocktrain %j', async (args, mention) => {
     const r = await new Sandbox().run(args);
     expect(r.code).not.toBe(0);
@@ -148,7 +159,7 @@ describe('--help', () => {
     'out',
     'log-every',
   ];
-  /** At least these per command; flags added later are caught by the cli.ts scan below. */
+  /** At least these per command; every other flag the commands declare is checked against COMMANDS below. */
   const FLAGS: Record<string, string[]> = {
     train: RUN,
     coordinator: [...RUN, 'host', 'port', 'token', 'workers', 'min-workers'],
@@ -160,7 +171,7 @@ describe('--help', () => {
     return new Map([...help.matchAll(/^ {2}--([a-z][a-z-]*)[ \t]+(.*)$/gm)].map((m) => [m[1], m[2].trim()]));
   }
 
-  it('each command lists its flags with a description, and every flag declared in cli.ts is listed', async () => {
+  it('each command lists its flags with a description, and every flag a command declares is listed', async () => {
     const sb = new Sandbox();
     const helps = await Promise.all(
       Object.keys(FLAGS).map(async (command) => {
@@ -178,22 +189,44 @@ describe('--help', () => {
         everywhere.add(flag);
       }
     }
-    const source = readFileSync(fileURLToPath(new URL('../../coordinator/cli.ts', import.meta.url)), 'utf8');
     // Flags declared `hidden: true` (testing-only fault injection) stay out of --help on purpose.
-    const declared = [...source.matchAll(/\.option\('([a-z-]+)',\s*\{([^}]*)\}/g)]
-      .filter((m) => !/hidden:\s*true/.test(m[2]))
-      .map((m) => m[1]);
+    const declared = COMMANDS.flatMap((c) =>
+      Object.values(c.groups).flatMap((g) =>
+        Object.entries(g.flags)
+          .filter(([, flag]) => flag.hidden !== true)
+          .map(([key]) => flagName(key)),
+      ),
+    );
     expect(declared.length).toBeGreaterThan(20);
     for (const flag of declared)
-      expect(everywhere.has(flag), `--${flag} is declared in cli.ts but no --help lists it`).toBe(true);
+      expect(everywhere.has(flag), `--${flag} is declared by a command but no --help lists it`).toBe(true);
   });
 
-  it('the top-level --help names the three commands', async () => {
-    const r = await new Sandbox().run(['--help']);
+  it.each([['--help'], ['help']])('the top-level %s names the commands', async (arg) => {
+    const r = await new Sandbox().run([arg]);
     expect(r.code).toBe(0);
     const text = r.process.otherLines.join('\n');
-    for (const command of ['train', 'coordinator', 'worker'])
+    for (const command of ['train', 'coordinator', 'worker', 'help'])
       expect(text).toMatch(new RegExp(`flocktrain ${command}\\s`));
+  });
+
+  it('help <command> prints what <command> --help prints (npx keeps a bare --help to itself)', async () => {
+    const sb = new Sandbox();
+    for (const command of ['train', 'coordinator', 'worker']) {
+      const [viaHelp, viaFlag] = await Promise.all([sb.run(['help', command]), sb.run([command, '--help'])]);
+      expect(viaHelp.code, viaHelp.stderr).toBe(0);
+      expect(viaHelp.process.otherLines.join('\n')).toBe(viaFlag.process.otherLines.join('\n'));
+      expect(listed(viaHelp.process.otherLines.join('\n')).size).toBeGreaterThan(3);
+    }
+  });
+
+  it.each([
+    [['help', 'bogus'], /help: no command "bogus"; the commands are train, coordinator, worker/],
+    [['help', 'train', 'worker'], /help takes at most one command/],
+  ])('flocktrain %j: one line, exit code 2', async (args, mention) => {
+    const r = await new Sandbox().run(args);
+    expect(r.code).toBe(2);
+    expect(oneLineError(r.stderr)).toMatch(mention);
   });
 });
 

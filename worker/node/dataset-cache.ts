@@ -12,12 +12,12 @@ import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Dataset } from '../shared/data/dataset.js';
-import { datasetHash } from '../shared/data/hash.js';
-import { datasetFromBytes, transferByteLength } from '../shared/data/transfer.js';
-import { DataError } from '../shared/errors.js';
-import type { DatasetDescriptor } from '../shared/protocol/messages.js';
-import type { ClientLog } from './client.js';
+import type { Dataset } from '../../shared/data/dataset.js';
+import { datasetHash } from '../../node/dataset-hash.js';
+import { datasetFromBytes, transferByteLength } from '../../shared/data/transfer.js';
+import { DataError } from '../../shared/errors.js';
+import type { DatasetDescriptor } from '../../shared/protocol/messages.js';
+import type { ClientLog } from '../client.js';
 
 export function defaultCacheDir(): string {
   const xdg = process.env.XDG_CACHE_HOME;

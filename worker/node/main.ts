@@ -5,19 +5,42 @@
 // exponential backoff and jitter for --reconnect-for seconds, so a restarted
 // (resumed) coordinator gets its workers back without anyone touching them.
 // With --threads N > 1 the gradients are computed on N worker_threads
-// (threaded-compute.ts), with the same bits as on one.
+// (threaded-compute.ts), with the same bits as on one. worker/node/ is the Node worker's
+// platform half: this entry, its compute threads and its dataset cache.
 
 import { hostname } from 'node:os';
 import { WebSocket } from 'ws';
-import type { WorkerOptions } from '../coordinator/cli.js';
-import { createLogger } from '../coordinator/logger.js';
-import { ConfigError } from '../shared/errors.js';
-import { messageBytes } from '../shared/protocol/raw-data.js';
-import { CloseCode } from '../shared/protocol/codes.js';
-import { WorkerClient, type ClientOptions } from './client.js';
-import type { ComputerSetup } from './compute.js';
+import { createLogger, type LogOptions } from '../../node/logger.js';
+import { messageBytes } from '../../node/message-bytes.js';
+import { CloseCode } from '../../shared/protocol/codes.js';
+import { WorkerClient, type ClientOptions } from '../client.js';
+import type { ComputerSetup } from '../compute.js';
 import { ThreadedComputer } from './threaded-compute.js';
 import { defaultCacheDir, makeDatasetLoader } from './dataset-cache.js';
+
+export interface WorkerOptions extends LogOptions {
+  readonly url: URL;
+  readonly token: string;
+  /** null: defaultCacheDir(). */
+  readonly cacheDir: string | null;
+  /** null: hostname and pid. */
+  readonly name: string | null;
+  /** Seconds to keep trying to reconnect after losing the coordinator. */
+  readonly reconnectFor: number;
+  /** Seconds without a ping or message from the coordinator before the connection is dropped. */
+  readonly silenceTimeout: number;
+  /** Compute threads (1: compute on the main thread, no worker_threads). */
+  readonly threads: number;
+  readonly faults: WorkerFaults;
+}
+
+/** Deliberate misbehaviour, for fault-injection tests and benchmarks only. */
+export interface WorkerFaults {
+  /** Take this many times as long per task (1: normal speed). */
+  readonly slowdown: number;
+  /** Hold every result back this many ms before sending it. */
+  readonly delayMs: number;
+}
 
 /** Largest message a worker accepts: welcome and weights carry the whole model. */
 const MAX_PAYLOAD = 1 << 30;
@@ -42,14 +65,7 @@ const FINAL: ReadonlySet<number> = new Set([
 
 export async function runWorker(options: WorkerOptions): Promise<number> {
   const log = createLogger(options.logFormat, options.logLevel, 'flocktrain-worker');
-  let url: URL;
-  try {
-    url = new URL(options.url);
-  } catch {
-    throw new ConfigError(`--url must be a ws:// or wss:// URL, got ${options.url}`);
-  }
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:')
-    throw new ConfigError(`--url must be a ws:// or wss:// URL, got ${options.url}`);
+  const { url } = options;
   const agent = options.name ?? `${hostname()}/${process.pid}`;
   const { slowdown, delayMs } = options.faults;
   const threads = options.threads > 1 ? threadPool(options.threads, log) : null;

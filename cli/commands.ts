@@ -1,0 +1,10 @@
+// Every command of the flocktrain command line, in --help order. Each declares its flags
+// beside its code (coordinator/commands/, worker/node/command.ts); adding a command is
+// one entry here.
+
+import { coordinatorCommand } from '../coordinator/commands/coordinator.js';
+import { trainCommand } from '../coordinator/commands/train.js';
+import { workerCommand } from '../worker/node/command.js';
+import type { AnyCommand } from '../node/flags.js';
+
+export const COMMANDS: readonly AnyCommand[] = [trainCommand, coordinatorCommand, workerCommand];

@@ -1,0 +1,32 @@
+// The typed options of the coordinator-side commands, as their runners take them
+// (run-train.ts, run-coordinator.ts). The commands in this folder build them from flags.
+
+import type { LogOptions } from '../../node/logger.js';
+import type { RunConfig } from '../config.js';
+
+export interface TrainOptions extends LogOptions {
+  readonly config: RunConfig;
+  /** Start from the weights in this safetensors file. */
+  readonly init: string | null;
+  /** Write the final weights to this safetensors file. */
+  readonly out: string | null;
+  readonly logEvery: number;
+  /** Write checkpoints here (at epoch ends, every checkpointEvery steps, and on interruption). */
+  readonly checkpointDir: string | null;
+  readonly checkpointEvery: number;
+  readonly keepCheckpoints: number;
+  /** Continue from the newest checkpoint in this directory. */
+  readonly resume: string | null;
+}
+
+export interface CoordinatorOptions extends TrainOptions {
+  readonly host: string;
+  readonly port: number;
+  /** null: a random token, printed at startup. */
+  readonly token: string | null;
+  /** Local worker processes to spawn. */
+  readonly workers: number;
+  readonly minWorkers: number;
+  readonly taskTimeoutMinMs: number;
+  readonly taskTimeoutMaxMs: number;
+}

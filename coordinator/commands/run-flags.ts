@@ -1,0 +1,167 @@
+// The flag groups of every command that runs training (train, coordinator): data,
+// model, training and output, declared once. Model and training flags are named as
+// the RunConfig fields they set and spread into it, so a new one is one entry in its
+// group plus its RunConfig field; their ranges are checked by resolveConfig.
+
+import { LOG_GROUP } from '../../node/log-flags.js';
+import {
+  boolean,
+  choice,
+  flagError,
+  mapped,
+  number,
+  text,
+  type FlagGroup,
+  type GroupValues,
+} from '../../node/flags.js';
+import { DEFAULTS } from '../../shared/defaults.js';
+import { ConfigError } from '../../shared/errors.js';
+import { kernelSetAvailable } from '../../shared/kernels/kernel-set.js';
+import { WIRE_DTYPES } from '../../shared/wire-dtype.js';
+import { resolveConfig, type DataSource } from '../config.js';
+import type { TrainOptions } from './options.js';
+
+const { data, model, training, output } = DEFAULTS;
+
+export const DATA_GROUP = {
+  title: 'Data',
+  flags: {
+    dataset: choice(['mnist', 'spirals', 'blobs', 'regression'], {
+      default: data.dataset,
+      describe: 'built-in dataset (ignored with --csv)',
+    }),
+    samples: number({ default: data.samples, describe: 'samples to generate for a synthetic dataset' }),
+    csv: text({ describe: 'train on a CSV file with a header row instead of a built-in dataset' }),
+    labelColumn: text({
+      default: data.labelColumn,
+      describe: 'CSV column holding the label (class name/integer, or a number with --loss mse)',
+    }),
+    standardize: boolean({
+      default: data.standardize,
+      describe: 'standardize CSV features with training-set mean and std (--no-standardize to turn off)',
+    }),
+    valFraction: number({
+      default: data.valFraction,
+      describe: 'fraction held out for validation (MNIST always holds out 2,000)',
+    }),
+  },
+} satisfies FlagGroup;
+
+/** "128,64" → [128, 64]; "" or "none" → []. Sizes are checked by resolveConfig. */
+function layerWidths(text: string, flag: string): number[] {
+  const trimmed = text.trim();
+  if (trimmed === '' || trimmed === 'none') return [];
+  const widths = trimmed.split(',').map((part) => Number(part.trim()));
+  if (!widths.every((n) => Number.isInteger(n)))
+    throw flagError(flag, 'comma-separated positive integers like 128,64', text);
+  return widths;
+}
+
+export const MODEL_GROUP = {
+  title: 'Model',
+  flags: {
+    hidden: mapped(
+      text({ default: model.hidden.join(','), describe: 'hidden layer widths, comma-separated ("" for none)' }),
+      layerWidths,
+    ),
+    activation: choice(['relu', 'sigmoid', 'tanh'], {
+      default: model.activation,
+      describe: 'activation after each hidden layer',
+    }),
+    loss: mapped(
+      choice(['auto', 'cross_entropy', 'mse'], {
+        default: model.loss,
+        describe: 'loss; auto: cross_entropy for class labels, mse for numeric targets',
+      }),
+      (word) => (word === 'auto' ? null : word),
+    ),
+  },
+} satisfies FlagGroup;
+
+export const TRAINING_GROUP = {
+  title: 'Training',
+  flags: {
+    epochs: number({ default: training.epochs, describe: 'passes over the training set' }),
+    batchSize: number({ default: training.batchSize, describe: 'samples per optimizer step (global batch)' }),
+    shardSize: number({
+      default: training.shardSize,
+      describe: 'samples per micro-shard, the unit of work (independent of the worker count)',
+    }),
+    lr: number({ default: training.lr, describe: 'learning rate' }),
+    momentum: number({ default: training.momentum, describe: 'SGD momentum (0 = none)' }),
+    nesterov: boolean({ default: training.nesterov, describe: 'use Nesterov momentum' }),
+    weightDecay: number({ default: training.weightDecay, describe: 'L2 weight decay' }),
+    seed: number({ default: training.seed, describe: 'seed of every random choice (init, split, data order)' }),
+    kernels: mapped(
+      choice(['auto', 'wasm', 'js'], {
+        default: training.kernels,
+        describe:
+          'compute kernels of the whole run (wasm: WebAssembly SIMD; js: plain JS); ' +
+          'auto: wasm when this engine has WebAssembly SIMD. The two give different bits',
+      }),
+      (word) => (word === 'auto' ? (kernelSetAvailable('wasm') ? 'wasm' : 'js') : word),
+    ),
+    wireDtype: choice(WIRE_DTYPES, {
+      default: training.wireDtype,
+      describe:
+        'number format of weights and gradients on the wire; bf16 halves the bytes, rounding at fixed points: ' +
+        'deterministic, but other bits than f32',
+    }),
+  },
+} satisfies FlagGroup;
+
+export const OUTPUT_GROUP = {
+  title: 'Output',
+  flags: {
+    init: text({ describe: 'start from the weights in this safetensors file' }),
+    out: text({ describe: 'write the final weights to this safetensors file' }),
+    logEvery: number({ default: output.logEvery, integer: true, min: 1, describe: 'log a step line every N steps' }),
+    checkpointDir: text({
+      describe: 'write checkpoints here: every epoch end, on Ctrl-C, and every --checkpoint-every steps',
+    }),
+    checkpointEvery: number({
+      default: output.checkpointEvery,
+      integer: true,
+      min: 0,
+      describe: 'also checkpoint every N steps (0: only at epoch ends and on interruption)',
+    }),
+    keepCheckpoints: number({
+      default: output.keepCheckpoints,
+      integer: true,
+      min: 1,
+      describe: 'checkpoints kept in --checkpoint-dir',
+    }),
+    resume: text({
+      describe: 'continue exactly from the newest checkpoint in this directory (same flags; --epochs may grow)',
+    }),
+  },
+} satisfies FlagGroup;
+
+/** The groups of a command that trains, in --help order. */
+export const RUN_GROUPS = {
+  data: DATA_GROUP,
+  model: MODEL_GROUP,
+  training: TRAINING_GROUP,
+  output: OUTPUT_GROUP,
+  log: LOG_GROUP,
+};
+
+function dataSource(d: GroupValues<typeof RUN_GROUPS>['data']): DataSource {
+  if (d.csv !== null) return { kind: 'csv', path: d.csv, labelColumn: d.labelColumn };
+  return d.dataset === 'mnist' ? { kind: 'mnist' } : { kind: 'synthetic', name: d.dataset, samples: d.samples };
+}
+
+/** The options of a training run from its flags; a ConfigError for a bad value or combination. */
+export function trainOptions(v: GroupValues<typeof RUN_GROUPS>): TrainOptions {
+  const config = resolveConfig({
+    ...v.model,
+    ...v.training,
+    data: dataSource(v.data),
+    standardize: v.data.standardize,
+    valFraction: v.data.valFraction,
+  });
+  const { resume, init } = v.output;
+  if (resume !== null && init !== null)
+    throw new ConfigError('--resume and --init cannot be combined: a checkpoint already holds the weights');
+  return { ...v.output, ...v.log, config, checkpointDir: v.output.checkpointDir ?? resume };
+}

@@ -1,0 +1,38 @@
+// The esbuild half of the platform lines (scripts/build-browser.ts states them): code
+// bundled for a browser may not reach a Node module, and shared/ may not import from
+// outside shared/.
+
+import type { Plugin } from 'esbuild';
+import { builtinModules } from 'node:module';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+
+/** Packages that only run under Node, besides its built-in modules. */
+const NODE_PACKAGES = ['ws', 'pino', 'pino-pretty', 'yargs', 'mnist', 'bufferutil'];
+
+/**
+ * An esbuild plugin that fails the build on an import of a Node module, or on an import
+ * from `root`/shared/ of a file outside it, naming the importing file.
+ */
+export function platformLines(root: string): Plugin {
+  return {
+    name: 'platform-lines',
+    setup(b) {
+      const names = new Set([...builtinModules, ...NODE_PACKAGES]);
+      const shared = join(root, 'shared') + sep;
+      // shared/ leaning on a Node-only folder: named here, where the step out of shared/ is.
+      b.onResolve({ filter: /^\./ }, (args) => {
+        const target = resolve(dirname(args.importer), args.path);
+        if (!args.importer.startsWith(shared) || target.startsWith(shared)) return undefined;
+        const [from, to] = [relative(root, args.importer), relative(root, target)];
+        return { errors: [{ text: `${from} imports ${to}: shared/ imports only shared/` }] };
+      });
+      b.onResolve({ filter: /^[^./]/ }, (args) => {
+        const bare = args.path.replace(/^node:/, '');
+        const pkg = bare.startsWith('@') ? bare.split('/').slice(0, 2).join('/') : bare.split('/')[0];
+        if (!args.path.startsWith('node:') && !names.has(pkg)) return undefined;
+        const from = relative(root, args.importer);
+        return { errors: [{ text: `${from} imports the Node module "${args.path}", which no browser has` }] };
+      });
+    },
+  };
+}
