@@ -14,7 +14,7 @@ import { generateToken } from './auth.js';
 import { DashboardFeed } from './dashboard.js';
 import type { CoordinatorOptions } from './commands/options.js';
 import { Hub } from './hub.js';
-import { createLogger } from '../node/logger.js';
+import { createLogger } from '../shared/node/logger.js';
 import { writeModelFile } from './model-file.js';
 import { protectedPageRoutes, publicPageRoutes } from './pages/assets.js';
 import { trainerOptions } from './run-train.js';
@@ -257,7 +257,7 @@ function lanAddress(): string {
 }
 
 export function spawnLocalWorkers(count: number, url: string, token: string, log: Logger): ChildProcess[] {
-  const cli = fileURLToPath(new URL('../cli/bin.js', import.meta.url));
+  const cli = fileURLToPath(new URL('./cli/bin.js', import.meta.url));
   // The workers share this machine's cores: more compute threads than cores only
   // adds switching and messages (same bits either way).
   const threads = String(Math.max(1, Math.floor(availableParallelism() / Math.max(1, count))));

@@ -5,7 +5,7 @@
 import { initParams } from '../shared/model/init.js';
 import type { TrainOptions } from './commands/options.js';
 import { LocalExecutor } from './local-executor.js';
-import { createLogger } from '../node/logger.js';
+import { createLogger } from '../shared/node/logger.js';
 import { readModelFile, writeModelFile } from './model-file.js';
 import { prepareRun, type PreparedRun } from './setup.js';
 import type { Logger } from 'pino';

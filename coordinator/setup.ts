@@ -3,7 +3,7 @@
 
 import type { Dataset, Split } from '../shared/data/dataset.js';
 import { loadCsvFile } from './data/csv-file.js';
-import { datasetHash } from '../node/dataset-hash.js';
+import { datasetHash } from '../shared/node/dataset-hash.js';
 import { loadMnist, mnistSplit } from './data/mnist.js';
 import { splitIndices, standardize } from '../shared/data/split.js';
 import { syntheticDatasets } from '../shared/data/synthetic.js';

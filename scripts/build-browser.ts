@@ -6,11 +6,12 @@
 //
 // It also holds the platform lines, which Biome checks file by file (biome.json):
 //   shared/          runs anywhere: no node:* module, no Node global (Buffer, process),
-//                    no Node-only package; it imports only shared/.
+//                    no Node-only package; it imports only shared/, never shared/node/.
+//   shared/node/     the one exception: Node-only code that both the coordinator and
+//                    the Node worker use (logger, flags, dataset hash, ws frames).
 //   worker/          the worker's platform-neutral core (client, compute, thread pool);
 //   worker/browser/  its browser half; worker/node/ its Node half (entry, threads, cache).
-//   coordinator/     Node-only, like cli/ (the command line).
-//   node/            Node-only code that both the coordinator and the Node worker use.
+//   coordinator/     Node-only, the command line (coordinator/cli/) included.
 // The build fails when a bundle, or any file of shared/, reaches a Node module or steps
 // out of shared/ (platform-lines.ts), naming the importing file, so a Node import hidden
 // behind a re-export is caught too.
@@ -31,10 +32,10 @@ const ENTRIES = {
   dashboard: 'coordinator/pages/dashboard-client.ts',
 } as const;
 
-/** Every .ts file under dir (relative to the repository root). */
-function sources(dir: string): string[] {
+/** Every .ts file under dir (relative to the repository root), but none under `except`. */
+function sources(dir: string, except: string): string[] {
   return readdirSync(join(root, dir), { withFileTypes: true, recursive: true })
-    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .filter((e) => e.isFile() && e.name.endsWith('.ts') && !join(e.parentPath, e.name).startsWith(join(root, except)))
     .map((e) => join(e.parentPath, e.name));
 }
 
@@ -56,8 +57,13 @@ async function bundle(options: BuildOptions) {
   }
 }
 
-// All of shared/, bundled and thrown away: what no bundle reaches yet must be browser-safe too.
-await bundle({ ...common, entryPoints: sources('shared'), outdir: join(root, 'dist', 'shared-check'), write: false });
+// All of shared/ but shared/node/, bundled and thrown away: what no bundle reaches yet must be browser-safe too.
+await bundle({
+  ...common,
+  entryPoints: sources('shared', 'shared/node'),
+  outdir: join(root, 'dist', 'shared-check'),
+  write: false,
+});
 
 const result = await bundle({
   ...common,

@@ -2,8 +2,8 @@
 
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { COMMANDS } from '../cli/commands.js';
-import { cliDoc } from '../cli/doc.js';
+import { COMMANDS } from '../coordinator/cli/commands.js';
+import { cliDoc } from '../coordinator/cli/doc.js';
 
 const path = fileURLToPath(new URL('../../docs/cli.md', import.meta.url));
 writeFileSync(path, cliDoc(COMMANDS));

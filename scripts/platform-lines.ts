@@ -1,6 +1,6 @@
 // The esbuild half of the platform lines (scripts/build-browser.ts states them): code
 // bundled for a browser may not reach a Node module, and shared/ may not import from
-// outside shared/.
+// outside shared/ or from shared/node/ (its Node-only corner).
 
 import type { Plugin } from 'esbuild';
 import { builtinModules } from 'node:module';
@@ -19,12 +19,14 @@ export function platformLines(root: string): Plugin {
     setup(b) {
       const names = new Set([...builtinModules, ...NODE_PACKAGES]);
       const shared = join(root, 'shared') + sep;
-      // shared/ leaning on a Node-only folder: named here, where the step out of shared/ is.
+      const sharedNode = join(root, 'shared', 'node') + sep;
+      const neutral = (file: string) => file.startsWith(shared) && !file.startsWith(sharedNode);
+      // shared/ leaning on Node-only code: named here, where the step out of neutral shared/ is.
       b.onResolve({ filter: /^\./ }, (args) => {
         const target = resolve(dirname(args.importer), args.path);
-        if (!args.importer.startsWith(shared) || target.startsWith(shared)) return undefined;
+        if (!neutral(args.importer) || neutral(target)) return undefined;
         const [from, to] = [relative(root, args.importer), relative(root, target)];
-        return { errors: [{ text: `${from} imports ${to}: shared/ imports only shared/` }] };
+        return { errors: [{ text: `${from} imports ${to}: shared/ imports only shared/, never shared/node/` }] };
       });
       b.onResolve({ filter: /^[^./]/ }, (args) => {
         const bare = args.path.replace(/^node:/, '');

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { syntheticDatasets } from '../shared/data/synthetic.js';
-import { datasetHash } from '../node/dataset-hash.js';
+import { datasetHash } from '../shared/node/dataset-hash.js';
 import { headerFields } from '../shared/data/hash-encoding.js';
 import { DataError } from '../shared/errors.js';
 import type { DatasetDescriptor } from '../shared/protocol/messages.js';

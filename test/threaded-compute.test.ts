@@ -25,7 +25,7 @@ import { splitShards } from '../worker/split-task.js';
 import { MIN_RUN_WORK, ThreadedComputer } from '../worker/node/threaded-compute.js';
 import { CLI } from './e2e/harness.js';
 
-const ENTRY = new URL('../worker/node/compute-thread.js', pathToFileURL(CLI));
+const ENTRY = new URL('../../worker/node/compute-thread.js', pathToFileURL(CLI));
 const SHARD = 8;
 const data = blobs(200, 3, { numClasses: 4, numFeatures: 6 });
 const spec = mlpSpec(6, [24, 12], 4, 'tanh', 'cross_entropy');

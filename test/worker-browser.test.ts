@@ -5,7 +5,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { datasetHash } from '../node/dataset-hash.js';
+import { datasetHash } from '../shared/node/dataset-hash.js';
 import { blobs } from '../shared/data/synthetic.js';
 import { CloseCode } from '../shared/protocol/codes.js';
 import { closeVerdict } from '../worker/browser/close-message.js';

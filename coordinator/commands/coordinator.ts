@@ -1,6 +1,6 @@
 // `flocktrain coordinator`: its flags and how they become run-coordinator.ts's options.
 
-import { defineCommand, number, text, type FlagGroup } from '../../node/flags.js';
+import { defineCommand, number, text, type FlagGroup } from '../../shared/node/flags.js';
 import { DEFAULTS } from '../../shared/defaults.js';
 import { ConfigError } from '../../shared/errors.js';
 import { RUN_GROUPS, trainOptions } from './run-flags.js';

@@ -1,7 +1,7 @@
 // The typed options of the coordinator-side commands, as their runners take them
 // (run-train.ts, run-coordinator.ts). The commands in this folder build them from flags.
 
-import type { LogOptions } from '../../node/logger.js';
+import type { LogOptions } from '../../shared/node/logger.js';
 import type { RunConfig } from '../config.js';
 
 export interface TrainOptions extends LogOptions {

@@ -3,7 +3,7 @@
 // the RunConfig fields they set and spread into it, so a new one is one entry in its
 // group plus its RunConfig field; their ranges are checked by resolveConfig.
 
-import { LOG_GROUP } from '../../node/log-flags.js';
+import { LOG_GROUP } from '../../shared/node/log-flags.js';
 import {
   boolean,
   choice,
@@ -13,7 +13,7 @@ import {
   text,
   type FlagGroup,
   type GroupValues,
-} from '../../node/flags.js';
+} from '../../shared/node/flags.js';
 import { DEFAULTS } from '../../shared/defaults.js';
 import { ConfigError } from '../../shared/errors.js';
 import { kernelSetAvailable } from '../../shared/kernels/kernel-set.js';

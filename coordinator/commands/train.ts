@@ -1,6 +1,6 @@
 // `flocktrain train`: its flags and how they become run-train.ts's options.
 
-import { defineCommand, number } from '../../node/flags.js';
+import { defineCommand, number } from '../../shared/node/flags.js';
 import { DEFAULTS } from '../../shared/defaults.js';
 import { RUN_GROUPS, trainOptions } from './run-flags.js';
 

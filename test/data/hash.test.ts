@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../../shared/data/dataset.js';
-import { datasetHash } from '../../node/dataset-hash.js';
+import { datasetHash } from '../../shared/node/dataset-hash.js';
 import { blobs } from '../../shared/data/synthetic.js';
 
 // Computed independently: Python hashlib.sha256(header + struct.pack('<6f', 1, 2, 3, 4, 0, 1)).

@@ -4,8 +4,8 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { COMMANDS } from '../../cli/commands.js';
-import { flagName } from '../../node/flags.js';
+import { COMMANDS } from '../../coordinator/cli/commands.js';
+import { flagName } from '../../shared/node/flags.js';
 import {
   allExit,
   closedPort,

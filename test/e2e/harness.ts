@@ -1,4 +1,4 @@
-// End-to-end harness: runs the built CLI (dist/cli/bin.js) as real child
+// End-to-end harness: runs the built CLI (dist/coordinator/cli/bin.js) as real child
 // processes, parses their JSON log lines as they arrive, and lets a test wait for a
 // line, signal a process, or wait for its exit. Every process and temp dir made here
 // is tracked and torn down by `useE2eCleanup` after each test, pass or fail,
@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, expect } from 'vitest';
 
-export const CLI = process.env.FLOCKTRAIN_E2E_CLI ?? fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
+export const CLI =
+  process.env.FLOCKTRAIN_E2E_CLI ?? fileURLToPath(new URL('../../dist/coordinator/cli/bin.js', import.meta.url));
 
 /** ms a wait gives up after unless told otherwise; generous for a loaded 2-core box. */
 const DEFAULT_TIMEOUT_MS = 30_000;

@@ -43,8 +43,10 @@ write({
   'shared/reads-file.ts': "import { readFileSync } from 'node:fs';\nexport const read = readFileSync;\n",
   'shared/bare-builtin.ts': "import { createHash } from 'crypto';\nexport const h = createHash;\n",
   'shared/uses-ws.ts': "import { WebSocket } from 'ws';\nexport const W = WebSocket;\n",
-  'shared/steps-out.ts': "export { log } from '../node/log.js';\n",
-  'node/log.ts': 'export const log = 1;\n',
+  'shared/steps-out.ts': "export { log } from '../coordinator/log.js';\n",
+  'coordinator/log.ts': 'export const log = 1;\n',
+  'shared/node-corner.ts': "export { log } from './node/log.js';\n",
+  'shared/node/log.ts': 'export const log = 1;\n',
   'worker/browser/page.ts': "import { read } from '../../shared/reads-file.js';\nexport const r = read;\n",
   'worker/browser/fine.ts': "import { two } from '../../shared/neutral.js';\nexport const t = two;\n",
 });
@@ -59,7 +61,14 @@ describe('platformLines', () => {
     ['shared/reads-file.ts', 'shared/reads-file.ts imports the Node module "node:fs", which no browser has'],
     ['shared/bare-builtin.ts', 'shared/bare-builtin.ts imports the Node module "crypto", which no browser has'],
     ['shared/uses-ws.ts', 'shared/uses-ws.ts imports the Node module "ws", which no browser has'],
-    ['shared/steps-out.ts', 'shared/steps-out.ts imports node/log.js: shared/ imports only shared/'],
+    [
+      'shared/steps-out.ts',
+      'shared/steps-out.ts imports coordinator/log.js: shared/ imports only shared/, never shared/node/',
+    ],
+    [
+      'shared/node-corner.ts',
+      'shared/node-corner.ts imports shared/node/log.js: shared/ imports only shared/, never shared/node/',
+    ],
     ['worker/browser/page.ts', 'shared/reads-file.ts imports the Node module "node:fs", which no browser has'],
   ])('refuses %s', async (entry, error) => {
     expect(await errorsOf(entry)).toEqual([error]);

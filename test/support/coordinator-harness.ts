@@ -12,11 +12,11 @@ import { Hub } from '../../coordinator/hub.js';
 import { Scheduler } from '../../coordinator/scheduler.js';
 import { startServer, type RunningServer } from '../../coordinator/server.js';
 import type { Dataset } from '../../shared/data/dataset.js';
-import { datasetHash } from '../../node/dataset-hash.js';
+import { datasetHash } from '../../shared/node/dataset-hash.js';
 import type { ModelSpec } from '../../shared/model/spec.js';
 import { CloseCode, PROTOCOL_VERSION } from '../../shared/protocol/codes.js';
 import { decodeCoordinatorMessage, encode } from '../../shared/protocol/codec.js';
-import { messageBytes } from '../../node/message-bytes.js';
+import { messageBytes } from '../../shared/node/message-bytes.js';
 import type {
   CoordinatorMessage,
   DatasetDescriptor,

@@ -1,8 +1,16 @@
 // `flocktrain worker`: its flags and how they become main.ts's options.
 
 import { availableParallelism } from 'node:os';
-import { defineCommand, flagError, mapped, number, requiredText, text, type FlagGroup } from '../../node/flags.js';
-import { LOG_GROUP } from '../../node/log-flags.js';
+import {
+  defineCommand,
+  flagError,
+  mapped,
+  number,
+  requiredText,
+  text,
+  type FlagGroup,
+} from '../../shared/node/flags.js';
+import { LOG_GROUP } from '../../shared/node/log-flags.js';
 import { DEFAULTS } from '../../shared/defaults.js';
 
 const HEARTBEAT_S = DEFAULTS.coordinator.heartbeatMs / 1000;

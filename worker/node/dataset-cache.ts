@@ -13,7 +13,7 @@ import { get as httpsGet } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Dataset } from '../../shared/data/dataset.js';
-import { datasetHash } from '../../node/dataset-hash.js';
+import { datasetHash } from '../../shared/node/dataset-hash.js';
 import { datasetFromBytes, transferByteLength } from '../../shared/data/transfer.js';
 import { DataError } from '../../shared/errors.js';
 import type { DatasetDescriptor } from '../../shared/protocol/messages.js';

@@ -10,8 +10,8 @@
 
 import { hostname } from 'node:os';
 import { WebSocket } from 'ws';
-import { createLogger, type LogOptions } from '../../node/logger.js';
-import { messageBytes } from '../../node/message-bytes.js';
+import { createLogger, type LogOptions } from '../../shared/node/logger.js';
+import { messageBytes } from '../../shared/node/message-bytes.js';
 import { CloseCode } from '../../shared/protocol/codes.js';
 import { WorkerClient, type ClientOptions } from '../client.js';
 import type { ComputerSetup } from '../compute.js';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `flocktrain` executable (package.json "bin"): the one module that does something
-// when loaded. Everything else is in cli/main.ts.
+// when loaded. Everything else is in main.ts.
 
 import { main } from './main.js';
 

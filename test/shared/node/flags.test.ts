@@ -3,9 +3,18 @@
 // default passes its own flag's check; flag names are unique within a command.
 
 import { describe, expect, it } from 'vitest';
-import { COMMANDS } from '../../cli/commands.js';
-import { ConfigError } from '../../shared/errors.js';
-import { boolean, choice, flagName, mapped, number, parseGroups, requiredText, text } from '../../node/flags.js';
+import { COMMANDS } from '../../../coordinator/cli/commands.js';
+import { ConfigError } from '../../../shared/errors.js';
+import {
+  boolean,
+  choice,
+  flagName,
+  mapped,
+  number,
+  parseGroups,
+  requiredText,
+  text,
+} from '../../../shared/node/flags.js';
 
 /** The message of the ConfigError `read` throws. */
 function refusal(read: () => unknown): string {

@@ -2,9 +2,9 @@
 // beside its code (coordinator/commands/, worker/node/command.ts); adding a command is
 // one entry here.
 
-import { coordinatorCommand } from '../coordinator/commands/coordinator.js';
-import { trainCommand } from '../coordinator/commands/train.js';
-import { workerCommand } from '../worker/node/command.js';
-import type { AnyCommand } from '../node/flags.js';
+import { coordinatorCommand } from '../commands/coordinator.js';
+import { trainCommand } from '../commands/train.js';
+import { workerCommand } from '../../worker/node/command.js';
+import type { AnyCommand } from '../../shared/node/flags.js';
 
 export const COMMANDS: readonly AnyCommand[] = [trainCommand, coordinatorCommand, workerCommand];

@@ -1,6 +1,6 @@
 // The logging flags every command takes, as node/logger.ts's LogOptions.
 
-import { DEFAULTS } from '../shared/defaults.js';
+import { DEFAULTS } from '../defaults.js';
 import { choice, type FlagGroup } from './flags.js';
 
 export const LOG_GROUP = {

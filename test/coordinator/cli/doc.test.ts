@@ -4,11 +4,11 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { COMMANDS } from '../../cli/commands.js';
-import { cliDoc } from '../../cli/doc.js';
-import { flagName } from '../../node/flags.js';
+import { COMMANDS } from '../../../coordinator/cli/commands.js';
+import { cliDoc } from '../../../coordinator/cli/doc.js';
+import { flagName } from '../../../shared/node/flags.js';
 
-const DOC = fileURLToPath(new URL('../../docs/cli.md', import.meta.url));
+const DOC = fileURLToPath(new URL('../../../docs/cli.md', import.meta.url));
 
 describe('docs/cli.md', () => {
   it('is up to date with the flag declarations (npm run docs:cli writes it)', () => {

@@ -1,7 +1,7 @@
 // A content hash of a Dataset, so a checkpoint or a worker can tell that it is training
 // on the same data, with node:crypto; the header bytes come from
 // shared/data/hash-encoding.ts, which the browser worker's hash shares.
-// node/ holds Node-only code that both the coordinator and the Node worker use; shared/ stays
+// shared/node/ holds Node-only code that both the coordinator and the Node worker use; shared/ stays
 // platform-neutral (scripts/build-browser.ts states and enforces the rule).
 //
 // Canonical encoding, hashed with SHA-256:
@@ -11,8 +11,8 @@
 
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
-import type { Dataset } from '../shared/data/dataset.js';
-import { datasetHashHeader } from '../shared/data/hash-encoding.js';
+import type { Dataset } from '../data/dataset.js';
+import { datasetHashHeader } from '../data/hash-encoding.js';
 
 /** Hex SHA-256 of the dataset's canonical encoding (see the file header). */
 export function datasetHash(ds: Dataset): string {

@@ -1,13 +1,13 @@
 // Command-line flags as data. A command declares its flags in named groups, each flag
 // with its type, default, help text and the one check of its value; the dispatcher
-// (cli/main.ts) builds the yargs parser and --help from them, cli/doc.ts builds
+// (coordinator/cli/main.ts) builds the yargs parser and --help from them, coordinator/cli/doc.ts builds
 // docs/cli.md, and `parseGroups` turns what yargs read into typed values. A flag that
 // feeds the run configuration has its range checked by coordinator/config.ts, so here
 // it is only read as a number: every value is checked in exactly one place.
-// In node/ because the commands of both sides declare their flags with it (coordinator/
+// In shared/node/ because the commands of both sides declare their flags with it (coordinator/
 // commands/, worker/node/command.ts), below cli/, which dispatches to them.
 
-import { ConfigError } from '../shared/errors.js';
+import { ConfigError } from '../errors.js';
 
 /** A flag's value as yargs reads it (numbers parse as numbers, other words stay strings). */
 export type Raw = string | number | boolean;

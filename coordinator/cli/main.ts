@@ -5,9 +5,9 @@
 // bare --help). Errors meant for users print as one line, never a stack trace.
 
 import yargs, { type Argv } from 'yargs';
-import { FlocktrainError } from '../shared/errors.js';
+import { FlocktrainError } from '../../shared/errors.js';
 import { COMMANDS } from './commands.js';
-import { defaultText, flagName, parseGroups, type AnyCommand } from '../node/flags.js';
+import { defaultText, flagName, parseGroups, type AnyCommand } from '../../shared/node/flags.js';
 
 /** A mistake in the command line's shape (unknown flag or command, missing value): exit code 2. */
 class UsageError extends Error {}

@@ -3,7 +3,7 @@
 // several commands take is written once. scripts/gen-cli-doc.ts writes the file
 // (`npm run docs:cli`); test/cli/doc.test.ts fails when it is out of date.
 
-import { defaultText, flagName, type AnyCommand, type Flag, type FlagGroup } from '../node/flags.js';
+import { defaultText, flagName, type AnyCommand, type Flag, type FlagGroup } from '../../shared/node/flags.js';
 
 const HEADER = `# Command-line reference
 

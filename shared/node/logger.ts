@@ -1,7 +1,7 @@
 // The root logger, made once in main. JSON lines on stdout with stable field names;
 // human-pretty when stdout is a terminal (or --pretty), so people can read it and
 // tools can parse it. Components take child loggers bound to what they are.
-// node/ holds Node-only code that both the coordinator and the Node worker use; shared/ stays
+// shared/node/ holds Node-only code that both the coordinator and the Node worker use; shared/ stays
 // platform-neutral (scripts/build-browser.ts states and enforces the rule).
 
 import { pino, type DestinationStream, type Logger } from 'pino';
