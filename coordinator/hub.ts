@@ -21,6 +21,7 @@ export class WorkerConnection {
   readonly remote: string;
   readonly log: Logger;
   readonly #socket: WebSocket;
+  readonly #onReject: (reason: RejectReason, detail: string) => void;
   state: ConnectionState = 'awaiting_hello';
   kind: WorkerKind | null = null;
   agent = '';
@@ -30,11 +31,24 @@ export class WorkerConnection {
   computeMs = 0;
   lastSeen = Date.now();
 
-  constructor(id: string, socket: WebSocket, remote: string, log: Logger) {
+  /** `onReject`: what rejecting this worker does (the hub logs it, closes it and reports it gone). */
+  constructor(
+    id: string,
+    socket: WebSocket,
+    remote: string,
+    log: Logger,
+    onReject: (reason: RejectReason, detail: string) => void,
+  ) {
     this.id = id;
     this.#socket = socket;
     this.remote = remote;
     this.log = log;
+    this.#onReject = onReject;
+  }
+
+  /** Disconnects the worker for a bad result (close code BAD_RESULT); its work is reassigned. */
+  reject(reason: RejectReason, detail: string): void {
+    this.#onReject(reason, detail);
   }
 
   /**
@@ -92,6 +106,7 @@ export class Hub {
   readonly #handlers: HubHandlers;
   readonly #connections = new Set<WorkerConnection>();
   readonly #heartbeat: NodeJS.Timeout;
+  #drainWaiters: (() => void)[] = [];
   #nextId = 1;
 
   constructor(options: HubOptions, log: Logger, handlers: HubHandlers) {
@@ -110,7 +125,13 @@ export class Hub {
   accept(socket: WebSocket, req: IncomingMessage): void {
     const id = `w${this.#nextId++}`;
     const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
-    const worker = new WorkerConnection(id, socket, remote, this.#log.child({ workerId: id }));
+    const worker: WorkerConnection = new WorkerConnection(
+      id,
+      socket,
+      remote,
+      this.#log.child({ workerId: id }),
+      (reason, detail) => this.#reject(worker, CloseCode.BAD_RESULT, detail, reason),
+    );
     this.#connections.add(worker);
     const helloTimer = setTimeout(() => {
       if (worker.state === 'awaiting_hello')
@@ -126,6 +147,7 @@ export class Hub {
     socket.on('close', (code: number, reason: Buffer) => {
       clearTimeout(helloTimer);
       this.#connections.delete(worker);
+      if (this.#connections.size === 0) for (const wake of this.#drainWaiters.splice(0)) wake();
       this.#markGone(worker, `closed (${code}${reason.length > 0 ? ` ${reason.toString()}` : ''})`);
     });
     socket.on('error', (err: Error & { code?: string }) => {
@@ -147,6 +169,19 @@ export class Hub {
 
   close(): void {
     clearInterval(this.#heartbeat);
+  }
+
+  /** Resolves once every connection has closed, or after `timeoutMs`, whichever comes first. */
+  drained(timeoutMs: number): Promise<void> {
+    if (this.#connections.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#drainWaiters.push(done);
+    });
   }
 
   #onMessage(worker: WorkerConnection, data: RawData, isBinary: boolean): void {
@@ -221,11 +256,7 @@ export class Hub {
     }
   }
 
-  /** Logs a rejection with the worker id and disconnects; the close handler reassigns its work. */
-  reject(worker: WorkerConnection, reason: RejectReason, detail: string): void {
-    this.#reject(worker, CloseCode.BAD_RESULT, detail, reason);
-  }
-
+  /** Logs a rejection with the worker id and disconnects; the scheduler reassigns its work. */
   #reject(worker: WorkerConnection, code: number, detail: string, reason: RejectReason = 'unexpected'): void {
     worker.log.warn({ reason, detail, remote: worker.remote }, 'rejected');
     // The close reason is limited to 123 bytes by RFC 6455.

@@ -54,15 +54,6 @@ interface ActiveStep {
   reject(err: Error): void;
 }
 
-/** How the scheduler talks to the workers beyond sending them messages; implemented by the hub. */
-export interface WorkerChannel {
-  reject(
-    worker: WorkerConnection,
-    reason: 'not_assigned' | 'bad_length' | 'malformed' | 'non_finite',
-    detail: string,
-  ): void;
-}
-
 export interface SchedulerOptions {
   /** Workers to wait for before the first step. */
   readonly minWorkers: number;
@@ -83,13 +74,6 @@ export interface SchedulerOptions {
     weights: Float32Array,
   ) => boolean;
 }
-
-export const SCHEDULER_DEFAULTS: SchedulerOptions = {
-  minWorkers: 1,
-  taskTimeoutMinMs: 2_000,
-  taskTimeoutMaxMs: 60_000,
-  wireDtype: 'f32',
-};
 
 /** A deadline is this many times the expected duration, plus a fixed allowance for the wire. */
 const DEADLINE_FACTOR = 4;
@@ -144,7 +128,6 @@ export class Scheduler implements StepExecutor {
   readonly #sentVersion = new Map<WorkerConnection, number>();
   /** Steps in a row each worker got no shards, to give starved workers a fresh chance. */
   readonly #starved = new Map<WorkerConnection, number>();
-  #channel: WorkerChannel | null = null;
   #active: ActiveStep | null = null;
   #nextTaskId = 1;
   #started = false;
@@ -165,21 +148,16 @@ export class Scheduler implements StepExecutor {
   readonly #spareTensors: Float32Array[] = [];
   #version = -1;
 
-  constructor(log: Logger, paramCount: number, options: Partial<SchedulerOptions> | number = {}) {
+  constructor(log: Logger, paramCount: number, options: SchedulerOptions) {
     this.#log = log;
     this.#paramCount = paramCount;
-    const o = typeof options === 'number' ? { minWorkers: options } : options;
-    this.#options = { ...SCHEDULER_DEFAULTS, ...o };
+    this.#options = options;
     this.#combine = wireCombine(this.#options.wireDtype);
     if (!(this.#options.taskTimeoutMinMs > 0 && this.#options.taskTimeoutMinMs <= this.#options.taskTimeoutMaxMs)) {
       throw new RangeError(
         `task timeouts must satisfy 0 < min ≤ max, got ${this.#options.taskTimeoutMinMs} and ${this.#options.taskTimeoutMaxMs}`,
       );
     }
-  }
-
-  attach(channel: WorkerChannel): void {
-    this.#channel = channel;
   }
 
   get workerCount(): number {
@@ -362,7 +340,6 @@ export class Scheduler implements StepExecutor {
 
   /** `byteLength`: the size of the message on the wire, for the stats. */
   onResult(worker: WorkerConnection, result: ResultMessage, byteLength = result.grads.byteLength): void {
-    const channel = this.#channel!;
     const active = this.#active;
     const task = active?.tasks.get(result.taskId);
     if (active === null || task === undefined) {
@@ -371,19 +348,17 @@ export class Scheduler implements StepExecutor {
         worker.log.debug({ taskId: result.taskId, version: result.version }, 'stale result dropped');
         return;
       }
-      channel.reject(worker, 'not_assigned', `result for task ${result.taskId}, which was never assigned`);
+      worker.reject('not_assigned', `result for task ${result.taskId}, which was never assigned`);
       return;
     }
-    if (task.worker !== worker)
-      return channel.reject(worker, 'not_assigned', `task ${task.id} belongs to ${task.worker.id}`);
+    if (task.worker !== worker) return worker.reject('not_assigned', `task ${task.id} belongs to ${task.worker.id}`);
     if (result.version !== task.version)
-      return channel.reject(
-        worker,
+      return worker.reject(
         'not_assigned',
         `task ${task.id} is at version ${task.version}, result says ${result.version}`,
       );
     const mismatch = checkNodes(task, result);
-    if (mismatch !== null) return channel.reject(worker, 'not_assigned', mismatch);
+    if (mismatch !== null) return worker.reject('not_assigned', mismatch);
     if (result.diverged) return this.#judgeDivergence(active, task);
     this.stats.bytesIn += byteLength;
     this.stats.tensorBytes += result.grads.byteLength;
@@ -417,7 +392,7 @@ export class Scheduler implements StepExecutor {
     const judge = this.#options.confirmDivergence;
     if (judge === undefined || !judge(shards, active.numShards, this.#weights!)) {
       const why = judge === undefined ? 'which this coordinator cannot check' : 'which is finite when recomputed here';
-      this.#channel!.reject(task.worker, 'non_finite', `task ${task.id}: reported a non-finite gradient, ${why}`);
+      task.worker.reject('non_finite', `task ${task.id}: reported a non-finite gradient, ${why}`);
       return;
     }
     this.#log.error(

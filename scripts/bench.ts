@@ -17,7 +17,8 @@ import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { resolveConfig } from '../coordinator/config.js';
 import { LocalExecutor } from '../coordinator/local-executor.js';
-import { startCoordinator, waitForExit } from '../coordinator/run-coordinator.js';
+import { startCoordinator } from '../coordinator/assembly.js';
+import { waitForExit } from '../coordinator/run-coordinator.js';
 import type { SchedulerStats } from '../coordinator/scheduler.js';
 import { prepareRun, type PreparedRun } from '../coordinator/setup.js';
 import { Trainer, type StepExecutor } from '../coordinator/trainer.js';
@@ -131,10 +132,18 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
   const token = 'bench';
   const params = initParams(run.spec, run.config.seed);
   const coordinator = await startCoordinator(
-    run,
-    params,
-    0,
-    { host: '127.0.0.1', port: 0, token, scheduler: { minWorkers: workers } },
+    {
+      run,
+      params,
+      version: 0,
+      host: '127.0.0.1',
+      port: 0,
+      token,
+      scheduler: { minWorkers: workers, taskTimeoutMinMs: 2_000, taskTimeoutMaxMs: 60_000 },
+      helloTimeoutMs: 10_000,
+      heartbeatMs: 5_000,
+      closeGraceMs: 5_000,
+    },
     log,
   );
   const cli = join(root, 'dist', 'coordinator', 'cli.js');

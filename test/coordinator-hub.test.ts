@@ -1,6 +1,6 @@
-// coordinator/hub.ts + coordinator/scheduler.ts against hostile workers, in process:
-// a real server on 127.0.0.1:0, real ws clients. Each fault is one entry of a table;
-// for each, the faulty worker must be closed with the protocol's close code, a warn
+// The coordinator's hub and scheduler, as coordinator/assembly.ts wires them, against
+// hostile workers, in process: a real server on 127.0.0.1:0, real ws clients. Each
+// fault is one entry of a table; for each, the faulty worker must be closed with the protocol's close code, a warn
 // line must name it and the reason, any shards it held must go to the honest worker,
 // and the step must still come out bit-identical to a local ShardComputer reduction.
 
@@ -61,6 +61,8 @@ const DEFAULTS: HarnessOptions = {
   token: TOKEN,
   helloTimeoutMs: 5_000,
   heartbeatMs: 60_000,
+  taskTimeoutMinMs: 2_000,
+  taskTimeoutMaxMs: 60_000,
 };
 
 let running: Coordinator[] = [];
