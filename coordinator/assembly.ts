@@ -10,12 +10,13 @@ import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { headerFields } from '../shared/data/hash-encoding.js';
 import type { DatasetDescriptor } from '../shared/protocol/messages.js';
-import { allNodesFinite, ShardComputer } from '../worker/compute.js';
+import { ShardComputer } from '../worker/compute.js';
 import type { DashboardFeed } from './dashboard.js';
 import { Hub } from './hub.js';
 import { protectedPageRoutes, publicPageRoutes } from './pages/assets.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { startServer, type RouteHandler } from './server.js';
+import { type Recompute, StructuralVerifier } from './step/verifier.js';
 import type { PreparedRun } from './setup.js';
 
 /** What serving needs of a run: PreparedRun has it all (the split stays with the trainer). */
@@ -62,7 +63,7 @@ export async function startCoordinator(setup: CoordinatorSetup, log: Logger): Pr
   const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, {
     ...setup.scheduler,
     wireDtype: run.config.wireDtype,
-    confirmDivergence: divergenceJudge(run),
+    verifier: new StructuralVerifier(recomputeHere(run)),
   });
   const descriptor = datasetDescriptor(run);
   const hub = new Hub(
@@ -129,11 +130,10 @@ export async function startCoordinator(setup: CoordinatorSetup, log: Logger): Pr
 }
 
 /**
- * Recomputes a task's shards with the very kernels the workers run (built on first
- * use: a run that never diverges never pays for it) and says whether the gradient is
- * non-finite here too.
+ * Recomputes shards with the very kernels the workers run; the computer is built on
+ * first use, so a run whose results are never recomputed never pays for it.
  */
-function divergenceJudge(run: ServedRun): NonNullable<SchedulerOptions['confirmDivergence']> {
+function recomputeHere(run: ServedRun): Recompute {
   let computer: ShardComputer | null = null;
   return (shards, numShards, weights) => {
     computer ??= new ShardComputer(
@@ -143,7 +143,7 @@ function divergenceJudge(run: ServedRun): NonNullable<SchedulerOptions['confirmD
       run.config.kernels,
       run.config.wireDtype,
     );
-    return !allNodesFinite(computer.computeNodes(weights, shards, numShards));
+    return computer.computeNodes(weights, shards, numShards);
   };
 }
 
