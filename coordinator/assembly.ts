@@ -11,11 +11,12 @@ import type { Logger } from 'pino';
 import { headerFields } from '../shared/data/hash-encoding.js';
 import type { DatasetDescriptor } from '../shared/protocol/messages.js';
 import { ShardComputer } from '../worker/compute.js';
-import type { DashboardFeed } from './dashboard.js';
+import { DashboardFeed } from './dashboard.js';
+import { Events } from './events.js';
 import { Hub } from './hub.js';
 import { protectedPageRoutes, publicPageRoutes } from './pages/assets.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
-import { startServer, type RouteHandler } from './server.js';
+import { type RouteHandler, type RunningServer, startServer } from './server.js';
 import { type Recompute, StructuralVerifier } from './step/verifier.js';
 import type { PreparedRun } from './setup.js';
 
@@ -39,8 +40,6 @@ export interface CoordinatorSetup {
   readonly heartbeatMs: number;
   /** ms close() gives workers to read their stop message before the sockets are cut. */
   readonly closeGraceMs: number;
-  /** Serves /events from this feed; without one, /dashboard shows no run. */
-  readonly dashboard?: DashboardFeed;
 }
 
 /** A coordinator serving workers: its scheduler is the trainer's step executor. */
@@ -49,18 +48,28 @@ export interface RunningCoordinator {
   readonly url: string;
   readonly scheduler: Scheduler;
   readonly hub: Hub;
+  /** Serves /events; it shows the run once the run event is emitted. */
+  readonly dashboard: DashboardFeed;
   /** Largest inbound WebSocket message accepted, in bytes. */
   readonly maxPayload: number;
   /** Tells the workers to stop, waits for them to go (at most closeGraceMs), and closes the server. */
   close(code: number, reason: string): Promise<void>;
 }
 
-/** Starts serving `setup.params` as weights `setup.version`; workers may connect from now on. */
-export async function startCoordinator(setup: CoordinatorSetup, log: Logger): Promise<RunningCoordinator> {
+/**
+ * Starts serving `setup.params` as weights `setup.version`; workers may connect from
+ * now on. `events`: where the hub and scheduler announce what happens (and what the
+ * dashboard listens to); the trainer should emit into the same.
+ */
+export async function startCoordinator(
+  setup: CoordinatorSetup,
+  log: Logger,
+  events: Events = new Events(log),
+): Promise<RunningCoordinator> {
   const { run } = setup;
   const paramCount = setup.params.length;
   const numShards = Math.ceil(run.config.batchSize / run.config.shardSize);
-  const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, {
+  const scheduler = new Scheduler(events.child({ component: 'scheduler' }), paramCount, {
     ...setup.scheduler,
     wireDtype: run.config.wireDtype,
     verifier: new StructuralVerifier(recomputeHere(run)),
@@ -75,6 +84,7 @@ export async function startCoordinator(setup: CoordinatorSetup, log: Logger): Pr
       heartbeatMs: setup.heartbeatMs,
     },
     log.child({ component: 'hub' }),
+    events.child({ component: 'hub' }),
     {
       welcome: () => {
         const current = scheduler.currentWeights();
@@ -95,35 +105,46 @@ export async function startCoordinator(setup: CoordinatorSetup, log: Logger): Pr
     },
   );
   scheduler.publish(setup.version, setup.params);
+  const dashboard = new DashboardFeed(events, {
+    connections: () => hub.connections,
+    globalStep: () => scheduler.version,
+  });
   const routes = new Map<string, RouteHandler>([
     [descriptor.path, dataRoute(run)],
     ...protectedPageRoutes(),
-    ...(setup.dashboard?.routes() ?? []),
+    ...dashboard.routes(),
   ]);
   // A result carries at most one gradient per shard of the step, plus small fields.
   const maxPayload = paramCount * 4 * numShards + 64 * 1024;
-  const server = await startServer({
-    host: setup.host,
-    port: setup.port,
-    maxPayload,
-    token: setup.token,
-    protectedRoutes: routes,
-    publicRoutes: new Map(publicPageRoutes()),
-    onConnection: (socket, req) => hub.accept(socket, req),
-  });
-  setup.dashboard?.attach({ connections: () => hub.connections, globalStep: () => scheduler.version });
+  let server: RunningServer;
+  try {
+    server = await startServer({
+      host: setup.host,
+      port: setup.port,
+      maxPayload,
+      token: setup.token,
+      protectedRoutes: routes,
+      publicRoutes: new Map(publicPageRoutes()),
+      onConnection: (socket, req) => hub.accept(socket, req),
+    });
+  } catch (err) {
+    dashboard.close();
+    hub.close();
+    throw err;
+  }
   const joinHost = setup.host === '0.0.0.0' || setup.host === '::' ? lanAddress() : setup.host;
   if (joinHost !== setup.host) log.info({ host: setup.host }, 'listening on all interfaces: other machines can join');
   return {
     url: `ws://${joinHost.includes(':') ? `[${joinHost}]` : joinHost}:${server.port}`,
     scheduler,
     hub,
+    dashboard,
     maxPayload,
     close: async (code, reason) => {
       hub.stopAll(code, reason);
       hub.close();
       await hub.drained(setup.closeGraceMs);
-      setup.dashboard?.close();
+      dashboard.close();
       await server.close();
     },
   };

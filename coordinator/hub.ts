@@ -13,6 +13,7 @@ import { CloseCode, PROTOCOL_VERSION, ProtocolError, type RejectReason } from '.
 import { decodeWorkerMessage, encode, type WorkerMessageLimits } from '../shared/protocol/codec.js';
 import type { ResultMessage, WelcomeMessage, WorkerKind, WorkerMessage } from '../shared/protocol/messages.js';
 import { tokensMatch } from './auth.js';
+import type { Events } from './events.js';
 
 export type ConnectionState = 'awaiting_hello' | 'loading' | 'ready' | 'closed';
 
@@ -103,15 +104,18 @@ export interface HubOptions {
 export class Hub {
   readonly #options: HubOptions;
   readonly #log: Logger;
+  readonly #events: Events;
   readonly #handlers: HubHandlers;
   readonly #connections = new Set<WorkerConnection>();
   readonly #heartbeat: NodeJS.Timeout;
   #drainWaiters: (() => void)[] = [];
   #nextId = 1;
 
-  constructor(options: HubOptions, log: Logger, handlers: HubHandlers) {
+  /** `log`: for the connection's own lines; `events`: where rejections are announced. */
+  constructor(options: HubOptions, log: Logger, events: Events, handlers: HubHandlers) {
     this.#options = options;
     this.#log = log;
+    this.#events = events;
     this.#handlers = handlers;
     this.#heartbeat = setInterval(() => this.#checkHeartbeats(), options.heartbeatMs);
     this.#heartbeat.unref();
@@ -153,7 +157,7 @@ export class Hub {
     socket.on('error', (err: Error & { code?: string }) => {
       // ws reports oversized or malformed frames here, then closes the socket.
       const reason: RejectReason = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'too_large' : 'malformed';
-      worker.log.warn({ reason, err: err.message, remote }, 'rejected');
+      this.#events.emit('workerRejected', { workerId: id, reason, detail: err.message, remote });
       this.#markGone(worker, `rejected (${err.message})`);
     });
   }
@@ -258,7 +262,7 @@ export class Hub {
 
   /** Logs a rejection with the worker id and disconnects; the scheduler reassigns its work. */
   #reject(worker: WorkerConnection, code: number, detail: string, reason: RejectReason = 'unexpected'): void {
-    worker.log.warn({ reason, detail, remote: worker.remote }, 'rejected');
+    this.#events.emit('workerRejected', { workerId: worker.id, reason, detail, remote: worker.remote });
     // The close reason is limited to 123 bytes by RFC 6455.
     worker.close(code, `${reason}: ${detail}`.slice(0, 120));
     // Out now, not when the close handshake ends: what the worker sent behind the bad

@@ -10,12 +10,11 @@ import { CloseCode } from '../shared/protocol/codes.js';
 import { startCoordinator } from './assembly.js';
 import { generateToken } from './auth.js';
 import type { CoordinatorOptions } from './cli.js';
-import { DashboardFeed } from './dashboard.js';
+import { Events } from './events.js';
 import { createLogger } from './logger.js';
-import { writeModelFile } from './model-file.js';
-import { trainerOptions } from './run-train.js';
+import { announceRun, trainerOptions, trainToEnd } from './run-train.js';
 import { prepareRun } from './setup.js';
-import { DivergedError, Trainer } from './trainer.js';
+import { Trainer } from './trainer.js';
 
 const HELLO_TIMEOUT_MS = 10_000;
 const HEARTBEAT_MS = 5_000;
@@ -23,16 +22,15 @@ const HEARTBEAT_MS = 5_000;
 const CLOSE_GRACE_MS = 5_000;
 
 export async function runCoordinator(options: CoordinatorOptions): Promise<number> {
-  const dashboard = new DashboardFeed();
-  const log = createLogger(options.logFormat, options.logLevel, 'flocktrain', dashboard.stream);
+  const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
+  const events = new Events(log);
   const run = prepareRun(options.config);
-  const trainerOpts = trainerOptions(run, options, log);
-  const params = trainerOpts.initialParams;
+  const trainerOpts = trainerOptions(run, options, log, events);
   const token = options.token ?? generateToken();
   const coordinator = await startCoordinator(
     {
       run,
-      params,
+      params: trainerOpts.initialParams,
       version: trainerOpts.resume?.state.version ?? 0,
       host: options.host,
       port: options.port,
@@ -45,9 +43,9 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
       helloTimeoutMs: HELLO_TIMEOUT_MS,
       heartbeatMs: HEARTBEAT_MS,
       closeGraceMs: CLOSE_GRACE_MS,
-      dashboard,
     },
     log,
+    events,
   );
   const { url, scheduler } = coordinator;
   // The join link opens the worker page (a browser tab becomes a worker); the dashboard sits beside it.
@@ -62,17 +60,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     },
     'join',
   );
-  log.info(
-    {
-      dataset: run.dataset.name,
-      datasetHash: run.datasetHash,
-      train: run.split.train.length,
-      val: run.split.val.length,
-      spec: run.spec,
-      config: run.config,
-    },
-    'run',
-  );
+  announceRun(events, run);
 
   const trainer = new Trainer(run, scheduler, log, trainerOpts);
   const children = spawnLocalWorkers(options.workers, url, token, log);
@@ -86,29 +74,21 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  let code = 0;
-  let interrupted = false;
+  let outcome: { readonly code: number; readonly interrupted: boolean } = { code: 0, interrupted: false };
   try {
-    const summary = await trainer.train();
-    interrupted = summary.interrupted;
-    if (options.out !== null) writeModelFile(options.out, run.spec, trainer.params, run.config, summary.weightsHash);
-    log.info({ ...summary, out: options.out }, 'done');
-  } catch (err) {
-    if (!(err instanceof DivergedError)) throw err;
-    log.error({ err: err.message }, 'diverged');
-    code = 1;
+    outcome = await trainToEnd(trainer, run, options.out, events, log);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     // Interrupted: remote workers keep trying to reconnect, for a resumed coordinator.
-    if (interrupted) await coordinator.close(CloseCode.SHUTDOWN, 'coordinator interrupted');
+    if (outcome.interrupted) await coordinator.close(CloseCode.SHUTDOWN, 'coordinator interrupted');
     else await coordinator.close(CloseCode.DONE, 'training finished');
     // Connected workers got the stop message and exit by themselves; any still starting
     // up (never connected) are told by signal.
     await waitForExit(children, 1500, 'SIGTERM');
     await waitForExit(children, 3000, 'SIGKILL');
   }
-  return code;
+  return outcome.code;
 }
 
 export function spawnLocalWorkers(count: number, url: string, token: string, log: Logger): ChildProcess[] {

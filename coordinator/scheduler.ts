@@ -17,11 +17,11 @@
 //   not_started or idle ─run─▶ collecting      (not_started: once minWorkers are ready)
 //   any ─cancel─▶ cancelled                    (terminal: later steps are refused)
 
-import type { Logger } from 'pino';
 import type { PartialGradient } from '../shared/gradient.js';
 import { encode } from '../shared/protocol/codec.js';
 import type { ResultMessage } from '../shared/protocol/messages.js';
 import { wireCombine, type WireDtype } from '../shared/wire-dtype.js';
+import type { Events } from './events.js';
 import type { StepPlan } from './plan.js';
 import { type CurrentWeights, WeightsBroadcaster } from './step/broadcaster.js';
 import { Roster, type RosterOptions } from './step/roster.js';
@@ -94,7 +94,7 @@ export class Scheduler implements StepExecutor {
     duplicateResults: 0,
     lastReassignAt: null,
   };
-  readonly #log: Logger;
+  readonly #events: Events;
   readonly #paramCount: number;
   readonly #options: SchedulerOptions;
   readonly #roster: Roster;
@@ -109,8 +109,9 @@ export class Scheduler implements StepExecutor {
   /** Shards orphaned by a departure wait to be sent to others (for lastReassignAt). */
   #orphaned = false;
 
-  constructor(log: Logger, paramCount: number, options: SchedulerOptions) {
-    this.#log = log;
+  /** `events`: where joins, departures, reassignments and deadlines are announced. */
+  constructor(events: Events, paramCount: number, options: SchedulerOptions) {
+    this.#events = events;
     this.#paramCount = paramCount;
     this.#options = options;
     this.#roster = new Roster(options);
@@ -161,7 +162,7 @@ export class Scheduler implements StepExecutor {
       switch (state.name) {
         case 'not_started':
           if (this.#roster.size >= this.#options.minWorkers) return this.#collect(pending);
-          this.#log.info({ workers: this.#roster.size, minWorkers: this.#options.minWorkers }, 'waiting for workers');
+          this.#events.emit('waitingForWorkers', { workers: this.#roster.size, minWorkers: this.#options.minWorkers });
           this.#state = { name: 'awaiting_workers', pending };
           return;
         case 'idle':
@@ -211,16 +212,13 @@ export class Scheduler implements StepExecutor {
     this.#roster.add(worker);
     if (this.#broadcaster.published) this.#broadcaster.send(worker);
     this.#waitingLogged = false;
-    this.#log.info(
-      {
-        workerId: worker.id,
-        workers: this.#roster.size,
-        kind: worker.kind,
-        agent: worker.agent,
-        remote: worker.remote,
-      },
-      'worker joined',
-    );
+    this.#events.emit('workerJoined', {
+      workerId: worker.id,
+      workers: this.#roster.size,
+      kind: worker.kind,
+      agent: worker.agent,
+      remote: worker.remote,
+    });
     const state = this.#state;
     switch (state.name) {
       case 'awaiting_workers':
@@ -246,15 +244,17 @@ export class Scheduler implements StepExecutor {
       step!.drop(task);
       if (!task.expired) orphaned.push(...task.shards.filter((s) => !step!.isCovered(s)));
     }
-    this.#log.info(
-      { workerId: worker.id, workers: this.#roster.size, reason: why, tasksDone: worker.tasksDone },
-      'worker left',
-    );
+    this.#events.emit('workerLeft', {
+      workerId: worker.id,
+      workers: this.#roster.size,
+      reason: why,
+      tasksDone: worker.tasksDone,
+    });
     if (step !== null && orphaned.length > 0) {
       orphaned.sort((a, b) => a - b);
       this.stats.reassignedShards += orphaned.length;
       this.#orphaned = true;
-      this.#log.info({ workerId: worker.id, epoch: step.plan.epoch + 1, shards: orphaned }, 'reassigning shards');
+      this.#events.emit('shardsReassigned', { workerId: worker.id, epoch: step.plan.epoch + 1, shards: orphaned });
       this.#dispatch(step);
     }
   }
@@ -305,10 +305,7 @@ export class Scheduler implements StepExecutor {
       case 'reject':
         return task.worker.reject(verdict.reason, verdict.detail);
       case 'diverged':
-        this.#log.error(
-          { workerId: task.worker.id, taskId: task.id, epoch: step.plan.epoch + 1 },
-          "a worker's gradient is not finite, and so is the coordinator's recomputation: training diverged",
-        );
+        this.#events.emit('stepDiverged', { workerId: task.worker.id, taskId: task.id, epoch: step.plan.epoch + 1 });
         return this.#fail(step, new DivergedError(step.plan.epoch + 1, step.plan.step));
       case 'accept':
         if (result.diverged) throw new Error(`the verifier accepted task ${task.id}'s claim of divergence`);
@@ -372,7 +369,7 @@ export class Scheduler implements StepExecutor {
     if (open.length === 0) return;
     if (this.#roster.size === 0) {
       if (this.#cancelWhenStarved !== null) return this.cancel(this.#cancelWhenStarved);
-      if (!this.#waitingLogged) this.#log.warn({ pendingShards: open.length }, 'no workers: waiting for one to join');
+      if (!this.#waitingLogged) this.#events.emit('noWorkers', { pendingShards: open.length });
       this.#waitingLogged = true;
       return;
     }
@@ -411,6 +408,7 @@ export class Scheduler implements StepExecutor {
     });
     this.stats.bytesOut += bytes.byteLength;
     worker.send(bytes);
+    this.#events.emit('taskAssigned', { workerId: worker.id, taskId: id, version: step.version, shards });
   }
 
   #expire(step: StepRun, taskId: number): void {
@@ -419,10 +417,12 @@ export class Scheduler implements StepExecutor {
     task.expired = true;
     const open = task.shards.filter((s) => !step.isCovered(s));
     this.stats.timedOutShards += open.length;
-    task.worker.log.warn(
-      { taskId, shards: open, waitedMs: Math.round(performance.now() - task.sentAt) },
-      'task deadline missed; handing its shards to others',
-    );
+    this.#events.emit('taskExpired', {
+      workerId: task.worker.id,
+      taskId,
+      shards: open,
+      waitedMs: Math.round(performance.now() - task.sentAt),
+    });
     this.#dispatch(step);
   }
 }
