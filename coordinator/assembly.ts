@@ -17,7 +17,7 @@ import { Hub } from './hub.js';
 import { protectedPageRoutes, publicPageRoutes } from './pages/assets.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { type RouteHandler, type RunningServer, startServer } from './server.js';
-import { type Recompute, StructuralVerifier } from './step/verifier.js';
+import { type Recompute, StructuralVerifier, type Verifier } from './step/verifier.js';
 import type { PreparedRun } from './setup.js';
 
 /** What serving needs of a run: PreparedRun has it all (the split stays with the trainer). */
@@ -40,6 +40,11 @@ export interface CoordinatorSetup {
   readonly heartbeatMs: number;
   /** ms close() gives workers to read their stop message before the sockets are cut. */
   readonly closeGraceMs: number;
+  /**
+   * Builds the verifier every result passes, given a way to recompute shards here
+   * with the run's kernels; default: a StructuralVerifier.
+   */
+  readonly verifier?: (recompute: Recompute) => Verifier;
 }
 
 /** A coordinator serving workers: its scheduler is the trainer's step executor. */
@@ -72,7 +77,7 @@ export async function startCoordinator(
   const scheduler = new Scheduler(events.child({ component: 'scheduler' }), paramCount, {
     ...setup.scheduler,
     wireDtype: run.config.wireDtype,
-    verifier: new StructuralVerifier(recomputeHere(run)),
+    verifier: (setup.verifier ?? ((recompute) => new StructuralVerifier(recompute)))(recomputeHere(run)),
   });
   const descriptor = datasetDescriptor(run);
   const hub = new Hub(

@@ -10,6 +10,8 @@
 //   event    a worker joined, left, or had its shards reassigned
 //   done     training ended
 
+import { FlocktrainError } from '../shared/errors.js';
+
 export interface RunInfo {
   readonly dataset: string;
   readonly train: number;
@@ -97,8 +99,11 @@ export type FeedEvent =
 
 // ---- validation of what arrives in the browser ----
 
-export class FeedError extends Error {
-  override readonly name = 'FeedError';
+/** A feed message the page cannot use; the message names the first bad field. */
+export class FeedError extends FlocktrainError {
+  constructor(message: string) {
+    super('FEED', message);
+  }
 }
 
 type Obj = Record<string, unknown>;

@@ -3,6 +3,7 @@
 // final weights hash is the one distributed runs are checked against.
 
 import type { Logger } from 'pino';
+import { DivergedError } from '../shared/errors.js';
 import { initParams } from '../shared/model/init.js';
 import { loadLatestCheckpoint } from './checkpoint.js';
 import type { TrainOptions } from './cli.js';
@@ -11,7 +12,7 @@ import { LocalExecutor } from './local-executor.js';
 import { createLogger } from './logger.js';
 import { readModelFile, writeModelFile } from './model-file.js';
 import { prepareRun, type PreparedRun } from './setup.js';
-import { DivergedError, Trainer, type TrainerOptions } from './trainer.js';
+import { Trainer, type TrainerOptions } from './trainer.js';
 
 export function initialParams(run: PreparedRun, init: string | null): Float32Array {
   return init === null ? initParams(run.spec, run.config.seed) : readModelFile(init, run.spec);

@@ -17,6 +17,7 @@
 //   not_started or idle ─run─▶ collecting      (not_started: once minWorkers are ready)
 //   any ─cancel─▶ cancelled                    (terminal: later steps are refused)
 
+import { DivergedError, StepCancelled } from '../shared/errors.js';
 import type { PartialGradient } from '../shared/gradient.js';
 import { encode } from '../shared/protocol/codec.js';
 import type { ResultMessage } from '../shared/protocol/messages.js';
@@ -28,7 +29,7 @@ import { Roster, type RosterOptions } from './step/roster.js';
 import { StepRun, type Task } from './step/step-run.js';
 import type { Claim, Verdict, Verifier } from './step/verifier.js';
 import type { StepWorker } from './step/worker.js';
-import { DivergedError, StepCancelled, type StepExecutor } from './trainer.js';
+import type { StepExecutor } from './trainer.js';
 
 export interface SchedulerOptions extends RosterOptions {
   /** Workers to wait for before the first step. */
@@ -277,6 +278,7 @@ export class Scheduler implements StepExecutor {
         'not_assigned',
         `task ${task.id} is at version ${task.version}, result says ${result.version}`,
       );
+    if (task.answered) return worker.reject('unexpected', `task ${task.id} answered twice`);
     const claim: Claim = {
       taskId: task.id,
       worker,
@@ -290,6 +292,7 @@ export class Scheduler implements StepExecutor {
     const verdict = this.#options.verifier.verify(claim);
     if (!(verdict instanceof Promise)) return this.#judged(step, task, result, byteLength, verdict);
     // Held while the verifier decides: the task's shards stay with it, past any deadline.
+    task.answered = true;
     clearTimeout(task.timer);
     verdict.then(
       (v) => {
@@ -396,6 +399,7 @@ export class Scheduler implements StepExecutor {
       sentAt: performance.now(),
       timer,
       expired: false,
+      answered: false,
     };
     step.tasks.set(id, task);
     this.#broadcaster.sendIfStale(worker);

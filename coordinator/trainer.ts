@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { gatherRows } from '../shared/data/gather.js';
+import { DivergedError, StepCancelled } from '../shared/errors.js';
 import type { PartialGradient } from '../shared/gradient.js';
 import { Network } from '../shared/model/network.js';
 import type { Optimizer } from '../shared/optim/optimizer.js';
@@ -68,21 +69,6 @@ export interface TrainSummary {
   readonly weightsHash: string;
   /** True when training stopped early on request (Ctrl-C). */
   readonly interrupted: boolean;
-}
-
-export class DivergedError extends Error {
-  constructor(epoch: number, step: number) {
-    super(`the gradient at epoch ${epoch} step ${step} is not finite: training diverged (try a lower --lr)`);
-    this.name = 'DivergedError';
-  }
-}
-
-/** Thrown by an executor's run() when the step was abandoned (shutdown while it waited). */
-export class StepCancelled extends Error {
-  constructor(reason: string) {
-    super(reason);
-    this.name = 'StepCancelled';
-  }
 }
 
 const EVAL_BATCH = 256;

@@ -25,6 +25,8 @@ export interface Task {
   readonly timer: NodeJS.Timeout;
   /** Past its deadline: its shards are open again, but its result still counts if first. */
   expired: boolean;
+  /** Its result arrived and awaits the verifier's verdict. */
+  answered: boolean;
 }
 
 /** The nodes and sample counts a task over `shards` must return. */

@@ -41,6 +41,7 @@ export type Verdict =
   | { readonly kind: 'diverged' };
 
 export interface Verifier {
+  /** A promise must settle: the step waits for it (the task's deadline no longer runs). */
   verify(claim: Claim): Verdict | Promise<Verdict>;
 }
 

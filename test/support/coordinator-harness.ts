@@ -8,7 +8,11 @@
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { WebSocket, type ClientOptions as WsClientOptions } from 'ws';
-import { startCoordinator as startServing, type RunningCoordinator } from '../../coordinator/assembly.js';
+import {
+  type CoordinatorSetup,
+  type RunningCoordinator,
+  startCoordinator as startServing,
+} from '../../coordinator/assembly.js';
 import { resolveConfig } from '../../coordinator/config.js';
 import type { Hub } from '../../coordinator/hub.js';
 import type { Scheduler } from '../../coordinator/scheduler.js';
@@ -89,6 +93,8 @@ export interface HarnessOptions {
   /** Bounds of a task's deadline, in ms. */
   readonly taskTimeoutMinMs: number;
   readonly taskTimeoutMaxMs: number;
+  /** As CoordinatorSetup's; default: the production one. */
+  readonly verifier?: CoordinatorSetup['verifier'];
 }
 
 export interface Coordinator {
@@ -121,6 +127,7 @@ export async function startCoordinator(o: HarnessOptions): Promise<Coordinator> 
       helloTimeoutMs: o.helloTimeoutMs,
       heartbeatMs: o.heartbeatMs,
       closeGraceMs: WAIT_MS,
+      ...(o.verifier === undefined ? {} : { verifier: o.verifier }),
     },
     log,
   );
