@@ -7,7 +7,7 @@
 //   step     one logged step (loss is the mean since the previous step line)
 //   epoch    one finished epoch with its validation metrics
 //   workers  every second: the worker list and the progress, with an ETA
-//   event    a worker joined, left, or had its shards reassigned
+//   event    a worker joined, left, was rejected, or had its shards reassigned
 //   done     training ended
 
 import { FlocktrainError } from '../shared/errors.js';
