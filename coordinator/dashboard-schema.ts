@@ -7,8 +7,10 @@
 //   step     one logged step (loss is the mean since the previous step line)
 //   epoch    one finished epoch with its validation metrics
 //   workers  every second: the worker list and the progress, with an ETA
-//   event    a worker joined, left, or had its shards reassigned
+//   event    a worker joined, left, was rejected, or had its shards reassigned
 //   done     training ended
+
+import { FlocktrainError } from '../shared/errors.js';
 
 export interface RunInfo {
   readonly dataset: string;
@@ -97,8 +99,11 @@ export type FeedEvent =
 
 // ---- validation of what arrives in the browser ----
 
-export class FeedError extends Error {
-  override readonly name = 'FeedError';
+/** A feed message the page cannot use; the message names the first bad field. */
+export class FeedError extends FlocktrainError {
+  constructor(message: string) {
+    super('FEED', message);
+  }
 }
 
 type Obj = Record<string, unknown>;

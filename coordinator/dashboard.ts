@@ -1,10 +1,12 @@
-// The dashboard's live feed: it reads the coordinator's own log lines (a second pino
-// destination, see logger.ts) and samples the worker connections once a second, keeps
-// the run's history, and pushes every change to the dashboard pages as server-sent
-// events on GET /events (token required). The log is the single source of truth: the
-// dashboard shows nothing the log does not also say, except the per-worker counters.
+// The dashboard's live feed: it listens to the coordinator's typed events (the same
+// values the log lines are written from) and samples the worker connections once a
+// second, keeps the run's history, and pushes every change to the dashboard pages as
+// server-sent events on GET /events (token required). It shows nothing the log does
+// not also say, except the per-worker counters.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ModelSpec } from '../shared/model/spec.js';
+import type { Events, RunStarted } from './events.js';
 import { stepsPerEpoch } from './plan.js';
 import type { RouteHandler } from './server.js';
 import type {
@@ -18,7 +20,6 @@ import type {
   StepPoint,
   WorkerRow,
 } from './dashboard-schema.js';
-
 /** What the feed samples from the hub: WorkerConnection has all of these. */
 export interface ConnectionView {
   readonly id: string;
@@ -46,11 +47,7 @@ const MAX_EVENTS = 50;
 /** The ETA's rate is measured over this window. */
 const RATE_WINDOW_MS = 30_000;
 
-type Json = Record<string, unknown>;
-
 export class DashboardFeed {
-  /** A pino destination: one JSON log line per write. */
-  readonly stream = { write: (line: string): void => this.#onLine(line) };
   #run: RunInfo | null = null;
   #epochs = 0;
   #stepsPerEpoch = 0;
@@ -63,12 +60,61 @@ export class DashboardFeed {
   readonly #left = new Map<string, { row: WorkerRow; at: number }>();
   readonly #rate: { t: number; step: number }[] = [];
   readonly #clients = new Set<ServerResponse>();
-  #source: FeedSource | null = null;
-  #timer: NodeJS.Timeout | null = null;
+  readonly #source: FeedSource;
+  readonly #unsubscribe: (() => void)[];
+  #timer: NodeJS.Timeout | null;
 
-  /** Starts sampling the connections; call once the hub exists. */
-  attach(source: FeedSource): void {
+  /** Listens to `events` and samples `source` from now until close(). */
+  constructor(events: Events, source: FeedSource) {
     this.#source = source;
+    this.#unsubscribe = [
+      events.on('run', (e) => this.#onRun(e)),
+      events.on('step', (e) => {
+        const point: StepPoint = {
+          step: e.step,
+          epoch: e.epoch,
+          loss: e.loss,
+          samplesPerSec: e.samplesPerSec,
+          workers: e.workers,
+        };
+        this.#steps.push(point);
+        if (this.#steps.length > MAX_STEPS) this.#steps.splice(0, this.#steps.length - MAX_STEPS);
+        this.#push({ type: 'step', point });
+      }),
+      events.on('epoch', (e) => {
+        const point: EpochPoint = {
+          epoch: e.epoch,
+          trainLoss: e.trainLoss,
+          trainAccuracy: e.trainAccuracy,
+          valLoss: e.valLoss,
+          valAccuracy: e.valAccuracy,
+          seconds: e.seconds,
+        };
+        this.#epochPoints.push(point);
+        this.#push({ type: 'epoch', point });
+      }),
+      events.on('workerJoined', (e) => {
+        // Sample now, not at the next tick: a short run may be over before it.
+        queueMicrotask(() => this.#tick());
+        this.#event(`${e.workerId} joined: ${e.kind ?? '?'} ${e.agent} (${e.workers} connected)`);
+      }),
+      events.on('workerLeft', (e) => {
+        queueMicrotask(() => this.#tick());
+        this.#event(`${e.workerId} left after ${e.tasksDone} tasks: ${e.reason} (${e.workers} connected)`);
+      }),
+      events.on('shardsReassigned', (e) => this.#event(`shards ${e.shards.join(',')} of ${e.workerId} reassigned`)),
+      events.on('workerRejected', (e) => this.#event(`${e.workerId} rejected (${e.reason}): ${e.detail}`)),
+      events.on('done', (e) => {
+        this.#done = {
+          steps: e.steps,
+          valAccuracy: e.valAccuracy,
+          weightsHash: e.weightsHash,
+          interrupted: e.interrupted,
+        };
+        this.#tick();
+        this.#push({ type: 'done', done: this.#done });
+      }),
+    ];
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     this.#timer.unref();
   }
@@ -90,9 +136,11 @@ export class DashboardFeed {
     };
   }
 
-  /** Sends the last sample and ends every event stream. */
+  /** Stops listening, sends the last sample and ends every event stream. */
   close(): void {
-    if (this.#timer !== null) clearInterval(this.#timer);
+    for (const stop of this.#unsubscribe.splice(0)) stop();
+    if (this.#timer === null) return;
+    clearInterval(this.#timer);
     this.#timer = null;
     this.#tick();
     for (const res of this.#clients) res.end();
@@ -111,95 +159,21 @@ export class DashboardFeed {
     for (const res of this.#clients) res.write(bytes);
   }
 
-  #onLine(line: string): void {
-    let entry: Json;
-    try {
-      const parsed: unknown = JSON.parse(line);
-      if (typeof parsed !== 'object' || parsed === null) return;
-      entry = parsed as Json;
-    } catch {
-      return; // not JSON (cannot happen with pino's JSON output): nothing to show
-    }
-    const time = typeof entry.time === 'string' ? entry.time : new Date().toISOString();
-    switch (entry.msg) {
-      case 'run':
-        return this.#onRun(entry);
-      case 'step': {
-        const point: StepPoint = {
-          step: n(entry.step),
-          epoch: n(entry.epoch),
-          loss: n(entry.loss),
-          samplesPerSec: n(entry.samplesPerSec),
-          workers: n(entry.workers),
-        };
-        this.#steps.push(point);
-        if (this.#steps.length > MAX_STEPS) this.#steps.splice(0, this.#steps.length - MAX_STEPS);
-        return this.#push({ type: 'step', point });
-      }
-      case 'epoch': {
-        const point: EpochPoint = {
-          epoch: n(entry.epoch),
-          trainLoss: nn(entry.trainLoss),
-          trainAccuracy: nn(entry.trainAccuracy),
-          valLoss: nn(entry.valLoss),
-          valAccuracy: nn(entry.valAccuracy),
-          seconds: n(entry.seconds),
-        };
-        this.#epochPoints.push(point);
-        return this.#push({ type: 'epoch', point });
-      }
-      case 'worker joined':
-        // Sample now, not at the next tick: a short run may be over before it.
-        queueMicrotask(() => this.#tick());
-        return this.#event(
-          time,
-          `${s(entry.workerId)} joined: ${s(entry.kind)} ${s(entry.agent)} (${n(entry.workers)} connected)`,
-        );
-      case 'worker left':
-        queueMicrotask(() => this.#tick());
-        return this.#event(
-          time,
-          `${s(entry.workerId)} left after ${n(entry.tasksDone)} tasks: ${s(entry.reason)} (${n(entry.workers)} connected)`,
-        );
-      case 'reassigning shards':
-        return this.#event(
-          time,
-          `shards ${Array.isArray(entry.shards) ? entry.shards.join(',') : '?'} of ${s(entry.workerId)} reassigned`,
-        );
-      case 'rejected':
-        return this.#event(time, `${s(entry.workerId)} rejected (${s(entry.reason)}): ${s(entry.detail)}`);
-      case 'done': {
-        this.#done = {
-          steps: n(entry.steps),
-          valAccuracy: nn(entry.valAccuracy),
-          weightsHash: s(entry.weightsHash),
-          interrupted: entry.interrupted === true,
-        };
-        this.#tick();
-        return this.#push({ type: 'done', done: this.#done });
-      }
-      default:
-        return;
-    }
-  }
-
-  #onRun(entry: Json): void {
-    const config = typeof entry.config === 'object' && entry.config !== null ? (entry.config as Json) : {};
-    const spec = typeof entry.spec === 'object' && entry.spec !== null ? (entry.spec as Json) : {};
-    this.#epochs = n(config.epochs);
-    this.#stepsPerEpoch = stepsPerEpoch(n(entry.train), Math.max(1, n(config.batchSize)));
+  #onRun(e: RunStarted): void {
+    this.#epochs = e.config.epochs;
+    this.#stepsPerEpoch = stepsPerEpoch(e.train, e.config.batchSize);
     this.#run = {
-      dataset: s(entry.dataset),
-      train: n(entry.train),
-      val: n(entry.val),
-      model: modelSummary(spec),
-      config: Object.entries(config).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)] as const),
+      dataset: e.dataset,
+      train: e.train,
+      val: e.val,
+      model: modelSummary(e.spec),
+      config: Object.entries(e.config).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)] as const),
     };
     this.#push({ type: 'run', run: this.#run });
   }
 
-  #event(time: string, text: string): void {
-    const event = { time, text };
+  #event(text: string): void {
+    const event = { time: new Date().toISOString(), text };
     this.#events.push(event);
     if (this.#events.length > MAX_EVENTS) this.#events.shift();
     this.#push({ type: 'event', event });
@@ -207,7 +181,6 @@ export class DashboardFeed {
 
   #tick(): void {
     const source = this.#source;
-    if (source === null) return;
     const now = Date.now();
     const rows: WorkerRow[] = [];
     const present = new Set<string>();
@@ -270,26 +243,13 @@ export function estimateEta(
   return { stepsPerSec, etaSeconds: Math.max(0, totalSteps - last.step) / stepsPerSec };
 }
 
-/** "784-128-10 relu, cross_entropy" from the logged spec (dense widths, first activation, loss). */
-function modelSummary(spec: Json): string {
-  const layers = (Array.isArray(spec.layers) ? spec.layers : []).filter(
-    (l): l is Json => typeof l === 'object' && l !== null,
-  );
-  const widths = layers.filter((l) => l.type === 'dense').map((l) => s(l.units));
-  const activation = layers.find((l) => l.type !== 'dense')?.type;
-  return `${[s(spec.inputSize), ...widths].join('-')}${activation !== undefined ? ` ${s(activation)}` : ''}, ${s(spec.loss)}`;
+/** "784-128-10 relu, cross_entropy": the dense widths, the first activation, the loss. */
+function modelSummary(spec: ModelSpec): string {
+  const widths = spec.layers.flatMap((l) => (l.type === 'dense' ? [l.units] : []));
+  const activation = spec.layers.find((l) => l.type !== 'dense')?.type;
+  return `${[spec.inputSize, ...widths].join('-')}${activation !== undefined ? ` ${activation}` : ''}, ${spec.loss}`;
 }
 
 function frame(event: FeedEvent): string {
   return `data: ${JSON.stringify(event)}\n\n`;
-}
-
-function n(v: unknown): number {
-  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
-}
-function nn(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-function s(v: unknown): string {
-  return typeof v === 'string' ? v : v === undefined || v === null ? '?' : String(v);
 }

@@ -13,6 +13,7 @@ import { CloseCode, PROTOCOL_VERSION, ProtocolError, type RejectReason } from '.
 import { decodeWorkerMessage, encode, type WorkerMessageLimits } from '../shared/protocol/codec.js';
 import type { ResultMessage, WelcomeMessage, WorkerKind, WorkerMessage } from '../shared/protocol/messages.js';
 import { tokensMatch } from './auth.js';
+import type { Events } from './events.js';
 
 export type ConnectionState = 'awaiting_hello' | 'loading' | 'ready' | 'closed';
 
@@ -21,6 +22,7 @@ export class WorkerConnection {
   readonly remote: string;
   readonly log: Logger;
   readonly #socket: WebSocket;
+  readonly #onReject: (reason: RejectReason, detail: string) => void;
   state: ConnectionState = 'awaiting_hello';
   kind: WorkerKind | null = null;
   agent = '';
@@ -30,11 +32,24 @@ export class WorkerConnection {
   computeMs = 0;
   lastSeen = Date.now();
 
-  constructor(id: string, socket: WebSocket, remote: string, log: Logger) {
+  /** `onReject`: what rejecting this worker does (the hub logs it, closes it and reports it gone). */
+  constructor(
+    id: string,
+    socket: WebSocket,
+    remote: string,
+    log: Logger,
+    onReject: (reason: RejectReason, detail: string) => void,
+  ) {
     this.id = id;
     this.#socket = socket;
     this.remote = remote;
     this.log = log;
+    this.#onReject = onReject;
+  }
+
+  /** Disconnects the worker for a bad result (close code BAD_RESULT); its work is reassigned. */
+  reject(reason: RejectReason, detail: string): void {
+    this.#onReject(reason, detail);
   }
 
   /**
@@ -89,14 +104,18 @@ export interface HubOptions {
 export class Hub {
   readonly #options: HubOptions;
   readonly #log: Logger;
+  readonly #events: Events;
   readonly #handlers: HubHandlers;
   readonly #connections = new Set<WorkerConnection>();
   readonly #heartbeat: NodeJS.Timeout;
+  #drainWaiters: (() => void)[] = [];
   #nextId = 1;
 
-  constructor(options: HubOptions, log: Logger, handlers: HubHandlers) {
+  /** `log`: for the connection's own lines; `events`: where rejections are announced. */
+  constructor(options: HubOptions, log: Logger, events: Events, handlers: HubHandlers) {
     this.#options = options;
     this.#log = log;
+    this.#events = events;
     this.#handlers = handlers;
     this.#heartbeat = setInterval(() => this.#checkHeartbeats(), options.heartbeatMs);
     this.#heartbeat.unref();
@@ -110,7 +129,13 @@ export class Hub {
   accept(socket: WebSocket, req: IncomingMessage): void {
     const id = `w${this.#nextId++}`;
     const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
-    const worker = new WorkerConnection(id, socket, remote, this.#log.child({ workerId: id }));
+    const worker: WorkerConnection = new WorkerConnection(
+      id,
+      socket,
+      remote,
+      this.#log.child({ workerId: id }),
+      (reason, detail) => this.#reject(worker, CloseCode.BAD_RESULT, detail, reason),
+    );
     this.#connections.add(worker);
     const helloTimer = setTimeout(() => {
       if (worker.state === 'awaiting_hello')
@@ -126,12 +151,13 @@ export class Hub {
     socket.on('close', (code: number, reason: Buffer) => {
       clearTimeout(helloTimer);
       this.#connections.delete(worker);
+      if (this.#connections.size === 0) for (const wake of this.#drainWaiters.splice(0)) wake();
       this.#markGone(worker, `closed (${code}${reason.length > 0 ? ` ${reason.toString()}` : ''})`);
     });
     socket.on('error', (err: Error & { code?: string }) => {
       // ws reports oversized or malformed frames here, then closes the socket.
       const reason: RejectReason = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'too_large' : 'malformed';
-      worker.log.warn({ reason, err: err.message, remote }, 'rejected');
+      this.#events.emit('workerRejected', { workerId: id, reason, detail: err.message, remote });
       this.#markGone(worker, `rejected (${err.message})`);
     });
   }
@@ -147,6 +173,19 @@ export class Hub {
 
   close(): void {
     clearInterval(this.#heartbeat);
+  }
+
+  /** Resolves once every connection has closed, or after `timeoutMs`, whichever comes first. */
+  drained(timeoutMs: number): Promise<void> {
+    if (this.#connections.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#drainWaiters.push(done);
+    });
   }
 
   #onMessage(worker: WorkerConnection, data: RawData, isBinary: boolean): void {
@@ -221,13 +260,9 @@ export class Hub {
     }
   }
 
-  /** Logs a rejection with the worker id and disconnects; the close handler reassigns its work. */
-  reject(worker: WorkerConnection, reason: RejectReason, detail: string): void {
-    this.#reject(worker, CloseCode.BAD_RESULT, detail, reason);
-  }
-
+  /** Logs a rejection with the worker id and disconnects; the scheduler reassigns its work. */
   #reject(worker: WorkerConnection, code: number, detail: string, reason: RejectReason = 'unexpected'): void {
-    worker.log.warn({ reason, detail, remote: worker.remote }, 'rejected');
+    this.#events.emit('workerRejected', { workerId: worker.id, reason, detail, remote: worker.remote });
     // The close reason is limited to 123 bytes by RFC 6455.
     worker.close(code, `${reason}: ${detail}`.slice(0, 120));
     // Out now, not when the close handshake ends: what the worker sent behind the bad

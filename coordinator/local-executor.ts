@@ -6,7 +6,7 @@
 import type { PartialGradient } from '../shared/gradient.js';
 import { rootNode } from '../shared/tree.js';
 import { roundToWire, type WireDtype } from '../shared/wire-dtype.js';
-import { FlocktrainError } from '../shared/errors.js';
+import { ComputeError } from '../shared/errors.js';
 import { ShardComputer, type GradientComputer } from '../worker/compute.js';
 import { ThreadedComputer } from '../worker/node/threaded-compute.js';
 import type { PreparedRun } from './setup.js';
@@ -79,7 +79,7 @@ export class LocalExecutor implements StepExecutor {
     try {
       nodes = await this.#computer.computeNodes(this.#weights, shards, shards.length);
     } catch (err) {
-      if (this.#crash !== null) throw new FlocktrainError('COMPUTE', this.#crash);
+      if (this.#crash !== null) throw new ComputeError(this.#crash);
       throw err;
     }
     const root = rootNode(shards.length);

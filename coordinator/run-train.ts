@@ -2,15 +2,17 @@
 // same shard cut, same reduction tree and optimizer as a distributed run, so its
 // final weights hash is the one distributed runs are checked against.
 
+import type { Logger } from 'pino';
+import { DivergedError } from '../shared/errors.js';
 import { initParams } from '../shared/model/init.js';
+import { loadLatestCheckpoint } from './checkpoint.js';
 import type { TrainOptions } from './commands/options.js';
+import { Events } from './events.js';
 import { LocalExecutor } from './local-executor.js';
 import { createLogger } from '../shared/node/logger.js';
 import { readModelFile, writeModelFile } from './model-file.js';
 import { prepareRun, type PreparedRun } from './setup.js';
-import type { Logger } from 'pino';
-import { loadLatestCheckpoint } from './checkpoint.js';
-import { DivergedError, Trainer, type TrainerOptions } from './trainer.js';
+import { Trainer, type TrainerOptions } from './trainer.js';
 
 export function initialParams(run: PreparedRun, init: string | null): Float32Array {
   return init === null ? initParams(run.spec, run.config.seed) : readModelFile(init, run.spec);
@@ -20,7 +22,7 @@ export function initialParams(run: PreparedRun, init: string | null): Float32Arr
 export const RESCUE_DIR = 'flocktrain-checkpoints';
 
 /** The trainer's start and checkpoint options from the command line (shared with the coordinator). */
-export function trainerOptions(run: PreparedRun, options: TrainOptions, log: Logger): TrainerOptions {
+export function trainerOptions(run: PreparedRun, options: TrainOptions, log: Logger, events: Events): TrainerOptions {
   let resume = null;
   if (options.resume !== null) {
     const { path, checkpoint } = loadLatestCheckpoint(options.resume, {
@@ -40,28 +42,57 @@ export function trainerOptions(run: PreparedRun, options: TrainOptions, log: Log
         : { dir: options.checkpointDir, every: options.checkpointEvery, keep: options.keepCheckpoints },
     resume,
     rescueDir: RESCUE_DIR,
+    events,
   };
+}
+
+/** Says what is trained, on what data, with which config. */
+export function announceRun(events: Events, run: PreparedRun): void {
+  events.emit('run', {
+    dataset: run.dataset.name,
+    datasetHash: run.datasetHash,
+    train: run.split.train.length,
+    val: run.split.val.length,
+    spec: run.spec,
+    config: run.config,
+  });
+}
+
+/**
+ * Trains to the end or to a requested stop, writes the weights to `out`, and says
+ * 'done'. A diverged run says so instead: exit code 1 (its last good state is saved
+ * by the trainer). Shared by `train` and `coordinator`.
+ */
+export async function trainToEnd(
+  trainer: Trainer,
+  run: PreparedRun,
+  out: string | null,
+  events: Events,
+  log: Logger,
+): Promise<{ readonly code: number; readonly interrupted: boolean }> {
+  try {
+    const summary = await trainer.train();
+    if (out !== null) writeModelFile(out, run.spec, trainer.params, run.config, summary.weightsHash);
+    events.emit('done', { ...summary, out });
+    return { code: 0, interrupted: summary.interrupted };
+  } catch (err) {
+    if (!(err instanceof DivergedError)) throw err;
+    log.error({ err: err.message }, 'diverged');
+    return { code: 1, interrupted: false };
+  }
 }
 
 /** `threads`: compute threads (--threads; 1: this thread only). */
 export async function runTrain(options: TrainOptions, threads = 1): Promise<number> {
   const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
+  const events = new Events(log);
   const run = prepareRun(options.config);
-  log.info(
-    {
-      dataset: run.dataset.name,
-      datasetHash: run.datasetHash,
-      train: run.split.train.length,
-      val: run.split.val.length,
-      spec: run.spec,
-    },
-    'run',
-  );
+  announceRun(events, run);
   const executor = new LocalExecutor(run, {
     threads,
     onThreadsStarted: (n) => log.info({ threads: n }, 'compute threads started'),
   });
-  const trainer = new Trainer(run, executor, log, trainerOptions(run, options, log));
+  const trainer = new Trainer(run, executor, log, trainerOptions(run, options, log, events));
   const onSignal = (): void => {
     log.warn('interrupted: stopping after the current step');
     trainer.requestStop();
@@ -69,14 +100,7 @@ export async function runTrain(options: TrainOptions, threads = 1): Promise<numb
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const summary = await trainer.train();
-    if (options.out !== null) writeModelFile(options.out, run.spec, trainer.params, run.config, summary.weightsHash);
-    log.info({ ...summary, out: options.out }, 'done');
-    return 0;
-  } catch (err) {
-    if (!(err instanceof DivergedError)) throw err;
-    log.error({ err: err.message }, 'diverged');
-    return 1;
+    return (await trainToEnd(trainer, run, options.out, events, log)).code;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

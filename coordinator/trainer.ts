@@ -11,12 +11,14 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { gatherRows } from '../shared/data/gather.js';
+import { DivergedError, StepCancelled } from '../shared/errors.js';
 import type { PartialGradient } from '../shared/gradient.js';
 import { Network } from '../shared/model/network.js';
 import { createOptimizer } from '../shared/optim/create.js';
 import type { Optimizer } from '../shared/optim/optimizer.js';
 import { learningRate, lrScheduleOptions, type LrScheduleOptions } from '../shared/optim/schedule.js';
 import { writeCheckpoint, type Checkpoint, type TrainingState } from './checkpoint.js';
+import { Events } from './events.js';
 import type { PreparedRun } from './setup.js';
 import { epochOrder, planStep, stepsPerEpoch, type StepPlan } from './plan.js';
 
@@ -48,6 +50,8 @@ export interface TrainerOptions {
    * and no checkpoint policy is set, so nothing is lost; null: nowhere.
    */
   readonly rescueDir?: string | null;
+  /** Where steps and epochs are announced; default: only as lines on the trainer's log. */
+  readonly events?: Events;
 }
 
 export interface CheckpointPolicy {
@@ -68,21 +72,6 @@ export interface TrainSummary {
   readonly interrupted: boolean;
 }
 
-export class DivergedError extends Error {
-  constructor(epoch: number, step: number) {
-    super(`the gradient at epoch ${epoch} step ${step} is not finite: training diverged (try a lower --lr)`);
-    this.name = 'DivergedError';
-  }
-}
-
-/** Thrown by an executor's run() when the step was abandoned (shutdown while it waited). */
-export class StepCancelled extends Error {
-  constructor(reason: string) {
-    super(reason);
-    this.name = 'StepCancelled';
-  }
-}
-
 const EVAL_BATCH = 256;
 
 export class Trainer {
@@ -91,6 +80,7 @@ export class Trainer {
   readonly #run: PreparedRun;
   readonly #executor: StepExecutor;
   readonly #log: Logger;
+  readonly #events: Events;
   readonly #options: TrainerOptions;
   readonly #evalNet: Network;
   readonly #schedule: LrScheduleOptions;
@@ -104,6 +94,7 @@ export class Trainer {
     this.#run = run;
     this.#executor = executor;
     this.#log = log;
+    this.#events = options.events ?? new Events(log);
     this.#options = options;
     const c = run.config;
     const initial = options.resume?.params ?? options.initialParams;
@@ -195,21 +186,18 @@ export class Trainer {
         window.steps++;
         if (this.#state.globalStep % this.#options.logEvery === 0 || step === steps - 1) {
           const now = performance.now();
-          this.#log.info(
-            {
-              epoch: epoch + 1,
-              step: this.#state.globalStep,
-              loss: round(window.loss / window.steps),
-              lr: this.#lrAt(this.#state.globalStep - 1),
-              workers: this.#executor.workerCount,
-              samplesPerSec: Math.round((window.samples * 1000) / Math.max(now - window.start, 1e-3)),
-              ...(this.#executor.workerThroughput ? { perWorker: this.#executor.workerThroughput() } : {}),
-              ...(this.#executor.wireBytes
-                ? { bytesPerStep: Math.round((this.#executor.wireBytes() - window.bytes) / window.steps) }
-                : {}),
-            },
-            'step',
-          );
+          this.#events.emit('step', {
+            epoch: epoch + 1,
+            step: this.#state.globalStep,
+            loss: round(window.loss / window.steps),
+            lr: this.#lrAt(this.#state.globalStep - 1),
+            workers: this.#executor.workerCount,
+            samplesPerSec: Math.round((window.samples * 1000) / Math.max(now - window.start, 1e-3)),
+            ...(this.#executor.workerThroughput ? { perWorker: this.#executor.workerThroughput() } : {}),
+            ...(this.#executor.wireBytes
+              ? { bytesPerStep: Math.round((this.#executor.wireBytes() - window.bytes) / window.steps) }
+              : {}),
+          });
           Object.assign(window, {
             start: now,
             samples: 0,
@@ -226,18 +214,15 @@ export class Trainer {
       lastEval = this.#evaluate();
       const s = this.#state;
       const isClassification = this.#run.dataset.kind === 'classification';
-      this.#log.info(
-        {
-          epoch: epoch + 1,
-          samples: s.epochSamples,
-          trainLoss: round(s.epochLossSum / s.epochSamples),
-          trainAccuracy: isClassification ? round(s.epochCorrect / s.epochSamples) : null,
-          valLoss: lastEval ? round(lastEval.loss) : null,
-          valAccuracy: lastEval && isClassification ? round(lastEval.accuracy) : null,
-          seconds: round((performance.now() - started) / 1000, 3),
-        },
-        'epoch',
-      );
+      this.#events.emit('epoch', {
+        epoch: epoch + 1,
+        samples: s.epochSamples,
+        trainLoss: round(s.epochLossSum / s.epochSamples),
+        trainAccuracy: isClassification ? round(s.epochCorrect / s.epochSamples) : null,
+        valLoss: lastEval ? round(lastEval.loss) : null,
+        valAccuracy: lastEval && isClassification ? round(lastEval.accuracy) : null,
+        seconds: round((performance.now() - started) / 1000, 3),
+      });
       this.#state = {
         ...s,
         epoch: epoch + 1,

@@ -8,6 +8,7 @@
 //   npm run bench -- --anchors     also TensorFlow.js wasm and a plain JS trainer
 //                                  (copies ../shared/anchors, npm installs it once)
 
+import { DEFAULTS } from '../shared/defaults.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { cpus, homedir, tmpdir } from 'node:os';
@@ -17,7 +18,8 @@ import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { resolveConfig } from '../coordinator/config.js';
 import { LocalExecutor } from '../coordinator/local-executor.js';
-import { startCoordinator, waitForExit } from '../coordinator/run-coordinator.js';
+import { startCoordinator } from '../coordinator/assembly.js';
+import { waitForExit } from '../coordinator/run-coordinator.js';
 import type { SchedulerStats } from '../coordinator/scheduler.js';
 import { prepareRun, type PreparedRun } from '../coordinator/setup.js';
 import { Trainer, type StepExecutor } from '../coordinator/trainer.js';
@@ -131,10 +133,22 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
   const token = 'bench';
   const params = initParams(run.spec, run.config.seed);
   const coordinator = await startCoordinator(
-    run,
-    params,
-    0,
-    { host: '127.0.0.1', port: 0, token, scheduler: { minWorkers: workers } },
+    {
+      run,
+      params,
+      version: 0,
+      host: '127.0.0.1',
+      port: 0,
+      token,
+      scheduler: {
+        minWorkers: workers,
+        taskTimeoutMinMs: DEFAULTS.coordinator.taskTimeoutMinMs,
+        taskTimeoutMaxMs: DEFAULTS.coordinator.taskTimeoutMaxMs,
+      },
+      helloTimeoutMs: DEFAULTS.coordinator.helloTimeoutMs,
+      heartbeatMs: DEFAULTS.coordinator.heartbeatMs,
+      closeGraceMs: DEFAULTS.coordinator.closeGraceMs,
+    },
     log,
   );
   const cli = join(root, 'dist', 'cli', 'bin.js');

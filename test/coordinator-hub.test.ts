@@ -1,12 +1,13 @@
-// coordinator/hub.ts + coordinator/scheduler.ts against hostile workers, in process:
-// a real server on 127.0.0.1:0, real ws clients. Each fault is one entry of a table;
-// for each, the faulty worker must be closed with the protocol's close code, a warn
+// The coordinator's hub and scheduler, as coordinator/assembly.ts wires them, against
+// hostile workers, in process: a real server on 127.0.0.1:0, real ws clients. Each
+// fault is one entry of a table; for each, the faulty worker must be closed with the protocol's close code, a warn
 // line must name it and the reason, any shards it held must go to the honest worker,
 // and the step must still come out bit-identical to a local ShardComputer reduction.
 
 import { Packr } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
 import { epochOrder, planStep, type StepPlan } from '../coordinator/plan.js';
+import { StructuralVerifier, type Claim, type Verdict } from '../coordinator/step/verifier.js';
 import { weightsHash } from '../coordinator/trainer.js';
 import { spirals } from '../shared/data/synthetic.js';
 import type { PartialGradient } from '../shared/gradient.js';
@@ -61,6 +62,8 @@ const DEFAULTS: HarnessOptions = {
   token: TOKEN,
   helloTimeoutMs: 5_000,
   heartbeatMs: 60_000,
+  taskTimeoutMinMs: 2_000,
+  taskTimeoutMaxMs: 60_000,
 };
 
 let running: Coordinator[] = [];
@@ -502,5 +505,73 @@ describe('hub + scheduler: other faults', () => {
     expect(
       c.logs.find((l) => l.msg === 'heartbeat missed; dropping worker' && l.workerId === honest.workerId),
     ).toBeUndefined();
+  });
+});
+
+describe('the verifier seam', () => {
+  /** A coordinator whose verifier holds the results of the worker with agent 'doubted' until the test decides. */
+  async function withDoubtedWorker(): Promise<{
+    c: Coordinator;
+    held: Promise<Claim>;
+    decide: (v: Verdict) => void;
+  }> {
+    let hold!: (claim: Claim) => void;
+    const held = new Promise<Claim>((resolve) => {
+      hold = resolve;
+    });
+    let decide!: (v: Verdict) => void;
+    const verdict = new Promise<Verdict>((resolve) => {
+      decide = resolve;
+    });
+    const c = await coordinator({
+      verifier: (recompute) => {
+        const structural = new StructuralVerifier(recompute);
+        return {
+          verify: (claim) => {
+            if (claim.worker.agent !== 'doubted') return structural.verify(claim);
+            hold(claim);
+            return verdict;
+          },
+        };
+      },
+    });
+    return { c, held, decide };
+  }
+
+  it('holds a result while its verdict is pending; a rejection then disconnects the worker and reassigns its shards', async () => {
+    const { c, held, decide } = await withDoubtedWorker();
+    const honest = await startHonestWorker(c.url, TOKEN, DATASET);
+    const doubted = await RawWorker.connect(c.url);
+    const doubtedId = (await doubted.join(TOKEN, c.datasetHash, 'doubted')).workerId;
+    const p = plan(0);
+    const step = startStep(c, p, 0);
+    const task = await doubted.next('task');
+    doubted.send(honestResult(COMPUTER, W0, task));
+    const claim = await within(held, 'the verifier to be asked');
+    expect([claim.taskId, claim.shards, claim.plan]).toEqual([task.taskId, [4, 5, 6], p]);
+    expect(c.scheduler.stats.steps).toBe(0);
+
+    decide({ kind: 'reject', reason: 'not_assigned', detail: 'a second opinion disagrees' });
+    expect((await within(doubted.closed, 'the doubted worker to be closed')).code).toBe(CloseCode.BAD_RESULT);
+    await expectLogged(c, doubtedId, rejected('not_assigned', /^a second opinion disagrees$/));
+    expectIdentical(await within(step, 'step 0'), reference(W0, p));
+    expect(c.scheduler.stats.reassignedShards).toBe(3);
+    expect(honest.client.stats.tasksDone).toBe(2);
+  });
+
+  it('counts a held result once its verdict accepts it', async () => {
+    const { c, held, decide } = await withDoubtedWorker();
+    const honest = await startHonestWorker(c.url, TOKEN, DATASET);
+    const doubted = await RawWorker.connect(c.url);
+    await doubted.join(TOKEN, c.datasetHash, 'doubted');
+    const p = plan(0);
+    const step = startStep(c, p, 0);
+    const task = await doubted.next('task');
+    doubted.send(honestResult(COMPUTER, W0, task));
+    await within(held, 'the verifier to be asked');
+    decide({ kind: 'accept' });
+    expectIdentical(await within(step, 'step 0'), reference(W0, p));
+    expect(c.scheduler.stats.reassignedShards).toBe(0);
+    expect(honest.client.stats.tasksDone).toBe(1);
   });
 });

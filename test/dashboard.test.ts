@@ -1,30 +1,42 @@
-// The dashboard feed: it turns the coordinator's log lines and connection samples into
-// feed events, serves them as server-sent events behind the token, and every event
-// it sends passes the browser's validator; hostile feed input is refused.
+// The dashboard feed: it turns the coordinator's typed events and connection samples
+// into feed events, serves them as server-sent events behind the token, and every
+// event it sends passes the browser's validator; hostile feed input is refused.
 
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DashboardFeed, estimateEta, type ConnectionView } from '../coordinator/dashboard.js';
+import { resolveConfig } from '../coordinator/config.js';
+import { DashboardFeed, estimateEta, type ConnectionView, type FeedSource } from '../coordinator/dashboard.js';
 import { FeedError, parseFeedEvent, type FeedEvent } from '../coordinator/dashboard-schema.js';
+import { Events, type RunStarted } from '../coordinator/events.js';
 import { protectedPageRoutes, publicPageRoutes } from '../coordinator/pages/assets.js';
 import { startServer, type RunningServer } from '../coordinator/server.js';
+import { mlpSpec } from '../shared/model/spec.js';
 
-function feedWithLog(): { feed: DashboardFeed; log: pino.Logger } {
-  const feed = new DashboardFeed();
-  return { feed, log: pino({ level: 'info', base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, feed.stream) };
+type Line = Record<string, unknown> & { msg: string };
+
+/** A feed listening to fresh events, whose log lines are kept in `lines`. */
+function feedWithEvents(source: FeedSource): { feed: DashboardFeed; events: Events; lines: Line[] } {
+  const lines: Line[] = [];
+  const log = pino({ level: 'info', base: undefined }, { write: (l: string) => lines.push(JSON.parse(l) as Line) });
+  const events = new Events(log);
+  return { feed: new DashboardFeed(events, source), events, lines };
 }
 
-const RUN_LINE = {
+const CONFIG = resolveConfig({
+  data: { kind: 'synthetic', name: 'blobs', samples: 600 },
+  hidden: [16],
+  epochs: 2,
+  batchSize: 40,
+  lr: 0.1,
+});
+
+const RUN: RunStarted = {
   dataset: 'blobs',
   datasetHash: 'ab'.repeat(32),
   train: 480,
   val: 120,
-  spec: {
-    inputSize: 2,
-    layers: [{ type: 'dense', units: 16, init: 'he' }, { type: 'relu' }, { type: 'dense', units: 3, init: 'xavier' }],
-    loss: 'cross_entropy',
-  },
-  config: { data: { kind: 'synthetic', name: 'blobs', samples: 600 }, hidden: [16], epochs: 2, batchSize: 40, lr: 0.1 },
+  spec: mlpSpec(2, [16], 3, 'relu', 'cross_entropy'),
+  config: CONFIG,
 };
 
 function connection(id: string, patch: Partial<ConnectionView> = {}): ConnectionView {
@@ -43,38 +55,44 @@ function connection(id: string, patch: Partial<ConnectionView> = {}): Connection
 }
 
 describe('DashboardFeed', () => {
-  it('keeps the run, steps, epochs, workers and progress from log lines and samples', async () => {
-    const { feed, log } = feedWithLog();
+  it('keeps the run, steps, epochs, workers and progress from events and samples', async () => {
     let connections = [
       connection('w1'),
       connection('w2', { kind: 'node', state: 'loading' }),
       connection('w3', { state: 'awaiting_hello' }),
     ];
     let step = 0;
-    feed.attach({ connections: () => connections, globalStep: () => step });
-    log.info(RUN_LINE, 'run');
-    log.info({ workerId: 'w1', workers: 1, kind: 'browser', agent: 'Chrome 1 on Linux' }, 'worker joined');
-    log.info({ epoch: 1, step: 10, loss: 0.5, lr: 0.1, workers: 2, samplesPerSec: 900 }, 'step');
-    log.info(
-      { epoch: 1, samples: 480, trainLoss: 0.4, trainAccuracy: 0.9, valLoss: 0.3, valAccuracy: 0.95, seconds: 1.5 },
-      'epoch',
-    );
+    const { feed, events } = feedWithEvents({ connections: () => connections, globalStep: () => step });
+    events.emit('run', RUN);
+    events.emit('workerJoined', {
+      workerId: 'w1',
+      workers: 1,
+      kind: 'browser',
+      agent: 'Chrome 1 on Linux',
+      remote: '127.0.0.1:5',
+    });
+    events.emit('step', { epoch: 1, step: 10, loss: 0.5, lr: 0.1, workers: 2, samplesPerSec: 900 });
+    events.emit('epoch', {
+      epoch: 1,
+      samples: 480,
+      trainLoss: 0.4,
+      trainAccuracy: 0.9,
+      valLoss: 0.3,
+      valAccuracy: 0.95,
+      seconds: 1.5,
+    });
     await new Promise((r) => setTimeout(r, 5)); // the join's immediate sample runs in a microtask
     step = 12;
     const s = feed.state;
-    expect(s.run).toEqual({
-      dataset: 'blobs',
-      train: 480,
-      val: 120,
-      model: '2-16-3 relu, cross_entropy',
-      config: [
-        ['data', '{"kind":"synthetic","name":"blobs","samples":600}'],
-        ['hidden', '[16]'],
-        ['epochs', '2'],
-        ['batchSize', '40'],
-        ['lr', '0.1'],
-      ],
-    });
+    expect(s.run).toMatchObject({ dataset: 'blobs', train: 480, val: 120, model: '2-16-3 relu, cross_entropy' });
+    // Every config field, in config order, as the flag's value would read.
+    expect(s.run?.config.map(([k]) => k)).toEqual(Object.keys(CONFIG));
+    expect(s.run?.config.slice(0, 2)).toEqual([
+      ['data', '{"kind":"synthetic","name":"blobs","samples":600}'],
+      ['hidden', '[16]'],
+    ]);
+    expect(s.run?.config).toContainEqual(['batchSize', '40']);
+    expect(s.run?.config).toContainEqual(['activation', 'relu']);
     expect(s.steps).toEqual([{ step: 10, epoch: 1, loss: 0.5, samplesPerSec: 900, workers: 2 }]);
     expect(s.epochs).toEqual([
       { epoch: 1, trainLoss: 0.4, trainAccuracy: 0.9, valLoss: 0.3, valAccuracy: 0.95, seconds: 1.5 },
@@ -87,26 +105,62 @@ describe('DashboardFeed', () => {
     expect(s.progress).toMatchObject({ step: 0, totalSteps: 24, stepsPerEpoch: 12, epochs: 2 });
 
     connections = [connection('w2', { kind: 'node' })];
-    log.info({ workerId: 'w1', workers: 1, reason: 'closed (1001)', tasksDone: 3 }, 'worker left');
+    events.emit('workerLeft', { workerId: 'w1', workers: 1, reason: 'closed (1001)', tasksDone: 3 });
     await new Promise((r) => setTimeout(r, 5));
     expect(feed.state.workers.map((w) => [w.id, w.status])).toEqual([
       ['w2', 'ready'],
       ['w1', 'left'],
     ]);
-    log.info(
-      {
-        epochs: 2,
-        steps: 24,
-        valLoss: 0.2,
-        valAccuracy: 0.97,
-        weightsHash: 'cd'.repeat(32),
-        interrupted: false,
-        out: null,
-      },
-      'done',
-    );
+    events.emit('done', {
+      epochs: 2,
+      steps: 24,
+      valLoss: 0.2,
+      valAccuracy: 0.97,
+      weightsHash: 'cd'.repeat(32),
+      interrupted: false,
+      out: null,
+    });
     expect(feed.state.done).toEqual({ steps: 24, valAccuracy: 0.97, weightsHash: 'cd'.repeat(32), interrupted: false });
     expect(feed.state.progress).toMatchObject({ step: 12, etaSeconds: 0 });
+    feed.close();
+  });
+
+  it('writes each event as its log line, fields as given', () => {
+    const { feed, events, lines } = feedWithEvents({ connections: () => [], globalStep: () => 0 });
+    events.emit('workerLeft', { workerId: 'w1', workers: 0, reason: 'closed (1001)', tasksDone: 3 });
+    events.emit('shardsReassigned', { workerId: 'w1', epoch: 1, shards: [4, 5] });
+    events.emit('workerRejected', {
+      workerId: 'w2',
+      reason: 'non_finite',
+      detail: 'grads: value 3 is NaN',
+      remote: 'r',
+    });
+    expect(lines).toEqual([
+      {
+        level: 30,
+        time: expect.any(Number),
+        msg: 'worker left',
+        workerId: 'w1',
+        workers: 0,
+        reason: 'closed (1001)',
+        tasksDone: 3,
+      },
+      { level: 30, time: expect.any(Number), msg: 'reassigning shards', workerId: 'w1', epoch: 1, shards: [4, 5] },
+      {
+        level: 40,
+        time: expect.any(Number),
+        msg: 'rejected',
+        workerId: 'w2',
+        reason: 'non_finite',
+        detail: 'grads: value 3 is NaN',
+        remote: 'r',
+      },
+    ]);
+    expect(feed.state.events.map((e) => e.text)).toEqual([
+      'w1 left after 3 tasks: closed (1001) (0 connected)',
+      'shards 4,5 of w1 reassigned',
+      'w2 rejected (non_finite): grads: value 3 is NaN',
+    ]);
     feed.close();
   });
 
@@ -176,9 +230,8 @@ describe('the dashboard over HTTP', () => {
   }
 
   it('streams the state, then changes, to a client with the token; refuses one without', async () => {
-    const { feed, log } = feedWithLog();
-    feed.attach({ connections: () => [connection('w1')], globalStep: () => 0 });
-    log.info(RUN_LINE, 'run');
+    const { feed, events } = feedWithEvents({ connections: () => [connection('w1')], globalStep: () => 0 });
+    events.emit('run', RUN);
     const base = await serve(feed);
     expect((await fetch(`${base}/events`)).status).toBe(401);
     expect((await fetch(`${base}/events?token=wrong`)).status).toBe(401);
@@ -190,8 +243,8 @@ describe('the dashboard over HTTP', () => {
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     const reading = readEvents(res, 3);
     await new Promise((r) => setTimeout(r, 20));
-    log.info({ epoch: 1, step: 10, loss: 0.5, lr: 0.1, workers: 1, samplesPerSec: 900 }, 'step');
-    log.info({ workerId: 'w1', workers: 0, reason: 'closed (1001)', tasksDone: 3 }, 'worker left');
+    events.emit('step', { epoch: 1, step: 10, loss: 0.5, lr: 0.1, workers: 1, samplesPerSec: 900 });
+    events.emit('workerLeft', { workerId: 'w1', workers: 0, reason: 'closed (1001)', tasksDone: 3 });
     const [state, step, left] = await reading;
     expect(state).toMatchObject({ type: 'state', run: { dataset: 'blobs' }, steps: [] });
     expect(step).toEqual({ type: 'step', point: { step: 10, epoch: 1, loss: 0.5, samplesPerSec: 900, workers: 1 } });
@@ -203,7 +256,8 @@ describe('the dashboard over HTTP', () => {
   });
 
   it('serves the worker page and its bundles to anyone; the page carries no token', async () => {
-    const base = await serve(new DashboardFeed());
+    const { feed } = feedWithEvents({ connections: () => [], globalStep: () => 0 });
+    const base = await serve(feed);
     const page = await fetch(`${base}/?token=sesame`);
     expect(page.status).toBe(200);
     expect(page.headers.get('referrer-policy')).toBe('no-referrer');
@@ -216,6 +270,7 @@ describe('the dashboard over HTTP', () => {
       expect(res.headers.get('content-type')).toMatch(/^text\/javascript/);
     }
     expect((await fetch(`${base}/assets/nope.js`)).status).toBe(404);
+    feed.close();
   });
 });
 

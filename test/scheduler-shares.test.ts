@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { alignedShares, proportionalShares } from '../coordinator/scheduler.js';
+import { alignedShares, proportionalShares } from '../coordinator/step/shares.js';
 import { coverNodes } from '../shared/tree.js';
 import { Rng } from '../shared/rng.js';
 

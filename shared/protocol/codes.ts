@@ -1,6 +1,8 @@
 // WebSocket close codes and rejection reasons of the flocktrain protocol, one line
 // each on what the sender means. 4000–4999 is the range RFC 6455 leaves to applications.
 
+import { FlocktrainError } from '../errors.js';
+
 // 2: the welcome names the kernel set; a version-1 worker would silently compute with the JS set.
 // 3: the welcome names the wire dtype, tensors say theirs; a version-2 worker could not read bf16.
 export const PROTOCOL_VERSION = 3;
@@ -39,11 +41,11 @@ export type RejectReason =
   | 'not_assigned' // a result for a task or shards not assigned to this worker
   | 'unexpected'; // a valid message at the wrong point of the conversation
 
-export class ProtocolError extends Error {
+/** A message that violates the protocol; `reason` says how, for the close reason and the logs. */
+export class ProtocolError extends FlocktrainError {
   readonly reason: RejectReason;
   constructor(reason: RejectReason, message: string) {
-    super(message);
+    super('PROTOCOL', message);
     this.reason = reason;
-    this.name = 'ProtocolError';
   }
 }

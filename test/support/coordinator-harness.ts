@@ -1,6 +1,6 @@
-// An in-process coordinator for protocol tests: startServer on 127.0.0.1:0 + Hub +
-// Scheduler, wired as coordinator/run-coordinator.ts wires them, with a pino logger
-// writing into memory so tests can wait for and assert on log lines. Also two kinds
+// An in-process coordinator for protocol tests: the production assembly
+// (coordinator/assembly.ts) on 127.0.0.1:0, with a pino logger writing into memory so
+// tests can wait for and assert on log lines. Also two kinds
 // of worker: the real WorkerClient (well-behaved), and RawWorker, which speaks the
 // protocol by hand so a test can make it misbehave at any point of the conversation.
 // Every wait here is for an event, bounded by a deadline that fails naming what it awaited.
@@ -8,9 +8,14 @@
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { WebSocket, type ClientOptions as WsClientOptions } from 'ws';
-import { Hub } from '../../coordinator/hub.js';
-import { Scheduler } from '../../coordinator/scheduler.js';
-import { startServer, type RunningServer } from '../../coordinator/server.js';
+import {
+  type CoordinatorSetup,
+  type RunningCoordinator,
+  startCoordinator as startServing,
+} from '../../coordinator/assembly.js';
+import { resolveConfig } from '../../coordinator/config.js';
+import type { Hub } from '../../coordinator/hub.js';
+import type { Scheduler } from '../../coordinator/scheduler.js';
 import type { Dataset } from '../../shared/data/dataset.js';
 import { datasetHash } from '../../shared/node/dataset-hash.js';
 import type { ModelSpec } from '../../shared/model/spec.js';
@@ -19,14 +24,13 @@ import { decodeCoordinatorMessage, encode } from '../../shared/protocol/codec.js
 import { messageBytes } from '../../shared/node/message-bytes.js';
 import type {
   CoordinatorMessage,
-  DatasetDescriptor,
   ResultMessage,
   TaskMessage,
   WelcomeMessage,
   WorkerMessage,
 } from '../../shared/protocol/messages.js';
 import { WorkerClient } from '../../worker/client.js';
-import { allNodesFinite, ShardComputer } from '../../worker/compute.js';
+import type { ShardComputer } from '../../worker/compute.js';
 
 /** How long any single awaited event may take before the test fails naming it. */
 export const WAIT_MS = 5_000;
@@ -80,12 +84,17 @@ export interface HarnessOptions {
   readonly spec: ModelSpec;
   readonly dataset: Dataset;
   readonly shardSize: number;
-  /** Shards per step: fixes the limits (maxNodes) and maxPayload as in run-coordinator. */
+  /** Shards per step: fixes the limits (maxNodes) and maxPayload. */
   readonly numShards: number;
   readonly weights: Float32Array;
   readonly token: string;
   readonly helloTimeoutMs: number;
   readonly heartbeatMs: number;
+  /** Bounds of a task's deadline, in ms. */
+  readonly taskTimeoutMinMs: number;
+  readonly taskTimeoutMaxMs: number;
+  /** As CoordinatorSetup's; default: the production one. */
+  readonly verifier?: CoordinatorSetup['verifier'];
 }
 
 export interface Coordinator {
@@ -104,76 +113,35 @@ export async function startCoordinator(o: HarnessOptions): Promise<Coordinator> 
   const logs = new LogSink();
   const log = pino({ level: 'debug', base: undefined }, logs);
   const hash = datasetHash(o.dataset);
-  const d = o.dataset;
-  const descriptor: DatasetDescriptor = {
-    name: d.name,
-    kind: d.kind,
-    numSamples: d.numSamples,
-    numFeatures: d.numFeatures,
-    labelWidth: d.labelWidth,
-    numClasses: d.numClasses,
-    classNames: d.classNames,
-    hash,
-    path: `/data/${hash}`,
-  };
-  const paramCount = o.weights.length;
-  // Judges divergence claims as run-coordinator does: by recomputing with the same kernels.
-  const judge = new ShardComputer(o.spec, o.dataset, o.shardSize, 'js');
-  const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, {
-    minWorkers: 1,
-    confirmDivergence: (shards, numShards, weights) => !allNodesFinite(judge.computeNodes(weights, shards, numShards)),
-  });
-  const hub = new Hub(
+  // Only the step shape, kernels and wire dtype of the config matter to serving.
+  const config = resolveConfig({ batchSize: o.numShards * o.shardSize, shardSize: o.shardSize, kernels: 'js' });
+  const served: RunningCoordinator = await startServing(
     {
+      run: { config, dataset: o.dataset, datasetHash: hash, spec: o.spec },
+      params: o.weights,
+      version: 0,
+      host: '127.0.0.1',
+      port: 0,
       token: o.token,
-      datasetHash: hash,
-      limits: { paramCount, maxNodes: o.numShards, wireDtype: 'f32' },
+      scheduler: { minWorkers: 1, taskTimeoutMinMs: o.taskTimeoutMinMs, taskTimeoutMaxMs: o.taskTimeoutMaxMs },
       helloTimeoutMs: o.helloTimeoutMs,
       heartbeatMs: o.heartbeatMs,
+      closeGraceMs: WAIT_MS,
+      ...(o.verifier === undefined ? {} : { verifier: o.verifier }),
     },
-    log.child({ component: 'hub' }),
-    {
-      welcome: () => {
-        const current = scheduler.currentWeights();
-        return {
-          spec: o.spec,
-          dataset: descriptor,
-          shardSize: o.shardSize,
-          kernels: 'js',
-          wireDtype: 'f32',
-          version: current.version,
-          weights: current.weights.slice(),
-        };
-      },
-      onReady: (w) => scheduler.onReady(w),
-      onResult: (w, r, n) => scheduler.onResult(w, r, n),
-      onGone: (w, why) => scheduler.onGone(w, why),
-    },
+    log,
   );
-  scheduler.attach({ reject: (w, reason, detail) => hub.reject(w, reason, detail) });
-  scheduler.publish(0, o.weights);
-  const maxPayload = paramCount * 4 * o.numShards + 64 * 1024;
-  const server: RunningServer = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    maxPayload,
-    token: o.token,
-    protectedRoutes: new Map(),
-    onConnection: (socket, req) => hub.accept(socket, req),
-  });
   return {
-    url: `ws://127.0.0.1:${server.port}`,
-    hub,
-    scheduler,
+    url: served.url,
+    hub: served.hub,
+    scheduler: served.scheduler,
     logs,
     log,
-    maxPayload,
+    maxPayload: served.maxPayload,
     datasetHash: hash,
     close: async () => {
-      scheduler.cancel('test over');
-      hub.stopAll(CloseCode.DONE, 'test over');
-      hub.close();
-      await server.close();
+      served.scheduler.cancel('test over');
+      await served.close(CloseCode.DONE, 'test over');
     },
   };
 }
