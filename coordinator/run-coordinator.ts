@@ -14,7 +14,7 @@ import { DashboardFeed } from './dashboard.js';
 import type { CoordinatorOptions } from './cli.js';
 import { Hub } from './hub.js';
 import { createLogger } from './logger.js';
-import { writeModelFile } from './model-file.js';
+import { writeModelFileOrRescue } from './model-file.js';
 import { protectedPageRoutes, publicPageRoutes } from './pages/assets.js';
 import { trainerOptions } from './run-train.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
@@ -194,7 +194,10 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   try {
     const summary = await trainer.train();
     interrupted = summary.interrupted;
-    if (options.out !== null) writeModelFile(options.out, run.spec, trainer.params, run.config, summary.weightsHash);
+    if (options.out !== null)
+      writeModelFileOrRescue(options.out, run.spec, trainer.params, run.config, summary.weightsHash, () =>
+        trainer.rescue(),
+      );
     log.info({ ...summary, out: options.out }, 'done');
   } catch (err) {
     if (!(err instanceof DivergedError)) throw err;

@@ -6,7 +6,7 @@ import { initParams } from '../shared/model/init.js';
 import type { TrainOptions } from './cli.js';
 import { LocalExecutor } from './local-executor.js';
 import { createLogger } from './logger.js';
-import { readModelFile, writeModelFile } from './model-file.js';
+import { checkOutPath, readModelFile, writeModelFileOrRescue } from './model-file.js';
 import { prepareRun, type PreparedRun } from './setup.js';
 import type { Logger } from 'pino';
 import { loadLatestCheckpoint } from './checkpoint.js';
@@ -21,6 +21,7 @@ export const RESCUE_DIR = 'flocktrain-checkpoints';
 
 /** The trainer's start and checkpoint options from the command line (shared with the coordinator). */
 export function trainerOptions(run: PreparedRun, options: TrainOptions, log: Logger): TrainerOptions {
+  if (options.out !== null) checkOutPath(options.out); // a bad --out fails now, not after training
   let resume = null;
   if (options.resume !== null) {
     const { path, checkpoint } = loadLatestCheckpoint(options.resume, {
@@ -70,7 +71,10 @@ export async function runTrain(options: TrainOptions, threads = 1): Promise<numb
   process.once('SIGTERM', onSignal);
   try {
     const summary = await trainer.train();
-    if (options.out !== null) writeModelFile(options.out, run.spec, trainer.params, run.config, summary.weightsHash);
+    if (options.out !== null)
+      writeModelFileOrRescue(options.out, run.spec, trainer.params, run.config, summary.weightsHash, () =>
+        trainer.rescue(),
+      );
     log.info({ ...summary, out: options.out }, 'done');
     return 0;
   } catch (err) {

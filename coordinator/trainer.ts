@@ -15,7 +15,7 @@ import type { PartialGradient } from '../shared/gradient.js';
 import { Network } from '../shared/model/network.js';
 import type { Optimizer } from '../shared/optim/optimizer.js';
 import { createSgd } from '../shared/optim/wasm-sgd.js';
-import { writeCheckpoint, type Checkpoint, type TrainingState } from './checkpoint.js';
+import { CheckpointWriter, type Checkpoint, type TrainingState } from './checkpoint.js';
 import type { PreparedRun } from './setup.js';
 import { epochOrder, planStep, stepsPerEpoch, type StepPlan } from './plan.js';
 
@@ -92,6 +92,7 @@ export class Trainer {
   readonly #log: Logger;
   readonly #options: TrainerOptions;
   readonly #evalNet: Network;
+  readonly #checkpoints: CheckpointWriter;
   /** Position and running sums; exactly what a checkpoint stores. */
   #state: TrainingState;
   #stopRequested = false;
@@ -124,6 +125,7 @@ export class Trainer {
       epochSeconds: 0,
     };
     this.#evalNet = new Network(run.spec, EVAL_BATCH, run.config.kernels);
+    this.#checkpoints = new CheckpointWriter({ spec: run.spec, config: run.config, datasetHash: run.datasetHash }, log);
   }
 
   get version(): number {
@@ -259,23 +261,23 @@ export class Trainer {
     };
   }
 
+  /**
+   * Saves the current state as a checkpoint (the policy's directory, or the rescue
+   * directory) so the run can be resumed, e.g. when its --out file could not be written.
+   * Returns the path written, or null when there was nowhere to write or it was skipped.
+   */
+  rescue(): string | null {
+    return this.#checkpoint(true);
+  }
+
   /** Writes a checkpoint under the policy; `rescue`: also without one, into rescueDir. */
-  #checkpoint(rescue = false): void {
+  #checkpoint(rescue = false): string | null {
     const policy =
       this.#options.checkpoint ??
       (rescue && this.#options.rescueDir ? { dir: this.#options.rescueDir, every: 0, keep: 3 } : null);
-    if (policy === null) return;
-    const { spec, config, datasetHash } = this.#run;
-    const path = writeCheckpoint(
-      policy.dir,
-      { spec, config, datasetHash },
-      { state: this.#state, params: this.params, optimizer: this.optimizer.state() },
-      policy.keep,
-    );
-    this.#log.info(
-      { path, epoch: this.#state.epoch + 1, step: this.#state.globalStep, resume: `--resume ${policy.dir}` },
-      'checkpoint',
-    );
+    if (policy === null) return null;
+    const ckpt = { state: this.#state, params: this.params, optimizer: this.optimizer.state() };
+    return this.#checkpoints.save(policy.dir, ckpt, policy.keep);
   }
 
   #applyStep(result: PartialGradient, epoch: number, step: number): void {
