@@ -11,6 +11,7 @@ import { FlocktrainError } from '../shared/errors.js';
 import { kernelSetAvailable } from '../shared/kernels/kernel-set.js';
 import { RUN_DEFAULTS, resolveConfig, type DataSource, type RunConfig } from './config.js';
 import type { LogFormat } from './logger.js';
+import { DATASET_LIMITS } from '../worker/dataset-cache.js';
 
 export interface CommonOptions {
   readonly logFormat: LogFormat;
@@ -44,6 +45,10 @@ export interface WorkerOptions extends CommonOptions {
   readonly url: string;
   readonly token: string;
   readonly cacheDir: string | null;
+  /** Largest dataset a coordinator may announce, in MB. */
+  readonly maxDatasetMb: number;
+  /** The dataset cache is kept under this many MB (least recently used datasets go first). */
+  readonly cacheMaxMb: number;
   readonly name: string | null;
   /** Seconds to keep trying to reconnect after losing the coordinator. */
   readonly reconnectFor: number;
@@ -361,6 +366,16 @@ export async function main(argv: string[]): Promise<void> {
             type: 'string',
             describe: 'where fetched datasets are cached by hash (default ~/.cache/flocktrain)',
           })
+          .option('max-dataset-mb', {
+            type: 'number',
+            default: DATASET_LIMITS.maxDatasetMb,
+            describe: 'refuse a coordinator that announces a larger dataset (MB)',
+          })
+          .option('cache-max-mb', {
+            type: 'number',
+            default: DATASET_LIMITS.cacheMaxMb,
+            describe: 'keep the dataset cache under this size, evicting the least recently used (MB)',
+          })
           .option('name', { type: 'string', describe: 'name shown in the coordinator log (default: hostname and pid)' })
           .option('reconnect-for', {
             type: 'number',
@@ -403,12 +418,17 @@ export async function main(argv: string[]): Promise<void> {
               'CONFIG',
               `--silence-timeout must be more than the coordinator's 5 s ping period, got ${a['silence-timeout']}`,
             );
+          for (const flag of ['max-dataset-mb', 'cache-max-mb'] as const)
+            if (!(Number.isFinite(a[flag]) && a[flag] > 0))
+              throw new FlocktrainError('CONFIG', `--${flag} must be a number of MB > 0, got ${a[flag]}`);
           if (!(a['fault-slowdown'] >= 1 && a['fault-delay-ms'] >= 0))
             throw new FlocktrainError('CONFIG', 'fault flags: --fault-slowdown must be ≥ 1 and --fault-delay-ms ≥ 0');
           return runWorker({
             url: a.url,
             token: a.token,
             cacheDir: a['cache-dir'] ?? null,
+            maxDatasetMb: a['max-dataset-mb'],
+            cacheMaxMb: a['cache-max-mb'],
             name: a.name ?? null,
             logFormat: a['log-format'],
             logLevel: a['log-level'],
