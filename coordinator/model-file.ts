@@ -5,7 +5,7 @@
 // a final write that fails leaves a rescue checkpoint to write it from later.
 
 import { readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { ModelFileError } from '../shared/errors.js';
 import { decodeSafetensors, encodeSafetensors, loadParams } from '../shared/model/safetensors.js';
 import { paramLayout, type ModelSpec } from '../shared/model/spec.js';
@@ -66,8 +66,8 @@ export function writeModelFileOrRescue(
       const ckpt = rescue();
       saved =
         ckpt === null
-          ? 'no rescue checkpoint could be written either'
-          : `the trained state is saved in ${ckpt}; rerun with the same flags and --resume ${dirname(ckpt)} to write it`;
+          ? 'no rescue checkpoint was written (a warning above names the newest good one)'
+          : `the trained state is saved in ${resolve(ckpt)}; rerun with the same flags and --resume ${resolve(dirname(ckpt))} to write it`;
     } catch (rescueErr) {
       saved = `no rescue checkpoint either: ${(rescueErr as Error).message}`;
     }
