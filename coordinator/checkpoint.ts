@@ -23,6 +23,8 @@ import { DurableWriteError, writeFileDurably } from './durable-file.js';
 
 const FORMAT = 1;
 const FILE_PATTERN = /^ckpt-(\d{9})\.safetensors$/;
+/** A temp file of writeFileDurably's, with the pid of the process writing it. */
+const TEMP_PATTERN = /^ckpt-\d{9}\.safetensors\.tmp-(\d+)$/;
 const STATE_KEY = 'flocktrain.checkpoint';
 
 /** Where the run stands; with the weights and optimizer state, all a resume needs. */
@@ -151,6 +153,8 @@ export class CheckpointWriter {
   readonly #log: Logger;
   /** The newest checkpoint this writer put in place, per directory. */
   readonly #written = new Map<string, string>();
+  /** Directories already cleared of stale temp files. */
+  readonly #swept = new Set<string>();
 
   constructor(id: Identity, log: Logger) {
     this.#id = id;
@@ -160,6 +164,10 @@ export class CheckpointWriter {
   /** The path written, or null when this checkpoint was skipped (and a good one remains). */
   save(dir: string, ckpt: Checkpoint, keep: number): string | null {
     const { epoch, globalStep } = ckpt.state;
+    if (!this.#swept.has(dir)) {
+      this.#swept.add(dir);
+      removeStaleTemps(dir, this.#log);
+    }
     let path: string;
     try {
       path = writeCheckpoint(dir, this.#id, ckpt, keep);
@@ -186,6 +194,38 @@ export class CheckpointWriter {
     } catch {
       return null;
     }
+  }
+}
+
+/**
+ * Removes temp files left by processes no longer running (killed mid-write): on a
+ * full disk they hold the very space the next checkpoint needs.
+ */
+function removeStaleTemps(dir: string, log: Logger): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(TEMP_PATTERN.exec(name)?.[1] ?? Number.NaN);
+    if (Number.isNaN(pid) || isRunning(pid)) continue;
+    try {
+      unlinkSync(join(dir, name));
+      log.info({ path: join(dir, name) }, 'removed a temp file of an interrupted checkpoint write');
+    } catch {
+      /* gone already, or not ours to remove */
+    }
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
   }
 }
 

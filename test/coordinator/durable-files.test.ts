@@ -176,6 +176,19 @@ describeNeeding(tmpfsRequirement(), 'durable files on a full disk (tmpfs)', () =
     expect(message).not.toContain('\n');
   });
 
+  it('frees the space a killed write left in a temp file before writing the next checkpoint', () => {
+    const r = smallRun();
+    const dir = tmpfs(pages(checkpointBytes(r)) * 2);
+    const dead = spawnSync('true').pid;
+    const stale = join(dir, `ckpt-000000004.safetensors.tmp-${dead}`);
+    writeFileSync(stale, new Uint8Array(pages(checkpointBytes(r)) * 2 - PAGE));
+    const { log } = capture();
+    expect(new CheckpointWriter(identity(r), log).save(dir, sample(r, 5), 1)).toBe(
+      join(dir, 'ckpt-000000005.safetensors'),
+    );
+    expect(readdirSync(dir)).toEqual(['ckpt-000000005.safetensors']);
+  });
+
   describe('flocktrain train', () => {
     const flags = ['--dataset', 'blobs', '--samples', '200', '--hidden', '256', '--batch-size', '20', '--epochs', '2'];
 
