@@ -7,9 +7,10 @@
 //
 // Writes are durable (durable-file.ts: every byte written, fsynced, read back and
 // verified before the rename) and the last `keep` checkpoints are kept, an old one
-// deleted only once its successor is verified in place. Loading verifies the checksum and refuses a file made
-// for another model, dataset or config with a one-line CheckpointError, before any
-// state is touched.
+// deleted only once its successor is verified in place. CheckpointWriter decides what
+// a failed write means for the run. Loading verifies the checksum and refuses a file
+// made for another model, dataset or config with a one-line CheckpointError, before
+// any state is touched.
 
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
