@@ -220,6 +220,20 @@ describeNeeding(tmpfsRequirement(), 'durable files on a full disk (tmpfs)', () =
         expect(r.lines.filter((l) => l.msg === 'step')).toEqual([]);
       }
       expect(oneLineError((await sb.run(['train', ...flags, '--out', join(readOnly, 'm')])).stderr)).toMatch(/EROFS/);
+      // The coordinator checks before it listens.
+      const c = await sb.run([
+        'coordinator',
+        '--port',
+        '0',
+        '--log-format',
+        'json',
+        ...flags,
+        '--out',
+        join(readOnly, 'm'),
+      ]);
+      expect(c.code).toBe(1);
+      expect(oneLineError(c.stderr)).toMatch(/EROFS/);
+      expect(c.lines.filter((l) => l.msg === 'join')).toEqual([]);
     });
 
     it('a final --out that fails leaves a rescue checkpoint, says where, and it gives the model file', async () => {
