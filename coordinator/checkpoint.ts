@@ -5,31 +5,27 @@
 // the dataset hash and a SHA-256 over all tensor bytes. Because the data order is a
 // function of (seed, epoch), (epoch, step) is the whole data-order state.
 //
-// Writes are atomic (temp file, fsync, rename, fsync of the directory) and the last
-// `keep` checkpoints are kept. Loading verifies the checksum and refuses a file made
-// for another model, dataset or config with a one-line CheckpointError, before any
-// state is touched.
+// Writes are durable (durable-file.ts: every byte written, fsynced, read back and
+// verified before the rename) and the last `keep` checkpoints are kept, an old one
+// deleted only once its successor is verified in place. CheckpointWriter decides what
+// a failed write means for the run. Loading verifies the checksum and refuses a file
+// made for another model, dataset or config with a one-line CheckpointError, before
+// any state is touched.
 
 import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Logger } from 'pino';
 import { CheckpointError, FlocktrainError } from '../shared/errors.js';
 import { decodeSafetensors, encodeSafetensors, loadParams } from '../shared/model/safetensors.js';
 import { paramLayout, type ModelSpec, type ParamLayout } from '../shared/model/spec.js';
 import { RUN_DEFAULTS, type RunConfig } from './config.js';
+import { DurableWriteError, writeFileDurably } from './durable-file.js';
 
 const FORMAT = 1;
 const FILE_PATTERN = /^ckpt-(\d{9})\.safetensors$/;
+/** A temp file of writeFileDurably's, with the pid of the process writing it. */
+const TEMP_PATTERN = /^ckpt-\d{9}\.safetensors\.tmp-(\d+)$/;
 const STATE_KEY = 'flocktrain.checkpoint';
 
 /** Where the run stands; with the weights and optimizer state, all a resume needs. */
@@ -93,7 +89,10 @@ function checksum(buffer: Float32Array): string {
     .digest('hex');
 }
 
-/** Writes a checkpoint atomically into `dir` and removes all but the newest `keep`. Returns its path. */
+/**
+ * Writes a checkpoint durably into `dir`, then removes all but the newest `keep`. Returns
+ * its path; throws CheckpointWriteError, leaving the directory as it was.
+ */
 export function writeCheckpoint(dir: string, id: Identity, ckpt: Checkpoint, keep: number): string {
   const names = Object.keys(ckpt.optimizer).sort();
   const sizes = names.map((name) => ckpt.optimizer[name].length);
@@ -119,23 +118,15 @@ export function writeCheckpoint(dir: string, id: Identity, ckpt: Checkpoint, kee
     [STATE_KEY]: JSON.stringify(meta),
   });
   const path = join(dir, checkpointFileName(ckpt.state.globalStep));
-  const tmp = `${path}.tmp-${process.pid}`;
   try {
     mkdirSync(dir, { recursive: true });
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, bytes);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-    syncDirectory(dir);
+    writeFileDurably(path, bytes);
   } catch (err) {
-    throw new CheckpointError(
-      `cannot write checkpoint ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-    );
+    if (err instanceof DurableWriteError) throw new CheckpointWriteError(err);
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    throw new CheckpointWriteError(new DurableWriteError(dir, code));
   }
+  // Only now, with its successor verified in place, may an older checkpoint go.
   for (const old of listCheckpoints(dir).slice(0, -keep)) {
     try {
       unlinkSync(join(dir, old));
@@ -146,17 +137,101 @@ export function writeCheckpoint(dir: string, id: Identity, ckpt: Checkpoint, kee
   return path;
 }
 
-function syncDirectory(dir: string): void {
-  // Makes the rename durable; not every platform can open a directory, which is fine.
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+/** A checkpoint that was not written; the directory holds what it held before. */
+export class CheckpointWriteError extends CheckpointError {
+  /** Out of space or descriptors (or the bytes read back differed): a later write may succeed. */
+  readonly exhausted: boolean;
+
+  constructor(cause: DurableWriteError) {
+    super(cause.message.replace(/^cannot write /, 'cannot write checkpoint '));
+    this.exhausted = cause.exhausted;
+  }
+}
+
+/**
+ * Writes a run's checkpoints and decides what a failed one means. Out of space or
+ * descriptors, one checkpoint is skipped with a `warn` while the directory still holds
+ * a good one (the run goes on, and a later checkpoint may succeed once space is
+ * freed); with none to fall back on, or on any other failure, the error ends the run.
+ */
+export class CheckpointWriter {
+  readonly #id: Identity;
+  readonly #log: Logger;
+  /** The newest checkpoint this writer put in place, per directory. */
+  readonly #written = new Map<string, string>();
+  /** Directories already cleared of stale temp files. */
+  readonly #swept = new Set<string>();
+
+  constructor(id: Identity, log: Logger) {
+    this.#id = id;
+    this.#log = log;
+  }
+
+  /** The path written, or null when this checkpoint was skipped (and a good one remains). */
+  save(dir: string, ckpt: Checkpoint, keep: number): string | null {
+    const { epoch, globalStep } = ckpt.state;
+    if (!this.#swept.has(dir)) {
+      this.#swept.add(dir);
+      removeStaleTemps(dir, this.#log);
     }
+    let path: string;
+    try {
+      path = writeCheckpoint(dir, this.#id, ckpt, keep);
+    } catch (err) {
+      if (!(err instanceof CheckpointWriteError) || !err.exhausted) throw err;
+      const kept = this.#written.get(dir) ?? this.#loadable(dir);
+      if (kept === null)
+        throw new CheckpointError(`${err.message}, and ${dir} holds no good checkpoint to fall back on`);
+      this.#log.warn(
+        { err: err.message, epoch: epoch + 1, step: globalStep, kept, resume: `--resume ${dir}` },
+        'checkpoint skipped',
+      );
+      return null;
+    }
+    this.#written.set(dir, path);
+    this.#log.info({ path, epoch: epoch + 1, step: globalStep, resume: `--resume ${dir}` }, 'checkpoint');
+    return path;
+  }
+
+  /** The newest checkpoint in `dir` that loads for this run (one it was resumed from), or null. */
+  #loadable(dir: string): string | null {
+    try {
+      return loadLatestCheckpoint(dir, this.#id).path;
+    } catch {
+      return null;
+    }
+  }
+}
+
+/**
+ * Removes temp files left by processes no longer running (killed mid-write): on a
+ * full disk they hold the very space the next checkpoint needs.
+ */
+function removeStaleTemps(dir: string, log: Logger): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
   } catch {
-    /* best effort */
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(TEMP_PATTERN.exec(name)?.[1] ?? Number.NaN);
+    if (Number.isNaN(pid) || isRunning(pid)) continue;
+    try {
+      unlinkSync(join(dir, name));
+      log.info({ path: join(dir, name) }, 'removed a temp file of an interrupted checkpoint write');
+    } catch {
+      /* gone already, or not ours to remove */
+    }
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
   }
 }
 

@@ -10,7 +10,7 @@ import type { TrainOptions } from './commands/options.js';
 import { Events } from './events.js';
 import { LocalExecutor } from './local-executor.js';
 import { createLogger } from '../shared/node/logger.js';
-import { readModelFile, writeModelFile } from './model-file.js';
+import { checkOutPath, readModelFile, writeModelFileOrRescue } from './model-file.js';
 import { prepareRun, type PreparedRun } from './setup.js';
 import { Trainer, type TrainerOptions } from './trainer.js';
 
@@ -23,6 +23,7 @@ export const RESCUE_DIR = 'flocktrain-checkpoints';
 
 /** The trainer's start and checkpoint options from the command line (shared with the coordinator). */
 export function trainerOptions(run: PreparedRun, options: TrainOptions, log: Logger, events: Events): TrainerOptions {
+  if (options.out !== null) checkOutPath(options.out); // a bad --out fails now, not after training
   let resume = null;
   if (options.resume !== null) {
     const { path, checkpoint } = loadLatestCheckpoint(options.resume, {
@@ -72,7 +73,8 @@ export async function trainToEnd(
 ): Promise<{ readonly code: number; readonly interrupted: boolean }> {
   try {
     const summary = await trainer.train();
-    if (out !== null) writeModelFile(out, run.spec, trainer.params, run.config, summary.weightsHash);
+    if (out !== null)
+      writeModelFileOrRescue(out, run.spec, trainer.params, run.config, summary.weightsHash, () => trainer.rescue());
     events.emit('done', { ...summary, out });
     return { code: 0, interrupted: summary.interrupted };
   } catch (err) {

@@ -17,7 +17,7 @@ import { Network } from '../shared/model/network.js';
 import { createOptimizer } from '../shared/optim/create.js';
 import type { Optimizer } from '../shared/optim/optimizer.js';
 import { learningRate, lrScheduleOptions, type LrScheduleOptions } from '../shared/optim/schedule.js';
-import { writeCheckpoint, type Checkpoint, type TrainingState } from './checkpoint.js';
+import { CheckpointWriter, type Checkpoint, type TrainingState } from './checkpoint.js';
 import { Events } from './events.js';
 import type { PreparedRun } from './setup.js';
 import { epochOrder, planStep, stepsPerEpoch, type StepPlan } from './plan.js';
@@ -79,13 +79,13 @@ export class Trainer {
   readonly optimizer: Optimizer;
   readonly #run: PreparedRun;
   readonly #executor: StepExecutor;
-  readonly #log: Logger;
   readonly #events: Events;
   readonly #options: TrainerOptions;
   readonly #evalNet: Network;
   readonly #schedule: LrScheduleOptions;
   /** Steps of the whole run, for schedules that decay to the end. */
   readonly #totalSteps: number;
+  readonly #checkpoints: CheckpointWriter;
   /** Position and running sums; exactly what a checkpoint stores. */
   #state: TrainingState;
   #stopRequested = false;
@@ -93,7 +93,6 @@ export class Trainer {
   constructor(run: PreparedRun, executor: StepExecutor, log: Logger, options: TrainerOptions) {
     this.#run = run;
     this.#executor = executor;
-    this.#log = log;
     this.#events = options.events ?? new Events(log);
     this.#options = options;
     const c = run.config;
@@ -117,6 +116,7 @@ export class Trainer {
       epochSeconds: 0,
     };
     this.#evalNet = new Network(run.spec, EVAL_BATCH, run.config.kernels);
+    this.#checkpoints = new CheckpointWriter({ spec: run.spec, config: run.config, datasetHash: run.datasetHash }, log);
   }
 
   get version(): number {
@@ -246,23 +246,23 @@ export class Trainer {
     };
   }
 
+  /**
+   * Saves the current state as a checkpoint (the policy's directory, or the rescue
+   * directory) so the run can be resumed, e.g. when its --out file could not be written.
+   * Returns the path written, or null when there was nowhere to write or it was skipped.
+   */
+  rescue(): string | null {
+    return this.#checkpoint(true);
+  }
+
   /** Writes a checkpoint under the policy; `rescue`: also without one, into rescueDir. */
-  #checkpoint(rescue = false): void {
+  #checkpoint(rescue = false): string | null {
     const policy =
       this.#options.checkpoint ??
       (rescue && this.#options.rescueDir ? { dir: this.#options.rescueDir, every: 0, keep: 3 } : null);
-    if (policy === null) return;
-    const { spec, config, datasetHash } = this.#run;
-    const path = writeCheckpoint(
-      policy.dir,
-      { spec, config, datasetHash },
-      { state: this.#state, params: this.params, optimizer: this.optimizer.state() },
-      policy.keep,
-    );
-    this.#log.info(
-      { path, epoch: this.#state.epoch + 1, step: this.#state.globalStep, resume: `--resume ${policy.dir}` },
-      'checkpoint',
-    );
+    if (policy === null) return null;
+    const ckpt = { state: this.#state, params: this.params, optimizer: this.optimizer.state() };
+    return this.#checkpoints.save(policy.dir, ckpt, policy.keep);
   }
 
   /** The learning rate of global step `step` (from 0): a function of the step alone, so a resume takes the same. */

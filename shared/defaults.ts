@@ -69,6 +69,10 @@ export const DEFAULTS = {
     reconnectForS: 300,
     /** Seconds without a ping or message before a worker drops the connection; above heartbeatMs. */
     silenceTimeoutS: 20,
+    /** Largest dataset a coordinator may announce, in MB (1e6 bytes). */
+    maxDatasetMb: 1024,
+    /** The dataset cache is kept under this many MB, least recently used first out. */
+    cacheMaxMb: 4096,
   },
   train: {
     /** `train` computes on this thread only unless told otherwise; a worker defaults to the machine's cores. */

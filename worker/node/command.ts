@@ -27,6 +27,18 @@ export const CONNECTION_GROUP = {
     token: requiredText({ describe: 'token printed by the coordinator' }),
     name: text({ describe: 'name shown in the coordinator log (default: hostname and pid)' }),
     cacheDir: text({ describe: 'where fetched datasets are cached by hash (default ~/.cache/flocktrain)' }),
+    maxDatasetMb: number({
+      default: DEFAULTS.worker.maxDatasetMb,
+      above: 0,
+      expected: 'a number of MB > 0',
+      describe: 'refuse a coordinator that announces a larger dataset (MB)',
+    }),
+    cacheMaxMb: number({
+      default: DEFAULTS.worker.cacheMaxMb,
+      above: 0,
+      expected: 'a number of MB > 0',
+      describe: 'keep the dataset cache under this size, evicting the least recently used (MB)',
+    }),
     reconnectFor: number({
       default: DEFAULTS.worker.reconnectForS,
       min: 0,

@@ -2,12 +2,30 @@
 // the coordinator's HTTP route on first use. A cached copy whose hash does not match
 // (corrupt, or another dataset) is fetched again, never used.
 //
+// The coordinator is not trusted with this machine: the dataset must be on its own
+// origin (the token goes nowhere else), an announced size over the cap is refused
+// before anything is allocated, and the cache stays under its own cap by evicting the
+// least recently used datasets (a file's mtime is its last use).
+//
 // The bytes land, from the file or the network, in one buffer of the size the
 // descriptor announces, and the dataset is views of it: never a second copy (MNIST is
 // 31 MB). The buffer is a SharedArrayBuffer, so compute threads (--threads) read the
 // same memory instead of copies of their own.
 
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import { DEFAULTS } from '../../shared/defaults.js';
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { homedir } from 'node:os';
@@ -33,17 +51,47 @@ export function httpBase(wsUrl: string): string {
   return u.toString();
 }
 
-export function makeDatasetLoader(wsUrl: string, token: string, cacheDir: string, log: ClientLog) {
+/** Limits on what a coordinator can make this worker hold; defaults of --max-dataset-mb and --cache-max-mb. */
+export interface DatasetLimits {
+  /** Largest dataset accepted, in MB (10^6 bytes) of transfer bytes. */
+  readonly maxDatasetMb: number;
+  /** The cache directory's datasets stay under this many MB; older ones are evicted. */
+  readonly cacheMaxMb: number;
+}
+
+export const DATASET_LIMITS: DatasetLimits = {
+  maxDatasetMb: DEFAULTS.worker.maxDatasetMb,
+  cacheMaxMb: DEFAULTS.worker.cacheMaxMb,
+};
+
+const MB = 1e6;
+const CACHE_FILE = /^[0-9a-f]{64}\.bin$/;
+
+export function makeDatasetLoader(
+  wsUrl: string,
+  token: string,
+  cacheDir: string,
+  log: ClientLog,
+  limits: DatasetLimits = DATASET_LIMITS,
+) {
+  const base = httpBase(wsUrl);
+  const origin = new URL(base).origin;
   return async (d: DatasetDescriptor): Promise<Dataset> => {
     if (!/^[0-9a-f]{64}$/.test(d.hash))
       throw new DataError(`dataset hash ${JSON.stringify(d.hash.slice(0, 70))} is not a SHA-256 hex string`);
+    const url = new URL(d.path, base);
+    if (url.origin !== origin)
+      throw new DataError(
+        `dataset path ${JSON.stringify(d.path.slice(0, 100))} leaves the coordinator's origin ${origin} (the token is sent nowhere else)`,
+      );
+    const size = checkedSize(d, limits.maxDatasetMb);
     const file = join(cacheDir, `${d.hash}.bin`);
-    const size = transferByteLength(d);
     const cached = readIfPresent(file, size);
     if (cached !== null) {
       try {
         const ds = datasetFromBytes(d, cached);
         if (datasetHash(ds) === d.hash) {
+          markUsed(file);
           log.info({ file }, 'dataset from cache');
           return ds;
         }
@@ -52,7 +100,6 @@ export function makeDatasetLoader(wsUrl: string, token: string, cacheDir: string
       }
       log.warn({ file }, 'cached dataset does not match its hash; fetching again');
     }
-    const url = new URL(d.path, httpBase(wsUrl));
     const started = performance.now();
     const bytes = await download(url, token, size);
     const ds = datasetFromBytes(d, bytes);
@@ -60,16 +107,76 @@ export function makeDatasetLoader(wsUrl: string, token: string, cacheDir: string
     if (got !== d.hash)
       throw new DataError(`downloaded dataset hashes to ${got.slice(0, 12)}…, expected ${d.hash.slice(0, 12)}…`);
     log.info({ bytes: bytes.byteLength, ms: Math.round(performance.now() - started) }, 'dataset downloaded');
-    try {
-      mkdirSync(cacheDir, { recursive: true });
-      const tmp = `${file}.tmp-${process.pid}`;
-      writeFileSync(tmp, bytes);
-      renameSync(tmp, file);
-    } catch (err) {
-      log.warn({ dir: cacheDir, err: (err as Error).message }, 'cannot cache the dataset; continuing without a cache');
-    }
+    store(cacheDir, file, bytes, limits.cacheMaxMb * MB, log);
     return ds;
   };
+}
+
+/**
+ * The descriptor's transfer size in bytes, refused with one line when it is over
+ * `maxMb` (so a hostile or mistaken coordinator cannot make this worker allocate it).
+ * Its factors are each at most 2^53, so the product is exact or far over any cap.
+ */
+function checkedSize(d: DatasetDescriptor, maxMb: number): number {
+  const size = transferByteLength(d);
+  if (!Number.isSafeInteger(d.numSamples * d.numFeatures) || !Number.isSafeInteger(size) || size > maxMb * MB)
+    throw new DataError(
+      `it announces a dataset of ${d.numSamples} samples × ${d.numFeatures} features (${(size / MB).toPrecision(4)} MB), over --max-dataset-mb ${maxMb}`,
+    );
+  return size;
+}
+
+/** Keeps `bytes` as `file`, evicting least recently used datasets to stay under `capBytes`. */
+function store(dir: string, file: string, bytes: Uint8Array, capBytes: number, log: ClientLog): void {
+  if (bytes.byteLength > capBytes) {
+    log.info({ bytes: bytes.byteLength, capMB: capBytes / MB }, 'dataset larger than the cache cap; not cached');
+    return;
+  }
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    mkdirSync(dir, { recursive: true });
+    const evicted = evict(dir, capBytes - bytes.byteLength);
+    if (evicted.length > 0) log.info({ evicted }, 'evicted least recently used datasets from the cache');
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, file);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* never written */
+    }
+    log.warn({ dir, err: (err as Error).message }, 'cannot cache the dataset; continuing without a cache');
+  }
+}
+
+/** Deletes cached datasets, least recently used first, until they total at most `budget` bytes. */
+export function evict(dir: string, budget: number): string[] {
+  const entries = readdirSync(dir)
+    .filter((name) => CACHE_FILE.test(name))
+    .map((name) => {
+      const st = statSync(join(dir, name));
+      return { name, size: st.size, used: st.mtimeMs };
+    })
+    .sort((a, b) => a.used - b.used || (a.name < b.name ? -1 : 1));
+  let total = entries.reduce((sum, e) => sum + e.size, 0);
+  const evicted: string[] = [];
+  for (const e of entries) {
+    if (total <= budget) break;
+    unlinkSync(join(dir, e.name));
+    total -= e.size;
+    evicted.push(e.name);
+  }
+  return evicted;
+}
+
+/** Records a use of a cached file for eviction: mtime, as atime is often not kept (noatime, relatime). */
+function markUsed(file: string): void {
+  try {
+    const now = new Date();
+    utimesSync(file, now, now);
+  } catch {
+    /* read-only cache: it still works, only its eviction order is older */
+  }
 }
 
 /** The file's bytes in a shared buffer, or null when it is missing or not `size` bytes long. */
@@ -110,7 +217,12 @@ function download(url: URL, token: string, size: number): Promise<Uint8Array> {
     const get = url.protocol === 'https:' ? httpsGet : httpGet;
     const req = get(url, { headers: { authorization: `Bearer ${token}` } }, (res) => {
       if (res.statusCode !== 200) return fail(`answered ${res.statusCode} ${res.statusMessage ?? ''}`.trimEnd());
-      const out = new Uint8Array(new SharedArrayBuffer(size));
+      let out: Uint8Array;
+      try {
+        out = new Uint8Array(new SharedArrayBuffer(size));
+      } catch {
+        return fail(`needs ${(size / MB).toPrecision(4)} MB, which this machine cannot allocate`);
+      }
       let at = 0;
       res.on('data', (chunk: Buffer) => {
         if (settled) return;

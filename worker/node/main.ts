@@ -23,6 +23,10 @@ export interface WorkerOptions extends LogOptions {
   readonly token: string;
   /** null: defaultCacheDir(). */
   readonly cacheDir: string | null;
+  /** Largest dataset a coordinator may announce, in MB. */
+  readonly maxDatasetMb: number;
+  /** The dataset cache is kept under this many MB. */
+  readonly cacheMaxMb: number;
   /** null: hostname and pid. */
   readonly name: string | null;
   /** Seconds to keep trying to reconnect after losing the coordinator. */
@@ -52,6 +56,8 @@ interface SessionEnd {
   readonly reason: string;
   readonly welcomed: boolean;
   readonly connectError: string | null;
+  /** Why this worker closed the connection itself (e.g. it refused the dataset), or null. */
+  readonly refused: string | null;
 }
 
 /** Close codes after which reconnecting is pointless. */
@@ -73,7 +79,10 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     token: options.token,
     kind: 'node',
     agent,
-    loadDataset: makeDatasetLoader(url.toString(), options.token, options.cacheDir ?? defaultCacheDir(), log),
+    loadDataset: makeDatasetLoader(url.toString(), options.token, options.cacheDir ?? defaultCacheDir(), log, {
+      maxDatasetMb: options.maxDatasetMb,
+      cacheMaxMb: options.cacheMaxMb,
+    }),
     log,
     ...(slowdown > 1 || delayMs > 0
       ? { holdResultMs: (computeMs: number) => (slowdown - 1) * computeMs + delayMs }
@@ -102,6 +111,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
         attempt = 0;
       }
       if (leaving) return 0;
+      // This worker hung up on a coordinator that broke the protocol or its limits: never retried.
+      if (end.refused !== null) return fail(`dropped the coordinator at ${url.host}: ${end.refused}`);
       if (end.code === CloseCode.DONE) {
         // maxRSS is in KiB: the peak memory of this worker, for capacity planning.
         log.info(
@@ -208,8 +219,17 @@ function session(
   // script from writing chosen bytes to a proxy's cache; this process is not a browser
   // and sends only numbers it computed, and a zero key is still a valid frame.
   const socket = new WebSocket(url, { maxPayload: MAX_PAYLOAD, generateMask: (mask) => mask.fill(0) });
+  let refused: string | null = null;
   const client = new WorkerClient(
-    { send: (bytes) => sendBytes(socket, bytes), close: (code, reason) => socket.close(code, reason) },
+    {
+      send: (bytes) => sendBytes(socket, bytes),
+      close: (code, reason) => {
+        // The client's full reason: the close frame's is cut to 120 bytes.
+        if (code !== CloseCode.LEAVING && code !== CloseCode.UNSUPPORTED_KERNELS)
+          refused = client.stats.stopReason ?? reason;
+        socket.close(code, reason);
+      },
+    },
     options,
   );
   expose({ socket, client });
@@ -248,7 +268,7 @@ function session(
   return new Promise((resolve) => {
     socket.on('close', (code, reason) => {
       clearInterval(watchdog);
-      resolve({ code, reason: reason.toString(), welcomed: client.stats.workerId !== null, connectError });
+      resolve({ code, reason: reason.toString(), welcomed: client.stats.workerId !== null, connectError, refused });
     });
   });
 }
