@@ -151,7 +151,7 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
     },
     log,
   );
-  const cli = join(root, 'dist', 'cli', 'bin.js');
+  const cli = join(root, 'dist', 'coordinator', 'cli', 'bin.js');
   const cache = mkdtempSync(join(tmpdir(), 'flocktrain-bench-'));
   const children: ChildProcess[] = [];
   /** Peak RSS (MB) each worker reports as it exits. */
