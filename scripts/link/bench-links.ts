@@ -224,7 +224,7 @@ export async function benchLinks(
   say: (line: string) => void,
 ): Promise<void> {
   say(
-    `| links (batch 64, 1 compute thread per process; each worker on its own line, one-way latency / rate per direction; medians of epochs 2..${epochs}) | samples/s | vs train | ms per step | bytes per step (all workers, both ways) | proxy release late by (mean ms) |`,
+    `| links (batch 64, 1 compute thread per process; each worker on its own line, one-way latency / rate per direction; medians of epochs 2..${epochs}) | samples/s | vs train | ms per step (epoch time / steps) | bytes per step (all workers, both ways) | proxy release late by (mean ms) |`,
   );
   say('|---|---|---|---|---|---|');
   for (const model of models) {
