@@ -38,6 +38,8 @@ const linksOnly = process.argv.includes('--links-only');
 const layersFlag = process.argv.indexOf('--layers');
 const secondModel = layersFlag >= 0 ? process.argv[layersFlag + 1] : CNN_LAYERS;
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+/** The built command line, as users run it. */
+const CLI = join(root, 'dist', 'coordinator', 'cli', 'bin.js');
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -159,7 +161,6 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
     },
     log,
   );
-  const cli = join(root, 'dist', 'coordinator', 'cli', 'bin.js');
   const cache = mkdtempSync(join(tmpdir(), 'flocktrain-bench-'));
   const children: ChildProcess[] = [];
   /** Peak RSS (MB) each worker reports as it exits. */
@@ -178,7 +179,7 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
       spawn(
         process.execPath,
         [
-          cli,
+          CLI,
           'worker',
           '--url',
           coordinator.url,
@@ -298,7 +299,7 @@ async function main(): Promise<void> {
   say('');
   if (!linksOnly) await benchProcesses(say);
   await benchLinks(
-    join(root, 'dist', 'coordinator', 'cli.js'),
+    CLI,
     [
       { name: 'MLP 784-128-10 (SGD lr 0.1)', layers: null, args: ['--lr', '0.1', '--momentum', '0'] },
       { name: `--layers ${secondModel} (SGD lr 0.01)`, layers: secondModel, args: ['--lr', '0.01', '--momentum', '0'] },

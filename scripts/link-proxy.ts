@@ -5,7 +5,7 @@
 
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { createLogger } from '../coordinator/logger.js';
+import { createLogger } from '../shared/node/logger.js';
 import { ConfigError, FlocktrainError } from '../shared/errors.js';
 import { describeShape, parseBandwidth, parseLatency, type LinkShape } from './link/link-shape.js';
 import { startLinkProxy } from './link/link-proxy.js';
