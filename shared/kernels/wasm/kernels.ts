@@ -9,6 +9,7 @@
 // anything else is a caller bug and throws.
 
 import { convOutSize } from '../conv.js';
+import { poolOutSize } from '../pool.js';
 import { KERNELS_WASM_BASE64 } from './module.generated.js';
 
 interface KernelExports {
@@ -71,6 +72,18 @@ interface KernelExports {
     S: number,
     pad: number,
     scratch: number,
+  ): void;
+  maxpool2d_forward(out: number, inp: number, B: number, C: number, H: number, W: number, K: number, S: number): void;
+  maxpool2d_backward(
+    dinp: number,
+    dout: number,
+    inp: number,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    K: number,
+    S: number,
   ): void;
   relu_forward(out: number, inp: number, N: number): void;
   relu_backward(dinp: number, dout: number, out: number, N: number): void;
@@ -346,6 +359,47 @@ export class WasmKernels {
         pad,
         pscratch,
       );
+  }
+
+  /** The max pooling of pool.ts, bit for bit (first maximum wins, NaN wins). */
+  maxpool2dForward(
+    out: Float32Array,
+    inp: Float32Array,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    K: number,
+    S: number,
+  ): void {
+    const M = B * C * poolOutSize(H, K, S) * poolOutSize(W, K, S);
+    this.#k.maxpool2d_forward(this.#ptr(out, M, 'out'), this.#ptr(inp, B * C * H * W, 'inp'), B, C, H, W, K, S);
+  }
+
+  maxpool2dBackward(
+    dinp: Float32Array,
+    dout: Float32Array,
+    inp: Float32Array,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    K: number,
+    S: number,
+  ): void {
+    const N = B * C * H * W;
+    const M = B * C * poolOutSize(H, K, S) * poolOutSize(W, K, S);
+    this.#k.maxpool2d_backward(
+      this.#ptr(dinp, N, 'dinp'),
+      this.#ptr(dout, M, 'dout'),
+      this.#ptr(inp, N, 'inp'),
+      B,
+      C,
+      H,
+      W,
+      K,
+      S,
+    );
   }
 
   reluForward(out: Float32Array, inp: Float32Array, N: number): void {

@@ -1294,4 +1294,180 @@
         (local.get $C) (local.get $H) (local.get $W) (local.get $KH) (local.get $KW) (local.get $S) (local.get $pad) (local.get $OH) (local.get $OW))
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $samples))))
+
+  ;; ---- max pooling: the rules of shared/kernels/pool.ts, bit for bit ----
+  ;; A window's winner is its first maximum in row-major order (a later equal value does
+  ;; not win: `v > m`), or its first NaN (a NaN v wins over a number m; nothing wins over
+  ;; a NaN). Comparisons and selects only, no f32.max (which would pick +0 over an
+  ;; earlier −0 and rewrite NaNs), so the output is the winner's own bits, as in JS.
+  ;; Backward gives the winner 0 + dout (f32), everything else +0, and where windows
+  ;; overlap adds in output order, as JS's zero-fill and `+=` do.
+
+  ;; Byte address of the winner of the K×K window whose top-left is at byte address $base (rows $rb bytes apart).
+  (func $max_winner (param $base i32) (param $rb i32) (param $K i32) (result i32)
+    (local $best i32) (local $m f32) (local $v f32) (local $kh i32) (local $kw i32) (local $p i32)
+    (local.set $best (local.get $base))
+    (local.set $m (f32.load (local.get $base)))
+    (block $hDone (loop $hLoop
+      (br_if $hDone (i32.ge_u (local.get $kh) (local.get $K)))
+      (local.set $p (i32.add (local.get $base) (i32.mul (local.get $kh) (local.get $rb))))
+      (local.set $kw (i32.const 0))
+      (block $wDone (loop $wLoop
+        (br_if $wDone (i32.ge_u (local.get $kw) (local.get $K)))
+        (local.set $v (f32.load (local.get $p)))
+        (if (i32.or (f32.gt (local.get $v) (local.get $m))
+                    (i32.and (f32.ne (local.get $v) (local.get $v)) (f32.eq (local.get $m) (local.get $m))))
+          (then (local.set $m (local.get $v)) (local.set $best (local.get $p))))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
+        (br $wLoop)))
+      (local.set $kh (i32.add (local.get $kh) (i32.const 1)))
+      (br $hLoop)))
+    (local.get $best))
+
+  ;; Whether lane v replaces the running winner m: v > m, or v is NaN while m is not.
+  (func $beats (param $v v128) (param $m v128) (result v128)
+    (v128.or (f32x4.gt (local.get $v) (local.get $m))
+             (v128.and (f32x4.ne (local.get $v) (local.get $v)) (f32x4.eq (local.get $m) (local.get $m)))))
+
+  ;; out (B, C, OH, OW) = max of each K×K window moved by S over inp (B, C, H, W).
+  ;; K = S = 2 runs 4 windows at a time (even/odd lanes of two rows); other shapes and
+  ;; the last OW mod 4 windows go through $max_winner, the same rule.
+  (func (export "maxpool2d_forward")
+    (param $out i32) (param $inp i32) (param $B i32) (param $C i32) (param $H i32) (param $W i32) (param $K i32) (param $S i32)
+    (local $OH i32) (local $OW i32) (local $plane i32) (local $oh i32) (local $ow i32) (local $rb i32) (local $x i32) (local $y i32)
+    (local $r0 i32) (local $fast i32) (local $m v128) (local $v v128) (local $a v128) (local $b v128)
+    (local.set $OH (i32.add (i32.div_u (i32.sub (local.get $H) (local.get $K)) (local.get $S)) (i32.const 1)))
+    (local.set $OW (i32.add (i32.div_u (i32.sub (local.get $W) (local.get $K)) (local.get $S)) (i32.const 1)))
+    (local.set $rb (i32.shl (local.get $W) (i32.const 2)))
+    (local.set $fast (i32.and (i32.eq (local.get $K) (i32.const 2)) (i32.eq (local.get $S) (i32.const 2))))
+    (local.set $x (local.get $inp))
+    (local.set $y (local.get $out))
+    (block $pDone (loop $pLoop
+      (br_if $pDone (i32.ge_u (local.get $plane) (i32.mul (local.get $B) (local.get $C))))
+      (local.set $oh (i32.const 0))
+      (block $hDone (loop $hLoop
+        (br_if $hDone (i32.ge_u (local.get $oh) (local.get $OH)))
+        (local.set $r0 (i32.add (local.get $x) (i32.mul (i32.mul (local.get $oh) (local.get $S)) (local.get $rb))))
+        (local.set $ow (i32.const 0))
+        (if (local.get $fast)
+          (then
+            (block $qDone (loop $qLoop
+              (br_if $qDone (i32.gt_u (i32.add (local.get $ow) (i32.const 4)) (local.get $OW)))
+              ;; window positions 0 1 / 2 3: even and odd lanes of rows 2·oh and 2·oh + 1
+              (local.set $a (v128.load (i32.add (local.get $r0) (i32.shl (local.get $ow) (i32.const 3)))))
+              (local.set $b (v128.load offset=16 (i32.add (local.get $r0) (i32.shl (local.get $ow) (i32.const 3)))))
+              (local.set $m (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $b)))
+              (local.set $v (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $b)))
+              (local.set $m (v128.bitselect (local.get $v) (local.get $m) (call $beats (local.get $v) (local.get $m))))
+              (local.set $a (v128.load (i32.add (i32.add (local.get $r0) (local.get $rb)) (i32.shl (local.get $ow) (i32.const 3)))))
+              (local.set $b (v128.load offset=16 (i32.add (i32.add (local.get $r0) (local.get $rb)) (i32.shl (local.get $ow) (i32.const 3)))))
+              (local.set $v (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $b)))
+              (local.set $m (v128.bitselect (local.get $v) (local.get $m) (call $beats (local.get $v) (local.get $m))))
+              (local.set $v (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $b)))
+              (local.set $m (v128.bitselect (local.get $v) (local.get $m) (call $beats (local.get $v) (local.get $m))))
+              (v128.store (i32.add (local.get $y) (i32.shl (i32.add (i32.mul (local.get $oh) (local.get $OW)) (local.get $ow)) (i32.const 2))) (local.get $m))
+              (local.set $ow (i32.add (local.get $ow) (i32.const 4)))
+              (br $qLoop)))))
+        (block $wDone (loop $wLoop
+          (br_if $wDone (i32.ge_u (local.get $ow) (local.get $OW)))
+          (f32.store (i32.add (local.get $y) (i32.shl (i32.add (i32.mul (local.get $oh) (local.get $OW)) (local.get $ow)) (i32.const 2)))
+            (f32.load (call $max_winner (i32.add (local.get $r0) (i32.shl (i32.mul (local.get $ow) (local.get $S)) (i32.const 2))) (local.get $rb) (local.get $K))))
+          (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+          (br $wLoop)))
+        (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+        (br $hLoop)))
+      (local.set $x (i32.add (local.get $x) (i32.mul (local.get $rb) (local.get $H))))
+      (local.set $y (i32.add (local.get $y) (i32.shl (i32.mul (local.get $OH) (local.get $OW)) (i32.const 2))))
+      (local.set $plane (i32.add (local.get $plane) (i32.const 1)))
+      (br $pLoop))))
+
+  ;; dinp (B, C, H, W) = each dout (B, C, OH, OW) routed to its window's winner, recomputed from inp.
+  ;; K = S = 2: windows do not overlap, so 4 at a time every position of a window is written
+  ;; (0 + dout at the winner, +0 elsewhere), after zeroing the plane only when H or W is odd.
+  ;; Otherwise: zero the plane, then winner += dout window by window in output order.
+  (func (export "maxpool2d_backward")
+    (param $dinp i32) (param $dout i32) (param $inp i32) (param $B i32) (param $C i32) (param $H i32) (param $W i32) (param $K i32) (param $S i32)
+    (local $OH i32) (local $OW i32) (local $plane i32) (local $oh i32) (local $ow i32) (local $rb i32) (local $x i32) (local $dx i32) (local $y i32)
+    (local $r0 i32) (local $d0 i32) (local $fast i32) (local $p i32) (local $w i32)
+    (local $m v128) (local $v v128) (local $a v128) (local $b v128) (local $sel v128) (local $idx v128) (local $g v128)
+    (local $e0 v128) (local $e1 v128)
+    (local.set $OH (i32.add (i32.div_u (i32.sub (local.get $H) (local.get $K)) (local.get $S)) (i32.const 1)))
+    (local.set $OW (i32.add (i32.div_u (i32.sub (local.get $W) (local.get $K)) (local.get $S)) (i32.const 1)))
+    (local.set $rb (i32.shl (local.get $W) (i32.const 2)))
+    (local.set $fast (i32.and (i32.eq (local.get $K) (i32.const 2)) (i32.eq (local.get $S) (i32.const 2))))
+    (local.set $x (local.get $inp))
+    (local.set $dx (local.get $dinp))
+    (local.set $y (local.get $dout))
+    (block $pDone (loop $pLoop
+      (br_if $pDone (i32.ge_u (local.get $plane) (i32.mul (local.get $B) (local.get $C))))
+      (if (i32.or (i32.eqz (local.get $fast)) (i32.and (i32.or (local.get $H) (local.get $W)) (i32.const 1)))
+        (then (memory.fill (local.get $dx) (i32.const 0) (i32.mul (local.get $rb) (local.get $H)))))
+      (local.set $oh (i32.const 0))
+      (block $hDone (loop $hLoop
+        (br_if $hDone (i32.ge_u (local.get $oh) (local.get $OH)))
+        (local.set $r0 (i32.mul (i32.mul (local.get $oh) (local.get $S)) (local.get $rb)))
+        (local.set $ow (i32.const 0))
+        (if (local.get $fast)
+          (then
+            (block $qDone (loop $qLoop
+              (br_if $qDone (i32.gt_u (i32.add (local.get $ow) (i32.const 4)) (local.get $OW)))
+              (local.set $p (i32.add (local.get $x) (i32.add (local.get $r0) (i32.shl (local.get $ow) (i32.const 3)))))
+              (local.set $a (v128.load (local.get $p)))
+              (local.set $b (v128.load offset=16 (local.get $p)))
+              (local.set $m (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $b)))
+              (local.set $idx (v128.const i32x4 0 0 0 0))
+              (local.set $v (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $b)))
+              (local.set $sel (call $beats (local.get $v) (local.get $m)))
+              (local.set $m (v128.bitselect (local.get $v) (local.get $m) (local.get $sel)))
+              (local.set $idx (v128.bitselect (v128.const i32x4 1 1 1 1) (local.get $idx) (local.get $sel)))
+              (local.set $a (v128.load (i32.add (local.get $p) (local.get $rb))))
+              (local.set $b (v128.load offset=16 (i32.add (local.get $p) (local.get $rb))))
+              (local.set $v (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $b)))
+              (local.set $sel (call $beats (local.get $v) (local.get $m)))
+              (local.set $m (v128.bitselect (local.get $v) (local.get $m) (local.get $sel)))
+              (local.set $idx (v128.bitselect (v128.const i32x4 2 2 2 2) (local.get $idx) (local.get $sel)))
+              (local.set $v (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $b)))
+              (local.set $sel (call $beats (local.get $v) (local.get $m)))
+              (local.set $idx (v128.bitselect (v128.const i32x4 3 3 3 3) (local.get $idx) (local.get $sel)))
+              (local.set $g (f32x4.add (v128.const i32x4 0 0 0 0)
+                (v128.load (i32.add (local.get $y) (i32.shl (i32.add (i32.mul (local.get $oh) (local.get $OW)) (local.get $ow)) (i32.const 2))))))
+              ;; row 2·oh: positions 0 and 1 interleaved; row 2·oh + 1: positions 2 and 3
+              (local.set $p (i32.add (local.get $dx) (i32.add (local.get $r0) (i32.shl (local.get $ow) (i32.const 3)))))
+              (local.set $e0 (v128.and (local.get $g) (i32x4.eq (local.get $idx) (v128.const i32x4 0 0 0 0))))
+              (local.set $e1 (v128.and (local.get $g) (i32x4.eq (local.get $idx) (v128.const i32x4 1 1 1 1))))
+              (v128.store (local.get $p) (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $e0) (local.get $e1)))
+              (v128.store offset=16 (local.get $p) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $e0) (local.get $e1)))
+              (local.set $p (i32.add (local.get $p) (local.get $rb)))
+              (local.set $e0 (v128.and (local.get $g) (i32x4.eq (local.get $idx) (v128.const i32x4 2 2 2 2))))
+              (local.set $e1 (v128.and (local.get $g) (i32x4.eq (local.get $idx) (v128.const i32x4 3 3 3 3))))
+              (v128.store (local.get $p) (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $e0) (local.get $e1)))
+              (v128.store offset=16 (local.get $p) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $e0) (local.get $e1)))
+              (local.set $ow (i32.add (local.get $ow) (i32.const 4)))
+              (br $qLoop)))
+            ;; the last OW mod 4 windows: clear their 2×2 positions (the += below adds onto them)
+            (local.set $w (local.get $ow))
+            (block $cDone (loop $cLoop
+              (br_if $cDone (i32.ge_u (local.get $w) (local.get $OW)))
+              (local.set $p (i32.add (local.get $dx) (i32.add (local.get $r0) (i32.shl (local.get $w) (i32.const 3)))))
+              (i64.store (local.get $p) (i64.const 0))
+              (i64.store (i32.add (local.get $p) (local.get $rb)) (i64.const 0))
+              (local.set $w (i32.add (local.get $w) (i32.const 1)))
+              (br $cLoop)))))
+        (block $wDone (loop $wLoop
+          (br_if $wDone (i32.ge_u (local.get $ow) (local.get $OW)))
+          (local.set $p (i32.add (local.get $dx) (i32.sub
+            (call $max_winner (i32.add (local.get $x) (i32.add (local.get $r0) (i32.shl (i32.mul (local.get $ow) (local.get $S)) (i32.const 2)))) (local.get $rb) (local.get $K))
+            (local.get $x))))
+          (f32.store (local.get $p) (f32.add (f32.load (local.get $p))
+            (f32.load (i32.add (local.get $y) (i32.shl (i32.add (i32.mul (local.get $oh) (local.get $OW)) (local.get $ow)) (i32.const 2))))))
+          (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+          (br $wLoop)))
+        (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+        (br $hLoop)))
+      (local.set $x (i32.add (local.get $x) (i32.mul (local.get $rb) (local.get $H))))
+      (local.set $dx (i32.add (local.get $dx) (i32.mul (local.get $rb) (local.get $H))))
+      (local.set $y (i32.add (local.get $y) (i32.shl (i32.mul (local.get $OH) (local.get $OW)) (i32.const 2))))
+      (local.set $plane (i32.add (local.get $plane) (i32.const 1)))
+      (br $pLoop))))
 )
