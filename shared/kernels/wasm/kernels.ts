@@ -57,6 +57,7 @@ interface KernelExports {
     pad: number,
     scratch: number,
     accumulate: number,
+    allowDirect: number,
   ): void;
   conv2d_backward_input(
     dinp: number,
@@ -72,6 +73,19 @@ interface KernelExports {
     S: number,
     pad: number,
     scratch: number,
+  ): void;
+  conv2d_forward_direct(
+    out: number,
+    inp: number,
+    w: number,
+    bias: number,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
   ): void;
   maxpool2d_forward(out: number, inp: number, B: number, C: number, H: number, W: number, K: number, S: number): void;
   maxpool2d_backward(
@@ -266,7 +280,41 @@ export class WasmKernels {
     return K * P + P * OC + K * OC;
   }
 
+  /**
+   * Whether conv2dForwardDirect handles this shape: stride 1, no padding, OW a multiple of 8
+   * and OC of 4 (its tile, 4 outputs × 8 positions of one row, has no edge code).
+   */
+  static directConvApplies(W: number, OC: number, KW: number, stride: number, pad: number): boolean {
+    return stride === 1 && pad === 0 && (W - KW + 1) % 8 === 0 && OC % 4 === 0;
+  }
+
+  /**
+   * out (B, OC, OH, OW) = conv(inp, weight) + bias: direct convolution where it applies
+   * (see directConvApplies), im2col + GEMM elsewhere; both give the same bits.
+   */
   conv2dForward(
+    out: Float32Array,
+    inp: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    stride: number,
+    pad: number,
+    scratch: Float32Array,
+  ): void {
+    if (WasmKernels.directConvApplies(W, OC, KW, stride, pad))
+      this.conv2dForwardDirect(out, inp, weight, bias, B, C, H, W, OC, KH, KW);
+    else this.conv2dForwardIm2col(out, inp, weight, bias, B, C, H, W, OC, KH, KW, stride, pad, scratch);
+  }
+
+  /** conv2dForward by im2col (into scratch) and a GEMM per sample: any shape. */
+  conv2dForwardIm2col(
     out: Float32Array,
     inp: Float32Array,
     weight: Float32Array,
@@ -302,7 +350,43 @@ export class WasmKernels {
     );
   }
 
-  /** accumulate false: dweight and dbias are overwritten with 0 + the sums (the bits of zeroing first). */
+  /** conv2dForward by direct convolution (stride 1, no padding; throws where directConvApplies is false). */
+  conv2dForwardDirect(
+    out: Float32Array,
+    inp: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+  ): void {
+    if (!WasmKernels.directConvApplies(W, OC, KW, 1, 0))
+      throw new RangeError(`direct convolution needs OW % 8 = 0 and OC % 4 = 0, got OW ${W - KW + 1}, OC ${OC}`);
+    const P = (H - KH + 1) * (W - KW + 1);
+    this.#k.conv2d_forward_direct(
+      this.#ptr(out, B * OC * P, 'out'),
+      this.#ptr(inp, B * C * H * W, 'inp'),
+      this.#ptr(weight, OC * C * KH * KW, 'weight'),
+      this.#ptr(bias, OC, 'bias'),
+      B,
+      C,
+      H,
+      W,
+      OC,
+      KH,
+      KW,
+    );
+  }
+
+  /**
+   * accumulate false: dweight and dbias are overwritten with 0 + the sums (the bits of zeroing first).
+   * method 'auto' reads the weight gradient's col operand straight from the image where it can
+   * (stride 1, no padding, OC % 8 = 0); 'im2col' always builds it in scratch. Same bits.
+   */
   conv2dBackward(
     dinp: Float32Array | null,
     dweight: Float32Array,
@@ -321,6 +405,7 @@ export class WasmKernels {
     pad: number,
     scratch: Float32Array,
     accumulate = true,
+    method: 'auto' | 'im2col' = 'auto',
   ): void {
     const P = convOutSize(H, KH, stride, pad) * convOutSize(W, KW, stride, pad);
     const K = C * KH * KW;
@@ -342,6 +427,7 @@ export class WasmKernels {
       pad,
       pscratch,
       accumulate ? 1 : 0,
+      method === 'auto' ? 1 : 0,
     );
     if (dinp !== null)
       this.#k.conv2d_backward_input(
