@@ -12,6 +12,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { createKernelSet, type KernelSet, type KernelSetName } from '../shared/kernels/kernel-set.js';
+import { WasmKernels } from '../shared/kernels/wasm/kernels.js';
 import { deriveRng } from '../shared/rng.js';
 
 const B = 64;
@@ -181,6 +182,59 @@ r.sort(); print(r[len(r)//2])
   return null;
 }
 
+/** Median ms of one call, over at least minMs of calls after a warm-up, on the bench's clock. */
+function timeCall(fn: () => void, minMs = 500): number {
+  for (let i = 0; i < 5; i++) fn();
+  const samples: number[] = [];
+  const end = performance.now() + minMs;
+  while (performance.now() < end || samples.length < 9) {
+    const t0 = now();
+    fn();
+    samples.push(now() - t0);
+  }
+  return median(samples);
+}
+
+/**
+ * The wasm set's two ways to a convolution, on the CNN's layers at batch 64: im2col + GEMM
+ * and direct (the col operand read from the image), forward and weight gradient; GFLOP/s.
+ */
+function im2colVersusDirect(say: (s: string) => void): void {
+  say('| wasm conv, GFLOP/s | forward im2col + GEMM | forward direct | dW im2col + GEMM | dW direct |');
+  say('|---|---|---|---|---|');
+  for (const [label, C, H, OC] of [
+    ['conv1 1→16 k5 on 28×28', 1, 28, 16],
+    ['conv2 16→32 k5 on 12×12', 16, 12, 32],
+  ] as const) {
+    const k = new WasmKernels(1_500_000);
+    const rng = deriveRng(3, 'bench-direct', C);
+    const filled = (n: number): Float32Array => {
+      const a = k.alloc(n);
+      for (let i = 0; i < n; i++) a[i] = rng.nextFloat() - 0.5;
+      return a;
+    };
+    const P = (H - 4) * (H - 4);
+    const scratch = k.alloc(WasmKernels.conv2dScratchFloats(C, H, H, OC, 5, 5, 1, 0));
+    const x = filled(B * C * H * H),
+      w = filled(OC * C * 25),
+      bias = filled(OC),
+      out = k.alloc(B * OC * P),
+      dout = filled(B * OC * P),
+      dw = k.alloc(OC * C * 25),
+      db = k.alloc(OC);
+    const g = (ms: number): string => fmt((2 * B * OC * C * 25 * P) / ms / 1e6, 1);
+    const fwdCol = timeCall(() => k.conv2dForwardIm2col(out, x, w, bias, B, C, H, H, OC, 5, 5, 1, 0, scratch));
+    const fwdDirect = timeCall(() => k.conv2dForwardDirect(out, x, w, bias, B, C, H, H, OC, 5, 5, scratch));
+    const dwCol = timeCall(() =>
+      k.conv2dBackward(null, dw, db, dout, x, w, B, C, H, H, OC, 5, 5, 1, 0, scratch, false, 'im2col'),
+    );
+    const dwDirect = timeCall(() =>
+      k.conv2dBackward(null, dw, db, dout, x, w, B, C, H, H, OC, 5, 5, 1, 0, scratch, false, 'auto'),
+    );
+    say(`| ${label} | ${g(fwdCol)} | ${g(fwdDirect)} | ${g(dwCol)} | ${g(dwDirect)} |`);
+  }
+}
+
 function fmt(v: number, digits = 0): string {
   return v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
@@ -216,6 +270,8 @@ export function cnnTables(say: (s: string) => void, anchors: boolean): void {
       `| ${label} | ${gflops(part(wasm, fwd), macs)} | ${gflops(part(wasm, bwd), bwdGemms * macs)} | ${gflops(part(js, fwd), macs)} | ${gflops(part(js, bwd), bwdGemms * macs)} |`,
     );
   }
+  say('');
+  im2colVersusDirect(say);
   say('');
   say('| CNN training step, batch 64, one thread | samples/s | GFLOP/s counted |');
   say('|---|---|---|');

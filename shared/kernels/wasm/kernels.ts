@@ -86,6 +86,7 @@ interface KernelExports {
     OC: number,
     KH: number,
     KW: number,
+    panel: number,
   ): void;
   maxpool2d_forward(out: number, inp: number, B: number, C: number, H: number, W: number, K: number, S: number): void;
   maxpool2d_backward(
@@ -309,7 +310,7 @@ export class WasmKernels {
     scratch: Float32Array,
   ): void {
     if (WasmKernels.directConvApplies(W, OC, KW, stride, pad))
-      this.conv2dForwardDirect(out, inp, weight, bias, B, C, H, W, OC, KH, KW);
+      this.conv2dForwardDirect(out, inp, weight, bias, B, C, H, W, OC, KH, KW, scratch);
     else this.conv2dForwardIm2col(out, inp, weight, bias, B, C, H, W, OC, KH, KW, stride, pad, scratch);
   }
 
@@ -350,7 +351,10 @@ export class WasmKernels {
     );
   }
 
-  /** conv2dForward by direct convolution (stride 1, no padding; throws where directConvApplies is false). */
+  /**
+   * conv2dForward by direct convolution (stride 1, no padding; throws where directConvApplies is
+   * false); scratch holds the packed weight (OC·C·KH·KW floats).
+   */
   conv2dForwardDirect(
     out: Float32Array,
     inp: Float32Array,
@@ -363,6 +367,7 @@ export class WasmKernels {
     OC: number,
     KH: number,
     KW: number,
+    scratch: Float32Array,
   ): void {
     if (!WasmKernels.directConvApplies(W, OC, KW, 1, 0))
       throw new RangeError(`direct convolution needs OW % 8 = 0 and OC % 4 = 0, got OW ${W - KW + 1}, OC ${OC}`);
@@ -379,6 +384,7 @@ export class WasmKernels {
       OC,
       KH,
       KW,
+      this.#ptr(scratch, OC * C * KH * KW, 'scratch'),
     );
   }
 

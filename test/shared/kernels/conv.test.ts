@@ -255,7 +255,7 @@ describe('conv2d kernels', () => {
       expect(WasmKernels.directConvApplies(s.W, s.OC, s.KW, 1, 0), label(s)).toBe(true);
       const direct = k.alloc(n.out),
         viaCol = k.alloc(n.out);
-      k.conv2dForwardDirect(direct, pi, pw, pb, s.B, s.C, s.H, s.W, s.OC, s.KH, s.KW);
+      k.conv2dForwardDirect(direct, pi, pw, pb, s.B, s.C, s.H, s.W, s.OC, s.KH, s.KW, scratch);
       k.conv2dForwardIm2col(viaCol, pi, pw, pb, s.B, s.C, s.H, s.W, s.OC, s.KH, s.KW, 1, 0, scratch);
       expect(bitDiff(direct, viaCol), `${label(s)} forward`).toBeNull();
       const dwDirect = put(k, p.dweight0),
