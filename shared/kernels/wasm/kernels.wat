@@ -1285,9 +1285,40 @@
       (local.set $o (i32.add (local.get $o) (i32.const 1)))
       (br $woLoop))))
 
-  ;; dst (Cc, R) = srcᵀ, src (R, Cc).
+  ;; dst (Cc, R) = srcᵀ, src (R, Cc): 4×4 blocks through shuffles when both sizes are
+  ;; multiples of 4, else one float at a time (a copy either way: the same bits).
   (func $transpose (param $dst i32) (param $src i32) (param $R i32) (param $Cc i32)
-    (local $r i32) (local $c i32) (local $s i32)
+    (local $r i32) (local $c i32) (local $s i32) (local $d i32) (local $rs i32) (local $ds i32)
+    (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (if (i32.eqz (i32.and (i32.or (local.get $R) (local.get $Cc)) (i32.const 3)))
+      (then
+        (local.set $rs (i32.shl (local.get $Cc) (i32.const 2)))
+        (local.set $ds (i32.shl (local.get $R) (i32.const 2)))
+        (block $brDone (loop $brLoop
+          (br_if $brDone (i32.ge_u (local.get $r) (local.get $R)))
+          (local.set $c (i32.const 0))
+          (block $bcDone (loop $bcLoop
+            (br_if $bcDone (i32.ge_u (local.get $c) (local.get $Cc)))
+            (local.set $s (i32.add (local.get $src) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $Cc)) (local.get $c)) (i32.const 2))))
+            (local.set $v0 (v128.load (local.get $s)))
+            (local.set $v1 (v128.load (i32.add (local.get $s) (local.get $rs))))
+            (local.set $v2 (v128.load (i32.add (local.get $s) (i32.shl (local.get $rs) (i32.const 1)))))
+            (local.set $v3 (v128.load (i32.add (local.get $s) (i32.mul (local.get $rs) (i32.const 3)))))
+            ;; t0 = v0[0] v1[0] v0[1] v1[1], t1 = v0[2] v1[2] v0[3] v1[3], t2, t3 likewise for v2, v3
+            (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v0) (local.get $v1)))
+            (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v0) (local.get $v1)))
+            (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v2) (local.get $v3)))
+            (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v2) (local.get $v3)))
+            (local.set $d (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $R)) (local.get $r)) (i32.const 2))))
+            (v128.store (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+            (v128.store (i32.add (local.get $d) (local.get $ds)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+            (v128.store (i32.add (local.get $d) (i32.shl (local.get $ds) (i32.const 1))) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+            (v128.store (i32.add (local.get $d) (i32.mul (local.get $ds) (i32.const 3))) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+            (local.set $c (i32.add (local.get $c) (i32.const 4)))
+            (br $bcLoop)))
+          (local.set $r (i32.add (local.get $r) (i32.const 4)))
+          (br $brLoop)))
+        (return)))
     (block $rDone (loop $rLoop
       (br_if $rDone (i32.ge_u (local.get $r) (local.get $R)))
       (local.set $c (i32.const 0))
