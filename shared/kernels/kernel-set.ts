@@ -8,8 +8,9 @@
 //
 // Only the matmuls and the convolutions differ in bits. ReLU, leaky ReLU, sigmoid,
 // tanh (the wasm ones are ports of transcendental.ts, f64 operation for f64
-// operation), pooling, dropout and the tree's add give the same bits in both sets;
-// the loss heads are the same JS functions in both (a few hundred exp/log per shard).
+// operation), max pooling (comparisons and selects) and the tree's add give the same
+// bits in both sets; average pooling, dropout (an integer hash and one product per
+// value) and the loss heads are the same JS functions in both.
 //
 // Shapes are PyTorch's: activations NCHW, conv weight (OC, C, KH, KW). Convolution
 // output OH = floor((H + 2·pad − KH) / stride) + 1; pooling has no padding and no
@@ -325,8 +326,8 @@ export function createKernelSet(name: KernelSetName, arenaFloats: number): Kerne
     sigmoidBackward: (dinp, dout, out, N) => wasm.sigmoidBackward(dinp, dout, out, N),
     tanhForward: (out, inp, N) => wasm.tanhForward(out, inp, N),
     tanhBackward: (dinp, dout, out, N) => wasm.tanhBackward(dinp, dout, out, N),
-    leakyReluForward,
-    leakyReluBackward,
+    leakyReluForward: (out, inp, N, slope) => wasm.leakyReluForward(out, inp, N, slope),
+    leakyReluBackward: (dinp, dout, inp, N, slope) => wasm.leakyReluBackward(dinp, dout, inp, N, slope),
     conv2dScratchFloats: (_B, C, H, W, OC, KH, KW, stride, pad) =>
       WasmKernels.conv2dScratchFloats(C, H, W, OC, KH, KW, stride, pad),
     conv2dForward: (out, inp, weight, bias, B, C, H, W, OC, KH, KW, stride, pad, scratch) =>

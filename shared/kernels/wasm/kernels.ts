@@ -100,6 +100,8 @@ interface KernelExports {
     K: number,
     S: number,
   ): void;
+  leaky_relu_forward(out: number, inp: number, N: number, a: number): void;
+  leaky_relu_backward(dinp: number, dout: number, inp: number, N: number, a: number): void;
   relu_forward(out: number, inp: number, N: number): void;
   relu_backward(dinp: number, dout: number, out: number, N: number): void;
   add_into(out: number, inp: number, N: number): void;
@@ -491,6 +493,21 @@ export class WasmKernels {
       W,
       K,
       S,
+    );
+  }
+
+  /** The leaky ReLU of activations.ts, bit for bit (slope rounded to float32 here). */
+  leakyReluForward(out: Float32Array, inp: Float32Array, N: number, slope: number): void {
+    this.#k.leaky_relu_forward(this.#ptr(out, N, 'out'), this.#ptr(inp, N, 'inp'), N, Math.fround(slope));
+  }
+
+  leakyReluBackward(dinp: Float32Array, dout: Float32Array, inp: Float32Array, N: number, slope: number): void {
+    this.#k.leaky_relu_backward(
+      this.#ptr(dinp, N, 'dinp'),
+      this.#ptr(dout, N, 'dout'),
+      this.#ptr(inp, N, 'inp'),
+      N,
+      Math.fround(slope),
     );
   }
 

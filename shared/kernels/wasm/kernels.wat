@@ -1748,4 +1748,52 @@
       (i32.add (i32.mul (i32.add (i32.mul (local.get $c) (local.get $H)) (i32.div_u (local.get $r) (local.get $KW))) (local.get $W))
                (i32.rem_u (local.get $r) (local.get $KW)))
       (i32.const 2))))
+
+  ;; out[i] = x > 0 ? x : x·a (f32; a = slope rounded to f32 by the caller), N values: the
+  ;; JS kernel's bits (a double product of two floats rounded once is the f32 product).
+  (func (export "leaky_relu_forward") (param $out i32) (param $inp i32) (param $N i32) (param $a f32)
+    (local $k i32) (local $end i32) (local $v v128) (local $va v128) (local $x f32)
+    (local.set $va (f32x4.splat (local.get $a)))
+    (local.set $end (i32.shl (i32.and (local.get $N) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $end)))
+        (local.set $v (v128.load (i32.add (local.get $inp) (local.get $k))))
+        (v128.store (i32.add (local.get $out) (local.get $k))
+          (v128.bitselect (local.get $v) (f32x4.mul (local.get $v) (local.get $va)) (f32x4.gt (local.get $v) (v128.const i32x4 0 0 0 0))))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $l)))
+    (local.set $end (i32.shl (local.get $N) (i32.const 2)))
+    (block $done2
+      (loop $t
+        (br_if $done2 (i32.ge_u (local.get $k) (local.get $end)))
+        (local.set $x (f32.load (i32.add (local.get $inp) (local.get $k))))
+        (f32.store (i32.add (local.get $out) (local.get $k))
+          (select (local.get $x) (f32.mul (local.get $x) (local.get $a)) (f32.gt (local.get $x) (f32.const 0))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $t))))
+
+  ;; dinp[i] = x > 0 ? dout[i] : dout[i]·a, x = inp[i] the forward input; N values.
+  (func (export "leaky_relu_backward") (param $dinp i32) (param $dout i32) (param $inp i32) (param $N i32) (param $a f32)
+    (local $k i32) (local $end i32) (local $g v128) (local $va v128) (local $d f32)
+    (local.set $va (f32x4.splat (local.get $a)))
+    (local.set $end (i32.shl (i32.and (local.get $N) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $k) (local.get $end)))
+        (local.set $g (v128.load (i32.add (local.get $dout) (local.get $k))))
+        (v128.store (i32.add (local.get $dinp) (local.get $k))
+          (v128.bitselect (local.get $g) (f32x4.mul (local.get $g) (local.get $va))
+            (f32x4.gt (v128.load (i32.add (local.get $inp) (local.get $k))) (v128.const i32x4 0 0 0 0))))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $l)))
+    (local.set $end (i32.shl (local.get $N) (i32.const 2)))
+    (block $done2
+      (loop $t
+        (br_if $done2 (i32.ge_u (local.get $k) (local.get $end)))
+        (local.set $d (f32.load (i32.add (local.get $dout) (local.get $k))))
+        (f32.store (i32.add (local.get $dinp) (local.get $k))
+          (select (local.get $d) (f32.mul (local.get $d) (local.get $a)) (f32.gt (f32.load (i32.add (local.get $inp) (local.get $k))) (f32.const 0))))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $t))))
 )
