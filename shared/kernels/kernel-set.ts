@@ -17,11 +17,11 @@
 // ceil mode, OH = floor((H − K) / S) + 1.
 //
 // Scratch: the convolution kernels may need working memory. A Network asks
-// conv2dScratchFloats for each of its conv layers at its largest batch, allocates one
-// buffer of the largest answer with `alloc` at construction (when the answer is 0 it
-// may pass an empty array) and passes it to every conv2dForward and conv2dBackward
-// call; a scratch sized for B samples serves any smaller batch. Scratch holds nothing
-// between calls.
+// conv2dScratchFloats (or conv2dScratchFloatsOf, before the set exists) for each of
+// its conv layers at its largest batch, allocates one buffer of the largest answer
+// with `alloc` at construction (when the answer is 0 it may pass an empty array) and
+// passes it to every conv2dForward and conv2dBackward call; a scratch sized for B
+// samples serves any smaller batch. Scratch holds nothing between calls.
 
 import { matmulBackward, matmulForward } from './matmul.js';
 import {
@@ -299,6 +299,25 @@ export const jsKernels: KernelSet = {
   meanSquaredError,
 };
 
+/**
+ * The conv2dScratchFloats answer of the named set, without a set: what a Network needs to
+ * size its arena before it creates the set (a wasm set's memory is sized at construction).
+ */
+export function conv2dScratchFloatsOf(
+  name: KernelSetName,
+  B: number,
+  C: number,
+  H: number,
+  W: number,
+  OC: number,
+  KH: number,
+  KW: number,
+  stride: number,
+  pad: number,
+): number {
+  return name === 'js' ? 0 : WasmKernels.conv2dScratchFloats(C, H, W, OC, KH, KW, stride, pad);
+}
+
 /** Whether this engine can run the given set (wasm needs WebAssembly with SIMD-128). */
 export function kernelSetAvailable(name: KernelSetName): boolean {
   return name === 'js' || wasmKernelsAvailable();
@@ -328,8 +347,8 @@ export function createKernelSet(name: KernelSetName, arenaFloats: number): Kerne
     tanhBackward: (dinp, dout, out, N) => wasm.tanhBackward(dinp, dout, out, N),
     leakyReluForward: (out, inp, N, slope) => wasm.leakyReluForward(out, inp, N, slope),
     leakyReluBackward: (dinp, dout, inp, N, slope) => wasm.leakyReluBackward(dinp, dout, inp, N, slope),
-    conv2dScratchFloats: (_B, C, H, W, OC, KH, KW, stride, pad) =>
-      WasmKernels.conv2dScratchFloats(C, H, W, OC, KH, KW, stride, pad),
+    conv2dScratchFloats: (B, C, H, W, OC, KH, KW, stride, pad) =>
+      conv2dScratchFloatsOf('wasm', B, C, H, W, OC, KH, KW, stride, pad),
     conv2dForward: (out, inp, weight, bias, B, C, H, W, OC, KH, KW, stride, pad, scratch) =>
       wasm.conv2dForward(out, inp, weight, bias, B, C, H, W, OC, KH, KW, stride, pad, scratch),
     conv2dBackward: (
