@@ -305,7 +305,7 @@ export const jsKernels: KernelSet = {
  */
 export function conv2dScratchFloatsOf(
   name: KernelSetName,
-  B: number,
+  _B: number,
   C: number,
   H: number,
   W: number,
