@@ -1,6 +1,7 @@
 ;; flocktrain's WebAssembly SIMD kernels: the dense layer's forward and both
-;; gradients, ReLU, sigmoid, tanh, the reduction tree's add, bfloat16 rounding, and
-;; the coordinator's optimizer step (batch mean, finiteness check, SGD). Hand-written
+;; gradients, 2-D convolution's (NCHW) forward and both gradients, ReLU, leaky ReLU,
+;; sigmoid, tanh, max pooling, the reduction tree's add, bfloat16 rounding, and the
+;; coordinator's optimizer step (batch mean, finiteness check, SGD). Hand-written
 ;; WAT, assembled by scripts/build-wasm.mjs (wabt) into a base64 module that
 ;; shared/kernels/wasm/kernels.ts instantiates in Node and in the browser's Web Worker alike.
 ;;
@@ -12,7 +13,7 @@
 ;; on the tiling: edge tiles run the same sequence through $dot / scalar loops.
 ;; That sequence is not the JS kernels' (they accumulate in double), so the two
 ;; kernel sets give different, each deterministic, bits; a run picks one. The
-;; elementwise kernels after the matmuls are the exception: each is a port of its JS
+;; elementwise and pooling kernels are the exception: each is a port of its JS
 ;; twin, operation for operation, and gives its bits.
 ;;
 ;; Memory is imported with maximum = initial (sized once by the caller, never grown).
