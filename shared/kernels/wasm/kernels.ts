@@ -73,6 +73,7 @@ interface KernelExports {
     S: number,
     pad: number,
     scratch: number,
+    allowSparse: number,
   ): void;
   conv2d_forward_direct(
     out: number,
@@ -393,7 +394,10 @@ export class WasmKernels {
   /**
    * accumulate false: dweight and dbias are overwritten with 0 + the sums (the bits of zeroing first).
    * method 'auto' reads the weight gradient's col operand straight from the image where it can
-   * (stride 1, no padding, OC % 8 = 0); 'im2col' always builds it in scratch. Same bits.
+   * (stride 1, no padding, OC % 8 = 0), the same bits as 'im2col', which always builds it in
+   * scratch; and computes the input gradient from dout's nonzeros alone (kernels.wat: the
+   * same sums for finite values, added into dinp in another order), where 'im2col' runs the
+   * dense GEMM and col2im.
    */
   conv2dBackward(
     dinp: Float32Array | null,
@@ -452,6 +456,7 @@ export class WasmKernels {
         stride,
         pad,
         pscratch,
+        method === 'auto' ? 1 : 0,
       );
   }
 

@@ -1175,7 +1175,7 @@
   (func (export "conv2d_forward")
     (param $out i32) (param $inp i32) (param $w i32) (param $bias i32)
     (param $B i32) (param $C i32) (param $H i32) (param $W i32) (param $OC i32) (param $KH i32) (param $KW i32)
-    (param $S i32) (param $pad i32) (param $scratch i32)
+    (param $S i32) (param $pad i32) (param $scratch i32) (param $allowSparse i32)
     (local $OH i32) (local $OW i32) (local $P i32) (local $K i32) (local $b i32)
     (local.set $OH (i32.add (i32.div_u (i32.sub (i32.add (local.get $H) (i32.shl (local.get $pad) (i32.const 1))) (local.get $KH)) (local.get $S)) (i32.const 1)))
     (local.set $OW (i32.add (i32.div_u (i32.sub (i32.add (local.get $W) (i32.shl (local.get $pad) (i32.const 1))) (local.get $KW)) (local.get $S)) (i32.const 1)))
@@ -1335,11 +1335,12 @@
       (br $rLoop))))
 
   ;; dinp (B, C, H, W) = the input gradient: per sample, dcol (K, P) = weightᵀ·dout_b (each
-  ;; element an f32 sum over o in order from 0), then col2im. Scratch: dcol (K·P).
+  ;; element an f32 sum over o in order from 0), then col2im. Scratch: dcol (K·P). allowSparse 1:
+  ;; $dinp_sparse_sample instead (dcolᵀ from dout's nonzeros, then $col2im_t), the default.
   (func (export "conv2d_backward_input")
     (param $dinp i32) (param $dout i32) (param $w i32)
     (param $B i32) (param $C i32) (param $H i32) (param $W i32) (param $OC i32) (param $KH i32) (param $KW i32)
-    (param $S i32) (param $pad i32) (param $scratch i32)
+    (param $S i32) (param $pad i32) (param $scratch i32) (param $allowSparse i32)
     (local $OH i32) (local $OW i32) (local $P i32) (local $K i32) (local $b i32)
     (local.set $OH (i32.add (i32.div_u (i32.sub (i32.add (local.get $H) (i32.shl (local.get $pad) (i32.const 1))) (local.get $KH)) (local.get $S)) (i32.const 1)))
     (local.set $OW (i32.add (i32.div_u (i32.sub (i32.add (local.get $W) (i32.shl (local.get $pad) (i32.const 1))) (local.get $KW)) (local.get $S)) (i32.const 1)))
@@ -1347,15 +1348,23 @@
     (local.set $K (i32.mul (local.get $C) (i32.mul (local.get $KH) (local.get $KW))))
     (block $done (loop $samples
       (br_if $done (i32.ge_u (local.get $b) (local.get $B)))
-      (call $gemm (local.get $scratch) (i32.shl (local.get $P) (i32.const 2))
-        (local.get $w) (i32.const 4) (i32.shl (local.get $K) (i32.const 2))
-        (i32.add (local.get $dout) (i32.shl (i32.mul (local.get $b) (i32.mul (local.get $OC) (local.get $P))) (i32.const 2)))
-        (i32.shl (local.get $P) (i32.const 2))
-        (i32.const 0) (local.get $K) (local.get $P) (local.get $OC) (i32.const 0))
-      (call $col2im
-        (i32.add (local.get $dinp) (i32.shl (i32.mul (local.get $b) (i32.mul (local.get $C) (i32.mul (local.get $H) (local.get $W)))) (i32.const 2)))
-        (local.get $scratch)
-        (local.get $C) (local.get $H) (local.get $W) (local.get $KH) (local.get $KW) (local.get $S) (local.get $pad) (local.get $OH) (local.get $OW))
+      (if (local.get $allowSparse)
+        (then
+          (call $dinp_sparse_sample
+            (i32.add (local.get $dinp) (i32.shl (i32.mul (local.get $b) (i32.mul (local.get $C) (i32.mul (local.get $H) (local.get $W)))) (i32.const 2)))
+            (i32.add (local.get $dout) (i32.shl (i32.mul (local.get $b) (i32.mul (local.get $OC) (local.get $P))) (i32.const 2)))
+            (local.get $w) (local.get $C) (local.get $H) (local.get $W) (local.get $KH) (local.get $KW) (local.get $OC)
+            (local.get $OH) (local.get $OW) (local.get $S) (local.get $pad) (local.get $scratch)))
+        (else
+          (call $gemm (local.get $scratch) (i32.shl (local.get $P) (i32.const 2))
+            (local.get $w) (i32.const 4) (i32.shl (local.get $K) (i32.const 2))
+            (i32.add (local.get $dout) (i32.shl (i32.mul (local.get $b) (i32.mul (local.get $OC) (local.get $P))) (i32.const 2)))
+            (i32.shl (local.get $P) (i32.const 2))
+            (i32.const 0) (local.get $K) (local.get $P) (local.get $OC) (i32.const 0))
+          (call $col2im
+            (i32.add (local.get $dinp) (i32.shl (i32.mul (local.get $b) (i32.mul (local.get $C) (i32.mul (local.get $H) (local.get $W)))) (i32.const 2)))
+            (local.get $scratch)
+            (local.get $C) (local.get $H) (local.get $W) (local.get $KH) (local.get $KW) (local.get $S) (local.get $pad) (local.get $OH) (local.get $OW))))
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $samples))))
 
@@ -1797,4 +1806,164 @@
           (select (local.get $d) (f32.mul (local.get $d) (local.get $a)) (f32.gt (f32.load (i32.add (local.get $inp) (local.get $k))) (f32.const 0))))
         (local.set $k (i32.add (local.get $k) (i32.const 4)))
         (br $t))))
+
+  ;; ---- the input gradient, sparse in dout ----
+  ;; After max pooling and ReLU most of a convolution's dout is exactly zero (pooling 2×2
+  ;; routes each window's gradient to one position of four). So per sample and output
+  ;; position p, the nonzero dout[o, p] are listed first (branch-free), and
+  ;; dcolᵀ[p, k] = Σ_{listed o, in order} dout[o, p]·weight[o, k] in f32 from 0: for finite
+  ;; operands the very value of the dense sum over every o (adding a zero product to a
+  ;; sum that starts at +0 changes nothing), at a cost in proportion to the nonzeros.
+  ;; Then dx = 0 and every tap inside the image adds its dcolᵀ value, in (p, c, kh, kw) order.
+
+  ;; dx (C, H, W) from dy (OC, P) and weight (OC, K) for one sample; scratch: dcolᵀ (P·K), then
+  ;; the list of one position: byte offsets of weight rows (OC i32) and their dout values (OC f32).
+  (func $dinp_sparse_sample (param $dx i32) (param $dy i32) (param $w i32)
+    (param $C i32) (param $H i32) (param $W i32) (param $KH i32) (param $KW i32) (param $OC i32)
+    (param $OH i32) (param $OW i32) (param $S i32) (param $pad i32) (param $scratch i32)
+    (local $K i32) (local $P i32) (local $p i32) (local $o i32) (local $n i32) (local $v f32) (local $offs i32) (local $vals i32)
+    (local $dst i32) (local $kb i32) (local $j i32) (local $wr i32) (local $s v128) (local $sf f32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
+    (local.set $K (i32.mul (local.get $C) (i32.mul (local.get $KH) (local.get $KW))))
+    (local.set $P (i32.mul (local.get $OH) (local.get $OW)))
+    (local.set $offs (i32.add (local.get $scratch) (i32.shl (i32.mul (local.get $P) (local.get $K)) (i32.const 2))))
+    (local.set $vals (i32.add (local.get $offs) (i32.shl (local.get $OC) (i32.const 2))))
+    (block $pDone (loop $pLoop
+      (br_if $pDone (i32.ge_u (local.get $p) (local.get $P)))
+      ;; the list: every o written at slot n, n advanced only past nonzeros
+      (local.set $n (i32.const 0))
+      (local.set $o (i32.const 0))
+      (block $oDone (loop $oLoop
+        (br_if $oDone (i32.ge_u (local.get $o) (local.get $OC)))
+        (local.set $v (f32.load (i32.add (local.get $dy) (i32.shl (i32.add (i32.mul (local.get $o) (local.get $P)) (local.get $p)) (i32.const 2)))))
+        (i32.store (i32.add (local.get $offs) (i32.shl (local.get $n) (i32.const 2))) (i32.shl (i32.mul (local.get $o) (local.get $K)) (i32.const 2)))
+        (f32.store (i32.add (local.get $vals) (i32.shl (local.get $n) (i32.const 2))) (local.get $v))
+        (local.set $n (i32.add (local.get $n) (f32.ne (local.get $v) (f32.const 0))))
+        (local.set $o (i32.add (local.get $o) (i32.const 1)))
+        (br $oLoop)))
+      (local.set $dst (i32.add (local.get $scratch) (i32.shl (i32.mul (local.get $p) (local.get $K)) (i32.const 2))))
+      ;; 32 taps at a time
+      (local.set $kb (i32.const 0))
+      (block $bDone (loop $bLoop
+        (br_if $bDone (i32.gt_u (i32.add (local.get $kb) (i32.const 32)) (local.get $K)))
+        (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0))
+        (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $a3 (v128.const i32x4 0 0 0 0))
+        (local.set $a4 (v128.const i32x4 0 0 0 0)) (local.set $a5 (v128.const i32x4 0 0 0 0))
+        (local.set $a6 (v128.const i32x4 0 0 0 0)) (local.set $a7 (v128.const i32x4 0 0 0 0))
+        (local.set $j (i32.const 0))
+        (block $jDone (loop $jLoop
+          (br_if $jDone (i32.ge_u (local.get $j) (local.get $n)))
+          (local.set $s (v128.load32_splat (i32.add (local.get $vals) (i32.shl (local.get $j) (i32.const 2)))))
+          (local.set $wr (i32.add (i32.add (local.get $w) (i32.load (i32.add (local.get $offs) (i32.shl (local.get $j) (i32.const 2))))) (i32.shl (local.get $kb) (i32.const 2))))
+          (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $s) (v128.load (local.get $wr)))))
+          (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $s) (v128.load offset=16 (local.get $wr)))))
+          (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $s) (v128.load offset=32 (local.get $wr)))))
+          (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $s) (v128.load offset=48 (local.get $wr)))))
+          (local.set $a4 (f32x4.add (local.get $a4) (f32x4.mul (local.get $s) (v128.load offset=64 (local.get $wr)))))
+          (local.set $a5 (f32x4.add (local.get $a5) (f32x4.mul (local.get $s) (v128.load offset=80 (local.get $wr)))))
+          (local.set $a6 (f32x4.add (local.get $a6) (f32x4.mul (local.get $s) (v128.load offset=96 (local.get $wr)))))
+          (local.set $a7 (f32x4.add (local.get $a7) (f32x4.mul (local.get $s) (v128.load offset=112 (local.get $wr)))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $jLoop)))
+        (local.set $wr (i32.add (local.get $dst) (i32.shl (local.get $kb) (i32.const 2))))
+        (v128.store (local.get $wr) (local.get $a0))
+        (v128.store offset=16 (local.get $wr) (local.get $a1))
+        (v128.store offset=32 (local.get $wr) (local.get $a2))
+        (v128.store offset=48 (local.get $wr) (local.get $a3))
+        (v128.store offset=64 (local.get $wr) (local.get $a4))
+        (v128.store offset=80 (local.get $wr) (local.get $a5))
+        (v128.store offset=96 (local.get $wr) (local.get $a6))
+        (v128.store offset=112 (local.get $wr) (local.get $a7))
+        (local.set $kb (i32.add (local.get $kb) (i32.const 32)))
+        (br $bLoop)))
+      ;; then 4 taps at a time
+      (block $qDone (loop $qLoop
+        (br_if $qDone (i32.gt_u (i32.add (local.get $kb) (i32.const 4)) (local.get $K)))
+        (local.set $a0 (v128.const i32x4 0 0 0 0))
+        (local.set $j (i32.const 0))
+        (block $jDone2 (loop $jLoop2
+          (br_if $jDone2 (i32.ge_u (local.get $j) (local.get $n)))
+          (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul
+            (v128.load32_splat (i32.add (local.get $vals) (i32.shl (local.get $j) (i32.const 2))))
+            (v128.load (i32.add (i32.add (local.get $w) (i32.load (i32.add (local.get $offs) (i32.shl (local.get $j) (i32.const 2))))) (i32.shl (local.get $kb) (i32.const 2)))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $jLoop2)))
+        (v128.store (i32.add (local.get $dst) (i32.shl (local.get $kb) (i32.const 2))) (local.get $a0))
+        (local.set $kb (i32.add (local.get $kb) (i32.const 4)))
+        (br $qLoop)))
+      ;; then one at a time
+      (block $tDone (loop $tLoop
+        (br_if $tDone (i32.ge_u (local.get $kb) (local.get $K)))
+        (local.set $sf (f32.const 0))
+        (local.set $j (i32.const 0))
+        (block $jDone3 (loop $jLoop3
+          (br_if $jDone3 (i32.ge_u (local.get $j) (local.get $n)))
+          (local.set $sf (f32.add (local.get $sf) (f32.mul
+            (f32.load (i32.add (local.get $vals) (i32.shl (local.get $j) (i32.const 2))))
+            (f32.load (i32.add (i32.add (local.get $w) (i32.load (i32.add (local.get $offs) (i32.shl (local.get $j) (i32.const 2))))) (i32.shl (local.get $kb) (i32.const 2)))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $jLoop3)))
+        (f32.store (i32.add (local.get $dst) (i32.shl (local.get $kb) (i32.const 2))) (local.get $sf))
+        (local.set $kb (i32.add (local.get $kb) (i32.const 1)))
+        (br $tLoop)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $pLoop)))
+    (call $col2im_t (local.get $dx) (local.get $scratch) (local.get $C) (local.get $H) (local.get $W)
+      (local.get $KH) (local.get $KW) (local.get $S) (local.get $pad) (local.get $OH) (local.get $OW)))
+
+  ;; dx (C, H, W) = 0, then dx[c, oh·S − pad + kh, ow·S − pad + kw] += dcolᵀ[(oh, ow), (c, kh, kw)] for
+  ;; the taps inside the image, in (oh, ow, c, kh, kw) order; a row of KW taps wholly inside
+  ;; adds 4 at a time (distinct elements: the same per-element sequence).
+  (func $col2im_t (param $dx i32) (param $dcolT i32) (param $C i32) (param $H i32) (param $W i32)
+    (param $KH i32) (param $KW i32) (param $S i32) (param $pad i32) (param $OH i32) (param $OW i32)
+    (local $oh i32) (local $ow i32) (local $c i32) (local $kh i32) (local $kw i32) (local $ih i32) (local $iw0 i32)
+    (local $src i32) (local $dst i32) (local $kwLo i32) (local $kwHi i32) (local $vEnd i32)
+    (memory.fill (local.get $dx) (i32.const 0) (i32.shl (i32.mul (local.get $C) (i32.mul (local.get $H) (local.get $W))) (i32.const 2)))
+    (local.set $src (local.get $dcolT))
+    (block $hDone (loop $hLoop
+      (br_if $hDone (i32.ge_u (local.get $oh) (local.get $OH)))
+      (local.set $ow (i32.const 0))
+      (block $wDone (loop $wLoop
+        (br_if $wDone (i32.ge_u (local.get $ow) (local.get $OW)))
+        (local.set $iw0 (i32.sub (i32.mul (local.get $ow) (local.get $S)) (local.get $pad)))
+        ;; kw with 0 ≤ iw0 + kw < W
+        (local.set $kwLo (select (i32.sub (i32.const 0) (local.get $iw0)) (i32.const 0) (i32.lt_s (local.get $iw0) (i32.const 0))))
+        (local.set $kwHi (select (i32.sub (local.get $W) (local.get $iw0)) (local.get $KW) (i32.lt_s (i32.sub (local.get $W) (local.get $iw0)) (local.get $KW))))
+        (local.set $c (i32.const 0))
+        (block $cDone (loop $cLoop
+          (br_if $cDone (i32.ge_u (local.get $c) (local.get $C)))
+          (local.set $kh (i32.const 0))
+          (block $khDone (loop $khLoop
+            (br_if $khDone (i32.ge_u (local.get $kh) (local.get $KH)))
+            (local.set $ih (i32.add (i32.sub (i32.mul (local.get $oh) (local.get $S)) (local.get $pad)) (local.get $kh)))
+            (if (i32.and (i32.ge_s (local.get $ih) (i32.const 0)) (i32.lt_s (local.get $ih) (local.get $H)))
+              (then
+                (local.set $dst (i32.add (local.get $dx) (i32.shl
+                  (i32.add (i32.mul (i32.add (i32.mul (local.get $c) (local.get $H)) (local.get $ih)) (local.get $W)) (local.get $iw0))
+                  (i32.const 2))))
+                (local.set $kw (local.get $kwLo))
+                (local.set $vEnd (i32.sub (local.get $kwHi) (i32.const 4)))
+                (block $vDone (loop $vLoop
+                  (br_if $vDone (i32.gt_s (local.get $kw) (local.get $vEnd)))
+                  (v128.store (i32.add (local.get $dst) (i32.shl (local.get $kw) (i32.const 2)))
+                    (f32x4.add (v128.load (i32.add (local.get $dst) (i32.shl (local.get $kw) (i32.const 2))))
+                               (v128.load (i32.add (local.get $src) (i32.shl (local.get $kw) (i32.const 2))))))
+                  (local.set $kw (i32.add (local.get $kw) (i32.const 4)))
+                  (br $vLoop)))
+                (block $sDone (loop $sLoop
+                  (br_if $sDone (i32.ge_s (local.get $kw) (local.get $kwHi)))
+                  (f32.store (i32.add (local.get $dst) (i32.shl (local.get $kw) (i32.const 2)))
+                    (f32.add (f32.load (i32.add (local.get $dst) (i32.shl (local.get $kw) (i32.const 2))))
+                             (f32.load (i32.add (local.get $src) (i32.shl (local.get $kw) (i32.const 2))))))
+                  (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
+                  (br $sLoop)))))
+            (local.set $src (i32.add (local.get $src) (i32.shl (local.get $KW) (i32.const 2))))
+            (local.set $kh (i32.add (local.get $kh) (i32.const 1)))
+            (br $khLoop)))
+          (local.set $c (i32.add (local.get $c) (i32.const 1)))
+          (br $cLoop)))
+        (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+        (br $wLoop)))
+      (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+      (br $hLoop))))
 )

@@ -160,11 +160,14 @@ describe('conv2d kernels', () => {
     }
   });
 
-  it('the wasm set is within the float32 summation bound of the naive twin', () => {
+  it('the wasm set is within the float32 summation bound of the naive twin (dense and mostly-zero dout)', () => {
     let differs = 0;
-    for (const s of SHAPES) {
+    for (const [index, s] of SHAPES.entries()) {
       const n = sizes(s);
       const p = problem(s, 'wasm');
+      // Every other shape: 3 of 4 gradients exactly zero, as after 2×2 max pooling (the input
+      // gradient skips them).
+      if (index % 2 === 1) for (let i = 0; i < p.dout.length; i++) if (i % 4 !== 1) p.dout[i] = i % 8 === 0 ? -0 : 0;
       const fast = runSet('wasm', s, p.inp, p.weight, p.bias, p.dout, p.dweight0, p.dbias0);
       const naive = naiveRun(s, p);
       // Σ|terms| of every element: the same convolutions on absolute values.
