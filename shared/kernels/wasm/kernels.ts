@@ -393,11 +393,11 @@ export class WasmKernels {
 
   /**
    * accumulate false: dweight and dbias are overwritten with 0 + the sums (the bits of zeroing first).
-   * method 'auto' reads the weight gradient's col operand straight from the image where it can
-   * (stride 1, no padding, OC % 8 = 0), the same bits as 'im2col', which always builds it in
-   * scratch; and computes the input gradient from dout's nonzeros alone (kernels.wat: the
-   * same sums for finite values, added into dinp in another order), where 'im2col' runs the
-   * dense GEMM and col2im.
+   * method 'auto' sums the weight gradient over dout's nonzeros alone where C·KH·KW ≥ 32, else
+   * reads its col operand straight from the image where it can (stride 1, no padding,
+   * OC % 8 = 0): for finite values the bits of 'im2col', which always builds col in scratch
+   * and sums densely. 'auto' computes the input gradient from dout's nonzeros too (the same
+   * sums, added into dinp in another order), where 'im2col' runs the dense GEMM and col2im.
    */
   conv2dBackward(
     dinp: Float32Array | null,

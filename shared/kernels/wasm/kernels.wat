@@ -1199,7 +1199,8 @@
   ;; s[o, k] = Σ_{b, p} dout[b, o, p]·col_b[k, p], one f32 sum in (b, p) order from 0, and
   ;; t[o] = Σ dout[b, o, p] in 4 lanes over (b, whole quads of p), their hsum, then the
   ;; leftover p in (b, p) order. Scratch: col (K·P), doutᵀ (P·OC), sᵀ (K·OC). allowDirect 1:
-  ;; where $dw_direct_sample applies it replaces im2col + $gemm (the same bits, faster).
+  ;; K ≥ 32 (and OC ≥ 2) sums over dout's nonzeros alone ($dw_sparse_sample), else where
+  ;; $dw_direct_sample applies it replaces im2col + $gemm; for finite operands all give the same bits.
   (func (export "conv2d_backward_weight")
     (param $dw i32) (param $dbias i32) (param $dout i32) (param $inp i32)
     (param $B i32) (param $C i32) (param $H i32) (param $W i32) (param $OC i32) (param $KH i32) (param $KW i32)
@@ -1246,6 +1247,31 @@
       (f32.store (local.get $pw) (f32.add (select (f32.load (local.get $pw)) (f32.const 0) (local.get $acc)) (local.get $t)))
       (local.set $o (i32.add (local.get $o) (i32.const 1)))
       (br $oLoop)))
+    (if (i32.and (local.get $allowDirect)
+          (i32.and (i32.ge_u (local.get $K) (i32.const 32)) (i32.ge_u (local.get $OC) (i32.const 2))))
+      (then
+        ;; sW (OC, K) from dout's nonzeros (the dense sums for finite values, see $dw_sparse_sample);
+        ;; its list of P offsets and P values fits where doutᵀ (P·OC) would go.
+        (memory.fill (local.get $sT) (i32.const 0) (i32.shl (i32.mul (local.get $K) (local.get $OC)) (i32.const 2)))
+        (local.set $b (i32.const 0))
+        (block $sDone (loop $sLoop
+          (br_if $sDone (i32.ge_u (local.get $b) (local.get $B)))
+          (call $dw_sparse_sample (local.get $sT) (local.get $dT) (local.get $scratch)
+            (i32.add (local.get $dout) (i32.shl (i32.mul (local.get $b) (i32.mul (local.get $OC) (local.get $P))) (i32.const 2)))
+            (i32.add (local.get $inp) (i32.shl (i32.mul (local.get $b) (i32.mul (local.get $C) (i32.mul (local.get $H) (local.get $W)))) (i32.const 2)))
+            (local.get $C) (local.get $H) (local.get $W) (local.get $KH) (local.get $KW) (local.get $OC) (local.get $OH) (local.get $OW) (local.get $S) (local.get $pad))
+          (local.set $b (i32.add (local.get $b) (i32.const 1)))
+          (br $sLoop)))
+        ;; dweight = (acc ? dweight : 0) + sW, elementwise
+        (local.set $k (i32.const 0))
+        (block $fDone (loop $fLoop
+          (br_if $fDone (i32.ge_u (local.get $k) (i32.mul (local.get $K) (local.get $OC))))
+          (local.set $pw (i32.add (local.get $dw) (i32.shl (local.get $k) (i32.const 2))))
+          (f32.store (local.get $pw) (f32.add (select (f32.load (local.get $pw)) (f32.const 0) (local.get $acc))
+            (f32.load (i32.add (local.get $sT) (i32.shl (local.get $k) (i32.const 2))))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br $fLoop)))
+        (return)))
     ;; sᵀ (K, OC) accumulated over the samples: sᵀ[k, o] += Σ_p col_b[k, p]·doutᵀ_b[p, o]
     (memory.fill (local.get $sT) (i32.const 0) (i32.shl (i32.mul (local.get $K) (local.get $OC)) (i32.const 2)))
     (local.set $b (i32.const 0))
@@ -1958,6 +1984,152 @@
                   (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
                   (br $sLoop)))))
             (local.set $src (i32.add (local.get $src) (i32.shl (local.get $KW) (i32.const 2))))
+            (local.set $kh (i32.add (local.get $kh) (i32.const 1)))
+            (br $khLoop)))
+          (local.set $c (i32.add (local.get $c) (i32.const 1)))
+          (br $cLoop)))
+        (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+        (br $wLoop)))
+      (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+      (br $hLoop))))
+
+  ;; ---- the weight gradient, sparse in dout ----
+  ;; sW (OC, K) += Σ_{p: dout[o, p] ≠ 0, in order} dout[o, p]·colᵀ[p, k] for one sample, with
+  ;; colᵀ (P, K) the patches of x as rows: the dense sequence of conv2d_backward_weight's
+  ;; sᵀ without its zero terms, so for finite operands the same bits (a sum that starts at
+  ;; +0 never becomes −0, and adding ±0 to anything else changes nothing).
+  ;; Scratch: colᵀ (P·K) at $colT, the list of one channel (P i32 offsets, P f32 values) at $list.
+  (func $dw_sparse_sample (param $sW i32) (param $list i32) (param $colT i32) (param $dy i32) (param $x i32)
+    (param $C i32) (param $H i32) (param $W i32) (param $KH i32) (param $KW i32) (param $OC i32)
+    (param $OH i32) (param $OW i32) (param $S i32) (param $pad i32)
+    (local $K i32) (local $P i32) (local $p i32) (local $o i32) (local $n i32) (local $v f32) (local $offs i32) (local $vals i32)
+    (local $dst i32) (local $kb i32) (local $j i32) (local $r i32) (local $s v128) (local $sf f32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
+    (local.set $K (i32.mul (local.get $C) (i32.mul (local.get $KH) (local.get $KW))))
+    (local.set $P (i32.mul (local.get $OH) (local.get $OW)))
+    (local.set $offs (local.get $list))
+    (local.set $vals (i32.add (local.get $list) (i32.shl (local.get $P) (i32.const 2))))
+    (call $im2col_t (local.get $colT) (local.get $x) (local.get $C) (local.get $H) (local.get $W)
+      (local.get $KH) (local.get $KW) (local.get $S) (local.get $pad) (local.get $OH) (local.get $OW))
+    (block $oDone (loop $oLoop
+      (br_if $oDone (i32.ge_u (local.get $o) (local.get $OC)))
+      (local.set $n (i32.const 0))
+      (local.set $p (i32.const 0))
+      (block $pDone (loop $pLoop
+        (br_if $pDone (i32.ge_u (local.get $p) (local.get $P)))
+        (local.set $v (f32.load (i32.add (local.get $dy) (i32.shl (i32.add (i32.mul (local.get $o) (local.get $P)) (local.get $p)) (i32.const 2)))))
+        (i32.store (i32.add (local.get $offs) (i32.shl (local.get $n) (i32.const 2))) (i32.shl (i32.mul (local.get $p) (local.get $K)) (i32.const 2)))
+        (f32.store (i32.add (local.get $vals) (i32.shl (local.get $n) (i32.const 2))) (local.get $v))
+        (local.set $n (i32.add (local.get $n) (f32.ne (local.get $v) (f32.const 0))))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $pLoop)))
+      (local.set $dst (i32.add (local.get $sW) (i32.shl (i32.mul (local.get $o) (local.get $K)) (i32.const 2))))
+      (local.set $kb (i32.const 0))
+      (block $bDone (loop $bLoop
+        (br_if $bDone (i32.gt_u (i32.add (local.get $kb) (i32.const 32)) (local.get $K)))
+        (local.set $r (i32.add (local.get $dst) (i32.shl (local.get $kb) (i32.const 2))))
+        (local.set $a0 (v128.load (local.get $r))) (local.set $a1 (v128.load offset=16 (local.get $r)))
+        (local.set $a2 (v128.load offset=32 (local.get $r))) (local.set $a3 (v128.load offset=48 (local.get $r)))
+        (local.set $a4 (v128.load offset=64 (local.get $r))) (local.set $a5 (v128.load offset=80 (local.get $r)))
+        (local.set $a6 (v128.load offset=96 (local.get $r))) (local.set $a7 (v128.load offset=112 (local.get $r)))
+        (local.set $j (i32.const 0))
+        (block $jDone (loop $jLoop
+          (br_if $jDone (i32.ge_u (local.get $j) (local.get $n)))
+          (local.set $s (v128.load32_splat (i32.add (local.get $vals) (i32.shl (local.get $j) (i32.const 2)))))
+          (local.set $r (i32.add (i32.add (local.get $colT) (i32.load (i32.add (local.get $offs) (i32.shl (local.get $j) (i32.const 2))))) (i32.shl (local.get $kb) (i32.const 2))))
+          (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $s) (v128.load (local.get $r)))))
+          (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $s) (v128.load offset=16 (local.get $r)))))
+          (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $s) (v128.load offset=32 (local.get $r)))))
+          (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $s) (v128.load offset=48 (local.get $r)))))
+          (local.set $a4 (f32x4.add (local.get $a4) (f32x4.mul (local.get $s) (v128.load offset=64 (local.get $r)))))
+          (local.set $a5 (f32x4.add (local.get $a5) (f32x4.mul (local.get $s) (v128.load offset=80 (local.get $r)))))
+          (local.set $a6 (f32x4.add (local.get $a6) (f32x4.mul (local.get $s) (v128.load offset=96 (local.get $r)))))
+          (local.set $a7 (f32x4.add (local.get $a7) (f32x4.mul (local.get $s) (v128.load offset=112 (local.get $r)))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $jLoop)))
+        (local.set $r (i32.add (local.get $dst) (i32.shl (local.get $kb) (i32.const 2))))
+        (v128.store (local.get $r) (local.get $a0)) (v128.store offset=16 (local.get $r) (local.get $a1))
+        (v128.store offset=32 (local.get $r) (local.get $a2)) (v128.store offset=48 (local.get $r) (local.get $a3))
+        (v128.store offset=64 (local.get $r) (local.get $a4)) (v128.store offset=80 (local.get $r) (local.get $a5))
+        (v128.store offset=96 (local.get $r) (local.get $a6)) (v128.store offset=112 (local.get $r) (local.get $a7))
+        (local.set $kb (i32.add (local.get $kb) (i32.const 32)))
+        (br $bLoop)))
+      (block $qDone (loop $qLoop
+        (br_if $qDone (i32.gt_u (i32.add (local.get $kb) (i32.const 4)) (local.get $K)))
+        (local.set $a0 (v128.load (i32.add (local.get $dst) (i32.shl (local.get $kb) (i32.const 2)))))
+        (local.set $j (i32.const 0))
+        (block $jDone2 (loop $jLoop2
+          (br_if $jDone2 (i32.ge_u (local.get $j) (local.get $n)))
+          (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul
+            (v128.load32_splat (i32.add (local.get $vals) (i32.shl (local.get $j) (i32.const 2))))
+            (v128.load (i32.add (i32.add (local.get $colT) (i32.load (i32.add (local.get $offs) (i32.shl (local.get $j) (i32.const 2))))) (i32.shl (local.get $kb) (i32.const 2)))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $jLoop2)))
+        (v128.store (i32.add (local.get $dst) (i32.shl (local.get $kb) (i32.const 2))) (local.get $a0))
+        (local.set $kb (i32.add (local.get $kb) (i32.const 4)))
+        (br $qLoop)))
+      (block $tDone (loop $tLoop
+        (br_if $tDone (i32.ge_u (local.get $kb) (local.get $K)))
+        (local.set $sf (f32.load (i32.add (local.get $dst) (i32.shl (local.get $kb) (i32.const 2)))))
+        (local.set $j (i32.const 0))
+        (block $jDone3 (loop $jLoop3
+          (br_if $jDone3 (i32.ge_u (local.get $j) (local.get $n)))
+          (local.set $sf (f32.add (local.get $sf) (f32.mul
+            (f32.load (i32.add (local.get $vals) (i32.shl (local.get $j) (i32.const 2))))
+            (f32.load (i32.add (i32.add (local.get $colT) (i32.load (i32.add (local.get $offs) (i32.shl (local.get $j) (i32.const 2))))) (i32.shl (local.get $kb) (i32.const 2)))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $jLoop3)))
+        (f32.store (i32.add (local.get $dst) (i32.shl (local.get $kb) (i32.const 2))) (local.get $sf))
+        (local.set $kb (i32.add (local.get $kb) (i32.const 1)))
+        (br $tLoop)))
+      (local.set $o (i32.add (local.get $o) (i32.const 1)))
+      (br $oLoop))))
+
+  ;; colᵀ (P, K) = the patches of x (C, H, W) as rows: colᵀ[(oh, ow), (c, kh, kw)] = x[c, oh·S − pad + kh,
+  ;; ow·S − pad + kw], 0 in the padding. A row of KW taps is copied 4 at a time.
+  (func $im2col_t (param $colT i32) (param $x i32) (param $C i32) (param $H i32) (param $W i32)
+    (param $KH i32) (param $KW i32) (param $S i32) (param $pad i32) (param $OH i32) (param $OW i32)
+    (local $oh i32) (local $ow i32) (local $c i32) (local $kh i32) (local $kw i32) (local $ih i32) (local $iw0 i32)
+    (local $src i32) (local $dst i32) (local $kwLo i32) (local $kwHi i32) (local $vEnd i32)
+    (if (local.get $pad)
+      (then (memory.fill (local.get $colT) (i32.const 0)
+        (i32.shl (i32.mul (i32.mul (local.get $OH) (local.get $OW)) (i32.mul (local.get $C) (i32.mul (local.get $KH) (local.get $KW)))) (i32.const 2)))))
+    (local.set $dst (local.get $colT))
+    (block $hDone (loop $hLoop
+      (br_if $hDone (i32.ge_u (local.get $oh) (local.get $OH)))
+      (local.set $ow (i32.const 0))
+      (block $wDone (loop $wLoop
+        (br_if $wDone (i32.ge_u (local.get $ow) (local.get $OW)))
+        (local.set $iw0 (i32.sub (i32.mul (local.get $ow) (local.get $S)) (local.get $pad)))
+        (local.set $kwLo (select (i32.sub (i32.const 0) (local.get $iw0)) (i32.const 0) (i32.lt_s (local.get $iw0) (i32.const 0))))
+        (local.set $kwHi (select (i32.sub (local.get $W) (local.get $iw0)) (local.get $KW) (i32.lt_s (i32.sub (local.get $W) (local.get $iw0)) (local.get $KW))))
+        (local.set $c (i32.const 0))
+        (block $cDone (loop $cLoop
+          (br_if $cDone (i32.ge_u (local.get $c) (local.get $C)))
+          (local.set $kh (i32.const 0))
+          (block $khDone (loop $khLoop
+            (br_if $khDone (i32.ge_u (local.get $kh) (local.get $KH)))
+            (local.set $ih (i32.add (i32.sub (i32.mul (local.get $oh) (local.get $S)) (local.get $pad)) (local.get $kh)))
+            (if (i32.and (i32.ge_s (local.get $ih) (i32.const 0)) (i32.lt_s (local.get $ih) (local.get $H)))
+              (then
+                (local.set $src (i32.add (local.get $x) (i32.shl
+                  (i32.add (i32.mul (i32.add (i32.mul (local.get $c) (local.get $H)) (local.get $ih)) (local.get $W)) (local.get $iw0))
+                  (i32.const 2))))
+                (local.set $kw (local.get $kwLo))
+                (local.set $vEnd (i32.sub (local.get $kwHi) (i32.const 4)))
+                (block $vDone (loop $vLoop
+                  (br_if $vDone (i32.gt_s (local.get $kw) (local.get $vEnd)))
+                  (v128.store (i32.add (local.get $dst) (i32.shl (local.get $kw) (i32.const 2)))
+                    (v128.load (i32.add (local.get $src) (i32.shl (local.get $kw) (i32.const 2)))))
+                  (local.set $kw (i32.add (local.get $kw) (i32.const 4)))
+                  (br $vLoop)))
+                (block $sDone (loop $sLoop
+                  (br_if $sDone (i32.ge_s (local.get $kw) (local.get $kwHi)))
+                  (f32.store (i32.add (local.get $dst) (i32.shl (local.get $kw) (i32.const 2)))
+                    (f32.load (i32.add (local.get $src) (i32.shl (local.get $kw) (i32.const 2)))))
+                  (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
+                  (br $sLoop)))))
+            (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $KW) (i32.const 2))))
             (local.set $kh (i32.add (local.get $kh) (i32.const 1)))
             (br $khLoop)))
           (local.set $c (i32.add (local.get $c) (i32.const 1)))

@@ -273,6 +273,35 @@ describe('conv2d kernels', () => {
     }
   });
 
+  it('the wasm weight gradient from dout’s nonzeros gives the bits of the dense sums (stride, padding, zeros)', () => {
+    // K = C·KH·KW ≥ 32 takes the sparse path under 'auto'; 'im2col' always sums densely.
+    for (const s of [
+      shape(2, 16, 12, 12, 32, 5, 5, 1, 0),
+      shape(2, 4, 9, 9, 6, 3, 3, 2, 1),
+      shape(1, 5, 7, 8, 3, 3, 3, 1, 2),
+    ]) {
+      const n = sizes(s);
+      const p = problem(s, 'sparse');
+      for (let i = 0; i < p.dout.length; i++) if (i % 4 !== 2) p.dout[i] = i % 3 === 0 ? -0 : 0;
+      const k = new WasmKernels(4 * (n.inp + 4 * n.weight + 4 * n.out) + 65536);
+      const scratch = k.alloc(WasmKernels.conv2dScratchFloats(s.C, s.H, s.W, s.OC, s.KH, s.KW, s.stride, s.pad));
+      const pi = put(k, p.inp),
+        pw = put(k, p.weight),
+        pd = put(k, p.dout);
+      const args = [s.B, s.C, s.H, s.W, s.OC, s.KH, s.KW, s.stride, s.pad] as const;
+      for (const accumulate of [true, false]) {
+        const dwSparse = put(k, p.dweight0),
+          dwDense = put(k, p.dweight0),
+          dbSparse = put(k, p.dbias0),
+          dbDense = put(k, p.dbias0);
+        k.conv2dBackward(null, dwSparse, dbSparse, pd, pi, pw, ...args, scratch, accumulate, 'auto');
+        k.conv2dBackward(null, dwDense, dbDense, pd, pi, pw, ...args, scratch, accumulate, 'im2col');
+        expect(bitDiff(dwSparse, dwDense), `${label(s)} dweight, accumulate ${accumulate}`).toBeNull();
+        expect(bitDiff(dbSparse, dbDense), `${label(s)} dbias, accumulate ${accumulate}`).toBeNull();
+      }
+    }
+  });
+
   it('a sample’s forward output does not depend on the other samples of its batch (both sets)', () => {
     const s = SHAPES[3];
     const n = sizes(s);
