@@ -196,12 +196,16 @@ function timeCall(fn: () => void, minMs = 500): number {
 }
 
 /**
- * The wasm set's two ways to a convolution, on the CNN's layers at batch 64: im2col + GEMM
- * and direct (the col operand read from the image), forward and weight gradient; GFLOP/s.
+ * The wasm set's ways to a convolution on the CNN's layers at batch 64, GFLOP/s: forward by
+ * im2col + GEMM or direct (the col operand read from the image); the gradients dense
+ * (im2col + GEMM, col2im) or as the set runs them ('auto': from dout's nonzeros where that
+ * applies, else direct). dout has 3 zeros in 4, as after 2×2 max pooling.
  */
-function im2colVersusDirect(say: (s: string) => void): void {
-  say('| wasm conv, GFLOP/s | forward im2col + GEMM | forward direct | dW im2col + GEMM | dW direct |');
-  say('|---|---|---|---|---|');
+function convMethods(say: (s: string) => void): void {
+  say(
+    '| wasm conv, GFLOP/s (dout 3/4 zeros) | forward im2col + GEMM | forward direct | dW dense | dW as run | dinp dense | dinp as run |',
+  );
+  say('|---|---|---|---|---|---|---|');
   for (const [label, C, H, OC] of [
     ['conv1 1→16 k5 on 28×28', 1, 28, 16],
     ['conv2 16→32 k5 on 12×12', 16, 12, 32],
@@ -221,17 +225,24 @@ function im2colVersusDirect(say: (s: string) => void): void {
       out = k.alloc(B * OC * P),
       dout = filled(B * OC * P),
       dw = k.alloc(OC * C * 25),
-      db = k.alloc(OC);
+      db = k.alloc(OC),
+      dx = k.alloc(B * C * H * H);
+    for (let i = 0; i < dout.length; i++) if (rng.nextFloat() < 0.75) dout[i] = 0;
     const g = (ms: number): string => fmt((2 * B * OC * C * 25 * P) / ms / 1e6, 1);
     const fwdCol = timeCall(() => k.conv2dForwardIm2col(out, x, w, bias, B, C, H, H, OC, 5, 5, 1, 0, scratch));
     const fwdDirect = timeCall(() => k.conv2dForwardDirect(out, x, w, bias, B, C, H, H, OC, 5, 5, scratch));
-    const dwCol = timeCall(() =>
-      k.conv2dBackward(null, dw, db, dout, x, w, B, C, H, H, OC, 5, 5, 1, 0, scratch, false, 'im2col'),
+    const backward = (withDinp: boolean, method: 'auto' | 'im2col'): number =>
+      timeCall(() =>
+        k.conv2dBackward(withDinp ? dx : null, dw, db, dout, x, w, B, C, H, H, OC, 5, 5, 1, 0, scratch, false, method),
+      );
+    const dwDense = backward(false, 'im2col');
+    const dwRun = backward(false, 'auto');
+    // The input gradient's time: the whole backward less the weight gradient's.
+    const dinpDense = Math.max(backward(true, 'im2col') - dwDense, 1e-6);
+    const dinpRun = Math.max(backward(true, 'auto') - dwRun, 1e-6);
+    say(
+      `| ${label} | ${g(fwdCol)} | ${g(fwdDirect)} | ${g(dwDense)} | ${g(dwRun)} | ${g(dinpDense)} | ${g(dinpRun)} |`,
     );
-    const dwDirect = timeCall(() =>
-      k.conv2dBackward(null, dw, db, dout, x, w, B, C, H, H, OC, 5, 5, 1, 0, scratch, false, 'auto'),
-    );
-    say(`| ${label} | ${g(fwdCol)} | ${g(fwdDirect)} | ${g(dwCol)} | ${g(dwDirect)} |`);
   }
 }
 
@@ -271,7 +282,7 @@ export function cnnTables(say: (s: string) => void, anchors: boolean): void {
     );
   }
   say('');
-  im2colVersusDirect(say);
+  convMethods(say);
   say('');
   say('| CNN training step, batch 64, one thread | samples/s | GFLOP/s counted |');
   say('|---|---|---|');

@@ -396,8 +396,9 @@ export class WasmKernels {
    * method 'auto' sums the weight gradient over dout's nonzeros alone where C·KH·KW ≥ 32, else
    * reads its col operand straight from the image where it can (stride 1, no padding,
    * OC % 8 = 0): for finite values the bits of 'im2col', which always builds col in scratch
-   * and sums densely. 'auto' computes the input gradient from dout's nonzeros too (the same
-   * sums, added into dinp in another order), where 'im2col' runs the dense GEMM and col2im.
+   * and sums densely. Where C·KH·KW ≥ 32 'auto' computes the input gradient from dout's
+   * nonzeros too (the same sums, added into dinp in another order), where 'im2col' runs the
+   * dense GEMM and col2im.
    */
   conv2dBackward(
     dinp: Float32Array | null,

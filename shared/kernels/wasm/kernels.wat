@@ -1361,8 +1361,9 @@
       (br $rLoop))))
 
   ;; dinp (B, C, H, W) = the input gradient: per sample, dcol (K, P) = weightᵀ·dout_b (each
-  ;; element an f32 sum over o in order from 0), then col2im. Scratch: dcol (K·P). allowSparse 1:
-  ;; $dinp_sparse_sample instead (dcolᵀ from dout's nonzeros, then $col2im_t), the default.
+  ;; element an f32 sum over o in order from 0), then col2im. Scratch: dcol (K·P). allowSparse 1
+  ;; and K ≥ 32 (the default where it applies): $dinp_sparse_sample instead (dcolᵀ from dout's
+  ;; nonzeros, then $col2im_t; the same sums, added into dinp in another order).
   (func (export "conv2d_backward_input")
     (param $dinp i32) (param $dout i32) (param $w i32)
     (param $B i32) (param $C i32) (param $H i32) (param $W i32) (param $OC i32) (param $KH i32) (param $KW i32)
@@ -1374,7 +1375,7 @@
     (local.set $K (i32.mul (local.get $C) (i32.mul (local.get $KH) (local.get $KW))))
     (block $done (loop $samples
       (br_if $done (i32.ge_u (local.get $b) (local.get $B)))
-      (if (local.get $allowSparse)
+      (if (i32.and (local.get $allowSparse) (i32.ge_u (local.get $K) (i32.const 32)))
         (then
           (call $dinp_sparse_sample
             (i32.add (local.get $dinp) (i32.shl (i32.mul (local.get $b) (i32.mul (local.get $C) (i32.mul (local.get $H) (local.get $W)))) (i32.const 2)))
