@@ -2124,6 +2124,13 @@
                     (v128.load (i32.add (local.get $src) (i32.shl (local.get $kw) (i32.const 2)))))
                   (local.set $kw (i32.add (local.get $kw) (i32.const 4)))
                   (br $vLoop)))
+                                ;; a last partial quad of a row at least 4 wide: one more quad ending at kwHi (it
+                ;; rewrites a few floats with the same values), not floats one at a time
+                (if (i32.and (i32.lt_s (local.get $kw) (local.get $kwHi)) (i32.ge_s (i32.sub (local.get $kwHi) (local.get $kwLo)) (i32.const 4)))
+                  (then
+                    (v128.store (i32.add (local.get $dst) (i32.shl (i32.sub (local.get $kwHi) (i32.const 4)) (i32.const 2)))
+                      (v128.load (i32.add (local.get $src) (i32.shl (i32.sub (local.get $kwHi) (i32.const 4)) (i32.const 2)))))
+                    (local.set $kw (local.get $kwHi))))
                 (block $sDone (loop $sLoop
                   (br_if $sDone (i32.ge_s (local.get $kw) (local.get $kwHi)))
                   (f32.store (i32.add (local.get $dst) (i32.shl (local.get $kw) (i32.const 2)))
