@@ -7,7 +7,8 @@
 // it reports it: the dashboard's figure).
 //
 // The tab is a headless chromium opened on the join link as a person opens it, with
-// no DevTools session (PlainTab). `--devtools` adds a column for a tab under
+// no DevTools session (PlainTab); the Node worker runs in a session of its own, as the
+// browser does, so that on a busy machine neither gets a larger share of the CPU. `--devtools` adds a column for a tab under
 // Playwright, whose DevTools Network domain copies every WebSocket frame to the
 // client: that is what a tab costs while it is being watched, not what it costs.
 // A benchmark, not a test: nothing here fails on a slow machine.
@@ -45,19 +46,10 @@ async function join(
   const link = `${c.link}&threads=1`;
   switch (who) {
     case 'node': {
-      const run = new CliRun([
-        'worker',
-        '--url',
-        c.url,
-        '--token',
-        c.token,
-        '--threads',
-        '1',
-        '--log-level',
-        'warn',
-        '--log-format',
-        'json',
-      ]);
+      const run = new CliRun(
+        ['worker', '--url', c.url, '--token', c.token, '--threads', '1', '--log-level', 'warn', '--log-format', 'json'],
+        { ownSession: true },
+      );
       return async () => {
         run.kill();
         await run.exited;

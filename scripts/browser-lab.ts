@@ -83,16 +83,30 @@ export class PlainTab {
 
 export type LogLine = Readonly<Record<string, unknown>> & { readonly msg: string };
 
+export interface CliRunOptions {
+  /** XDG_CACHE_HOME of the process (default: a fresh temp dir, so nothing is cached yet). */
+  readonly cacheDir?: string;
+  /**
+   * Start it in a session of its own, as a worker started from another terminal is.
+   * Linux shares the CPU fairly between sessions before processes (autogroups): on a
+   * busy machine a process in this script's session gets a smaller share than a
+   * browser, which is always started in its own (PlainTab, Playwright).
+   */
+  readonly ownSession?: boolean;
+}
+
 export class CliRun {
   readonly child: ChildProcess;
   readonly lines: LogLine[] = [];
   readonly exited: Promise<number | null>;
   #waiters: { msg: string; resolve: (l: LogLine) => void }[] = [];
 
-  constructor(args: readonly string[], cacheDir = mkdtempSync(join(tmpdir(), 'flocktrain-lab-'))) {
+  constructor(args: readonly string[], options: CliRunOptions = {}) {
+    const cacheDir = options.cacheDir ?? mkdtempSync(join(tmpdir(), 'flocktrain-lab-'));
     this.child = spawn(process.execPath, [CLI, ...args], {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, XDG_CACHE_HOME: cacheDir },
+      detached: options.ownSession ?? false,
     });
     let partial = '';
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
