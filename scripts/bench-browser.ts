@@ -2,15 +2,17 @@
 // with the coordinator and on one compute thread (?threads=1, --threads 1), on the
 // default task (MNIST MLP 784-128-10, shard 16) at batch 16, 64 and 512. A row gives
 // end-to-end samples/s (training samples over epoch time, network and coordinator
-// included; the median over epochs 2 to EPOCHS, the first holding the start-up and
-// the dataset download) and each worker's compute samples/s (its own kernel time, as
-// it reports it: the dashboard's figure).
+// included; the median over epochs 2 to EPOCHS of every round, the first epoch holding
+// the start-up and the dataset download) and each worker's compute samples/s (its own
+// kernel time, as it reports it: the dashboard's figure).
 //
 // The tab is a headless chromium opened on the join link as a person opens it, with
 // no DevTools session (PlainTab); the Node worker runs in a session of its own, as the
-// browser does, so that on a busy machine neither gets a larger share of the CPU. `--devtools` adds a column for a tab under
-// Playwright, whose DevTools Network domain copies every WebSocket frame to the
-// client: that is what a tab costs while it is being watched, not what it costs.
+// browser does, so that on a busy machine neither gets a larger share of the CPU.
+// Rounds (--rounds N, default 2) alternate which contender goes first, so a machine
+// getting busier or quieter does not favour one. `--devtools` adds a column for a tab
+// under Playwright, whose DevTools Network domain copies every WebSocket frame to the
+// client: what a tab costs while it is being watched, not what it costs.
 // A benchmark, not a test: nothing here fails on a slow machine.
 
 import { cpus, loadavg } from 'node:os';
@@ -24,9 +26,9 @@ const TARGET = { batch: 64, ratio: 0.5 } as const;
 
 type Contender = 'node' | 'tab' | 'tab-devtools';
 
-interface Result {
-  /** Median over epochs 2..EPOCHS of training samples per second of epoch time. */
-  readonly samplesPerSec: number;
+interface Run {
+  /** Training samples per second of epoch time, for epochs 2..EPOCHS. */
+  readonly perEpoch: number[];
   /** The worker's own figure: samples per second of its kernel time. */
   readonly computeSamplesPerSec: number;
 }
@@ -71,7 +73,7 @@ async function join(
   }
 }
 
-async function benchOne(who: Contender, batch: number, browser: () => Promise<Browser>): Promise<Result> {
+async function benchOne(who: Contender, batch: number, browser: () => Promise<Browser>): Promise<Run> {
   const c = await coordinator(['--epochs', String(EPOCHS), '--batch-size', String(batch), '--log-every', '100000']);
   let compute = 0;
   const kind = who === 'node' ? 'node' : 'browser';
@@ -95,43 +97,76 @@ async function benchOne(who: Contender, batch: number, browser: () => Promise<Br
     .map((l) => train / Number(l.seconds));
   if (perEpoch.length === 0 || !perEpoch.every(Number.isFinite))
     throw new Error(`${who} at batch ${batch}: no timed epoch in the coordinator's log`);
-  return { samplesPerSec: median(perEpoch), computeSamplesPerSec: compute };
+  return { perEpoch, computeSamplesPerSec: compute };
+}
+
+/** What a contender did at one batch size, over all rounds. */
+interface Result {
+  readonly samplesPerSec: number;
+  readonly computeSamplesPerSec: number;
+}
+
+function option(name: string, fallback: number): number {
+  const at = process.argv.indexOf(name);
+  if (at < 0) return fallback;
+  const value = Number(process.argv[at + 1]);
+  if (!(Number.isInteger(value) && value >= 1))
+    throw new Error(`${name} takes a whole number ≥ 1, got ${process.argv[at + 1]}`);
+  return value;
 }
 
 async function main(): Promise<void> {
   const devtools = process.argv.includes('--devtools');
+  const rounds = option('--rounds', 2);
   // Launched only if a contender needs Playwright.
   const playwright: { browser: Promise<Browser> | null } = { browser: null };
   const launch = (): Promise<Browser> => {
     playwright.browser ??= launchChromium();
     return playwright.browser;
   };
-  const fmt = (v: number): string => Math.round(v).toLocaleString('en-US');
   const contenders: Contender[] = devtools ? ['node', 'tab', 'tab-devtools'] : ['node', 'tab'];
   const rows: { batch: number; results: Map<Contender, Result> }[] = [];
-  // Other work on the machine slows the contenders unequally (a tab is several processes): say how busy it was.
+  // Other work on the machine slows everything and adds noise: say how busy it was.
   const loadBefore = loadavg()[0];
   try {
     for (const batch of BATCHES) {
+      const runs = new Map<Contender, Run[]>(contenders.map((who) => [who, []]));
+      for (let round = 0; round < rounds; round++) {
+        const order = round % 2 === 0 ? contenders : [...contenders].reverse();
+        for (const who of order) runs.get(who)!.push(await benchOne(who, batch, launch));
+      }
       const results = new Map<Contender, Result>();
-      for (const who of contenders) results.set(who, await benchOne(who, batch, launch));
+      for (const [who, done] of runs) {
+        results.set(who, {
+          samplesPerSec: median(done.flatMap((r) => r.perEpoch)),
+          computeSamplesPerSec: median(done.map((r) => r.computeSamplesPerSec)),
+        });
+      }
       rows.push({ batch, results });
     }
   } finally {
     await (await playwright.browser)?.close();
   }
+  report(rows, { devtools, rounds, loadBefore });
+}
+
+function report(
+  rows: readonly { batch: number; results: Map<Contender, Result> }[],
+  run: { devtools: boolean; rounds: number; loadBefore: number },
+): void {
+  const fmt = (v: number): string => Math.round(v).toLocaleString('en-US');
   const out = process.stdout;
   out.write(
     `flocktrain browser benchmark — node ${process.version}, ${chromiumVersion()} headless, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}\n`,
   );
-  out.write(`load average (1 min): ${loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end\n`);
+  out.write(`load average (1 min): ${run.loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end\n`);
   out.write(
-    `MNIST MLP 784-128-10, shard 16, one worker alone on one compute thread; samples/s: median of epochs 2–${EPOCHS}\n\n`,
+    `MNIST MLP 784-128-10, shard 16, one worker alone on one compute thread; samples/s: median of epochs 2–${EPOCHS} of ${run.rounds} round${run.rounds === 1 ? '' : 's'}\n\n`,
   );
   out.write(
-    `| batch | Node worker samples/s | tab samples/s | tab / Node | Node compute samples/s | tab compute samples/s |${devtools ? ' tab under Playwright samples/s |' : ''}\n`,
+    `| batch | Node worker samples/s | tab samples/s | tab / Node | Node compute samples/s | tab compute samples/s |${run.devtools ? ' tab under Playwright samples/s |' : ''}\n`,
   );
-  out.write(`|---|---|---|---|---|---|${devtools ? '---|' : ''}\n`);
+  out.write(`|---|---|---|---|---|---|${run.devtools ? '---|' : ''}\n`);
   for (const { batch, results } of rows) {
     const node = results.get('node')!;
     const tab = results.get('tab')!;
@@ -147,4 +182,9 @@ async function main(): Promise<void> {
   );
 }
 
-await main();
+try {
+  await main();
+} catch (err) {
+  process.stderr.write(`bench:browser: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+}
