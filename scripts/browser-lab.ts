@@ -102,6 +102,8 @@ export class CliRun {
   #waiters: { msg: string; resolve: (l: LogLine) => void }[] = [];
 
   constructor(args: readonly string[], options: CliRunOptions = {}) {
+    // A cache dir made here holds a copy of the dataset: it goes when the process does.
+    const ownCache = options.cacheDir === undefined;
     const cacheDir = options.cacheDir ?? mkdtempSync(join(tmpdir(), 'flocktrain-lab-'));
     this.child = spawn(process.execPath, [CLI, ...args], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -126,7 +128,12 @@ export class CliRun {
         }
       }
     });
-    this.exited = new Promise((resolve) => this.child.once('close', resolve));
+    this.exited = new Promise((resolve) =>
+      this.child.once('close', (code) => {
+        if (ownCache) rmSync(cacheDir, { recursive: true, force: true });
+        resolve(code);
+      }),
+    );
   }
 
   waitFor(msg: string): Promise<LogLine> {
