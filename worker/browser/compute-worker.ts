@@ -53,7 +53,7 @@ function planOnce(requested: number | null): void {
 
 /**
  * Least ms between two progress snapshots. Each snapshot re-renders the page (style,
- * layout, paint, raster, composite: about 3 ms of CPU a time in headless chromium,
+ * layout, paint, raster, composite: 2 to 4 ms of CPU a time in headless chromium,
  * more than a small task's compute) on the cores the training needs; four a second
  * is as often as anyone reads the page. Changes of phase, dataset or threads go at once.
  */
