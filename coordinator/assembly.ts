@@ -25,7 +25,7 @@ export type ServedRun = Pick<PreparedRun, 'config' | 'dataset' | 'datasetHash' |
 
 export interface CoordinatorSetup {
   readonly run: ServedRun;
-  /** The weights served first (workers' welcome), and their version. */
+  /** The weights served first (sent to each worker once it is ready), and their version. */
   readonly params: Float32Array;
   readonly version: number;
   readonly host: string;
@@ -91,18 +91,14 @@ export async function startCoordinator(
     log.child({ component: 'hub' }),
     events.child({ component: 'hub' }),
     {
-      welcome: () => {
-        const current = scheduler.currentWeights();
-        return {
-          spec: run.spec,
-          dataset: descriptor,
-          shardSize: run.config.shardSize,
-          kernels: run.config.kernels,
-          wireDtype: run.config.wireDtype,
-          version: current.version,
-          weights: current.weights.slice(),
-        };
-      },
+      // No weights: the scheduler sends them once the worker is ready (onReady).
+      welcome: () => ({
+        spec: run.spec,
+        dataset: descriptor,
+        shardSize: run.config.shardSize,
+        kernels: run.config.kernels,
+        wireDtype: run.config.wireDtype,
+      }),
       onReady: (w) => scheduler.onReady(w),
       onResult: (w, r, n) => scheduler.onResult(w, r, n),
       onGone: (w, why) => scheduler.onGone(w, why),
