@@ -1,9 +1,12 @@
 // Worker connections: the handshake, heartbeats, decoding, and rejection of bad
 // input. Each connection walks an explicit state machine
-//   awaiting_hello → loading (welcome sent, worker fetching data) → ready → closed
+//   awaiting_hello → authenticating (its address's wait for failed tokens)
+//     → loading (welcome sent, worker fetching data) → ready → closed
 // and the hub tells the scheduler only about ready workers, their results and their
 // departure. Bad input never throws out of here: it is logged with the worker id,
 // the worker is disconnected with a close code, and the scheduler reassigns its work.
+// Until its hello is accepted a connection may send only small messages (the server's
+// limit); a worker that stops reading is dropped once its unsent bytes pass a bound.
 
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
@@ -11,11 +14,26 @@ import type { RawData, WebSocket } from 'ws';
 import { messageBytes } from '../shared/node/message-bytes.js';
 import { CloseCode, PROTOCOL_VERSION, ProtocolError, type RejectReason } from '../shared/protocol/codes.js';
 import { decodeWorkerMessage, encode, type WorkerMessageLimits } from '../shared/protocol/codec.js';
-import type { ResultMessage, WelcomeMessage, WorkerKind, WorkerMessage } from '../shared/protocol/messages.js';
-import { tokensMatch } from './auth.js';
+import type {
+  HelloMessage,
+  ResultMessage,
+  WelcomeMessage,
+  WorkerKind,
+  WorkerMessage,
+} from '../shared/protocol/messages.js';
+import { addressKey, type FailedTokenThrottle, tokensMatch } from './auth.js';
 import type { Events } from './events.js';
+import { raiseMaxPayload } from './server.js';
 
-export type ConnectionState = 'awaiting_hello' | 'loading' | 'ready' | 'closed';
+export type ConnectionState = 'awaiting_hello' | 'authenticating' | 'loading' | 'ready' | 'closed';
+
+/** What a connection may hold or send, and what it does past those bounds. */
+interface ConnectionLimits {
+  /** Unsent bytes the coordinator holds for it at most. */
+  readonly maxBufferedBytes: number;
+  /** Called once, soon after a send leaves more than maxBufferedBytes unsent. */
+  readonly onUnread: () => void;
+}
 
 export class WorkerConnection {
   readonly id: string;
@@ -23,7 +41,10 @@ export class WorkerConnection {
   readonly log: Logger;
   readonly #socket: WebSocket;
   readonly #onReject: (reason: RejectReason, detail: string) => void;
+  readonly #limits: ConnectionLimits;
   state: ConnectionState = 'awaiting_hello';
+  /** Its unsent bytes passed the bound (reported once). */
+  #unread = false;
   kind: WorkerKind | null = null;
   agent = '';
   /** Tasks completed and samples computed, for the logs and the dashboard. */
@@ -39,15 +60,25 @@ export class WorkerConnection {
     remote: string,
     log: Logger,
     onReject: (reason: RejectReason, detail: string) => void,
+    limits: ConnectionLimits,
   ) {
     this.id = id;
     this.#socket = socket;
     this.remote = remote;
     this.log = log;
     this.#onReject = onReject;
+    this.#limits = limits;
   }
 
-  /** Disconnects the worker for a bad result (close code BAD_RESULT); its work is reassigned. */
+  /** Lets the authenticated worker send messages of up to `maxPayload` bytes (results). */
+  admit(maxPayload: number): void {
+    raiseMaxPayload(this.#socket, maxPayload);
+  }
+
+  /**
+   * Disconnects the worker for a bad result (close code BAD_RESULT), or for missing its
+   * deadlines (`too_slow`, close code TOO_SLOW); its work is reassigned.
+   */
   reject(reason: RejectReason, detail: string): void {
     this.#onReject(reason, detail);
   }
@@ -62,6 +93,11 @@ export class WorkerConnection {
       return;
     }
     this.#socket.send(bytes, { binary: true }, onSent === undefined ? undefined : () => onSent());
+    if (!this.#unread && this.#socket.bufferedAmount > this.#limits.maxBufferedBytes) {
+      this.#unread = true;
+      // Not from inside send: the caller (the scheduler, mid-dispatch) finishes first.
+      queueMicrotask(this.#limits.onUnread);
+    }
   }
 
   close(code: number, reason: string): void {
@@ -93,6 +129,12 @@ export interface HubHandlers {
 
 export interface HubOptions {
   readonly token: string;
+  /** Where failed tokens are counted, per address (shared with the HTTP routes). */
+  readonly throttle: FailedTokenThrottle;
+  /** Largest message an authenticated worker may send, in bytes (before hello: the server's small limit). */
+  readonly maxPayload: number;
+  /** Unsent bytes held for one worker at most; a worker past it does not read, and is dropped. */
+  readonly maxBufferedBytes: number;
   readonly datasetHash: string;
   readonly limits: WorkerMessageLimits;
   /** A connection must say hello within this many ms. */
@@ -107,6 +149,8 @@ export class Hub {
   readonly #events: Events;
   readonly #handlers: HubHandlers;
   readonly #connections = new Set<WorkerConnection>();
+  /** Each connection's address key (auth.ts), for the failed-token throttle. */
+  readonly #addresses = new Map<WorkerConnection, string>();
   readonly #heartbeat: NodeJS.Timeout;
   #drainWaiters: (() => void)[] = [];
   #nextId = 1;
@@ -129,13 +173,20 @@ export class Hub {
   accept(socket: WebSocket, req: IncomingMessage): void {
     const id = `w${this.#nextId++}`;
     const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    const address = addressKey(req.socket.remoteAddress ?? '?');
     const worker: WorkerConnection = new WorkerConnection(
       id,
       socket,
       remote,
       this.#log.child({ workerId: id }),
-      (reason, detail) => this.#reject(worker, CloseCode.BAD_RESULT, detail, reason),
+      (reason, detail) =>
+        this.#reject(worker, reason === 'too_slow' ? CloseCode.TOO_SLOW : CloseCode.BAD_RESULT, detail, reason),
+      {
+        maxBufferedBytes: this.#options.maxBufferedBytes,
+        onUnread: () => this.#dropUnread(worker),
+      },
     );
+    this.#addresses.set(worker, address);
     this.#connections.add(worker);
     const helloTimer = setTimeout(() => {
       if (worker.state === 'awaiting_hello')
@@ -151,6 +202,7 @@ export class Hub {
     socket.on('close', (code: number, reason: Buffer) => {
       clearTimeout(helloTimer);
       this.#connections.delete(worker);
+      this.#addresses.delete(worker);
       if (this.#connections.size === 0) for (const wake of this.#drainWaiters.splice(0)) wake();
       this.#markGone(worker, `closed (${code}${reason.length > 0 ? ` ${reason.toString()}` : ''})`);
     });
@@ -211,26 +263,9 @@ export class Hub {
       case 'hello': {
         if (worker.state !== 'awaiting_hello')
           return this.#reject(worker, CloseCode.PROTOCOL_ERROR, 'second hello', 'unexpected');
-        if (!tokensMatch(this.#options.token, message.token)) {
-          worker.log.warn({ remote: worker.remote }, 'rejected: wrong or missing token');
-          worker.state = 'closed';
-          worker.close(CloseCode.UNAUTHORIZED, 'wrong or missing token');
-          return;
-        }
-        if (message.protocol !== PROTOCOL_VERSION) {
-          return this.#reject(
-            worker,
-            CloseCode.VERSION_MISMATCH,
-            `protocol ${message.protocol} not supported (coordinator speaks ${PROTOCOL_VERSION})`,
-            'version',
-          );
-        }
-        worker.kind = message.kind;
-        worker.agent = message.agent;
-        worker.state = 'loading';
-        const w = this.#handlers.welcome();
-        worker.send(encode({ type: 'welcome', protocol: PROTOCOL_VERSION, workerId: worker.id, ...w }));
-        worker.log.debug({ kind: worker.kind, agent: worker.agent, remote: worker.remote }, 'welcomed');
+        worker.state = 'authenticating';
+        const address = this.#addresses.get(worker) ?? '?';
+        this.#options.throttle.afterDelay(address, () => this.#authenticate(worker, message, address));
         return;
       }
       case 'ready': {
@@ -258,6 +293,43 @@ export class Hub {
         throw new Error(`unhandled message ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /** The token of a hello, checked once its address's wait for earlier failures is over. */
+  #authenticate(worker: WorkerConnection, hello: HelloMessage, address: string): void {
+    if (worker.state !== 'authenticating') return; // gone while it waited
+    if (!tokensMatch(this.#options.token, hello.token)) {
+      this.#options.throttle.failed(address);
+      worker.log.warn({ remote: worker.remote }, 'rejected: wrong or missing token');
+      worker.state = 'closed';
+      worker.close(CloseCode.UNAUTHORIZED, 'wrong or missing token');
+      return;
+    }
+    this.#options.throttle.succeeded(address);
+    if (hello.protocol !== PROTOCOL_VERSION) {
+      return this.#reject(
+        worker,
+        CloseCode.VERSION_MISMATCH,
+        `protocol ${hello.protocol} not supported (coordinator speaks ${PROTOCOL_VERSION})`,
+        'version',
+      );
+    }
+    worker.kind = hello.kind;
+    worker.agent = hello.agent;
+    worker.state = 'loading';
+    worker.admit(this.#options.maxPayload);
+    const w = this.#handlers.welcome();
+    worker.send(encode({ type: 'welcome', protocol: PROTOCOL_VERSION, workerId: worker.id, ...w }));
+    worker.log.debug({ kind: worker.kind, agent: worker.agent, remote: worker.remote }, 'welcomed');
+  }
+
+  /** A worker whose unsent bytes passed the bound: cut at once (a close frame would queue behind them). */
+  #dropUnread(worker: WorkerConnection): void {
+    if (worker.state === 'closed') return;
+    const detail = `more than ${this.#options.maxBufferedBytes} bytes sent to it are still unread`;
+    this.#events.emit('workerRejected', { workerId: worker.id, reason: 'not_reading', detail, remote: worker.remote });
+    worker.terminate();
+    this.#markGone(worker, 'rejected (not_reading)');
   }
 
   /** Logs a rejection with the worker id and disconnects; the scheduler reassigns its work. */

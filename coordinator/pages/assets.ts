@@ -83,7 +83,7 @@ export function publicPageRoutes(): [string, RouteHandler][] {
   return [['/', html(WORKER_HTML, { ...HTML_HEADERS, ...ISOLATION_HEADERS })], ...bundles];
 }
 
-/** Routes behind the token: the dashboard page (its data comes from /events). */
-export function protectedPageRoutes(): [string, RouteHandler][] {
+/** The dashboard page: code anyone may fetch, like the worker page; its data comes from /events, behind a token. */
+export function dashboardPageRoutes(): [string, RouteHandler][] {
   return [['/dashboard', html(DASHBOARD_HTML)]];
 }

@@ -30,8 +30,6 @@ export const CloseCode = {
   UNSUPPORTED_KERNELS: 4008,
   /** The worker missed its task deadline several times in a row and was ejected; it may reconnect. */
   TOO_SLOW: 4009,
-  /** The coordinator (or this address) has too many connections; try again later. */
-  BUSY: 4010,
 } as const;
 
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
