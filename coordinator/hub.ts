@@ -328,8 +328,8 @@ export class Hub {
     if (worker.state === 'closed') return;
     const detail = `more than ${this.#options.maxBufferedBytes} bytes sent to it are still unread`;
     this.#events.emit('workerRejected', { workerId: worker.id, reason: 'not_reading', detail, remote: worker.remote });
-    worker.terminate();
     this.#markGone(worker, 'rejected (not_reading)');
+    worker.terminate();
   }
 
   /** Logs a rejection with the worker id and disconnects; the scheduler reassigns its work. */

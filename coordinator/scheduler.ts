@@ -438,9 +438,9 @@ export class Scheduler implements StepExecutor {
 
   /**
    * Brings forward the deadlines of tasks out to workers not yet measured: set while
-   * no worker was (the ceiling, taskTimeoutMax), they shrink to what the fleet's speed
-   * implies once one is, so workers that join first and never answer hold the first
-   * step for seconds, not a minute.
+   * no worker was (a fixed allowance, roster.ts), they shrink to what the fleet's speed
+   * implies once one is, so workers that join first and never answer hold a step only
+   * until the first result shows how long a task takes.
    */
   #tightenDeadlines(step: StepRun): void {
     const now = performance.now();

@@ -47,7 +47,7 @@ export const SERVE_GROUP = {
     taskTimeoutMax: number({
       default: coordinator.taskTimeoutMaxMs,
       above: 0,
-      describe: "ms: longest deadline (used before a worker's speed is known)",
+      describe: 'ms: longest deadline of a task (before any worker is measured: 10 s, within these bounds)',
     }),
     ejectAfter: number({
       default: coordinator.ejectAfterMisses,

@@ -29,6 +29,13 @@ const DEADLINE_SLACK_MS = 250;
 const STARVED_BOOST = 1.25;
 /** Weight of the newest measurement in a worker's throughput average. */
 const EWMA_ALPHA = 0.3;
+/**
+ * Deadline of a task while no worker has been measured (clamped to the bounds): long
+ * enough for a first task's warm-up, short enough that workers which join first and
+ * never answer hold the first step for seconds, not for taskTimeoutMax. A task that
+ * misses it is handed out again; its result still counts if it comes first.
+ */
+const UNMEASURED_DEADLINE_MS = 10_000;
 /** A missed deadline multiplies the worker's speed estimate by this. */
 const MISS_PENALTY = 0.5;
 
@@ -139,9 +146,9 @@ export class Roster {
   /** ms a task of `samples` samples may take on `worker` before its shards are handed out again. */
   deadline(worker: StepWorker, samples: number): number {
     const { taskTimeoutMinMs: min, taskTimeoutMaxMs: max } = this.#options;
-    // A worker not yet measured is given the fleet's mean speed; with none measured, the ceiling.
+    // A worker not yet measured is given the fleet's mean speed; with none measured, a fixed allowance.
     const speed = this.#speed.get(worker) ?? this.#meanSpeed();
-    if (speed === undefined) return max;
+    if (speed === undefined) return Math.min(max, Math.max(min, UNMEASURED_DEADLINE_MS));
     return Math.min(max, Math.max(min, DEADLINE_FACTOR * (samples / speed) + DEADLINE_SLACK_MS));
   }
 

@@ -95,6 +95,9 @@ export interface HarnessOptions {
   readonly taskTimeoutMaxMs: number;
   /** As CoordinatorSetup's; default: the production one. */
   readonly verifier?: CoordinatorSetup['verifier'];
+  /** As CoordinatorSetup's; default: DEFAULTS.coordinator's. */
+  readonly limits?: CoordinatorSetup['limits'];
+  readonly allowedOrigins?: CoordinatorSetup['allowedOrigins'];
 }
 
 export interface Coordinator {
@@ -128,6 +131,8 @@ export async function startCoordinator(o: HarnessOptions): Promise<Coordinator> 
       heartbeatMs: o.heartbeatMs,
       closeGraceMs: WAIT_MS,
       ...(o.verifier === undefined ? {} : { verifier: o.verifier }),
+      ...(o.limits === undefined ? {} : { limits: o.limits }),
+      ...(o.allowedOrigins === undefined ? {} : { allowedOrigins: o.allowedOrigins }),
     },
     log,
   );
