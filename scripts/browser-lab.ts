@@ -11,7 +11,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { parseFeedEvent, type FeedEvent } from '../coordinator/dashboard-schema.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(ROOT, 'dist', 'cli', 'bin.js');
+const CLI = join(ROOT, 'dist', 'coordinator', 'cli', 'bin.js');
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--no-sandbox',

@@ -4,45 +4,15 @@
 // not trust the certificate must stop with one line; the join line's links are
 // https and wss with the tokens in the fragment.
 
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { get } from 'node:https';
 import { describe, expect, it } from 'vitest';
+import { selfSignedCertificate } from '../support/self-signed.js';
 import { coordinatorDone, oneLineError, Sandbox, useE2eCleanup } from './harness.js';
 
 useE2eCleanup();
 
 const RUN = ['--dataset', 'blobs', '--samples', '400', '--hidden', '16', '--batch-size', '32', '--epochs', '1'];
-
-/** A self-signed P-256 certificate for 127.0.0.1, valid a day: [cert, key] paths. */
-function selfSigned(sb: Sandbox): [string, string] {
-  const cert = sb.path('cert.pem');
-  const key = sb.path('key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
-  return [cert, key];
-}
 
 /** GET over https trusting `ca`; the status code. */
 function status(url: string, ca: string): Promise<number> {
@@ -57,7 +27,7 @@ function status(url: string, ca: string): Promise<number> {
 describe('TLS', () => {
   it("serves https and wss on one port; a Node worker with --ca trains to train's hash", async () => {
     const sb = new Sandbox();
-    const [cert, key] = selfSigned(sb);
+    const { cert, key } = selfSignedCertificate(sb.dir);
     const reference = sb.train(RUN);
     const c = await sb.coordinator([...RUN, '--tls-cert', cert, '--tls-key', key]);
     const port = new URL(c.url).port;
@@ -84,7 +54,7 @@ describe('TLS', () => {
 
   it('refuses a certificate without its key, and a file that is not PEM, with one line each', async () => {
     const sb = new Sandbox();
-    const [cert] = selfSigned(sb);
+    const { cert } = selfSignedCertificate(sb.dir);
     const alone = await sb.run(['coordinator', ...RUN, '--port', '0', '--tls-cert', cert]);
     expect(oneLineError(alone.stderr)).toBe('flocktrain: --tls-cert and --tls-key go together: give both, or neither');
     const swapped = await sb.run(['coordinator', ...RUN, '--port', '0', '--tls-cert', cert, '--tls-key', cert]);
