@@ -13,7 +13,7 @@ import { headerFields } from '../shared/data/hash-encoding.js';
 import type { DatasetDescriptor } from '../shared/protocol/messages.js';
 import { ShardComputer } from '../worker/compute.js';
 import { DashboardFeed } from './dashboard.js';
-import { FailedTokenThrottle, generateToken } from './auth.js';
+import { FailedTokenThrottle, generateToken, TokenBook } from './auth.js';
 import { Events } from './events.js';
 import { Hub } from './hub.js';
 import { dashboardPageRoutes, publicPageRoutes } from './pages/assets.js';
@@ -34,6 +34,8 @@ export interface CoordinatorSetup {
   /** 0: any free port. */
   readonly port: number;
   readonly token: string;
+  /** Named tokens besides it (name → token), replaceable while serving (replaceTokens). */
+  readonly namedTokens?: ReadonlyMap<string, string>;
   /** The dashboard's read-only token (its event stream only); default: a random one. */
   readonly dashboardToken?: string;
   /** Workers to wait for, the bounds of a task's deadline (ms), and the misses in a row that eject a worker. */
@@ -74,6 +76,11 @@ export interface RunningCoordinator {
   readonly dashboard: DashboardFeed;
   /** Largest inbound WebSocket message accepted, in bytes. */
   readonly maxPayload: number;
+  /**
+   * Makes `named` the named tokens; workers that joined with a token no longer there
+   * are disconnected. Returns the revoked names.
+   */
+  replaceTokens(named: ReadonlyMap<string, string>): string[];
   /** Tells the workers to stop, waits for them to go (at most closeGraceMs), and closes the server. */
   close(code: number, reason: string): Promise<void>;
 }
@@ -98,6 +105,7 @@ export async function startCoordinator(
   });
   const descriptor = datasetDescriptor(run);
   const limits = serverLimits(setup.limits);
+  const tokens = new TokenBook(setup.token, setup.namedTokens);
   const throttle = new FailedTokenThrottle({
     baseMs: DEFAULTS.coordinator.failedTokenDelayMs,
     maxMs: DEFAULTS.coordinator.failedTokenMaxDelayMs,
@@ -108,7 +116,7 @@ export async function startCoordinator(
   const maxPayload = paramCount * 4 * numShards + 64 * 1024;
   const hub = new Hub(
     {
-      token: setup.token,
+      tokens,
       throttle,
       maxPayload,
       // A few weights messages: a worker busy computing reads late, one that never reads is cut.
@@ -148,7 +156,7 @@ export async function startCoordinator(
       port: setup.port,
       limits,
       tls: setup.tls ?? null,
-      token: setup.token,
+      tokens,
       dashboardToken,
       throttle,
       protectedRoutes: new Map<string, RouteHandler>([[descriptor.path, dataRoute(run)]]),
@@ -175,6 +183,11 @@ export async function startCoordinator(
     scheduler,
     hub,
     dashboard,
+    replaceTokens: (named) => {
+      const revoked = tokens.replace(named);
+      hub.revoke(revoked);
+      return revoked;
+    },
     maxPayload,
     close: async (code, reason) => {
       hub.stopAll(code, reason);

@@ -1,8 +1,10 @@
 // Tokens and the people guessing them. Tokens are generated when the user gives none,
 // refused when too short to resist guessing, and compared in constant time so the
-// comparison leaks nothing about how much of a guess was right. Failed guesses are
-// throttled per network address: each failure doubles how long the next token from
-// that address waits before it is even checked.
+// comparison leaks nothing about how much of a guess was right; besides the main one,
+// named tokens come from a file and can be revoked while the run goes on. Failed
+// guesses are throttled per network address: each failure doubles how long the next
+// token from that address waits before it is even checked. Also the origins whose
+// pages may open a worker WebSocket, as browsers spell them.
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
@@ -30,6 +32,78 @@ export function tokensMatch(expected: string, presented: string): boolean {
   const a = createHash('sha256').update(expected).digest();
   const b = createHash('sha256').update(presented).digest();
   return timingSafeEqual(a, b);
+}
+
+/** Anything that says whose a presented token is. */
+export interface TokenCheck {
+  /** The name of the token `presented` is, or null when it is none of them. */
+  match(presented: string): string | null;
+}
+
+/** The name the main token (--token, or the random one) goes by in logs. */
+export const MAIN_TOKEN_NAME = 'main';
+
+/**
+ * The tokens that let a worker in: the main one, plus named ones (--tokens FILE) that
+ * can be replaced while the run goes on. Every candidate is compared, in constant time
+ * each, so the time taken does not tell which one came close.
+ */
+export class TokenBook implements TokenCheck {
+  readonly #main: string;
+  #named: ReadonlyMap<string, string>;
+
+  /** `named`: name → token. */
+  constructor(main: string, named: ReadonlyMap<string, string> = new Map()) {
+    this.#main = main;
+    this.#named = named;
+  }
+
+  match(presented: string): string | null {
+    let found: string | null = tokensMatch(this.#main, presented) ? MAIN_TOKEN_NAME : null;
+    for (const [name, token] of this.#named) if (tokensMatch(token, presented)) found ??= name;
+    return found;
+  }
+
+  /** Replaces the named tokens; returns the names no longer there (revoked). */
+  replace(named: ReadonlyMap<string, string>): string[] {
+    const revoked = [...this.#named].filter(([name, token]) => named.get(name) !== token).map(([name]) => name);
+    this.#named = named;
+    return revoked;
+  }
+}
+
+/** Accepts exactly one token, under the main token's name. */
+export function singleToken(token: string): TokenCheck {
+  return new TokenBook(token);
+}
+
+/**
+ * Parses a tokens file: one `name token` per line, blank lines and `#` comments
+ * ignored. Names are 1–64 letters, digits, `.`, `_` or `-`; tokens at least 16
+ * characters; neither may repeat. A ConfigError names the line otherwise.
+ */
+export function parseTokenFile(text: string, file: string): Map<string, string> {
+  const named = new Map<string, string>();
+  const seen = new Set<string>();
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const where = `${file}:${i + 1}`;
+    const parts = line.split(/\s+/);
+    if (parts.length !== 2) throw new ConfigError(`${where}: expected "name token", got ${parts.length} words`);
+    const [name, token] = parts;
+    if (!/^[\w.-]{1,64}$/.test(name) || name === MAIN_TOKEN_NAME)
+      throw new ConfigError(
+        `${where}: a name is 1-64 letters, digits, '.', '_' or '-' (and not "${MAIN_TOKEN_NAME}"), got ${JSON.stringify(name.slice(0, 70))}`,
+      );
+    if (token.length < MIN_TOKEN_LENGTH)
+      throw new ConfigError(`${where}: the token of ${name} must be at least ${MIN_TOKEN_LENGTH} characters`);
+    if (named.has(name)) throw new ConfigError(`${where}: ${name} is named twice`);
+    if (seen.has(token)) throw new ConfigError(`${where}: the token of ${name} is another name's too`);
+    named.set(name, token);
+    seen.add(token);
+  });
+  return named;
 }
 
 /**

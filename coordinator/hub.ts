@@ -21,7 +21,7 @@ import type {
   WorkerKind,
   WorkerMessage,
 } from '../shared/protocol/messages.js';
-import { addressKey, type FailedTokenThrottle, tokensMatch } from './auth.js';
+import { addressKey, type FailedTokenThrottle, MAIN_TOKEN_NAME, type TokenCheck } from './auth.js';
 import type { Events } from './events.js';
 import { raiseMaxPayload } from './server.js';
 
@@ -38,7 +38,10 @@ interface ConnectionLimits {
 export class WorkerConnection {
   readonly id: string;
   readonly remote: string;
-  readonly log: Logger;
+  /** Bound to the worker's id, and once it is in, to its token's name. */
+  log: Logger;
+  /** The name of the token it joined with (auth.ts), once it is in. */
+  tokenName: string | null = null;
   readonly #socket: WebSocket;
   readonly #onReject: (reason: RejectReason, detail: string) => void;
   readonly #limits: ConnectionLimits;
@@ -128,7 +131,8 @@ export interface HubHandlers {
 }
 
 export interface HubOptions {
-  readonly token: string;
+  /** Who may join, and under which token name. */
+  readonly tokens: TokenCheck;
   /** Where failed tokens are counted, per address (shared with the HTTP routes). */
   readonly throttle: FailedTokenThrottle;
   /** Largest message an authenticated worker may send, in bytes (before hello: the server's small limit). */
@@ -212,6 +216,17 @@ export class Hub {
       this.#events.emit('workerRejected', { workerId: id, reason, detail: err.message, remote });
       this.#markGone(worker, `rejected (${err.message})`);
     });
+  }
+
+  /** Disconnects every worker that joined with one of these token names (close code UNAUTHORIZED). */
+  revoke(names: readonly string[]): void {
+    const revoked = new Set(names);
+    for (const w of this.#connections) {
+      if (w.tokenName === null || !revoked.has(w.tokenName) || w.state === 'closed') continue;
+      w.log.warn({ tokenName: w.tokenName }, 'token revoked; disconnecting');
+      w.close(CloseCode.UNAUTHORIZED, 'token revoked');
+      this.#markGone(w, `token ${w.tokenName} revoked`);
+    }
   }
 
   /** Tells every connected worker to stop, with a reason, and closes. */
@@ -298,7 +313,8 @@ export class Hub {
   /** The token of a hello, checked once its address's wait for earlier failures is over. */
   #authenticate(worker: WorkerConnection, hello: HelloMessage, address: string): void {
     if (worker.state !== 'authenticating') return; // gone while it waited
-    if (!tokensMatch(this.#options.token, hello.token)) {
+    const tokenName = this.#options.tokens.match(hello.token);
+    if (tokenName === null) {
       this.#options.throttle.failed(address);
       worker.log.warn({ remote: worker.remote }, 'rejected: wrong or missing token');
       worker.state = 'closed';
@@ -315,7 +331,10 @@ export class Hub {
       );
     }
     worker.kind = hello.kind;
-    worker.agent = hello.agent;
+    worker.tokenName = tokenName;
+    worker.log = worker.log.child({ tokenName });
+    // The dashboard and the join/leave lines show the agent: a named token is part of who it is.
+    worker.agent = tokenName === MAIN_TOKEN_NAME ? hello.agent : `${hello.agent} [${tokenName}]`;
     worker.state = 'loading';
     worker.admit(this.#options.maxPayload);
     const w = this.#handlers.welcome();

@@ -18,6 +18,7 @@ import { createLogger } from '../shared/node/logger.js';
 import { announceRun, trainerOptions, trainToEnd } from './run-train.js';
 import type { TlsPem } from './server.js';
 import { prepareRun } from './setup.js';
+import { readTokenFile, watchTokenFile } from './token-file.js';
 import { Trainer } from './trainer.js';
 
 export async function runCoordinator(options: CoordinatorOptions): Promise<number> {
@@ -27,6 +28,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   const trainerOpts = trainerOptions(run, options, log, events);
   const token = options.token ?? generateToken();
   const tls = options.tls === null ? null : readTls(options.tls);
+  const namedTokens = options.tokensFile === null ? null : readTokenFile(options.tokensFile);
   const coordinator = await startCoordinator(
     {
       run,
@@ -35,6 +37,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
       host: options.host,
       port: options.port,
       token,
+      ...(namedTokens === null ? {} : { namedTokens }),
       ...(options.dashboardToken === null ? {} : { dashboardToken: options.dashboardToken }),
       tls,
       allowedOrigins: options.allowedOrigins,
@@ -67,6 +70,10 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     'join',
   );
   announceRun(events, run);
+  const stopWatching =
+    options.tokensFile === null
+      ? () => {}
+      : watchTokenFile(options.tokensFile, (named) => coordinator.replaceTokens(named), log);
 
   const trainer = new Trainer(run, scheduler, log, trainerOpts);
   // A self-signed certificate is the local workers' CA (a CA-signed one verifies either way).
@@ -87,6 +94,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    stopWatching();
     // Interrupted: remote workers keep trying to reconnect, for a resumed coordinator.
     if (outcome.interrupted) await coordinator.close(CloseCode.SHUTDOWN, 'coordinator interrupted');
     else await coordinator.close(CloseCode.DONE, 'training finished');

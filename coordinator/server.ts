@@ -18,7 +18,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ConfigError } from '../shared/errors.js';
-import { addressKey, type FailedTokenThrottle, normalizedOrigin, tokensMatch } from './auth.js';
+import { addressKey, type FailedTokenThrottle, normalizedOrigin, type TokenCheck, tokensMatch } from './auth.js';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
 
@@ -49,8 +49,8 @@ export interface ServerOptions {
   readonly limits: ServerLimits;
   /** Serve https and wss with this certificate; null: http and ws. */
   readonly tls: TlsPem | null;
-  /** The workers' token: required by protectedRoutes (Authorization: Bearer, or ?token=). */
-  readonly token: string;
+  /** The workers' tokens: one is required by protectedRoutes (Authorization: Bearer, or ?token=). */
+  readonly tokens: TokenCheck;
   /** Accepted, besides the workers' token, by dashboardRoutes: it reads, it cannot join or fetch data. */
   readonly dashboardToken: string;
   /** Where failed tokens are counted (the hub counts failed hellos in the same one). */
@@ -194,7 +194,7 @@ function route(options: ServerOptions, req: IncomingMessage, res: ServerResponse
     if (req.destroyed) return;
     const presented = presentedToken(req, url);
     const ok =
-      tokensMatch(options.token, presented) ||
+      options.tokens.match(presented) !== null ||
       (forWorkers === undefined && tokensMatch(options.dashboardToken, presented));
     if (!ok) {
       options.throttle.failed(key);

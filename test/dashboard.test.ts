@@ -5,7 +5,7 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../coordinator/config.js';
-import { FailedTokenThrottle } from '../coordinator/auth.js';
+import { FailedTokenThrottle, singleToken } from '../coordinator/auth.js';
 import { DashboardFeed, estimateEta, type ConnectionView, type FeedSource } from '../coordinator/dashboard.js';
 import { FeedError, parseFeedEvent, type FeedEvent } from '../coordinator/dashboard-schema.js';
 import { Events, type RunStarted } from '../coordinator/events.js';
@@ -209,7 +209,7 @@ describe('the dashboard over HTTP', () => {
         maxConnectionsPerIp: 64,
       },
       tls: null,
-      token: 'sesame',
+      tokens: singleToken('sesame'),
       dashboardToken: 'peek',
       throttle: new FailedTokenThrottle({ baseMs: 1, maxMs: 1, forgetMs: 1, maxAddresses: 1 }),
       protectedRoutes: new Map([['/data', (_req, res) => res.end('data')]]),

@@ -77,6 +77,11 @@ export const SECURITY_GROUP = {
           .filter((o) => o !== '')
           .map(normalizedOrigin),
     ),
+    tokens: text({
+      describe:
+        'more tokens, one "name token" per line; the name shows in logs and the dashboard; ' +
+        'removing a line revokes it (read again on SIGHUP and when the file changes)',
+    }),
     tlsCert: text({ describe: 'serve https and wss with this PEM certificate (chain) file; needs --tls-key' }),
     tlsKey: text({ describe: 'PEM private key of --tls-cert' }),
     maxConnections: number({
@@ -105,7 +110,7 @@ export const coordinatorCommand = defineCommand({
   groups: { ...RUN_GROUPS, serve: SERVE_GROUP, security: SECURITY_GROUP },
   run: async (v) => {
     const { taskTimeoutMin, taskTimeoutMax, ejectAfter, token, ...serve } = v.serve;
-    const { dashboardToken, allowOrigin, tlsCert, tlsKey, idleTimeout, ...caps } = v.security;
+    const { dashboardToken, allowOrigin, tlsCert, tlsKey, idleTimeout, tokens, ...caps } = v.security;
     if (taskTimeoutMax < taskTimeoutMin)
       throw new ConfigError(
         `--task-timeout-max must be ≥ --task-timeout-min (${taskTimeoutMin}), got ${taskTimeoutMax}`,
@@ -118,6 +123,7 @@ export const coordinatorCommand = defineCommand({
       token: token === null ? null : checkedToken(token, '--token'),
       dashboardToken: dashboardToken === null ? null : checkedToken(dashboardToken, '--dashboard-token'),
       allowedOrigins: allowOrigin,
+      tokensFile: tokens,
       tls: tlsCert === null || tlsKey === null ? null : { certFile: tlsCert, keyFile: tlsKey },
       limits: { ...caps, idleTimeoutMs: idleTimeout, headersTimeoutMs: idleTimeout },
       taskTimeoutMinMs: taskTimeoutMin,

@@ -32,6 +32,8 @@ export interface CoordinatorOptions extends TrainOptions {
   readonly ejectAfterMisses: number;
   /** null: a random read-only dashboard token, printed at startup. */
   readonly dashboardToken: string | null;
+  /** A file of named tokens besides the main one (token-file.ts); null: none. */
+  readonly tokensFile: string | null;
   /** Origins besides the coordinator's own whose pages may open worker WebSockets. */
   readonly allowedOrigins: readonly string[];
   /** PEM files to serve https and wss with; null: http and ws. */

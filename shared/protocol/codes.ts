@@ -12,7 +12,7 @@ export const PROTOCOL_VERSION = 4;
 export const CloseCode = {
   /** Training finished; the worker should exit (not reconnect). */
   DONE: 4000,
-  /** The hello carried a missing or wrong token. */
+  /** The hello carried a missing or wrong token, or the worker's named token was revoked. */
   UNAUTHORIZED: 4001,
   /** A message could not be decoded or failed validation. */
   PROTOCOL_ERROR: 4002,

@@ -12,7 +12,15 @@ import { connect, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WebSocket } from 'ws';
-import { addressKey, checkedToken, FailedTokenThrottle, normalizedOrigin } from '../../coordinator/auth.js';
+import {
+  addressKey,
+  checkedToken,
+  FailedTokenThrottle,
+  normalizedOrigin,
+  parseTokenFile,
+  singleToken,
+  TokenBook,
+} from '../../coordinator/auth.js';
 import { Events } from '../../coordinator/events.js';
 import { Hub } from '../../coordinator/hub.js';
 import { epochOrder, planStep } from '../../coordinator/plan.js';
@@ -169,6 +177,69 @@ describe('idle and slow connections', () => {
   });
 });
 
+describe('named tokens', () => {
+  const ALICE = 'alice-token-0123456789';
+  const BOB = 'bob-token-0123456789ab';
+
+  it('a worker joins with a named token, shown in its agent; removing the name disconnects it and refuses it after', async () => {
+    const c = await coordinator({
+      namedTokens: new Map([
+        ['alice', ALICE],
+        ['bob', BOB],
+      ]),
+    });
+    const alice = await RawWorker.connect(c.url);
+    await alice.join(ALICE, c.datasetHash, 'laptop');
+    const joined = await c.logs.waitFor((l) => l.msg === 'worker joined', 'alice joining');
+    expect(joined.agent).toBe('laptop [alice]');
+    const bob = await RawWorker.connect(c.url);
+    await bob.join(BOB, c.datasetHash, 'desk');
+
+    expect(c.replaceTokens(new Map([['bob', BOB]]))).toEqual(['alice']);
+    expect(await within(alice.closed, 'alice to be disconnected')).toEqual({
+      code: CloseCode.UNAUTHORIZED,
+      reason: 'token revoked',
+    });
+    const again = await RawWorker.connect(c.url);
+    again.send({ type: 'hello', protocol: PROTOCOL_VERSION, token: ALICE, kind: 'node', agent: 'again' });
+    expect((await within(again.closed, 'the revoked token to be refused')).code).toBe(CloseCode.UNAUTHORIZED);
+    expect(bob.socket.readyState).toBe(bob.socket.OPEN);
+    expect(c.scheduler.workerCount).toBe(1);
+  });
+
+  it('parses "name token" lines, naming the line of a mistake', () => {
+    const named = parseTokenFile(`# volunteers\nalice ${ALICE}\n\n  bob\t${BOB}  \n`, 'tokens.txt');
+    expect([...named]).toEqual([
+      ['alice', ALICE],
+      ['bob', BOB],
+    ]);
+    expect(() => parseTokenFile(`alice ${ALICE}\nbob short-token`, 'tokens.txt')).toThrow(
+      /^tokens\.txt:2: the token of bob must be at least 16 characters$/,
+    );
+    expect(() => parseTokenFile(`alice ${ALICE} extra`, 't')).toThrow(/^t:1: expected "name token", got 3 words$/);
+    expect(() => parseTokenFile(`alice ${ALICE}\nalice ${BOB}`, 't')).toThrow(/^t:2: alice is named twice$/);
+    expect(() => parseTokenFile(`alice ${ALICE}\nbob ${ALICE}`, 't')).toThrow(/^t:2: the token of bob is another/);
+    expect(() => parseTokenFile(`main ${ALICE}`, 't')).toThrow(ConfigError);
+  });
+
+  it('TokenBook names the token presented, and replacing it reports removed and changed names as revoked', () => {
+    const book = new TokenBook(TOKEN, new Map([['alice', ALICE]]));
+    expect(book.match(TOKEN)).toBe('main');
+    expect(book.match(ALICE)).toBe('alice');
+    expect(book.match(BOB)).toBeNull();
+    expect(book.replace(new Map([['alice', BOB]]))).toEqual(['alice']);
+    expect(book.match(ALICE)).toBeNull();
+    expect(
+      book.replace(
+        new Map([
+          ['alice', BOB],
+          ['carol', ALICE],
+        ]),
+      ),
+    ).toEqual([]);
+  });
+});
+
 describe('connection caps', () => {
   it('cuts a connection over the per-address cap at once, and takes new ones once others close', async () => {
     const c = await coordinator({ limits: { maxConnectionsPerIp: 3 } });
@@ -235,7 +306,7 @@ describe('a worker that does not read', () => {
     events.on('workerRejected', (e) => rejected.push(e.reason));
     const hub = new Hub(
       {
-        token: TOKEN,
+        tokens: singleToken(TOKEN),
         throttle: new FailedTokenThrottle({ baseMs: 1, maxMs: 1, forgetMs: 1, maxAddresses: 1 }),
         maxPayload: 1 << 20,
         maxBufferedBytes: 10_000,

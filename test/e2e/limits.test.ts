@@ -152,3 +152,35 @@ describe('token holders that never answer', () => {
     expect(c.proc.linesWithMsg('epoch').map((l) => l.samples)).toEqual([480, 480]);
   });
 });
+
+describe('--tokens FILE', () => {
+  const ALICE = 'alice-token-0123456789';
+  const BOB = 'bob-token-0123456789ab';
+
+  it('a named token joins under its name; SIGHUP rereads the file; removing its line disconnects its worker', async () => {
+    const sb = new Sandbox();
+    const file = sb.path('tokens.txt');
+    writeFileSync(file, `alice ${ALICE}\nbob ${BOB}\n`);
+    // --min-workers 2: nothing trains, the run waits while the tokens change.
+    const c = await sb.coordinator(['--dataset', 'blobs', '--tokens', file, '--min-workers', '2']);
+    const alice = sb.worker({ url: c.url, token: ALICE }, 'alice-laptop', ['--threads', '1']);
+    await c.proc.waitForMsg('worker joined', (l) => l.agent === 'alice-laptop [alice]');
+    c.proc.signal('SIGHUP');
+    await c.proc.waitForMsg('tokens reloaded', (l) => l.why === 'SIGHUP' && JSON.stringify(l.revoked) === '[]');
+    writeFileSync(file, `bob ${BOB}\n`);
+    await c.proc.waitForMsg('tokens reloaded', (l) => l.why === 'changed' && JSON.stringify(l.revoked) === '["alice"]');
+    expect((await alice.waitForExit()).code).toBe(1);
+    expect(oneLineError(alice.stderr)).toBe(
+      `flocktrain: the coordinator at ${new URL(c.url).host} refused the token (token revoked)`,
+    );
+    expect(c.proc.exit).toBeNull();
+  });
+
+  it('a tokens file with a short token is one line, before anything listens', async () => {
+    const sb = new Sandbox();
+    const file = sb.path('tokens.txt');
+    writeFileSync(file, `alice ${ALICE}\nbob tiny\n`);
+    const r = await sb.run(['coordinator', '--dataset', 'blobs', '--tokens', file, '--port', '0']);
+    expect(oneLineError(r.stderr)).toBe(`flocktrain: ${file}:2: the token of bob must be at least 16 characters`);
+  });
+});

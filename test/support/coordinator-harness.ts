@@ -98,6 +98,7 @@ export interface HarnessOptions {
   /** As CoordinatorSetup's; default: DEFAULTS.coordinator's. */
   readonly limits?: CoordinatorSetup['limits'];
   readonly allowedOrigins?: CoordinatorSetup['allowedOrigins'];
+  readonly namedTokens?: CoordinatorSetup['namedTokens'];
 }
 
 export interface Coordinator {
@@ -108,6 +109,8 @@ export interface Coordinator {
   readonly log: Logger;
   readonly maxPayload: number;
   readonly datasetHash: string;
+  /** As RunningCoordinator's. */
+  replaceTokens(named: ReadonlyMap<string, string>): string[];
   close(): Promise<void>;
 }
 
@@ -133,6 +136,7 @@ export async function startCoordinator(o: HarnessOptions): Promise<Coordinator> 
       ...(o.verifier === undefined ? {} : { verifier: o.verifier }),
       ...(o.limits === undefined ? {} : { limits: o.limits }),
       ...(o.allowedOrigins === undefined ? {} : { allowedOrigins: o.allowedOrigins }),
+      ...(o.namedTokens === undefined ? {} : { namedTokens: o.namedTokens }),
     },
     log,
   );
@@ -144,6 +148,7 @@ export async function startCoordinator(o: HarnessOptions): Promise<Coordinator> 
     log,
     maxPayload: served.maxPayload,
     datasetHash: hash,
+    replaceTokens: (named) => served.replaceTokens(named),
     close: async () => {
       served.scheduler.cancel('test over');
       await served.close(CloseCode.DONE, 'test over');
