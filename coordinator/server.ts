@@ -13,7 +13,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { networkInterfaces } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -236,13 +236,18 @@ function capConnections(http: Server, limits: ServerLimits, log: Logger): void {
   });
 }
 
-/** The origins a page served by this server has: every name and address it is reached at, with the port. */
+/**
+ * The origins a page served by this server has: the addresses it listens on, with the
+ * port, and on all interfaces also this machine's host name (other names, such as a
+ * reverse proxy's, come with --allow-origin).
+ */
 function ownOrigins(scheme: 'http' | 'https', host: string, port: number): string[] {
   const hosts = new Set<string>();
   if (host === '0.0.0.0' || host === '::') {
     for (const list of Object.values(networkInterfaces()))
       for (const a of list ?? []) if (a.family === 'IPv4' || host === '::') hosts.add(a.address);
     hosts.add('localhost');
+    hosts.add(hostname().toLowerCase());
   } else {
     hosts.add(host);
     if (host === '127.0.0.1' || host === '::1' || host === 'localhost')
