@@ -23,7 +23,6 @@ import type {
 } from '../shared/protocol/messages.js';
 import { addressKey, type FailedTokenThrottle, MAIN_TOKEN_NAME, type TokenCheck } from './auth.js';
 import type { Events } from './events.js';
-import { raiseMaxPayload } from './server.js';
 
 export type ConnectionState = 'awaiting_hello' | 'authenticating' | 'loading' | 'ready' | 'closed';
 
@@ -378,4 +377,18 @@ export class Hub {
     }
     for (const w of this.#connections) w.ping();
   }
+}
+
+/**
+ * Raises one socket's largest accepted message, once its peer has authenticated. ws
+ * fixes maxPayload per server and has no public way to change it per socket (a
+ * change was proposed and declined upstream), so this sets the receiver's limit,
+ * which it checks against each frame's declared length before buffering any of it.
+ * Throws if ws no longer has that field, so an upgrade cannot silently drop the limit.
+ */
+function raiseMaxPayload(socket: WebSocket, bytes: number): void {
+  const receiver = (socket as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
+  if (receiver === undefined || receiver === null || typeof receiver._maxPayload !== 'number')
+    throw new Error('ws internals changed: cannot raise a socket maxPayload (see coordinator/hub.ts)');
+  receiver._maxPayload = bytes;
 }

@@ -7,8 +7,8 @@
 // It is also the first line against peers that hold no token: connections are capped
 // in total and per address; a socket idle before its upgrade or an authorized request,
 // or slow to send its headers, is closed; a WebSocket upgrade from a web page must come
-// from an allowed origin; and until the hub accepts a hello, a WebSocket message may
-// not exceed a few kB (raiseMaxPayload lifts that per socket).
+// from an allowed origin; and a WebSocket message may not exceed a few kB (the hub
+// raises that per socket once it accepts the hello).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -82,20 +82,6 @@ export function presentedToken(req: IncomingMessage, url: URL): string {
   const auth = req.headers.authorization;
   if (auth?.startsWith('Bearer ')) return auth.slice('Bearer '.length);
   return url.searchParams.get('token') ?? '';
-}
-
-/**
- * Raises one socket's largest accepted message, once its peer has authenticated. ws
- * fixes maxPayload per server and has no public way to change it per socket (a
- * change was proposed and declined upstream), so this sets the receiver's limit,
- * which it checks against each frame's declared length before buffering any of it.
- * Throws if ws no longer has that field, so an upgrade cannot silently drop the limit.
- */
-export function raiseMaxPayload(socket: WebSocket, bytes: number): void {
-  const receiver = (socket as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
-  if (receiver === undefined || receiver === null || typeof receiver._maxPayload !== 'number')
-    throw new Error('ws internals changed: cannot raise a socket maxPayload (see coordinator/server.ts)');
-  receiver._maxPayload = bytes;
 }
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
