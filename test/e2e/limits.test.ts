@@ -84,6 +84,32 @@ describe('peers without a token', () => {
     expect(c.proc.exit).toBeNull();
   });
 
+  it('200 token holders that say hello and never read cost the coordinator < 50 MB: the model waits for ready', async () => {
+    const sb = new Sandbox();
+    const c = await sb.coordinator([
+      ...['--hidden', '512,512', '--batch-size', '512', '--epochs', '1', '--log-level', 'debug'],
+      ...['--min-workers', '1000', '--max-connections-per-ip', '256'],
+    ]);
+    const pid = c.proc.pid;
+    const before = memory(pid, 'VmRSS');
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    const agents = Array.from({ length: 200 }, (_, i) => `mute-${i}`);
+    const sockets = agents.map((agent) => {
+      const socket = new WebSocket(c.url);
+      socket.on('error', () => {});
+      socket.once('open', () => {
+        socket.pause(); // reads nothing, ever
+        socket.send(encode({ type: 'hello', protocol: PROTOCOL_VERSION, token: c.token, kind: 'node', agent }));
+      });
+      return socket;
+    });
+    // The coordinator's debug line for each welcome it sent.
+    await Promise.all(agents.map((agent) => c.proc.waitForMsg('welcomed', (l) => l.agent === agent)));
+    const peak = memory(pid, 'VmHWM');
+    for (const s of sockets) s.terminate();
+    expect(peak - before, `peak RSS ${peak / MB} MB, before ${before / MB} MB`).toBeLessThan(50 * MB);
+  });
+
   it('20 idle TCP sockets are closed within --idle-timeout', async () => {
     const sb = new Sandbox();
     const c = await sb.coordinator(['--dataset', 'blobs', '--idle-timeout', '1000']);
