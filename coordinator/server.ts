@@ -10,6 +10,7 @@
 // from an allowed origin; and a WebSocket message may not exceed a few kB (the hub
 // raises that per socket once it accepts the hello).
 
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -194,15 +195,47 @@ function route(options: ServerOptions, req: IncomingMessage, res: ServerResponse
   });
 }
 
+/** Descriptors kept out of the connection cap: checkpoints, the model file, compute threads, logs. */
+const RESERVED_DESCRIPTORS = 128;
+
+/** The soft limit on open files in /proc/self/limits text; null when unlimited or absent. */
+export function openFilesLimit(procLimits: string): number | null {
+  const m = /^Max open files\s+(\d+|unlimited)\s/m.exec(procLimits);
+  return m === null || m[1] === 'unlimited' ? null : Number(m[1]);
+}
+
+/**
+ * `wanted`, or less when this process may not open that many files besides what it
+ * needs for itself: connections that take the last descriptors would make the next
+ * checkpoint fail and refuse workers with a reset instead of a clean cut.
+ */
+function connectionCap(wanted: number, log: Logger): number {
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return wanted; // not Linux: the cap stands as given
+  }
+  const soft = openFilesLimit(text);
+  if (soft === null || wanted <= soft - RESERVED_DESCRIPTORS) return wanted;
+  const cap = Math.max(1, soft - RESERVED_DESCRIPTORS);
+  log.warn(
+    { maxConnections: cap, asked: wanted, openFilesLimit: soft },
+    'fewer connections than asked: the open-files limit is low (raise it with ulimit -n)',
+  );
+  return cap;
+}
+
 /** Destroys a new TCP connection over the total or per-address cap, before it costs more than its descriptor. */
 function capConnections(http: Server, limits: ServerLimits, log: Logger): void {
+  const maxConnections = connectionCap(limits.maxConnections, log);
   const perAddress = new Map<string, number>();
   let total = 0;
   let lastWarned = 0;
   http.on('connection', (socket: Socket) => {
     const key = addressKey(socket.remoteAddress ?? '?');
     const mine = perAddress.get(key) ?? 0;
-    if (total >= limits.maxConnections || mine >= limits.maxConnectionsPerIp) {
+    if (total >= maxConnections || mine >= limits.maxConnectionsPerIp) {
       // One line per 10 s at most: a flood must not also flood the log.
       if (Date.now() - lastWarned > 10_000) {
         lastWarned = Date.now();

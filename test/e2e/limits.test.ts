@@ -4,6 +4,7 @@
 // Each asserts what a user relies on (memory stays bounded, sockets are closed,
 // training completes with `train`'s weights hash), never a duration.
 
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -12,7 +13,7 @@ import { WebSocket } from 'ws';
 import { PROTOCOL_VERSION } from '../../shared/protocol/codes.js';
 import { decodeCoordinatorMessage, encode } from '../../shared/protocol/codec.js';
 import { messageBytes } from '../../shared/node/message-bytes.js';
-import { coordinatorDone, oneLineError, Sandbox, useE2eCleanup } from './harness.js';
+import { CLI, coordinatorDone, oneLineError, Sandbox, useE2eCleanup } from './harness.js';
 
 useE2eCleanup();
 
@@ -125,6 +126,45 @@ describe('peers without a token', () => {
       await Promise.race([allClosed, late]);
     } finally {
       clearTimeout(timer);
+    }
+  });
+
+  it('a low open-files limit lowers the connection cap, keeping descriptors for checkpoints', async () => {
+    const sb = new Sandbox();
+    const child = spawn(
+      'prlimit',
+      [
+        '--nofile=300:300',
+        '--',
+        process.execPath,
+        CLI,
+        'coordinator',
+        '--port',
+        '0',
+        '--dataset',
+        'blobs',
+        '--log-format',
+        'json',
+      ],
+      { cwd: sb.dir, env: sb.env, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      const line = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        let text = '';
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+          text += chunk;
+          for (const l of text.split('\n')) {
+            if (!l.startsWith('{')) continue;
+            const parsed = JSON.parse(l) as Record<string, unknown>;
+            if (parsed.msg === 'join') reject(new Error('joined without lowering the connection cap'));
+            if (String(parsed.msg).startsWith('fewer connections than asked')) resolve(parsed);
+          }
+        });
+        child.once('exit', () => reject(new Error('the coordinator exited')));
+      });
+      expect(line).toMatchObject({ maxConnections: 172, asked: 512, openFilesLimit: 300 });
+    } finally {
+      child.kill('SIGKILL');
     }
   });
 
