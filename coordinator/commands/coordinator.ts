@@ -66,12 +66,11 @@ export const SECURITY_GROUP = {
     }),
     allowOrigin: mapped(
       text({
-        default: '',
         describe:
           "comma-separated origins (e.g. https://train.example.org) whose pages may open worker WebSockets besides the coordinator's own",
       }),
       (value) =>
-        value
+        (value ?? '')
           .split(',')
           .map((o) => o.trim())
           .filter((o) => o !== '')

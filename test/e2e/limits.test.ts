@@ -223,6 +223,15 @@ describe('token holders that never answer', () => {
   });
 });
 
+describe('--allow-origin', () => {
+  it('refuses what is not an origin with one line', async () => {
+    const r = await new Sandbox().run(['coordinator', '--allow-origin', 'https://ok.example,train.example.org']);
+    expect(oneLineError(r.stderr)).toBe(
+      'flocktrain: --allow-origin: expected an origin like https://example.org, got "train.example.org"',
+    );
+  });
+});
+
 describe('--tokens FILE', () => {
   const ALICE = 'alice-token-0123456789';
   const BOB = 'bob-token-0123456789ab';
