@@ -3,10 +3,12 @@
 // more workers can join from other machines.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { DEFAULTS } from '../shared/defaults.js';
+import { ConfigError } from '../shared/errors.js';
 import { CloseCode } from '../shared/protocol/codes.js';
 import { startCoordinator } from './assembly.js';
 import { generateToken } from './auth.js';
@@ -14,7 +16,9 @@ import type { CoordinatorOptions } from './commands/options.js';
 import { Events } from './events.js';
 import { createLogger } from '../shared/node/logger.js';
 import { announceRun, trainerOptions, trainToEnd } from './run-train.js';
+import type { TlsPem } from './server.js';
 import { prepareRun } from './setup.js';
+import { readTokenFile, watchTokenFile } from './token-file.js';
 import { Trainer } from './trainer.js';
 
 export async function runCoordinator(options: CoordinatorOptions): Promise<number> {
@@ -23,6 +27,8 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   const run = prepareRun(options.config);
   const trainerOpts = trainerOptions(run, options, log, events);
   const token = options.token ?? generateToken();
+  const tls = options.tls === null ? null : readTls(options.tls);
+  const namedTokens = options.tokensFile === null ? null : readTokenFile(options.tokensFile);
   const coordinator = await startCoordinator(
     {
       run,
@@ -31,10 +37,16 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
       host: options.host,
       port: options.port,
       token,
+      ...(namedTokens === null ? {} : { namedTokens }),
+      ...(options.dashboardToken === null ? {} : { dashboardToken: options.dashboardToken }),
+      tls,
+      allowedOrigins: options.allowedOrigins,
+      limits: options.limits,
       scheduler: {
         minWorkers: options.minWorkers,
         taskTimeoutMinMs: options.taskTimeoutMinMs,
         taskTimeoutMaxMs: options.taskTimeoutMaxMs,
+        ejectAfterMisses: options.ejectAfterMisses,
       },
       helloTimeoutMs: DEFAULTS.coordinator.helloTimeoutMs,
       heartbeatMs: DEFAULTS.coordinator.heartbeatMs,
@@ -43,23 +55,29 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     log,
     events,
   );
-  const { url, scheduler } = coordinator;
-  // The join link opens the worker page (a browser tab becomes a worker); the dashboard sits beside it.
-  const page = `${url.replace(/^ws/, 'http')}/`;
+  const { url, pageUrl, scheduler } = coordinator;
+  // The join link opens the worker page (a browser tab becomes a worker); the dashboard
+  // sits beside it. Tokens ride in the fragment, which a browser never sends: not to
+  // this server's or a proxy's log, nor in a Referer.
   log.info(
     {
       url,
       token,
       command: `npx flocktrain worker --url ${url} --token ${token}`,
-      link: `${page}?token=${token}`,
-      dashboard: `${page}dashboard?token=${token}`,
+      link: `${pageUrl}#token=${token}`,
+      dashboard: `${pageUrl}dashboard#token=${coordinator.dashboardToken}`,
     },
     'join',
   );
   announceRun(events, run);
+  const stopWatching =
+    options.tokensFile === null
+      ? () => {}
+      : watchTokenFile(options.tokensFile, (named) => coordinator.replaceTokens(named), log);
 
   const trainer = new Trainer(run, scheduler, log, trainerOpts);
-  const children = spawnLocalWorkers(options.workers, url, token, log);
+  // A self-signed certificate is the local workers' CA (a CA-signed one verifies either way).
+  const children = spawnLocalWorkers(options.workers, url, token, log, options.tls?.certFile ?? null);
   let interrupts = 0;
   const onSignal = (): void => {
     interrupts++;
@@ -76,6 +94,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    stopWatching();
     // Interrupted: remote workers keep trying to reconnect, for a resumed coordinator.
     if (outcome.interrupted) await coordinator.close(CloseCode.SHUTDOWN, 'coordinator interrupted');
     else await coordinator.close(CloseCode.DONE, 'training finished');
@@ -87,7 +106,30 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   return outcome.code;
 }
 
-export function spawnLocalWorkers(count: number, url: string, token: string, log: Logger): ChildProcess[] {
+/** The PEM files of --tls-cert and --tls-key, read now so a bad path is one line before anything listens. */
+function readTls(files: { readonly certFile: string; readonly keyFile: string }): TlsPem {
+  const read = (file: string, flag: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`${flag} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  };
+  const pem = { cert: read(files.certFile, '--tls-cert'), key: read(files.keyFile, '--tls-key') };
+  if (!pem.cert.includes('-----BEGIN CERTIFICATE-----'))
+    throw new ConfigError(`--tls-cert ${files.certFile}: not a PEM certificate`);
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem.key))
+    throw new ConfigError(`--tls-key ${files.keyFile}: not a PEM private key`);
+  return pem;
+}
+
+export function spawnLocalWorkers(
+  count: number,
+  url: string,
+  token: string,
+  log: Logger,
+  caFile: string | null = null,
+): ChildProcess[] {
   const cli = fileURLToPath(new URL('./cli/bin.js', import.meta.url));
   // The workers share this machine's cores: more compute threads than cores only
   // adds switching and messages (same bits either way).
@@ -111,6 +153,7 @@ export function spawnLocalWorkers(count: number, url: string, token: string, log
         'json',
         '--log-level',
         'warn',
+        ...(caFile === null ? [] : ['--ca', caFile]),
       ],
       {
         stdio: ['ignore', 'inherit', 'inherit'],

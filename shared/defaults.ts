@@ -64,6 +64,22 @@ export const DEFAULTS = {
      * are cut: browser tabs on a busy link can take seconds to read their last frames.
      */
     closeGraceMs: 5_000,
+    /** Largest WebSocket message before a hello is accepted (a hello is under 1 kB). */
+    preHelloMaxBytes: 4096,
+    /** ms a client has to send an HTTP request's headers. */
+    headersTimeoutMs: 10_000,
+    /** ms a connection may stay idle before its WebSocket upgrade or an authorized request. */
+    idleTimeoutMs: 10_000,
+    /** ms an idle keep-alive HTTP connection is kept between requests. */
+    keepAliveTimeoutMs: 5_000,
+    /** Open connections at most, in total and from one address (an IPv4 address or an IPv6 /64). */
+    maxConnections: 512,
+    maxConnectionsPerIp: 64,
+    /** After a failed token, the next one from that address waits this long, doubling per failure up to the max. */
+    failedTokenDelayMs: 250,
+    failedTokenMaxDelayMs: 30_000,
+    /** A worker that misses this many task deadlines in a row is disconnected. */
+    ejectAfterMisses: 3,
   },
   worker: {
     reconnectForS: 300,

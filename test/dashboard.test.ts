@@ -5,10 +5,11 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../coordinator/config.js';
+import { FailedTokenThrottle, singleToken } from '../coordinator/auth.js';
 import { DashboardFeed, estimateEta, type ConnectionView, type FeedSource } from '../coordinator/dashboard.js';
 import { FeedError, parseFeedEvent, type FeedEvent } from '../coordinator/dashboard-schema.js';
 import { Events, type RunStarted } from '../coordinator/events.js';
-import { protectedPageRoutes, publicPageRoutes } from '../coordinator/pages/assets.js';
+import { dashboardPageRoutes, publicPageRoutes } from '../coordinator/pages/assets.js';
 import { startServer, type RunningServer } from '../coordinator/server.js';
 import { mlpSpec } from '../shared/model/spec.js';
 
@@ -199,10 +200,22 @@ describe('the dashboard over HTTP', () => {
     server = await startServer({
       host: '127.0.0.1',
       port: 0,
-      maxPayload: 1024,
-      token: 'sesame',
-      protectedRoutes: new Map([...protectedPageRoutes(), ...feed.routes()]),
-      publicRoutes: new Map(publicPageRoutes()),
+      limits: {
+        preHelloMaxBytes: 1024,
+        headersTimeoutMs: 5000,
+        idleTimeoutMs: 5000,
+        keepAliveTimeoutMs: 5000,
+        maxConnections: 64,
+        maxConnectionsPerIp: 64,
+      },
+      tls: null,
+      tokens: singleToken('sesame'),
+      dashboardToken: 'peek',
+      throttle: new FailedTokenThrottle({ baseMs: 1, maxMs: 1, forgetMs: 1, maxAddresses: 1 }),
+      protectedRoutes: new Map([['/data', (_req, res) => res.end('data')]]),
+      dashboardRoutes: new Map(feed.routes()),
+      publicRoutes: new Map([...publicPageRoutes(), ...dashboardPageRoutes()]),
+      log: pino({ level: 'silent' }),
       onConnection: (socket) => socket.close(),
     });
     return `http://127.0.0.1:${server.port}`;
@@ -235,10 +248,16 @@ describe('the dashboard over HTTP', () => {
     const base = await serve(feed);
     expect((await fetch(`${base}/events`)).status).toBe(401);
     expect((await fetch(`${base}/events?token=wrong`)).status).toBe(401);
-    expect((await fetch(`${base}/dashboard`)).status).toBe(401);
-    const page = await fetch(`${base}/dashboard?token=sesame`);
+    // The page is code (its token stays in the fragment); only its data is behind a token.
+    const page = await fetch(`${base}/dashboard`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<canvas id="loss-chart"');
+    // The dashboard's token reads the feed, and nothing else.
+    expect((await fetch(`${base}/data`, { headers: { authorization: 'Bearer peek' } })).status).toBe(401);
+    expect((await fetch(`${base}/data`, { headers: { authorization: 'Bearer sesame' } })).status).toBe(200);
+    const peek = await fetch(`${base}/events`, { headers: { authorization: 'Bearer peek' } });
+    expect(peek.status).toBe(200);
+    await peek.body?.cancel();
     const res = await fetch(`${base}/events`, { headers: { authorization: 'Bearer sesame' } });
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     const reading = readEvents(res, 3);

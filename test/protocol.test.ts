@@ -79,8 +79,6 @@ const COORDINATOR_MESSAGES: readonly CoordinatorMessage[] = [
     shardSize: 32,
     kernels: 'wasm',
     wireDtype: 'f32',
-    version: 5,
-    weights: floats(PARAMS, 2),
   },
   { type: 'weights', version: 6, dtype: 'f32', weights: floats(PARAMS, 3) },
   {
@@ -249,8 +247,7 @@ describe('round trips', () => {
       for (let shift = 0; shift < 4; shift++) {
         const decoded = decodeCoordinatorMessage(shifted(bytes, shift));
         expect(plain(decoded)).toStrictEqual(plain(message));
-        if (decoded.type === 'welcome' || decoded.type === 'weights')
-          expect(decoded.weights).toBeInstanceOf(Float32Array);
+        if (decoded.type === 'weights') expect(decoded.weights).toBeInstanceOf(Float32Array);
         if (decoded.type === 'task') for (const s of decoded.shards) expect(s.indices).toBeInstanceOf(Uint32Array);
       }
     },
@@ -276,7 +273,7 @@ describe('round trips', () => {
     for (const message of [...WORKER_MESSAGES, ...COORDINATOR_MESSAGES]) {
       const { pad, ...seen } = referenceDecode(encode(message)) as Record<string, unknown>;
       expect(plain(seen)).toStrictEqual(plain(wireOf(message)));
-      const hasTensor = message.type === 'welcome' || message.type === 'weights' || message.type === 'result';
+      const hasTensor = message.type === 'weights' || message.type === 'result';
       if (hasTensor)
         expect([...(pad as Uint8Array)].every((b) => b === 0) && (pad as Uint8Array).length < 4).toBe(true);
       else expect(pad).toBeUndefined();
@@ -286,12 +283,7 @@ describe('round trips', () => {
   it('puts a tensor after a head of a multiple of 4 bytes, and decodes it (f32) as a view of the message', () => {
     for (const message of [...WORKER_MESSAGES, ...COORDINATOR_MESSAGES]) {
       const layout = encodeLayout(message);
-      const tensor =
-        message.type === 'welcome' || message.type === 'weights'
-          ? message.weights
-          : message.type === 'result'
-            ? message.grads
-            : null;
+      const tensor = message.type === 'weights' ? message.weights : message.type === 'result' ? message.grads : null;
       const bytes = encode(message);
       if (tensor === null) {
         expect(layout.tensor).toBeNull();
@@ -305,12 +297,7 @@ describe('round trips', () => {
         new Uint8Array(tensor.buffer, tensor.byteOffset, tensor.byteLength),
       );
       const decoded = message.type === 'result' ? decodeWorkerMessage(bytes, LIMITS) : decodeCoordinatorMessage(bytes);
-      const seen =
-        decoded.type === 'result'
-          ? decoded.grads
-          : decoded.type === 'welcome' || decoded.type === 'weights'
-            ? decoded.weights
-            : null;
+      const seen = decoded.type === 'result' ? decoded.grads : decoded.type === 'weights' ? decoded.weights : null;
       expect(seen?.buffer).toBe(bytes.buffer);
     }
   });
@@ -652,11 +639,6 @@ describe('hostile input to decodeCoordinatorMessage', () => {
       name: 'welcome dataset kind unknown',
       value: { ...welcome, dataset: { ...(welcome.dataset as object), kind: 'ranking' } },
       reason: 'malformed',
-    },
-    {
-      name: 'welcome weights with NaN',
-      value: { ...welcome, weights: bytesOf(new Float32Array([...floats(PARAMS - 1, 0), NaN])) },
-      reason: 'non_finite',
     },
     {
       name: 'weights with NaN',

@@ -29,4 +29,19 @@ export interface CoordinatorOptions extends TrainOptions {
   readonly minWorkers: number;
   readonly taskTimeoutMinMs: number;
   readonly taskTimeoutMaxMs: number;
+  readonly ejectAfterMisses: number;
+  /** null: a random read-only dashboard token, printed at startup. */
+  readonly dashboardToken: string | null;
+  /** A file of named tokens besides the main one (token-file.ts); null: none. */
+  readonly tokensFile: string | null;
+  /** Origins besides the coordinator's own whose pages may open worker WebSockets. */
+  readonly allowedOrigins: readonly string[];
+  /** PEM files to serve https and wss with; null: http and ws. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+  readonly limits: {
+    readonly maxConnections: number;
+    readonly maxConnectionsPerIp: number;
+    readonly idleTimeoutMs: number;
+    readonly headersTimeoutMs: number;
+  };
 }

@@ -5,9 +5,9 @@
 // and in memory always as Float32Array.
 //
 // Conversation (worker ⇄ coordinator):
-//   hello →            ← welcome (spec, dataset descriptor, weights + version)
+//   hello →            ← welcome (spec, dataset descriptor; no weights)
 //   ready →  (after the dataset is loaded and its hash checked)
-//                      ← task (version, shards) … ← weights (next version) …
+//                      ← weights (current version) ← task (version, shards) … ← weights (next version) …
 //   result →           ← stop (training over, or coordinator going away)
 
 import type { TaskKind } from '../data/dataset.js';
@@ -93,9 +93,6 @@ export interface WelcomeMessage {
   readonly kernels: KernelSetName;
   /** The run's wire dtype: how weights and gradients travel, and where they are rounded (shared/wire-dtype.ts). */
   readonly wireDtype: WireDtype;
-  readonly version: number;
-  /** In the wire dtype. */
-  readonly weights: Float32Array;
 }
 
 export interface WeightsMessage {
