@@ -320,7 +320,7 @@ function parseMetadata(text: string | undefined): Metadata {
   return m as Metadata;
 }
 
-/** Refuses a checkpoint of another run; only the number of epochs may grow. */
+/** Refuses a checkpoint of another run; only the number of epochs may grow (not under cosine or linear decay). */
 function checkIdentity(meta: Metadata, id: Identity): void {
   if (meta.datasetHash !== id.datasetHash)
     throw new CheckpointError(
@@ -332,6 +332,14 @@ function checkIdentity(meta: Metadata, id: Identity): void {
   const current = id.config as unknown as Record<string, unknown>;
   const defaults = RUN_DEFAULTS as unknown as Record<string, unknown>;
   for (const key of Object.keys(current)) {
+    // A schedule that decays to the run's end would take other rates from here on.
+    if (key === 'epochs' && (current.lrSchedule === 'cosine' || current.lrSchedule === 'linear')) {
+      if (stored.epochs !== current.epochs)
+        throw new CheckpointError(
+          `made with epochs=${JSON.stringify(stored.epochs)}; a ${String(current.lrSchedule)} schedule decays to the run's end, so --epochs cannot change on resume`,
+        );
+      continue;
+    }
     if (key === 'epochs') continue;
     // A checkpoint written before a setting existed ran with its default.
     const was = key in stored ? stored[key] : defaults[key];

@@ -74,7 +74,15 @@ export async function trainToEnd(
   try {
     const summary = await trainer.train();
     if (out !== null)
-      writeModelFileOrRescue(out, run.spec, trainer.params, run.config, summary.weightsHash, () => trainer.rescue());
+      writeModelFileOrRescue(
+        out,
+        run.spec,
+        trainer.params,
+        run.config,
+        summary.weightsHash,
+        () => trainer.rescue(),
+        run.input,
+      );
     events.emit('done', { ...summary, out });
     return { code: 0, interrupted: summary.interrupted };
   } catch (err) {

@@ -1,15 +1,18 @@
 // Turns a run configuration into the things training needs: the dataset (loaded,
-// split, standardized), its hash, and the model spec sized to it.
+// split, standardized), its hash, the model spec sized to it, and the description of
+// its input that model files carry (so predictions preprocess rows as training did).
 
 import type { Dataset, Split } from '../shared/data/dataset.js';
 import { loadCsvFile } from './data/csv-file.js';
 import { datasetHash } from '../shared/node/dataset-hash.js';
 import { loadMnist, mnistSplit } from './data/mnist.js';
-import { splitIndices, standardize } from '../shared/data/split.js';
+import { modelInputOf, type ModelInput } from '../shared/data/preprocess.js';
+import { featureStats, splitIndices, standardize } from '../shared/data/split.js';
 import { syntheticDatasets } from '../shared/data/synthetic.js';
 import { ConfigError } from '../shared/errors.js';
 import { mlpSpec, type LossKind, type ModelSpec } from '../shared/model/spec.js';
-import type { RunConfig } from './config.js';
+import { checkScheduleFits, type RunConfig } from './config.js';
+import { stepsPerEpoch } from './plan.js';
 
 export interface PreparedRun {
   readonly config: RunConfig;
@@ -17,10 +20,34 @@ export interface PreparedRun {
   readonly datasetHash: string;
   readonly split: Split;
   readonly spec: ModelSpec;
+  /** What the model expects of a raw input row (stored in model files). */
+  readonly input: ModelInput;
 }
 
 export function prepareRun(config: RunConfig): PreparedRun {
   const { dataset, split } = loadData(config);
+  return prepareLoaded(config, dataset, split);
+}
+
+/**
+ * A run on a dataset already in memory (raw features, before standardization); `split`
+ * defaults to splitIndices with the config's validation fraction and seed. Features are
+ * standardized when config.standardize is on, except for built-in image sets.
+ */
+export function prepareLoaded(config: RunConfig, raw: Dataset, split?: Split): PreparedRun {
+  if (raw.numSamples === 0) throw new ConfigError(`dataset ${raw.name} has no samples`);
+  const parts = split ?? splitIndices(raw.numSamples, config.valFraction, config.seed);
+  const image = config.data.kind === 'mnist' ? { shape: [28, 28], byteScale: 1 / 255 } : null;
+  const stats =
+    config.standardize && (config.data.kind === 'csv' || config.data.kind === 'memory')
+      ? featureStats(raw, parts.train)
+      : null;
+  const dataset = stats === null ? raw : standardize(raw, parts.train, stats);
+  const input = modelInputOf(raw, stats, image);
+  return { ...sized(config, dataset, parts), input };
+}
+
+function sized(config: RunConfig, dataset: Dataset, split: Split): Omit<PreparedRun, 'input'> {
   if (dataset.numSamples === 0) throw new ConfigError(`dataset ${dataset.name} has no samples`);
   if (split.train.length === 0)
     throw new ConfigError(`dataset ${dataset.name} leaves no training samples after the validation split`);
@@ -39,9 +66,11 @@ export function prepareRun(config: RunConfig): PreparedRun {
   if (dataset.kind === 'classification' && outputs < 2)
     throw new ConfigError(`dataset ${dataset.name} has ${outputs} class; classification needs at least 2`);
   const spec = mlpSpec(dataset.numFeatures, config.hidden, outputs, config.activation, loss);
+  checkScheduleFits(config, config.epochs * stepsPerEpoch(split.train.length, config.batchSize));
   return { config, dataset, datasetHash: datasetHash(dataset), split, spec };
 }
 
+/** The raw dataset of the config's source and its split. */
 function loadData(config: RunConfig): { dataset: Dataset; split: Split } {
   const source = config.data;
   switch (source.kind) {
@@ -53,9 +82,10 @@ function loadData(config: RunConfig): { dataset: Dataset; split: Split } {
     }
     case 'csv': {
       const task = config.loss === 'mse' ? 'regression' : 'classification';
-      const raw = loadCsvFile(source.path, { fileName: source.path, labelColumn: source.labelColumn, task });
-      const split = splitIndices(raw.numSamples, config.valFraction, config.seed);
-      return { dataset: config.standardize ? standardize(raw, split.train) : raw, split };
+      const dataset = loadCsvFile(source.path, { fileName: source.path, labelColumn: source.labelColumn, task });
+      return { dataset, split: splitIndices(dataset.numSamples, config.valFraction, config.seed) };
     }
+    case 'memory':
+      throw new ConfigError('a run on data in memory is prepared with its dataset (prepareLoaded)');
   }
 }

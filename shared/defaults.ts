@@ -26,10 +26,16 @@ export const DEFAULTS = {
     epochs: 3,
     batchSize: 64,
     shardSize: 16,
+    /** sgd, adam or adamw (shared/optim/create.ts). */
+    optimizer: 'sgd',
+    /** SGD's; Adam's default learning rate is ADAM_DEFAULTS.lr (shared/optim/adam.ts), as are its betas and eps. */
     lr: 0.1,
     momentum: 0.9,
     nesterov: false,
     weightDecay: 0,
+    /** After warmup (shared/optim/schedule.ts; its step size, decay and floor are LR_SCHEDULE_DEFAULTS'). */
+    lrSchedule: 'constant',
+    warmupSteps: 0,
     seed: 42,
     /** wasm where the engine has WebAssembly SIMD-128, else js. */
     kernels: 'auto',

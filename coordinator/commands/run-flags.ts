@@ -11,12 +11,16 @@ import {
   mapped,
   number,
   text,
+  type Flag,
   type FlagGroup,
   type GroupValues,
 } from '../../shared/node/flags.js';
 import { DEFAULTS } from '../../shared/defaults.js';
 import { ConfigError } from '../../shared/errors.js';
 import { kernelSetAvailable } from '../../shared/kernels/kernel-set.js';
+import { ADAM_DEFAULTS } from '../../shared/optim/adam.js';
+import { OPTIMIZER_NAMES } from '../../shared/optim/create.js';
+import { LR_SCHEDULE_DEFAULTS, LR_SCHEDULES } from '../../shared/optim/schedule.js';
 import { WIRE_DTYPES } from '../../shared/wire-dtype.js';
 import { resolveConfig, type DataSource } from '../config.js';
 import type { TrainOptions } from './options.js';
@@ -78,6 +82,15 @@ export const MODEL_GROUP = {
   },
 } satisfies FlagGroup;
 
+/**
+ * A number whose absence means something (undefined: not given), for the settings whose
+ * default depends on others (lr on the optimizer) or that others refuse (momentum with Adam).
+ */
+function optionalNumber(o: { describe: string; defaultText: string }): Flag<number | undefined> {
+  const flag = number(o);
+  return { ...flag, read: (raw, name) => (raw === undefined ? undefined : flag.read(raw, name)) };
+}
+
 export const TRAINING_GROUP = {
   title: 'Training',
   flags: {
@@ -87,10 +100,35 @@ export const TRAINING_GROUP = {
       default: training.shardSize,
       describe: 'samples per micro-shard, the unit of work (independent of the worker count)',
     }),
-    lr: number({ default: training.lr, describe: 'learning rate' }),
-    momentum: number({ default: training.momentum, describe: 'SGD momentum (0 = none)' }),
-    nesterov: boolean({ default: training.nesterov, describe: 'use Nesterov momentum' }),
-    weightDecay: number({ default: training.weightDecay, describe: 'L2 weight decay' }),
+    optimizer: choice(OPTIMIZER_NAMES, {
+      default: training.optimizer,
+      describe: 'sgd; adam (L2 --weight-decay); adamw (decoupled --weight-decay)',
+    }),
+    lr: optionalNumber({
+      defaultText: `${training.lr} (sgd), ${ADAM_DEFAULTS.lr} (adam, adamw)`,
+      describe: 'learning rate (the peak of a schedule)',
+    }),
+    momentum: optionalNumber({ defaultText: String(training.momentum), describe: 'SGD momentum (0 = none)' }),
+    nesterov: boolean({ default: training.nesterov, describe: 'use Nesterov momentum (SGD)' }),
+    weightDecay: number({
+      default: training.weightDecay,
+      describe: 'weight decay: L2 (sgd, adam) or decoupled (adamw)',
+    }),
+    beta1: number({ default: ADAM_DEFAULTS.beta1, describe: "Adam's first-moment decay" }),
+    beta2: number({ default: ADAM_DEFAULTS.beta2, describe: "Adam's second-moment decay" }),
+    eps: number({ default: ADAM_DEFAULTS.eps, describe: "Adam's denominator epsilon" }),
+    lrSchedule: choice(LR_SCHEDULES, {
+      default: training.lrSchedule,
+      describe:
+        'learning rate after warmup: constant, step (× --lr-gamma every --lr-step-size steps), cosine or linear to --min-lr',
+    }),
+    warmupSteps: number({ default: training.warmupSteps, describe: 'steps of linear warmup to --lr (0: none)' }),
+    lrStepSize: number({ default: LR_SCHEDULE_DEFAULTS.lrStepSize, describe: 'step schedule: steps between decays' }),
+    lrGamma: number({ default: LR_SCHEDULE_DEFAULTS.lrGamma, describe: 'step schedule: factor of each decay' }),
+    minLr: number({
+      default: LR_SCHEDULE_DEFAULTS.minLr,
+      describe: 'cosine and linear schedules: the final learning rate',
+    }),
     seed: number({ default: training.seed, describe: 'seed of every random choice (init, split, data order)' }),
     kernels: mapped(
       choice(['auto', 'wasm', 'js'], {

@@ -22,25 +22,38 @@ const MAX_CLASSES = 65_536;
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const NON_NEGATIVE_INTEGER = /^\d+$/;
 
-interface CsvRecord {
+export interface CsvRecord {
   /** The field values, quotes removed. */
   readonly fields: string[];
   /** (fields.length) 1-based line in the file where each field starts. */
   readonly lines: number[];
 }
 
-/** Parses CSV text with a header row into a Dataset (see CsvOptions for the column roles). */
-export function parseCsv(text: string, options: CsvOptions): Dataset {
-  const { fileName: file, labelColumn, task } = options;
+/** A CSV file's header (names trimmed, unique) and its data records. */
+export interface CsvTable {
+  readonly header: readonly string[];
+  /** The 1-based line of the header. */
+  readonly headerLine: number;
+  readonly rows: readonly CsvRecord[];
+}
+
+/** Reads CSV text into its header and records; a DataError for an empty file or a repeated column name. */
+export function readCsvTable(text: string, file: string): CsvTable {
   const records = readRecords(text.startsWith('\uFEFF') ? text.slice(1) : text, file);
   if (records.length === 0) throw new DataError(`${file}: empty file, expected a header row and data rows`);
-
   const header = records[0].fields.map((name) => name.trim());
   const seen = new Set<string>();
   for (const name of header) {
     if (seen.has(name)) throw new DataError(`${file}:${records[0].lines[0]}: duplicate column name ${quote(name)}`);
     seen.add(name);
   }
+  return { header, headerLine: records[0].lines[0], rows: records.slice(1) };
+}
+
+/** Parses CSV text with a header row into a Dataset (see CsvOptions for the column roles). */
+export function parseCsv(text: string, options: CsvOptions): Dataset {
+  const { fileName: file, labelColumn, task } = options;
+  const { header, rows } = readCsvTable(text, file);
   const labelIndex = header.indexOf(labelColumn);
   if (labelIndex < 0) {
     throw new DataError(
@@ -49,7 +62,6 @@ export function parseCsv(text: string, options: CsvOptions): Dataset {
   }
   if (header.length < 2)
     throw new DataError(`${file}: no feature columns besides the label column ${quote(labelColumn)}`);
-  const rows = records.slice(1);
   if (rows.length === 0) throw new DataError(`${file}: no data rows after the header`);
 
   const numSamples = rows.length;
@@ -73,6 +85,7 @@ export function parseCsv(text: string, options: CsvOptions): Dataset {
 
   const labelAt = (i: number): string => `${file}:${rows[i].lines[labelIndex]}:${labelColumn}`;
   const name = baseName(file);
+  const featureNames = header.filter((_, j) => j !== labelIndex);
   if (task === 'regression') {
     const labels = new Float32Array(numSamples); // (numSamples, 1)
     for (let i = 0; i < numSamples; i++) labels[i] = parseNumber(labelTexts[i], labelAt(i));
@@ -86,6 +99,8 @@ export function parseCsv(text: string, options: CsvOptions): Dataset {
       labels,
       numClasses: 0,
       classNames: [],
+      featureNames,
+      labelColumn,
     };
   }
   const { labels, classNames } = classLabels(labelTexts, labelAt);
@@ -99,6 +114,8 @@ export function parseCsv(text: string, options: CsvOptions): Dataset {
     labels,
     numClasses: classNames.length,
     classNames,
+    featureNames,
+    labelColumn,
   };
 }
 
@@ -135,7 +152,7 @@ function classLabels(
   return { labels, classNames };
 }
 
-function parseNumber(text: string, where: string): number {
+export function parseNumber(text: string, where: string): number {
   const t = text.trim();
   const value = NUMBER.test(t) ? Number(t) : NaN;
   // Number() is correctly rounded, so the same text gives the same bits everywhere.
@@ -212,6 +229,6 @@ function baseName(file: string): string {
 }
 
 /** A value quoted for a one-line message (JSON escapes quotes and line breaks), shortened past 60 characters. */
-function quote(text: string): string {
+export function quote(text: string): string {
   return JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text);
 }

@@ -21,6 +21,10 @@ export interface Dataset {
   readonly numClasses: number;
   /** Class names in index order, when the source had names (CSV); otherwise empty. */
   readonly classNames: readonly string[];
+  /** (numFeatures) names of the feature columns in order, when the source named them (CSV). */
+  readonly featureNames?: readonly string[];
+  /** The column the labels came from, when the source named it (CSV). */
+  readonly labelColumn?: string;
 }
 
 /** Train/validation partition of a dataset's sample indices. */
