@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { validateModelInput, type ModelInput } from '../shared/data/preprocess.js';
 import { FlocktrainError, ModelFileError } from '../shared/errors.js';
+import { kernelSetAvailable, type KernelSetName } from '../shared/kernels/kernel-set.js';
 import { decodeSafetensors, encodeSafetensors, loadParams } from '../shared/model/safetensors.js';
 import { paramLayout, validateSpec, type ModelSpec } from '../shared/model/spec.js';
 import type { RunConfig } from './config.js';
@@ -96,6 +97,8 @@ export interface LoadedModel {
   readonly spec: ModelSpec;
   readonly params: Float32Array;
   readonly input: ModelInput;
+  /** The kernel set it was trained with, where this engine has it (then outputs equal the trainer's bits); else js. */
+  readonly kernels: KernelSetName;
 }
 
 /** Reads a model file with its spec and input description, each validated; one-line ModelFileError otherwise. */
@@ -110,7 +113,9 @@ export function loadModelFile(path: string): LoadedModel {
       throw new ModelFileError('no input description (flocktrain.input): write it again with this version');
     const spec = validateSpec(parseJson(specText));
     const params = readModelFile(path, spec, bytes);
-    return { spec, params, input: validateModelInput(parseJson(inputText), spec.inputSize) };
+    const trained = (parseJson(file.metadata['flocktrain.config'] ?? '{}') as { kernels?: unknown } | null)?.kernels;
+    const kernels = trained === 'wasm' && kernelSetAvailable('wasm') ? 'wasm' : 'js';
+    return { spec, params, input: validateModelInput(parseJson(inputText), spec.inputSize), kernels };
   } catch (err) {
     if (err instanceof FlocktrainError && !err.message.startsWith(path))
       throw new ModelFileError(`${path}: ${err.message.replace(/^safetensors: /, '')}`);
