@@ -15,14 +15,15 @@ export interface NumericArray {
   readonly bytes: boolean;
 }
 
-const IDX_TYPES: Record<number, { size: number; read: (v: DataView, at: number) => number }> = {
-  0x08: { size: 1, read: (v, at) => v.getUint8(at) },
-  0x09: { size: 1, read: (v, at) => v.getInt8(at) },
-  0x0b: { size: 2, read: (v, at) => v.getInt16(at, false) },
-  0x0c: { size: 4, read: (v, at) => v.getInt32(at, false) },
-  0x0d: { size: 4, read: (v, at) => v.getFloat32(at, false) },
-  0x0e: { size: 8, read: (v, at) => v.getFloat64(at, false) },
-};
+/** The IDX type byte → element size and reader (big-endian). */
+const IDX_TYPES = new Map<number, { size: number; read: (v: DataView, at: number) => number }>([
+  [0x08, { size: 1, read: (v, at) => v.getUint8(at) }],
+  [0x09, { size: 1, read: (v, at) => v.getInt8(at) }],
+  [0x0b, { size: 2, read: (v, at) => v.getInt16(at, false) }],
+  [0x0c, { size: 4, read: (v, at) => v.getInt32(at, false) }],
+  [0x0d, { size: 4, read: (v, at) => v.getFloat32(at, false) }],
+  [0x0e, { size: 8, read: (v, at) => v.getFloat64(at, false) }],
+]);
 
 function product(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
@@ -33,7 +34,7 @@ export function parseIdx(bytes: Uint8Array, file: string): NumericArray {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0)
     throw new DataError(`${file}: not an IDX file (expected two zero bytes, a type byte and a dimension count)`);
-  const type = IDX_TYPES[bytes[2]];
+  const type = IDX_TYPES.get(bytes[2]);
   if (type === undefined) throw new DataError(`${file}: unknown IDX type byte 0x${bytes[2].toString(16)}`);
   const dims = bytes[3];
   if (dims === 0 || bytes.length < 4 + 4 * dims) throw new DataError(`${file}: IDX header truncated`);
