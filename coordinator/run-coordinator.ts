@@ -13,14 +13,39 @@ import { generateToken } from './auth.js';
 import type { CoordinatorOptions } from './commands/options.js';
 import { Events } from './events.js';
 import { createLogger } from '../shared/node/logger.js';
-import { announceRun, trainerOptions, trainToEnd } from './run-train.js';
-import { prepareRun } from './setup.js';
-import { Trainer } from './trainer.js';
+import { announceRun, trainAndWrite, trainerOptions } from './run-train.js';
+import { prepareRun, type PreparedRun } from './setup.js';
+import { Trainer, type TrainSummary } from './trainer.js';
+import { DivergedError } from '../shared/errors.js';
 
 export async function runCoordinator(options: CoordinatorOptions): Promise<number> {
   const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
   const events = new Events(log);
-  const run = prepareRun(options.config);
+  try {
+    await serveAndTrain(prepareRun(options.config), options, log, events, { signals: true });
+    return 0;
+  } catch (err) {
+    if (!(err instanceof DivergedError)) throw err;
+    log.error({ err: err.message }, 'diverged');
+    return 1;
+  }
+}
+
+/**
+ * Serves `run` to workers and trains with them to the end, writing options.out; throws
+ * DivergedError when training diverges. `signals`: Ctrl-C stops after the current step
+ * (a library caller stops through the trainer `onTrainer` gets, with where workers join).
+ */
+export async function serveAndTrain(
+  run: PreparedRun,
+  options: CoordinatorOptions,
+  log: Logger,
+  events: Events,
+  hooks: {
+    readonly signals: boolean;
+    readonly onTrainer?: (trainer: Trainer, join: { url: string; token: string }) => void;
+  },
+): Promise<{ readonly summary: TrainSummary; readonly trainer: Trainer }> {
   const trainerOpts = trainerOptions(run, options, log, events);
   const token = options.token ?? generateToken();
   const coordinator = await startCoordinator(
@@ -59,6 +84,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   announceRun(events, run);
 
   const trainer = new Trainer(run, scheduler, log, trainerOpts);
+  hooks.onTrainer?.(trainer, { url, token });
   const children = spawnLocalWorkers(options.workers, url, token, log);
   let interrupts = 0;
   const onSignal = (): void => {
@@ -68,23 +94,25 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     if (interrupts > 1) scheduler.cancel('interrupted');
     else scheduler.cancelWhenStarved('interrupted');
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  let outcome: { readonly code: number; readonly interrupted: boolean } = { code: 0, interrupted: false };
+  if (hooks.signals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  let summary: TrainSummary | null = null;
   try {
-    outcome = await trainToEnd(trainer, run, options.out, events, log);
+    summary = await trainAndWrite(trainer, run, options.out, events);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     // Interrupted: remote workers keep trying to reconnect, for a resumed coordinator.
-    if (outcome.interrupted) await coordinator.close(CloseCode.SHUTDOWN, 'coordinator interrupted');
+    if (summary?.interrupted === true) await coordinator.close(CloseCode.SHUTDOWN, 'coordinator interrupted');
     else await coordinator.close(CloseCode.DONE, 'training finished');
     // Connected workers got the stop message and exit by themselves; any still starting
     // up (never connected) are told by signal.
     await waitForExit(children, 1500, 'SIGTERM');
     await waitForExit(children, 3000, 'SIGKILL');
   }
-  return outcome.code;
+  return { summary, trainer };
 }
 
 export function spawnLocalWorkers(count: number, url: string, token: string, log: Logger): ChildProcess[] {

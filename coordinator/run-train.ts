@@ -12,7 +12,7 @@ import { LocalExecutor } from './local-executor.js';
 import { createLogger } from '../shared/node/logger.js';
 import { checkOutPath, readModelFile, writeModelFileOrRescue } from './model-file.js';
 import { prepareRun, type PreparedRun } from './setup.js';
-import { Trainer, type TrainerOptions } from './trainer.js';
+import { Trainer, type TrainerOptions, type TrainSummary } from './trainer.js';
 
 export function initialParams(run: PreparedRun, init: string | null): Float32Array {
   return init === null ? initParams(run.spec, run.config.seed) : readModelFile(init, run.spec);
@@ -61,9 +61,31 @@ export function announceRun(events: Events, run: PreparedRun): void {
 
 /**
  * Trains to the end or to a requested stop, writes the weights to `out`, and says
- * 'done'. A diverged run says so instead: exit code 1 (its last good state is saved
- * by the trainer). Shared by `train` and `coordinator`.
+ * 'done'. Throws DivergedError when training diverges (its last good state is saved by
+ * the trainer). The library's train() ends here; the commands end in trainToEnd.
  */
+export async function trainAndWrite(
+  trainer: Trainer,
+  run: PreparedRun,
+  out: string | null,
+  events: Events,
+): Promise<TrainSummary> {
+  const summary = await trainer.train();
+  if (out !== null)
+    writeModelFileOrRescue(
+      out,
+      run.spec,
+      trainer.params,
+      run.config,
+      summary.weightsHash,
+      () => trainer.rescue(),
+      run.input,
+    );
+  events.emit('done', { ...summary, out });
+  return summary;
+}
+
+/** trainAndWrite for a command: a diverged run is exit code 1, said in one log line. Shared by `train` and `coordinator`. */
 export async function trainToEnd(
   trainer: Trainer,
   run: PreparedRun,
@@ -72,18 +94,7 @@ export async function trainToEnd(
   log: Logger,
 ): Promise<{ readonly code: number; readonly interrupted: boolean }> {
   try {
-    const summary = await trainer.train();
-    if (out !== null)
-      writeModelFileOrRescue(
-        out,
-        run.spec,
-        trainer.params,
-        run.config,
-        summary.weightsHash,
-        () => trainer.rescue(),
-        run.input,
-      );
-    events.emit('done', { ...summary, out });
+    const summary = await trainAndWrite(trainer, run, out, events);
     return { code: 0, interrupted: summary.interrupted };
   } catch (err) {
     if (!(err instanceof DivergedError)) throw err;
