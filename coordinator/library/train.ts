@@ -90,6 +90,7 @@ export class TrainingRun implements AsyncIterable<TrainingEvent>, PromiseLike<Tr
     this.#done.catch(() => {});
   }
 
+  // biome-ignore lint/suspicious/noThenProperty: a run is awaited for its result, as a fetch is; iterating it gives the events.
   then<A = Trained, B = never>(
     onDone?: ((t: Trained) => A | PromiseLike<A>) | null,
     onError?: ((err: unknown) => B | PromiseLike<B>) | null,
