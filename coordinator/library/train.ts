@@ -98,7 +98,10 @@ export class TrainingRun implements AsyncIterable<TrainingEvent>, PromiseLike<Tr
     return this.#done.then(onDone, onError);
   }
 
-  /** Ends the run after the step in progress. */
+  /**
+   * Ends the run after the step in progress: exactly after the step an onStep callback
+   * is told of; an iterator may trail the trainer by the steps already queued.
+   */
   stop(): void {
     this.#stopRequested = true;
     this.#trainer?.requestStop();
