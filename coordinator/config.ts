@@ -16,6 +16,8 @@ export type DataSource =
   | { readonly kind: 'mnist' }
   | { readonly kind: 'synthetic'; readonly name: 'spirals' | 'blobs' | 'regression'; readonly samples: number }
   | { readonly kind: 'csv'; readonly path: string; readonly labelColumn: string }
+  /** Images and labels in two files of one format: IDX (gzip or not) or NPY. */
+  | { readonly kind: 'idx' | 'npy'; readonly images: string; readonly labels: string }
   /** Samples handed over in memory by a library caller (coordinator/api/); `name` only labels the run. */
   | { readonly kind: 'memory'; readonly name: string };
 

@@ -42,7 +42,7 @@ export function readRows(model: LoadedModel, source: InputSource): ModelRows {
     case 'csv':
       return csvRows(model.input, source.path);
     case 'images':
-      return imageRows(model.input, source.path, source.labels);
+      return imageRows(model, source.path, source.labels);
     case 'dataset': {
       const ds = source.name === 'mnist' ? loadMnist() : syntheticDatasets[source.name](source.samples, source.seed);
       return datasetRows(model.input, ds);
@@ -89,7 +89,8 @@ function csvRows(input: ModelInput, path: string): ModelRows {
   return { numSamples: rows.numSamples, features: rows.features, labels };
 }
 
-function imageRows(input: ModelInput, path: string, labelsPath: string | null): ModelRows {
+function imageRows(model: LoadedModel, path: string, labelsPath: string | null): ModelRows {
+  const { input } = model;
   if (input.byteScale === null)
     throw new DataError(`${path}: this model was trained on tables, not images; give it --csv`);
   const images = readImageFile(path);
@@ -106,18 +107,18 @@ function imageRows(input: ModelInput, path: string, labelsPath: string | null): 
   let labels: Float32Array | null = null;
   if (labelsPath !== null) {
     const file = readImageFile(labelsPath);
-    if (file.shape.length !== 1 || file.shape[0] !== n)
+    const width = input.task === 'classification' ? 1 : outputSize(model.spec);
+    if (file.shape[0] !== n || file.values.length !== n * width)
       throw new DataError(
-        `${labelsPath}: expected ${n} labels (one per image), got shape ${JSON.stringify(file.shape)}`,
+        `${labelsPath}: expected ${width === 1 ? `${n} labels` : `${n}×${width} targets`} (one per sample), got shape ${JSON.stringify(file.shape)}`,
       );
-    labels = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
+    labels = Float32Array.from(file.values);
+    for (let i = 0; i < n && input.task === 'classification'; i++) {
       const v = file.values[i];
-      if (input.task === 'classification' && !(Number.isInteger(v) && v >= 0 && v < input.classNames.length))
+      if (!(Number.isInteger(v) && v >= 0 && v < input.classNames.length))
         throw new DataError(
           `${labelsPath}: label ${i} is ${v}; the model knows classes 0..${input.classNames.length - 1}`,
         );
-      labels[i] = v;
     }
   }
   return { numSamples: n, features: prepareFeatures(raw, input), labels };
@@ -166,7 +167,7 @@ export function metricsOf(model: LoadedModel, rows: ModelRows): Metrics {
   const outputs = outputsOf(model, rows);
   return model.input.task === 'classification'
     ? classificationMetrics(outputs, rows.labels, rows.numSamples, model.input.classNames)
-    : regressionMetrics(outputs, rows.labels, rows.numSamples);
+    : regressionMetrics(outputs, rows.labels, rows.numSamples, outputSize(model.spec));
 }
 
 function fixed(v: number, digits = 4): string {

@@ -4,6 +4,7 @@
 
 import type { Dataset, Split } from '../shared/data/dataset.js';
 import { loadCsvFile } from './data/csv-file.js';
+import { loadImageDataset } from './data/image-dataset.js';
 import { datasetHash } from '../shared/node/dataset-hash.js';
 import { loadMnist, mnistSplit } from './data/mnist.js';
 import { modelInputOf, type ModelInput } from '../shared/data/preprocess.js';
@@ -24,9 +25,12 @@ export interface PreparedRun {
   readonly input: ModelInput;
 }
 
+/** How an image set's samples are shaped and scaled, for the model file. */
+type ImageInfo = { readonly shape: readonly number[]; readonly byteScale: number } | null;
+
 export function prepareRun(config: RunConfig): PreparedRun {
-  const { dataset, split } = loadData(config);
-  return prepareLoaded(config, dataset, split);
+  const { dataset, split, image } = loadData(config);
+  return prepareLoaded(config, dataset, split, image);
 }
 
 /**
@@ -34,14 +38,13 @@ export function prepareRun(config: RunConfig): PreparedRun {
  * defaults to splitIndices with the config's validation fraction and seed. Features are
  * standardized when config.standardize is on, except for built-in image sets.
  */
-export function prepareLoaded(config: RunConfig, raw: Dataset, split?: Split): PreparedRun {
+export function prepareLoaded(config: RunConfig, raw: Dataset, split?: Split, image: ImageInfo = null): PreparedRun {
   if (raw.numSamples === 0) throw new ConfigError(`dataset ${raw.name} has no samples`);
   const parts = split ?? splitIndices(raw.numSamples, config.valFraction, config.seed);
-  const image = config.data.kind === 'mnist' ? { shape: [28, 28], byteScale: 1 / 255 } : null;
-  const stats =
-    config.standardize && (config.data.kind === 'csv' || config.data.kind === 'memory')
-      ? featureStats(raw, parts.train)
-      : null;
+  // Tables are standardized (CSV, memory, NPY of non-byte values); images and built-in sets are used as they are.
+  const kind = config.data.kind;
+  const table = kind === 'csv' || kind === 'memory' || (kind === 'npy' && image?.byteScale === 1);
+  const stats = config.standardize && table ? featureStats(raw, parts.train) : null;
   const dataset = stats === null ? raw : standardize(raw, parts.train, stats);
   const input = modelInputOf(raw, stats, image);
   return { ...sized(config, dataset, parts), input };
@@ -70,20 +73,25 @@ function sized(config: RunConfig, dataset: Dataset, split: Split): Omit<Prepared
   return { config, dataset, datasetHash: datasetHash(dataset), split, spec };
 }
 
-/** The raw dataset of the config's source and its split. */
-function loadData(config: RunConfig): { dataset: Dataset; split: Split } {
+/** The raw dataset of the config's source, its split, and its image shape when it is an image set. */
+function loadData(config: RunConfig): { dataset: Dataset; split: Split; image: ImageInfo } {
   const source = config.data;
   switch (source.kind) {
     case 'mnist':
-      return { dataset: loadMnist(), split: mnistSplit(config.seed) };
+      return { dataset: loadMnist(), split: mnistSplit(config.seed), image: { shape: [28, 28], byteScale: 1 / 255 } };
     case 'synthetic': {
       const dataset = syntheticDatasets[source.name](source.samples, config.seed);
-      return { dataset, split: splitIndices(dataset.numSamples, config.valFraction, config.seed) };
+      return { dataset, split: splitIndices(dataset.numSamples, config.valFraction, config.seed), image: null };
+    }
+    case 'idx':
+    case 'npy': {
+      const { dataset, image } = loadImageDataset(source.images, source.labels, config.loss === 'mse');
+      return { dataset, split: splitIndices(dataset.numSamples, config.valFraction, config.seed), image };
     }
     case 'csv': {
       const task = config.loss === 'mse' ? 'regression' : 'classification';
       const dataset = loadCsvFile(source.path, { fileName: source.path, labelColumn: source.labelColumn, task });
-      return { dataset, split: splitIndices(dataset.numSamples, config.valFraction, config.seed) };
+      return { dataset, split: splitIndices(dataset.numSamples, config.valFraction, config.seed), image: null };
     }
     case 'memory':
       throw new ConfigError('a run on data in memory is prepared with its dataset (prepareLoaded)');

@@ -74,28 +74,30 @@ export function classificationMetrics(
   return { task: 'classification', samples: n, loss: lossSum / n, accuracy: correct / n, confusion, classes };
 }
 
-/** outputs and targets (n) single-target values. */
-export function regressionMetrics(outputs: Float32Array, targets: Float32Array, n: number): RegressionMetrics {
+/**
+ * outputs and targets (n, T). MAE and RMSE are over all n·T values; R² is the mean over
+ * the T targets of each one's R² (scikit-learn's uniform_average).
+ */
+export function regressionMetrics(outputs: Float32Array, targets: Float32Array, n: number, T = 1): RegressionMetrics {
   let abs = 0;
   let sq = 0;
-  let mean = 0;
-  for (let i = 0; i < n; i++) mean += targets[i];
-  mean /= n;
-  let tot = 0;
-  for (let i = 0; i < n; i++) {
-    const diff = outputs[i] - targets[i];
-    abs += Math.abs(diff);
-    sq += diff * diff;
-    const dev = targets[i] - mean;
-    tot += dev * dev;
+  let r2Sum = 0;
+  for (let t = 0; t < T; t++) {
+    let mean = 0;
+    for (let i = 0; i < n; i++) mean += targets[i * T + t];
+    mean /= n;
+    let res = 0;
+    let tot = 0;
+    for (let i = 0; i < n; i++) {
+      const diff = outputs[i * T + t] - targets[i * T + t];
+      abs += Math.abs(diff);
+      res += diff * diff;
+      const dev = targets[i * T + t] - mean;
+      tot += dev * dev;
+    }
+    sq += res;
+    r2Sum += tot === 0 ? 0 : 1 - res / tot;
   }
-  const mse = sq / n;
-  return {
-    task: 'regression',
-    samples: n,
-    loss: mse,
-    mae: abs / n,
-    rmse: Math.sqrt(mse),
-    r2: tot === 0 ? 0 : 1 - sq / tot,
-  };
+  const mse = sq / (n * T);
+  return { task: 'regression', samples: n, loss: mse, mae: abs / (n * T), rmse: Math.sqrt(mse), r2: r2Sum / T };
 }

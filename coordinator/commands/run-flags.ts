@@ -32,10 +32,16 @@ export const DATA_GROUP = {
   flags: {
     dataset: choice(['mnist', 'spirals', 'blobs', 'regression'], {
       default: data.dataset,
-      describe: 'built-in dataset (ignored with --csv)',
+      describe: 'built-in dataset (ignored with --csv, --idx-images or --npy-x)',
     }),
     samples: number({ default: data.samples, describe: 'samples to generate for a synthetic dataset' }),
     csv: text({ describe: 'train on a CSV file with a header row instead of a built-in dataset' }),
+    idxImages: text({
+      describe: 'train on images in an IDX file (gzip or not), e.g. train-images-idx3-ubyte.gz; with --idx-labels',
+    }),
+    idxLabels: text({ describe: 'the IDX file of labels for --idx-images, e.g. train-labels-idx1-ubyte.gz' }),
+    npyX: text({ describe: 'train on the samples of an NPY file (n, ...); with --npy-y' }),
+    npyY: text({ describe: 'the NPY file of labels (class indices, or targets with --loss mse) for --npy-x' }),
     labelColumn: text({
       default: data.labelColumn,
       describe: 'CSV column holding the label (class name/integer, or a number with --loss mse)',
@@ -185,6 +191,22 @@ export const RUN_GROUPS = {
 };
 
 function dataSource(d: GroupValues<typeof RUN_GROUPS>['data']): DataSource {
+  const files = [
+    d.csv !== null ? '--csv' : '',
+    d.idxImages !== null ? '--idx-images' : '',
+    d.npyX !== null ? '--npy-x' : '',
+  ];
+  const given = files.filter((f) => f !== '');
+  if (given.length > 1) throw new ConfigError(`give one data source, got ${given.join(' and ')}`);
+  for (const [images, labels, a, b] of [
+    [d.idxImages, d.idxLabels, 'idx-images', 'idx-labels'],
+    [d.npyX, d.npyY, 'npy-x', 'npy-y'],
+  ] as const) {
+    if (images !== null && labels === null) throw new ConfigError(`--${a} needs --${b}`);
+    if (images === null && labels !== null) throw new ConfigError(`--${b} needs --${a}`);
+  }
+  if (d.idxImages !== null && d.idxLabels !== null) return { kind: 'idx', images: d.idxImages, labels: d.idxLabels };
+  if (d.npyX !== null && d.npyY !== null) return { kind: 'npy', images: d.npyX, labels: d.npyY };
   if (d.csv !== null) return { kind: 'csv', path: d.csv, labelColumn: d.labelColumn };
   return d.dataset === 'mnist' ? { kind: 'mnist' } : { kind: 'synthetic', name: d.dataset, samples: d.samples };
 }
