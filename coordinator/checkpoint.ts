@@ -43,6 +43,9 @@ export interface TrainingState {
   readonly epochCorrect: number;
   readonly epochSamples: number;
   readonly epochSeconds: number;
+  /** Best validation loss at an epoch end so far (null: none yet), and epochs since; for --early-stop and --out-best. */
+  readonly bestValLoss?: number | null;
+  readonly epochsSinceBest?: number;
 }
 
 export interface Checkpoint {
@@ -308,6 +311,10 @@ function parseMetadata(text: string | undefined): Metadata {
     throw new CheckpointError('checkpoint state is incomplete or invalid');
   if (!Number.isFinite(s.epochLossSum) || !Number.isFinite(s.epochSeconds))
     throw new CheckpointError('checkpoint state has non-finite statistics');
+  if (s.bestValLoss !== undefined && s.bestValLoss !== null && !Number.isFinite(s.bestValLoss))
+    throw new CheckpointError('checkpoint state: bestValLoss must be null or a finite number');
+  if (s.epochsSinceBest !== undefined && !(Number.isInteger(s.epochsSinceBest) && s.epochsSinceBest >= 0))
+    throw new CheckpointError('checkpoint state: epochsSinceBest must be an integer ≥ 0');
   if (!Array.isArray(m.optimizer) || m.optimizer.some((n) => typeof n !== 'string' || !/^[a-z]+$/.test(n)))
     throw new CheckpointError('checkpoint optimizer state list is invalid');
   if (

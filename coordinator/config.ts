@@ -54,6 +54,8 @@ export interface RunConfig {
   readonly lrGamma: number;
   /** `cosine` and `linear`: the learning rate reached at the last step. */
   readonly minLr: number;
+  /** Rescale the batch-mean gradient to at most this global L2 norm before the step; 0: never. */
+  readonly clipNorm: number;
   readonly seed: number;
   /** Fraction of samples held out for validation (MNIST always holds out 2,000). */
   readonly valFraction: number;
@@ -92,6 +94,7 @@ export const RUN_DEFAULTS: RunConfig = {
   lrStepSize: LR_SCHEDULE_DEFAULTS.lrStepSize,
   lrGamma: LR_SCHEDULE_DEFAULTS.lrGamma,
   minLr: LR_SCHEDULE_DEFAULTS.minLr,
+  clipNorm: training.clipNorm,
   seed: training.seed,
   valFraction: data.valFraction,
   standardize: data.standardize,
@@ -153,6 +156,8 @@ export function resolveConfig(partial: Partial<RunConfig>): RunConfig {
   if (!(c.lrGamma > 0 && c.lrGamma <= 1)) throw new ConfigError(`--lr-gamma must be in (0, 1], got ${c.lrGamma}`);
   if (!(c.minLr >= 0 && c.minLr <= c.lr))
     throw new ConfigError(`--min-lr must be in [0, --lr = ${c.lr}], got ${c.minLr}`);
+  if (!(Number.isFinite(c.clipNorm) && c.clipNorm >= 0))
+    throw new ConfigError(`--clip-norm must be ≥ 0 (0: no clipping), got ${c.clipNorm}`);
   if (c.data.kind === 'synthetic') positiveInt('samples', c.data.samples, 10_000_000);
   if (!KERNEL_SET_NAMES.includes(c.kernels))
     throw new ConfigError(`--kernels must be one of ${KERNEL_SET_NAMES.join(', ')}, got ${String(c.kernels)}`);

@@ -117,6 +117,8 @@ export interface RunDone {
   readonly weightsHash: string;
   /** True when training stopped early on request (Ctrl-C). */
   readonly interrupted: boolean;
+  /** True when --early-stop ended the run. */
+  readonly stoppedEarly?: boolean;
   /** Where the final weights were written, if anywhere. */
   readonly out: string | null;
 }

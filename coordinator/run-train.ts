@@ -10,9 +10,10 @@ import type { TrainOptions } from './commands/options.js';
 import { Events } from './events.js';
 import { LocalExecutor } from './local-executor.js';
 import { createLogger } from '../shared/node/logger.js';
-import { checkOutPath, readModelFile, writeModelFileOrRescue } from './model-file.js';
+import { recordMetrics } from './metrics-csv.js';
+import { checkOutPath, readModelFile, writeModelFile, writeModelFileOrRescue } from './model-file.js';
 import { prepareRun, type PreparedRun } from './setup.js';
-import { Trainer, type TrainerOptions, type TrainSummary } from './trainer.js';
+import { Trainer, weightsHash, type TrainerOptions, type TrainSummary } from './trainer.js';
 
 export function initialParams(run: PreparedRun, init: string | null): Float32Array {
   return init === null ? initParams(run.spec, run.config.seed) : readModelFile(init, run.spec);
@@ -21,7 +22,10 @@ export function initialParams(run: PreparedRun, init: string | null): Float32Arr
 /** Where an interrupted or diverged run without --checkpoint-dir saves its state (relative to the cwd). */
 export const RESCUE_DIR = 'flocktrain-checkpoints';
 
-/** The trainer's start and checkpoint options from the command line (shared with the coordinator). */
+/**
+ * The trainer's start, checkpoint and output options from the command line (shared with
+ * the coordinator); starts --metrics-csv's recording on `events`.
+ */
 export function trainerOptions(run: PreparedRun, options: TrainOptions, log: Logger, events: Events): TrainerOptions {
   if (options.out !== null) checkOutPath(options.out); // a bad --out fails now, not after training
   let resume = null;
@@ -34,7 +38,19 @@ export function trainerOptions(run: PreparedRun, options: TrainOptions, log: Log
     log.info({ path, epoch: checkpoint.state.epoch + 1, step: checkpoint.state.globalStep }, 'resuming');
     resume = checkpoint;
   }
+  if (options.metricsCsv) recordMetrics(events, options.metricsCsv);
+  const outBest = options.outBest ?? null;
+  if (outBest !== null) checkOutPath(outBest);
   return {
+    earlyStop: options.earlyStop ?? 0,
+    ...(outBest === null
+      ? {}
+      : {
+          onBest: (params: Float32Array, epoch: number, valLoss: number) => {
+            writeModelFile(outBest, run.spec, params, run.config, weightsHash(params), run.input);
+            log.info({ path: outBest, epoch, valLoss }, 'best weights so far');
+          },
+        }),
     logEvery: options.logEvery,
     initialParams: resume?.params ?? initialParams(run, options.init),
     checkpoint:

@@ -135,6 +135,10 @@ export const TRAINING_GROUP = {
       default: LR_SCHEDULE_DEFAULTS.minLr,
       describe: 'cosine and linear schedules: the final learning rate',
     }),
+    clipNorm: number({
+      default: training.clipNorm,
+      describe: 'rescale the mean gradient of each step to at most this global L2 norm (0: no clipping)',
+    }),
     seed: number({ default: training.seed, describe: 'seed of every random choice (init, split, data order)' }),
     kernels: mapped(
       choice(['auto', 'wasm', 'js'], {
@@ -174,6 +178,17 @@ export const OUTPUT_GROUP = {
       integer: true,
       min: 1,
       describe: 'checkpoints kept in --checkpoint-dir',
+    }),
+    metricsCsv: text({ describe: 'append one CSV row per logged step and per epoch (the fields of their log lines)' }),
+    outBest: text({
+      describe:
+        'write the weights of the best validation loss so far to this model file (at each epoch that improves it)',
+    }),
+    earlyStop: number({
+      default: output.earlyStop,
+      integer: true,
+      min: 0,
+      describe: 'stop after this many epochs without a better validation loss (0: never)',
     }),
     resume: text({
       describe: 'continue exactly from the newest checkpoint in this directory (same flags; --epochs may grow)',

@@ -48,6 +48,12 @@ export interface TrainOptions extends Partial<Omit<RunConfig, 'data'>> {
   readonly checkpointDir?: string;
   readonly checkpointEvery?: number;
   readonly resume?: string;
+  /** Append a CSV row per logged step and per epoch to this file. */
+  readonly metricsCsv?: string;
+  /** Write the weights of the best validation loss so far to this model file. */
+  readonly outBest?: string;
+  /** Stop after this many epochs without a better validation loss. Default 0: never. */
+  readonly earlyStop?: number;
   /** Compute threads in this process (ignored with serve). Default 1. */
   readonly threads?: number;
   /** Report a step every this many steps. Default 10. */
@@ -151,6 +157,9 @@ export class TrainingRun implements AsyncIterable<TrainingEvent>, PromiseLike<Tr
       checkpointEvery: o.checkpointEvery ?? DEFAULTS.output.checkpointEvery,
       keepCheckpoints: DEFAULTS.output.keepCheckpoints,
       resume: o.resume ?? null,
+      metricsCsv: o.metricsCsv ?? null,
+      outBest: o.outBest ?? null,
+      earlyStop: o.earlyStop ?? 0,
       logFormat: o.logFormat ?? 'json',
       logLevel: o.logLevel ?? 'silent',
       host: o.serve?.host ?? DEFAULTS.coordinator.host,
