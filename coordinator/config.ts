@@ -15,7 +15,17 @@ import { WIRE_DTYPES, type WireDtype } from '../shared/wire-dtype.js';
 export type DataSource =
   | { readonly kind: 'mnist' }
   | { readonly kind: 'synthetic'; readonly name: 'spirals' | 'blobs' | 'regression'; readonly samples: number }
-  | { readonly kind: 'csv'; readonly path: string; readonly labelColumn: string }
+  | {
+      readonly kind: 'csv';
+      readonly path: string;
+      readonly labelColumn: string;
+      /** Regression targets instead of labelColumn (several outputs). */
+      readonly targetColumns?: readonly string[];
+      /** Feature columns of names, one-hot encoded. */
+      readonly categorical?: readonly string[];
+      /** The validation rows, from this file instead of a held-out fraction. */
+      readonly valPath?: string;
+    }
   /** Images and labels in two files of one format: IDX (gzip or not) or NPY. */
   | { readonly kind: 'idx' | 'npy'; readonly images: string; readonly labels: string }
   /** Samples handed over in memory by a library caller (coordinator/api/); `name` only labels the run. */

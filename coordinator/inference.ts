@@ -71,21 +71,24 @@ function csvRows(input: ModelInput, path: string): ModelRows {
   const table = readCsvTable(text, path);
   const rows = rowsFromCsv(table, input, path);
   if (rows.labels === null) return { numSamples: rows.numSamples, features: rows.features, labels: null };
-  const labels = new Float32Array(rows.numSamples);
-  const column = input.labelColumn as string;
-  const where = (i: number): string => `${path}:${rows.lines[i]}:${column}`;
+  const T = input.labelColumns.length;
+  const labels = new Float32Array(rows.numSamples * T); // (numSamples, T)
   const index = new Map(input.classNames.map((name, k) => [name, k]));
-  rows.labels.forEach((text, i) => {
-    if (input.task === 'regression') labels[i] = parseNumber(text, where(i));
-    else {
+  rows.labels.forEach((texts, i) =>
+    texts.forEach((text, t) => {
+      const where = `${path}:${rows.lines[i]}:${input.labelColumns[t]}`;
+      if (input.task === 'regression') {
+        labels[i * T + t] = parseNumber(text, where);
+        return;
+      }
       const k = index.get(text);
       if (k === undefined)
         throw new DataError(
-          `${where(i)}: unknown class ${quote(text)}; the model knows ${input.classNames.map(quote).join(', ')}`,
+          `${where}: unknown class ${quote(text)}; the model knows ${input.classNames.map(quote).join(', ')}`,
         );
       labels[i] = k;
-    }
-  });
+    }),
+  );
   return { numSamples: rows.numSamples, features: rows.features, labels };
 }
 

@@ -89,11 +89,43 @@ function loadData(config: RunConfig): { dataset: Dataset; split: Split; image: I
       return { dataset, split: splitIndices(dataset.numSamples, config.valFraction, config.seed), image };
     }
     case 'csv': {
-      const task = config.loss === 'mse' ? 'regression' : 'classification';
-      const dataset = loadCsvFile(source.path, { fileName: source.path, labelColumn: source.labelColumn, task });
-      return { dataset, split: splitIndices(dataset.numSamples, config.valFraction, config.seed), image: null };
+      const task = config.loss === 'mse' || (source.targetColumns?.length ?? 0) > 0 ? 'regression' : 'classification';
+      const roles = {
+        labelColumn: source.labelColumn,
+        task,
+        ...(source.targetColumns ? { targetColumns: source.targetColumns } : {}),
+        ...(source.categorical ? { categorical: source.categorical } : {}),
+      } as const;
+      const train = loadCsvFile(source.path, { ...roles, fileName: source.path });
+      if (source.valPath === undefined)
+        return { dataset: train, split: splitIndices(train.numSamples, config.valFraction, config.seed), image: null };
+      const val = loadCsvFile(source.valPath, {
+        ...roles,
+        fileName: source.valPath,
+        like: { categorical: train.categorical ?? [], classNames: train.classNames },
+      });
+      return { ...withValidation(train, val), image: null };
     }
     case 'memory':
       throw new ConfigError('a run on data in memory is prepared with its dataset (prepareLoaded)');
   }
+}
+
+/** The training rows, then the validation rows of a second file read with the same roles; the split says which are which. */
+function withValidation(train: Dataset, val: Dataset): { dataset: Dataset; split: Split } {
+  const features = new Float32Array(train.features.length + val.features.length);
+  features.set(train.features);
+  features.set(val.features, train.features.length);
+  const labels = new Float32Array(train.labels.length + val.labels.length);
+  labels.set(train.labels);
+  labels.set(val.labels, train.labels.length);
+  const n = train.numSamples;
+  const m = val.numSamples;
+  return {
+    dataset: { ...train, numSamples: n + m, features, labels },
+    split: {
+      train: Uint32Array.from({ length: n }, (_, i) => i),
+      val: Uint32Array.from({ length: m }, (_, i) => n + i),
+    },
+  };
 }

@@ -46,6 +46,18 @@ export const DATA_GROUP = {
       default: data.labelColumn,
       describe: 'CSV column holding the label (class name/integer, or a number with --loss mse)',
     }),
+    targetColumns: mapped(
+      text({ describe: 'regression on several CSV columns, comma-separated (instead of --label-column)' }),
+      (t, name) => columnList(t, name),
+    ),
+    categorical: mapped(
+      text({
+        describe:
+          'CSV feature columns of names, comma-separated: each one-hot encoded (the encoding goes in the model)',
+      }),
+      (t, name) => columnList(t, name),
+    ),
+    valCsv: text({ describe: 'validation rows from this CSV file (same columns) instead of --val-fraction of --csv' }),
     standardize: boolean({
       default: data.standardize,
       describe: 'standardize CSV features with training-set mean and std (--no-standardize to turn off)',
@@ -56,6 +68,14 @@ export const DATA_GROUP = {
     }),
   },
 } satisfies FlagGroup;
+
+/** "a, b" → ["a", "b"]; absent → null. */
+function columnList(text: string | null, flag: string): string[] | null {
+  if (text === null) return null;
+  const names = text.split(',').map((c) => c.trim());
+  if (names.some((c) => c === '')) throw flagError(flag, 'comma-separated column names', text);
+  return names;
+}
 
 /** "128,64" → [128, 64]; "" or "none" → []. Sizes are checked by resolveConfig. */
 function layerWidths(text: string, flag: string): number[] {
@@ -222,7 +242,17 @@ function dataSource(d: GroupValues<typeof RUN_GROUPS>['data']): DataSource {
   }
   if (d.idxImages !== null && d.idxLabels !== null) return { kind: 'idx', images: d.idxImages, labels: d.idxLabels };
   if (d.npyX !== null && d.npyY !== null) return { kind: 'npy', images: d.npyX, labels: d.npyY };
-  if (d.csv !== null) return { kind: 'csv', path: d.csv, labelColumn: d.labelColumn };
+  if (d.csv === null && (d.valCsv !== null || d.targetColumns !== null || d.categorical !== null))
+    throw new ConfigError('--val-csv, --target-columns and --categorical need --csv');
+  if (d.csv !== null)
+    return {
+      kind: 'csv',
+      path: d.csv,
+      labelColumn: d.labelColumn,
+      ...(d.targetColumns !== null ? { targetColumns: d.targetColumns } : {}),
+      ...(d.categorical !== null ? { categorical: d.categorical } : {}),
+      ...(d.valCsv !== null ? { valPath: d.valCsv } : {}),
+    };
   return d.dataset === 'mnist' ? { kind: 'mnist' } : { kind: 'synthetic', name: d.dataset, samples: d.samples };
 }
 

@@ -6,28 +6,24 @@
 
 import { DataError, ModelFileError } from '../errors.js';
 import { parseNumber, quote, type CsvTable } from './csv.js';
-import type { Dataset, TaskKind } from './dataset.js';
-import { applyStandardization, type Standardization } from './split.js';
+import type { CategoricalEncoding, Dataset, TaskKind } from './dataset.js';
 
-/** A categorical column one-hot encoded into `values.length` features, in this order. */
-export interface CategoricalEncoding {
-  readonly column: string;
-  readonly values: readonly string[];
-}
+export type { CategoricalEncoding } from './dataset.js';
+import { applyStandardization, type Standardization } from './split.js';
 
 export interface ModelInput {
   readonly task: TaskKind;
   /** Shape of one sample as the data has it: [features] for tables, [height, width] for images. */
   readonly shape: readonly number[];
-  /** Feature column names in model input order; null when the data had no names (built-in sets). */
+  /** Feature names in model input order (one-hot ones as column=value); null when the data had no names. */
   readonly featureColumns: readonly string[] | null;
-  /** The CSV column holding the label; null when the data had no names. */
-  readonly labelColumn: string | null;
+  /** The CSV columns holding the label or the targets, in output order; empty when the data had no names. */
+  readonly labelColumns: readonly string[];
   /** Class names in output order (classification); empty for regression. */
   readonly classNames: readonly string[];
   /** The training set's statistics applied to every row, or null when features are used as they are. */
   readonly standardization: Standardization | null;
-  /** One-hot encoded columns (none yet: every CSV feature is numeric). */
+  /** The CSV columns one-hot encoded into features. */
   readonly categorical: readonly CategoricalEncoding[];
   /** Images: the factor that turns a stored byte (IDX, uint8 NPY) into a model input; null for tables. */
   readonly byteScale: number | null;
@@ -43,7 +39,7 @@ export function modelInputOf(
     task: ds.kind,
     shape: image?.shape ?? [ds.numFeatures],
     featureColumns: ds.featureNames ?? null,
-    labelColumn: ds.labelColumn ?? null,
+    labelColumns: ds.labelColumns ?? [],
     classNames:
       ds.kind === 'classification'
         ? ds.classNames.length === ds.numClasses
@@ -51,7 +47,7 @@ export function modelInputOf(
           : Array.from({ length: ds.numClasses }, (_, c) => String(c))
         : [],
     standardization,
-    categorical: [],
+    categorical: ds.categorical ?? [],
     byteScale: image?.byteScale ?? null,
   };
 }
@@ -84,24 +80,32 @@ export function validateModelInput(value: unknown, expectedSize: number): ModelI
   const featureColumns = v.featureColumns === null ? null : v.featureColumns;
   if (featureColumns !== null && !(isStringArray(featureColumns) && featureColumns.length === size))
     throw bad(`featureColumns must be null or ${size} names`);
-  if (v.labelColumn !== null && typeof v.labelColumn !== 'string') throw bad('labelColumn must be null or a name');
+  if (!isStringArray(v.labelColumns)) throw bad('labelColumns must be a list of names');
   if (!isStringArray(v.classNames)) throw bad('classNames must be a list of names');
   const s = v.standardization as Record<string, unknown> | null;
   if (s !== null && !(typeof s === 'object' && isNumberArray(s.mean, size) && isNumberArray(s.std, size)))
     throw bad(`standardization must be null or {mean, std} of ${size} finite numbers each`);
   if (s !== null && (s.std as number[]).some((x) => x <= 0)) throw bad('standardization std must be positive');
-  if (!Array.isArray(v.categorical) || v.categorical.length > 0)
-    throw bad('categorical encodings are not supported by this version');
+  if (!Array.isArray(v.categorical)) throw bad('categorical must be a list');
+  const categorical = (v.categorical as unknown[]).map((e): CategoricalEncoding => {
+    const c = e as Record<string, unknown> | null;
+    if (typeof c !== 'object' || c === null || typeof c.column !== 'string' || !isStringArray(c.values))
+      throw bad('each categorical encoding must be {column, values}');
+    for (const value of c.values)
+      if (featureColumns === null || !featureColumns.includes(`${c.column}=${value}`))
+        throw bad(`categorical ${c.column}: no feature ${c.column}=${value}`);
+    return { column: c.column, values: c.values };
+  });
   if (v.byteScale !== null && !(typeof v.byteScale === 'number' && v.byteScale > 0))
     throw bad('byteScale must be null or a positive number');
   return {
     task: v.task,
     shape,
     featureColumns,
-    labelColumn: v.labelColumn as string | null,
+    labelColumns: v.labelColumns,
     classNames: v.classNames,
     standardization: s === null ? null : { mean: s.mean as number[], std: s.std as number[] },
-    categorical: [],
+    categorical,
     byteScale: v.byteScale as number | null,
   };
 }
@@ -111,51 +115,76 @@ export interface PreparedRows {
   readonly numSamples: number;
   /** (numSamples, inputSize), standardized as in training. */
   readonly features: Float32Array;
-  /** (numSamples) label texts as in the file, or null when the label column is absent. */
-  readonly labels: readonly string[] | null;
+  /** (numSamples, label columns) label texts as in the file, or null when the label columns are absent. */
+  readonly labels: readonly (readonly string[])[] | null;
   /** (numSamples) the 1-based line of each row, for messages. */
   readonly lines: readonly number[];
 }
 
 /**
- * The model's rows from a raw CSV table: feature columns picked by name (any order), the
- * label column optional, any other column refused; numbers checked with file:line:column.
+ * The model's rows from a raw CSV table: input columns picked by name (any order),
+ * categorical ones one-hot encoded as in training, the label columns optional (all or
+ * none), any other column refused; numbers checked with file:line:column.
  */
 export function rowsFromCsv(table: CsvTable, input: ModelInput, file: string): PreparedRows {
-  const columns = input.featureColumns;
-  if (columns === null)
+  const features = input.featureColumns;
+  if (features === null)
     throw new DataError(`${file}: this model was not trained on named columns; give it IDX or NPY input`);
+  const oneHot = new Map<string, { column: string; value: string }>();
+  for (const e of input.categorical)
+    for (const value of e.values) oneHot.set(`${e.column}=${value}`, { column: e.column, value });
+  const columns = [...new Set(features.map((f) => oneHot.get(f)?.column ?? f))];
   const at = new Map(table.header.map((name, j) => [name, j]));
   const missing = columns.filter((c) => !at.has(c));
   if (missing.length > 0)
     throw new DataError(`${file}: missing column${missing.length > 1 ? 's' : ''} ${missing.map(quote).join(', ')}`);
-  const known = new Set([...columns, ...(input.labelColumn === null ? [] : [input.labelColumn])]);
+  const labelColumns = input.labelColumns;
+  const known = new Set([...columns, ...labelColumns]);
   const extra = table.header.filter((c) => !known.has(c));
+  const optional = labelColumns.length === 0 ? '' : ` and optionally ${labelColumns.map(quote).join(', ')}`;
   if (extra.length > 0)
     throw new DataError(
-      `${file}: unexpected column${extra.length > 1 ? 's' : ''} ${extra.map(quote).join(', ')}; the model takes ${columns.map(quote).join(', ')}${input.labelColumn === null ? '' : ` and optionally ${quote(input.labelColumn)}`}`,
+      `${file}: unexpected column${extra.length > 1 ? 's' : ''} ${extra.map(quote).join(', ')}; the model takes ${columns.map(quote).join(', ')}${optional}`,
     );
-  const labelIndex = input.labelColumn === null ? -1 : (at.get(input.labelColumn) ?? -1);
-  const d = columns.length;
+  const givenLabels = labelColumns.filter((c) => at.has(c));
+  if (givenLabels.length > 0 && givenLabels.length < labelColumns.length)
+    throw new DataError(
+      `${file}: missing column ${quote(labelColumns.find((c) => !at.has(c)) as string)} (give all label columns or none)`,
+    );
+  const d = features.length;
   const n = table.rows.length;
   if (n === 0) throw new DataError(`${file}: no data rows after the header`);
   const raw = new Float32Array(n * d); // (n, d)
-  const labels: string[] = [];
+  const labels: string[][] = [];
   const lines: number[] = [];
-  const picks = columns.map((c) => at.get(c) as number);
   table.rows.forEach(({ fields, lines: fieldLines }, i) => {
     if (fields.length !== table.header.length)
       throw new DataError(
         `${file}:${fieldLines[0]}: expected ${table.header.length} fields as in the header, got ${fields.length}`,
       );
-    for (let k = 0; k < d; k++) {
-      const j = picks[k];
-      raw[i * d + k] = parseNumber(fields[j], `${file}:${fieldLines[j]}:${table.header[j]}`);
-    }
-    if (labelIndex >= 0) labels.push(fields[labelIndex].trim());
+    features.forEach((feature, k) => {
+      const hot = oneHot.get(feature);
+      const j = at.get(hot?.column ?? feature) as number;
+      if (hot === undefined) {
+        raw[i * d + k] = parseNumber(fields[j], `${file}:${fieldLines[j]}:${feature}`);
+        return;
+      }
+      const value = fields[j].trim();
+      if (value === hot.value) raw[i * d + k] = 1;
+      else if (!oneHot.has(`${hot.column}=${value}`))
+        throw new DataError(
+          `${file}:${fieldLines[j]}:${hot.column}: unknown value ${quote(fields[j])}; the model knows ${(input.categorical.find((e) => e.column === hot.column) as CategoricalEncoding).values.map(quote).join(', ')}`,
+        );
+    });
+    if (givenLabels.length > 0) labels.push(labelColumns.map((c) => fields[at.get(c) as number].trim()));
     lines.push(fieldLines[0]);
   });
-  return { numSamples: n, features: prepareFeatures(raw, input), labels: labelIndex >= 0 ? labels : null, lines };
+  return {
+    numSamples: n,
+    features: prepareFeatures(raw, input),
+    labels: givenLabels.length > 0 ? labels : null,
+    lines,
+  };
 }
 
 /** Raw feature rows (n, inputSize) as the model takes them: standardized when it was trained so. */

@@ -2,7 +2,7 @@
 // (the MNIST layout) and NPY files, then evaluating and predicting with the model;
 // mistakes in the files are one line naming the file. The files are made here.
 
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { oneLineError, Sandbox, useE2eCleanup } from './harness.js';
@@ -163,5 +163,90 @@ describe('IDX and NPY data', () => {
     );
     const alone = await sb.run(['train', '--idx-images', sb.path('images.idx')]);
     expect(oneLineError(alone.stderr)).toBe('flocktrain: --idx-images needs --idx-labels');
+  });
+});
+
+/** Rows of a numeric size, a named colour and two targets: price = 2·size + colour bonus, weight = size. */
+function shopCsv(from: number, n: number): string {
+  const bonus: Record<string, number> = { red: 3, green: 0, blue: -3 };
+  const lines = ['size,colour,price,weight'];
+  for (let i = from; i < from + n; i++) {
+    const colour = ['red', 'green', 'blue'][i % 3];
+    const size = Number((Math.sin(i) * 2).toFixed(3));
+    lines.push(`${size},${colour},${(2 * size + bonus[colour]).toFixed(3)},${size}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+describe('CSV column roles', () => {
+  it('--categorical, --target-columns and --val-csv: one-hot names in the model, two targets, a validation file', async () => {
+    const sb = new Sandbox();
+    writeFileSync(sb.path('train.csv'), shopCsv(0, 300));
+    writeFileSync(sb.path('val.csv'), shopCsv(1000, 30));
+    const model = sb.path('shop.safetensors');
+    const r = await sb.run([
+      'train',
+      '--log-format',
+      'json',
+      '--csv',
+      sb.path('train.csv'),
+      '--val-csv',
+      sb.path('val.csv'),
+      '--categorical',
+      'colour',
+      '--target-columns',
+      'price,weight',
+      '--hidden',
+      '16',
+      '--epochs',
+      '30',
+      '--batch-size',
+      '20',
+      '--shard-size',
+      '10',
+      '--lr',
+      '0.02',
+      '--out',
+      model,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    // Every training row trains; the validation file's 30 rows validate.
+    expect(r.lines.find((l) => l.msg === 'run')).toMatchObject({ train: 300, val: 30 });
+    const header = JSON.parse(
+      readFileSync(model)
+        .subarray(8, 8 + readFileSync(model).readUInt32LE(0))
+        .toString(),
+    );
+    const input = JSON.parse(header.__metadata__['flocktrain.input']);
+    expect(input).toMatchObject({
+      task: 'regression',
+      featureColumns: ['size', 'colour=blue', 'colour=green', 'colour=red'],
+      labelColumns: ['price', 'weight'],
+      categorical: [{ column: 'colour', values: ['blue', 'green', 'red'] }],
+    });
+    const ev = await sb.run(['evaluate', '--model', model, '--csv', sb.path('val.csv'), '--json']);
+    expect(ev.code, ev.stderr).toBe(0);
+    expect(JSON.parse(ev.process.otherLines.join('\n')).r2).toBeGreaterThan(0.9);
+    // Raw rows with only the inputs; an unseen colour is named with its place.
+    writeFileSync(sb.path('new.csv'), 'colour,size\nred,1\nblue,1\n');
+    const p = await sb.run(['predict', '--model', model, '--csv', sb.path('new.csv')]);
+    expect(p.process.otherLines[0]).toBe('prediction_0,prediction_1');
+    const [red, blue] = p.process.otherLines.slice(1).map((l) => Number(l.split(',')[0]));
+    expect(red - blue).toBeGreaterThan(4); // the colour bonus differs by 6
+    writeFileSync(sb.path('odd.csv'), 'colour,size\npurple,1\n');
+    const odd = await sb.run(['predict', '--model', model, '--csv', sb.path('odd.csv')]);
+    expect(oneLineError(odd.stderr)).toBe(
+      `flocktrain: ${sb.path('odd.csv')}:2:colour: unknown value "purple"; the model knows "blue", "green", "red"`,
+    );
+  });
+
+  it('a validation file with a class the training file lacks is one line naming its place', async () => {
+    const sb = new Sandbox();
+    writeFileSync(sb.path('train.csv'), 'a,label\n1,x\n2,y\n3,x\n4,y\n');
+    writeFileSync(sb.path('val.csv'), 'a,label\n1,x\n2,z\n');
+    const r = await sb.run(['train', '--csv', sb.path('train.csv'), '--val-csv', sb.path('val.csv')]);
+    expect(oneLineError(r.stderr)).toBe(
+      `flocktrain: ${sb.path('val.csv')}:3:label: class "z" is not in the training file ("x", "y")`,
+    );
   });
 });

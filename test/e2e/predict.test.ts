@@ -111,7 +111,7 @@ describe('predict', () => {
       task: 'classification',
       shape: [2],
       featureColumns: ['a', 'b'],
-      labelColumn: 'label',
+      labelColumns: ['label'],
       classNames: ['no', 'yes'],
     });
     writeFileSync(sb.path('missing.csv'), 'a,label\n1,no\n');
@@ -138,7 +138,7 @@ describe('predict', () => {
       task: 'classification',
       shape: [2, 2],
       featureColumns: null,
-      labelColumn: null,
+      labelColumns: [],
       classNames: ['0', '1'],
       byteScale: 1 / 255,
     });
@@ -179,7 +179,7 @@ describe('evaluate', () => {
       task: 'classification',
       shape: [2],
       featureColumns: ['a', 'b'],
-      labelColumn: 'label',
+      labelColumns: ['label'],
       classNames: ['no', 'yes'],
     });
     writeFileSync(sb.path('test.csv'), 'label,b,a\nno,0,2\nyes,1,0\nyes,0,1\nno,3,0\nno,0,5\n');
@@ -212,7 +212,7 @@ describe('evaluate', () => {
       task: 'regression',
       shape: [1],
       featureColumns: ['x'],
-      labelColumn: 'y',
+      labelColumns: ['y'],
       classNames: [],
       standardization: { mean: [1], std: [2] },
     });
