@@ -16,13 +16,32 @@ import { createLogger } from '../shared/node/logger.js';
 import { announceRun, trainAndWrite, trainerOptions } from './run-train.js';
 import { prepareRun, type PreparedRun } from './setup.js';
 import { Trainer, type TrainSummary } from './trainer.js';
+import { TerminalView, wantsView } from './terminal-view.js';
 import { DivergedError } from '../shared/errors.js';
 
+/** How workers join a coordinator: its `join` log line. */
+export interface JoinInfo {
+  readonly url: string;
+  readonly token: string;
+  readonly command: string;
+  readonly link: string;
+  readonly dashboard: string;
+}
+
 export async function runCoordinator(options: CoordinatorOptions): Promise<number> {
-  const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
+  const view = wantsView(options);
+  const log = view
+    ? createLogger('pretty', 'warn', 'flocktrain')
+    : createLogger(options.logFormat, options.logLevel, 'flocktrain');
   const events = new Events(log);
+  const terminal = view ? new TerminalView(process.stdout, events, true) : null;
   try {
-    await serveAndTrain(prepareRun(options.config), options, log, events, { signals: true });
+    await serveAndTrain(prepareRun(options.config), options, log, events, {
+      signals: true,
+      ...(terminal === null
+        ? {}
+        : { onJoin: (join: JoinInfo) => terminal.join(join.command, join.link, join.dashboard) }),
+    });
     return 0;
   } catch (err) {
     if (!(err instanceof DivergedError)) throw err;
@@ -44,6 +63,8 @@ export async function serveAndTrain(
   hooks: {
     readonly signals: boolean;
     readonly onTrainer?: (trainer: Trainer, join: { url: string; token: string }) => void;
+    /** Told how workers join, once the coordinator listens. */
+    readonly onJoin?: (join: JoinInfo) => void;
   },
 ): Promise<{ readonly summary: TrainSummary; readonly trainer: Trainer }> {
   const trainerOpts = trainerOptions(run, options, log, events);
@@ -71,16 +92,15 @@ export async function serveAndTrain(
   const { url, scheduler } = coordinator;
   // The join link opens the worker page (a browser tab becomes a worker); the dashboard sits beside it.
   const page = `${url.replace(/^ws/, 'http')}/`;
-  log.info(
-    {
-      url,
-      token,
-      command: `npx flocktrain worker --url ${url} --token ${token}`,
-      link: `${page}?token=${token}`,
-      dashboard: `${page}dashboard?token=${token}`,
-    },
-    'join',
-  );
+  const join: JoinInfo = {
+    url,
+    token,
+    command: `npx flocktrain worker --url ${url} --token ${token}`,
+    link: `${page}?token=${token}`,
+    dashboard: `${page}dashboard?token=${token}`,
+  };
+  log.info(join, 'join');
+  hooks.onJoin?.(join);
   announceRun(events, run);
 
   const trainer = new Trainer(run, scheduler, log, trainerOpts);

@@ -13,6 +13,7 @@ import { createLogger } from '../shared/node/logger.js';
 import { recordMetrics } from './metrics-csv.js';
 import { checkOutPath, readModelFile, writeModelFile, writeModelFileOrRescue } from './model-file.js';
 import { prepareRun, type PreparedRun } from './setup.js';
+import { TerminalView, wantsView } from './terminal-view.js';
 import { Trainer, weightsHash, type TrainerOptions, type TrainSummary } from './trainer.js';
 
 export function initialParams(run: PreparedRun, init: string | null): Float32Array {
@@ -121,8 +122,12 @@ export async function trainToEnd(
 
 /** `threads`: compute threads (--threads; 1: this thread only). */
 export async function runTrain(options: TrainOptions, threads = 1): Promise<number> {
-  const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
+  const view = wantsView(options);
+  const log = view
+    ? createLogger('pretty', 'warn', 'flocktrain')
+    : createLogger(options.logFormat, options.logLevel, 'flocktrain');
   const events = new Events(log);
+  if (view) new TerminalView(process.stdout, events, false);
   const run = prepareRun(options.config);
   announceRun(events, run);
   const executor = new LocalExecutor(run, {
