@@ -13,7 +13,8 @@ function drawn(serving: boolean): { events: Events; text: () => string } {
   let out = '';
   const events = new Events(pino({ level: 'silent' }));
   new TerminalView({ write: (t: string) => (out += t), columns: 120 }, events, serving);
-  return { events, text: () => out };
+  // The line clear (carriage return, erase line) shown as ⟲.
+  return { events, text: () => out.replaceAll('\r\x1b[2K', '⟲') };
 }
 
 function play(events: Events): void {
@@ -52,7 +53,7 @@ describe('terminal view', () => {
     expect(lines[0]).toBe('blobs: 100 training / 20 validation samples; model 2-8-3, sgd lr 0.1, 2 epochs of 10 steps');
     // The live line: redrawn after a line clear, never ended by a newline of its own.
     expect(lines[1]).toMatch(
-      /^\r\x1b\[2Kepoch 1\/2 █{10}░{10} 5\/10 {2}ETA \d+:\d\d {2}12,345 samples\/s {2}loss 0\.5000\r\x1b\[2Kepoch 1\/2 █{20} 10\/10 .* loss 0\.2500\r\x1b\[2Kepoch 1\/2 {2}train loss 0\.3000 {2}acc 0\.9000 {2}val loss 0\.2000 {2}acc 0\.9500 {5}1\.3 s$/,
+      /^⟲epoch 1\/2 █{10}░{10} 5\/10 {2}ETA \d+:\d\d {2}12,345 samples\/s {2}loss 0\.5000⟲epoch 1\/2 █{20} 10\/10 .* loss 0\.2500⟲epoch 1\/2 {2}train loss 0\.3000 {2}acc 0\.9000 {2}val loss 0\.2000 {2}acc 0\.9500 {5}1\.3 s$/,
     );
     expect(lines[2]).toBe('epoch 2/2  train loss 0.3000  acc 0.9000  val loss 0.2000  acc 0.9750     1.3 s');
     expect(lines[3]).toBe('done: 20 steps, val accuracy 0.9750, weights abcdef012345…, written to m.safetensors');
@@ -64,7 +65,7 @@ describe('terminal view', () => {
     play(events);
     const t = text();
     expect(t).toMatch(/\n\+ w1 joined \(node, box\/1\): 1 worker\n/);
-    expect(t).toMatch(/loss 0\.5000 {2}1 worker\r/);
+    expect(t).toMatch(/loss 0\.5000 {2}1 worker⟲/);
     expect(t).toMatch(/\n- w1 left \(closed \(1006 \)\): 0 workers\n/);
   });
 });
