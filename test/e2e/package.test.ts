@@ -58,6 +58,23 @@ describe('the packed package', () => {
     expect(existsSync(join(dir, 'dots.safetensors'))).toBe(true);
   });
 
+  it('its types check the README example under strict TypeScript', () => {
+    writeFileSync(join(dir, 'example.mts'), readmeExample());
+    const tsc = join(ROOT, 'node_modules/.bin/tsc');
+    const flags = [
+      '--noEmit',
+      '--strict',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+    ];
+    const r = spawnSync(tsc, [...flags, 'example.mts'], { cwd: dir, encoding: 'utf8' });
+    expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+  });
+
   it('ships types, no private flag, and importing it prints nothing', () => {
     const pkg = JSON.parse(readFileSync(join(dir, 'node_modules/flocktrain/package.json'), 'utf8')) as {
       private?: boolean;
