@@ -9,6 +9,7 @@ import type { LogFormat } from '../../shared/node/logger.js';
 import { createLogger } from '../../shared/node/logger.js';
 import { resolveConfig, RUN_DEFAULTS, type DataSource, type RunConfig } from '../config.js';
 import type { CoordinatorOptions } from '../commands/options.js';
+import type { JoinInfo } from '../run-coordinator.js';
 import { Events, type EpochDone, type StepDone } from '../events.js';
 import { LocalExecutor } from '../local-executor.js';
 import { announceRun, trainAndWrite, trainerOptions } from '../run-train.js';
@@ -29,6 +30,8 @@ export interface ServeOptions {
   readonly workers?: number;
   /** Workers to wait for before the first step. Default 1. */
   readonly minWorkers?: number;
+  /** Told where workers join once the coordinator listens (url, token, the worker command, the browser link). */
+  readonly onJoin?: (join: JoinInfo) => void;
 }
 
 export interface TrainOptions extends Partial<Omit<RunConfig, 'data'>> {
@@ -180,6 +183,7 @@ export class TrainingRun implements AsyncIterable<TrainingEvent>, PromiseLike<Tr
           this.#adopt(t);
           this.joined = join;
         },
+        ...(o.serve.onJoin ? { onJoin: o.serve.onJoin } : {}),
       }));
     } else {
       announceRun(events, run);
