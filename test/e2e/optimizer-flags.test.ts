@@ -3,7 +3,7 @@
 // Adam; a run decaying to its end cannot resume with another --epochs.
 
 import { describe, expect, it } from 'vitest';
-import { oneLineError, Sandbox, useE2eCleanup } from './harness.js';
+import { coordinatorDone, oneLineError, Sandbox, useE2eCleanup } from './harness.js';
 
 useE2eCleanup();
 
@@ -63,5 +63,33 @@ describe('optimizer and schedule flags', () => {
     const constant = sb.path('ckpt2');
     await sb.train([...BLOBS, '--epochs', '1', '--checkpoint-dir', constant]);
     await sb.train([...BLOBS, '--epochs', '2', '--resume', constant]);
+  });
+
+  it('adamw with a step schedule: 1 epoch, then --resume to 2, ends with the hash of 2 epochs straight', async () => {
+    const sb = new Sandbox();
+    const flags = [
+      ...BLOBS,
+      '--optimizer',
+      'adamw',
+      '--weight-decay',
+      '0.01',
+      '--lr-schedule',
+      'step',
+      '--lr-step-size',
+      '5',
+    ];
+    const straight = await sb.train([...flags, '--epochs', '2']);
+    const dir = sb.path('ckpt');
+    await sb.train([...flags, '--epochs', '1', '--checkpoint-dir', dir]);
+    const resumed = await sb.train([...flags, '--epochs', '2', '--resume', dir]);
+    expect(resumed.weightsHash).toBe(straight.weightsHash);
+  });
+
+  it('adam with warmup: two workers give the weights of one process, bit for bit', async () => {
+    const sb = new Sandbox();
+    const flags = [...BLOBS, '--epochs', '2', '--optimizer', 'adam', '--warmup-steps', '3', '--lr-schedule', 'cosine'];
+    const alone = await sb.train(flags);
+    const c = await sb.coordinator([...flags, '--workers', '2', '--min-workers', '2']);
+    expect((await coordinatorDone(c)).weightsHash).toBe(alone.weightsHash);
   });
 });
