@@ -1,6 +1,6 @@
 // The package as a user installs it: `npm pack` of this checkout (dist/ as built),
 // installed from the tarball into an empty folder, runs the README's "Use as a library"
-// example unchanged; its types resolve; importing it runs no command line.
+// example unchanged; its types check; importing it runs no command line, and its bin runs.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -90,5 +90,12 @@ describe('the packed package', () => {
     });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout + r.stderr).toBe('');
+    // The command line still comes with it.
+    const help = spawnSync(join(dir, 'node_modules/.bin/flocktrain'), ['predict', '--help'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    expect(help.status, help.stderr).toBe(0);
+    expect(help.stdout).toMatch(/--model/);
   });
 });
