@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../coordinator/config.js';
 import { prepareRun } from '../../coordinator/setup.js';
-import { Sandbox, useE2eCleanup } from './harness.js';
+import { coordinatorDone, Sandbox, useE2eCleanup } from './harness.js';
 
 useE2eCleanup();
 
@@ -104,7 +104,7 @@ describe('run outputs', () => {
     });
   });
 
-  it('--clip-norm: a bound above every gradient changes no bit, a small one changes the weights', async () => {
+  it('--clip-norm: a bound above every gradient changes no bit, a small one changes the weights, alike on workers', async () => {
     const sb = new Sandbox();
     const flags = ['--dataset', 'spirals', '--samples', '200', ...SHAPE, '--epochs', '2'];
     const plain = await sb.train(flags);
@@ -112,5 +112,8 @@ describe('run outputs', () => {
     const tight = await sb.train([...flags, '--clip-norm', '0.01']);
     expect(loose.weightsHash).toBe(plain.weightsHash);
     expect(tight.weightsHash).not.toBe(plain.weightsHash);
+    // Clipping happens where the optimizer steps, so workers change nothing.
+    const c = await sb.coordinator([...flags, '--clip-norm', '0.01', '--workers', '2', '--min-workers', '2']);
+    expect((await coordinatorDone(c)).weightsHash).toBe(tight.weightsHash);
   });
 });
