@@ -11,7 +11,7 @@ import { CloseCode } from '../shared/protocol/codes.js';
 import { startCoordinator } from './assembly.js';
 import { generateToken } from './auth.js';
 import type { CoordinatorOptions } from './commands/options.js';
-import { Events } from './events.js';
+import { Events, type JoinInfo } from './events.js';
 import { createLogger } from '../shared/node/logger.js';
 import { announceRun, trainAndWrite, trainerOptions } from './run-train.js';
 import { prepareRun, type PreparedRun } from './setup.js';
@@ -19,29 +19,13 @@ import { Trainer, type TrainSummary } from './trainer.js';
 import { TerminalView, wantsView } from './terminal-view.js';
 import { DivergedError } from '../shared/errors.js';
 
-/** How workers join a coordinator: its `join` log line. */
-export interface JoinInfo {
-  readonly url: string;
-  readonly token: string;
-  readonly command: string;
-  readonly link: string;
-  readonly dashboard: string;
-}
-
 export async function runCoordinator(options: CoordinatorOptions): Promise<number> {
   const view = wantsView(options);
-  const log = view
-    ? createLogger('pretty', 'warn', 'flocktrain')
-    : createLogger(options.logFormat, options.logLevel, 'flocktrain');
-  const events = new Events(log);
-  const terminal = view ? new TerminalView(process.stdout, events, true) : null;
+  const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
+  const events = view ? new Events(log, undefined, TerminalView.DRAWN) : new Events(log);
+  if (view) new TerminalView(process.stdout, events, true);
   try {
-    await serveAndTrain(prepareRun(options.config), options, log, events, {
-      signals: true,
-      ...(terminal === null
-        ? {}
-        : { onJoin: (join: JoinInfo) => terminal.join(join.command, join.link, join.dashboard) }),
-    });
+    await serveAndTrain(prepareRun(options.config), options, log, events, { signals: true });
     return 0;
   } catch (err) {
     if (!(err instanceof DivergedError)) throw err;
@@ -99,7 +83,7 @@ export async function serveAndTrain(
     link: `${page}?token=${token}`,
     dashboard: `${page}dashboard?token=${token}`,
   };
-  log.info(join, 'join');
+  events.emit('join', join);
   hooks.onJoin?.(join);
   announceRun(events, run);
 

@@ -123,10 +123,8 @@ export async function trainToEnd(
 /** `threads`: compute threads (--threads; 1: this thread only). */
 export async function runTrain(options: TrainOptions, threads = 1): Promise<number> {
   const view = wantsView(options);
-  const log = view
-    ? createLogger('pretty', 'warn', 'flocktrain')
-    : createLogger(options.logFormat, options.logLevel, 'flocktrain');
-  const events = new Events(log);
+  const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
+  const events = view ? new Events(log, undefined, TerminalView.DRAWN) : new Events(log);
   if (view) new TerminalView(process.stdout, events, false);
   const run = prepareRun(options.config);
   announceRun(events, run);

@@ -1,10 +1,12 @@
 // What a person at a terminal sees of a run: a live progress line per epoch (steps,
 // ETA, samples/s, loss; the coordinator adds its workers), one aligned summary line per
 // epoch, a line when a worker joins or leaves, and the outcome. It draws from the run's
-// Events, as the dashboard does. Only used when stdout is a terminal and the log format
-// is left to choose: piped output and --log-format json stay the JSON lines, untouched.
+// Events, as the dashboard does, and those events are then not logged (DRAWN); every other
+// line (checkpoints, warnings) is still logged, pretty. Only used when stdout is a
+// terminal and the log format is left to choose: piped output and --log-format json stay
+// the JSON lines, untouched.
 
-import type { Events, RunStarted } from './events.js';
+import type { EventKind, Events, RunStarted } from './events.js';
 import { stepsPerEpoch } from './plan.js';
 
 /** Where the view draws: a terminal stream (its width, if known, bounds the live line). */
@@ -34,6 +36,16 @@ function num(v: number | null, digits = 4): string {
 }
 
 export class TerminalView {
+  /** The events this view draws, which the log then leaves out. */
+  static readonly DRAWN: ReadonlySet<EventKind> = new Set<EventKind>([
+    'run',
+    'join',
+    'step',
+    'epoch',
+    'workerJoined',
+    'workerLeft',
+    'done',
+  ]);
   readonly #out: ViewStream;
   readonly #serving: boolean;
   #run: RunStarted | null = null;
@@ -49,6 +61,10 @@ export class TerminalView {
     this.#out = out;
     this.#serving = serving;
     events.on('run', (e) => this.#onRun(e));
+    // How other machines and browser tabs take part.
+    events.on('join', (e) =>
+      this.#line(`workers join with:  ${e.command}\n  or open ${e.link}\n  dashboard: ${e.dashboard}`),
+    );
     events.on('step', (e) => {
       this.#workers = e.workers;
       this.#drawLive(e.epoch, e.step, e.samplesPerSec, e.loss);
@@ -80,11 +96,6 @@ export class TerminalView {
         `${how}: ${e.steps} steps${acc}, weights ${e.weightsHash.slice(0, 12)}…${e.out ? `, written to ${e.out}` : ''}`,
       );
     });
-  }
-
-  /** The coordinator's join line: how other machines and browser tabs take part. */
-  join(command: string, link: string, dashboard: string): void {
-    this.#line(`workers join with:  ${command}\n  or open ${link}\n  dashboard: ${dashboard}`);
   }
 
   #onRun(e: RunStarted): void {
@@ -126,10 +137,7 @@ export class TerminalView {
   }
 }
 
-/**
- * Whether a command shows this view: stdout is a terminal and the log format and level
- * are left at their defaults. Then only warnings and errors are logged beside it.
- */
+/** Whether a command shows this view: stdout is a terminal and the log format and level are left at their defaults. */
 export function wantsView(options: { readonly logFormat: string; readonly logLevel: string }): boolean {
   return options.logFormat === 'auto' && options.logLevel === 'info' && process.stdout.isTTY === true;
 }

@@ -23,7 +23,7 @@ export type { TrainSummary } from '../trainer.js';
 export type { RunConfig, DataSource } from '../config.js';
 export { resolveConfig, RUN_DEFAULTS } from '../config.js';
 export type { InputSource } from '../inference.js';
-export type { JoinInfo } from '../run-coordinator.js';
+export type { JoinInfo } from '../events.js';
 export type { Metrics, ClassificationMetrics, RegressionMetrics, ClassMetrics } from '../../shared/metrics.js';
 export type { ModelInput } from '../../shared/data/preprocess.js';
 export type { ModelSpec } from '../../shared/model/spec.js';

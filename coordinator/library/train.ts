@@ -9,7 +9,7 @@ import type { LogFormat } from '../../shared/node/logger.js';
 import { createLogger } from '../../shared/node/logger.js';
 import { resolveConfig, RUN_DEFAULTS, type DataSource, type RunConfig } from '../config.js';
 import type { CoordinatorOptions } from '../commands/options.js';
-import type { JoinInfo } from '../run-coordinator.js';
+import type { JoinInfo } from '../events.js';
 import { Events, type EpochDone, type StepDone } from '../events.js';
 import { LocalExecutor } from '../local-executor.js';
 import { announceRun, trainAndWrite, trainerOptions } from '../run-train.js';
