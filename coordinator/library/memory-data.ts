@@ -19,6 +19,8 @@ export interface MemoryData {
   readonly task?: TaskKind;
   /** Names of the feature columns (for predicting from CSV files later); default x0, x1, … */
   readonly featureNames?: readonly string[];
+  /** The label's column name in CSV files the model is later evaluated on; default "label". */
+  readonly labelName?: string;
   /** Names the run in logs and model files; default "memory". */
   readonly name?: string;
 }
@@ -49,7 +51,15 @@ export function memoryDataset(data: MemoryData): Dataset {
     throw new DataError(`labels: expected ${n} (one per sample), got ${data.labels.length}`);
   const featureNames = data.featureNames ?? Array.from({ length: d }, (_, j) => `x${j}`);
   if (featureNames.length !== d) throw new DataError(`featureNames: expected ${d} names, got ${featureNames.length}`);
-  const base = { name: data.name ?? 'memory', numSamples: n, numFeatures: d, features, labelWidth: 1, featureNames };
+  const base = {
+    name: data.name ?? 'memory',
+    numSamples: n,
+    numFeatures: d,
+    features,
+    labelWidth: 1,
+    featureNames,
+    labelColumns: [data.labelName ?? 'label'],
+  };
   const labels = new Float32Array(n);
   const texts = Array.from(data.labels as ArrayLike<string | number>);
   if (data.task === 'regression') {

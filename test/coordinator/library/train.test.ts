@@ -61,6 +61,8 @@ describe('train() from memory', () => {
       ]),
     ).toEqual(['red', 'blue']);
     const fromFile = loadModel(out);
+    // The file names the columns, so CSV files of x, y and label work with predict and evaluate.
+    expect(fromFile.input).toMatchObject({ featureColumns: ['x', 'y'], labelColumns: ['label'] });
     const rows = features.slice(0, 50);
     expect(fromFile.predictProba(rows)).toEqual(model.predictProba(rows));
     const metrics = model.evaluate({ features, labels });
