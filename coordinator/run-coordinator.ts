@@ -13,18 +13,48 @@ import { CloseCode } from '../shared/protocol/codes.js';
 import { startCoordinator } from './assembly.js';
 import { generateToken } from './auth.js';
 import type { CoordinatorOptions } from './commands/options.js';
-import { Events } from './events.js';
+import { Events, type JoinInfo } from './events.js';
 import { createLogger } from '../shared/node/logger.js';
-import { announceRun, trainerOptions, trainToEnd } from './run-train.js';
+import { announceRun, trainAndWrite, trainerOptions } from './run-train.js';
 import type { TlsPem } from './server.js';
-import { prepareRun } from './setup.js';
+import { prepareRun, type PreparedRun } from './setup.js';
 import { readTokenFile, watchTokenFile } from './token-file.js';
-import { Trainer } from './trainer.js';
+import { Trainer, type TrainSummary } from './trainer.js';
+import { TerminalView, wantsView } from './terminal-view.js';
+import { DivergedError } from '../shared/errors.js';
 
 export async function runCoordinator(options: CoordinatorOptions): Promise<number> {
+  const view = wantsView(options);
   const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
-  const events = new Events(log);
-  const run = prepareRun(options.config);
+  const events = view ? new Events(log, undefined, TerminalView.DRAWN) : new Events(log);
+  if (view) new TerminalView(process.stdout, events, true);
+  try {
+    await serveAndTrain(prepareRun(options.config), options, log, events, { signals: true });
+    return 0;
+  } catch (err) {
+    if (!(err instanceof DivergedError)) throw err;
+    log.error({ err: err.message }, 'diverged');
+    return 1;
+  }
+}
+
+/**
+ * Serves `run` to workers and trains with them to the end, writing options.out; throws
+ * DivergedError when training diverges. `signals`: Ctrl-C stops after the current step
+ * (a library caller stops through the trainer `onTrainer` gets, with where workers join).
+ */
+export async function serveAndTrain(
+  run: PreparedRun,
+  options: CoordinatorOptions,
+  log: Logger,
+  events: Events,
+  hooks: {
+    readonly signals: boolean;
+    readonly onTrainer?: (trainer: Trainer, join: { url: string; token: string }) => void;
+    /** Told how workers join, once the coordinator listens. */
+    readonly onJoin?: (join: JoinInfo) => void;
+  },
+): Promise<{ readonly summary: TrainSummary; readonly trainer: Trainer }> {
   const trainerOpts = trainerOptions(run, options, log, events);
   const token = options.token ?? generateToken();
   const tls = options.tls === null ? null : readTls(options.tls);
@@ -59,16 +89,15 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   // The join link opens the worker page (a browser tab becomes a worker); the dashboard
   // sits beside it. Tokens ride in the fragment, which a browser never sends: not to
   // this server's or a proxy's log, nor in a Referer.
-  log.info(
-    {
-      url,
-      token,
-      command: `npx flocktrain worker --url ${url} --token ${token}`,
-      link: `${pageUrl}#token=${token}`,
-      dashboard: `${pageUrl}dashboard#token=${coordinator.dashboardToken}`,
-    },
-    'join',
-  );
+  const join: JoinInfo = {
+    url,
+    token,
+    command: `npx flocktrain worker --url ${url} --token ${token}`,
+    link: `${pageUrl}#token=${token}`,
+    dashboard: `${pageUrl}dashboard#token=${coordinator.dashboardToken}`,
+  };
+  events.emit('join', join);
+  hooks.onJoin?.(join);
   announceRun(events, run);
   const stopWatching =
     options.tokensFile === null
@@ -76,6 +105,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
       : watchTokenFile(options.tokensFile, (named) => coordinator.replaceTokens(named), log);
 
   const trainer = new Trainer(run, scheduler, log, trainerOpts);
+  hooks.onTrainer?.(trainer, { url, token });
   // A self-signed certificate is the local workers' CA (a CA-signed one verifies either way).
   const children = spawnLocalWorkers(options.workers, url, token, log, options.tls?.certFile ?? null);
   let interrupts = 0;
@@ -86,24 +116,26 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     if (interrupts > 1) scheduler.cancel('interrupted');
     else scheduler.cancelWhenStarved('interrupted');
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  let outcome: { readonly code: number; readonly interrupted: boolean } = { code: 0, interrupted: false };
+  if (hooks.signals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  let summary: TrainSummary | null = null;
   try {
-    outcome = await trainToEnd(trainer, run, options.out, events, log);
+    summary = await trainAndWrite(trainer, run, options.out, events);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     stopWatching();
     // Interrupted: remote workers keep trying to reconnect, for a resumed coordinator.
-    if (outcome.interrupted) await coordinator.close(CloseCode.SHUTDOWN, 'coordinator interrupted');
+    if (summary?.interrupted === true) await coordinator.close(CloseCode.SHUTDOWN, 'coordinator interrupted');
     else await coordinator.close(CloseCode.DONE, 'training finished');
     // Connected workers got the stop message and exit by themselves; any still starting
     // up (never connected) are told by signal.
     await waitForExit(children, 1500, 'SIGTERM');
     await waitForExit(children, 3000, 'SIGKILL');
   }
-  return outcome.code;
+  return { summary, trainer };
 }
 
 /** The PEM files of --tls-cert and --tls-key, read now so a bad path is one line before anything listens. */

@@ -26,10 +26,18 @@ export const DEFAULTS = {
     epochs: 3,
     batchSize: 64,
     shardSize: 16,
+    /** sgd, adam or adamw (shared/optim/create.ts). */
+    optimizer: 'sgd',
+    /** SGD's; Adam's default learning rate is ADAM_DEFAULTS.lr (shared/optim/adam.ts), as are its betas and eps. */
     lr: 0.1,
     momentum: 0.9,
     nesterov: false,
     weightDecay: 0,
+    /** After warmup (shared/optim/schedule.ts; its step size, decay and floor are LR_SCHEDULE_DEFAULTS'). */
+    lrSchedule: 'constant',
+    warmupSteps: 0,
+    /** Clip the batch-mean gradient to this global L2 norm; 0: no clipping. */
+    clipNorm: 0,
     seed: 42,
     /** wasm where the engine has WebAssembly SIMD-128, else js. */
     kernels: 'auto',
@@ -41,6 +49,8 @@ export const DEFAULTS = {
     /** 0: checkpoints only at epoch ends and on interruption. */
     checkpointEvery: 0,
     keepCheckpoints: 3,
+    /** Epochs without a better validation loss before stopping; 0: never stop early. */
+    earlyStop: 0,
   },
   log: {
     /** Pretty when stdout is a terminal, JSON lines otherwise. */

@@ -17,6 +17,12 @@ export interface TrainOptions extends LogOptions {
   readonly keepCheckpoints: number;
   /** Continue from the newest checkpoint in this directory. */
   readonly resume: string | null;
+  /** Append a row per logged step and per epoch to this CSV file. */
+  readonly metricsCsv?: string | null;
+  /** Write the weights of the best validation loss so far to this model file, at each epoch end that improves it. */
+  readonly outBest?: string | null;
+  /** Stop after this many epochs without a better validation loss (0: never). */
+  readonly earlyStop?: number;
 }
 
 export interface CoordinatorOptions extends TrainOptions {
