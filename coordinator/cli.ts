@@ -9,6 +9,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { FlocktrainError } from '../shared/errors.js';
 import { kernelSetAvailable } from '../shared/kernels/kernel-set.js';
+import { parseInputShape } from '../shared/model/layers-flag.js';
 import { RUN_DEFAULTS, resolveConfig, type DataSource, type RunConfig } from './config.js';
 import type { LogFormat } from './logger.js';
 
@@ -113,6 +114,15 @@ function runFlags<T>(y: Argv<T>) {
       default: d.activation,
       describe: 'activation after each hidden layer',
     })
+    .option('layers', {
+      type: 'string',
+      describe:
+        'the model as comma-separated layers, e.g. conv2d:16:5,relu,maxpool2d:2,flatten,dense:10 (replaces --hidden/--activation)',
+    })
+    .option('input-shape', {
+      type: 'string',
+      describe: 'CSV features as an image CxHxW for --layers (MNIST is 1x28x28)',
+    })
     .option('loss', {
       choices: ['auto', 'cross_entropy', 'mse'] as const,
       default: 'auto' as const,
@@ -196,6 +206,8 @@ function trainOptions(a: RunArgs): TrainOptions {
     data,
     hidden: parseHidden(a.hidden),
     activation: a.activation,
+    layers: a.layers ?? null,
+    inputShape: a['input-shape'] === undefined ? null : parseInputShape(a['input-shape']),
     loss: a.loss === 'auto' ? null : a.loss,
     epochs: a.epochs,
     batchSize: a['batch-size'],

@@ -17,6 +17,10 @@ export interface RunConfig {
   /** Hidden layer widths, e.g. [128] for 784-128-10. */
   readonly hidden: readonly number[];
   readonly activation: Activation;
+  /** --layers: the model as a list of layers (shared/model/layers-flag.ts), in place of hidden/activation. */
+  readonly layers: string | null;
+  /** --input-shape [C, H, W] of CSV features; null: flat (MNIST is 1x28x28 by itself). */
+  readonly inputShape: readonly [number, number, number] | null;
   /** null: cross_entropy for classification data, mse for regression data. */
   readonly loss: LossKind | null;
   readonly epochs: number;
@@ -43,6 +47,8 @@ export const RUN_DEFAULTS: RunConfig = {
   data: { kind: 'mnist' },
   hidden: [128],
   activation: 'relu',
+  layers: null,
+  inputShape: null,
   loss: null,
   epochs: 3,
   batchSize: 64,

@@ -77,7 +77,7 @@ export class LocalExecutor implements StepExecutor {
     const shards = plan.shards.map((indices, id) => ({ id, indices }));
     let nodes: Awaited<ReturnType<GradientComputer['computeNodes']>>;
     try {
-      nodes = await this.#computer.computeNodes(this.#weights, shards, shards.length);
+      nodes = await this.#computer.computeNodes(this.#weights, shards, shards.length, version);
     } catch (err) {
       if (this.#crash !== null) throw new FlocktrainError('COMPUTE', this.#crash);
       throw err;

@@ -221,7 +221,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
  */
 function divergenceJudge(run: PreparedRun): NonNullable<SchedulerOptions['confirmDivergence']> {
   let computer: ShardComputer | null = null;
-  return (shards, numShards, weights) => {
+  return (shards, numShards, weights, step) => {
     computer ??= new ShardComputer(
       run.spec,
       run.dataset,
@@ -229,7 +229,7 @@ function divergenceJudge(run: PreparedRun): NonNullable<SchedulerOptions['confir
       run.config.kernels,
       run.config.wireDtype,
     );
-    return !allNodesFinite(computer.computeNodes(weights, shards, numShards));
+    return !allNodesFinite(computer.computeNodes(weights, shards, numShards, step));
   };
 }
 

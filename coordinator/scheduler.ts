@@ -81,6 +81,7 @@ export interface SchedulerOptions {
     shards: readonly { id: number; indices: Uint32Array }[],
     numShards: number,
     weights: Float32Array,
+    step: number,
   ) => boolean;
 }
 
@@ -415,7 +416,7 @@ export class Scheduler implements StepExecutor {
   #judgeDivergence(active: ActiveStep, task: Task): void {
     const shards = task.shards.map((id) => ({ id, indices: active.plan.shards[id] }));
     const judge = this.#options.confirmDivergence;
-    if (judge === undefined || !judge(shards, active.numShards, this.#weights!)) {
+    if (judge === undefined || !judge(shards, active.numShards, this.#weights!, this.#version)) {
       const why = judge === undefined ? 'which this coordinator cannot check' : 'which is finite when recomputed here';
       this.#channel!.reject(task.worker, 'non_finite', `task ${task.id}: reported a non-finite gradient, ${why}`);
       return;

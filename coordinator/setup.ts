@@ -8,6 +8,7 @@ import { loadMnist, mnistSplit } from '../shared/data/mnist.js';
 import { splitIndices, standardize } from '../shared/data/split.js';
 import { syntheticDatasets } from '../shared/data/synthetic.js';
 import { ConfigError } from '../shared/errors.js';
+import { dataInputShape, parseLayers } from '../shared/model/layers-flag.js';
 import { mlpSpec, type LossKind, type ModelSpec } from '../shared/model/spec.js';
 import type { RunConfig } from './config.js';
 
@@ -38,8 +39,22 @@ export function prepareRun(config: RunConfig): PreparedRun {
   const outputs = dataset.kind === 'classification' ? dataset.numClasses : dataset.labelWidth;
   if (dataset.kind === 'classification' && outputs < 2)
     throw new ConfigError(`dataset ${dataset.name} has ${outputs} class; classification needs at least 2`);
-  const spec = mlpSpec(dataset.numFeatures, config.hidden, outputs, config.activation, loss);
+  const inputShape = dataInputShape(config.inputShape ?? defaultInputShape(config), dataset.numFeatures);
+  const spec =
+    config.layers === null
+      ? mlpSpec(dataset.numFeatures, config.hidden, outputs, config.activation, loss)
+      : parseLayers(config.layers, {
+          inputShape,
+          outputs,
+          loss,
+          seed: config.seed,
+        });
   return { config, dataset, datasetHash: datasetHash(dataset), split, spec };
+}
+
+/** The built-in image data's sample shape; null for flat data. */
+function defaultInputShape(config: RunConfig): readonly [number, number, number] | null {
+  return config.data.kind === 'mnist' ? [1, 28, 28] : null;
 }
 
 function loadData(config: RunConfig): { dataset: Dataset; split: Split } {

@@ -121,7 +121,8 @@ export async function startCoordinator(o: HarnessOptions): Promise<Coordinator> 
   const judge = new ShardComputer(o.spec, o.dataset, o.shardSize, 'js');
   const scheduler = new Scheduler(log.child({ component: 'scheduler' }), paramCount, {
     minWorkers: 1,
-    confirmDivergence: (shards, numShards, weights) => !allNodesFinite(judge.computeNodes(weights, shards, numShards)),
+    confirmDivergence: (shards, numShards, weights, step) =>
+      !allNodesFinite(judge.computeNodes(weights, shards, numShards, step)),
   });
   const hub = new Hub(
     {
@@ -260,7 +261,7 @@ export class RawWorker {
 
 /** The result an honest worker would send for `task`, as worker/client.ts builds it. */
 export function honestResult(computer: ShardComputer, weights: Float32Array, task: TaskMessage): ResultMessage {
-  const nodes = computer.computeNodes(weights, task.shards, task.numShards);
+  const nodes = computer.computeNodes(weights, task.shards, task.numShards, task.version);
   const P = computer.paramCount;
   const grads = new Float32Array(nodes.length * P);
   nodes.forEach((n, k) => grads.set(n.partial.grad, k * P));
