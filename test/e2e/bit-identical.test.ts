@@ -148,7 +148,7 @@ describe('coordinator with K worker processes = train, bit for bit', () => {
   });
 
   it.each([1, 2, 3])('a small CNN with both poolings, leaky ReLU and dropout, %i worker(s)', async (k) => {
-    await expectSameAsTrain(cnnArgs(), k);
+    await expectSameAsTrain(cnnArgs(new Sandbox()), k);
   });
 
   it('MNIST, default model, 1 epoch, 2 workers', async () => {
@@ -156,21 +156,17 @@ describe('coordinator with K worker processes = train, bit for bit', () => {
   });
 });
 
-let cnnCsv: string | null = null;
-
 /**
- * 300 1x8x8 images: 240 to train, in steps of 40 cut into 5 shards of 8 (uneven runs
- * for 3 workers); dropout's masks depend on the step and the samples, not on who
- * computes them.
+ * 300 1x8x8 images, written into `sb` (sandboxes live for one test): 240 to train, in
+ * steps of 40 cut into 5 shards of 8 (uneven runs for 3 workers); dropout's masks
+ * depend on the step and the samples, not on who computes them.
  */
-function cnnArgs(): string[] {
-  if (cnnCsv === null) {
-    cnnCsv = new Sandbox().path('images.csv');
-    writeImageCsv(cnnCsv, 300, [1, 8, 8]);
-  }
+function cnnArgs(sb: Sandbox): string[] {
+  const csv = sb.path('images.csv');
+  writeImageCsv(csv, 300, [1, 8, 8]);
   return [
     '--csv',
-    cnnCsv,
+    csv,
     '--input-shape',
     '1x8x8',
     '--layers',
