@@ -8,6 +8,7 @@
 // the JS side are a silent ~20x slowdown). Kernels take views of that memory only;
 // anything else is a caller bug and throws.
 
+import { convOutSize } from '../conv.js';
 import { KERNELS_WASM_BASE64 } from './module.generated.js';
 
 interface KernelExports {
@@ -23,6 +24,54 @@ interface KernelExports {
     accumulate: number,
   ): void;
   matmul_backward_input(dinp: number, dout: number, w: number, B: number, C: number, OC: number): void;
+  conv2d_forward(
+    out: number,
+    inp: number,
+    w: number,
+    bias: number,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    S: number,
+    pad: number,
+    scratch: number,
+  ): void;
+  conv2d_backward_weight(
+    dw: number,
+    dbias: number,
+    dout: number,
+    inp: number,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    S: number,
+    pad: number,
+    scratch: number,
+    accumulate: number,
+  ): void;
+  conv2d_backward_input(
+    dinp: number,
+    dout: number,
+    w: number,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    S: number,
+    pad: number,
+    scratch: number,
+  ): void;
   relu_forward(out: number, inp: number, N: number): void;
   relu_backward(dinp: number, dout: number, out: number, N: number): void;
   add_into(out: number, inp: number, N: number): void;
@@ -182,6 +231,120 @@ export class WasmKernels {
         B,
         C,
         OC,
+      );
+  }
+
+  /**
+   * Floats of scratch the convolution kernels need: im2col (K·P, K = C·KH·KW taps, P = OH·OW
+   * positions of one sample), and for the weight gradient doutᵀ (P·OC) and its sum (K·OC).
+   */
+  static conv2dScratchFloats(
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    stride: number,
+    pad: number,
+  ): number {
+    const P = convOutSize(H, KH, stride, pad) * convOutSize(W, KW, stride, pad);
+    const K = C * KH * KW;
+    return K * P + P * OC + K * OC;
+  }
+
+  conv2dForward(
+    out: Float32Array,
+    inp: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    stride: number,
+    pad: number,
+    scratch: Float32Array,
+  ): void {
+    const P = convOutSize(H, KH, stride, pad) * convOutSize(W, KW, stride, pad);
+    const K = C * KH * KW;
+    this.#k.conv2d_forward(
+      this.#ptr(out, B * OC * P, 'out'),
+      this.#ptr(inp, B * C * H * W, 'inp'),
+      this.#ptr(weight, OC * K, 'weight'),
+      this.#ptr(bias, OC, 'bias'),
+      B,
+      C,
+      H,
+      W,
+      OC,
+      KH,
+      KW,
+      stride,
+      pad,
+      this.#ptr(scratch, K * P, 'scratch'),
+    );
+  }
+
+  /** accumulate false: dweight and dbias are overwritten with 0 + the sums (the bits of zeroing first). */
+  conv2dBackward(
+    dinp: Float32Array | null,
+    dweight: Float32Array,
+    dbias: Float32Array,
+    dout: Float32Array,
+    inp: Float32Array,
+    weight: Float32Array,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    stride: number,
+    pad: number,
+    scratch: Float32Array,
+    accumulate = true,
+  ): void {
+    const P = convOutSize(H, KH, stride, pad) * convOutSize(W, KW, stride, pad);
+    const K = C * KH * KW;
+    const pdout = this.#ptr(dout, B * OC * P, 'dout');
+    const pscratch = this.#ptr(scratch, WasmKernels.conv2dScratchFloats(C, H, W, OC, KH, KW, stride, pad), 'scratch');
+    this.#k.conv2d_backward_weight(
+      this.#ptr(dweight, OC * K, 'dweight'),
+      this.#ptr(dbias, OC, 'dbias'),
+      pdout,
+      this.#ptr(inp, B * C * H * W, 'inp'),
+      B,
+      C,
+      H,
+      W,
+      OC,
+      KH,
+      KW,
+      stride,
+      pad,
+      pscratch,
+      accumulate ? 1 : 0,
+    );
+    if (dinp !== null)
+      this.#k.conv2d_backward_input(
+        this.#ptr(dinp, B * C * H * W, 'dinp'),
+        pdout,
+        this.#ptr(weight, OC * K, 'weight'),
+        B,
+        C,
+        H,
+        W,
+        OC,
+        KH,
+        KW,
+        stride,
+        pad,
+        pscratch,
       );
   }
 

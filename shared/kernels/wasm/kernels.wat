@@ -868,4 +868,430 @@
         (if (i32.or (i32.eq (local.get $rule) (i32.const 2)) (i32.eq (local.get $rule) (i32.const 4)))
           (then (local.set $u (f64.add (local.get $d) (f64.mul (local.get $mu) (local.get $u))))))))
     (f32.store (local.get $pp) (f32.demote_f64 (f64.sub (local.get $p) (f64.mul (local.get $lr) (local.get $u))))))
+
+  ;; ---- 2-D convolution (NCHW, weight (OC, C, KH, KW)): im2col + one GEMM per sample ----
+  ;; Shapes: P = OH·OW output positions, K = C·KH·KW taps. col (K, P) is the im2col of
+  ;; one sample (row k = (c, kh, kw), zeros where a tap falls in the padding). Every GEMM
+  ;; below is in broadcast form, out[m, n] (+)= Σ_k A[m, k]·Bm[k, n]: a splat of A times a
+  ;; row of Bm, so each output element is its own lane and its value is one f32 sum in k
+  ;; order (from 0, or from the value already there), whatever the tile: the 4 × 8
+  ;; tiles and the scalar edges give the same bits, and so does any future retiling.
+
+  ;; The first output index whose tap t (kh or kw) lands at or after 0: ceil((pad − t) / S), at least 0.
+  (func $first_in (param $pad i32) (param $t i32) (param $S i32) (result i32)
+    (if (result i32) (i32.le_s (local.get $pad) (local.get $t))
+      (then (i32.const 0))
+      (else (i32.div_u (i32.add (i32.sub (local.get $pad) (local.get $t)) (i32.sub (local.get $S) (i32.const 1))) (local.get $S)))))
+
+  ;; One past the last output index whose tap t lands before H: min(O, floor((H − 1 + pad − t) / S) + 1), at least 0.
+  (func $end_in (param $H i32) (param $pad i32) (param $t i32) (param $S i32) (param $O i32) (result i32)
+    (local $num i32) (local $e i32)
+    (local.set $num (i32.sub (i32.add (local.get $H) (local.get $pad)) (i32.add (local.get $t) (i32.const 1))))
+    (if (i32.lt_s (local.get $num) (i32.const 0)) (then (return (i32.const 0))))
+    (local.set $e (i32.add (i32.div_u (local.get $num) (local.get $S)) (i32.const 1)))
+    (select (local.get $e) (local.get $O) (i32.lt_u (local.get $e) (local.get $O))))
+
+  ;; col (K, P) = im2col of one sample x (C, H, W). Rows of taps inside the image are
+  ;; copied (a v128 at a time when S = 1), the rest zeroed.
+  (func $im2col (param $col i32) (param $x i32) (param $C i32) (param $H i32) (param $W i32)
+    (param $KH i32) (param $KW i32) (param $S i32) (param $pad i32) (param $OH i32) (param $OW i32)
+    (local $c i32) (local $kh i32) (local $kw i32) (local $oh i32) (local $ow i32)
+    (local $ohLo i32) (local $ohHi i32) (local $owLo i32) (local $owHi i32)
+    (local $row i32) (local $src i32) (local $dst i32) (local $rb i32) (local $vEnd i32)
+    (local.set $rb (i32.shl (local.get $OW) (i32.const 2)))
+    (local.set $row (local.get $col))
+    (block $cDone (loop $cLoop
+      (br_if $cDone (i32.ge_u (local.get $c) (local.get $C)))
+      (local.set $kh (i32.const 0))
+      (block $khDone (loop $khLoop
+        (br_if $khDone (i32.ge_u (local.get $kh) (local.get $KH)))
+        (local.set $ohLo (call $first_in (local.get $pad) (local.get $kh) (local.get $S)))
+        (local.set $ohHi (call $end_in (local.get $H) (local.get $pad) (local.get $kh) (local.get $S) (local.get $OH)))
+        (local.set $kw (i32.const 0))
+        (block $kwDone (loop $kwLoop
+          (br_if $kwDone (i32.ge_u (local.get $kw) (local.get $KW)))
+          (local.set $owLo (call $first_in (local.get $pad) (local.get $kw) (local.get $S)))
+          (local.set $owHi (call $end_in (local.get $W) (local.get $pad) (local.get $kw) (local.get $S) (local.get $OW)))
+          (if (i32.gt_u (local.get $owLo) (local.get $owHi)) (then (local.set $owLo (local.get $owHi))))
+          ;; The whole row (OH·OW) zeroed when any tap of it is padding; the inside part is then overwritten.
+          (if (i32.or (i32.or (i32.ne (local.get $ohLo) (i32.const 0)) (i32.ne (local.get $ohHi) (local.get $OH)))
+                      (i32.or (i32.ne (local.get $owLo) (i32.const 0)) (i32.ne (local.get $owHi) (local.get $OW))))
+            (then (memory.fill (local.get $row) (i32.const 0) (i32.mul (local.get $rb) (local.get $OH)))))
+          (local.set $oh (local.get $ohLo))
+          (block $ohDone (loop $ohLoop
+            (br_if $ohDone (i32.ge_u (local.get $oh) (local.get $ohHi)))
+            ;; src = x[c, oh·S − pad + kh, owLo·S − pad + kw], dst = col[k, oh·OW + owLo]
+            (local.set $src (i32.add (local.get $x) (i32.shl
+              (i32.add (i32.mul (i32.add (i32.mul (local.get $c) (local.get $H))
+                                         (i32.sub (i32.add (i32.mul (local.get $oh) (local.get $S)) (local.get $kh)) (local.get $pad)))
+                                (local.get $W))
+                       (i32.sub (i32.add (i32.mul (local.get $owLo) (local.get $S)) (local.get $kw)) (local.get $pad)))
+              (i32.const 2))))
+            (local.set $dst (i32.add (local.get $row) (i32.shl (i32.add (i32.mul (local.get $oh) (local.get $OW)) (local.get $owLo)) (i32.const 2))))
+            (local.set $ow (local.get $owLo))
+            (if (i32.eq (local.get $S) (i32.const 1))
+              (then
+                (local.set $vEnd (i32.sub (local.get $owHi) (i32.const 4)))
+                (block $vDone (loop $vLoop
+                  (br_if $vDone (i32.gt_s (local.get $ow) (local.get $vEnd)))
+                  (v128.store (local.get $dst) (v128.load (local.get $src)))
+                  (local.set $src (i32.add (local.get $src) (i32.const 16)))
+                  (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+                  (local.set $ow (i32.add (local.get $ow) (i32.const 4)))
+                  (br $vLoop)))))
+            (block $sDone (loop $sLoop
+              (br_if $sDone (i32.ge_u (local.get $ow) (local.get $owHi)))
+              (f32.store (local.get $dst) (f32.load (local.get $src)))
+              (local.set $src (i32.add (local.get $src) (i32.shl (local.get $S) (i32.const 2))))
+              (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+              (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+              (br $sLoop)))
+            (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+            (br $ohLoop)))
+          (local.set $row (i32.add (local.get $row) (i32.mul (local.get $rb) (local.get $OH))))
+          (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
+          (br $kwLoop)))
+        (local.set $kh (i32.add (local.get $kh) (i32.const 1)))
+        (br $khLoop)))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $cLoop))))
+
+  ;; dx (C, H, W) = col2im of dcol (K, P): zeroed, then every tap inside the image adds its
+  ;; dcol value, in (c, kh, kw, oh, ow) order (each element sees its taps in that order;
+  ;; the S = 1 vector path adds 4 distinct elements at once, the same per-element sequence).
+  (func $col2im (param $dx i32) (param $dcol i32) (param $C i32) (param $H i32) (param $W i32)
+    (param $KH i32) (param $KW i32) (param $S i32) (param $pad i32) (param $OH i32) (param $OW i32)
+    (local $c i32) (local $kh i32) (local $kw i32) (local $oh i32) (local $ow i32)
+    (local $ohLo i32) (local $ohHi i32) (local $owLo i32) (local $owHi i32)
+    (local $row i32) (local $src i32) (local $dst i32) (local $rb i32) (local $vEnd i32)
+    (memory.fill (local.get $dx) (i32.const 0) (i32.shl (i32.mul (local.get $C) (i32.mul (local.get $H) (local.get $W))) (i32.const 2)))
+    (local.set $rb (i32.shl (local.get $OW) (i32.const 2)))
+    (local.set $row (local.get $dcol))
+    (block $cDone (loop $cLoop
+      (br_if $cDone (i32.ge_u (local.get $c) (local.get $C)))
+      (local.set $kh (i32.const 0))
+      (block $khDone (loop $khLoop
+        (br_if $khDone (i32.ge_u (local.get $kh) (local.get $KH)))
+        (local.set $ohLo (call $first_in (local.get $pad) (local.get $kh) (local.get $S)))
+        (local.set $ohHi (call $end_in (local.get $H) (local.get $pad) (local.get $kh) (local.get $S) (local.get $OH)))
+        (local.set $kw (i32.const 0))
+        (block $kwDone (loop $kwLoop
+          (br_if $kwDone (i32.ge_u (local.get $kw) (local.get $KW)))
+          (local.set $owLo (call $first_in (local.get $pad) (local.get $kw) (local.get $S)))
+          (local.set $owHi (call $end_in (local.get $W) (local.get $pad) (local.get $kw) (local.get $S) (local.get $OW)))
+          (local.set $oh (local.get $ohLo))
+          (block $ohDone (loop $ohLoop
+            (br_if $ohDone (i32.ge_u (local.get $oh) (local.get $ohHi)))
+            (local.set $dst (i32.add (local.get $dx) (i32.shl
+              (i32.add (i32.mul (i32.add (i32.mul (local.get $c) (local.get $H))
+                                         (i32.sub (i32.add (i32.mul (local.get $oh) (local.get $S)) (local.get $kh)) (local.get $pad)))
+                                (local.get $W))
+                       (i32.sub (i32.add (i32.mul (local.get $owLo) (local.get $S)) (local.get $kw)) (local.get $pad)))
+              (i32.const 2))))
+            (local.set $src (i32.add (local.get $row) (i32.shl (i32.add (i32.mul (local.get $oh) (local.get $OW)) (local.get $owLo)) (i32.const 2))))
+            (local.set $ow (local.get $owLo))
+            (if (i32.eq (local.get $S) (i32.const 1))
+              (then
+                (local.set $vEnd (i32.sub (local.get $owHi) (i32.const 4)))
+                (block $vDone (loop $vLoop
+                  (br_if $vDone (i32.gt_s (local.get $ow) (local.get $vEnd)))
+                  (v128.store (local.get $dst) (f32x4.add (v128.load (local.get $dst)) (v128.load (local.get $src))))
+                  (local.set $src (i32.add (local.get $src) (i32.const 16)))
+                  (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+                  (local.set $ow (i32.add (local.get $ow) (i32.const 4)))
+                  (br $vLoop)))))
+            (block $sDone (loop $sLoop
+              (br_if $sDone (i32.ge_u (local.get $ow) (local.get $owHi)))
+              (f32.store (local.get $dst) (f32.add (f32.load (local.get $dst)) (f32.load (local.get $src))))
+              (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $S) (i32.const 2))))
+              (local.set $src (i32.add (local.get $src) (i32.const 4)))
+              (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+              (br $sLoop)))
+            (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+            (br $ohLoop)))
+          (local.set $row (i32.add (local.get $row) (i32.mul (local.get $rb) (local.get $OH))))
+          (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
+          (br $kwLoop)))
+        (local.set $kh (i32.add (local.get $kh) (i32.const 1)))
+        (br $khLoop)))
+      (local.set $c (i32.add (local.get $c) (i32.const 1)))
+      (br $cLoop))))
+
+  ;; One element of $gemm: acc (0, or out[m, n] in mode 2) + Σ_k A[m, k]·Bm[k, n] in k order, + bias[m] in mode 1.
+  (func $gemm_one (param $out i32) (param $ldo i32) (param $A i32) (param $ars i32) (param $acs i32)
+    (param $Bm i32) (param $ldb i32) (param $bias i32) (param $K i32) (param $mode i32) (param $m i32) (param $n i32)
+    (local $s f32) (local $pa i32) (local $pb i32) (local $k i32) (local $po i32)
+    (local.set $po (i32.add (local.get $out) (i32.add (i32.mul (local.get $m) (local.get $ldo)) (i32.shl (local.get $n) (i32.const 2)))))
+    (if (i32.eq (local.get $mode) (i32.const 2)) (then (local.set $s (f32.load (local.get $po)))))
+    (local.set $pa (i32.add (local.get $A) (i32.mul (local.get $m) (local.get $ars))))
+    (local.set $pb (i32.add (local.get $Bm) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $k) (local.get $K)))
+      (local.set $s (f32.add (local.get $s) (f32.mul (f32.load (local.get $pa)) (f32.load (local.get $pb)))))
+      (local.set $pa (i32.add (local.get $pa) (local.get $acs)))
+      (local.set $pb (i32.add (local.get $pb) (local.get $ldb)))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br $l)))
+    (if (i32.eq (local.get $mode) (i32.const 1))
+      (then (local.set $s (f32.add (local.get $s) (f32.load (i32.add (local.get $bias) (i32.shl (local.get $m) (i32.const 2))))))))
+    (f32.store (local.get $po) (local.get $s)))
+
+  ;; out (M, N) = A (M, K)·Bm (K, N), broadcast form. Byte strides: A[m, k] at A + m·ars + k·acs
+  ;; (any layout: A is only ever splatted), Bm rows ldb apart (contiguous in n), out rows ldo apart.
+  ;; mode 0: out = Σ; 1: out = Σ + bias[m]; 2: out = ((out + t_0) + t_1) + … (accumulating in place).
+  (func $gemm (param $out i32) (param $ldo i32) (param $A i32) (param $ars i32) (param $acs i32)
+    (param $Bm i32) (param $ldb i32) (param $bias i32) (param $M i32) (param $N i32) (param $K i32) (param $mode i32)
+    (local $m i32) (local $n i32) (local $k i32) (local $pa i32) (local $pb i32) (local $po i32)
+    (local $ars2 i32) (local $ars3 i32)
+    (local $b0 v128) (local $b1 v128) (local $s v128)
+    (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
+    (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
+    (local.set $ars2 (i32.shl (local.get $ars) (i32.const 1)))
+    (local.set $ars3 (i32.add (local.get $ars2) (local.get $ars)))
+    (block $mDone (loop $mLoop
+      (br_if $mDone (i32.gt_u (i32.add (local.get $m) (i32.const 4)) (local.get $M)))
+      (local.set $n (i32.const 0))
+      (block $nDone (loop $nLoop
+        (br_if $nDone (i32.gt_u (i32.add (local.get $n) (i32.const 8)) (local.get $N)))
+        (local.set $po (i32.add (local.get $out) (i32.add (i32.mul (local.get $m) (local.get $ldo)) (i32.shl (local.get $n) (i32.const 2)))))
+        (if (i32.eq (local.get $mode) (i32.const 2))
+          (then
+            (local.set $a00 (v128.load (local.get $po)))
+            (local.set $a01 (v128.load offset=16 (local.get $po)))
+            (local.set $a10 (v128.load (i32.add (local.get $po) (local.get $ldo))))
+            (local.set $a11 (v128.load offset=16 (i32.add (local.get $po) (local.get $ldo))))
+            (local.set $a20 (v128.load (i32.add (local.get $po) (i32.shl (local.get $ldo) (i32.const 1)))))
+            (local.set $a21 (v128.load offset=16 (i32.add (local.get $po) (i32.shl (local.get $ldo) (i32.const 1)))))
+            (local.set $a30 (v128.load (i32.add (local.get $po) (i32.mul (local.get $ldo) (i32.const 3)))))
+            (local.set $a31 (v128.load offset=16 (i32.add (local.get $po) (i32.mul (local.get $ldo) (i32.const 3))))))
+          (else
+            (local.set $a00 (v128.const i32x4 0 0 0 0)) (local.set $a01 (v128.const i32x4 0 0 0 0))
+            (local.set $a10 (v128.const i32x4 0 0 0 0)) (local.set $a11 (v128.const i32x4 0 0 0 0))
+            (local.set $a20 (v128.const i32x4 0 0 0 0)) (local.set $a21 (v128.const i32x4 0 0 0 0))
+            (local.set $a30 (v128.const i32x4 0 0 0 0)) (local.set $a31 (v128.const i32x4 0 0 0 0))))
+        (local.set $pa (i32.add (local.get $A) (i32.mul (local.get $m) (local.get $ars))))
+        (local.set $pb (i32.add (local.get $Bm) (i32.shl (local.get $n) (i32.const 2))))
+        (local.set $k (i32.const 0))
+        (block $kDone (loop $kLoop
+          (br_if $kDone (i32.ge_u (local.get $k) (local.get $K)))
+          (local.set $b0 (v128.load (local.get $pb)))
+          (local.set $b1 (v128.load offset=16 (local.get $pb)))
+          (local.set $s (v128.load32_splat (local.get $pa)))
+          (local.set $a00 (f32x4.add (local.get $a00) (f32x4.mul (local.get $s) (local.get $b0))))
+          (local.set $a01 (f32x4.add (local.get $a01) (f32x4.mul (local.get $s) (local.get $b1))))
+          (local.set $s (v128.load32_splat (i32.add (local.get $pa) (local.get $ars))))
+          (local.set $a10 (f32x4.add (local.get $a10) (f32x4.mul (local.get $s) (local.get $b0))))
+          (local.set $a11 (f32x4.add (local.get $a11) (f32x4.mul (local.get $s) (local.get $b1))))
+          (local.set $s (v128.load32_splat (i32.add (local.get $pa) (local.get $ars2))))
+          (local.set $a20 (f32x4.add (local.get $a20) (f32x4.mul (local.get $s) (local.get $b0))))
+          (local.set $a21 (f32x4.add (local.get $a21) (f32x4.mul (local.get $s) (local.get $b1))))
+          (local.set $s (v128.load32_splat (i32.add (local.get $pa) (local.get $ars3))))
+          (local.set $a30 (f32x4.add (local.get $a30) (f32x4.mul (local.get $s) (local.get $b0))))
+          (local.set $a31 (f32x4.add (local.get $a31) (f32x4.mul (local.get $s) (local.get $b1))))
+          (local.set $pa (i32.add (local.get $pa) (local.get $acs)))
+          (local.set $pb (i32.add (local.get $pb) (local.get $ldb)))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br $kLoop)))
+        (if (i32.eq (local.get $mode) (i32.const 1))
+          (then
+            (local.set $s (v128.load32_splat (i32.add (local.get $bias) (i32.shl (local.get $m) (i32.const 2)))))
+            (local.set $a00 (f32x4.add (local.get $a00) (local.get $s)))
+            (local.set $a01 (f32x4.add (local.get $a01) (local.get $s)))
+            (local.set $s (v128.load32_splat offset=4 (i32.add (local.get $bias) (i32.shl (local.get $m) (i32.const 2)))))
+            (local.set $a10 (f32x4.add (local.get $a10) (local.get $s)))
+            (local.set $a11 (f32x4.add (local.get $a11) (local.get $s)))
+            (local.set $s (v128.load32_splat offset=8 (i32.add (local.get $bias) (i32.shl (local.get $m) (i32.const 2)))))
+            (local.set $a20 (f32x4.add (local.get $a20) (local.get $s)))
+            (local.set $a21 (f32x4.add (local.get $a21) (local.get $s)))
+            (local.set $s (v128.load32_splat offset=12 (i32.add (local.get $bias) (i32.shl (local.get $m) (i32.const 2)))))
+            (local.set $a30 (f32x4.add (local.get $a30) (local.get $s)))
+            (local.set $a31 (f32x4.add (local.get $a31) (local.get $s)))))
+        (v128.store (local.get $po) (local.get $a00))
+        (v128.store offset=16 (local.get $po) (local.get $a01))
+        (local.set $po (i32.add (local.get $po) (local.get $ldo)))
+        (v128.store (local.get $po) (local.get $a10))
+        (v128.store offset=16 (local.get $po) (local.get $a11))
+        (local.set $po (i32.add (local.get $po) (local.get $ldo)))
+        (v128.store (local.get $po) (local.get $a20))
+        (v128.store offset=16 (local.get $po) (local.get $a21))
+        (local.set $po (i32.add (local.get $po) (local.get $ldo)))
+        (v128.store (local.get $po) (local.get $a30))
+        (v128.store offset=16 (local.get $po) (local.get $a31))
+        (local.set $n (i32.add (local.get $n) (i32.const 8)))
+        (br $nLoop)))
+      ;; columns n ≥ N − N mod 8 of these 4 rows, one element at a time
+      (call $gemm_block (local.get $out) (local.get $ldo) (local.get $A) (local.get $ars) (local.get $acs) (local.get $Bm) (local.get $ldb)
+        (local.get $bias) (local.get $K) (local.get $mode) (local.get $m) (i32.add (local.get $m) (i32.const 4)) (local.get $n) (local.get $N))
+      (local.set $m (i32.add (local.get $m) (i32.const 4)))
+      (br $mLoop)))
+    ;; rows m ≥ M − M mod 4, one element at a time
+    (call $gemm_block (local.get $out) (local.get $ldo) (local.get $A) (local.get $ars) (local.get $acs) (local.get $Bm) (local.get $ldb)
+      (local.get $bias) (local.get $K) (local.get $mode) (local.get $m) (local.get $M) (i32.const 0) (local.get $N)))
+
+  ;; $gemm_one over rows [m0, m1) × columns [n0, n1).
+  (func $gemm_block (param $out i32) (param $ldo i32) (param $A i32) (param $ars i32) (param $acs i32)
+    (param $Bm i32) (param $ldb i32) (param $bias i32) (param $K i32) (param $mode i32)
+    (param $m0 i32) (param $m1 i32) (param $n0 i32) (param $n1 i32)
+    (local $m i32) (local $n i32)
+    (local.set $m (local.get $m0))
+    (block $mDone (loop $mLoop
+      (br_if $mDone (i32.ge_u (local.get $m) (local.get $m1)))
+      (local.set $n (local.get $n0))
+      (block $nDone (loop $nLoop
+        (br_if $nDone (i32.ge_u (local.get $n) (local.get $n1)))
+        (call $gemm_one (local.get $out) (local.get $ldo) (local.get $A) (local.get $ars) (local.get $acs) (local.get $Bm) (local.get $ldb)
+          (local.get $bias) (local.get $K) (local.get $mode) (local.get $m) (local.get $n))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br $nLoop)))
+      (local.set $m (i32.add (local.get $m) (i32.const 1)))
+      (br $mLoop))))
+
+  ;; out (B, OC, OH, OW) = conv(inp (B, C, H, W), weight (OC, C, KH, KW)) + bias (OC).
+  ;; Per sample: col = im2col(x_b) in scratch (K·P floats), then out_b (OC, P) = weight (OC, K)·col + bias.
+  (func (export "conv2d_forward")
+    (param $out i32) (param $inp i32) (param $w i32) (param $bias i32)
+    (param $B i32) (param $C i32) (param $H i32) (param $W i32) (param $OC i32) (param $KH i32) (param $KW i32)
+    (param $S i32) (param $pad i32) (param $scratch i32)
+    (local $OH i32) (local $OW i32) (local $P i32) (local $K i32) (local $b i32)
+    (local.set $OH (i32.add (i32.div_u (i32.sub (i32.add (local.get $H) (i32.shl (local.get $pad) (i32.const 1))) (local.get $KH)) (local.get $S)) (i32.const 1)))
+    (local.set $OW (i32.add (i32.div_u (i32.sub (i32.add (local.get $W) (i32.shl (local.get $pad) (i32.const 1))) (local.get $KW)) (local.get $S)) (i32.const 1)))
+    (local.set $P (i32.mul (local.get $OH) (local.get $OW)))
+    (local.set $K (i32.mul (local.get $C) (i32.mul (local.get $KH) (local.get $KW))))
+    (block $done (loop $samples
+      (br_if $done (i32.ge_u (local.get $b) (local.get $B)))
+      (call $im2col (local.get $scratch)
+        (i32.add (local.get $inp) (i32.shl (i32.mul (local.get $b) (i32.mul (local.get $C) (i32.mul (local.get $H) (local.get $W)))) (i32.const 2)))
+        (local.get $C) (local.get $H) (local.get $W) (local.get $KH) (local.get $KW) (local.get $S) (local.get $pad) (local.get $OH) (local.get $OW))
+      (call $gemm
+        (i32.add (local.get $out) (i32.shl (i32.mul (local.get $b) (i32.mul (local.get $OC) (local.get $P))) (i32.const 2)))
+        (i32.shl (local.get $P) (i32.const 2))
+        (local.get $w) (i32.shl (local.get $K) (i32.const 2)) (i32.const 4)
+        (local.get $scratch) (i32.shl (local.get $P) (i32.const 2))
+        (local.get $bias) (local.get $OC) (local.get $P) (local.get $K) (i32.const 1))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $samples))))
+
+  ;; dweight (OC, C, KH, KW) = (acc ? dweight : 0) + s, dbias (OC) = (acc ? dbias : 0) + t, where
+  ;; s[o, k] = Σ_{b, p} dout[b, o, p]·col_b[k, p], one f32 sum in (b, p) order from 0, and
+  ;; t[o] = Σ dout[b, o, p] in 4 lanes over (b, whole quads of p), their hsum, then the
+  ;; leftover p in (b, p) order. Scratch: col (K·P), doutᵀ (P·OC), sᵀ (K·OC).
+  (func (export "conv2d_backward_weight")
+    (param $dw i32) (param $dbias i32) (param $dout i32) (param $inp i32)
+    (param $B i32) (param $C i32) (param $H i32) (param $W i32) (param $OC i32) (param $KH i32) (param $KW i32)
+    (param $S i32) (param $pad i32) (param $scratch i32) (param $acc i32)
+    (local $OH i32) (local $OW i32) (local $P i32) (local $K i32) (local $b i32) (local $o i32) (local $p i32)
+    (local $dT i32) (local $sT i32) (local $src i32) (local $q i32) (local $qEnd i32) (local $lanes v128) (local $t f32) (local $k i32) (local $pw i32)
+    (local.set $OH (i32.add (i32.div_u (i32.sub (i32.add (local.get $H) (i32.shl (local.get $pad) (i32.const 1))) (local.get $KH)) (local.get $S)) (i32.const 1)))
+    (local.set $OW (i32.add (i32.div_u (i32.sub (i32.add (local.get $W) (i32.shl (local.get $pad) (i32.const 1))) (local.get $KW)) (local.get $S)) (i32.const 1)))
+    (local.set $P (i32.mul (local.get $OH) (local.get $OW)))
+    (local.set $K (i32.mul (local.get $C) (i32.mul (local.get $KH) (local.get $KW))))
+    (local.set $dT (i32.add (local.get $scratch) (i32.shl (i32.mul (local.get $K) (local.get $P)) (i32.const 2))))
+    (local.set $sT (i32.add (local.get $dT) (i32.shl (i32.mul (local.get $P) (local.get $OC)) (i32.const 2))))
+    ;; dbias
+    (local.set $qEnd (i32.shl (i32.and (local.get $P) (i32.const -4)) (i32.const 2)))
+    (block $oDone (loop $oLoop
+      (br_if $oDone (i32.ge_u (local.get $o) (local.get $OC)))
+      (local.set $lanes (v128.const i32x4 0 0 0 0))
+      (local.set $b (i32.const 0))
+      (block $bDone (loop $bLoop
+        (br_if $bDone (i32.ge_u (local.get $b) (local.get $B)))
+        (local.set $src (i32.add (local.get $dout) (i32.shl (i32.mul (i32.add (i32.mul (local.get $b) (local.get $OC)) (local.get $o)) (local.get $P)) (i32.const 2))))
+        (local.set $q (i32.const 0))
+        (block $qDone (loop $qLoop
+          (br_if $qDone (i32.ge_u (local.get $q) (local.get $qEnd)))
+          (local.set $lanes (f32x4.add (local.get $lanes) (v128.load (i32.add (local.get $src) (local.get $q)))))
+          (local.set $q (i32.add (local.get $q) (i32.const 16)))
+          (br $qLoop)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $bLoop)))
+      (local.set $t (call $hsum (local.get $lanes)))
+      (local.set $b (i32.const 0))
+      (block $tbDone (loop $tbLoop
+        (br_if $tbDone (i32.ge_u (local.get $b) (local.get $B)))
+        (local.set $src (i32.add (local.get $dout) (i32.shl (i32.mul (i32.add (i32.mul (local.get $b) (local.get $OC)) (local.get $o)) (local.get $P)) (i32.const 2))))
+        (local.set $q (local.get $qEnd))
+        (block $tDone (loop $tLoop
+          (br_if $tDone (i32.ge_u (local.get $q) (i32.shl (local.get $P) (i32.const 2))))
+          (local.set $t (f32.add (local.get $t) (f32.load (i32.add (local.get $src) (local.get $q)))))
+          (local.set $q (i32.add (local.get $q) (i32.const 4)))
+          (br $tLoop)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $tbLoop)))
+      (local.set $pw (i32.add (local.get $dbias) (i32.shl (local.get $o) (i32.const 2))))
+      (f32.store (local.get $pw) (f32.add (select (f32.load (local.get $pw)) (f32.const 0) (local.get $acc)) (local.get $t)))
+      (local.set $o (i32.add (local.get $o) (i32.const 1)))
+      (br $oLoop)))
+    ;; sᵀ (K, OC) accumulated over the samples: sᵀ[k, o] += Σ_p col_b[k, p]·doutᵀ_b[p, o]
+    (memory.fill (local.get $sT) (i32.const 0) (i32.shl (i32.mul (local.get $K) (local.get $OC)) (i32.const 2)))
+    (local.set $b (i32.const 0))
+    (block $done (loop $samples
+      (br_if $done (i32.ge_u (local.get $b) (local.get $B)))
+      (call $im2col (local.get $scratch)
+        (i32.add (local.get $inp) (i32.shl (i32.mul (local.get $b) (i32.mul (local.get $C) (i32.mul (local.get $H) (local.get $W)))) (i32.const 2)))
+        (local.get $C) (local.get $H) (local.get $W) (local.get $KH) (local.get $KW) (local.get $S) (local.get $pad) (local.get $OH) (local.get $OW))
+      (call $transpose (local.get $dT)
+        (i32.add (local.get $dout) (i32.shl (i32.mul (local.get $b) (i32.mul (local.get $OC) (local.get $P))) (i32.const 2)))
+        (local.get $OC) (local.get $P))
+      (call $gemm (local.get $sT) (i32.shl (local.get $OC) (i32.const 2))
+        (local.get $scratch) (i32.shl (local.get $P) (i32.const 2)) (i32.const 4)
+        (local.get $dT) (i32.shl (local.get $OC) (i32.const 2))
+        (i32.const 0) (local.get $K) (local.get $OC) (local.get $P) (i32.const 2))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $samples)))
+    ;; dweight[o, k] = (acc ? dweight[o, k] : 0) + sᵀ[k, o]
+    (local.set $o (i32.const 0))
+    (block $woDone (loop $woLoop
+      (br_if $woDone (i32.ge_u (local.get $o) (local.get $OC)))
+      (local.set $k (i32.const 0))
+      (block $wkDone (loop $wkLoop
+        (br_if $wkDone (i32.ge_u (local.get $k) (local.get $K)))
+        (local.set $pw (i32.add (local.get $dw) (i32.shl (i32.add (i32.mul (local.get $o) (local.get $K)) (local.get $k)) (i32.const 2))))
+        (f32.store (local.get $pw) (f32.add (select (f32.load (local.get $pw)) (f32.const 0) (local.get $acc))
+          (f32.load (i32.add (local.get $sT) (i32.shl (i32.add (i32.mul (local.get $k) (local.get $OC)) (local.get $o)) (i32.const 2))))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $wkLoop)))
+      (local.set $o (i32.add (local.get $o) (i32.const 1)))
+      (br $woLoop))))
+
+  ;; dst (Cc, R) = srcᵀ, src (R, Cc).
+  (func $transpose (param $dst i32) (param $src i32) (param $R i32) (param $Cc i32)
+    (local $r i32) (local $c i32) (local $s i32)
+    (block $rDone (loop $rLoop
+      (br_if $rDone (i32.ge_u (local.get $r) (local.get $R)))
+      (local.set $c (i32.const 0))
+      (local.set $s (i32.add (local.get $src) (i32.shl (i32.mul (local.get $r) (local.get $Cc)) (i32.const 2))))
+      (block $cDone (loop $cLoop
+        (br_if $cDone (i32.ge_u (local.get $c) (local.get $Cc)))
+        (f32.store (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $c) (local.get $R)) (local.get $r)) (i32.const 2)))
+          (f32.load (local.get $s)))
+        (local.set $s (i32.add (local.get $s) (i32.const 4)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $cLoop)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rLoop))))
+
+  ;; dinp (B, C, H, W) = the input gradient: per sample, dcol (K, P) = weightᵀ·dout_b (each
+  ;; element an f32 sum over o in order from 0), then col2im. Scratch: dcol (K·P).
+  (func (export "conv2d_backward_input")
+    (param $dinp i32) (param $dout i32) (param $w i32)
+    (param $B i32) (param $C i32) (param $H i32) (param $W i32) (param $OC i32) (param $KH i32) (param $KW i32)
+    (param $S i32) (param $pad i32) (param $scratch i32)
+    (local $OH i32) (local $OW i32) (local $P i32) (local $K i32) (local $b i32)
+    (local.set $OH (i32.add (i32.div_u (i32.sub (i32.add (local.get $H) (i32.shl (local.get $pad) (i32.const 1))) (local.get $KH)) (local.get $S)) (i32.const 1)))
+    (local.set $OW (i32.add (i32.div_u (i32.sub (i32.add (local.get $W) (i32.shl (local.get $pad) (i32.const 1))) (local.get $KW)) (local.get $S)) (i32.const 1)))
+    (local.set $P (i32.mul (local.get $OH) (local.get $OW)))
+    (local.set $K (i32.mul (local.get $C) (i32.mul (local.get $KH) (local.get $KW))))
+    (block $done (loop $samples
+      (br_if $done (i32.ge_u (local.get $b) (local.get $B)))
+      (call $gemm (local.get $scratch) (i32.shl (local.get $P) (i32.const 2))
+        (local.get $w) (i32.const 4) (i32.shl (local.get $K) (i32.const 2))
+        (i32.add (local.get $dout) (i32.shl (i32.mul (local.get $b) (i32.mul (local.get $OC) (local.get $P))) (i32.const 2)))
+        (i32.shl (local.get $P) (i32.const 2))
+        (i32.const 0) (local.get $K) (local.get $P) (local.get $OC) (i32.const 0))
+      (call $col2im
+        (i32.add (local.get $dinp) (i32.shl (i32.mul (local.get $b) (i32.mul (local.get $C) (i32.mul (local.get $H) (local.get $W)))) (i32.const 2)))
+        (local.get $scratch)
+        (local.get $C) (local.get $H) (local.get $W) (local.get $KH) (local.get $KW) (local.get $S) (local.get $pad) (local.get $OH) (local.get $OW))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $samples))))
 )
