@@ -3,8 +3,10 @@
 // dropout, dense) checked parameter by parameter against central differences of a
 // float64 reference forward pass written here from PyTorch's definitions; dropout off
 // in evaluation; masks keyed by (step, sample index), not by batch position; and
-// ShardComputer giving the same bits for any split of a step's shards.
+// ShardComputer giving the same bits for any split of a step's shards, and a pool of
+// compute threads (the built dist/worker/compute-thread.js) the same bits again.
 
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../../../shared/data/dataset.js';
 import { dropoutLayerSeed, dropoutMaskValue } from '../../../shared/kernels/dropout.js';
@@ -16,6 +18,8 @@ import { inputShapeOf, layerShapes, paramLayout, type ModelSpec, type Shape } fr
 import { deriveRng } from '../../../shared/rng.js';
 import { nodeKey, reduceNode, rootNode } from '../../../shared/tree.js';
 import { ShardComputer } from '../../../worker/compute.js';
+import { ThreadedComputer } from '../../../worker/threaded-compute.js';
+import { CLI } from '../../e2e/harness.js';
 
 const BATCH = 3;
 const H = 1e-5;
@@ -270,4 +274,26 @@ describe('ShardComputer on a CNN with dropout', () => {
       expect(other[0].partial.grad).not.toEqual(root.grad);
     });
   }
+
+  it('a pool of 2 compute threads gives the same bits, the step reaching each thread', async () => {
+    const threaded = new ThreadedComputer(
+      { spec, dataset: data, datasetHash: 'test', shardSize: 4, kernels: 'wasm', wireDtype: 'f32' },
+      {
+        threads: 2,
+        entry: new URL('../worker/compute-thread.js', pathToFileURL(CLI)),
+        minRunWork: 0,
+        onCrash: () => {},
+      },
+    );
+    try {
+      for (const step of [STEP, STEP + 1]) {
+        const want = new ShardComputer(spec, data, 4, 'wasm').computeNodes(params, shards, 5, step)[0].partial.grad;
+        const got = await threaded.computeNodes(params, shards, 5, step);
+        expect(got.map((n) => nodeKey(n.node))).toEqual([nodeKey(rootNode(5))]);
+        expect(got[0].partial.grad).toEqual(want);
+      }
+    } finally {
+      await threaded.close();
+    }
+  });
 });
