@@ -8,19 +8,20 @@
 //
 // Only the matmuls and the convolutions differ in bits. ReLU, leaky ReLU, sigmoid,
 // tanh (the wasm ones are ports of transcendental.ts, f64 operation for f64
-// operation), pooling, dropout and the tree's add give the same bits in both sets;
-// the loss heads are the same JS functions in both (a few hundred exp/log per shard).
+// operation), max pooling (comparisons and selects) and the tree's add give the same
+// bits in both sets; average pooling, dropout (an integer hash and one product per
+// value) and the loss heads are the same JS functions in both.
 //
 // Shapes are PyTorch's: activations NCHW, conv weight (OC, C, KH, KW). Convolution
 // output OH = floor((H + 2·pad − KH) / stride) + 1; pooling has no padding and no
 // ceil mode, OH = floor((H − K) / S) + 1.
 //
 // Scratch: the convolution kernels may need working memory. A Network asks
-// conv2dScratchFloats for each of its conv layers at its largest batch, allocates one
-// buffer of the largest answer with `alloc` at construction (when the answer is 0 it
-// may pass an empty array) and passes it to every conv2dForward and conv2dBackward
-// call; a scratch sized for B samples serves any smaller batch. Scratch holds nothing
-// between calls.
+// conv2dScratchFloats (or conv2dScratchFloatsOf, before the set exists) for each of
+// its conv layers at its largest batch, allocates one buffer of the largest answer
+// with `alloc` at construction (when the answer is 0 it may pass an empty array) and
+// passes it to every conv2dForward and conv2dBackward call; a scratch sized for B
+// samples serves any smaller batch. Scratch holds nothing between calls.
 
 import { matmulBackward, matmulForward } from './matmul.js';
 import {
@@ -298,6 +299,25 @@ export const jsKernels: KernelSet = {
   meanSquaredError,
 };
 
+/**
+ * The conv2dScratchFloats answer of the named set, without a set: what a Network needs to
+ * size its arena before it creates the set (a wasm set's memory is sized at construction).
+ */
+export function conv2dScratchFloatsOf(
+  name: KernelSetName,
+  _B: number,
+  C: number,
+  H: number,
+  W: number,
+  OC: number,
+  KH: number,
+  KW: number,
+  stride: number,
+  pad: number,
+): number {
+  return name === 'js' ? 0 : WasmKernels.conv2dScratchFloats(C, H, W, OC, KH, KW, stride, pad);
+}
+
 /** Whether this engine can run the given set (wasm needs WebAssembly with SIMD-128). */
 export function kernelSetAvailable(name: KernelSetName): boolean {
   return name === 'js' || wasmKernelsAvailable();
@@ -325,10 +345,10 @@ export function createKernelSet(name: KernelSetName, arenaFloats: number): Kerne
     sigmoidBackward: (dinp, dout, out, N) => wasm.sigmoidBackward(dinp, dout, out, N),
     tanhForward: (out, inp, N) => wasm.tanhForward(out, inp, N),
     tanhBackward: (dinp, dout, out, N) => wasm.tanhBackward(dinp, dout, out, N),
-    leakyReluForward,
-    leakyReluBackward,
-    conv2dScratchFloats: (_B, C, H, W, OC, KH, KW, stride, pad) =>
-      WasmKernels.conv2dScratchFloats(C, H, W, OC, KH, KW, stride, pad),
+    leakyReluForward: (out, inp, N, slope) => wasm.leakyReluForward(out, inp, N, slope),
+    leakyReluBackward: (dinp, dout, inp, N, slope) => wasm.leakyReluBackward(dinp, dout, inp, N, slope),
+    conv2dScratchFloats: (B, C, H, W, OC, KH, KW, stride, pad) =>
+      conv2dScratchFloatsOf('wasm', B, C, H, W, OC, KH, KW, stride, pad),
     conv2dForward: (out, inp, weight, bias, B, C, H, W, OC, KH, KW, stride, pad, scratch) =>
       wasm.conv2dForward(out, inp, weight, bias, B, C, H, W, OC, KH, KW, stride, pad, scratch),
     conv2dBackward: (
@@ -369,8 +389,8 @@ export function createKernelSet(name: KernelSetName, arenaFloats: number): Kerne
         scratch,
         accumulate,
       ),
-    maxpool2dForward,
-    maxpool2dBackward,
+    maxpool2dForward: (out, inp, B, C, H, W, K, S) => wasm.maxpool2dForward(out, inp, B, C, H, W, K, S),
+    maxpool2dBackward: (dinp, dout, inp, B, C, H, W, K, S) => wasm.maxpool2dBackward(dinp, dout, inp, B, C, H, W, K, S),
     avgpool2dForward,
     avgpool2dBackward,
     dropoutForward,

@@ -1,8 +1,8 @@
 // Max and average pooling over NCHW Float32Arrays, forward and backward: a K×K window
 // moved by S, no padding, no ceil mode, so OH = floor((H − K) / S) + 1 (PyTorch's
-// nn.MaxPool2d / nn.AvgPool2d with padding 0). Both kernel sets run these very
-// functions (a few memory passes per step, small beside the convolutions), so pooling
-// gives the same bits in both.
+// nn.MaxPool2d / nn.AvgPool2d with padding 0). These are the js set's; the wasm set
+// runs a SIMD port of max pooling (wasm/kernels.wat: comparisons and selects only, the
+// same bits) and these average-pooling functions, so pooling gives the same bits in both.
 //
 // Max pooling's rule for ties and NaN, which backward relies on when it recomputes the
 // argmax from the input (nothing is stored between the passes):

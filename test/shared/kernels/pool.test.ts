@@ -26,6 +26,8 @@ const SHAPES: [number, number, number, number, number, number][] = [
   [3, 2, 4, 4, 4, 1],
   [1, 1, 1, 1, 1, 1],
   [64, 16, 24, 24, 2, 2],
+  [2, 2, 6, 22, 2, 2],
+  [1, 2, 9, 19, 2, 2],
 ];
 
 describe('pooling kernels', () => {
@@ -89,6 +91,27 @@ describe('pooling kernels', () => {
       inp.set([Number.NaN, 9, 9, 9, 9, 9, 9, 9, 9]);
       k.maxpool2dBackward(dinp, dout, inp, 1, 1, 3, 3, 3, 3);
       expect(dinp[0], `${name} leading NaN`).toBe(7);
+    }
+  });
+
+  it('the same rules hold four windows at a time (K = S = 2): −0 before +0 wins, NaN wins', () => {
+    for (const name of KERNEL_SET_NAMES) {
+      const k = createKernelSet(name, 1024);
+      // One 1×1×2×8 image, four 2×2 windows: a tie, a −0/+0 tie, NaN second, NaN first.
+      const inp = put(
+        k,
+        new Float32Array([1, 5, -0, 0, 3, Number.NaN, Number.NaN, 7, 5, 2, 0, -0, Number.NaN, 9, 8, 9]),
+      );
+      const out = k.alloc(4),
+        dinp = k.alloc(16).fill(Number.NaN),
+        dout = put(k, new Float32Array([1, 2, 3, 4]));
+      k.maxpool2dForward(out, inp, 1, 1, 2, 8, 2, 2);
+      expect(out[0]).toBe(5);
+      expect(Object.is(out[1], -0), `${name}: −0 first`).toBe(true);
+      expect(out[2]).toBeNaN();
+      expect(out[3]).toBeNaN();
+      k.maxpool2dBackward(dinp, dout, inp, 1, 1, 2, 8, 2, 2);
+      expect(Array.from(dinp), name).toEqual([0, 1, 2, 0, 0, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     }
   });
 

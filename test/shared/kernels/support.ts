@@ -31,7 +31,7 @@ export function bitDiff(a: Float32Array, b: Float32Array): string | null {
 }
 
 /** A copy of src in the kernel set's memory. */
-export function put(k: KernelSet, src: Float32Array): Float32Array {
+export function put(k: Pick<KernelSet, 'alloc'>, src: Float32Array): Float32Array {
   const a = k.alloc(src.length);
   a.set(src);
   return a;
