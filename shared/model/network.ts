@@ -11,7 +11,13 @@
 // gradient, and that layer computes no input gradient. Dropout is on in training
 // (accumulateGradient, computeGradient) and off in evaluation (forward, evaluate).
 
-import { createKernelSet, jsKernels, type KernelSet, type KernelSetName } from '../kernels/kernel-set.js';
+import {
+  conv2dScratchFloatsOf,
+  createKernelSet,
+  jsKernels,
+  type KernelSet,
+  type KernelSetName,
+} from '../kernels/kernel-set.js';
 import { dropoutLayerSeed } from '../kernels/dropout.js';
 import type { LossStats } from '../kernels/loss.js';
 import {
@@ -110,14 +116,8 @@ export class Network {
     this.gradientSlots = Array.from({ length: gradientSlots }, () => this.#k.alloc(P));
   }
 
-  /**
-   * Floats of conv scratch the layers need at maxBatch: the largest answer of the kernel
-   * set's conv2dScratchFloats. The arena is sized before the set exists, so a wasm set
-   * is asked through a probe instance of one page, and only when there is a conv layer.
-   */
+  /** Floats of conv scratch the layers need at maxBatch: the largest of the kernel set's answers. */
   #scratchFloats(kernels: KernelSetName): number {
-    if (!this.spec.layers.some((l) => l.type === 'conv2d')) return 0;
-    const probe = kernels === 'js' ? jsKernels : createKernelSet(kernels, 0);
     let floats = 0;
     this.spec.layers.forEach((layer, i) => {
       if (layer.type !== 'conv2d') return;
@@ -125,7 +125,7 @@ export class Network {
       const K = layer.kernel;
       floats = Math.max(
         floats,
-        probe.conv2dScratchFloats(this.maxBatch, C, H, W, layer.out, K, K, layer.stride, layer.pad),
+        conv2dScratchFloatsOf(kernels, this.maxBatch, C, H, W, layer.out, K, K, layer.stride, layer.pad),
       );
     });
     return floats;
