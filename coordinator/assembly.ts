@@ -205,7 +205,7 @@ export async function startCoordinator(
  */
 function recomputeHere(run: ServedRun): Recompute {
   let computer: ShardComputer | null = null;
-  return (shards, numShards, weights) => {
+  return (shards, numShards, weights, step) => {
     computer ??= new ShardComputer(
       run.spec,
       run.dataset,
@@ -213,7 +213,7 @@ function recomputeHere(run: ServedRun): Recompute {
       run.config.kernels,
       run.config.wireDtype,
     );
-    return computer.computeNodes(weights, shards, numShards);
+    return computer.computeNodes(weights, shards, numShards, step);
   };
 }
 

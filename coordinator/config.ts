@@ -36,6 +36,10 @@ export interface RunConfig {
   /** Hidden layer widths, e.g. [128] for 784-128-10. */
   readonly hidden: readonly number[];
   readonly activation: Activation;
+  /** --layers: the model as a list of layers (shared/model/layers-flag.ts), in place of hidden/activation. */
+  readonly layers: string | null;
+  /** --input-shape [C, H, W] of CSV features; null: flat (MNIST is 1x28x28 by itself). */
+  readonly inputShape: readonly [number, number, number] | null;
   /** null: cross_entropy for classification data, mse for regression data. */
   readonly loss: LossKind | null;
   readonly epochs: number;
@@ -87,6 +91,8 @@ export const RUN_DEFAULTS: RunConfig = {
   data: { kind: 'mnist' },
   hidden: model.hidden,
   activation: model.activation,
+  layers: model.layers,
+  inputShape: model.inputShape,
   loss: null,
   epochs: training.epochs,
   batchSize: training.batchSize,

@@ -11,6 +11,7 @@ import { modelInputOf, type ModelInput } from '../shared/data/preprocess.js';
 import { featureStats, splitIndices, standardize } from '../shared/data/split.js';
 import { syntheticDatasets } from '../shared/data/synthetic.js';
 import { ConfigError } from '../shared/errors.js';
+import { dataInputShape, parseLayers } from '../shared/model/layers-flag.js';
 import { mlpSpec, type LossKind, type ModelSpec } from '../shared/model/spec.js';
 import { checkScheduleFits, type RunConfig } from './config.js';
 import { stepsPerEpoch } from './plan.js';
@@ -68,9 +69,18 @@ function sized(config: RunConfig, dataset: Dataset, split: Split): Omit<Prepared
   const outputs = dataset.kind === 'classification' ? dataset.numClasses : dataset.labelWidth;
   if (dataset.kind === 'classification' && outputs < 2)
     throw new ConfigError(`dataset ${dataset.name} has ${outputs} class; classification needs at least 2`);
-  const spec = mlpSpec(dataset.numFeatures, config.hidden, outputs, config.activation, loss);
+  const inputShape = dataInputShape(config.inputShape ?? defaultInputShape(config), dataset.numFeatures);
+  const spec =
+    config.layers === null
+      ? mlpSpec(dataset.numFeatures, config.hidden, outputs, config.activation, loss)
+      : parseLayers(config.layers, { inputShape, outputs, loss, seed: config.seed });
   checkScheduleFits(config, config.epochs * stepsPerEpoch(split.train.length, config.batchSize));
   return { config, dataset, datasetHash: datasetHash(dataset), split, spec };
+}
+
+/** The built-in image data's sample shape; null for flat data. */
+function defaultInputShape(config: RunConfig): readonly [number, number, number] | null {
+  return config.data.kind === 'mnist' ? [1, 28, 28] : null;
 }
 
 /** The raw dataset of the config's source, its split, and its image shape when it is an image set. */

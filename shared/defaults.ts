@@ -18,6 +18,10 @@ export const DEFAULTS = {
   model: {
     hidden: [128],
     activation: 'relu',
+    /** A --layers spec replaces hidden and activation; null: the MLP they describe. */
+    layers: null,
+    /** CSV features as an image [C, H, W]; null: flat (the embedded MNIST is 1x28x28 by itself). */
+    inputShape: null,
     /** cross_entropy for class labels, mse for numeric targets. */
     loss: 'auto',
   },

@@ -602,6 +602,21 @@ describe('hostile input to decodeWorkerMessage', () => {
   });
 });
 
+/** A convolutional spec over the same 3 features seen as a 3x1x1 image (the codec checks the spec, not its size against the weights). */
+const CONV = { type: 'conv2d', out: 2, kernel: 1, stride: 1, pad: 0, init: 'he' } as const;
+const IMAGE_SPEC = {
+  inputSize: 3,
+  inputShape: [3, 1, 1],
+  layers: [
+    CONV,
+    { type: 'leaky_relu', slope: 0.01 },
+    { type: 'dropout', p: 0.5, seed: 3 },
+    { type: 'flatten' },
+    { type: 'dense', units: 2, init: 'xavier' },
+  ],
+  loss: 'cross_entropy',
+};
+
 describe('hostile input to decodeCoordinatorMessage', () => {
   const welcome = wireOf(COORDINATOR_MESSAGES[0]) as Record<string, unknown>;
   const spec = welcome.spec as Record<string, unknown>;
@@ -618,8 +633,21 @@ describe('hostile input to decodeCoordinatorMessage', () => {
     { name: 'welcome spec a string', value: { ...welcome, spec: 'mlp' }, reason: 'malformed' },
     { name: 'welcome spec with no layers', value: { ...welcome, spec: { ...spec, layers: [] } }, reason: 'malformed' },
     {
-      name: 'welcome spec starting with relu',
-      value: { ...welcome, spec: { ...spec, layers: [{ type: 'relu' }, ...(spec.layers as unknown[])] } },
+      name: 'welcome spec with a conv on its flat input',
+      value: { ...welcome, spec: { ...spec, layers: [CONV, { type: 'flatten' }, ...(spec.layers as unknown[])] } },
+      reason: 'malformed',
+    },
+    {
+      name: 'welcome spec with a huge image',
+      value: { ...welcome, spec: { ...spec, inputSize: 2 ** 40, inputShape: [2 ** 20, 2 ** 20, 1] } },
+      reason: 'malformed',
+    },
+    {
+      name: 'welcome spec with a conv of 2^30 channels',
+      value: {
+        ...welcome,
+        spec: { ...IMAGE_SPEC, layers: [{ ...CONV, out: 2 ** 30 }, ...IMAGE_SPEC.layers.slice(1)] },
+      },
       reason: 'malformed',
     },
     {
@@ -679,6 +707,7 @@ describe('hostile input to decodeCoordinatorMessage', () => {
 
   it('the unhostile baselines of the table above are accepted', () => {
     expect(reasonOf(fromCoordinator(welcome))).toBe('accepted');
+    expect(reasonOf(fromCoordinator({ ...welcome, spec: IMAGE_SPEC }))).toBe('accepted');
     expect(reasonOf(fromCoordinator(task))).toBe('accepted');
   });
 });

@@ -3,6 +3,7 @@
 // the RunConfig fields they set and spread into it, so a new one is one entry in its
 // group plus its RunConfig field; their ranges are checked by resolveConfig.
 
+import { parseInputShape } from '../../shared/model/layers-flag.js';
 import { LOG_GROUP } from '../../shared/node/log-flags.js';
 import {
   boolean,
@@ -98,6 +99,14 @@ export const MODEL_GROUP = {
       default: model.activation,
       describe: 'activation after each hidden layer',
     }),
+    layers: text({
+      describe:
+        'the model as comma-separated layers, e.g. conv2d:16:5,relu,maxpool2d:2,flatten,dense:10 ' +
+        '(replaces --hidden/--activation; see docs/cli.md for every item)',
+    }),
+    inputShape: mapped(text({ describe: 'CSV features as an image CxHxW for --layers (MNIST is 1x28x28)' }), (value) =>
+      value === null ? null : parseInputShape(value),
+    ),
     loss: mapped(
       choice(['auto', 'cross_entropy', 'mse'], {
         default: model.loss,
