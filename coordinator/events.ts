@@ -44,6 +44,33 @@ export interface WorkerRejected {
   readonly remote: string;
 }
 
+export interface WorkerBanned {
+  readonly workerId: string;
+  readonly reason: RejectReason;
+  /** The first difference from the recomputation. */
+  readonly detail: string;
+  readonly agent: string;
+  readonly remote: string;
+  /** Every step from this weights version on is undone (null: none of its unchecked results still counts). */
+  readonly undoFromVersion: number | null;
+}
+
+export interface RolledBack {
+  /** Global steps done before, and after the rollback (the steps in between run again). */
+  readonly fromStep: number;
+  readonly toStep: number;
+  /** The weights version the undone steps started from, as asked and as restored (an older snapshot if that one was let go). */
+  readonly askedVersion: number;
+  readonly restoredVersion: number;
+}
+
+export interface StepRechecked {
+  readonly epoch: number;
+  readonly step: number;
+  /** Workers whose unchecked results were in the step; they are on probation again. */
+  readonly workerIds: readonly string[];
+}
+
 export interface ShardsReassigned {
   /** The worker that left holding them. */
   readonly workerId: string;
@@ -119,6 +146,9 @@ export interface RunDone {
   readonly interrupted: boolean;
   /** Where the final weights were written, if anywhere. */
   readonly out: string | null;
+  /** Results compared with a recomputation, and workers banned for a forgery (a served run only). */
+  readonly audited?: number;
+  readonly banned?: number;
 }
 
 export interface CoordinatorEvents {
@@ -126,6 +156,9 @@ export interface CoordinatorEvents {
   workerJoined: WorkerJoined;
   workerLeft: WorkerLeft;
   workerRejected: WorkerRejected;
+  workerBanned: WorkerBanned;
+  rolledBack: RolledBack;
+  stepRechecked: StepRechecked;
   shardsReassigned: ShardsReassigned;
   taskAssigned: TaskAssigned;
   taskExpired: TaskExpired;
@@ -147,6 +180,12 @@ const LINES: {
   workerJoined: { level: 'info', msg: 'worker joined' },
   workerLeft: { level: 'info', msg: 'worker left' },
   workerRejected: { level: 'warn', msg: 'rejected' },
+  workerBanned: { level: 'warn', msg: 'worker banned' },
+  rolledBack: { level: 'warn', msg: 'rolled back: steps with unchecked results of a banned worker run again' },
+  stepRechecked: {
+    level: 'warn',
+    msg: 'step not finite with unchecked results in it: running it again with every result checked',
+  },
   shardsReassigned: { level: 'info', msg: 'reassigning shards' },
   taskAssigned: { level: 'debug', msg: 'task assigned' },
   taskExpired: { level: 'warn', msg: 'task deadline missed; handing its shards to others' },

@@ -22,7 +22,7 @@ export class WorkerConnection {
   readonly remote: string;
   readonly log: Logger;
   readonly #socket: WebSocket;
-  readonly #onReject: (reason: RejectReason, detail: string) => void;
+  readonly #onReject: (reason: RejectReason, detail: string, code?: number) => void;
   state: ConnectionState = 'awaiting_hello';
   kind: WorkerKind | null = null;
   agent = '';
@@ -38,7 +38,7 @@ export class WorkerConnection {
     socket: WebSocket,
     remote: string,
     log: Logger,
-    onReject: (reason: RejectReason, detail: string) => void,
+    onReject: (reason: RejectReason, detail: string, code?: number) => void,
   ) {
     this.id = id;
     this.#socket = socket;
@@ -50,6 +50,11 @@ export class WorkerConnection {
   /** Disconnects the worker for a bad result (close code BAD_RESULT); its work is reassigned. */
   reject(reason: RejectReason, detail: string): void {
     this.#onReject(reason, detail);
+  }
+
+  /** Disconnects the worker for a forged result (close code BANNED); the hub refuses it for the rest of the run. */
+  ban(detail: string): void {
+    this.#onReject('forged', detail, CloseCode.BANNED);
   }
 
   /**
@@ -77,6 +82,16 @@ export class WorkerConnection {
   ping(): void {
     if (this.#socket.readyState === this.#socket.OPEN) this.#socket.ping();
   }
+}
+
+/**
+ * What a ban refuses: the connection itself, then any hello from the same IP address
+ * with the same agent name. A token is shared by every worker, and the address and
+ * agent are the best a shared-token run knows of a peer; a forger that changes either
+ * comes back as a new worker on probation, whose results are checked before they count.
+ */
+function banIdentity(remote: string, agent: string): string {
+  return `${remote.slice(0, remote.lastIndexOf(':'))}\u0000${agent}`;
 }
 
 /** What the hub needs from the rest of the coordinator. */
@@ -107,6 +122,8 @@ export class Hub {
   readonly #events: Events;
   readonly #handlers: HubHandlers;
   readonly #connections = new Set<WorkerConnection>();
+  /** Banned workers' identities (see banIdentity): a hello that matches one is refused. */
+  readonly #banned = new Set<string>();
   readonly #heartbeat: NodeJS.Timeout;
   #drainWaiters: (() => void)[] = [];
   #nextId = 1;
@@ -134,7 +151,11 @@ export class Hub {
       socket,
       remote,
       this.#log.child({ workerId: id }),
-      (reason, detail) => this.#reject(worker, CloseCode.BAD_RESULT, detail, reason),
+      (reason, detail, code = CloseCode.BAD_RESULT) => {
+        if (code === CloseCode.BANNED) this.#banned.add(banIdentity(worker.remote, worker.agent));
+        // A banned worker already gone needs no second close or departure.
+        if (worker.state !== 'closed') this.#reject(worker, code, detail, reason);
+      },
     );
     this.#connections.add(worker);
     const helloTimer = setTimeout(() => {
@@ -216,6 +237,9 @@ export class Hub {
           worker.state = 'closed';
           worker.close(CloseCode.UNAUTHORIZED, 'wrong or missing token');
           return;
+        }
+        if (this.#banned.has(banIdentity(worker.remote, message.agent))) {
+          return this.#reject(worker, CloseCode.BANNED, 'banned for the rest of the run', 'forged');
         }
         if (message.protocol !== PROTOCOL_VERSION) {
           return this.#reject(

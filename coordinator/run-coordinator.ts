@@ -36,6 +36,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
         taskTimeoutMinMs: options.taskTimeoutMinMs,
         taskTimeoutMaxMs: options.taskTimeoutMaxMs,
       },
+      audit: { probation: options.probation, auditRate: options.auditRate },
       helloTimeoutMs: DEFAULTS.coordinator.helloTimeoutMs,
       heartbeatMs: DEFAULTS.coordinator.heartbeatMs,
       closeGraceMs: DEFAULTS.coordinator.closeGraceMs,
@@ -58,7 +59,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   );
   announceRun(events, run);
 
-  const trainer = new Trainer(run, scheduler, log, trainerOpts);
+  const trainer = new Trainer(run, scheduler, log, { ...trainerOpts, snapshots: options.rollbackSnapshots });
   const children = spawnLocalWorkers(options.workers, url, token, log);
   let interrupts = 0;
   const onSignal = (): void => {
@@ -72,7 +73,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   process.on('SIGTERM', onSignal);
   let outcome: { readonly code: number; readonly interrupted: boolean } = { code: 0, interrupted: false };
   try {
-    outcome = await trainToEnd(trainer, run, options.out, events, log);
+    outcome = await trainToEnd(trainer, run, options.out, events, log, () => scheduler.verification());
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -12,6 +12,7 @@ import { LocalExecutor } from './local-executor.js';
 import { createLogger } from '../shared/node/logger.js';
 import { checkOutPath, readModelFile, writeModelFileOrRescue } from './model-file.js';
 import { prepareRun, type PreparedRun } from './setup.js';
+import type { VerificationTally } from './step/verifier.js';
 import { Trainer, type TrainerOptions } from './trainer.js';
 
 export function initialParams(run: PreparedRun, init: string | null): Float32Array {
@@ -61,7 +62,7 @@ export function announceRun(events: Events, run: PreparedRun): void {
 
 /**
  * Trains to the end or to a requested stop, writes the weights to `out`, and says
- * 'done'. A diverged run says so instead: exit code 1 (its last good state is saved
+ * 'done' (with `verification`'s counts, for a served run). A diverged run says so instead: exit code 1 (its last good state is saved
  * by the trainer). Shared by `train` and `coordinator`.
  */
 export async function trainToEnd(
@@ -70,12 +71,13 @@ export async function trainToEnd(
   out: string | null,
   events: Events,
   log: Logger,
+  verification?: () => VerificationTally,
 ): Promise<{ readonly code: number; readonly interrupted: boolean }> {
   try {
     const summary = await trainer.train();
     if (out !== null)
       writeModelFileOrRescue(out, run.spec, trainer.params, run.config, summary.weightsHash, () => trainer.rescue());
-    events.emit('done', { ...summary, out });
+    events.emit('done', { ...summary, out, ...verification?.() });
     return { code: 0, interrupted: summary.interrupted };
   } catch (err) {
     if (!(err instanceof DivergedError)) throw err;

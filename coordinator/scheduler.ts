@@ -16,6 +16,14 @@
 //   not_started ─run─▶ awaiting_workers ─minWorkers ready─▶ collecting ─covered or diverged─▶ idle
 //   not_started or idle ─run─▶ collecting      (not_started: once minWorkers are ready)
 //   any ─cancel─▶ cancelled                    (terminal: later steps are refused)
+//   collecting ─forgery found─▶ idle           (the step fails with RollbackRequired)
+//   collecting ─not finite, unverified results─▶ collecting   (the step again, its workers on probation)
+//
+// Verification (step/auditor.ts) reaches in at three points, kept apart below: a
+// verdict may ban a worker; a verifier may report a forgery later, after the result
+// counted (then every step from the forger's first unchecked result is undone: the
+// trainer rolls back, see rollback.ts); and a step whose sum is not finite is never
+// handed on while results in it are unchecked.
 
 import { DivergedError, StepCancelled } from '../shared/errors.js';
 import type { PartialGradient } from '../shared/gradient.js';
@@ -24,10 +32,11 @@ import type { ResultMessage } from '../shared/protocol/messages.js';
 import { wireCombine, type WireDtype } from '../shared/wire-dtype.js';
 import type { Events } from './events.js';
 import type { StepPlan } from './plan.js';
+import { RollbackRequired } from './rollback.js';
 import { type CurrentWeights, WeightsBroadcaster } from './step/broadcaster.js';
 import { Roster, type RosterOptions } from './step/roster.js';
 import { StepRun, type Task } from './step/step-run.js';
-import type { Claim, Verdict, Verifier } from './step/verifier.js';
+import type { Claim, Verdict, VerificationTally, Verifier } from './step/verifier.js';
 import type { StepWorker } from './step/worker.js';
 import type { StepExecutor } from './trainer.js';
 
@@ -109,6 +118,10 @@ export class Scheduler implements StepExecutor {
   #waitingLogged = false;
   /** Shards orphaned by a departure wait to be sent to others (for lastReassignAt). */
   #orphaned = false;
+  /** A forgery was found: every step from this weights version on must be undone before the next. */
+  #undoFrom: number | null = null;
+  /** Workers with a result in the current step that counted unverified. */
+  #unverified = new Set<StepWorker>();
 
   /** `events`: where joins, departures, reassignments and deadlines are announced. */
   constructor(events: Events, paramCount: number, options: SchedulerOptions) {
@@ -118,6 +131,24 @@ export class Scheduler implements StepExecutor {
     this.#roster = new Roster(options);
     this.#broadcaster = new WeightsBroadcaster(options.wireDtype, this.stats);
     this.#combine = wireCombine(options.wireDtype);
+    options.verifier.attach?.({
+      forged: (worker, detail, undoFrom) => this.#ban(worker, detail, undoFrom),
+      verified: (claim) => this.#roster.measure(claim.worker, claim.samples, claim.elapsedMs, true),
+    });
+  }
+
+  /** Recomputations compared and workers banned so far (zeros without an auditing verifier). */
+  verification(): VerificationTally {
+    return this.#options.verifier.tally?.() ?? { audited: 0, banned: 0 };
+  }
+
+  /**
+   * The trainer restored the state before weights version `version` (≤ what
+   * RollbackRequired asked): steps from there on are undone, and steps may run again.
+   */
+  rolledBack(version: number): void {
+    this.#undoFrom = null;
+    this.#options.verifier.rolledBack?.(version);
   }
 
   get workerCount(): number {
@@ -158,6 +189,8 @@ export class Scheduler implements StepExecutor {
       throw new Error(`step at version ${version} but version ${this.version} is published`);
     this.#broadcaster.reclaimTensors();
     return new Promise<PartialGradient>((resolve, reject) => {
+      if (this.#undoFrom !== null && this.#state.name !== 'cancelled')
+        return reject(new RollbackRequired(this.#undoFrom));
       const pending: PendingStep = { plan, version, resolve, reject };
       const state = this.#state;
       switch (state.name) {
@@ -282,6 +315,9 @@ export class Scheduler implements StepExecutor {
     const claim: Claim = {
       taskId: task.id,
       worker,
+      version: task.version,
+      samples: task.samples,
+      elapsedMs: performance.now() - task.sentAt,
       plan: step.plan,
       shards: task.shards,
       nodes: task.nodes,
@@ -312,18 +348,21 @@ export class Scheduler implements StepExecutor {
         return this.#fail(step, new DivergedError(step.plan.epoch + 1, step.plan.step));
       case 'accept':
         if (result.diverged) throw new Error(`the verifier accepted task ${task.id}'s claim of divergence`);
-        return this.#accept(step, task, result, byteLength);
+        return this.#accept(step, task, result, byteLength, verdict.verified);
+      case 'forged':
+        return this.#ban(task.worker, verdict.detail, verdict.undoFrom);
       default:
         return unreachable(verdict);
     }
   }
 
-  #accept(step: StepRun, task: Task, result: ResultMessage, byteLength: number): void {
+  #accept(step: StepRun, task: Task, result: ResultMessage, byteLength: number, verified: boolean): void {
     const worker = task.worker;
     this.stats.bytesIn += byteLength;
     this.stats.tensorBytes += result.grads.byteLength;
     step.drop(task);
-    this.#roster.measure(worker, task.samples, performance.now() - task.sentAt);
+    this.#roster.measure(worker, task.samples, performance.now() - task.sentAt, verified);
+    if (!verified) this.#unverified.add(worker);
     worker.tasksDone++;
     worker.samplesDone += task.samples;
     worker.computeMs += result.computeMs;
@@ -345,6 +384,8 @@ export class Scheduler implements StepExecutor {
     this.stats.waitMs += t0 - step.started;
     const total = step.reduce(this.#combine);
     this.stats.reduceMs += performance.now() - t0;
+    if (!partialFinite(total) && this.#unverified.size > 0 && this.#options.verifier.suspect !== undefined)
+      return this.#recheck(step, pending);
     this.stats.steps++;
     step.end();
     this.#state = { name: 'idle' };
@@ -360,8 +401,49 @@ export class Scheduler implements StepExecutor {
     pending.reject(err);
   }
 
+  /**
+   * The step's sum is not finite and some of its results were never checked: before
+   * anyone blames the learning rate, the step runs again with those workers on
+   * probation, so every one of their results is compared with a recomputation first
+   * (a forger is banned; a genuine divergence comes out non-finite again, verified).
+   */
+  #recheck(step: StepRun, pending: PendingStep): void {
+    const suspects = [...this.#unverified];
+    this.#events.emit('stepRechecked', {
+      epoch: step.plan.epoch + 1,
+      step: step.plan.step,
+      workerIds: suspects.map((w) => w.id),
+    });
+    this.#options.verifier.suspect?.(suspects);
+    step.end();
+    this.#collect(pending);
+  }
+
+  /**
+   * A forgery: the worker is banned (the hub closes it with BANNED and reports it
+   * gone, which hands its shards to others) and, when results of it that nobody
+   * checked still count, every step from the first of them is undone.
+   */
+  #ban(worker: StepWorker, detail: string, undoFrom: number | null): void {
+    this.#events.emit('workerBanned', {
+      workerId: worker.id,
+      reason: 'forged',
+      detail,
+      agent: worker.agent,
+      remote: worker.remote,
+      undoFromVersion: undoFrom,
+    });
+    if (undoFrom !== null) {
+      this.#undoFrom = Math.min(this.#undoFrom ?? undoFrom, undoFrom);
+      const state = this.#state;
+      if (state.name === 'collecting') this.#fail(state.step, new RollbackRequired(this.#undoFrom));
+    }
+    worker.ban(detail);
+  }
+
   /** → collecting: starts the step and hands out its shards. */
   #collect(pending: PendingStep): void {
+    this.#unverified = new Set();
     const step = new StepRun(pending.plan, pending.version);
     this.#state = { name: 'collecting', step, pending };
     this.#dispatch(step);
@@ -429,6 +511,16 @@ export class Scheduler implements StepExecutor {
     });
     this.#dispatch(step);
   }
+}
+
+/** Whether a step's sum, loss included, is finite. */
+function partialFinite(p: PartialGradient): boolean {
+  if (!Number.isFinite(p.lossSum)) return false;
+  // v * 0 is ±0 for finite v and NaN otherwise: one test after the loop, no branch in it.
+  let poison = 0;
+  const g = p.grad;
+  for (let i = 0; i < g.length; i++) poison += g[i] * 0;
+  return poison === 0;
 }
 
 function unreachable(state: never): never {

@@ -64,6 +64,12 @@ export const DEFAULTS = {
      * are cut: browser tabs on a busy link can take seconds to read their last frames.
      */
     closeGraceMs: 5_000,
+    /** A new or reconnected worker's first results, each recomputed and compared before it counts. */
+    probation: 8,
+    /** Past probation, the lowest probability that a result is recomputed and compared (after it counts). */
+    auditRate: 0.05,
+    /** States before recent steps kept to roll back to when a forger is found (besides the run's start). */
+    rollbackSnapshots: 32,
   },
   worker: {
     reconnectForS: 300,

@@ -569,7 +569,7 @@ describe('the verifier seam', () => {
     const task = await doubted.next('task');
     doubted.send(honestResult(COMPUTER, W0, task));
     await within(held, 'the verifier to be asked');
-    decide({ kind: 'accept' });
+    decide({ kind: 'accept', verified: true });
     expectIdentical(await within(step, 'step 0'), reference(W0, p));
     expect(c.scheduler.stats.reassignedShards).toBe(0);
     expect(honest.client.stats.tasksDone).toBe(1);

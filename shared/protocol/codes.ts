@@ -26,6 +26,11 @@ export const CloseCode = {
   LEAVING: 4007,
   /** The worker cannot run the run's kernel set (e.g. no WebAssembly SIMD); it must not compute with another. */
   UNSUPPORTED_KERNELS: 4008,
+  /**
+   * A result's bits differ from the coordinator's recomputation of the same task: the
+   * worker is refused for the rest of the run and must not reconnect.
+   */
+  BANNED: 4009,
 } as const;
 
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
@@ -39,6 +44,7 @@ export type RejectReason =
   | 'bad_length' // a gradient whose length is not what the nodes imply
   | 'non_finite' // NaN or ±Infinity in a gradient or statistic
   | 'not_assigned' // a result for a task or shards not assigned to this worker
+  | 'forged' // a result whose bits differ from the coordinator's recomputation of the same task
   | 'unexpected'; // a valid message at the wrong point of the conversation
 
 /** A message that violates the protocol; `reason` says how, for the close reason and the logs. */
