@@ -71,6 +71,14 @@ export interface StepRechecked {
   readonly workerIds: readonly string[];
 }
 
+export interface ReplayChecked {
+  /** The step whose gradient is not finite at weights that unchecked results helped make. */
+  readonly epoch: number;
+  readonly step: number;
+  /** Steps from this weights version on run again, every result checked, up to that step. */
+  readonly fromVersion: number;
+}
+
 export interface ShardsReassigned {
   /** The worker that left holding them. */
   readonly workerId: string;
@@ -159,6 +167,7 @@ export interface CoordinatorEvents {
   workerBanned: WorkerBanned;
   rolledBack: RolledBack;
   stepRechecked: StepRechecked;
+  replayChecked: ReplayChecked;
   shardsReassigned: ShardsReassigned;
   taskAssigned: TaskAssigned;
   taskExpired: TaskExpired;
@@ -185,6 +194,10 @@ const LINES: {
   stepRechecked: {
     level: 'warn',
     msg: 'step not finite with unchecked results in it: running it again with every result checked',
+  },
+  replayChecked: {
+    level: 'warn',
+    msg: 'gradient not finite at weights made with unchecked results: replaying those steps with every result checked',
   },
   shardsReassigned: { level: 'info', msg: 'reassigning shards' },
   taskAssigned: { level: 'debug', msg: 'task assigned' },

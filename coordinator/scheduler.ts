@@ -18,6 +18,7 @@
 //   any ─cancel─▶ cancelled                    (terminal: later steps are refused)
 //   collecting ─forgery found─▶ idle           (the step fails with RollbackRequired)
 //   collecting ─not finite, unverified results─▶ collecting   (the step again, its workers on probation)
+//   collecting ─diverged, unchecked results applied before─▶ idle   (RollbackRequired: replay, all checked)
 //
 // Verification (step/auditor.ts) reaches in at three points, kept apart below: a
 // verdict may ban a worker; a verifier may report a forgery later, after the result
@@ -122,6 +123,8 @@ export class Scheduler implements StepExecutor {
   #undoFrom: number | null = null;
   /** Workers with a result in the current step that counted unverified. */
   #unverified = new Set<StepWorker>();
+  /** Until the step at this position (epoch, step) is done, every result is checked before it counts. */
+  #checkAllThrough: readonly [number, number] | null = null;
 
   /** `events`: where joins, departures, reassignments and deadlines are announced. */
   constructor(events: Events, paramCount: number, options: SchedulerOptions) {
@@ -318,6 +321,7 @@ export class Scheduler implements StepExecutor {
       version: task.version,
       samples: task.samples,
       elapsedMs: performance.now() - task.sentAt,
+      mustVerify: this.#checkAllThrough !== null && !after(step.plan, this.#checkAllThrough),
       plan: step.plan,
       shards: task.shards,
       nodes: task.nodes,
@@ -334,6 +338,8 @@ export class Scheduler implements StepExecutor {
       (v) => {
         if (this.#state.name === 'collecting' && this.#state.step === step && step.tasks.get(task.id) === task)
           this.#judged(step, task, result, byteLength, v);
+        // A forgery is banned even when its step is over.
+        else if (v.kind === 'forged') this.#ban(task.worker, v.detail, v.undoFrom);
       },
       (err: unknown) => this.#fail(step, err instanceof Error ? err : new Error(String(err))),
     );
@@ -344,6 +350,7 @@ export class Scheduler implements StepExecutor {
       case 'reject':
         return task.worker.reject(verdict.reason, verdict.detail);
       case 'diverged':
+        if (this.#replayChecked(step)) return;
         this.#events.emit('stepDiverged', { workerId: task.worker.id, taskId: task.id, epoch: step.plan.epoch + 1 });
         return this.#fail(step, new DivergedError(step.plan.epoch + 1, step.plan.step));
       case 'accept':
@@ -384,8 +391,12 @@ export class Scheduler implements StepExecutor {
     this.stats.waitMs += t0 - step.started;
     const total = step.reduce(this.#combine);
     this.stats.reduceMs += performance.now() - t0;
-    if (!partialFinite(total) && this.#unverified.size > 0 && this.#options.verifier.suspect !== undefined)
-      return this.#recheck(step, pending);
+    if (!partialFinite(total)) {
+      if (this.#unverified.size > 0 && this.#options.verifier.suspect !== undefined)
+        return this.#recheck(step, pending);
+      if (this.#replayChecked(step)) return;
+    }
+    if (this.#checkAllThrough !== null && !after(this.#checkAllThrough, step.plan)) this.#checkAllThrough = null;
     this.stats.steps++;
     step.end();
     this.#state = { name: 'idle' };
@@ -417,6 +428,24 @@ export class Scheduler implements StepExecutor {
     this.#options.verifier.suspect?.(suspects);
     step.end();
     this.#collect(pending);
+  }
+
+  /**
+   * The weights themselves give a non-finite gradient, and results nobody checked
+   * counted in earlier steps: one of them may have poisoned the weights. Before anyone
+   * blames the learning rate, every step from the first such result runs again with
+   * every result checked, up to this one; diverging again after that is genuine.
+   * False (nothing done) when every result still applied was checked.
+   */
+  #replayChecked(step: StepRun): boolean {
+    const from = this.#options.verifier.unverifiedFrom?.() ?? null;
+    if (from === null) return false;
+    const here = [step.plan.epoch, step.plan.step] as const;
+    if (this.#checkAllThrough === null || after(here, this.#checkAllThrough)) this.#checkAllThrough = here;
+    this.#events.emit('replayChecked', { epoch: step.plan.epoch + 1, step: step.plan.step, fromVersion: from });
+    this.#undoFrom = Math.min(this.#undoFrom ?? from, from);
+    this.#fail(step, new RollbackRequired(this.#undoFrom));
+    return true;
   }
 
   /**
@@ -511,6 +540,13 @@ export class Scheduler implements StepExecutor {
     });
     this.#dispatch(step);
   }
+}
+
+/** Whether position `a` (epoch, step) comes after `b`. */
+function after(a: StepPlan | readonly [number, number], b: StepPlan | readonly [number, number]): boolean {
+  const [ea, sa] = 'epoch' in a ? [a.epoch, a.step] : a;
+  const [eb, sb] = 'epoch' in b ? [b.epoch, b.step] : b;
+  return ea > eb || (ea === eb && sa > sb);
 }
 
 /** Whether a step's sum, loss included, is finite. */

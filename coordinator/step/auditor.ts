@@ -113,10 +113,20 @@ export class AuditingVerifier implements Verifier {
   verify(claim: Claim): Verdict | Promise<Verdict> {
     const mismatch = nodeMismatch(claim);
     const record = this.#record(claim.worker);
-    if (mismatch !== null || claim.result.diverged || record.banned) return this.#structural.verify(claim);
-    if (record.probationLeft > 0) {
+    if (record.banned)
+      return { kind: 'reject', reason: 'forged', detail: `task ${claim.taskId}: worker already banned` };
+    if (mismatch !== null || claim.result.diverged) return this.#structural.verify(claim);
+    if (record.probationLeft > 0 || claim.mustVerify) {
       // Held: recomputed on a later turn, so results of other workers are decoded meanwhile.
-      return new Promise<Verdict>((resolve) => this.#defer(() => resolve(this.#check(claim, record))));
+      // The weights are kept: by then the step may be over and its buffer reused.
+      const weights = this.#keepWeights(claim);
+      return new Promise<Verdict>((resolve) =>
+        this.#defer(() => {
+          const verdict = this.#check(claim, record, weights);
+          this.#releaseWeights(claim.version);
+          resolve(verdict);
+        }),
+      );
     }
     record.firstUnverified ??= claim.version;
     if (this.#draw() < this.#rate(record)) this.#enqueue(claim);
@@ -130,6 +140,14 @@ export class AuditingVerifier implements Verifier {
     }
   }
 
+  unverifiedFrom(): number | null {
+    let first: number | null = null;
+    for (const r of this.#records.values())
+      if (!r.banned && r.firstUnverified !== null && (first === null || r.firstUnverified < first))
+        first = r.firstUnverified;
+    return first;
+  }
+
   rolledBack(version: number): void {
     for (const record of this.#records.values())
       if (record.firstUnverified !== null && record.firstUnverified >= version) record.firstUnverified = null;
@@ -141,10 +159,10 @@ export class AuditingVerifier implements Verifier {
   }
 
   /** A probation check: recompute now and compare bits. */
-  #check(claim: Claim, record: WorkerRecord): Verdict {
+  #check(claim: Claim, record: WorkerRecord, weights: Float32Array): Verdict {
     if (record.banned)
       return { kind: 'reject', reason: 'forged', detail: `task ${claim.taskId}: worker already banned` };
-    const recomputed = this.#recompute(this.#shards(claim), claim.plan.shards.length, claim.weights);
+    const recomputed = this.#recompute(this.#shards(claim), claim.plan.shards.length, weights);
     this.#audited++;
     const mismatch = resultMismatch(claim, recomputed);
     if (mismatch === null) {
@@ -159,10 +177,25 @@ export class AuditingVerifier implements Verifier {
     return Math.max(this.#options.auditRate, 0.5 ** (record.auditsPassed + 1));
   }
 
-  #enqueue(claim: Claim): void {
+  /** A copy of the claim's weights, shared by every claim at its version until each releases it. */
+  #keepWeights(claim: Claim): Float32Array {
     const kept = this.#weights.get(claim.version);
-    if (kept === undefined) this.#weights.set(claim.version, { weights: claim.weights.slice(), uses: 1 });
-    else kept.uses++;
+    if (kept !== undefined) {
+      kept.uses++;
+      return kept.weights;
+    }
+    const weights = claim.weights.slice();
+    this.#weights.set(claim.version, { weights, uses: 1 });
+    return weights;
+  }
+
+  #releaseWeights(version: number): void {
+    const kept = this.#weights.get(version);
+    if (kept !== undefined && --kept.uses === 0) this.#weights.delete(version);
+  }
+
+  #enqueue(claim: Claim): void {
+    this.#keepWeights(claim);
     this.#queue.push({
       claim,
       digest: resultDigest(claim.result.nodes, claim.result.grads),
@@ -187,11 +220,11 @@ export class AuditingVerifier implements Verifier {
     const audit = this.#queue.shift();
     if (audit === undefined) return;
     const { claim } = audit;
-    const kept = this.#weights.get(claim.version)!;
-    if (--kept.uses === 0) this.#weights.delete(claim.version);
+    const weights = this.#weights.get(claim.version)!.weights;
+    this.#releaseWeights(claim.version);
     const record = this.#record(claim.worker);
     if (record.banned) return;
-    const recomputed = this.#recompute(audit.shards, claim.plan.shards.length, kept.weights);
+    const recomputed = this.#recompute(audit.shards, claim.plan.shards.length, weights);
     this.#audited++;
     if (recomputedDigest(recomputed) === audit.digest) {
       record.auditsPassed++;
@@ -212,8 +245,7 @@ export class AuditingVerifier implements Verifier {
       const audit = this.#queue[i];
       if (this.#records.get(audit.claim.worker) !== record) continue;
       this.#queue.splice(i, 1);
-      const kept = this.#weights.get(audit.claim.version)!;
-      if (--kept.uses === 0) this.#weights.delete(audit.claim.version);
+      this.#releaseWeights(audit.claim.version);
     }
     return record.firstUnverified;
   }

@@ -31,6 +31,8 @@ export interface Claim {
   /** Samples the task covered, and ms from sending it to its result (for the speed model once verified). */
   readonly samples: number;
   readonly elapsedMs: number;
+  /** Check it before it counts, whatever the worker's standing (a replay after a divergence). */
+  readonly mustVerify: boolean;
   /** The step: shard s holds the samples plan.shards[s]. */
   readonly plan: StepPlan;
   /** The task's shards, ascending, and the tree nodes (with their sample counts) its result must carry, in order. */
@@ -64,6 +66,8 @@ export interface Verifier {
   suspect?(workers: readonly StepWorker[]): void;
   /** A rollback undid every step at versions ≥ `version`; results applied there no longer matter. */
   rolledBack?(version: number): void;
+  /** The first weights version at which a result that nobody checked still counts, or null. */
+  unverifiedFrom?(): number | null;
   /** Recomputations compared so far, and workers banned. */
   tally?(): VerificationTally;
 }
