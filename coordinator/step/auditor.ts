@@ -21,7 +21,7 @@
 // A forger that sends k forged results past probation escapes every audit with
 // probability at most (1 - auditRate)^k.
 
-import { createHash, randomInt } from 'node:crypto';
+import { createHash, getRandomValues } from 'node:crypto';
 import type { NodeStats } from '../../shared/protocol/messages.js';
 import type { NodeGradient } from '../../worker/compute.js';
 import {
@@ -294,6 +294,8 @@ function statsLine(lossSum: number, count: number, correct: number): Uint8Array 
   return new Uint8Array(view.buffer);
 }
 
+/** 53 random bits from the OS's generator, as a float in [0, 1). */
 function secureDraw(): number {
-  return randomInt(0, 2 ** 48) / 2 ** 48;
+  const words = getRandomValues(new Uint32Array(2));
+  return (words[0] * 2 ** 21 + (words[1] >>> 11)) / 2 ** 53;
 }
