@@ -240,9 +240,11 @@ describe('AuditingVerifier with the scheduler', () => {
     answerAll(s, b);
     answerAll(s, c);
     await flush();
-    expect(b.bans).toHaveLength(1);
-    expect(c.bans).toHaveLength(1);
-    expect(seen.map((e) => e.kind)).toEqual(['stepRechecked', 'workerBanned', 'workerBanned']);
+    // Which of the two got the retried shards depends on measured speed; whoever answered is banned.
+    const answeredAgain = [b, c].filter((w) => w.answered.size > 1);
+    expect(answeredAgain.length).toBeGreaterThan(0);
+    for (const w of answeredAgain) expect(w.bans).toHaveLength(1);
+    expect(seen.map((e) => e.kind)).toEqual(['stepRechecked', ...answeredAgain.map(() => 'workerBanned')]);
     // Its first unchecked result was at this very step's version: undoing it costs nothing applied.
     await expect(step).rejects.toMatchObject({ version: 0 });
   });
