@@ -91,7 +91,7 @@ function setup(options: AuditOptions, draw: () => number) {
   );
   const seen: { kind: EventKind; event: unknown }[] = [];
   const events = new Events(silent);
-  for (const kind of ['workerBanned', 'stepRechecked', 'stepDiverged'] as const)
+  for (const kind of ['workerBanned', 'stepRechecked', 'replayChecked', 'stepDiverged'] as const)
     events.on(kind, (event) => seen.push({ kind, event }));
   const s = new Scheduler(events, W0.length, {
     minWorkers: 1,
@@ -247,6 +247,49 @@ describe('AuditingVerifier with the scheduler', () => {
     expect(seen.map((e) => e.kind)).toEqual(['stepRechecked', ...answeredAgain.map(() => 'workerBanned')]);
     // Its first unchecked result was at this very step's version: undoing it costs nothing applied.
     await expect(step).rejects.toMatchObject({ version: 0 });
+  });
+
+  it('a divergence at weights that unchecked results helped make replays those steps checked; diverging again then is genuine', async () => {
+    const { s, worker, flush, seen } = setup({ probation: 0, auditRate: 0 }, () => 1);
+    // Weights so large that every gradient at them overflows: what forged updates could leave behind.
+    const poisoned = W0.map(() => 3e38);
+    /** Answers honestly at W0, and as a worker whose gradient came out NaN at the poisoned weights. */
+    const answer = (w: FakeWorker, weights: Float32Array) => {
+      for (const task of w.tasks()) {
+        if (w.answered.has(task.taskId)) continue;
+        w.answered.add(task.taskId);
+        const honest = honestResult(COMPUTER, W0, task);
+        const diverged = {
+          ...honest,
+          diverged: true,
+          grads: new Float32Array(0),
+          nodes: honest.nodes.map((n) => ({ ...n, lossSum: 0 })),
+        };
+        s.onResult(w, weights === W0 ? honest : diverged);
+      }
+    };
+    const a = worker('a');
+    const first = s.run(plan(0), 0);
+    answer(a, W0);
+    await first; // counted unchecked: probation 0, never drawn for an audit
+    s.publish(1, poisoned);
+    const second = s.run(plan(1), 1);
+    answer(a, poisoned);
+    await expect(second).rejects.toMatchObject({ version: 0 });
+    expect(seen.map((e) => e.kind)).toEqual(['replayChecked']);
+
+    // The trainer restores the state before version 0 and replays: every result is checked now.
+    s.rolledBack(0);
+    s.publish(2, W0);
+    const replayed = s.run(plan(0), 2);
+    answer(a, W0);
+    await flush();
+    expect(weightsHash((await replayed).grad)).toBe(reference(plan(0)));
+    s.publish(3, poisoned);
+    const again = s.run(plan(1), 3);
+    answer(a, poisoned);
+    await expect(again).rejects.toThrow(/not finite: training diverged/);
+    expect(seen.map((e) => e.kind)).toEqual(['replayChecked', 'stepDiverged']);
   });
 
   it('audits pass on honest workers: nothing banned, the rate halves per audit down to --audit-rate', async () => {
