@@ -330,14 +330,14 @@ export class Scheduler implements StepExecutor {
       result,
     };
     const verdict = this.#options.verifier.verify(claim);
-    if (!(verdict instanceof Promise)) return this.#judged(step, task, result, byteLength, verdict);
+    if (!(verdict instanceof Promise)) return this.#judged(step, task, result, byteLength, verdict, claim.elapsedMs);
     // Held while the verifier decides: the task's shards stay with it, past any deadline.
     task.answered = true;
     clearTimeout(task.timer);
     verdict.then(
       (v) => {
         if (this.#state.name === 'collecting' && this.#state.step === step && step.tasks.get(task.id) === task)
-          this.#judged(step, task, result, byteLength, v);
+          this.#judged(step, task, result, byteLength, v, claim.elapsedMs);
         // A forgery is banned even when its step is over.
         else if (v.kind === 'forged') this.#ban(task.worker, v.detail, v.undoFrom);
       },
@@ -345,7 +345,15 @@ export class Scheduler implements StepExecutor {
     );
   }
 
-  #judged(step: StepRun, task: Task, result: ResultMessage, byteLength: number, verdict: Verdict): void {
+  /** `elapsedMs`: from sending the task to its result's arrival (a verdict's wait is not the worker's). */
+  #judged(
+    step: StepRun,
+    task: Task,
+    result: ResultMessage,
+    byteLength: number,
+    verdict: Verdict,
+    elapsedMs: number,
+  ): void {
     switch (verdict.kind) {
       case 'reject':
         return task.worker.reject(verdict.reason, verdict.detail);
@@ -355,7 +363,7 @@ export class Scheduler implements StepExecutor {
         return this.#fail(step, new DivergedError(step.plan.epoch + 1, step.plan.step));
       case 'accept':
         if (result.diverged) throw new Error(`the verifier accepted task ${task.id}'s claim of divergence`);
-        return this.#accept(step, task, result, byteLength, verdict.verified);
+        return this.#accept(step, task, result, byteLength, verdict.verified, elapsedMs);
       case 'forged':
         return this.#ban(task.worker, verdict.detail, verdict.undoFrom);
       default:
@@ -363,12 +371,19 @@ export class Scheduler implements StepExecutor {
     }
   }
 
-  #accept(step: StepRun, task: Task, result: ResultMessage, byteLength: number, verified: boolean): void {
+  #accept(
+    step: StepRun,
+    task: Task,
+    result: ResultMessage,
+    byteLength: number,
+    verified: boolean,
+    elapsedMs: number,
+  ): void {
     const worker = task.worker;
     this.stats.bytesIn += byteLength;
     this.stats.tensorBytes += result.grads.byteLength;
     step.drop(task);
-    this.#roster.measure(worker, task.samples, performance.now() - task.sentAt, verified);
+    this.#roster.measure(worker, task.samples, elapsedMs, verified);
     if (!verified) this.#unverified.add(worker);
     worker.tasksDone++;
     worker.samplesDone += task.samples;

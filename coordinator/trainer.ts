@@ -177,7 +177,8 @@ export class Trainer {
         try {
           result = await this.#executor.run(plan, this.#state.version);
         } catch (err) {
-          if (err instanceof RollbackRequired && snapshots !== null) {
+          if (err instanceof RollbackRequired) {
+            if (snapshots === null) throw new Error(`${err.message}, but this trainer keeps no snapshots`);
             this.#rollBack(snapshots, err.version);
             rolledBack = true;
             break;
