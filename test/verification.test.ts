@@ -292,6 +292,24 @@ describe('AuditingVerifier with the scheduler', () => {
     expect(seen.map((e) => e.kind)).toEqual(['replayChecked', 'stepDiverged']);
   });
 
+  it('a claim of divergence that the recomputation finds finite is a forgery: banned, its unchecked steps undone', async () => {
+    const { s, worker, seen } = setup({ probation: 0, auditRate: 0 }, () => 1);
+    const liar = (r: ResultMessage): ResultMessage =>
+      r.taskId === 1
+        ? r
+        : { ...r, diverged: true, grads: new Float32Array(0), nodes: r.nodes.map((n) => ({ ...n, lossSum: 0 })) };
+    const a = worker('a', liar);
+    const first = s.run(plan(0), 0);
+    answerAll(s, a);
+    await first;
+    s.publish(1, W0);
+    const second = s.run(plan(1), 1);
+    answerAll(s, a);
+    await expect(second).rejects.toMatchObject({ version: 0 });
+    expect(a.bans).toEqual([expect.stringMatching(/finite when recomputed here/)]);
+    expect(seen.map((e) => e.kind)).toEqual(['workerBanned']);
+  });
+
   it('audits pass on honest workers: nothing banned, the rate halves per audit down to --audit-rate', async () => {
     let draws = 0;
     const { s, worker, flush, verifier } = setup({ probation: 1, auditRate: 0.1 }, () => {

@@ -115,7 +115,14 @@ export class AuditingVerifier implements Verifier {
     const record = this.#record(claim.worker);
     if (record.banned)
       return { kind: 'reject', reason: 'forged', detail: `task ${claim.taskId}: worker already banned` };
-    if (mismatch !== null || claim.result.diverged) return this.#structural.verify(claim);
+    if (mismatch !== null) return this.#structural.verify(claim);
+    if (claim.result.diverged) {
+      // A claim of divergence is recomputed at once; one the recomputation finds finite is a forgery too.
+      const verdict = this.#structural.verify(claim);
+      this.#audited++;
+      if (verdict.kind !== 'reject') return verdict;
+      return { kind: 'forged', detail: verdict.detail, undoFrom: this.#ban(record) };
+    }
     if (record.probationLeft > 0 || claim.mustVerify) {
       // Held: recomputed on a later turn, so results of other workers are decoded meanwhile.
       // The weights are kept: by then the step may be over and its buffer reused.
