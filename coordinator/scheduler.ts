@@ -145,6 +145,12 @@ export class Scheduler implements StepExecutor {
     return this.#options.verifier.tally?.() ?? { audited: 0, banned: 0 };
   }
 
+  /** Runs every audit still queued; the version from which steps must be undone, or null. */
+  settle(): number | null {
+    this.#options.verifier.drain?.();
+    return this.#undoFrom;
+  }
+
   /**
    * The trainer restored the state before weights version `version` (≤ what
    * RollbackRequired asked): steps from there on are undone, and steps may run again.

@@ -44,6 +44,11 @@ export interface StepExecutor {
   wireBytes?(): number;
   /** After a RollbackRequired: the state before weights version `version` is restored; steps may run again. */
   rolledBack?(version: number): void;
+  /**
+   * At the end of training: finishes every pending check of results that already
+   * counted; the weights version from which steps must be undone, or null.
+   */
+  settle?(): number | null;
 }
 
 export interface TrainerOptions {
@@ -157,7 +162,16 @@ export class Trainer {
     const snapshots = (this.#options.snapshots ?? 0) > 0 ? new SnapshotStore(this.#options.snapshots!) : null;
     let lastEval: { loss: number; accuracy: number } | null = null;
     const firstEpoch = this.#state.epoch;
-    while (this.#state.epoch < config.epochs && !this.#stopRequested) {
+    while (!this.#stopRequested) {
+      if (this.#state.epoch >= config.epochs) {
+        // Checks still pending run before the run is declared done: one may undo steps.
+        const undo = this.#executor.settle?.() ?? null;
+        if (undo === null) break;
+        if (snapshots === null)
+          throw new Error(`steps from weights version ${undo} on must be undone, but this trainer keeps no snapshots`);
+        this.#rollBack(snapshots, undo);
+        continue;
+      }
       const epoch = this.#state.epoch;
       const started = performance.now() - this.#state.epochSeconds * 1000;
       const order = epochOrder(split.train, config.seed, epoch);

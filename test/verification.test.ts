@@ -211,7 +211,9 @@ describe('AuditingVerifier with the scheduler', () => {
     // The step did not wait for its audits.
     await step;
     expect(verifier.queued).toBe(2);
-    await flush();
+    // The end of a run settles: every queued audit runs now.
+    expect(s.settle()).toBe(0);
+    expect(verifier.queued).toBe(0);
     expect(b.bans).toHaveLength(1);
     expect(a.bans).toHaveLength(0);
     expect(seen[0].event).toMatchObject({ workerId: 'b', undoFromVersion: 0 });
@@ -379,12 +381,16 @@ describe('SnapshotStore', () => {
   });
 });
 
-/** Runs steps locally; forges the gradient of one step, then asks, some steps later, to undo from its version. */
+/**
+ * Runs steps locally; forges the gradient of one step, then asks, some steps later,
+ * to undo from its version (catchStep 0: when the trainer settles at the end).
+ */
 class ForgingExecutor implements StepExecutor {
   readonly workerCount = 1;
   readonly rolledBackTo: number[] = [];
   #steps = 0;
   #forgedAt: number | null = null;
+  #settled = false;
   constructor(
     private readonly inner: LocalExecutor,
     private readonly forgeStep: number,
@@ -395,6 +401,11 @@ class ForgingExecutor implements StepExecutor {
   }
   rolledBack(version: number): void {
     this.rolledBackTo.push(version);
+  }
+  settle(): number | null {
+    if (this.catchStep !== 0 || this.#settled || this.#forgedAt === null) return null;
+    this.#settled = true;
+    return this.#forgedAt;
   }
   async run(p: StepPlan, version: number): Promise<PartialGradient> {
     const n = ++this.#steps;
@@ -425,6 +436,7 @@ describe('Trainer: rollback', () => {
   for (const [snapshots, forgeStep, catchStep] of [
     [32, 5, 9],
     [2, 3, 15], // the snapshot asked for is long gone: an older one (the start) serves
+    [32, 14, 0], // found by an audit still pending when the last step was done
   ] as const) {
     it(`undoes every step from a forged one and ends on the untouched run's bits (${snapshots} snapshots, forged at step ${forgeStep}, caught at ${catchStep})`, async () => {
       const events = new Events(silent);

@@ -160,7 +160,7 @@ export class AuditingVerifier implements Verifier {
       if (record.firstUnverified !== null && record.firstUnverified >= version) record.firstUnverified = null;
   }
 
-  /** Runs every queued audit now (tests, and the end of a run). */
+  /** Runs every queued audit now: the end of a run waits for them. */
   drain(): void {
     while (this.#queue.length > 0) this.#runOne();
   }

@@ -66,6 +66,8 @@ export interface Verifier {
   suspect?(workers: readonly StepWorker[]): void;
   /** A rollback undid every step at versions ≥ `version`; results applied there no longer matter. */
   rolledBack?(version: number): void;
+  /** Runs every check still pending at once (the end of a run); findings go to the sink. */
+  drain?(): void;
   /** The first weights version at which a result that nobody checked still counts, or null. */
   unverifiedFrom?(): number | null;
   /** Recomputations compared so far, and workers banned. */
