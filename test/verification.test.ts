@@ -202,7 +202,7 @@ describe('AuditingVerifier with the scheduler', () => {
   });
 
   it('past probation a result counts at once; an audit that finds it forged bans and asks to undo from its version', async () => {
-    const { s, worker, flush, seen, verifier } = setup({ probation: 0, auditRate: 1 }, () => 0);
+    const { s, worker, seen, verifier } = setup({ probation: 0, auditRate: 1 }, () => 0);
     const a = worker('a');
     const b = worker('b', flipOneBit);
     const step = s.run(plan(0), 0);
