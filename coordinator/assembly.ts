@@ -19,6 +19,7 @@ import { Hub } from './hub.js';
 import { dashboardPageRoutes, publicPageRoutes } from './pages/assets.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { type RouteHandler, type RunningServer, type ServerLimits, startServer, type TlsPem } from './server.js';
+import { type AuditOptions, AuditingVerifier } from './step/auditor.js';
 import { type Recompute, StructuralVerifier, type Verifier } from './step/verifier.js';
 import type { PreparedRun } from './setup.js';
 
@@ -57,9 +58,12 @@ export interface CoordinatorSetup {
   readonly closeGraceMs: number;
   /**
    * Builds the verifier every result passes, given a way to recompute shards here
-   * with the run's kernels; default: a StructuralVerifier.
+   * with the run's kernels; default: an AuditingVerifier with `audit`, or without it
+   * a StructuralVerifier (no recomputation but of claims of divergence).
    */
   readonly verifier?: (recompute: Recompute) => Verifier;
+  /** Probation and audit rate of the default verifier. */
+  readonly audit?: AuditOptions;
 }
 
 /** A coordinator serving workers: its scheduler is the trainer's step executor. */
@@ -101,7 +105,7 @@ export async function startCoordinator(
   const scheduler = new Scheduler(events.child({ component: 'scheduler' }), paramCount, {
     ...setup.scheduler,
     wireDtype: run.config.wireDtype,
-    verifier: (setup.verifier ?? ((recompute) => new StructuralVerifier(recompute)))(recomputeHere(run)),
+    verifier: (setup.verifier ?? defaultVerifier(setup.audit))(recomputeHere(run)),
   });
   const descriptor = datasetDescriptor(run);
   const limits = serverLimits(setup.limits);
@@ -197,6 +201,11 @@ export async function startCoordinator(
       await server.close();
     },
   };
+}
+
+function defaultVerifier(audit: AuditOptions | undefined): (recompute: Recompute) => Verifier {
+  return (recompute) =>
+    audit === undefined ? new StructuralVerifier(recompute) : new AuditingVerifier(recompute, audit);
 }
 
 /**

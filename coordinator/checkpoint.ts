@@ -36,7 +36,7 @@ export interface TrainingState {
   readonly stepInEpoch: number;
   /** Optimizer steps taken so far in the whole run. */
   readonly globalStep: number;
-  /** Weights version (equals globalStep). */
+  /** Weights version: equals globalStep unless a rollback republished older weights under a new one; only grows. */
   readonly version: number;
   /** The epoch's running sums so far, so its `epoch` log line is exact after a resume. */
   readonly epochLossSum: number;

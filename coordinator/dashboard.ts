@@ -104,6 +104,8 @@ export class DashboardFeed {
       }),
       events.on('shardsReassigned', (e) => this.#event(`shards ${e.shards.join(',')} of ${e.workerId} reassigned`)),
       events.on('workerRejected', (e) => this.#event(`${e.workerId} rejected (${e.reason}): ${e.detail}`)),
+      events.on('workerBanned', (e) => this.#event(`${e.workerId} banned (${e.reason}): ${e.detail}`)),
+      events.on('rolledBack', (e) => this.#event(`rolled back from step ${e.fromStep} to ${e.toStep}`)),
       events.on('done', (e) => {
         this.#done = {
           steps: e.steps,

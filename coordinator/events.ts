@@ -55,6 +55,41 @@ export interface WorkerRejected {
   readonly remote: string;
 }
 
+export interface WorkerBanned {
+  readonly workerId: string;
+  readonly reason: RejectReason;
+  /** The first difference from the recomputation. */
+  readonly detail: string;
+  readonly agent: string;
+  readonly remote: string;
+  /** Every step from this weights version on is undone (null: none of its unchecked results still counts). */
+  readonly undoFromVersion: number | null;
+}
+
+export interface RolledBack {
+  /** Global steps done before, and after the rollback (the steps in between run again). */
+  readonly fromStep: number;
+  readonly toStep: number;
+  /** The weights version the undone steps started from, as asked and as restored (an older snapshot if that one was let go). */
+  readonly askedVersion: number;
+  readonly restoredVersion: number;
+}
+
+export interface StepRechecked {
+  readonly epoch: number;
+  readonly step: number;
+  /** Workers whose unchecked results were in the step; they are on probation again. */
+  readonly workerIds: readonly string[];
+}
+
+export interface ReplayChecked {
+  /** The step whose gradient is not finite at weights that unchecked results helped make. */
+  readonly epoch: number;
+  readonly step: number;
+  /** Steps from this weights version on run again, every result checked, up to that step. */
+  readonly fromVersion: number;
+}
+
 export interface ShardsReassigned {
   /** The worker that left holding them. */
   readonly workerId: string;
@@ -132,6 +167,9 @@ export interface RunDone {
   readonly stoppedEarly?: boolean;
   /** Where the final weights were written, if anywhere. */
   readonly out: string | null;
+  /** Results compared with a recomputation, and workers banned for a forgery (a served run only). */
+  readonly audited?: number;
+  readonly banned?: number;
 }
 
 export interface CoordinatorEvents {
@@ -140,6 +178,10 @@ export interface CoordinatorEvents {
   workerJoined: WorkerJoined;
   workerLeft: WorkerLeft;
   workerRejected: WorkerRejected;
+  workerBanned: WorkerBanned;
+  rolledBack: RolledBack;
+  stepRechecked: StepRechecked;
+  replayChecked: ReplayChecked;
   shardsReassigned: ShardsReassigned;
   taskAssigned: TaskAssigned;
   taskExpired: TaskExpired;
@@ -162,6 +204,16 @@ const LINES: {
   workerJoined: { level: 'info', msg: 'worker joined' },
   workerLeft: { level: 'info', msg: 'worker left' },
   workerRejected: { level: 'warn', msg: 'rejected' },
+  workerBanned: { level: 'warn', msg: 'worker banned' },
+  rolledBack: { level: 'warn', msg: 'rolled back: steps with unchecked results of a banned worker run again' },
+  stepRechecked: {
+    level: 'warn',
+    msg: 'step not finite with unchecked results in it: running it again with every result checked',
+  },
+  replayChecked: {
+    level: 'warn',
+    msg: 'gradient not finite at weights made with unchecked results: replaying those steps with every result checked',
+  },
   shardsReassigned: { level: 'info', msg: 'reassigning shards' },
   taskAssigned: { level: 'debug', msg: 'task assigned' },
   taskExpired: { level: 'warn', msg: 'task deadline missed; handing its shards to others' },

@@ -42,7 +42,7 @@ export class WorkerConnection {
   /** The name of the token it joined with (auth.ts), once it is in. */
   tokenName: string | null = null;
   readonly #socket: WebSocket;
-  readonly #onReject: (reason: RejectReason, detail: string) => void;
+  readonly #onReject: (reason: RejectReason, detail: string, code?: number) => void;
   readonly #limits: ConnectionLimits;
   state: ConnectionState = 'awaiting_hello';
   /** Its unsent bytes passed the bound (reported once). */
@@ -61,7 +61,7 @@ export class WorkerConnection {
     socket: WebSocket,
     remote: string,
     log: Logger,
-    onReject: (reason: RejectReason, detail: string) => void,
+    onReject: (reason: RejectReason, detail: string, code?: number) => void,
     limits: ConnectionLimits,
   ) {
     this.id = id;
@@ -83,6 +83,11 @@ export class WorkerConnection {
    */
   reject(reason: RejectReason, detail: string): void {
     this.#onReject(reason, detail);
+  }
+
+  /** Disconnects the worker for a forged result (close code BANNED); the hub refuses it for the rest of the run. */
+  ban(detail: string): void {
+    this.#onReject('forged', detail, CloseCode.BANNED);
   }
 
   /**
@@ -115,6 +120,16 @@ export class WorkerConnection {
   ping(): void {
     if (this.#socket.readyState === this.#socket.OPEN) this.#socket.ping();
   }
+}
+
+/**
+ * What a ban refuses: the connection itself, then any hello from the same IP address
+ * with the same agent name. A token is shared by every worker, and the address and
+ * agent are the best a shared-token run knows of a peer; a forger that changes either
+ * comes back as a new worker on probation, whose results are checked before they count.
+ */
+function banIdentity(remote: string, agent: string): string {
+  return `${remote.slice(0, remote.lastIndexOf(':'))}\u0000${agent}`;
 }
 
 /** What the hub needs from the rest of the coordinator. */
@@ -154,6 +169,8 @@ export class Hub {
   readonly #connections = new Set<WorkerConnection>();
   /** Each connection's address key (auth.ts), for the failed-token throttle. */
   readonly #addresses = new Map<WorkerConnection, string>();
+  /** Banned workers' identities (see banIdentity): a hello that matches one is refused. */
+  readonly #banned = new Set<string>();
   readonly #heartbeat: NodeJS.Timeout;
   #drainWaiters: (() => void)[] = [];
   #nextId = 1;
@@ -182,8 +199,11 @@ export class Hub {
       socket,
       remote,
       this.#log.child({ workerId: id }),
-      (reason, detail) =>
-        this.#reject(worker, reason === 'too_slow' ? CloseCode.TOO_SLOW : CloseCode.BAD_RESULT, detail, reason),
+      (reason, detail, code = reason === 'too_slow' ? CloseCode.TOO_SLOW : CloseCode.BAD_RESULT) => {
+        if (code === CloseCode.BANNED) this.#banned.add(banIdentity(worker.remote, worker.agent));
+        // A banned worker already gone needs no second close or departure.
+        if (worker.state !== 'closed') this.#reject(worker, code, detail, reason);
+      },
       {
         maxBufferedBytes: this.#options.maxBufferedBytes,
         onUnread: () => this.#dropUnread(worker),
@@ -329,11 +349,14 @@ export class Hub {
         'version',
       );
     }
+    // The dashboard and the join/leave lines show the agent: a named token is part of who it is.
+    const agent = tokenName === MAIN_TOKEN_NAME ? hello.agent : `${hello.agent} [${tokenName}]`;
+    if (this.#banned.has(banIdentity(worker.remote, agent)))
+      return this.#reject(worker, CloseCode.BANNED, 'banned for the rest of the run', 'forged');
     worker.kind = hello.kind;
     worker.tokenName = tokenName;
     worker.log = worker.log.child({ tokenName });
-    // The dashboard and the join/leave lines show the agent: a named token is part of who it is.
-    worker.agent = tokenName === MAIN_TOKEN_NAME ? hello.agent : `${hello.agent} [${tokenName}]`;
+    worker.agent = agent;
     worker.state = 'loading';
     worker.admit(this.#options.maxPayload);
     const w = this.#handlers.welcome();

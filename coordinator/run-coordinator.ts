@@ -78,6 +78,7 @@ export async function serveAndTrain(
         taskTimeoutMaxMs: options.taskTimeoutMaxMs,
         ejectAfterMisses: options.ejectAfterMisses,
       },
+      audit: { probation: options.probation, auditRate: options.auditRate },
       helloTimeoutMs: DEFAULTS.coordinator.helloTimeoutMs,
       heartbeatMs: DEFAULTS.coordinator.heartbeatMs,
       closeGraceMs: DEFAULTS.coordinator.closeGraceMs,
@@ -104,7 +105,7 @@ export async function serveAndTrain(
       ? () => {}
       : watchTokenFile(options.tokensFile, (named) => coordinator.replaceTokens(named), log);
 
-  const trainer = new Trainer(run, scheduler, log, trainerOpts);
+  const trainer = new Trainer(run, scheduler, log, { ...trainerOpts, snapshots: options.rollbackSnapshots });
   hooks.onTrainer?.(trainer, { url, token });
   // A self-signed certificate is the local workers' CA (a CA-signed one verifies either way).
   const children = spawnLocalWorkers(options.workers, url, token, log, options.tls?.certFile ?? null);
@@ -122,7 +123,7 @@ export async function serveAndTrain(
   }
   let summary: TrainSummary | null = null;
   try {
-    summary = await trainAndWrite(trainer, run, options.out, events);
+    summary = await trainAndWrite(trainer, run, options.out, events, () => scheduler.verification());
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

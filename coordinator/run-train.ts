@@ -15,6 +15,7 @@ import { checkOutPath, readModelFile, writeModelFile, writeModelFileOrRescue } f
 import { prepareRun, type PreparedRun } from './setup.js';
 import { TerminalView, wantsView } from './terminal-view.js';
 import { Trainer, weightsHash, type TrainerOptions, type TrainSummary } from './trainer.js';
+import type { VerificationTally } from './step/verifier.js';
 
 export function initialParams(run: PreparedRun, init: string | null): Float32Array {
   return init === null ? initParams(run.spec, run.config.seed) : readModelFile(init, run.spec);
@@ -78,14 +79,16 @@ export function announceRun(events: Events, run: PreparedRun): void {
 
 /**
  * Trains to the end or to a requested stop, writes the weights to `out`, and says
- * 'done'. Throws DivergedError when training diverges (its last good state is saved by
- * the trainer). The library's train() ends here; the commands end in trainToEnd.
+ * 'done' (with `verification`'s counts, for a served run). Throws DivergedError when
+ * training diverges (its last good state is saved by the trainer). The library's train()
+ * ends here; the commands end in trainToEnd.
  */
 export async function trainAndWrite(
   trainer: Trainer,
   run: PreparedRun,
   out: string | null,
   events: Events,
+  verification?: () => VerificationTally,
 ): Promise<TrainSummary> {
   const summary = await trainer.train();
   if (out !== null)
@@ -98,7 +101,7 @@ export async function trainAndWrite(
       () => trainer.rescue(),
       run.input,
     );
-  events.emit('done', { ...summary, out });
+  events.emit('done', { ...summary, out, ...verification?.() });
   return summary;
 }
 
@@ -109,9 +112,10 @@ export async function trainToEnd(
   out: string | null,
   events: Events,
   log: Logger,
+  verification?: () => VerificationTally,
 ): Promise<{ readonly code: number; readonly interrupted: boolean }> {
   try {
-    const summary = await trainAndWrite(trainer, run, out, events);
+    const summary = await trainAndWrite(trainer, run, out, events, verification);
     return { code: 0, interrupted: summary.interrupted };
   } catch (err) {
     if (!(err instanceof DivergedError)) throw err;

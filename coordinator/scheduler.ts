@@ -16,6 +16,15 @@
 //   not_started ─run─▶ awaiting_workers ─minWorkers ready─▶ collecting ─covered or diverged─▶ idle
 //   not_started or idle ─run─▶ collecting      (not_started: once minWorkers are ready)
 //   any ─cancel─▶ cancelled                    (terminal: later steps are refused)
+//   collecting ─forgery found─▶ idle           (the step fails with RollbackRequired)
+//   collecting ─not finite, unverified results─▶ collecting   (the step again, its workers on probation)
+//   collecting ─diverged, unchecked results applied before─▶ idle   (RollbackRequired: replay, all checked)
+//
+// Verification (step/auditor.ts) reaches in at three points, kept apart below: a
+// verdict may ban a worker; a verifier may report a forgery later, after the result
+// counted (then every step from the forger's first unchecked result is undone: the
+// trainer rolls back, see rollback.ts); and a step whose sum is not finite is never
+// handed on while results in it are unchecked.
 
 import { DivergedError, StepCancelled } from '../shared/errors.js';
 import type { PartialGradient } from '../shared/gradient.js';
@@ -24,10 +33,11 @@ import type { ResultMessage } from '../shared/protocol/messages.js';
 import { wireCombine, type WireDtype } from '../shared/wire-dtype.js';
 import type { Events } from './events.js';
 import type { StepPlan } from './plan.js';
+import { RollbackRequired } from './rollback.js';
 import { type CurrentWeights, WeightsBroadcaster } from './step/broadcaster.js';
 import { Roster, type RosterOptions } from './step/roster.js';
 import { StepRun, type Task } from './step/step-run.js';
-import type { Claim, Verdict, Verifier } from './step/verifier.js';
+import type { Claim, Verdict, VerificationTally, Verifier } from './step/verifier.js';
 import type { StepWorker } from './step/worker.js';
 import type { StepExecutor } from './trainer.js';
 
@@ -109,6 +119,12 @@ export class Scheduler implements StepExecutor {
   #waitingLogged = false;
   /** Shards orphaned by a departure wait to be sent to others (for lastReassignAt). */
   #orphaned = false;
+  /** A forgery was found: every step from this weights version on must be undone before the next. */
+  #undoFrom: number | null = null;
+  /** Workers with a result in the current step that counted unverified. */
+  #unverified = new Set<StepWorker>();
+  /** Until the step at this position (epoch, step) is done, every result is checked before it counts. */
+  #checkAllThrough: readonly [number, number] | null = null;
 
   /** `events`: where joins, departures, reassignments and deadlines are announced. */
   constructor(events: Events, paramCount: number, options: SchedulerOptions) {
@@ -118,6 +134,30 @@ export class Scheduler implements StepExecutor {
     this.#roster = new Roster(options);
     this.#broadcaster = new WeightsBroadcaster(options.wireDtype, this.stats);
     this.#combine = wireCombine(options.wireDtype);
+    options.verifier.attach?.({
+      forged: (worker, detail, undoFrom) => this.#ban(worker, detail, undoFrom),
+      verified: (claim) => this.#roster.measure(claim.worker, claim.samples, claim.elapsedMs, true),
+    });
+  }
+
+  /** Recomputations compared and workers banned so far (zeros without an auditing verifier). */
+  verification(): VerificationTally {
+    return this.#options.verifier.tally?.() ?? { audited: 0, banned: 0 };
+  }
+
+  /** Runs every audit still queued; the version from which steps must be undone, or null. */
+  settle(): number | null {
+    this.#options.verifier.drain?.();
+    return this.#undoFrom;
+  }
+
+  /**
+   * The trainer restored the state before weights version `version` (≤ what
+   * RollbackRequired asked): steps from there on are undone, and steps may run again.
+   */
+  rolledBack(version: number): void {
+    this.#undoFrom = null;
+    this.#options.verifier.rolledBack?.(version);
   }
 
   get workerCount(): number {
@@ -158,6 +198,8 @@ export class Scheduler implements StepExecutor {
       throw new Error(`step at version ${version} but version ${this.version} is published`);
     this.#broadcaster.reclaimTensors();
     return new Promise<PartialGradient>((resolve, reject) => {
+      if (this.#undoFrom !== null && this.#state.name !== 'cancelled')
+        return reject(new RollbackRequired(this.#undoFrom));
       const pending: PendingStep = { plan, version, resolve, reject };
       const state = this.#state;
       switch (state.name) {
@@ -282,6 +324,10 @@ export class Scheduler implements StepExecutor {
     const claim: Claim = {
       taskId: task.id,
       worker,
+      version: task.version,
+      samples: task.samples,
+      elapsedMs: performance.now() - task.sentAt,
+      mustVerify: this.#checkAllThrough !== null && !after(step.plan, this.#checkAllThrough),
       plan: step.plan,
       shards: task.shards,
       nodes: task.nodes,
@@ -290,40 +336,61 @@ export class Scheduler implements StepExecutor {
       result,
     };
     const verdict = this.#options.verifier.verify(claim);
-    if (!(verdict instanceof Promise)) return this.#judged(step, task, result, byteLength, verdict);
+    if (!(verdict instanceof Promise)) return this.#judged(step, task, result, byteLength, verdict, claim.elapsedMs);
     // Held while the verifier decides: the task's shards stay with it, past any deadline.
     task.answered = true;
     clearTimeout(task.timer);
     verdict.then(
       (v) => {
         if (this.#state.name === 'collecting' && this.#state.step === step && step.tasks.get(task.id) === task)
-          this.#judged(step, task, result, byteLength, v);
+          this.#judged(step, task, result, byteLength, v, claim.elapsedMs);
+        // A forgery is banned even when its step is over.
+        else if (v.kind === 'forged') this.#ban(task.worker, v.detail, v.undoFrom);
       },
       (err: unknown) => this.#fail(step, err instanceof Error ? err : new Error(String(err))),
     );
   }
 
-  #judged(step: StepRun, task: Task, result: ResultMessage, byteLength: number, verdict: Verdict): void {
+  /** `elapsedMs`: from sending the task to its result's arrival (a verdict's wait is not the worker's). */
+  #judged(
+    step: StepRun,
+    task: Task,
+    result: ResultMessage,
+    byteLength: number,
+    verdict: Verdict,
+    elapsedMs: number,
+  ): void {
     switch (verdict.kind) {
       case 'reject':
         return task.worker.reject(verdict.reason, verdict.detail);
       case 'diverged':
+        if (this.#replayChecked(step)) return;
         this.#events.emit('stepDiverged', { workerId: task.worker.id, taskId: task.id, epoch: step.plan.epoch + 1 });
         return this.#fail(step, new DivergedError(step.plan.epoch + 1, step.plan.step));
       case 'accept':
         if (result.diverged) throw new Error(`the verifier accepted task ${task.id}'s claim of divergence`);
-        return this.#accept(step, task, result, byteLength);
+        return this.#accept(step, task, result, byteLength, verdict.verified, elapsedMs);
+      case 'forged':
+        return this.#ban(task.worker, verdict.detail, verdict.undoFrom);
       default:
         return unreachable(verdict);
     }
   }
 
-  #accept(step: StepRun, task: Task, result: ResultMessage, byteLength: number): void {
+  #accept(
+    step: StepRun,
+    task: Task,
+    result: ResultMessage,
+    byteLength: number,
+    verified: boolean,
+    elapsedMs: number,
+  ): void {
     const worker = task.worker;
     this.stats.bytesIn += byteLength;
     this.stats.tensorBytes += result.grads.byteLength;
     step.drop(task);
-    this.#roster.measure(worker, task.samples, performance.now() - task.sentAt);
+    this.#roster.measure(worker, task.samples, elapsedMs, verified);
+    if (!verified) this.#unverified.add(worker);
     this.#tightenDeadlines(step);
     worker.tasksDone++;
     worker.samplesDone += task.samples;
@@ -346,6 +413,12 @@ export class Scheduler implements StepExecutor {
     this.stats.waitMs += t0 - step.started;
     const total = step.reduce(this.#combine);
     this.stats.reduceMs += performance.now() - t0;
+    if (!partialFinite(total)) {
+      if (this.#unverified.size > 0 && this.#options.verifier.suspect !== undefined)
+        return this.#recheck(step, pending);
+      if (this.#replayChecked(step)) return;
+    }
+    if (this.#checkAllThrough !== null && !after(this.#checkAllThrough, step.plan)) this.#checkAllThrough = null;
     this.stats.steps++;
     step.end();
     this.#state = { name: 'idle' };
@@ -361,8 +434,67 @@ export class Scheduler implements StepExecutor {
     pending.reject(err);
   }
 
+  /**
+   * The step's sum is not finite and some of its results were never checked: before
+   * anyone blames the learning rate, the step runs again with those workers on
+   * probation, so every one of their results is compared with a recomputation first
+   * (a forger is banned; a genuine divergence comes out non-finite again, verified).
+   */
+  #recheck(step: StepRun, pending: PendingStep): void {
+    const suspects = [...this.#unverified];
+    this.#events.emit('stepRechecked', {
+      epoch: step.plan.epoch + 1,
+      step: step.plan.step,
+      workerIds: suspects.map((w) => w.id),
+    });
+    this.#options.verifier.suspect?.(suspects);
+    step.end();
+    this.#collect(pending);
+  }
+
+  /**
+   * The weights themselves give a non-finite gradient, and results nobody checked
+   * counted in earlier steps: one of them may have poisoned the weights. Before anyone
+   * blames the learning rate, every step from the first such result runs again with
+   * every result checked, up to this one; diverging again after that is genuine.
+   * False (nothing done) when every result still applied was checked.
+   */
+  #replayChecked(step: StepRun): boolean {
+    const from = this.#options.verifier.unverifiedFrom?.() ?? null;
+    if (from === null) return false;
+    const here = [step.plan.epoch, step.plan.step] as const;
+    if (this.#checkAllThrough === null || after(here, this.#checkAllThrough)) this.#checkAllThrough = here;
+    this.#events.emit('replayChecked', { epoch: step.plan.epoch + 1, step: step.plan.step, fromVersion: from });
+    this.#undoFrom = Math.min(this.#undoFrom ?? from, from);
+    this.#fail(step, new RollbackRequired(this.#undoFrom));
+    return true;
+  }
+
+  /**
+   * A forgery: the worker is banned (the hub closes it with BANNED and reports it
+   * gone, which hands its shards to others) and, when results of it that nobody
+   * checked still count, every step from the first of them is undone.
+   */
+  #ban(worker: StepWorker, detail: string, undoFrom: number | null): void {
+    this.#events.emit('workerBanned', {
+      workerId: worker.id,
+      reason: 'forged',
+      detail,
+      agent: worker.agent,
+      remote: worker.remote,
+      undoFromVersion: undoFrom,
+    });
+    if (undoFrom !== null) {
+      this.#undoFrom = Math.min(this.#undoFrom ?? undoFrom, undoFrom);
+      const state = this.#state;
+      if (state.name === 'collecting') this.#fail(state.step, new RollbackRequired(this.#undoFrom));
+    }
+    worker.ban(detail);
+  }
+
   /** → collecting: starts the step and hands out its shards. */
   #collect(pending: PendingStep): void {
+    this.#unverified = new Set();
     const step = new StepRun(pending.plan, pending.version);
     this.#state = { name: 'collecting', step, pending };
     this.#dispatch(step);
@@ -454,6 +586,23 @@ export class Scheduler implements StepExecutor {
       task.timer.unref();
     }
   }
+}
+
+/** Whether position `a` (epoch, step) comes after `b`. */
+function after(a: StepPlan | readonly [number, number], b: StepPlan | readonly [number, number]): boolean {
+  const [ea, sa] = 'epoch' in a ? [a.epoch, a.step] : a;
+  const [eb, sb] = 'epoch' in b ? [b.epoch, b.step] : b;
+  return ea > eb || (ea === eb && sa > sb);
+}
+
+/** Whether a step's sum, loss included, is finite. */
+function partialFinite(p: PartialGradient): boolean {
+  if (!Number.isFinite(p.lossSum)) return false;
+  // v * 0 is ±0 for finite v and NaN otherwise: one test after the loop, no branch in it.
+  let poison = 0;
+  const g = p.grad;
+  for (let i = 0; i < g.length; i++) poison += g[i] * 0;
+  return poison === 0;
 }
 
 function unreachable(state: never): never {

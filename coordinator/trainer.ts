@@ -7,6 +7,13 @@
 // new weights under a new version. Because the data order, the shard cut and the
 // reduction tree are fixed by the config and seed, the weights after every step are
 // the same whatever executes the shards.
+//
+// An executor that lets results count before checking them may later find one forged
+// and ask, by throwing RollbackRequired from run(), for every step from a weights
+// version on to be undone. The trainer then restores the snapshot kept before that
+// step (rollback.ts), republishes its weights under a new version (versions only
+// grow, so workers never mistake old weights for new) and runs those steps again:
+// their metrics and epoch lines are logged again, from the recomputed steps.
 
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -19,6 +26,7 @@ import type { Optimizer } from '../shared/optim/optimizer.js';
 import { learningRate, lrScheduleOptions, type LrScheduleOptions } from '../shared/optim/schedule.js';
 import { CheckpointWriter, type Checkpoint, type TrainingState } from './checkpoint.js';
 import { Events } from './events.js';
+import { RollbackRequired, SnapshotStore } from './rollback.js';
 import type { PreparedRun } from './setup.js';
 import { epochOrder, planStep, stepsPerEpoch, type StepPlan } from './plan.js';
 
@@ -34,6 +42,13 @@ export interface StepExecutor {
   workerThroughput?(): Record<string, number>;
   /** Bytes sent and received so far over the network, for the step log. */
   wireBytes?(): number;
+  /** After a RollbackRequired: the state before weights version `version` is restored; steps may run again. */
+  rolledBack?(version: number): void;
+  /**
+   * At the end of training: finishes every pending check of results that already
+   * counted; the weights version from which steps must be undone, or null.
+   */
+  settle?(): number | null;
 }
 
 export interface TrainerOptions {
@@ -56,6 +71,11 @@ export interface TrainerOptions {
   readonly earlyStop?: number;
   /** Told the weights at each epoch end whose validation loss beats every earlier one (copy what you keep). */
   readonly onBest?: (params: Float32Array, epoch: number, valLoss: number) => void;
+  /**
+   * States kept to roll back to (besides the run's start), for an executor that may
+   * ask for a rollback; 0 or absent: none kept, and a RollbackRequired is an error.
+   */
+  readonly snapshots?: number;
 }
 
 export interface CheckpointPolicy {
@@ -96,6 +116,8 @@ export class Trainer {
   /** Position and running sums; exactly what a checkpoint stores. */
   #state: TrainingState;
   #stopRequested = false;
+  /** The largest weights version published so far: a rollback publishes under the next. */
+  #maxVersion = 0;
 
   constructor(run: PreparedRun, executor: StepExecutor, log: Logger, options: TrainerOptions) {
     this.#run = run;
@@ -146,10 +168,22 @@ export class Trainer {
     const { config, split } = this.#run;
     const steps = stepsPerEpoch(split.train.length, config.batchSize);
     this.#executor.publish(this.#state.version, this.params);
+    this.#maxVersion = this.#state.version;
+    const snapshots = (this.#options.snapshots ?? 0) > 0 ? new SnapshotStore(this.#options.snapshots!) : null;
     let lastEval: { loss: number; accuracy: number } | null = null;
     const firstEpoch = this.#state.epoch;
     let stoppedEarly = false;
-    while (this.#state.epoch < config.epochs && !this.#stopRequested) {
+    while (!this.#stopRequested) {
+      if (this.#state.epoch >= config.epochs || stoppedEarly) {
+        // Checks still pending run before the run is declared done: one may undo steps.
+        const undo = this.#executor.settle?.() ?? null;
+        if (undo === null) break;
+        if (snapshots === null)
+          throw new Error(`steps from weights version ${undo} on must be undone, but this trainer keeps no snapshots`);
+        this.#rollBack(snapshots, undo);
+        stoppedEarly = false;
+        continue;
+      }
       const epoch = this.#state.epoch;
       const started = performance.now() - this.#state.epochSeconds * 1000;
       const order = epochOrder(split.train, config.seed, epoch);
@@ -160,13 +194,21 @@ export class Trainer {
         steps: 0,
         bytes: this.#executor.wireBytes?.() ?? 0,
       };
+      let rolledBack = false;
       while (this.#state.stepInEpoch < steps && !this.#stopRequested) {
         const step = this.#state.stepInEpoch;
         const plan = planStep(order, epoch, step, config.batchSize, config.shardSize);
         let result: PartialGradient;
+        snapshots?.save(this.#state, this.params, this.optimizer.state());
         try {
           result = await this.#executor.run(plan, this.#state.version);
         } catch (err) {
+          if (err instanceof RollbackRequired) {
+            if (snapshots === null) throw new Error(`${err.message}, but this trainer keeps no snapshots`);
+            this.#rollBack(snapshots, err.version);
+            rolledBack = true;
+            break;
+          }
           // A diverged step (a worker's gradient, confirmed non-finite by the executor):
           // the weights are still those before it, save them, then report.
           if (err instanceof DivergedError) this.#checkpoint(true);
@@ -221,6 +263,7 @@ export class Trainer {
         if (policy !== null && policy.every > 0 && this.#state.globalStep % policy.every === 0 && step < steps - 1)
           this.#checkpoint();
       }
+      if (rolledBack) continue; // from the restored epoch and step
       if (this.#state.stepInEpoch < steps) break; // interrupted mid-epoch
       lastEval = this.#evaluate();
       const s = this.#state;
@@ -255,7 +298,6 @@ export class Trainer {
           'early stop: no better validation loss',
         );
         stoppedEarly = true;
-        break;
       }
     }
     const interrupted = this.#stopRequested && this.#state.epoch < config.epochs;
@@ -290,6 +332,30 @@ export class Trainer {
     return this.#checkpoints.save(policy.dir, ckpt, policy.keep);
   }
 
+  /**
+   * Restores the newest snapshot at or before weights version `version` and publishes
+   * its weights under a new version; the steps after it run again.
+   */
+  #rollBack(snapshots: SnapshotStore, version: number): void {
+    const point = snapshots.restorePoint(version);
+    const fromStep = this.#state.globalStep;
+    this.params.set(point.params);
+    const optimizer: Record<string, Float32Array> = {};
+    for (const [name, buffer] of Object.entries(point.optimizer)) optimizer[name] = buffer.slice();
+    this.optimizer.loadState(optimizer);
+    snapshots.discardAfter(point.state.version);
+    this.#executor.rolledBack?.(point.state.version);
+    this.#maxVersion++;
+    this.#state = { ...point.state, version: this.#maxVersion };
+    this.#executor.publish(this.#state.version, this.params);
+    this.#events.emit('rolledBack', {
+      fromStep,
+      toStep: point.state.globalStep,
+      askedVersion: version,
+      restoredVersion: point.state.version,
+    });
+  }
+
   /** The learning rate of global step `step` (from 0): a function of the step alone, so a resume takes the same. */
   #lrAt(step: number): number {
     return learningRate(this.#schedule, step, this.#totalSteps);
@@ -300,7 +366,7 @@ export class Trainer {
     const lr = this.#lrAt(this.#state.globalStep);
     if (this.#run.config.clipNorm > 0) clipGlobalNorm(result.grad, result.count, this.#run.config.clipNorm);
     if (!this.optimizer.stepBatch(this.params, result.grad, result.count, lr)) throw new DivergedError(epoch + 1, step);
-    const version = this.#state.version + 1;
+    const version = ++this.#maxVersion;
     this.#state = { ...this.#state, version, globalStep: this.#state.globalStep + 1 };
     this.#executor.publish(version, this.params);
   }

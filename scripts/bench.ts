@@ -23,6 +23,7 @@ import { pino, type Logger } from 'pino';
 import { resolveConfig } from '../coordinator/config.js';
 import { LocalExecutor } from '../coordinator/local-executor.js';
 import { startCoordinator } from '../coordinator/assembly.js';
+import type { AuditOptions } from '../coordinator/step/auditor.js';
 import { waitForExit } from '../coordinator/run-coordinator.js';
 import type { SchedulerStats } from '../coordinator/scheduler.js';
 import { prepareRun, type PreparedRun } from '../coordinator/setup.js';
@@ -80,12 +81,13 @@ function benchRun(batchSize = 64, wireDtype: WireDtype = 'f32'): PreparedRun {
   return prepareRun(resolveConfig({ epochs: EPOCHS, momentum: 0, lr: 0.1, batchSize, shardSize: 16, wireDtype }));
 }
 
-async function trainWith(run: PreparedRun, executor: StepExecutor, log: Logger): Promise<number> {
+async function trainWith(run: PreparedRun, executor: StepExecutor, log: Logger, snapshots = 0): Promise<number> {
   const trainer = new Trainer(run, executor, log, {
     logEvery: 1_000_000,
     initialParams: initParams(run.spec, run.config.seed),
     checkpoint: null,
     resume: null,
+    snapshots,
   });
   await trainer.train();
   return trainer.params.length;
@@ -121,14 +123,17 @@ interface FleetOptions {
   readonly workerArgs: readonly (readonly string[])[];
   /** SIGKILL the first worker once this many steps are done, and time the reassignment. */
   readonly killAtStep?: number;
+  /** Verify as `flocktrain coordinator` does (probation, audits, rollback snapshots); absent: shape checks only. */
+  readonly audit?: AuditOptions;
 }
 
 async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number): Promise<DistributedResult> {
   // A number of workers: single-threaded ones, so the counts compare processes, not threads.
-  const { workerArgs, killAtStep } =
+  const { workerArgs, killAtStep, audit } =
     typeof fleet === 'number'
-      ? { workerArgs: Array.from({ length: fleet }, () => ['--threads', '1']), killAtStep: undefined }
+      ? { workerArgs: Array.from({ length: fleet }, () => ['--threads', '1']), killAtStep: undefined, audit: undefined }
       : fleet;
+  const snapshots = audit === undefined ? 0 : DEFAULTS.coordinator.rollbackSnapshots;
   const workers = workerArgs.length;
   // Per-step figures count epochs 2.. only, like the throughput: a snapshot at the end of epoch 1.
   let baseline: { stats: SchedulerStats; computeMs: number } | null = null;
@@ -158,6 +163,7 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
       helloTimeoutMs: DEFAULTS.coordinator.helloTimeoutMs,
       heartbeatMs: DEFAULTS.coordinator.heartbeatMs,
       closeGraceMs: DEFAULTS.coordinator.closeGraceMs,
+      audit,
     },
     log,
   );
@@ -207,10 +213,10 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
         children[0].kill('SIGKILL');
       }
     }, 1);
-    await trainWith(run, coordinator.scheduler, log);
+    await trainWith(run, coordinator.scheduler, log, snapshots);
     clearInterval(watch);
   } else {
-    await trainWith(run, coordinator.scheduler, log);
+    await trainWith(run, coordinator.scheduler, log, snapshots);
   }
   const end = coordinator.scheduler.stats;
   const base: { stats: SchedulerStats; computeMs: number } = baseline ?? {
@@ -283,6 +289,32 @@ function anchorSamplesPerSec(
   } catch {
     return null;
   }
+}
+
+// ---- verification -----------------------------------------------------------
+
+/**
+ * What exact verification at the defaults costs with honest workers past probation:
+ * 2 local workers with and without it, run back to back (the median epoch is of
+ * epochs 2.., after every worker's probation). The recomputation of audited results
+ * shares the coordinator's thread; a step never waits for it.
+ */
+async function benchVerification(say: (line: string) => void, run: PreparedRun): Promise<void> {
+  const { probation, auditRate } = DEFAULTS.coordinator;
+  const workerArgs = [
+    ['--threads', '1'],
+    ['--threads', '1'],
+  ];
+  const off = await benchDistributed(run, { workerArgs });
+  const on = await benchDistributed(run, { workerArgs, audit: { probation, auditRate } });
+  say('');
+  say(`| verification (2 local workers, batch 64) | samples/s |`);
+  say('|---|---|');
+  say(`| shape checks only | ${fmt(off.samplesPerSec)} |`);
+  say(
+    `| --probation ${probation} --audit-rate ${auditRate} (the defaults), ${DEFAULTS.coordinator.rollbackSnapshots} rollback snapshots | ${fmt(on.samplesPerSec)} |`,
+  );
+  say(`| **cost of verification** | **${fmt(100 * (1 - on.samplesPerSec / off.samplesPerSec), 1)}%** |`);
 }
 
 // ---- main -------------------------------------------------------------------
@@ -421,6 +453,7 @@ async function benchProcesses(say: (line: string) => void): Promise<void> {
   say(
     `| time from the SIGKILL to its shards being reassigned | ${crash.crashToReassignMs === null ? 'it held no shards at that instant' : `${fmt(crash.crashToReassignMs, 2)} ms`} |`,
   );
+  await benchVerification(say, run);
   say('');
 }
 

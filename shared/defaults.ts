@@ -94,6 +94,12 @@ export const DEFAULTS = {
     failedTokenMaxDelayMs: 30_000,
     /** A worker that misses this many task deadlines in a row is disconnected. */
     ejectAfterMisses: 3,
+    /** A new or reconnected worker's first results, each recomputed and compared before it counts. */
+    probation: 8,
+    /** Past probation, the lowest probability that a result is recomputed and compared (after it counts). */
+    auditRate: 0.05,
+    /** States before recent steps kept to roll back to when a forger is found (besides the run's start). */
+    rollbackSnapshots: 32,
   },
   worker: {
     reconnectForS: 300,

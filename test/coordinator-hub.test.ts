@@ -559,6 +559,29 @@ describe('the verifier seam', () => {
     expect(honest.client.stats.tasksDone).toBe(2);
   });
 
+  it('a forged verdict bans the worker: close 4010, "worker banned", and its address and agent are refused from then on', async () => {
+    const { c, held, decide } = await withDoubtedWorker();
+    const honest = await startHonestWorker(c.url, TOKEN, DATASET);
+    const doubted = await RawWorker.connect(c.url);
+    const doubtedId = (await doubted.join(TOKEN, c.datasetHash, 'doubted')).workerId;
+    const p = plan(0);
+    const step = startStep(c, p, 0);
+    doubted.send(honestResult(COMPUTER, W0, await doubted.next('task')));
+    await within(held, 'the verifier to be asked');
+    decide({ kind: 'forged', detail: 'task 2 node 0: gradient[3] differs', undoFrom: null });
+    expect((await within(doubted.closed, 'the banned worker to be closed')).code).toBe(CloseCode.BANNED);
+    const banned = await c.logs.waitFor((l) => l.msg === 'worker banned', 'worker banned');
+    expect(banned).toMatchObject({ workerId: doubtedId, reason: 'forged', agent: 'doubted' });
+    expectIdentical(await within(step, 'step 0'), reference(W0, p));
+    expect(honest.client.stats.tasksDone).toBe(2);
+
+    const again = await RawWorker.connect(c.url);
+    again.send({ type: 'hello', protocol: PROTOCOL_VERSION, token: TOKEN, kind: 'node', agent: 'doubted' });
+    expect((await within(again.closed, 'the banned agent to be refused')).code).toBe(CloseCode.BANNED);
+    const other = await RawWorker.connect(c.url);
+    expect((await other.join(TOKEN, c.datasetHash, 'another')).workerId).toMatch(/^w\d+$/);
+  });
+
   it('counts a held result once its verdict accepts it', async () => {
     const { c, held, decide } = await withDoubtedWorker();
     const honest = await startHonestWorker(c.url, TOKEN, DATASET);
@@ -569,7 +592,7 @@ describe('the verifier seam', () => {
     const task = await doubted.next('task');
     doubted.send(honestResult(COMPUTER, W0, task));
     await within(held, 'the verifier to be asked');
-    decide({ kind: 'accept' });
+    decide({ kind: 'accept', verified: true });
     expectIdentical(await within(step, 'step 0'), reference(W0, p));
     expect(c.scheduler.stats.reassignedShards).toBe(0);
     expect(honest.client.stats.tasksDone).toBe(1);

@@ -52,6 +52,7 @@ class FakeWorker implements StepWorker {
   computeMs = 0;
   readonly received: CoordinatorMessage[] = [];
   readonly rejections: { reason: RejectReason; detail: string }[] = [];
+  readonly bans: string[] = [];
   readonly answered = new Set<number>();
   constructor(readonly id: string) {}
   send(bytes: Uint8Array, onSent?: () => void): void {
@@ -60,6 +61,9 @@ class FakeWorker implements StepWorker {
   }
   reject(reason: RejectReason, detail: string): void {
     this.rejections.push({ reason, detail });
+  }
+  ban(detail: string): void {
+    this.bans.push(detail);
   }
   tasks(): TaskMessage[] {
     return this.received.filter((m): m is TaskMessage => m.type === 'task');

@@ -166,6 +166,13 @@ describe('closeVerdict', () => {
       tone: 'error',
       canResume: false,
     });
+    expect(
+      closeVerdict({ ...base, closeCode: CloseCode.BANNED, closeReason: 'forged: task 3 node 0 differs' }, 'h:1'),
+    ).toMatchObject({
+      text: expect.stringContaining('banned this tab'),
+      tone: 'error',
+      canResume: false,
+    });
     // A protocol-error close is the coordinator's or the tab's own (a dead compute thread): say which.
     expect(closeVerdict({ ...base, closeCode: CloseCode.PROTOCOL_ERROR, closeReason: 'bad frame' }, 'h:1').text).toBe(
       'The coordinator disconnected this tab (bad frame).',

@@ -103,10 +103,37 @@ export const SECURITY_GROUP = {
   },
 } satisfies FlagGroup;
 
+export const VERIFY_GROUP = {
+  title: 'Verification',
+  flags: {
+    probation: number({
+      default: coordinator.probation,
+      integer: true,
+      min: 0,
+      describe:
+        "a new or reconnected worker's first results, each recomputed here and compared bit for bit before it counts",
+    }),
+    auditRate: number({
+      default: coordinator.auditRate,
+      min: 0,
+      max: 1,
+      describe:
+        'past probation, the lowest fraction of results recomputed and compared after they count; ' +
+        'a mismatch bans the worker and undoes its steps',
+    }),
+    rollbackSnapshots: number({
+      default: coordinator.rollbackSnapshots,
+      integer: true,
+      min: 2,
+      describe: 'states before recent steps kept to roll back to when a forger is found (older ones thinned out)',
+    }),
+  },
+} satisfies FlagGroup;
+
 export const coordinatorCommand = defineCommand({
   name: 'coordinator',
   summary: 'serve workers over WebSocket and train with them',
-  groups: { ...RUN_GROUPS, serve: SERVE_GROUP, security: SECURITY_GROUP },
+  groups: { ...RUN_GROUPS, serve: SERVE_GROUP, verify: VERIFY_GROUP, security: SECURITY_GROUP },
   run: async (v) => {
     const { taskTimeoutMin, taskTimeoutMax, ejectAfter, token, ...serve } = v.serve;
     const { dashboardToken, allowOrigin, tlsCert, tlsKey, idleTimeout, tokens, ...caps } = v.security;
@@ -125,6 +152,7 @@ export const coordinatorCommand = defineCommand({
       tokensFile: tokens,
       tls: tlsCert === null || tlsKey === null ? null : { certFile: tlsCert, keyFile: tlsKey },
       limits: { ...caps, idleTimeoutMs: idleTimeout, headersTimeoutMs: idleTimeout },
+      ...v.verify,
       taskTimeoutMinMs: taskTimeoutMin,
       taskTimeoutMaxMs: taskTimeoutMax,
       ejectAfterMisses: ejectAfter,

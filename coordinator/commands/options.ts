@@ -50,4 +50,10 @@ export interface CoordinatorOptions extends TrainOptions {
     readonly idleTimeoutMs: number;
     readonly headersTimeoutMs: number;
   };
+  /** Results of a new connection recomputed before they count. */
+  readonly probation: number;
+  /** Past probation, the lowest probability that a result is audited. */
+  readonly auditRate: number;
+  /** States kept to roll back to. */
+  readonly rollbackSnapshots: number;
 }

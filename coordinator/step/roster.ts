@@ -5,6 +5,10 @@
 // and a worker that misses several in a row with no result in between is to be
 // ejected. Nothing here touches a step's results: speed changes who computes what
 // and when, never the bits.
+//
+// A result nobody checked cannot raise a worker's share: measurements from results
+// verified against a recomputation are kept apart, and a worker counts at most as
+// fast as those say (a forger answering garbage fast wins no extra work by it).
 
 import { DEFAULTS } from '../../shared/defaults.js';
 import { ConfigError } from '../../shared/errors.js';
@@ -50,8 +54,9 @@ export class Roster {
   readonly ejectAfterMisses: number;
   /** In joining order: the order shares are cut in. */
   readonly #ready: StepWorker[] = [];
-  /** Measured samples per ms of each worker. */
+  /** Measured samples per ms of each worker: from every result, and from verified results only. */
   readonly #speed = new Map<StepWorker, number>();
+  readonly #verifiedSpeed = new Map<StepWorker, number>();
   /** Dispatches in a row each worker got no shards, to give starved workers a fresh chance. */
   readonly #starved = new Map<StepWorker, number>();
   /** Deadlines each worker missed since its last accepted result. */
@@ -81,15 +86,22 @@ export class Roster {
     const index = this.#ready.indexOf(worker);
     if (index >= 0) this.#ready.splice(index, 1);
     this.#speed.delete(worker);
+    this.#verifiedSpeed.delete(worker);
     this.#starved.delete(worker);
     this.#misses.delete(worker);
   }
 
-  /** Records that `worker` computed `samples` samples in `elapsedMs` (wall time, wire included). */
-  measure(worker: StepWorker, samples: number, elapsedMs: number): void {
+  /**
+   * Records that `worker` computed `samples` samples in `elapsedMs` (wall time, wire
+   * included); `verified`: the result was checked against a recomputation.
+   */
+  measure(worker: StepWorker, samples: number, elapsedMs: number, verified = false): void {
+    if (!this.#ready.includes(worker)) return;
     const speed = samples / Math.max(elapsedMs, 0.01);
-    const previous = this.#speed.get(worker);
-    this.#speed.set(worker, previous === undefined ? speed : EWMA_ALPHA * speed + (1 - EWMA_ALPHA) * previous);
+    for (const table of verified ? [this.#speed, this.#verifiedSpeed] : [this.#speed]) {
+      const previous = table.get(worker);
+      table.set(worker, previous === undefined ? speed : EWMA_ALPHA * speed + (1 - EWMA_ALPHA) * previous);
+    }
     this.#misses.delete(worker);
   }
 
@@ -99,18 +111,28 @@ export class Roster {
    * now missed ejectAfterMisses deadlines in a row: the caller should eject it.
    */
   missed(worker: StepWorker): boolean {
-    const speed = this.#speed.get(worker) ?? this.#meanSpeed();
-    if (speed !== undefined) this.#speed.set(worker, speed * MISS_PENALTY);
+    const speed = this.#measured(worker) ?? this.#meanSpeed();
+    if (speed !== undefined) {
+      this.#speed.set(worker, speed * MISS_PENALTY);
+      if (this.#verifiedSpeed.has(worker)) this.#verifiedSpeed.set(worker, speed * MISS_PENALTY);
+    }
     const misses = (this.#misses.get(worker) ?? 0) + 1;
     this.#misses.set(worker, misses);
     return misses >= this.ejectAfterMisses;
+  }
+
+  /** The speed work is shared by: the measured one, capped by the verified one once there is one. */
+  #measured(worker: StepWorker): number | undefined {
+    const speed = this.#speed.get(worker);
+    const verified = this.#verifiedSpeed.get(worker);
+    return speed === undefined || verified === undefined ? speed : Math.min(speed, verified);
   }
 
   /** Samples/s of each worker measured so far (workers not yet measured are left out). */
   throughput(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const w of this.#ready) {
-      const s = this.#speed.get(w);
+      const s = this.#measured(w);
       if (s !== undefined) out[w.id] = Math.round(s * 1000);
     }
     return out;
@@ -147,14 +169,14 @@ export class Roster {
   deadline(worker: StepWorker, samples: number): number {
     const { taskTimeoutMinMs: min, taskTimeoutMaxMs: max } = this.#options;
     // A worker not yet measured is given the fleet's mean speed; with none measured, a fixed allowance.
-    const speed = this.#speed.get(worker) ?? this.#meanSpeed();
+    const speed = this.#measured(worker) ?? this.#meanSpeed();
     if (speed === undefined) return Math.min(max, Math.max(min, UNMEASURED_DEADLINE_MS));
     return Math.min(max, Math.max(min, DEADLINE_FACTOR * (samples / speed) + DEADLINE_SLACK_MS));
   }
 
   /** Mean samples per ms of the workers measured; undefined when none is. */
   #meanSpeed(): number | undefined {
-    const known = [...this.#speed.values()];
+    const known = this.#ready.map((w) => this.#measured(w)).filter((v): v is number => v !== undefined);
     return known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : undefined;
   }
 
@@ -165,7 +187,7 @@ export class Roster {
    * starved for the rest of the run.
    */
   #optimisticSpeed(worker: StepWorker): number | undefined {
-    const speed = this.#speed.get(worker);
+    const speed = this.#measured(worker);
     if (speed === undefined) return undefined;
     return speed * STARVED_BOOST ** (this.#starved.get(worker) ?? 0);
   }

@@ -21,4 +21,9 @@ export interface StepWorker {
   send(bytes: Uint8Array, onSent?: () => void): void;
   /** Disconnects the worker for a bad result; it is then reported gone, and its work reassigned. */
   reject(reason: RejectReason, detail: string): void;
+  /**
+   * Disconnects the worker for a forged result (close code BANNED) and refuses it for
+   * the rest of the run; it is then reported gone (if it was not already), and its work reassigned.
+   */
+  ban(detail: string): void;
 }

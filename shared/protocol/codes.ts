@@ -30,6 +30,11 @@ export const CloseCode = {
   UNSUPPORTED_KERNELS: 4008,
   /** The worker missed its task deadline several times in a row and was ejected; it may reconnect. */
   TOO_SLOW: 4009,
+  /**
+   * A result's bits differ from the coordinator's recomputation of the same task: the
+   * worker is refused for the rest of the run and must not reconnect.
+   */
+  BANNED: 4010,
 } as const;
 
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
@@ -45,6 +50,7 @@ export type RejectReason =
   | 'not_assigned' // a result for a task or shards not assigned to this worker
   | 'unexpected' // a valid message at the wrong point of the conversation
   | 'too_slow' // missed its task deadline several times in a row (not a message: the lack of one)
+  | 'forged' // a result whose bits differ from the coordinator's recomputation of the same task
   | 'not_reading'; // does not read what it is sent: its unsent bytes grew past the bound
 
 /** A message that violates the protocol; `reason` says how, for the close reason and the logs. */

@@ -45,6 +45,12 @@ export function closeVerdict(
         tone: 'error',
         canResume: false,
       };
+    case CloseCode.BANNED:
+      return {
+        text: `The coordinator banned this tab: a result differed from its own recomputation${reason}.`,
+        tone: 'error',
+        canResume: false,
+      };
     case CloseCode.SHUTDOWN:
       return { text: `The coordinator shut down${reason}. Resume once it is back.`, tone: 'error', canResume: true };
     case CloseCode.PROTOCOL_ERROR:

@@ -70,6 +70,7 @@ const FINAL: ReadonlySet<number> = new Set([
   CloseCode.VERSION_MISMATCH,
   CloseCode.PROTOCOL_ERROR,
   CloseCode.BAD_RESULT,
+  CloseCode.BANNED,
 ]);
 
 export async function runWorker(options: WorkerOptions): Promise<number> {
