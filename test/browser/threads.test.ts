@@ -59,7 +59,7 @@ describeInBrowser('a tab on several compute threads', () => {
     await page.waitForFunction(() => document.body.dataset.phase === 'training');
     // One thread per core unless asked: never the fallback note.
     expect((await pageStatus(page)).threads).not.toContain('not cross-origin isolated');
-    const dashboard = await open(c.link.replace('/?', '/dashboard?'));
+    const dashboard = await open(String(c.join.dashboard));
     await dashboard.waitForSelector('#status.live');
   });
 
