@@ -12,6 +12,7 @@ import { headerFields } from '../shared/data/hash-encoding.js';
 import type { DatasetDescriptor } from '../shared/protocol/messages.js';
 import { ShardComputer } from '../worker/compute.js';
 import { DashboardFeed } from './dashboard.js';
+import { datasetRoute } from './data/route.js';
 import { Events } from './events.js';
 import { Hub } from './hub.js';
 import { protectedPageRoutes, publicPageRoutes } from './pages/assets.js';
@@ -115,7 +116,7 @@ export async function startCoordinator(
     globalStep: () => scheduler.version,
   });
   const routes = new Map<string, RouteHandler>([
-    [descriptor.path, dataRoute(run)],
+    [descriptor.path, datasetRoute(run.dataset, run.datasetHash, log.child({ component: 'data' }))],
     ...protectedPageRoutes(),
     ...dashboard.routes(),
   ]);
@@ -175,22 +176,6 @@ function recomputeHere(run: ServedRun): Recompute {
 
 function datasetDescriptor(run: ServedRun): DatasetDescriptor {
   return { ...headerFields(run.dataset), hash: run.datasetHash, path: `/data/${run.datasetHash}` };
-}
-
-/** The dataset body: features then labels, raw little-endian float32. */
-function dataRoute(run: ServedRun): RouteHandler {
-  const { features, labels } = run.dataset;
-  const f = new Uint8Array(features.buffer, features.byteOffset, features.byteLength);
-  const l = new Uint8Array(labels.buffer, labels.byteOffset, labels.byteLength);
-  return (_req, res) => {
-    res.writeHead(200, {
-      'content-type': 'application/octet-stream',
-      'content-length': f.byteLength + l.byteLength,
-      'cache-control': 'no-store',
-    });
-    res.write(f);
-    res.end(l);
-  };
 }
 
 function lanAddress(): string {
