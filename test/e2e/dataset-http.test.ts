@@ -109,6 +109,17 @@ describe('GET /data/<hash>', () => {
     ).toBe(true);
   });
 
+  it('compresses once for a room of clients joining at once', async () => {
+    const { c, descriptor, http } = await serving(byteDataset());
+    const url = `${http}${descriptor.path}`;
+    const bodies = await Promise.all(
+      Array.from({ length: 5 }, () => request(url, { ...auth, 'accept-encoding': 'br' })),
+    );
+    expect(new Set(bodies.map((r) => r.body.toString('base64'))).size).toBe(1);
+    const made = c.logs.lines.filter((l) => l.msg === 'dataset compressed for serving');
+    expect(made.map((l) => l.coding)).toEqual(['br']);
+  });
+
   it('answers 304 without a body to the ETag of the representation it would send, 200 to another', async () => {
     const { descriptor, http } = await serving(byteDataset());
     const url = `${http}${descriptor.path}`;
