@@ -80,7 +80,7 @@ export function standardize(ds: Dataset, trainIdx: Uint32Array): Dataset {
     const row = i * d;
     for (let j = 0; j < d; j++) out[row + j] = (x[row + j] - mean[j]) / divisor[j];
   }
-  // Standardized values are no longer the stored bytes' levels: the result is stored as f32.
+  // Standardized values are not the stored bytes' levels: the result is stored as f32.
   const { bytes: _, ...rest } = ds;
   return { ...rest, features: out };
 }
