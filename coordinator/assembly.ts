@@ -14,6 +14,7 @@ import type { DatasetDescriptor } from '../shared/protocol/messages.js';
 import { ShardComputer } from '../worker/compute.js';
 import { DashboardFeed } from './dashboard.js';
 import { FailedTokenThrottle, generateToken, TokenBook } from './auth.js';
+import { datasetRoute } from './data/route.js';
 import { Events } from './events.js';
 import { Hub } from './hub.js';
 import { dashboardPageRoutes, publicPageRoutes } from './pages/assets.js';
@@ -163,7 +164,9 @@ export async function startCoordinator(
       tokens,
       dashboardToken,
       throttle,
-      protectedRoutes: new Map<string, RouteHandler>([[descriptor.path, dataRoute(run)]]),
+      protectedRoutes: new Map<string, RouteHandler>([
+        [descriptor.path, datasetRoute(run.dataset, run.datasetHash, log.child({ component: 'data' }))],
+      ]),
       dashboardRoutes: new Map(dashboard.routes()),
       // The dashboard page is code, like the worker page: its token stays in the address
       // bar's fragment, and only its event stream is behind a token.
@@ -241,22 +244,6 @@ function serverLimits(given: Partial<ServerLimits> = {}): ServerLimits {
 
 function datasetDescriptor(run: ServedRun): DatasetDescriptor {
   return { ...headerFields(run.dataset), hash: run.datasetHash, path: `/data/${run.datasetHash}` };
-}
-
-/** The dataset body: features then labels, raw little-endian float32. */
-function dataRoute(run: ServedRun): RouteHandler {
-  const { features, labels } = run.dataset;
-  const f = new Uint8Array(features.buffer, features.byteOffset, features.byteLength);
-  const l = new Uint8Array(labels.buffer, labels.byteOffset, labels.byteLength);
-  return (_req, res) => {
-    res.writeHead(200, {
-      'content-type': 'application/octet-stream',
-      'content-length': f.byteLength + l.byteLength,
-      'cache-control': 'no-store',
-    });
-    res.write(f);
-    res.end(l);
-  };
 }
 
 function lanAddress(): string {

@@ -31,6 +31,7 @@ import { Trainer, type StepExecutor } from '../coordinator/trainer.js';
 import { initParams } from '../shared/model/init.js';
 import { wireBytesPer, type WireDtype } from '../shared/wire-dtype.js';
 import { CloseCode } from '../shared/protocol/codes.js';
+import { benchJoinBytes } from './bench-join.js';
 import { benchLinks, CNN_LAYERS } from './link/bench-links.js';
 
 const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 4);
@@ -330,6 +331,7 @@ async function main(): Promise<void> {
   );
   say('');
   if (!linksOnly) await benchProcesses(say);
+  if (!linksOnly) await benchJoinBytes(CLI, say);
   await benchLinks(
     CLI,
     [

@@ -29,30 +29,42 @@ export function rootNode(numShards: number): TreeNode {
 
 /**
  * Maximal tree nodes whose in-range shards are all in `held` (sorted or not), in
- * ascending order of lo. Their leaves partition `held`.
+ * ascending order of lo. Their leaves partition `held`. Only subtrees holding some
+ * of `held` are visited: a task's few shards cost O(held · log numShards) rather than a
+ * walk of the whole step's tree, which, once per task, would grow as workers² per step.
  */
 export function coverNodes(held: readonly number[], numShards: number): TreeNode[] {
-  const have = new Set(held);
+  // The distinct in-range shards, ascending; those under a node are a contiguous run of it.
+  const shards = [...new Set(held)].filter((s) => Number.isInteger(s) && s >= 0 && s < numShards);
+  shards.sort((a, b) => a - b);
   const out: TreeNode[] = [];
-  const visit = (node: TreeNode): void => {
-    if (node.lo >= numShards) return;
-    if (fullyHeld(node, have, numShards)) {
+  /** Visits `node`, under which lie exactly shards[from..to). */
+  const visit = (node: TreeNode, from: number, to: number): void => {
+    if (from === to) return;
+    // Distinct integers in [lo, end): all held when there are as many as the range is long.
+    if (to - from === Math.min(node.lo + node.size, numShards) - node.lo) {
       out.push(node);
       return;
     }
-    if (node.size === 1) return;
     const half = node.size / 2;
-    visit({ lo: node.lo, size: half });
-    visit({ lo: node.lo + half, size: half });
+    const mid = firstAtLeast(shards, node.lo + half, from, to);
+    visit({ lo: node.lo, size: half }, from, mid);
+    visit({ lo: node.lo + half, size: half }, mid, to);
   };
-  visit(rootNode(numShards));
+  visit(rootNode(numShards), 0, shards.length);
   return out;
 }
 
-function fullyHeld(node: TreeNode, have: ReadonlySet<number>, numShards: number): boolean {
-  const end = Math.min(node.lo + node.size, numShards);
-  for (let i = node.lo; i < end; i++) if (!have.has(i)) return false;
-  return true;
+/** The first index in sorted[from..to) whose value is ≥ v (to when none is). */
+function firstAtLeast(sorted: readonly number[], v: number, from: number, to: number): number {
+  let lo = from;
+  let hi = to;
+  while (lo < hi) {
+    const m = (lo + hi) >>> 1;
+    if (sorted[m] < v) lo = m + 1;
+    else hi = m;
+  }
+  return lo;
 }
 
 /**

@@ -73,6 +73,7 @@ const COORDINATOR_MESSAGES: readonly CoordinatorMessage[] = [
       labelWidth: 1,
       numClasses: 2,
       classNames: ['setosa', 'versicolor'],
+      dtype: 'u8',
       hash: 'cd'.repeat(32),
       path: '/dataset/iris.bin',
     },
@@ -666,6 +667,16 @@ describe('hostile input to decodeCoordinatorMessage', () => {
     {
       name: 'welcome dataset kind unknown',
       value: { ...welcome, dataset: { ...(welcome.dataset as object), kind: 'ranking' } },
+      reason: 'malformed',
+    },
+    {
+      name: 'welcome dataset dtype unknown',
+      value: { ...welcome, dataset: { ...(welcome.dataset as object), dtype: 'f16' } },
+      reason: 'malformed',
+    },
+    {
+      name: 'welcome dataset without dtype',
+      value: { ...welcome, dataset: without(welcome.dataset as Record<string, unknown>, 'dtype') },
       reason: 'malformed',
     },
     {

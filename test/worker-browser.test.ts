@@ -40,7 +40,7 @@ describe('datasetBodyHash (browser)', () => {
     const body = new Uint8Array(ds.features.byteLength + ds.labels.byteLength);
     body.set(new Uint8Array(ds.features.buffer, ds.features.byteOffset, ds.features.byteLength), 0);
     body.set(new Uint8Array(ds.labels.buffer, ds.labels.byteOffset, ds.labels.byteLength), ds.features.byteLength);
-    const descriptor = { ...ds, hash: 'ignored', path: '/also-ignored' };
+    const descriptor = { ...ds, dtype: 'f32' as const, hash: 'ignored', path: '/also-ignored' };
     expect(globalThis.crypto?.subtle).toBeDefined();
     expect(await datasetBodyHash(descriptor, body)).toBe(datasetHash(ds));
     const subtle = Object.getOwnPropertyDescriptor(globalThis, 'crypto');

@@ -28,6 +28,7 @@ function welcome(kernels: KernelSetName): Uint8Array {
       labelWidth: data.labelWidth,
       numClasses: data.numClasses,
       classNames: [...data.classNames],
+      dtype: 'f32',
       hash: 'ab'.repeat(32),
       path: '/data/x',
     },

@@ -158,7 +158,8 @@ export class PooledComputer implements GradientComputer {
   /** The threads, started on first use; resolves once each has built its ShardComputer. */
   #start(): Promise<Thread[]> {
     this.#started ??= (async () => {
-      const { features, labels, ...meta } = this.#setup.dataset;
+      // Threads read the widened floats; a dataset's stored bytes (the coordinator's, under train --threads) stay here.
+      const { features, labels, bytes: _, ...meta } = this.#setup.dataset;
       const { spec, shardSize, kernels, wireDtype } = this.#setup;
       const init: ThreadInit = {
         spec,

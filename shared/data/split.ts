@@ -97,5 +97,7 @@ export function applyStandardization(out: Float32Array, x: Float32Array, s: Stan
 export function standardize(ds: Dataset, trainIdx: Uint32Array, stats = featureStats(ds, trainIdx)): Dataset {
   const out = new Float32Array(ds.features.length); // (numSamples, d)
   applyStandardization(out, ds.features, stats);
-  return { ...ds, features: out };
+  // Standardized values are not the stored bytes' levels: the result is stored as f32.
+  const { bytes: _, ...rest } = ds;
+  return { ...rest, features: out };
 }

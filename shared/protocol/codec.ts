@@ -400,6 +400,9 @@ function decodeDescriptor(d: Record<string, unknown>): DatasetDescriptor {
     if (typeof c !== 'string') throw new ProtocolError('malformed', `dataset.classNames[${i}]: expected a string`);
     return c;
   });
+  const dtype = d.dtype;
+  if (dtype !== 'f32' && dtype !== 'u8')
+    throw new ProtocolError('malformed', `dataset.dtype: expected f32 or u8, got ${describe(dtype)}`);
   return {
     name: str(d, 'name'),
     kind,
@@ -408,6 +411,7 @@ function decodeDescriptor(d: Record<string, unknown>): DatasetDescriptor {
     labelWidth: int(d, 'labelWidth', 1),
     numClasses: int(d, 'numClasses'),
     classNames,
+    dtype,
     hash: str(d, 'hash', 128),
     path: str(d, 'path'),
   };

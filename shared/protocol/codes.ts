@@ -7,6 +7,7 @@ import { FlocktrainError } from '../errors.js';
 // 3: the welcome names the wire dtype, tensors say theirs; a version-2 worker could not read bf16.
 // 4: the welcome carries no weights; they come as a `weights` message once the worker is ready,
 //    so a peer that has not loaded the dataset is never sent the model.
+// 4: also, the dataset descriptor names the features' dtype; a version-3 worker would read byte features as f32.
 export const PROTOCOL_VERSION = 4;
 
 export const CloseCode = {

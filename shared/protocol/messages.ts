@@ -10,7 +10,7 @@
 //                      ← weights (current version) ← task (version, shards) … ← weights (next version) …
 //   result →           ← stop (training over, or coordinator going away)
 
-import type { TaskKind } from '../data/dataset.js';
+import type { FeatureDtype, TaskKind } from '../data/dataset.js';
 import type { KernelSetName } from '../kernels/kernel-set.js';
 import type { ModelSpec } from '../model/spec.js';
 import type { WireDtype } from '../wire-dtype.js';
@@ -26,9 +26,11 @@ export interface DatasetDescriptor {
   readonly labelWidth: number;
   readonly numClasses: number;
   readonly classNames: readonly string[];
+  /** How the features travel: f32, or bytes into a 256-entry table (shared/data/transfer.ts). */
+  readonly dtype: FeatureDtype;
   /** Hex SHA-256 of the dataset's canonical encoding (node/dataset-hash.ts). */
   readonly hash: string;
-  /** Path on the coordinator's HTTP server; the body is features then labels, f32 LE. */
+  /** Path on the coordinator's HTTP server, immutable for the hash; the body is shared/data/transfer.ts's. */
   readonly path: string;
 }
 

@@ -347,6 +347,7 @@ describe('a worker that does not read', () => {
           spec: SPEC,
           dataset: {
             name: 'x',
+            dtype: 'f32',
             kind: 'classification',
             numSamples: 1,
             numFeatures: 2,

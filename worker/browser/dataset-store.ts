@@ -4,8 +4,10 @@
 // not a secure context, and Cache Storage exists only in secure contexts. Whatever is
 // read, from the network or the store, is checked against the descriptor's hash
 // before use; a stored copy that fails is fetched again. Only the newest dataset is
-// kept (datasets can be tens of MB). In a cross-origin isolated tab the kept copy
-// lives in a SharedArrayBuffer, which the tab's compute threads read without a copy.
+// kept (datasets can be tens of MB). What is stored is the transfer body, as narrow
+// as sent; byte features are widened to float32 once, when the dataset is kept. In a
+// cross-origin isolated tab the kept floats live in a SharedArrayBuffer, which the
+// tab's compute threads read without a copy.
 
 import type { Dataset } from '../../shared/data/dataset.js';
 import { datasetFromBytes, transferByteLength } from '../../shared/data/transfer.js';
@@ -67,7 +69,11 @@ export class BrowserDatasetStore {
   }
 
   #keep(d: DatasetDescriptor, body: Uint8Array, source: DatasetSource): LoadedDataset {
-    const dataset = datasetFromBytes(d, canShareMemory() ? sharedCopy(body) : body);
+    const share = canShareMemory();
+    // f32 features are views of the body, so the body itself moves to shared memory; byte features widen into it.
+    const dataset = share
+      ? datasetFromBytes(d, d.dtype === 'f32' ? sharedCopy(body) : body, (n) => new SharedArrayBuffer(n))
+      : datasetFromBytes(d, body);
     this.#memory.clear();
     this.#memory.set(d.hash, dataset);
     return { dataset, source, bytes: body.byteLength };

@@ -8,9 +8,11 @@
 // least recently used datasets (a file's mtime is its last use).
 //
 // The bytes land, from the file or the network, in one buffer of the size the
-// descriptor announces, and the dataset is views of it: never a second copy (MNIST is
-// 31 MB). The buffer is a SharedArrayBuffer, so compute threads (--threads) read the
-// same memory instead of copies of their own.
+// descriptor announces (the download asks for br or gzip and inflates as it arrives).
+// Float32 features are then views of it, never a second copy; byte features (MNIST)
+// are widened once into a float32 buffer of their own. Either way the floats live in
+// a SharedArrayBuffer, so compute threads (--threads) read the same memory instead of
+// copies of their own. The cache file holds the transfer bytes, as narrow as sent.
 
 import { DEFAULTS } from '../../shared/defaults.js';
 import {
@@ -30,9 +32,11 @@ import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { createBrotliDecompress, createGunzip } from 'node:zlib';
 import type { Dataset } from '../../shared/data/dataset.js';
-import { datasetHash } from '../../shared/node/dataset-hash.js';
-import { datasetFromBytes, transferByteLength } from '../../shared/data/transfer.js';
+import { transferHash } from '../../shared/node/dataset-hash.js';
+import { type Allocate, datasetFromBytes, transferByteLength, widenedByteLength } from '../../shared/data/transfer.js';
 import { DataError } from '../../shared/errors.js';
 import type { DatasetDescriptor } from '../../shared/protocol/messages.js';
 import type { ClientLog } from '../client.js';
@@ -53,7 +57,7 @@ export function httpBase(wsUrl: string): string {
 
 /** Limits on what a coordinator can make this worker hold; defaults of --max-dataset-mb and --cache-max-mb. */
 export interface DatasetLimits {
-  /** Largest dataset accepted, in MB (10^6 bytes) of transfer bytes. */
+  /** Largest dataset accepted, in MB (10^6 bytes) held in memory (as float32). */
   readonly maxDatasetMb: number;
   /** The cache directory's datasets stay under this many MB; older ones are evicted. */
   readonly cacheMaxMb: number;
@@ -66,6 +70,7 @@ export const DATASET_LIMITS: DatasetLimits = {
 
 const MB = 1e6;
 const CACHE_FILE = /^[0-9a-f]{64}\.bin$/;
+const shared: Allocate = (n) => new SharedArrayBuffer(n);
 
 export function makeDatasetLoader(
   wsUrl: string,
@@ -90,42 +95,40 @@ export function makeDatasetLoader(
     const file = join(cacheDir, `${d.hash}.bin`);
     const cached = readIfPresent(file, size);
     if (cached !== null) {
-      try {
-        const ds = datasetFromBytes(d, cached);
-        if (datasetHash(ds) === d.hash) {
-          markUsed(file);
-          log.info({ file }, 'dataset from cache');
-          return ds;
-        }
-      } catch {
-        /* wrong size: refetch below */
+      if (transferHash(d, [cached]) === d.hash) {
+        markUsed(file);
+        log.info({ file }, 'dataset from cache');
+        return datasetFromBytes(d, cached, shared);
       }
       log.warn({ file }, 'cached dataset does not match its hash; fetching again');
     }
     const started = performance.now();
-    const bytes = await download(url, token, size, ca);
-    const ds = datasetFromBytes(d, bytes);
-    const got = datasetHash(ds);
+    const { bytes, wireBytes } = await download(url, token, size, ca);
+    const got = transferHash(d, [bytes]);
     if (got !== d.hash)
       throw new DataError(`downloaded dataset hashes to ${got.slice(0, 12)}…, expected ${d.hash.slice(0, 12)}…`);
-    log.info({ bytes: bytes.byteLength, ms: Math.round(performance.now() - started) }, 'dataset downloaded');
+    log.info(
+      { bytes: bytes.byteLength, wireBytes, dtype: d.dtype, ms: Math.round(performance.now() - started) },
+      'dataset downloaded',
+    );
     store(cacheDir, file, bytes, limits.cacheMaxMb * MB, log);
-    return ds;
+    return datasetFromBytes(d, bytes, shared);
   };
 }
 
 /**
- * The descriptor's transfer size in bytes, refused with one line when it is over
- * `maxMb` (so a hostile or mistaken coordinator cannot make this worker allocate it).
- * Its factors are each at most 2^53, so the product is exact or far over any cap.
+ * The descriptor's transfer size in bytes, refused with one line when the dataset it
+ * announces would take over `maxMb` in memory once widened to float32 (so a hostile
+ * or mistaken coordinator cannot make this worker allocate it). Its factors are each
+ * at most 2^53, so the products are exact or far over any cap.
  */
 function checkedSize(d: DatasetDescriptor, maxMb: number): number {
-  const size = transferByteLength(d);
-  if (!Number.isSafeInteger(d.numSamples * d.numFeatures) || !Number.isSafeInteger(size) || size > maxMb * MB)
+  const held = widenedByteLength(d);
+  if (!Number.isSafeInteger(d.numSamples * d.numFeatures) || !Number.isSafeInteger(held) || held > maxMb * MB)
     throw new DataError(
-      `it announces a dataset of ${d.numSamples} samples × ${d.numFeatures} features (${(size / MB).toPrecision(4)} MB), over --max-dataset-mb ${maxMb}`,
+      `it announces a dataset of ${d.numSamples} samples × ${d.numFeatures} features (${(held / MB).toPrecision(4)} MB), over --max-dataset-mb ${maxMb}`,
     );
-  return size;
+  return transferByteLength(d);
 }
 
 /** Keeps `bytes` as `file`, evicting least recently used datasets to stay under `capBytes`. */
@@ -206,39 +209,60 @@ function readIfPresent(file: string, size: number): Uint8Array | null {
   }
 }
 
-/** GET `url` straight into a shared buffer of exactly `size` bytes. */
-function download(url: URL, token: string, size: number, ca: string | undefined): Promise<Uint8Array> {
+/**
+ * GET `url` straight into a shared buffer of exactly `size` bytes, inflating a br or
+ * gzip body as it arrives; `wireBytes` is the body as it crossed the network.
+ */
+function download(
+  url: URL,
+  token: string,
+  size: number,
+  ca: string | undefined,
+): Promise<{ bytes: Uint8Array; wireBytes: number }> {
   return new Promise((resolve, reject) => {
     let settled = false;
+    let body: Readable | null = null;
     const fail = (detail: string): void => {
       if (settled) return;
       settled = true;
+      body?.destroy();
       req.destroy();
       reject(new DataError(`GET ${url.pathname} ${detail}`));
     };
-    const headers = { authorization: `Bearer ${token}` };
+    const headers = { authorization: `Bearer ${token}`, 'accept-encoding': 'br, gzip' };
     const onResponse = (res: IncomingMessage): void => {
       if (res.statusCode !== 200) return fail(`answered ${res.statusCode} ${res.statusMessage ?? ''}`.trimEnd());
+      const coding = res.headers['content-encoding'] ?? 'identity';
+      if (coding !== 'identity' && coding !== 'br' && coding !== 'gzip')
+        return fail(`sent content-encoding ${JSON.stringify(coding.slice(0, 40))}, which was not asked for`);
       let out: Uint8Array;
       try {
         out = new Uint8Array(new SharedArrayBuffer(size));
       } catch {
         return fail(`needs ${(size / MB).toPrecision(4)} MB, which this machine cannot allocate`);
       }
-      let at = 0;
+      let wireBytes = 0;
       res.on('data', (chunk: Buffer) => {
+        wireBytes += chunk.byteLength;
+      });
+      // An inflated body is held to the announced size like a plain one: a small
+      // compressed body cannot make this worker hold more than `size` bytes.
+      body = coding === 'br' ? res.pipe(createBrotliDecompress()) : coding === 'gzip' ? res.pipe(createGunzip()) : res;
+      let at = 0;
+      body.on('data', (chunk: Buffer) => {
         if (settled) return;
         if (at + chunk.byteLength > size)
           return fail(`sent more than the ${size} bytes the dataset descriptor announces`);
         out.set(chunk, at);
         at += chunk.byteLength;
       });
-      res.on('end', () => {
+      body.on('end', () => {
         if (at !== size) return fail(`ended after ${at} of ${size} bytes`);
         settled = true;
-        resolve(out);
+        resolve({ bytes: out, wireBytes });
       });
-      res.on('error', (err) => fail(`failed: ${err.message}`));
+      body.on('error', (err) => fail(`failed: ${err.message}`));
+      if (body !== res) res.on('error', (err) => fail(`failed: ${err.message}`));
     };
     const req =
       url.protocol === 'https:'
