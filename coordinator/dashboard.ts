@@ -5,7 +5,7 @@
 // not also say, except the per-worker counters.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ModelSpec } from '../shared/model/spec.js';
+import { configRows, modelSummary } from './dashboard-config.js';
 import type { Events, RunStarted } from './events.js';
 import { stepsPerEpoch } from './plan.js';
 import type { RouteHandler } from './server.js';
@@ -58,6 +58,8 @@ export class DashboardFeed {
   #workers: WorkerRow[] = [];
   #progress: Progress | null = null;
   readonly #left = new Map<string, { row: WorkerRow; at: number }>();
+  /** Why each standing-by worker gets no shards, until its next task. */
+  readonly #standby = new Map<string, string>();
   readonly #rate: { t: number; step: number }[] = [];
   readonly #clients = new Set<ServerResponse>();
   readonly #source: FeedSource;
@@ -99,9 +101,21 @@ export class DashboardFeed {
         this.#event(`${e.workerId} joined: ${e.kind ?? '?'} ${e.agent} (${e.workers} connected)`);
       }),
       events.on('workerLeft', (e) => {
+        this.#standby.delete(e.workerId);
         queueMicrotask(() => this.#tick());
         this.#event(`${e.workerId} left after ${e.tasksDone} tasks: ${e.reason} (${e.workers} connected)`);
       }),
+      events.on('workerStandingBy', (e) => {
+        this.#standby.set(e.workerId, e.reason);
+        this.#event(`${e.workerId} ${e.reason}`);
+      }),
+      // One per task, on the step's critical path: a lookup only.
+      events.on('taskAssigned', (e) => {
+        if (this.#standby.size > 0) this.#standby.delete(e.workerId);
+      }),
+      events.on('communicationBound', (e) =>
+        this.#event(`communication-bound: workers compute ${e.computePercent}% of each ${e.stepMs} ms step; ${e.hint}`),
+      ),
       events.on('shardsReassigned', (e) => this.#event(`shards ${e.shards.join(',')} of ${e.workerId} reassigned`)),
       events.on('workerRejected', (e) => this.#event(`${e.workerId} rejected (${e.reason}): ${e.detail}`)),
       events.on('done', (e) => {
@@ -167,7 +181,7 @@ export class DashboardFeed {
       train: e.train,
       val: e.val,
       model: modelSummary(e.spec),
-      config: Object.entries(e.config).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)] as const),
+      config: configRows(e),
     };
     this.#push({ type: 'run', run: this.#run });
   }
@@ -197,11 +211,12 @@ export class DashboardFeed {
         samplesDone: c.samplesDone,
         samplesPerSec: c.computeMs > 0 ? Math.round((c.samplesDone * 1000) / c.computeMs) : 0,
         lastSeenMs: Math.max(0, now - c.lastSeen),
+        standby: c.state === 'ready' ? (this.#standby.get(c.id) ?? null) : null,
       });
     }
     for (const row of this.#workers)
       if (!present.has(row.id) && row.status !== 'left')
-        this.#left.set(row.id, { row: { ...row, status: 'left' }, at: now });
+        this.#left.set(row.id, { row: { ...row, status: 'left', standby: null }, at: now });
     for (const [id, l] of this.#left) if (present.has(id) || now - l.at > KEEP_LEFT_MS) this.#left.delete(id);
     this.#workers = [
       ...rows,
@@ -241,13 +256,6 @@ export function estimateEta(
   if (dt <= 0 || ds <= 0) return { stepsPerSec: null, etaSeconds: null };
   const stepsPerSec = ds / dt;
   return { stepsPerSec, etaSeconds: Math.max(0, totalSteps - last.step) / stepsPerSec };
-}
-
-/** "784-128-10 relu, cross_entropy": the dense widths, the first activation, the loss. */
-function modelSummary(spec: ModelSpec): string {
-  const widths = spec.layers.flatMap((l) => (l.type === 'dense' ? [l.units] : []));
-  const activation = spec.layers.find((l) => l.type !== 'dense')?.type;
-  return `${[spec.inputSize, ...widths].join('-')}${activation !== undefined ? ` ${activation}` : ''}, ${spec.loss}`;
 }
 
 function frame(event: FeedEvent): string {

@@ -6,7 +6,8 @@
 // It composes the parts in step/: the roster and its speed model decide who gets
 // which contiguous run of the open shards and how long it may take (a task past its
 // deadline has its shards handed out again: straggler mitigation and recovery from
-// results that never come); the broadcaster sends the weights; every result passes
+// results that never come); the broadcaster sends the tasks, each with the weights
+// its worker lacks (one message per worker and step); every result passes
 // the verifier before it counts; the step's own bookkeeping is a StepRun. The first
 // accepted result for a shard wins, later ones are dropped. Which worker computes
 // what changes only speed, never the result: the reduction order is fixed by the tree.
@@ -19,7 +20,6 @@
 
 import { DivergedError, StepCancelled } from '../shared/errors.js';
 import type { PartialGradient } from '../shared/gradient.js';
-import { encode } from '../shared/protocol/codec.js';
 import type { ResultMessage } from '../shared/protocol/messages.js';
 import { wireCombine, type WireDtype } from '../shared/wire-dtype.js';
 import type { Events } from './events.js';
@@ -27,6 +27,7 @@ import type { StepPlan } from './plan.js';
 import { type CurrentWeights, WeightsBroadcaster } from './step/broadcaster.js';
 import { Roster, type RosterOptions } from './step/roster.js';
 import { StepRun, type Task } from './step/step-run.js';
+import { Utilization } from './step/utilization.js';
 import type { Claim, Verdict, Verifier } from './step/verifier.js';
 import type { StepWorker } from './step/worker.js';
 import type { StepExecutor } from './trainer.js';
@@ -109,6 +110,13 @@ export class Scheduler implements StepExecutor {
   #waitingLogged = false;
   /** Shards orphaned by a departure wait to be sent to others (for lastReassignAt). */
   #orphaned = false;
+  /** The step before the current one, judged once the current one's tasks are out. */
+  #previous: StepRun | null = null;
+  /** Workers told they stand by, until their next task. */
+  readonly #standingBy = new Set<StepWorker>();
+  readonly #utilization = new Utilization();
+  /** The communication-bound warning is given once per run. */
+  #warnedBound = false;
 
   /** `events`: where joins, departures, reassignments and deadlines are announced. */
   constructor(events: Events, paramCount: number, options: SchedulerOptions) {
@@ -138,7 +146,7 @@ export class Scheduler implements StepExecutor {
     return this.#roster.throughput();
   }
 
-  /** The current weights (owned by the scheduler: copy them to keep them past the next publish) and their encoding. */
+  /** The current weights, as workers receive them (owned by the scheduler: copy them to keep them past the next publish). */
   currentWeights(): CurrentWeights {
     return this.#broadcaster.current();
   }
@@ -239,6 +247,7 @@ export class Scheduler implements StepExecutor {
   onGone(worker: StepWorker, why: string): void {
     this.#roster.remove(worker);
     this.#broadcaster.forget(worker);
+    this.#standingBy.delete(worker);
     const step = this.#state.name === 'collecting' ? this.#state.step : null;
     const orphaned: number[] = [];
     for (const task of step?.tasksOf(worker) ?? []) {
@@ -360,11 +369,39 @@ export class Scheduler implements StepExecutor {
     pending.reject(err);
   }
 
-  /** → collecting: starts the step and hands out its shards. */
+  /** → collecting: starts the step and hands out its shards; then, off the critical path, judges the previous step. */
   #collect(pending: PendingStep): void {
-    const step = new StepRun(pending.plan, pending.version);
+    const step = new StepRun(pending.plan, pending.version, this.#roster.members);
     this.#state = { name: 'collecting', step, pending };
     this.#dispatch(step);
+    const previous = this.#previous;
+    this.#previous = step;
+    if (previous !== null) this.#judgeStep(previous, step);
+  }
+
+  /** Tells workers that got nothing in `done` nor in `next` why, and watches how much the workers compute. */
+  #judgeStep(done: StepRun, next: StepRun): void {
+    for (const worker of this.#roster.members) {
+      if (!done.present.has(worker) || done.assigned.has(worker) || next.assigned.has(worker)) continue;
+      if (this.#standingBy.has(worker)) continue;
+      this.#standingBy.add(worker);
+      const reason =
+        done.numShards < this.#roster.size
+          ? `standing by: a step has ${done.numShards} shard${done.numShards === 1 ? '' : 's'} for ${this.#roster.size} workers, and the faster ones take them`
+          : 'standing by: the other workers finish a step before this one could finish a shard';
+      this.#broadcaster.sendStandby(worker, reason);
+      this.#events.emit('workerStandingBy', { workerId: worker.id, reason });
+    }
+    const report = this.#utilization.add(next.started - done.started, done.computeMs, done.computed.size);
+    if (report === null || this.#warnedBound || report.computeShare >= 0.5) return;
+    this.#warnedBound = true;
+    this.#events.emit('communicationBound', {
+      workers: this.#roster.size,
+      stepMs: round(report.stepMs),
+      computeMsPerWorker: round(report.computeMsPerWorker),
+      computePercent: Math.round(100 * report.computeShare),
+      hint: 'a larger --batch-size, fewer workers, or a model with more compute per weight (convolutions) would pay better',
+    });
   }
 
   #dispatch(step: StepRun): void {
@@ -402,16 +439,14 @@ export class Scheduler implements StepExecutor {
       answered: false,
     };
     step.tasks.set(id, task);
-    this.#broadcaster.sendIfStale(worker);
-    const bytes = encode({
-      type: 'task',
+    step.assigned.add(worker);
+    this.#standingBy.delete(worker);
+    this.#broadcaster.sendTask(worker, {
       taskId: id,
       version: step.version,
       numShards: step.numShards,
       shards: shards.map((s) => ({ id: s, indices: step.plan.shards[s] })),
     });
-    this.stats.bytesOut += bytes.byteLength;
-    worker.send(bytes);
     this.#events.emit('taskAssigned', { workerId: worker.id, taskId: id, version: step.version, shards });
   }
 
@@ -429,6 +464,10 @@ export class Scheduler implements StepExecutor {
     });
     this.#dispatch(step);
   }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
 }
 
 function unreachable(state: never): never {

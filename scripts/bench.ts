@@ -4,7 +4,8 @@
 // benchmark, not a test: nothing here fails on a slow machine.
 //
 //   npm run bench                  (after scripts/bench-kernels.ts) single process,
-//                                  1 and 2 local workers, elastic scenarios
+//                                  1 and 2 local workers, elastic scenarios, and the
+//                                  fixed cost of a step (scripts/bench-step-cost.ts)
 //   npm run bench -- --anchors     also TensorFlow.js wasm and a plain JS trainer
 //                                  (copies ../shared/anchors, npm installs it once)
 
@@ -26,6 +27,7 @@ import { Trainer, type StepExecutor } from '../coordinator/trainer.js';
 import { initParams } from '../shared/model/init.js';
 import { wireBytesPer, type WireDtype } from '../shared/wire-dtype.js';
 import { CloseCode } from '../shared/protocol/codes.js';
+import { benchStepCost, stepCostTable } from './bench-step-cost.js';
 
 const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 4);
 const withAnchors = process.argv.includes('--anchors');
@@ -151,7 +153,7 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
     },
     log,
   );
-  const cli = join(root, 'dist', 'cli', 'bin.js');
+  const cli = join(root, 'dist', 'coordinator', 'cli', 'bin.js');
   const cache = mkdtempSync(join(tmpdir(), 'flocktrain-bench-'));
   const children: ChildProcess[] = [];
   /** Peak RSS (MB) each worker reports as it exits. */
@@ -219,7 +221,7 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
     lastReassignAt: end.lastReassignAt,
   };
   const steps = stats.steps;
-  const weightsBytes = coordinator.scheduler.currentWeights().bytes.byteLength;
+  const weightsBytes = params.length * wireBytesPer(run.config.wireDtype);
   await coordinator.close(CloseCode.DONE, 'benchmark finished');
   await waitForExit(children, 3000);
   // The split is of the mean step over epochs 2.. (joining and warm-up do not count),
@@ -337,7 +339,7 @@ async function main(): Promise<void> {
   say(
     `| framing (msgpack heads, tasks) as a share of the bytes | ${fmt((100 * d1.framingBytesPerStep) / d1.bytesPerStep, 3)}% | ${fmt((100 * d2.framingBytesPerStep) / d2.bytesPerStep, 3)}% |`,
   );
-  say(`| one weights message | ${fmt(d1.weightsBytes)} | ${fmt(d2.weightsBytes)} |`);
+  say(`| the weights on the wire (bytes) | ${fmt(d1.weightsBytes)} | ${fmt(d2.weightsBytes)} |`);
   say(`| peak RSS of a worker process (MB) | ${d1.workerPeakRssMB ?? '?'} | ${d2.workerPeakRssMB ?? '?'} |`);
   say(
     `| peak RSS of this process (coordinator + single-process runs, MB) | ${Math.round(process.resourceUsage().maxRSS / 1024)} | |`,
@@ -398,6 +400,8 @@ async function main(): Promise<void> {
   say(
     `| time from the SIGKILL to its shards being reassigned | ${crash.crashToReassignMs === null ? 'it held no shards at that instant' : `${fmt(crash.crashToReassignMs, 2)} ms`} |`,
   );
+  say('');
+  for (const line of stepCostTable(await benchStepCost())) say(line);
 }
 
 await main();

@@ -85,14 +85,21 @@ describe('DashboardFeed', () => {
     step = 12;
     const s = feed.state;
     expect(s.run).toMatchObject({ dataset: 'blobs', train: 480, val: 120, model: '2-16-3 relu, cross_entropy' });
-    // Every config field, in config order, as the flag's value would read.
-    expect(s.run?.config.map(([k]) => k)).toEqual(Object.keys(CONFIG));
-    expect(s.run?.config.slice(0, 2)).toEqual([
-      ['data', '{"kind":"synthetic","name":"blobs","samples":600}'],
-      ['hidden', '[16]'],
+    // What the run uses, in words: the loss the data chose, the model built, no raw JSON or null.
+    expect(s.run?.config).toEqual([
+      ['data', 'synthetic blobs (600 samples)'],
+      ['model', '2-16-3 relu, cross_entropy'],
+      ['loss', 'cross_entropy (for classification data)'],
+      ['epochs', '2'],
+      ['batch size', '40 samples, in 3 shards of 16'],
+      ['learning rate', '0.1'],
+      ['momentum', `${CONFIG.momentum}${CONFIG.nesterov ? ', Nesterov' : ''}`],
+      ['weight decay', CONFIG.weightDecay === 0 ? 'none' : String(CONFIG.weightDecay)],
+      ['seed', String(CONFIG.seed)],
+      ['validation', '480 train / 120 validation (20% held out)'],
+      ['kernels', 'wasm (WebAssembly SIMD)'],
+      ['wire dtype', 'f32'],
     ]);
-    expect(s.run?.config).toContainEqual(['batchSize', '40']);
-    expect(s.run?.config).toContainEqual(['activation', 'relu']);
     expect(s.steps).toEqual([{ step: 10, epoch: 1, loss: 0.5, samplesPerSec: 900, workers: 2 }]);
     expect(s.epochs).toEqual([
       { epoch: 1, trainLoss: 0.4, trainAccuracy: 0.9, valLoss: 0.3, valAccuracy: 0.95, seconds: 1.5 },
@@ -122,6 +129,40 @@ describe('DashboardFeed', () => {
     });
     expect(feed.state.done).toEqual({ steps: 24, valAccuracy: 0.97, weightsHash: 'cd'.repeat(32), interrupted: false });
     expect(feed.state.progress).toMatchObject({ step: 12, etaSeconds: 0 });
+    feed.close();
+  });
+
+  it("shows why a ready worker stands by until its next task, and a communication-bound run's warning", async () => {
+    const { feed, events } = feedWithEvents({
+      connections: () => [connection('w1'), connection('w2')],
+      globalStep: () => 0,
+    });
+    events.emit('run', RUN);
+    const reason = 'standing by: the other workers finish a step before this one could finish a shard';
+    events.emit('workerStandingBy', { workerId: 'w2', reason });
+    events.emit('workerJoined', { workerId: 'w1', workers: 2, kind: 'node', agent: 'a', remote: 'r' });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(feed.state.workers.map((w) => [w.id, w.standby])).toEqual([
+      ['w1', null],
+      ['w2', reason],
+    ]);
+    expect(feed.state.events.map((e) => e.text)).toContain(`w2 ${reason}`);
+    events.emit('taskAssigned', { workerId: 'w2', taskId: 9, version: 3, shards: [0] });
+    events.emit('communicationBound', {
+      workers: 2,
+      stepMs: 1.5,
+      computeMsPerWorker: 0.2,
+      computePercent: 13,
+      hint: 'a larger --batch-size would pay better',
+    });
+    events.emit('workerJoined', { workerId: 'w1', workers: 2, kind: 'node', agent: 'a', remote: 'r' });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(feed.state.workers.map((w) => w.standby)).toEqual([null, null]);
+    expect(feed.state.events.at(-2)?.text).toBe(
+      'communication-bound: workers compute 13% of each 1.5 ms step; a larger --batch-size would pay better',
+    );
+    for (const w of feed.state.workers)
+      expect(parseFeedEvent({ type: 'workers', workers: [w], progress: null })).toBeTruthy();
     feed.close();
   });
 

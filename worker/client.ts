@@ -64,6 +64,8 @@ export interface ClientStats {
   lastLoss: number | null;
   /** Samples per second of compute, over all tasks so far. */
   samplesPerSec: number;
+  /** Why the coordinator gives this worker no shards (it stays ready), or null while it does. */
+  standby: string | null;
   stopReason: string | null;
 }
 
@@ -75,6 +77,7 @@ export class WorkerClient {
     samplesDone: 0,
     lastLoss: null,
     samplesPerSec: 0,
+    standby: null,
     stopReason: null,
   };
   readonly #socket: WorkerSocket;
@@ -148,21 +151,16 @@ export class WorkerClient {
       case 'welcome':
         return this.#welcome(message);
       case 'weights':
-        if (message.weights.length !== this.#weights?.length)
-          throw new Error(`weights of ${message.weights.length} values, model has ${this.#weights?.length ?? 0}`);
-        if (message.dtype !== this.#wireDtype)
-          throw new Error(`weights in ${message.dtype}, the run's wire dtype is ${this.#wireDtype}`);
-        if (message.version > this.#version) {
-          // The message buffer is ours alone; keep the view, no copy.
-          this.#release(this.#weights);
-          this.#weights = message.weights;
-          this.#version = message.version;
-        } else {
-          this.#release(message.weights);
-        }
-        return;
+        return this.#adopt(message.version, message.dtype, message.weights);
       case 'task':
+        if (message.weights !== null) this.#adopt(message.version, message.dtype, message.weights);
+        this.stats.standby = null;
         return this.#task(message);
+      case 'standby':
+        this.stats.standby = message.reason;
+        this.#options.log.info({ reason: message.reason }, 'standing by');
+        this.#options.onProgress?.(this.stats);
+        return;
       case 'stop':
         this.stats.state = 'stopped';
         this.stats.stopReason = message.reason;
@@ -173,6 +171,21 @@ export class WorkerClient {
         const never: never = message;
         throw new Error(`unhandled message ${JSON.stringify(never)}`);
       }
+    }
+  }
+
+  /** Makes `weights` the ones tasks at `version` compute with, unless newer ones arrived already. */
+  #adopt(version: number, dtype: WireDtype, weights: Float32Array): void {
+    if (weights.length !== this.#weights?.length)
+      throw new Error(`weights of ${weights.length} values, model has ${this.#weights?.length ?? 0}`);
+    if (dtype !== this.#wireDtype) throw new Error(`weights in ${dtype}, the run's wire dtype is ${this.#wireDtype}`);
+    if (version >= this.#version) {
+      // The message buffer is ours alone; keep the view, no copy.
+      if (weights !== this.#weights) this.#release(this.#weights);
+      this.#weights = weights;
+      this.#version = version;
+    } else {
+      this.#release(weights);
     }
   }
 

@@ -5,7 +5,9 @@ import { FlocktrainError } from '../errors.js';
 
 // 2: the welcome names the kernel set; a version-1 worker would silently compute with the JS set.
 // 3: the welcome names the wire dtype, tensors say theirs; a version-2 worker could not read bf16.
-export const PROTOCOL_VERSION = 3;
+// 4: a task carries the weights of its version when the worker lacks them (a version-3
+//    worker would compute a step with the previous step's weights); standby messages.
+export const PROTOCOL_VERSION = 4;
 
 export const CloseCode = {
   /** Training finished; the worker should exit (not reconnect). */
