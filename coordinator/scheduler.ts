@@ -420,9 +420,17 @@ export class Scheduler implements StepExecutor {
     }
   }
 
+  /** Sends the task first: its bookkeeping (cover, deadline, events) runs while the worker computes. */
   #assign(step: StepRun, worker: StepWorker, shards: number[]): void {
-    const { nodes, counts, samples } = step.cover(shards);
     const id = this.#nextTaskId++;
+    const sentAt = performance.now();
+    this.#broadcaster.sendTask(worker, {
+      taskId: id,
+      version: step.version,
+      numShards: step.numShards,
+      shards: shards.map((s) => ({ id: s, indices: step.plan.shards[s] })),
+    });
+    const { nodes, counts, samples } = step.cover(shards);
     const timer = setTimeout(() => this.#expire(step, id), this.#roster.deadline(worker, samples));
     timer.unref();
     const task: Task = {
@@ -433,7 +441,7 @@ export class Scheduler implements StepExecutor {
       nodes,
       counts,
       samples,
-      sentAt: performance.now(),
+      sentAt,
       timer,
       expired: false,
       answered: false,
@@ -441,12 +449,6 @@ export class Scheduler implements StepExecutor {
     step.tasks.set(id, task);
     step.assigned.add(worker);
     this.#standingBy.delete(worker);
-    this.#broadcaster.sendTask(worker, {
-      taskId: id,
-      version: step.version,
-      numShards: step.numShards,
-      shards: shards.map((s) => ({ id: s, indices: step.plan.shards[s] })),
-    });
     this.#events.emit('taskAssigned', { workerId: worker.id, taskId: id, version: step.version, shards });
   }
 

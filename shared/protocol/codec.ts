@@ -8,6 +8,7 @@ import { KERNEL_SET_NAMES, type KernelSetName } from '../kernels/kernel-set.js';
 import { type ModelSpec, validateSpec } from '../model/spec.js';
 import { ProtocolError } from './codes.js';
 import { packBf16, unpackBf16 } from '../kernels/bf16.js';
+import { allFinite, firstNonFinite } from '../finite.js';
 import { WIRE_DTYPES, wireBytesPer, type WireDtype } from '../wire-dtype.js';
 import type {
   CoordinatorMessage,
@@ -252,11 +253,9 @@ function uint32(bytes: Uint8Array, key: string): Uint32Array {
 }
 
 function assertFinite(values: Float32Array, what: string): void {
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    // v - v is 0 for finite v and NaN for NaN and ±Infinity.
-    if (v - v !== 0) throw new ProtocolError('non_finite', `${what}: value ${i} is ${v}`);
-  }
+  if (allFinite(values)) return;
+  const i = firstNonFinite(values);
+  throw new ProtocolError('non_finite', `${what}: value ${i} is ${values[i]}`);
 }
 
 /** Decodes and validates a message from a worker. */
