@@ -7,6 +7,8 @@
 // not move it. A benchmark, not a test.
 //
 //   node dist/scripts/bench-step-cost.js     (also the last table of `npm run bench`)
+//   BENCH_STEP_EPOCHS=10                     more steps (default 3; the first is left out)
+//   BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof"   profile the worker processes
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -59,7 +61,7 @@ class StepClock implements StepExecutor {
   }
 }
 
-export function tinyRun(): PreparedRun {
+function tinyRun(): PreparedRun {
   return prepareRun(
     resolveConfig({ hidden: [4], epochs: EPOCHS, batchSize: 64, shardSize: 16, lr: 0.05, momentum: 0.9 }),
   );
@@ -76,7 +78,7 @@ async function train(run: PreparedRun, executor: StepClock): Promise<number> {
   return executor.medianStepMs();
 }
 
-export async function distributed(run: PreparedRun, workers: number): Promise<number> {
+async function distributed(run: PreparedRun, workers: number): Promise<number> {
   const token = 'bench';
   const coordinator = await startCoordinator(
     {
