@@ -31,6 +31,8 @@ export interface ConnectionView {
   readonly samplesDone: number;
   readonly computeMs: number;
   readonly lastSeen: number;
+  /** Why a ready worker gets no shards, or null. */
+  readonly standby: string | null;
 }
 
 export interface FeedSource {
@@ -58,8 +60,6 @@ export class DashboardFeed {
   #workers: WorkerRow[] = [];
   #progress: Progress | null = null;
   readonly #left = new Map<string, { row: WorkerRow; at: number }>();
-  /** Why each standing-by worker gets no shards, until its next task. */
-  readonly #standby = new Map<string, string>();
   readonly #rate: { t: number; step: number }[] = [];
   readonly #clients = new Set<ServerResponse>();
   readonly #source: FeedSource;
@@ -101,18 +101,10 @@ export class DashboardFeed {
         this.#event(`${e.workerId} joined: ${e.kind ?? '?'} ${e.agent} (${e.workers} connected)`);
       }),
       events.on('workerLeft', (e) => {
-        this.#standby.delete(e.workerId);
         queueMicrotask(() => this.#tick());
         this.#event(`${e.workerId} left after ${e.tasksDone} tasks: ${e.reason} (${e.workers} connected)`);
       }),
-      events.on('workerStandingBy', (e) => {
-        this.#standby.set(e.workerId, e.reason);
-        this.#event(`${e.workerId} ${e.reason}`);
-      }),
-      // One per task, on the step's critical path: a lookup only.
-      events.on('taskAssigned', (e) => {
-        if (this.#standby.size > 0) this.#standby.delete(e.workerId);
-      }),
+      events.on('workerStandingBy', (e) => this.#event(`${e.workerId} ${e.reason}`)),
       events.on('communicationBound', (e) =>
         this.#event(`communication-bound: workers compute ${e.computePercent}% of each ${e.stepMs} ms step; ${e.hint}`),
       ),
@@ -211,7 +203,7 @@ export class DashboardFeed {
         samplesDone: c.samplesDone,
         samplesPerSec: c.computeMs > 0 ? Math.round((c.samplesDone * 1000) / c.computeMs) : 0,
         lastSeenMs: Math.max(0, now - c.lastSeen),
-        standby: c.state === 'ready' ? (this.#standby.get(c.id) ?? null) : null,
+        standby: c.state === 'ready' ? c.standby : null,
       });
     }
     for (const row of this.#workers)

@@ -112,8 +112,8 @@ export class Scheduler implements StepExecutor {
   #orphaned = false;
   /** The step before the current one, judged once the current one's tasks are out. */
   #previous: StepRun | null = null;
-  /** Workers told they stand by, until their next task. */
-  readonly #standingBy = new Set<StepWorker>();
+  /** The last standby reason logged for each worker: a worker that stands by most of the time is logged once. */
+  readonly #standbyLogged = new Map<StepWorker, string>();
   readonly #utilization = new Utilization();
   /** The communication-bound warning is given once per run. */
   #warnedBound = false;
@@ -247,7 +247,7 @@ export class Scheduler implements StepExecutor {
   onGone(worker: StepWorker, why: string): void {
     this.#roster.remove(worker);
     this.#broadcaster.forget(worker);
-    this.#standingBy.delete(worker);
+    this.#standbyLogged.delete(worker);
     const step = this.#state.name === 'collecting' ? this.#state.step : null;
     const orphaned: number[] = [];
     for (const task of step?.tasksOf(worker) ?? []) {
@@ -379,18 +379,24 @@ export class Scheduler implements StepExecutor {
     if (previous !== null) this.#judgeStep(previous, step);
   }
 
-  /** Tells workers that got nothing in `done` nor in `next` why, and watches how much the workers compute. */
+  /**
+   * Tells each worker that got nothing in `done` nor in `next` why (once per stretch:
+   * its next task ends it), logging each reason once per worker, and watches how much
+   * of their time the workers compute.
+   */
   #judgeStep(done: StepRun, next: StepRun): void {
     for (const worker of this.#roster.members) {
       if (!done.present.has(worker) || done.assigned.has(worker) || next.assigned.has(worker)) continue;
-      if (this.#standingBy.has(worker)) continue;
-      this.#standingBy.add(worker);
-      const reason =
-        done.numShards < this.#roster.size
-          ? `standing by: a step has ${done.numShards} shard${done.numShards === 1 ? '' : 's'} for ${this.#roster.size} workers, and the faster ones take them`
+      if (worker.standby !== null) continue;
+      const n = done.numShards;
+      worker.standby =
+        n < this.#roster.size
+          ? `standing by: a step has ${n} shard${n === 1 ? '' : 's'} for ${this.#roster.size} workers, and the faster ones take them`
           : 'standing by: the other workers finish a step before this one could finish a shard';
-      this.#broadcaster.sendStandby(worker, reason);
-      this.#events.emit('workerStandingBy', { workerId: worker.id, reason });
+      this.#broadcaster.sendStandby(worker, worker.standby);
+      if (this.#standbyLogged.get(worker) === worker.standby) continue;
+      this.#standbyLogged.set(worker, worker.standby);
+      this.#events.emit('workerStandingBy', { workerId: worker.id, reason: worker.standby });
     }
     const report = this.#utilization.add(next.started - done.started, done.computeMs, done.computed.size);
     if (report === null || this.#warnedBound || report.computeShare >= 0.5) return;
@@ -448,7 +454,7 @@ export class Scheduler implements StepExecutor {
     };
     step.tasks.set(id, task);
     step.assigned.add(worker);
-    this.#standingBy.delete(worker);
+    worker.standby = null;
     this.#events.emit('taskAssigned', { workerId: worker.id, taskId: id, version: step.version, shards });
   }
 

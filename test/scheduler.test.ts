@@ -50,6 +50,7 @@ class FakeWorker implements StepWorker {
   tasksDone = 0;
   samplesDone = 0;
   computeMs = 0;
+  standby: string | null = null;
   readonly received: CoordinatorMessage[] = [];
   readonly rejections: { reason: RejectReason; detail: string }[] = [];
   readonly answered = new Set<number>();
@@ -151,7 +152,7 @@ describe('Scheduler: the step state machine', () => {
     await expect(second).rejects.toThrow(StepCancelled);
   });
 
-  it('tells a worker that got no shard in a whole step that it stands by, and why, once; its next task ends it', async () => {
+  it('tells a worker that got no shard in a whole step that it stands by, and why; its next task ends it', async () => {
     const events = new Events(silent);
     const standing: { workerId: string; reason: string }[] = [];
     events.on('workerStandingBy', (e) => standing.push(e));
@@ -179,11 +180,13 @@ describe('Scheduler: the step state machine', () => {
     const reason = 'standing by: a step has 1 shard for 2 workers, and the faster ones take them';
     expect(standing).toEqual([{ workerId: 'b', reason }]);
     expect(b.received.filter((m) => m.type === 'standby')).toEqual([{ type: 'standby', reason }]);
+    expect([a.standby, b.standby]).toEqual([null, reason]);
     // a leaves: b takes the next step's shard, and would be told again after another idle step.
     s.onGone(a, 'closed (1001)');
     s.publish(4, W0);
     const step = s.run(onePlan, 4);
     expect(b.tasks()).toHaveLength(1);
+    expect(b.standby).toBeNull();
     answerAll(s, b);
     await step;
   });
