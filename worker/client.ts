@@ -107,6 +107,8 @@ export class WorkerClient {
   };
   /** Reused buffers for result messages (a gradient each). */
   readonly #results = new MessagePool();
+  /** The last standby reason logged. */
+  #standbyLogged: string | null = null;
   /** Messages are processed one after another on this chain. */
   #queue: Promise<void> = Promise.resolve();
 
@@ -158,7 +160,9 @@ export class WorkerClient {
         return this.#task(message);
       case 'standby':
         this.stats.standby = message.reason;
-        this.#options.log.info({ reason: message.reason }, 'standing by');
+        // A worker that gets a shard now and then stands by again and again: one line per reason.
+        if (message.reason !== this.#standbyLogged) this.#options.log.info({ reason: message.reason }, 'standing by');
+        this.#standbyLogged = message.reason;
         this.#options.onProgress?.(this.stats);
         return;
       case 'stop':
