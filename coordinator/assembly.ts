@@ -8,15 +8,17 @@
 
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
+import { DEFAULTS } from '../shared/defaults.js';
 import { headerFields } from '../shared/data/hash-encoding.js';
 import type { DatasetDescriptor } from '../shared/protocol/messages.js';
 import { ShardComputer } from '../worker/compute.js';
 import { DashboardFeed } from './dashboard.js';
+import { FailedTokenThrottle, generateToken, TokenBook } from './auth.js';
 import { Events } from './events.js';
 import { Hub } from './hub.js';
-import { protectedPageRoutes, publicPageRoutes } from './pages/assets.js';
+import { dashboardPageRoutes, publicPageRoutes } from './pages/assets.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
-import { type RouteHandler, type RunningServer, startServer } from './server.js';
+import { type RouteHandler, type RunningServer, type ServerLimits, startServer, type TlsPem } from './server.js';
 import { type Recompute, StructuralVerifier, type Verifier } from './step/verifier.js';
 import type { PreparedRun } from './setup.js';
 
@@ -25,15 +27,28 @@ export type ServedRun = Pick<PreparedRun, 'config' | 'dataset' | 'datasetHash' |
 
 export interface CoordinatorSetup {
   readonly run: ServedRun;
-  /** The weights served first (workers' welcome), and their version. */
+  /** The weights served first (sent to each worker once it is ready), and their version. */
   readonly params: Float32Array;
   readonly version: number;
   readonly host: string;
   /** 0: any free port. */
   readonly port: number;
   readonly token: string;
-  /** Workers to wait for, and the bounds of a task's deadline (ms). */
-  readonly scheduler: Pick<SchedulerOptions, 'minWorkers' | 'taskTimeoutMinMs' | 'taskTimeoutMaxMs'>;
+  /** Named tokens besides it (name → token), replaceable while serving (replaceTokens). */
+  readonly namedTokens?: ReadonlyMap<string, string>;
+  /** The dashboard's read-only token (its event stream only); default: a random one. */
+  readonly dashboardToken?: string;
+  /** Workers to wait for, the bounds of a task's deadline (ms), and the misses in a row that eject a worker. */
+  readonly scheduler: Pick<
+    SchedulerOptions,
+    'minWorkers' | 'taskTimeoutMinMs' | 'taskTimeoutMaxMs' | 'ejectAfterMisses'
+  >;
+  /** What peers without a token can make the coordinator hold; each default: DEFAULTS.coordinator's. */
+  readonly limits?: Partial<ServerLimits>;
+  /** Serve https and wss with this certificate; default: http and ws. */
+  readonly tls?: TlsPem | null;
+  /** Origins, besides the coordinator's own, whose pages may open a worker WebSocket. */
+  readonly allowedOrigins?: readonly string[];
   /** ms a connection has to say hello. */
   readonly helloTimeoutMs: number;
   /** Ping period in ms; a worker silent for two periods is dropped. */
@@ -49,14 +64,23 @@ export interface CoordinatorSetup {
 
 /** A coordinator serving workers: its scheduler is the trainer's step executor. */
 export interface RunningCoordinator {
-  /** The address workers join at (a LAN address when listening on all interfaces). */
+  /** The address workers join at (a LAN address when listening on all interfaces): ws:// or wss://. */
   readonly url: string;
+  /** The same address as http:// or https://, ending in '/': the worker page. */
+  readonly pageUrl: string;
+  /** The dashboard's read-only token. */
+  readonly dashboardToken: string;
   readonly scheduler: Scheduler;
   readonly hub: Hub;
   /** Serves /events; it shows the run once the run event is emitted. */
   readonly dashboard: DashboardFeed;
   /** Largest inbound WebSocket message accepted, in bytes. */
   readonly maxPayload: number;
+  /**
+   * Makes `named` the named tokens; workers that joined with a token no longer there
+   * are disconnected. Returns the revoked names.
+   */
+  replaceTokens(named: ReadonlyMap<string, string>): string[];
   /** Tells the workers to stop, waits for them to go (at most closeGraceMs), and closes the server. */
   close(code: number, reason: string): Promise<void>;
 }
@@ -80,9 +104,23 @@ export async function startCoordinator(
     verifier: (setup.verifier ?? ((recompute) => new StructuralVerifier(recompute)))(recomputeHere(run)),
   });
   const descriptor = datasetDescriptor(run);
+  const limits = serverLimits(setup.limits);
+  const tokens = new TokenBook(setup.token, setup.namedTokens);
+  const throttle = new FailedTokenThrottle({
+    baseMs: DEFAULTS.coordinator.failedTokenDelayMs,
+    maxMs: DEFAULTS.coordinator.failedTokenMaxDelayMs,
+    forgetMs: 10 * 60_000,
+    maxAddresses: 10_000,
+  });
+  // A result carries at most one gradient per shard of the step, plus small fields.
+  const maxPayload = paramCount * 4 * numShards + 64 * 1024;
   const hub = new Hub(
     {
-      token: setup.token,
+      tokens,
+      throttle,
+      maxPayload,
+      // A few weights messages: a worker busy computing reads late, one that never reads is cut.
+      maxBufferedBytes: 4 * paramCount * 4 + (1 << 20),
       datasetHash: run.datasetHash,
       limits: { paramCount, maxNodes: numShards, wireDtype: run.config.wireDtype },
       helloTimeoutMs: setup.helloTimeoutMs,
@@ -91,18 +129,14 @@ export async function startCoordinator(
     log.child({ component: 'hub' }),
     events.child({ component: 'hub' }),
     {
-      welcome: () => {
-        const current = scheduler.currentWeights();
-        return {
-          spec: run.spec,
-          dataset: descriptor,
-          shardSize: run.config.shardSize,
-          kernels: run.config.kernels,
-          wireDtype: run.config.wireDtype,
-          version: current.version,
-          weights: current.weights.slice(),
-        };
-      },
+      // No weights: the scheduler sends them once the worker is ready (onReady).
+      welcome: () => ({
+        spec: run.spec,
+        dataset: descriptor,
+        shardSize: run.config.shardSize,
+        kernels: run.config.kernels,
+        wireDtype: run.config.wireDtype,
+      }),
       onReady: (w) => scheduler.onReady(w),
       onResult: (w, r, n) => scheduler.onResult(w, r, n),
       onGone: (w, why) => scheduler.onGone(w, why),
@@ -114,22 +148,24 @@ export async function startCoordinator(
     connections: () => hub.connections,
     globalStep: () => scheduler.version,
   });
-  const routes = new Map<string, RouteHandler>([
-    [descriptor.path, dataRoute(run)],
-    ...protectedPageRoutes(),
-    ...dashboard.routes(),
-  ]);
-  // A result carries at most one gradient per shard of the step, plus small fields.
-  const maxPayload = paramCount * 4 * numShards + 64 * 1024;
+  const dashboardToken = setup.dashboardToken ?? generateToken();
   let server: RunningServer;
   try {
     server = await startServer({
       host: setup.host,
       port: setup.port,
-      maxPayload,
-      token: setup.token,
-      protectedRoutes: routes,
-      publicRoutes: new Map(publicPageRoutes()),
+      limits,
+      tls: setup.tls ?? null,
+      tokens,
+      dashboardToken,
+      throttle,
+      protectedRoutes: new Map<string, RouteHandler>([[descriptor.path, dataRoute(run)]]),
+      dashboardRoutes: new Map(dashboard.routes()),
+      // The dashboard page is code, like the worker page: its token stays in the address
+      // bar's fragment, and only its event stream is behind a token.
+      publicRoutes: new Map([...publicPageRoutes(), ...dashboardPageRoutes()]),
+      allowedOrigins: setup.allowedOrigins ?? [],
+      log: log.child({ component: 'server' }),
       onConnection: (socket, req) => hub.accept(socket, req),
     });
   } catch (err) {
@@ -139,11 +175,19 @@ export async function startCoordinator(
   }
   const joinHost = setup.host === '0.0.0.0' || setup.host === '::' ? lanAddress() : setup.host;
   if (joinHost !== setup.host) log.info({ host: setup.host }, 'listening on all interfaces: other machines can join');
+  const hostPort = `${joinHost.includes(':') ? `[${joinHost}]` : joinHost}:${server.port}`;
   return {
-    url: `ws://${joinHost.includes(':') ? `[${joinHost}]` : joinHost}:${server.port}`,
+    url: `${server.scheme === 'https' ? 'wss' : 'ws'}://${hostPort}`,
+    pageUrl: `${server.scheme}://${hostPort}/`,
+    dashboardToken,
     scheduler,
     hub,
     dashboard,
+    replaceTokens: (named) => {
+      const revoked = tokens.replace(named);
+      hub.revoke(revoked);
+      return revoked;
+    },
     maxPayload,
     close: async (code, reason) => {
       hub.stopAll(code, reason);
@@ -161,7 +205,7 @@ export async function startCoordinator(
  */
 function recomputeHere(run: ServedRun): Recompute {
   let computer: ShardComputer | null = null;
-  return (shards, numShards, weights) => {
+  return (shards, numShards, weights, step) => {
     computer ??= new ShardComputer(
       run.spec,
       run.dataset,
@@ -169,7 +213,20 @@ function recomputeHere(run: ServedRun): Recompute {
       run.config.kernels,
       run.config.wireDtype,
     );
-    return computer.computeNodes(weights, shards, numShards);
+    return computer.computeNodes(weights, shards, numShards, step);
+  };
+}
+
+function serverLimits(given: Partial<ServerLimits> = {}): ServerLimits {
+  const d = DEFAULTS.coordinator;
+  return {
+    preHelloMaxBytes: d.preHelloMaxBytes,
+    headersTimeoutMs: d.headersTimeoutMs,
+    idleTimeoutMs: d.idleTimeoutMs,
+    keepAliveTimeoutMs: d.keepAliveTimeoutMs,
+    maxConnections: d.maxConnections,
+    maxConnectionsPerIp: d.maxConnectionsPerIp,
+    ...given,
   };
 }
 

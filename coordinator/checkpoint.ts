@@ -43,6 +43,9 @@ export interface TrainingState {
   readonly epochCorrect: number;
   readonly epochSamples: number;
   readonly epochSeconds: number;
+  /** Best validation loss at an epoch end so far (null: none yet), and epochs since; for --early-stop and --out-best. */
+  readonly bestValLoss?: number | null;
+  readonly epochsSinceBest?: number;
 }
 
 export interface Checkpoint {
@@ -308,6 +311,10 @@ function parseMetadata(text: string | undefined): Metadata {
     throw new CheckpointError('checkpoint state is incomplete or invalid');
   if (!Number.isFinite(s.epochLossSum) || !Number.isFinite(s.epochSeconds))
     throw new CheckpointError('checkpoint state has non-finite statistics');
+  if (s.bestValLoss !== undefined && s.bestValLoss !== null && !Number.isFinite(s.bestValLoss))
+    throw new CheckpointError('checkpoint state: bestValLoss must be null or a finite number');
+  if (s.epochsSinceBest !== undefined && !(Number.isInteger(s.epochsSinceBest) && s.epochsSinceBest >= 0))
+    throw new CheckpointError('checkpoint state: epochsSinceBest must be an integer ≥ 0');
   if (!Array.isArray(m.optimizer) || m.optimizer.some((n) => typeof n !== 'string' || !/^[a-z]+$/.test(n)))
     throw new CheckpointError('checkpoint optimizer state list is invalid');
   if (
@@ -320,7 +327,7 @@ function parseMetadata(text: string | undefined): Metadata {
   return m as Metadata;
 }
 
-/** Refuses a checkpoint of another run; only the number of epochs may grow. */
+/** Refuses a checkpoint of another run; only the number of epochs may grow (not under cosine or linear decay). */
 function checkIdentity(meta: Metadata, id: Identity): void {
   if (meta.datasetHash !== id.datasetHash)
     throw new CheckpointError(
@@ -332,6 +339,14 @@ function checkIdentity(meta: Metadata, id: Identity): void {
   const current = id.config as unknown as Record<string, unknown>;
   const defaults = RUN_DEFAULTS as unknown as Record<string, unknown>;
   for (const key of Object.keys(current)) {
+    // A schedule that decays to the run's end would take other rates from here on.
+    if (key === 'epochs' && (current.lrSchedule === 'cosine' || current.lrSchedule === 'linear')) {
+      if (stored.epochs !== current.epochs)
+        throw new CheckpointError(
+          `made with epochs=${JSON.stringify(stored.epochs)}; a ${String(current.lrSchedule)} schedule decays to the run's end, so --epochs cannot change on resume`,
+        );
+      continue;
+    }
     if (key === 'epochs') continue;
     // A checkpoint written before a setting existed ran with its default.
     const was = key in stored ? stored[key] : defaults[key];

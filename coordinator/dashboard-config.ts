@@ -5,7 +5,7 @@
 // own are still shown, readably, so a new option is never silently missing.
 
 import type { RunStarted } from './events.js';
-import type { ModelSpec } from '../shared/model/spec.js';
+import { formatShape, inputShapeOf, type LayerSpec, type ModelSpec } from '../shared/model/spec.js';
 
 type Row = readonly [string, string];
 
@@ -14,14 +14,26 @@ const DESCRIBED: ReadonlySet<string> = new Set([
   'data',
   'hidden',
   'activation',
+  'layers',
+  'inputShape',
   'loss',
   'epochs',
   'batchSize',
   'shardSize',
+  'optimizer',
   'lr',
   'momentum',
   'nesterov',
   'weightDecay',
+  'beta1',
+  'beta2',
+  'eps',
+  'lrSchedule',
+  'warmupSteps',
+  'lrStepSize',
+  'lrGamma',
+  'minLr',
+  'clipNorm',
   'seed',
   'valFraction',
   'standardize',
@@ -38,9 +50,10 @@ export function configRows(run: RunStarted): Row[] {
     ['loss', c.loss === null ? `${run.spec.loss} (for ${lossReason(run.spec)} data)` : run.spec.loss],
     ['epochs', String(c.epochs)],
     ['batch size', `${c.batchSize} samples, in ${shards} shard${shards === 1 ? '' : 's'} of ${c.shardSize}`],
-    ['learning rate', String(c.lr)],
-    ['momentum', c.momentum === 0 ? 'none' : `${c.momentum}${c.nesterov ? ', Nesterov' : ''}`],
+    ['optimizer', optimizerText(c)],
+    ['learning rate', scheduleText(c)],
     ['weight decay', c.weightDecay === 0 ? 'none' : String(c.weightDecay)],
+    ['gradient clipping', c.clipNorm === 0 ? 'none' : `global L2 norm at most ${c.clipNorm}`],
     ['seed', String(c.seed)],
     ['validation', validationText(run)],
   ];
@@ -54,11 +67,56 @@ export function configRows(run: RunStarted): Row[] {
   return rows;
 }
 
-/** "784-128-10 relu, cross_entropy": the dense widths, the first activation, the loss. */
+/**
+ * An MLP as "784-128-10 relu, cross_entropy" (the dense widths, the activation, the
+ * loss); any other model as its input shape and its layers in --layers syntax, e.g.
+ * "1x28x28: conv2d:16:5, relu, maxpool2d:2, flatten, dense:10, cross_entropy".
+ */
 export function modelSummary(spec: ModelSpec): string {
-  const widths = spec.layers.flatMap((l) => (l.type === 'dense' ? [l.units] : []));
-  const activation = spec.layers.find((l) => l.type !== 'dense')?.type;
-  return `${[spec.inputSize, ...widths].join('-')}${activation !== undefined ? ` ${activation}` : ''}, ${spec.loss}`;
+  const activations: ReadonlySet<string> = new Set(['relu', 'sigmoid', 'tanh']);
+  if (spec.inputShape === undefined && spec.layers.every((l) => l.type === 'dense' || activations.has(l.type))) {
+    const widths = spec.layers.flatMap((l) => (l.type === 'dense' ? [l.units] : []));
+    const activation = spec.layers.find((l) => l.type !== 'dense')?.type;
+    return `${[spec.inputSize, ...widths].join('-')}${activation !== undefined ? ` ${activation}` : ''}, ${spec.loss}`;
+  }
+  return `${formatShape(inputShapeOf(spec))}: ${spec.layers.map(layerText).join(', ')}, ${spec.loss}`;
+}
+
+/** A layer as its --layers item (defaults left out). */
+function layerText(l: LayerSpec): string {
+  switch (l.type) {
+    case 'dense':
+      return `dense:${l.units}`;
+    case 'conv2d':
+      return `conv2d:${l.out}:${l.kernel}${l.stride !== 1 || l.pad !== 0 ? `:${l.stride}${l.pad !== 0 ? `:${l.pad}` : ''}` : ''}`;
+    case 'maxpool2d':
+    case 'avgpool2d':
+      return `${l.type}:${l.kernel}${l.stride !== l.kernel ? `:${l.stride}` : ''}`;
+    case 'dropout':
+      return `dropout:${l.p}`;
+    case 'leaky_relu':
+      return `leaky_relu:${l.slope}`;
+    default:
+      return l.type;
+  }
+}
+
+function optimizerText(c: RunStarted['config']): string {
+  if (c.optimizer === 'sgd')
+    return c.momentum === 0 ? 'sgd' : `sgd, momentum ${c.momentum}${c.nesterov ? ' (Nesterov)' : ''}`;
+  return `${c.optimizer}, beta1 ${c.beta1}, beta2 ${c.beta2}, eps ${c.eps}`;
+}
+
+function scheduleText(c: RunStarted['config']): string {
+  const warmup = c.warmupSteps > 0 ? `, after ${c.warmupSteps} warmup steps` : '';
+  switch (c.lrSchedule) {
+    case 'constant':
+      return `${c.lr}${warmup}`;
+    case 'step':
+      return `${c.lr}, times ${c.lrGamma} every ${c.lrStepSize} steps${warmup}`;
+    default:
+      return `${c.lr}, ${c.lrSchedule} decay to ${c.minLr}${warmup}`;
+  }
 }
 
 function dataText(run: RunStarted): string {

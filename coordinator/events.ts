@@ -19,6 +19,17 @@ export interface RunStarted {
   readonly config: RunConfig;
 }
 
+/** How workers join a serving coordinator. */
+export interface JoinInfo {
+  readonly url: string;
+  readonly token: string;
+  /** The worker command for other machines. */
+  readonly command: string;
+  /** The worker page for a browser tab. */
+  readonly link: string;
+  readonly dashboard: string;
+}
+
 export interface WorkerJoined {
   readonly workerId: string;
   /** Ready workers, this one included. */
@@ -135,12 +146,15 @@ export interface RunDone {
   readonly weightsHash: string;
   /** True when training stopped early on request (Ctrl-C). */
   readonly interrupted: boolean;
+  /** True when --early-stop ended the run. */
+  readonly stoppedEarly?: boolean;
   /** Where the final weights were written, if anywhere. */
   readonly out: string | null;
 }
 
 export interface CoordinatorEvents {
   run: RunStarted;
+  join: JoinInfo;
   workerJoined: WorkerJoined;
   workerLeft: WorkerLeft;
   workerRejected: WorkerRejected;
@@ -164,6 +178,7 @@ const LINES: {
   readonly [K in EventKind]: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly msg: string };
 } = {
   run: { level: 'info', msg: 'run' },
+  join: { level: 'info', msg: 'join' },
   workerJoined: { level: 'info', msg: 'worker joined' },
   workerLeft: { level: 'info', msg: 'worker left' },
   workerRejected: { level: 'warn', msg: 'rejected' },
@@ -194,11 +209,14 @@ type ListenerTable = { [K in EventKind]?: Set<Listener<K>> };
 export class Events {
   readonly #log: Logger;
   readonly #listeners: ListenerTable;
+  /** Events not written as log lines (a terminal view draws them instead). */
+  readonly #quiet: ReadonlySet<EventKind>;
 
-  /** `log`: where each event is written as its line; `shared`: whose listeners to share. */
-  constructor(log: Logger, shared?: Events) {
+  /** `log`: where each event is written as its line; `shared`: whose listeners to share; `quiet`: kinds not logged. */
+  constructor(log: Logger, shared?: Events, quiet?: ReadonlySet<EventKind>) {
     this.#log = log;
     this.#listeners = shared === undefined ? {} : shared.#listeners;
+    this.#quiet = quiet ?? (shared === undefined ? new Set() : shared.#quiet);
   }
 
   /** The same listeners, writing through `log.child(bindings)` (e.g. a component's). */
@@ -218,7 +236,7 @@ export class Events {
   /** Logs the event as its line, then hands it to the listeners. */
   emit<K extends EventKind>(kind: K, event: CoordinatorEvents[K]): void {
     const { level, msg } = LINES[kind];
-    this.#log[level](event as object, msg);
+    if (!this.#quiet.has(kind)) this.#log[level](event as object, msg);
     const set = (this.#listeners as { [J in K]?: Set<Listener<J>> })[kind];
     if (set !== undefined) for (const listener of set) listener(event);
   }

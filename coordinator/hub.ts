@@ -1,9 +1,12 @@
 // Worker connections: the handshake, heartbeats, decoding, and rejection of bad
 // input. Each connection walks an explicit state machine
-//   awaiting_hello → loading (welcome sent, worker fetching data) → ready → closed
+//   awaiting_hello → authenticating (its address's wait for failed tokens)
+//     → loading (welcome sent, worker fetching data) → ready → closed
 // and the hub tells the scheduler only about ready workers, their results and their
 // departure. Bad input never throws out of here: it is logged with the worker id,
 // the worker is disconnected with a close code, and the scheduler reassigns its work.
+// Until its hello is accepted a connection may send only small messages (the server's
+// limit); a worker that stops reading is dropped once its unsent bytes pass a bound.
 
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
@@ -11,19 +14,39 @@ import type { RawData, WebSocket } from 'ws';
 import { messageBytes } from '../shared/node/message-bytes.js';
 import { CloseCode, PROTOCOL_VERSION, ProtocolError, type RejectReason } from '../shared/protocol/codes.js';
 import { decodeWorkerMessage, encode, type WorkerMessageLimits } from '../shared/protocol/codec.js';
-import type { ResultMessage, WelcomeMessage, WorkerKind, WorkerMessage } from '../shared/protocol/messages.js';
-import { tokensMatch } from './auth.js';
+import type {
+  HelloMessage,
+  ResultMessage,
+  WelcomeMessage,
+  WorkerKind,
+  WorkerMessage,
+} from '../shared/protocol/messages.js';
+import { addressKey, type FailedTokenThrottle, MAIN_TOKEN_NAME, type TokenCheck } from './auth.js';
 import type { Events } from './events.js';
 
-export type ConnectionState = 'awaiting_hello' | 'loading' | 'ready' | 'closed';
+export type ConnectionState = 'awaiting_hello' | 'authenticating' | 'loading' | 'ready' | 'closed';
+
+/** What a connection may hold or send, and what it does past those bounds. */
+interface ConnectionLimits {
+  /** Unsent bytes the coordinator holds for it at most. */
+  readonly maxBufferedBytes: number;
+  /** Called once, soon after a send leaves more than maxBufferedBytes unsent. */
+  readonly onUnread: () => void;
+}
 
 export class WorkerConnection {
   readonly id: string;
   readonly remote: string;
-  readonly log: Logger;
+  /** Bound to the worker's id, and once it is in, to its token's name. */
+  log: Logger;
+  /** The name of the token it joined with (auth.ts), once it is in. */
+  tokenName: string | null = null;
   readonly #socket: WebSocket;
   readonly #onReject: (reason: RejectReason, detail: string) => void;
+  readonly #limits: ConnectionLimits;
   state: ConnectionState = 'awaiting_hello';
+  /** Its unsent bytes passed the bound (reported once). */
+  #unread = false;
   kind: WorkerKind | null = null;
   agent = '';
   /** Tasks completed and samples computed, for the logs and the dashboard. */
@@ -41,15 +64,25 @@ export class WorkerConnection {
     remote: string,
     log: Logger,
     onReject: (reason: RejectReason, detail: string) => void,
+    limits: ConnectionLimits,
   ) {
     this.id = id;
     this.#socket = socket;
     this.remote = remote;
     this.log = log;
     this.#onReject = onReject;
+    this.#limits = limits;
   }
 
-  /** Disconnects the worker for a bad result (close code BAD_RESULT); its work is reassigned. */
+  /** Lets the authenticated worker send messages of up to `maxPayload` bytes (results). */
+  admit(maxPayload: number): void {
+    raiseMaxPayload(this.#socket, maxPayload);
+  }
+
+  /**
+   * Disconnects the worker for a bad result (close code BAD_RESULT), or for missing its
+   * deadlines (`too_slow`, close code TOO_SLOW); its work is reassigned.
+   */
   reject(reason: RejectReason, detail: string): void {
     this.#onReject(reason, detail);
   }
@@ -64,6 +97,11 @@ export class WorkerConnection {
       return;
     }
     this.#socket.send(bytes, { binary: true }, onSent === undefined ? undefined : () => onSent());
+    if (!this.#unread && this.#socket.bufferedAmount > this.#limits.maxBufferedBytes) {
+      this.#unread = true;
+      // Not from inside send: the caller (the scheduler, mid-dispatch) finishes first.
+      queueMicrotask(this.#limits.onUnread);
+    }
   }
 
   close(code: number, reason: string): void {
@@ -94,7 +132,14 @@ export interface HubHandlers {
 }
 
 export interface HubOptions {
-  readonly token: string;
+  /** Who may join, and under which token name. */
+  readonly tokens: TokenCheck;
+  /** Where failed tokens are counted, per address (shared with the HTTP routes). */
+  readonly throttle: FailedTokenThrottle;
+  /** Largest message an authenticated worker may send, in bytes (before hello: the server's small limit). */
+  readonly maxPayload: number;
+  /** Unsent bytes held for one worker at most; a worker past it does not read, and is dropped. */
+  readonly maxBufferedBytes: number;
   readonly datasetHash: string;
   readonly limits: WorkerMessageLimits;
   /** A connection must say hello within this many ms. */
@@ -109,6 +154,8 @@ export class Hub {
   readonly #events: Events;
   readonly #handlers: HubHandlers;
   readonly #connections = new Set<WorkerConnection>();
+  /** Each connection's address key (auth.ts), for the failed-token throttle. */
+  readonly #addresses = new Map<WorkerConnection, string>();
   readonly #heartbeat: NodeJS.Timeout;
   #drainWaiters: (() => void)[] = [];
   #nextId = 1;
@@ -131,13 +178,20 @@ export class Hub {
   accept(socket: WebSocket, req: IncomingMessage): void {
     const id = `w${this.#nextId++}`;
     const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    const address = addressKey(req.socket.remoteAddress ?? '?');
     const worker: WorkerConnection = new WorkerConnection(
       id,
       socket,
       remote,
       this.#log.child({ workerId: id }),
-      (reason, detail) => this.#reject(worker, CloseCode.BAD_RESULT, detail, reason),
+      (reason, detail) =>
+        this.#reject(worker, reason === 'too_slow' ? CloseCode.TOO_SLOW : CloseCode.BAD_RESULT, detail, reason),
+      {
+        maxBufferedBytes: this.#options.maxBufferedBytes,
+        onUnread: () => this.#dropUnread(worker),
+      },
     );
+    this.#addresses.set(worker, address);
     this.#connections.add(worker);
     const helloTimer = setTimeout(() => {
       if (worker.state === 'awaiting_hello')
@@ -153,6 +207,7 @@ export class Hub {
     socket.on('close', (code: number, reason: Buffer) => {
       clearTimeout(helloTimer);
       this.#connections.delete(worker);
+      this.#addresses.delete(worker);
       if (this.#connections.size === 0) for (const wake of this.#drainWaiters.splice(0)) wake();
       this.#markGone(worker, `closed (${code}${reason.length > 0 ? ` ${reason.toString()}` : ''})`);
     });
@@ -162,6 +217,17 @@ export class Hub {
       this.#events.emit('workerRejected', { workerId: id, reason, detail: err.message, remote });
       this.#markGone(worker, `rejected (${err.message})`);
     });
+  }
+
+  /** Disconnects every worker that joined with one of these token names (close code UNAUTHORIZED). */
+  revoke(names: readonly string[]): void {
+    const revoked = new Set(names);
+    for (const w of this.#connections) {
+      if (w.tokenName === null || !revoked.has(w.tokenName) || w.state === 'closed') continue;
+      w.log.warn({ tokenName: w.tokenName }, 'token revoked; disconnecting');
+      w.close(CloseCode.UNAUTHORIZED, 'token revoked');
+      this.#markGone(w, `token ${w.tokenName} revoked`);
+    }
   }
 
   /** Tells every connected worker to stop, with a reason, and closes. */
@@ -213,26 +279,9 @@ export class Hub {
       case 'hello': {
         if (worker.state !== 'awaiting_hello')
           return this.#reject(worker, CloseCode.PROTOCOL_ERROR, 'second hello', 'unexpected');
-        if (!tokensMatch(this.#options.token, message.token)) {
-          worker.log.warn({ remote: worker.remote }, 'rejected: wrong or missing token');
-          worker.state = 'closed';
-          worker.close(CloseCode.UNAUTHORIZED, 'wrong or missing token');
-          return;
-        }
-        if (message.protocol !== PROTOCOL_VERSION) {
-          return this.#reject(
-            worker,
-            CloseCode.VERSION_MISMATCH,
-            `protocol ${message.protocol} not supported (coordinator speaks ${PROTOCOL_VERSION})`,
-            'version',
-          );
-        }
-        worker.kind = message.kind;
-        worker.agent = message.agent;
-        worker.state = 'loading';
-        const w = this.#handlers.welcome();
-        worker.send(encode({ type: 'welcome', protocol: PROTOCOL_VERSION, workerId: worker.id, ...w }));
-        worker.log.debug({ kind: worker.kind, agent: worker.agent, remote: worker.remote }, 'welcomed');
+        worker.state = 'authenticating';
+        const address = this.#addresses.get(worker) ?? '?';
+        this.#options.throttle.afterDelay(address, () => this.#authenticate(worker, message, address));
         return;
       }
       case 'ready': {
@@ -262,6 +311,47 @@ export class Hub {
     }
   }
 
+  /** The token of a hello, checked once its address's wait for earlier failures is over. */
+  #authenticate(worker: WorkerConnection, hello: HelloMessage, address: string): void {
+    if (worker.state !== 'authenticating') return; // gone while it waited
+    const tokenName = this.#options.tokens.match(hello.token);
+    if (tokenName === null) {
+      this.#options.throttle.failed(address);
+      worker.log.warn({ remote: worker.remote }, 'rejected: wrong or missing token');
+      worker.state = 'closed';
+      worker.close(CloseCode.UNAUTHORIZED, 'wrong or missing token');
+      return;
+    }
+    this.#options.throttle.succeeded(address);
+    if (hello.protocol !== PROTOCOL_VERSION) {
+      return this.#reject(
+        worker,
+        CloseCode.VERSION_MISMATCH,
+        `protocol ${hello.protocol} not supported (coordinator speaks ${PROTOCOL_VERSION})`,
+        'version',
+      );
+    }
+    worker.kind = hello.kind;
+    worker.tokenName = tokenName;
+    worker.log = worker.log.child({ tokenName });
+    // The dashboard and the join/leave lines show the agent: a named token is part of who it is.
+    worker.agent = tokenName === MAIN_TOKEN_NAME ? hello.agent : `${hello.agent} [${tokenName}]`;
+    worker.state = 'loading';
+    worker.admit(this.#options.maxPayload);
+    const w = this.#handlers.welcome();
+    worker.send(encode({ type: 'welcome', protocol: PROTOCOL_VERSION, workerId: worker.id, ...w }));
+    worker.log.debug({ kind: worker.kind, agent: worker.agent, remote: worker.remote }, 'welcomed');
+  }
+
+  /** A worker whose unsent bytes passed the bound: cut at once (a close frame would queue behind them). */
+  #dropUnread(worker: WorkerConnection): void {
+    if (worker.state === 'closed') return;
+    const detail = `more than ${this.#options.maxBufferedBytes} bytes sent to it are still unread`;
+    this.#events.emit('workerRejected', { workerId: worker.id, reason: 'not_reading', detail, remote: worker.remote });
+    this.#markGone(worker, 'rejected (not_reading)');
+    worker.terminate();
+  }
+
   /** Logs a rejection with the worker id and disconnects; the scheduler reassigns its work. */
   #reject(worker: WorkerConnection, code: number, detail: string, reason: RejectReason = 'unexpected'): void {
     this.#events.emit('workerRejected', { workerId: worker.id, reason, detail, remote: worker.remote });
@@ -289,4 +379,18 @@ export class Hub {
     }
     for (const w of this.#connections) w.ping();
   }
+}
+
+/**
+ * Raises one socket's largest accepted message, once its peer has authenticated. ws
+ * fixes maxPayload per server and has no public way to change it per socket (a
+ * change was proposed and declined upstream), so this sets the receiver's limit,
+ * which it checks against each frame's declared length before buffering any of it.
+ * Throws if ws no longer has that field, so an upgrade cannot silently drop the limit.
+ */
+function raiseMaxPayload(socket: WebSocket, bytes: number): void {
+  const receiver = (socket as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
+  if (receiver === undefined || receiver === null || typeof receiver._maxPayload !== 'number')
+    throw new Error('ws internals changed: cannot raise a socket maxPayload (see coordinator/hub.ts)');
+  receiver._maxPayload = bytes;
 }

@@ -13,6 +13,9 @@ import type { PreparedRun } from './setup.js';
 import type { StepPlan } from './plan.js';
 import type { StepExecutor } from './trainer.js';
 
+/** run() lets the event loop turn at most this often (a turn costs microseconds, an MLP step ~0.2 ms). */
+const YIELD_EVERY_MS = 20;
+
 export interface LocalExecutorOptions {
   /** Compute threads; 1 computes on this thread, without a pool. */
   readonly threads: number;
@@ -26,6 +29,8 @@ export class LocalExecutor implements StepExecutor {
   #crash: string | null = null;
   #weights: Float32Array | null = null;
   #version = -1;
+  /** performance.now() when run() last let the event loop turn. */
+  #lastYield = 0;
 
   readonly #wireDtype: WireDtype;
   /** The weights rounded to the wire dtype, as workers would receive them (bf16 only). */
@@ -74,10 +79,16 @@ export class LocalExecutor implements StepExecutor {
   async run(plan: StepPlan, version: number): Promise<PartialGradient> {
     if (this.#weights === null || version !== this.#version)
       throw new Error(`local executor has weights version ${this.#version}, step needs ${version}`);
+    // Computing on this thread never leaves the microtask queue: let the event loop turn
+    // now and then, or a signal (Ctrl-C) would wait for the whole run.
+    if (performance.now() - this.#lastYield > YIELD_EVERY_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      this.#lastYield = performance.now();
+    }
     const shards = plan.shards.map((indices, id) => ({ id, indices }));
     let nodes: Awaited<ReturnType<GradientComputer['computeNodes']>>;
     try {
-      nodes = await this.#computer.computeNodes(this.#weights, shards, shards.length);
+      nodes = await this.#computer.computeNodes(this.#weights, shards, shards.length, version);
     } catch (err) {
       if (this.#crash !== null) throw new ComputeError(this.#crash);
       throw err;

@@ -3,26 +3,62 @@
 // more workers can join from other machines.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { DEFAULTS } from '../shared/defaults.js';
+import { ConfigError } from '../shared/errors.js';
 import { CloseCode } from '../shared/protocol/codes.js';
 import { startCoordinator } from './assembly.js';
 import { generateToken } from './auth.js';
 import type { CoordinatorOptions } from './commands/options.js';
-import { Events } from './events.js';
+import { Events, type JoinInfo } from './events.js';
 import { createLogger } from '../shared/node/logger.js';
-import { announceRun, trainerOptions, trainToEnd } from './run-train.js';
-import { prepareRun } from './setup.js';
-import { Trainer } from './trainer.js';
+import { announceRun, trainAndWrite, trainerOptions } from './run-train.js';
+import type { TlsPem } from './server.js';
+import { prepareRun, type PreparedRun } from './setup.js';
+import { readTokenFile, watchTokenFile } from './token-file.js';
+import { Trainer, type TrainSummary } from './trainer.js';
+import { TerminalView, wantsView } from './terminal-view.js';
+import { DivergedError } from '../shared/errors.js';
 
 export async function runCoordinator(options: CoordinatorOptions): Promise<number> {
+  const view = wantsView(options);
   const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
-  const events = new Events(log);
-  const run = prepareRun(options.config);
+  const events = view ? new Events(log, undefined, TerminalView.DRAWN) : new Events(log);
+  if (view) new TerminalView(process.stdout, events, true);
+  try {
+    await serveAndTrain(prepareRun(options.config), options, log, events, { signals: true });
+    return 0;
+  } catch (err) {
+    if (!(err instanceof DivergedError)) throw err;
+    log.error({ err: err.message }, 'diverged');
+    return 1;
+  }
+}
+
+/**
+ * Serves `run` to workers and trains with them to the end, writing options.out; throws
+ * DivergedError when training diverges. `signals`: Ctrl-C stops after the current step
+ * (a library caller stops through the trainer `onTrainer` gets, with where workers join).
+ */
+export async function serveAndTrain(
+  run: PreparedRun,
+  options: CoordinatorOptions,
+  log: Logger,
+  events: Events,
+  hooks: {
+    readonly signals: boolean;
+    readonly onTrainer?: (trainer: Trainer, join: { url: string; token: string }) => void;
+    /** Told how workers join, once the coordinator listens. */
+    readonly onJoin?: (join: JoinInfo) => void;
+  },
+): Promise<{ readonly summary: TrainSummary; readonly trainer: Trainer }> {
   const trainerOpts = trainerOptions(run, options, log, events);
   const token = options.token ?? generateToken();
+  const tls = options.tls === null ? null : readTls(options.tls);
+  const namedTokens = options.tokensFile === null ? null : readTokenFile(options.tokensFile);
   const coordinator = await startCoordinator(
     {
       run,
@@ -31,10 +67,16 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
       host: options.host,
       port: options.port,
       token,
+      ...(namedTokens === null ? {} : { namedTokens }),
+      ...(options.dashboardToken === null ? {} : { dashboardToken: options.dashboardToken }),
+      tls,
+      allowedOrigins: options.allowedOrigins,
+      limits: options.limits,
       scheduler: {
         minWorkers: options.minWorkers,
         taskTimeoutMinMs: options.taskTimeoutMinMs,
         taskTimeoutMaxMs: options.taskTimeoutMaxMs,
+        ejectAfterMisses: options.ejectAfterMisses,
       },
       helloTimeoutMs: DEFAULTS.coordinator.helloTimeoutMs,
       heartbeatMs: DEFAULTS.coordinator.heartbeatMs,
@@ -43,23 +85,29 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     log,
     events,
   );
-  const { url, scheduler } = coordinator;
-  // The join link opens the worker page (a browser tab becomes a worker); the dashboard sits beside it.
-  const page = `${url.replace(/^ws/, 'http')}/`;
-  log.info(
-    {
-      url,
-      token,
-      command: `npx flocktrain worker --url ${url} --token ${token}`,
-      link: `${page}?token=${token}`,
-      dashboard: `${page}dashboard?token=${token}`,
-    },
-    'join',
-  );
+  const { url, pageUrl, scheduler } = coordinator;
+  // The join link opens the worker page (a browser tab becomes a worker); the dashboard
+  // sits beside it. Tokens ride in the fragment, which a browser never sends: not to
+  // this server's or a proxy's log, nor in a Referer.
+  const join: JoinInfo = {
+    url,
+    token,
+    command: `npx flocktrain worker --url ${url} --token ${token}`,
+    link: `${pageUrl}#token=${token}`,
+    dashboard: `${pageUrl}dashboard#token=${coordinator.dashboardToken}`,
+  };
+  events.emit('join', join);
+  hooks.onJoin?.(join);
   announceRun(events, run);
+  const stopWatching =
+    options.tokensFile === null
+      ? () => {}
+      : watchTokenFile(options.tokensFile, (named) => coordinator.replaceTokens(named), log);
 
   const trainer = new Trainer(run, scheduler, log, trainerOpts);
-  const children = spawnLocalWorkers(options.workers, url, token, log);
+  hooks.onTrainer?.(trainer, { url, token });
+  // A self-signed certificate is the local workers' CA (a CA-signed one verifies either way).
+  const children = spawnLocalWorkers(options.workers, url, token, log, options.tls?.certFile ?? null);
   let interrupts = 0;
   const onSignal = (): void => {
     interrupts++;
@@ -68,26 +116,52 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     if (interrupts > 1) scheduler.cancel('interrupted');
     else scheduler.cancelWhenStarved('interrupted');
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  let outcome: { readonly code: number; readonly interrupted: boolean } = { code: 0, interrupted: false };
+  if (hooks.signals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  let summary: TrainSummary | null = null;
   try {
-    outcome = await trainToEnd(trainer, run, options.out, events, log);
+    summary = await trainAndWrite(trainer, run, options.out, events);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    stopWatching();
     // Interrupted: remote workers keep trying to reconnect, for a resumed coordinator.
-    if (outcome.interrupted) await coordinator.close(CloseCode.SHUTDOWN, 'coordinator interrupted');
+    if (summary?.interrupted === true) await coordinator.close(CloseCode.SHUTDOWN, 'coordinator interrupted');
     else await coordinator.close(CloseCode.DONE, 'training finished');
     // Connected workers got the stop message and exit by themselves; any still starting
     // up (never connected) are told by signal.
     await waitForExit(children, 1500, 'SIGTERM');
     await waitForExit(children, 3000, 'SIGKILL');
   }
-  return outcome.code;
+  return { summary, trainer };
 }
 
-export function spawnLocalWorkers(count: number, url: string, token: string, log: Logger): ChildProcess[] {
+/** The PEM files of --tls-cert and --tls-key, read now so a bad path is one line before anything listens. */
+function readTls(files: { readonly certFile: string; readonly keyFile: string }): TlsPem {
+  const read = (file: string, flag: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`${flag} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  };
+  const pem = { cert: read(files.certFile, '--tls-cert'), key: read(files.keyFile, '--tls-key') };
+  if (!pem.cert.includes('-----BEGIN CERTIFICATE-----'))
+    throw new ConfigError(`--tls-cert ${files.certFile}: not a PEM certificate`);
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem.key))
+    throw new ConfigError(`--tls-key ${files.keyFile}: not a PEM private key`);
+  return pem;
+}
+
+export function spawnLocalWorkers(
+  count: number,
+  url: string,
+  token: string,
+  log: Logger,
+  caFile: string | null = null,
+): ChildProcess[] {
   const cli = fileURLToPath(new URL('./cli/bin.js', import.meta.url));
   // The workers share this machine's cores: more compute threads than cores only
   // adds switching and messages (same bits either way).
@@ -111,6 +185,7 @@ export function spawnLocalWorkers(count: number, url: string, token: string, log
         'json',
         '--log-level',
         'warn',
+        ...(caFile === null ? [] : ['--ca', caFile]),
       ],
       {
         stdio: ['ignore', 'inherit', 'inherit'],

@@ -10,9 +10,11 @@ import type { TrainOptions } from './commands/options.js';
 import { Events } from './events.js';
 import { LocalExecutor } from './local-executor.js';
 import { createLogger } from '../shared/node/logger.js';
-import { checkOutPath, readModelFile, writeModelFileOrRescue } from './model-file.js';
+import { recordMetrics } from './metrics-csv.js';
+import { checkOutPath, readModelFile, writeModelFile, writeModelFileOrRescue } from './model-file.js';
 import { prepareRun, type PreparedRun } from './setup.js';
-import { Trainer, type TrainerOptions } from './trainer.js';
+import { TerminalView, wantsView } from './terminal-view.js';
+import { Trainer, weightsHash, type TrainerOptions, type TrainSummary } from './trainer.js';
 
 export function initialParams(run: PreparedRun, init: string | null): Float32Array {
   return init === null ? initParams(run.spec, run.config.seed) : readModelFile(init, run.spec);
@@ -21,7 +23,10 @@ export function initialParams(run: PreparedRun, init: string | null): Float32Arr
 /** Where an interrupted or diverged run without --checkpoint-dir saves its state (relative to the cwd). */
 export const RESCUE_DIR = 'flocktrain-checkpoints';
 
-/** The trainer's start and checkpoint options from the command line (shared with the coordinator). */
+/**
+ * The trainer's start, checkpoint and output options from the command line (shared with
+ * the coordinator); starts --metrics-csv's recording on `events`.
+ */
 export function trainerOptions(run: PreparedRun, options: TrainOptions, log: Logger, events: Events): TrainerOptions {
   if (options.out !== null) checkOutPath(options.out); // a bad --out fails now, not after training
   let resume = null;
@@ -34,7 +39,19 @@ export function trainerOptions(run: PreparedRun, options: TrainOptions, log: Log
     log.info({ path, epoch: checkpoint.state.epoch + 1, step: checkpoint.state.globalStep }, 'resuming');
     resume = checkpoint;
   }
+  if (options.metricsCsv) recordMetrics(events, options.metricsCsv);
+  const outBest = options.outBest ?? null;
+  if (outBest !== null) checkOutPath(outBest);
   return {
+    earlyStop: options.earlyStop ?? 0,
+    ...(outBest === null
+      ? {}
+      : {
+          onBest: (params: Float32Array, epoch: number, valLoss: number) => {
+            writeModelFile(outBest, run.spec, params, run.config, weightsHash(params), run.input);
+            log.info({ path: outBest, epoch, valLoss }, 'best weights so far');
+          },
+        }),
     logEvery: options.logEvery,
     initialParams: resume?.params ?? initialParams(run, options.init),
     checkpoint:
@@ -61,9 +78,31 @@ export function announceRun(events: Events, run: PreparedRun): void {
 
 /**
  * Trains to the end or to a requested stop, writes the weights to `out`, and says
- * 'done'. A diverged run says so instead: exit code 1 (its last good state is saved
- * by the trainer). Shared by `train` and `coordinator`.
+ * 'done'. Throws DivergedError when training diverges (its last good state is saved by
+ * the trainer). The library's train() ends here; the commands end in trainToEnd.
  */
+export async function trainAndWrite(
+  trainer: Trainer,
+  run: PreparedRun,
+  out: string | null,
+  events: Events,
+): Promise<TrainSummary> {
+  const summary = await trainer.train();
+  if (out !== null)
+    writeModelFileOrRescue(
+      out,
+      run.spec,
+      trainer.params,
+      run.config,
+      summary.weightsHash,
+      () => trainer.rescue(),
+      run.input,
+    );
+  events.emit('done', { ...summary, out });
+  return summary;
+}
+
+/** trainAndWrite for a command: a diverged run is exit code 1, said in one log line. Shared by `train` and `coordinator`. */
 export async function trainToEnd(
   trainer: Trainer,
   run: PreparedRun,
@@ -72,10 +111,7 @@ export async function trainToEnd(
   log: Logger,
 ): Promise<{ readonly code: number; readonly interrupted: boolean }> {
   try {
-    const summary = await trainer.train();
-    if (out !== null)
-      writeModelFileOrRescue(out, run.spec, trainer.params, run.config, summary.weightsHash, () => trainer.rescue());
-    events.emit('done', { ...summary, out });
+    const summary = await trainAndWrite(trainer, run, out, events);
     return { code: 0, interrupted: summary.interrupted };
   } catch (err) {
     if (!(err instanceof DivergedError)) throw err;
@@ -86,8 +122,10 @@ export async function trainToEnd(
 
 /** `threads`: compute threads (--threads; 1: this thread only). */
 export async function runTrain(options: TrainOptions, threads = 1): Promise<number> {
+  const view = wantsView(options);
   const log = createLogger(options.logFormat, options.logLevel, 'flocktrain');
-  const events = new Events(log);
+  const events = view ? new Events(log, undefined, TerminalView.DRAWN) : new Events(log);
+  if (view) new TerminalView(process.stdout, events, false);
   const run = prepareRun(options.config);
   announceRun(events, run);
   const executor = new LocalExecutor(run, {

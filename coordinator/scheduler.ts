@@ -333,6 +333,7 @@ export class Scheduler implements StepExecutor {
     this.stats.tensorBytes += result.grads.byteLength;
     step.drop(task);
     this.#roster.measure(worker, task.samples, performance.now() - task.sentAt);
+    this.#tightenDeadlines(step);
     worker.tasksDone++;
     worker.samplesDone += task.samples;
     worker.computeMs += result.computeMs;
@@ -437,7 +438,8 @@ export class Scheduler implements StepExecutor {
       shards: shards.map((s) => ({ id: s, indices: step.plan.shards[s] })),
     });
     const { nodes, counts, samples } = step.cover(shards);
-    const timer = setTimeout(() => this.#expire(step, id), this.#roster.deadline(worker, samples));
+    const deadline = this.#roster.deadline(worker, samples);
+    const timer = setTimeout(() => this.#expire(step, id), deadline);
     timer.unref();
     const task: Task = {
       id,
@@ -448,6 +450,7 @@ export class Scheduler implements StepExecutor {
       counts,
       samples,
       sentAt,
+      dueAt: sentAt + deadline,
       timer,
       expired: false,
       answered: false,
@@ -470,7 +473,29 @@ export class Scheduler implements StepExecutor {
       shards: open,
       waitedMs: Math.round(performance.now() - task.sentAt),
     });
+    // Ejected before the shards go out again, so they go to the others.
+    if (this.#roster.missed(task.worker))
+      task.worker.reject('too_slow', `missed ${this.#roster.ejectAfterMisses} task deadlines in a row`);
     this.#dispatch(step);
+  }
+
+  /**
+   * Brings forward the deadlines of tasks out to workers not yet measured: set while
+   * no worker was (a fixed allowance, roster.ts), they shrink to what the fleet's speed
+   * implies once one is, so workers that join first and never answer hold a step only
+   * until the first result shows how long a task takes.
+   */
+  #tightenDeadlines(step: StepRun): void {
+    const now = performance.now();
+    for (const task of step.tasks.values()) {
+      if (task.expired || task.answered) continue;
+      const due = task.sentAt + this.#roster.deadline(task.worker, task.samples);
+      if (due >= task.dueAt) continue;
+      clearTimeout(task.timer);
+      task.dueAt = due;
+      task.timer = setTimeout(() => this.#expire(step, task.id), Math.max(0, due - now));
+      task.timer.unref();
+    }
   }
 }
 

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { gatherRows } from '../shared/data/gather.js';
-import { DivergedError, StepCancelled } from '../shared/errors.js';
+import { ConfigError, DivergedError, StepCancelled } from '../shared/errors.js';
 import type { PartialGradient } from '../shared/gradient.js';
 import { Network } from '../shared/model/network.js';
 import { createOptimizer } from '../shared/optim/create.js';
@@ -52,6 +52,10 @@ export interface TrainerOptions {
   readonly rescueDir?: string | null;
   /** Where steps and epochs are announced; default: only as lines on the trainer's log. */
   readonly events?: Events;
+  /** Stop after this many epochs without a better validation loss; 0 or absent: never. */
+  readonly earlyStop?: number;
+  /** Told the weights at each epoch end whose validation loss beats every earlier one (copy what you keep). */
+  readonly onBest?: (params: Float32Array, epoch: number, valLoss: number) => void;
 }
 
 export interface CheckpointPolicy {
@@ -70,6 +74,8 @@ export interface TrainSummary {
   readonly weightsHash: string;
   /** True when training stopped early on request (Ctrl-C). */
   readonly interrupted: boolean;
+  /** True when --early-stop ended the run: the validation loss stopped improving. */
+  readonly stoppedEarly: boolean;
 }
 
 const EVAL_BATCH = 256;
@@ -80,6 +86,7 @@ export class Trainer {
   readonly #run: PreparedRun;
   readonly #executor: StepExecutor;
   readonly #events: Events;
+  readonly #log: Logger;
   readonly #options: TrainerOptions;
   readonly #evalNet: Network;
   readonly #schedule: LrScheduleOptions;
@@ -94,6 +101,7 @@ export class Trainer {
     this.#run = run;
     this.#executor = executor;
     this.#events = options.events ?? new Events(log);
+    this.#log = log;
     this.#options = options;
     const c = run.config;
     const initial = options.resume?.params ?? options.initialParams;
@@ -115,6 +123,8 @@ export class Trainer {
       epochSamples: 0,
       epochSeconds: 0,
     };
+    if ((options.earlyStop ?? 0) > 0 && run.split.val.length === 0)
+      throw new ConfigError('--early-stop needs validation samples (--val-fraction > 0)');
     this.#evalNet = new Network(run.spec, EVAL_BATCH, run.config.kernels);
     this.#checkpoints = new CheckpointWriter({ spec: run.spec, config: run.config, datasetHash: run.datasetHash }, log);
   }
@@ -138,6 +148,7 @@ export class Trainer {
     this.#executor.publish(this.#state.version, this.params);
     let lastEval: { loss: number; accuracy: number } | null = null;
     const firstEpoch = this.#state.epoch;
+    let stoppedEarly = false;
     while (this.#state.epoch < config.epochs && !this.#stopRequested) {
       const epoch = this.#state.epoch;
       const started = performance.now() - this.#state.epochSeconds * 1000;
@@ -223,6 +234,8 @@ export class Trainer {
         valAccuracy: lastEval && isClassification ? round(lastEval.accuracy) : null,
         seconds: round((performance.now() - started) / 1000, 3),
       });
+      const improved = lastEval !== null && lastEval.loss < (s.bestValLoss ?? Number.POSITIVE_INFINITY);
+      if (improved && lastEval !== null) this.#options.onBest?.(this.params, epoch + 1, lastEval.loss);
       this.#state = {
         ...s,
         epoch: epoch + 1,
@@ -231,8 +244,19 @@ export class Trainer {
         epochCorrect: 0,
         epochSamples: 0,
         epochSeconds: 0,
+        bestValLoss: improved && lastEval !== null ? lastEval.loss : (s.bestValLoss ?? null),
+        epochsSinceBest: improved ? 0 : (s.epochsSinceBest ?? 0) + 1,
       };
       if (this.#options.checkpoint !== null) this.#checkpoint();
+      const patience = this.#options.earlyStop ?? 0;
+      if (patience > 0 && (this.#state.epochsSinceBest ?? 0) >= patience && this.#state.epoch < config.epochs) {
+        this.#log.info(
+          { epoch: epoch + 1, bestValLoss: this.#state.bestValLoss, patience },
+          'early stop: no better validation loss',
+        );
+        stoppedEarly = true;
+        break;
+      }
     }
     const interrupted = this.#stopRequested && this.#state.epoch < config.epochs;
     if (interrupted) this.#checkpoint(true);
@@ -243,6 +267,7 @@ export class Trainer {
       valAccuracy: lastEval && this.#run.dataset.kind === 'classification' ? lastEval.accuracy : null,
       weightsHash: weightsHash(this.params),
       interrupted,
+      stoppedEarly,
     };
   }
 
@@ -273,6 +298,7 @@ export class Trainer {
   #applyStep(result: PartialGradient, epoch: number, step: number): void {
     // The batch mean and the update; a non-finite mean leaves the weights untouched.
     const lr = this.#lrAt(this.#state.globalStep);
+    if (this.#run.config.clipNorm > 0) clipGlobalNorm(result.grad, result.count, this.#run.config.clipNorm);
     if (!this.optimizer.stepBatch(this.params, result.grad, result.count, lr)) throw new DivergedError(epoch + 1, step);
     const version = this.#state.version + 1;
     this.#state = { ...this.#state, version, globalStep: this.#state.globalStep + 1 };
@@ -297,6 +323,24 @@ export class Trainer {
     }
     return { loss: lossSum / val.length, accuracy: correct / val.length };
   }
+}
+
+/**
+ * Rescales the gradient sum `grad` (of `count` samples) in place so that the batch mean
+ * grad/count has global L2 norm at most `maxNorm` (torch.nn.utils.clip_grad_norm_ on the
+ * mean). The norm is summed in double in index order; a non-finite norm leaves grad as
+ * it is, for the optimizer to refuse.
+ */
+export function clipGlobalNorm(grad: Float32Array, count: number, maxNorm: number): void {
+  let sq = 0;
+  for (let i = 0; i < grad.length; i++) {
+    const g = grad[i] / count;
+    sq += g * g;
+  }
+  const norm = Math.sqrt(sq);
+  if (!(norm > maxNorm) || !Number.isFinite(norm)) return;
+  const scale = maxNorm / norm;
+  for (let i = 0; i < grad.length; i++) grad[i] *= scale;
 }
 
 /** Hex SHA-256 of the flat weight bytes: equal hashes mean bit-identical weights. */

@@ -6,6 +6,8 @@
 //   3. single-process training samples/s (batch 64, plain SGD lr 0.1, momentum 0);
 //   4. the coordinator's optimizer step (batch mean, divergence check, SGD update) on
 //      the MLP's parameters: the JS Sgd against WasmSgd, which gives the same bits.
+//   5. first, the CNN's kernels (scripts/bench-cnn.ts): a training step's profile, the conv
+//      layers' GFLOP/s, and with --anchors PyTorch's same step; --cnn-only stops there.
 // Medians; a benchmark, not a test. BENCH_EPOCHS (default 4) sets the training length.
 
 import { Writable } from 'node:stream';
@@ -24,6 +26,7 @@ import { Sgd, type SgdOptions } from '../shared/optim/sgd.js';
 import { WasmSgd } from '../shared/optim/wasm-sgd.js';
 import { deriveRng } from '../shared/rng.js';
 import { ShardComputer } from '../worker/compute.js';
+import { cnnTables } from './bench-cnn.js';
 
 const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 4);
 
@@ -190,6 +193,9 @@ async function main(): Promise<void> {
   };
   say(`flocktrain kernel sets — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`);
   say('');
+  cnnTables(say, process.argv.includes('--anchors'));
+  say('');
+  if (process.argv.includes('--cnn-only')) return;
   matmulTable(say);
   say('');
   say(

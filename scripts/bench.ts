@@ -8,11 +8,15 @@
 //                                  fixed cost of a step (scripts/bench-step-cost.ts)
 //   npm run bench -- --anchors     also TensorFlow.js wasm and a plain JS trainer
 //                                  (copies ../shared/anchors, npm installs it once)
+//   npm run bench -- --links-only  only the links section (scripts/link/bench-links.ts):
+//                                  train against 1 and 2 workers over simulated links,
+//                                  for the default MLP and a CNN; --layers SPEC sets
+//                                  the second model (rows skipped if flocktrain refuses it)
 
 import { DEFAULTS } from '../shared/defaults.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { cpus, homedir, tmpdir } from 'node:os';
+import { cpus, homedir, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
@@ -28,10 +32,16 @@ import { initParams } from '../shared/model/init.js';
 import { wireBytesPer, type WireDtype } from '../shared/wire-dtype.js';
 import { CloseCode } from '../shared/protocol/codes.js';
 import { benchStepCost, stepCostTable } from './bench-step-cost.js';
+import { benchLinks, CNN_LAYERS } from './link/bench-links.js';
 
 const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 4);
 const withAnchors = process.argv.includes('--anchors');
+const linksOnly = process.argv.includes('--links-only');
+const layersFlag = process.argv.indexOf('--layers');
+const secondModel = layersFlag >= 0 ? process.argv[layersFlag + 1] : CNN_LAYERS;
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+/** The built command line, as users run it. */
+const CLI = join(root, 'dist', 'coordinator', 'cli', 'bin.js');
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -153,7 +163,6 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
     },
     log,
   );
-  const cli = join(root, 'dist', 'coordinator', 'cli', 'bin.js');
   const cache = mkdtempSync(join(tmpdir(), 'flocktrain-bench-'));
   const children: ChildProcess[] = [];
   /** Peak RSS (MB) each worker reports as it exits. */
@@ -172,7 +181,7 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
       spawn(
         process.execPath,
         [
-          cli,
+          CLI,
           'worker',
           '--url',
           coordinator.url,
@@ -287,9 +296,23 @@ async function main(): Promise<void> {
     process.stdout.write(`${s}\n`);
   };
   say(
-    `flocktrain benchmark — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${EPOCHS} epochs (median of epochs 2..${EPOCHS})`,
+    `flocktrain benchmark — ${new Date().toISOString().slice(0, 16)}Z, node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} (load average ${loadavg()[0].toFixed(1)} at start), ${EPOCHS} epochs (median of epochs 2..${EPOCHS})`,
   );
   say('');
+  if (!linksOnly) await benchProcesses(say);
+  await benchLinks(
+    CLI,
+    [
+      { name: 'MLP 784-128-10 (SGD lr 0.1)', layers: null, args: ['--lr', '0.1', '--momentum', '0'] },
+      { name: `--layers ${secondModel} (SGD lr 0.01)`, layers: secondModel, args: ['--lr', '0.01', '--momentum', '0'] },
+    ],
+    EPOCHS,
+    say,
+  );
+}
+
+/** The in-process sections: single process, local workers over loopback, scaling, wire dtype, elastic runs. */
+async function benchProcesses(say: (line: string) => void): Promise<void> {
   const run = benchRun();
   const single = await benchSingle(run);
   const d1 = await benchDistributed(run, 1);

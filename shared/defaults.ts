@@ -18,6 +18,10 @@ export const DEFAULTS = {
   model: {
     hidden: [128],
     activation: 'relu',
+    /** A --layers spec replaces hidden and activation; null: the MLP they describe. */
+    layers: null,
+    /** CSV features as an image [C, H, W]; null: flat (the embedded MNIST is 1x28x28 by itself). */
+    inputShape: null,
     /** cross_entropy for class labels, mse for numeric targets. */
     loss: 'auto',
   },
@@ -26,10 +30,18 @@ export const DEFAULTS = {
     epochs: 3,
     batchSize: 64,
     shardSize: 16,
+    /** sgd, adam or adamw (shared/optim/create.ts). */
+    optimizer: 'sgd',
+    /** SGD's; Adam's default learning rate is ADAM_DEFAULTS.lr (shared/optim/adam.ts), as are its betas and eps. */
     lr: 0.1,
     momentum: 0.9,
     nesterov: false,
     weightDecay: 0,
+    /** After warmup (shared/optim/schedule.ts; its step size, decay and floor are LR_SCHEDULE_DEFAULTS'). */
+    lrSchedule: 'constant',
+    warmupSteps: 0,
+    /** Clip the batch-mean gradient to this global L2 norm; 0: no clipping. */
+    clipNorm: 0,
     seed: 42,
     /** wasm where the engine has WebAssembly SIMD-128, else js. */
     kernels: 'auto',
@@ -41,6 +53,8 @@ export const DEFAULTS = {
     /** 0: checkpoints only at epoch ends and on interruption. */
     checkpointEvery: 0,
     keepCheckpoints: 3,
+    /** Epochs without a better validation loss before stopping; 0: never stop early. */
+    earlyStop: 0,
   },
   log: {
     /** Pretty when stdout is a terminal, JSON lines otherwise. */
@@ -64,6 +78,22 @@ export const DEFAULTS = {
      * are cut: browser tabs on a busy link can take seconds to read their last frames.
      */
     closeGraceMs: 5_000,
+    /** Largest WebSocket message before a hello is accepted (a hello is under 1 kB). */
+    preHelloMaxBytes: 4096,
+    /** ms a client has to send an HTTP request's headers. */
+    headersTimeoutMs: 10_000,
+    /** ms a connection may stay idle before its WebSocket upgrade or an authorized request. */
+    idleTimeoutMs: 10_000,
+    /** ms an idle keep-alive HTTP connection is kept between requests. */
+    keepAliveTimeoutMs: 5_000,
+    /** Open connections at most, in total and from one address (an IPv4 address or an IPv6 /64). */
+    maxConnections: 512,
+    maxConnectionsPerIp: 64,
+    /** After a failed token, the next one from that address waits this long, doubling per failure up to the max. */
+    failedTokenDelayMs: 250,
+    failedTokenMaxDelayMs: 30_000,
+    /** A worker that misses this many task deadlines in a row is disconnected. */
+    ejectAfterMisses: 3,
   },
   worker: {
     reconnectForS: 300,

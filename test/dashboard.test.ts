@@ -5,11 +5,13 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../coordinator/config.js';
+import { FailedTokenThrottle, singleToken } from '../coordinator/auth.js';
 import { DashboardFeed, estimateEta, type ConnectionView, type FeedSource } from '../coordinator/dashboard.js';
 import { FeedError, parseFeedEvent, type FeedEvent } from '../coordinator/dashboard-schema.js';
 import { Events, type RunStarted } from '../coordinator/events.js';
-import { protectedPageRoutes, publicPageRoutes } from '../coordinator/pages/assets.js';
+import { dashboardPageRoutes, publicPageRoutes } from '../coordinator/pages/assets.js';
 import { startServer, type RunningServer } from '../coordinator/server.js';
+import { parseLayers } from '../shared/model/layers-flag.js';
 import { mlpSpec } from '../shared/model/spec.js';
 
 type Line = Record<string, unknown> & { msg: string };
@@ -93,10 +95,11 @@ describe('DashboardFeed', () => {
       ['loss', 'cross_entropy (for classification data)'],
       ['epochs', '2'],
       ['batch size', '40 samples, in 3 shards of 16'],
+      ['optimizer', 'sgd, momentum 0.9'],
       ['learning rate', '0.1'],
-      ['momentum', `${CONFIG.momentum}${CONFIG.nesterov ? ', Nesterov' : ''}`],
-      ['weight decay', CONFIG.weightDecay === 0 ? 'none' : String(CONFIG.weightDecay)],
-      ['seed', String(CONFIG.seed)],
+      ['weight decay', 'none'],
+      ['gradient clipping', 'none'],
+      ['seed', '42'],
       ['validation', '480 train / 120 validation (20% held out)'],
       ['kernels', 'wasm (WebAssembly SIMD)'],
       ['wire dtype', 'f32'],
@@ -130,6 +133,36 @@ describe('DashboardFeed', () => {
     });
     expect(feed.state.done).toEqual({ steps: 24, valAccuracy: 0.97, weightsHash: 'cd'.repeat(32), interrupted: false });
     expect(feed.state.progress).toMatchObject({ step: 12, etaSeconds: 0 });
+    feed.close();
+  });
+
+  it('describes a conv model by its layers, and an adam run by its optimizer and schedule', () => {
+    const { feed, events } = feedWithEvents({ connections: () => [], globalStep: () => 0 });
+    const spec = parseLayers('conv2d:8:5,relu,maxpool2d:2,conv2d:4:3:1:1,relu,flatten,dropout:0.25,dense:10', {
+      inputShape: [1, 28, 28],
+      outputs: 10,
+      loss: 'cross_entropy',
+      seed: 1,
+    });
+    const config = resolveConfig({
+      optimizer: 'adam',
+      lr: 0.001,
+      lrSchedule: 'cosine',
+      minLr: 0.0001,
+      warmupSteps: 20,
+      loss: 'cross_entropy',
+    });
+    events.emit('run', { ...RUN, dataset: 'mnist', train: 8000, val: 2000, spec, config });
+    const rows = new Map(feed.state.run?.config);
+    expect(rows.get('model')).toBe(
+      '1x28x28: conv2d:8:5, relu, maxpool2d:2, conv2d:4:3:1:1, relu, flatten, dropout:0.25, dense:10, cross_entropy',
+    );
+    expect(rows.get('data')).toBe('MNIST, embedded (10,000 images)');
+    expect(rows.get('loss')).toBe('cross_entropy');
+    expect(rows.get('optimizer')).toBe(`adam, beta1 ${config.beta1}, beta2 ${config.beta2}, eps ${config.eps}`);
+    expect(rows.get('learning rate')).toBe('0.001, cosine decay to 0.0001, after 20 warmup steps');
+    expect(rows.get('validation')).toBe("8,000 train / 2,000 validation (MNIST's fixed hold-out)");
+    for (const [, v] of rows) expect(v).not.toMatch(/null|[{}"]/);
     feed.close();
   });
 
@@ -240,10 +273,22 @@ describe('the dashboard over HTTP', () => {
     server = await startServer({
       host: '127.0.0.1',
       port: 0,
-      maxPayload: 1024,
-      token: 'sesame',
-      protectedRoutes: new Map([...protectedPageRoutes(), ...feed.routes()]),
-      publicRoutes: new Map(publicPageRoutes()),
+      limits: {
+        preHelloMaxBytes: 1024,
+        headersTimeoutMs: 5000,
+        idleTimeoutMs: 5000,
+        keepAliveTimeoutMs: 5000,
+        maxConnections: 64,
+        maxConnectionsPerIp: 64,
+      },
+      tls: null,
+      tokens: singleToken('sesame'),
+      dashboardToken: 'peek',
+      throttle: new FailedTokenThrottle({ baseMs: 1, maxMs: 1, forgetMs: 1, maxAddresses: 1 }),
+      protectedRoutes: new Map([['/data', (_req, res) => res.end('data')]]),
+      dashboardRoutes: new Map(feed.routes()),
+      publicRoutes: new Map([...publicPageRoutes(), ...dashboardPageRoutes()]),
+      log: pino({ level: 'silent' }),
       onConnection: (socket) => socket.close(),
     });
     return `http://127.0.0.1:${server.port}`;
@@ -276,10 +321,16 @@ describe('the dashboard over HTTP', () => {
     const base = await serve(feed);
     expect((await fetch(`${base}/events`)).status).toBe(401);
     expect((await fetch(`${base}/events?token=wrong`)).status).toBe(401);
-    expect((await fetch(`${base}/dashboard`)).status).toBe(401);
-    const page = await fetch(`${base}/dashboard?token=sesame`);
+    // The page is code (its token stays in the fragment); only its data is behind a token.
+    const page = await fetch(`${base}/dashboard`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<canvas id="loss-chart"');
+    // The dashboard's token reads the feed, and nothing else.
+    expect((await fetch(`${base}/data`, { headers: { authorization: 'Bearer peek' } })).status).toBe(401);
+    expect((await fetch(`${base}/data`, { headers: { authorization: 'Bearer sesame' } })).status).toBe(200);
+    const peek = await fetch(`${base}/events`, { headers: { authorization: 'Bearer peek' } });
+    expect(peek.status).toBe(200);
+    await peek.body?.cancel();
     const res = await fetch(`${base}/events`, { headers: { authorization: 'Bearer sesame' } });
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     const reading = readEvents(res, 3);

@@ -278,6 +278,34 @@ describe('loadParams checks names and shapes against the layout', () => {
     expect(() => loadParams(LAYOUT, file)).toThrow(/expected \[4,3\], found \[3,4\]/);
   });
 
+  it('a conv model round-trips with 4-d weights, and a conv weight of another kernel size is refused', () => {
+    const conv: ModelSpec = {
+      inputSize: 2 * 6 * 6,
+      inputShape: [2, 6, 6],
+      layers: [
+        { type: 'conv2d', out: 3, kernel: 3, stride: 1, pad: 1, init: 'he' },
+        { type: 'relu' },
+        { type: 'maxpool2d', kernel: 2, stride: 2 },
+        { type: 'flatten' },
+        { type: 'dense', units: 2, init: 'xavier' },
+      ],
+      loss: 'cross_entropy',
+    };
+    const layout = paramLayout(conv);
+    const params = filledParams(layout);
+    const file = decodeSafetensors(encodeSafetensors(layout, params, {}));
+    expect(file.tensors.get('0.weight')!.shape).toEqual([3, 2, 3, 3]);
+    expect(file.tensors.get('4.weight')!.shape).toEqual([2, 27]);
+    expect(bytesOf(loadParams(layout, file))).toEqual(bytesOf(params));
+    const wider: ModelSpec = {
+      ...conv,
+      layers: [{ ...(conv.layers[0] as object), kernel: 5, pad: 2 } as ModelSpec['layers'][0], ...conv.layers.slice(1)],
+    };
+    expect(() => loadParams(paramLayout(wider), file)).toThrow(
+      /"0.weight" has the wrong shape: expected \[3,2,5,5\], found \[3,2,3,3\]/,
+    );
+  });
+
   it('thrown errors are ModelFileError', () => {
     const file = fileFor(SPEC);
     file.tensors.delete('0.weight');

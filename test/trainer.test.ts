@@ -12,7 +12,7 @@ import { resolveConfig } from '../coordinator/config.js';
 import { LocalExecutor } from '../coordinator/local-executor.js';
 import type { StepPlan } from '../coordinator/plan.js';
 import { prepareRun } from '../coordinator/setup.js';
-import { Trainer, type StepExecutor } from '../coordinator/trainer.js';
+import { clipGlobalNorm, Trainer, type StepExecutor } from '../coordinator/trainer.js';
 import { DivergedError } from '../shared/errors.js';
 import type { PartialGradient } from '../shared/gradient.js';
 import type { KernelSetName } from '../shared/kernels/kernel-set.js';
@@ -118,4 +118,16 @@ describe('Trainer on a non-finite gradient', () => {
       });
     }
   }
+});
+
+describe('clipGlobalNorm', () => {
+  it('rescales the batch mean to the bound only when it is longer', () => {
+    // Sum of 2 samples: mean (3, 4) has norm 5.
+    const grad = Float32Array.from([6, 8]);
+    clipGlobalNorm(grad, 2, 10);
+    expect(Array.from(grad)).toEqual([6, 8]);
+    clipGlobalNorm(grad, 2, 1);
+    // Mean (0.6, 0.8): norm 1; the sum stays a sum of 2 samples.
+    expect(Array.from(grad)).toEqual([Math.fround(1.2), Math.fround(1.6)]);
+  });
 });

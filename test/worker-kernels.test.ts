@@ -7,7 +7,6 @@ import { WorkerClient, type ClientLog } from '../worker/client.js';
 import { encode } from '../shared/protocol/codec.js';
 import { CloseCode, PROTOCOL_VERSION } from '../shared/protocol/codes.js';
 import { mlpSpec } from '../shared/model/spec.js';
-import { initParams } from '../shared/model/init.js';
 import { syntheticDatasets } from '../shared/data/synthetic.js';
 import type { KernelSetName } from '../shared/kernels/kernel-set.js';
 
@@ -35,8 +34,6 @@ function welcome(kernels: KernelSetName): Uint8Array {
     shardSize: 8,
     kernels,
     wireDtype: 'f32',
-    version: 0,
-    weights: initParams(spec, 1),
   });
 }
 

@@ -3,6 +3,7 @@
 // arrive. The Node entry and the browser entry wrap it around their own WebSocket.
 //
 // States: connecting → loading (welcome received, fetching data) → ready → stopped.
+// The weights come only after this worker said ready, in an ordinary `weights` message.
 // Messages are handled strictly in arrival order, waiting for the dataset if need be.
 
 import type { Dataset } from '../shared/data/dataset.js';
@@ -180,8 +181,10 @@ export class WorkerClient {
 
   /** Makes `weights` the ones tasks at `version` compute with, unless newer ones arrived already. */
   #adopt(version: number, dtype: WireDtype, weights: Float32Array): void {
-    if (weights.length !== this.#weights?.length)
-      throw new Error(`weights of ${weights.length} values, model has ${this.#weights?.length ?? 0}`);
+    // Weights come only once this worker is ready (its computer knows the model's size).
+    const paramCount = this.#computer?.paramCount;
+    if (paramCount === undefined) throw new Error('weights before this worker was ready');
+    if (weights.length !== paramCount) throw new Error(`weights of ${weights.length} values, model has ${paramCount}`);
     if (dtype !== this.#wireDtype) throw new Error(`weights in ${dtype}, the run's wire dtype is ${this.#wireDtype}`);
     if (version >= this.#version) {
       // The message buffer is ours alone; keep the view, no copy.
@@ -212,8 +215,6 @@ export class WorkerClient {
     this.stats.workerId = m.workerId;
     this.stats.state = 'loading';
     this.#wireDtype = m.wireDtype;
-    this.#weights = m.weights;
-    this.#version = m.version;
     this.#options.log.info(
       { workerId: m.workerId, dataset: m.dataset.name, datasetHash: m.dataset.hash, kernels: m.kernels },
       'welcomed; loading dataset',
@@ -229,8 +230,6 @@ export class WorkerClient {
     };
     this.#computer = await (this.#options.createComputer?.(setup) ??
       new ShardComputer(m.spec, dataset, m.shardSize, m.kernels, m.wireDtype));
-    if (this.#computer.paramCount !== m.weights.length)
-      throw new Error(`welcome weights have ${m.weights.length} values, the model needs ${this.#computer.paramCount}`);
     this.stats.state = 'ready';
     this.#socket.send(encode({ type: 'ready', datasetHash: m.dataset.hash }));
     this.#options.log.info({ workerId: m.workerId }, 'ready');
@@ -238,7 +237,7 @@ export class WorkerClient {
 
   async #task(t: TaskMessage): Promise<void> {
     const computer = this.#computer;
-    if (computer === null || this.#weights === null) throw new Error('task before the dataset was loaded');
+    if (computer === null || this.#weights === null) throw new Error('task before the dataset and weights arrived');
     if (t.version < this.#version) {
       this.#options.log.debug({ taskId: t.taskId, version: t.version }, 'task for old weights skipped');
       return;
@@ -246,7 +245,7 @@ export class WorkerClient {
     if (t.version > this.#version)
       throw new Error(`task for weights version ${t.version}, but only ${this.#version} arrived`);
     const started = performance.now();
-    const nodes = await computer.computeNodes(this.#weights, t.shards, t.numShards);
+    const nodes = await computer.computeNodes(this.#weights, t.shards, t.numShards, t.version);
     const computeMs = performance.now() - started;
     const P = computer.paramCount;
     let grads = nodes[0].partial.grad; // the common case: one node, sent as is

@@ -41,6 +41,7 @@ export interface GradientComputer {
     params: Float32Array,
     shards: readonly ShardInput[],
     numShards: number,
+    step?: number,
   ): Promise<NodeGradient[]> | NodeGradient[];
 }
 
@@ -107,17 +108,17 @@ export class ShardComputer implements GradientComputer {
   }
 
   /** Gradient sum of one shard, in a fresh buffer. */
-  computeShard(params: Float32Array, indices: Uint32Array): PartialGradient {
-    return this.#computeShardInto(new Float32Array(this.paramCount), this.#net.stageParams(params), indices);
+  computeShard(params: Float32Array, indices: Uint32Array, step = 0): PartialGradient {
+    return this.#computeShardInto(new Float32Array(this.paramCount), this.#net.stageParams(params), indices, step);
   }
 
   /** Gradient sum of one shard, written into `grad` (whatever it held). */
-  #computeShardInto(grad: Float32Array, params: Float32Array, indices: Uint32Array): PartialGradient {
+  #computeShardInto(grad: Float32Array, params: Float32Array, indices: Uint32Array, step: number): PartialGradient {
     const n = indices.length;
     if (n > this.#net.maxBatch)
       throw new RangeError(`shard of ${n} samples exceeds the shard size ${this.#net.maxBatch}`);
     gatherRows(this.#x, this.#y, this.#data, indices);
-    const stats = this.#net.computeGradient(params, grad, this.#x, this.#y, n);
+    const stats = this.#net.computeGradient(params, grad, this.#x, this.#y, n, { step, indices });
     if (this.#wireDtype === 'bf16') this.#net.roundBf16(grad);
     return { grad, lossSum: stats.lossSum, count: n, correct: stats.correct };
   }
@@ -125,14 +126,16 @@ export class ShardComputer implements GradientComputer {
   /**
    * Computes the given shards of a step with `numShards` shards and pre-reduces them
    * along the fixed tree: one partial per maximal node the shards fill. The returned
-   * gradients live in reused buffers: they are valid until the next call.
+   * gradients live in reused buffers: they are valid until the next call. `step` is
+   * the weights version the task is for: with the shards' sample indices it fixes
+   * dropout's masks, so they do not depend on who computes which shard.
    *
    * Leaves are computed as the tree walk reaches them, left to right, into kernel-memory
    * slots, and combined there (a node of 2^d shards needs d + 1 slots at once); each
    * finished node is copied out once. Past WORKING_SLOTS, plain buffers take over:
    * slower, same bits (a float32 add is the same wherever it runs).
    */
-  computeNodes(params: Float32Array, shards: readonly ShardInput[], numShards: number): NodeGradient[] {
+  computeNodes(params: Float32Array, shards: readonly ShardInput[], numShards: number, step = 0): NodeGradient[] {
     this.#lent = 0;
     this.#freeSlots.length = 0; // all free again, even after a call that threw midway
     this.#freeSlots.push(...[...this.#slots].reverse());
@@ -143,7 +146,7 @@ export class ShardComputer implements GradientComputer {
       const indices = byId.get(id);
       return indices === undefined
         ? undefined
-        : this.#computeShardInto(this.#freeSlots.pop() ?? this.#borrow(), staged, indices);
+        : this.#computeShardInto(this.#freeSlots.pop() ?? this.#borrow(), staged, indices, step);
     };
     const combine = (left: PartialGradient, right: PartialGradient): PartialGradient => {
       this.#net.addInto(left.grad, right.grad);

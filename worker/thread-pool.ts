@@ -136,8 +136,13 @@ export class PooledComputer implements GradientComputer {
     return this.#crash !== null;
   }
 
-  computeNodes(params: Float32Array, shards: readonly ShardInput[], numShards: number): Promise<NodeGradient[]> {
-    const call = this.#queue.then(() => this.#compute(params, shards, numShards));
+  computeNodes(
+    params: Float32Array,
+    shards: readonly ShardInput[],
+    numShards: number,
+    step = 0,
+  ): Promise<NodeGradient[]> {
+    const call = this.#queue.then(() => this.#compute(params, shards, numShards, step));
     this.#queue = call.catch(() => undefined);
     return call;
   }
@@ -196,7 +201,12 @@ export class PooledComputer implements GradientComputer {
     return thread;
   }
 
-  async #compute(params: Float32Array, shards: readonly ShardInput[], numShards: number): Promise<NodeGradient[]> {
+  async #compute(
+    params: Float32Array,
+    shards: readonly ShardInput[],
+    numShards: number,
+    step: number,
+  ): Promise<NodeGradient[]> {
     if (this.#crash !== null) throw this.#crash;
     if (this.#closed) throw new Error('compute threads closed');
     if (params.length !== this.paramCount)
@@ -206,7 +216,7 @@ export class PooledComputer implements GradientComputer {
       this.#minRunWork === 0
         ? this.threads
         : Math.min(this.threads, Math.floor((samples * this.paramCount) / this.#minRunWork));
-    if (parts <= 1 && this.#minRunWork > 0) return this.#local.computeNodes(params, shards, numShards);
+    if (parts <= 1 && this.#minRunWork > 0) return this.#local.computeNodes(params, shards, numShards, step);
     const threads = await this.#start();
     const runs = splitShards(shards, parts);
     const needed = runs.reduce((n, run) => run.reduce((m, s) => m + s.indices.length, n), 0);
@@ -228,8 +238,8 @@ export class PooledComputer implements GradientComputer {
         at += s.indices.length;
       }
       const request: ThreadRequest = thread.hasIndices
-        ? { call, numShards, shards: list }
-        : { call, numShards, shards: list, indices: this.#indices.buffer };
+        ? { call, numShards, step, shards: list }
+        : { call, numShards, step, shards: list, indices: this.#indices.buffer };
       thread.hasIndices = true;
       return this.#ask(thread, request);
     });

@@ -33,6 +33,8 @@ export interface ThreadInit {
 export interface ThreadRequest {
   readonly call: number;
   readonly numShards: number;
+  /** The weights version of the task (dropout's masks depend on it). */
+  readonly step: number;
   /** Per shard, three numbers: its id, where its sample indices start in `indices`, how many. */
   readonly shards: readonly number[];
   /** A new (larger) shared index buffer, when the pool had to grow it; else the last one sent. */
@@ -85,7 +87,7 @@ export function threadServer(init: ThreadInit): (request: ThreadRequest) => Thre
         const start = m.shards[i + 1];
         shards.push({ id: m.shards[i], indices: indices.subarray(start, start + m.shards[i + 2]) });
       }
-      const nodes = computer.computeNodes(weights, shards, m.numShards);
+      const nodes = computer.computeNodes(weights, shards, m.numShards, m.step);
       let grown: SharedArrayBuffer | undefined;
       if (nodes.length > slots.length) {
         grown = new SharedArrayBuffer(nodes.length * P * 4);

@@ -3,8 +3,16 @@
 // one entry here.
 
 import { coordinatorCommand } from '../commands/coordinator.js';
+import { evaluateCommand } from '../commands/evaluate.js';
+import { predictCommand } from '../commands/predict.js';
 import { trainCommand } from '../commands/train.js';
 import { workerCommand } from '../../worker/node/command.js';
 import type { AnyCommand } from '../../shared/node/flags.js';
 
-export const COMMANDS: readonly AnyCommand[] = [trainCommand, coordinatorCommand, workerCommand];
+export const COMMANDS: readonly AnyCommand[] = [
+  trainCommand,
+  coordinatorCommand,
+  workerCommand,
+  predictCommand,
+  evaluateCommand,
+];

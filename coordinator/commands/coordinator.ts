@@ -1,8 +1,9 @@
 // `flocktrain coordinator`: its flags and how they become run-coordinator.ts's options.
 
-import { defineCommand, number, text, type FlagGroup } from '../../shared/node/flags.js';
+import { defineCommand, mapped, number, text, type FlagGroup } from '../../shared/node/flags.js';
 import { DEFAULTS } from '../../shared/defaults.js';
 import { ConfigError } from '../../shared/errors.js';
+import { checkedToken, normalizedOrigin } from '../auth.js';
 import { RUN_GROUPS, trainOptions } from './run-flags.js';
 
 const { coordinator } = DEFAULTS;
@@ -21,7 +22,9 @@ export const SERVE_GROUP = {
       max: 65535,
       describe: 'port for WebSocket and HTTP (0 picks a free one)',
     }),
-    token: text({ describe: 'token workers must present (default: a random one, printed at startup)' }),
+    token: text({
+      describe: 'token workers must present, at least 16 characters (default: a random one, printed at startup)',
+    }),
     workers: number({
       default: coordinator.workers,
       integer: true,
@@ -44,7 +47,58 @@ export const SERVE_GROUP = {
     taskTimeoutMax: number({
       default: coordinator.taskTimeoutMaxMs,
       above: 0,
-      describe: "ms: longest deadline (used before a worker's speed is known)",
+      describe: 'ms: longest deadline of a task (before any worker is measured: 10 s, within these bounds)',
+    }),
+    ejectAfter: number({
+      default: coordinator.ejectAfterMisses,
+      integer: true,
+      min: 1,
+      describe: 'disconnect a worker that misses this many task deadlines in a row',
+    }),
+  },
+} satisfies FlagGroup;
+
+export const SECURITY_GROUP = {
+  title: 'Security',
+  flags: {
+    dashboardToken: text({
+      describe: 'read-only token of the dashboard: it cannot join or fetch the data (default: a random one)',
+    }),
+    allowOrigin: mapped(
+      text({
+        describe:
+          "comma-separated origins (e.g. https://train.example.org) whose pages may open worker WebSockets besides the coordinator's own",
+      }),
+      (value) =>
+        (value ?? '')
+          .split(',')
+          .map((o) => o.trim())
+          .filter((o) => o !== '')
+          .map(normalizedOrigin),
+    ),
+    tokens: text({
+      describe:
+        'more tokens, one "name token" per line; the name shows in logs and the dashboard; ' +
+        'removing a line revokes it (read again on SIGHUP and when the file changes)',
+    }),
+    tlsCert: text({ describe: 'serve https and wss with this PEM certificate (chain) file; needs --tls-key' }),
+    tlsKey: text({ describe: 'PEM private key of --tls-cert' }),
+    maxConnections: number({
+      default: coordinator.maxConnections,
+      integer: true,
+      min: 1,
+      describe: 'open connections at most (workers, pages, downloads); more are cut at once',
+    }),
+    maxConnectionsPerIp: number({
+      default: coordinator.maxConnectionsPerIp,
+      integer: true,
+      min: 1,
+      describe: 'open connections at most from one IPv4 address or IPv6 /64',
+    }),
+    idleTimeout: number({
+      default: coordinator.idleTimeoutMs,
+      above: 0,
+      describe: 'ms: close a connection idle (or sending its request headers) this long before it authenticates',
     }),
   },
 } satisfies FlagGroup;
@@ -52,18 +106,28 @@ export const SERVE_GROUP = {
 export const coordinatorCommand = defineCommand({
   name: 'coordinator',
   summary: 'serve workers over WebSocket and train with them',
-  groups: { ...RUN_GROUPS, serve: SERVE_GROUP },
+  groups: { ...RUN_GROUPS, serve: SERVE_GROUP, security: SECURITY_GROUP },
   run: async (v) => {
-    const { taskTimeoutMin, taskTimeoutMax, ...serve } = v.serve;
+    const { taskTimeoutMin, taskTimeoutMax, ejectAfter, token, ...serve } = v.serve;
+    const { dashboardToken, allowOrigin, tlsCert, tlsKey, idleTimeout, tokens, ...caps } = v.security;
     if (taskTimeoutMax < taskTimeoutMin)
       throw new ConfigError(
         `--task-timeout-max must be ≥ --task-timeout-min (${taskTimeoutMin}), got ${taskTimeoutMax}`,
       );
+    if ((tlsCert === null) !== (tlsKey === null))
+      throw new ConfigError('--tls-cert and --tls-key go together: give both, or neither');
     const options = {
       ...trainOptions(v),
       ...serve,
+      token: token === null ? null : checkedToken(token, '--token'),
+      dashboardToken: dashboardToken === null ? null : checkedToken(dashboardToken, '--dashboard-token'),
+      allowedOrigins: allowOrigin,
+      tokensFile: tokens,
+      tls: tlsCert === null || tlsKey === null ? null : { certFile: tlsCert, keyFile: tlsKey },
+      limits: { ...caps, idleTimeoutMs: idleTimeout, headersTimeoutMs: idleTimeout },
       taskTimeoutMinMs: taskTimeoutMin,
       taskTimeoutMaxMs: taskTimeoutMax,
+      ejectAfterMisses: ejectAfter,
     };
     // Loaded here, not at the top: --help need not load the server.
     const { runCoordinator } = await import('../run-coordinator.js');

@@ -17,6 +17,12 @@ export interface TrainOptions extends LogOptions {
   readonly keepCheckpoints: number;
   /** Continue from the newest checkpoint in this directory. */
   readonly resume: string | null;
+  /** Append a row per logged step and per epoch to this CSV file. */
+  readonly metricsCsv?: string | null;
+  /** Write the weights of the best validation loss so far to this model file, at each epoch end that improves it. */
+  readonly outBest?: string | null;
+  /** Stop after this many epochs without a better validation loss (0: never). */
+  readonly earlyStop?: number;
 }
 
 export interface CoordinatorOptions extends TrainOptions {
@@ -29,4 +35,19 @@ export interface CoordinatorOptions extends TrainOptions {
   readonly minWorkers: number;
   readonly taskTimeoutMinMs: number;
   readonly taskTimeoutMaxMs: number;
+  readonly ejectAfterMisses: number;
+  /** null: a random read-only dashboard token, printed at startup. */
+  readonly dashboardToken: string | null;
+  /** A file of named tokens besides the main one (token-file.ts); null: none. */
+  readonly tokensFile: string | null;
+  /** Origins besides the coordinator's own whose pages may open worker WebSockets. */
+  readonly allowedOrigins: readonly string[];
+  /** PEM files to serve https and wss with; null: http and ws. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+  readonly limits: {
+    readonly maxConnections: number;
+    readonly maxConnectionsPerIp: number;
+    readonly idleTimeoutMs: number;
+    readonly headersTimeoutMs: number;
+  };
 }

@@ -1,8 +1,9 @@
 // Serving the browser side: the two HTML pages (worker page at /, dashboard at
 // /dashboard) and the esbuild bundles under /assets/. The bundles are built into
 // dist/browser/ by scripts/build-browser.ts (part of `npm run build`); they are never
-// committed. The pages carry no data: the token stays in the address bar, read by the
-// page's script, so nothing from a request is ever echoed into HTML.
+// committed. The pages carry no data, so anyone may fetch them: the token rides in the
+// link's fragment, which never reaches the server, and the page's script reads it
+// (and takes it out of the address bar); nothing from a request is echoed into HTML.
 //
 // The worker page and the bundles are served cross-origin isolated (COOP same-origin +
 // COEP require-corp, and CORP same-origin on the scripts): that is what gives the page
@@ -83,7 +84,7 @@ export function publicPageRoutes(): [string, RouteHandler][] {
   return [['/', html(WORKER_HTML, { ...HTML_HEADERS, ...ISOLATION_HEADERS })], ...bundles];
 }
 
-/** Routes behind the token: the dashboard page (its data comes from /events). */
-export function protectedPageRoutes(): [string, RouteHandler][] {
+/** The dashboard page: code anyone may fetch, like the worker page; its data comes from /events, behind a token. */
+export function dashboardPageRoutes(): [string, RouteHandler][] {
   return [['/dashboard', html(DASHBOARD_HTML)]];
 }

@@ -154,8 +154,23 @@ function render(): void {
   }
 }
 
+/**
+ * The token from the link's fragment (#token=…, never sent to a server or in a
+ * Referer; ?token= still works), then out of the address bar and history; the tab
+ * keeps it in sessionStorage for a reload.
+ */
+function takeToken(): string {
+  const KEY = 'flocktrain-dashboard-token';
+  const given =
+    new URLSearchParams(location.hash.slice(1)).get('token') ?? new URLSearchParams(location.search).get('token');
+  if (given === null) return sessionStorage.getItem(KEY) ?? '';
+  sessionStorage.setItem(KEY, given);
+  history.replaceState(null, '', location.pathname);
+  return given;
+}
+
 function main(): void {
-  const token = new URLSearchParams(location.search).get('token') ?? '';
+  const token = takeToken();
   const source = new EventSource(`/events?token=${encodeURIComponent(token)}`);
   let pending = false;
   source.onopen = () => {

@@ -1,4 +1,4 @@
-// The dashboard's HTML (served at /dashboard, token required). Its script,
+// The dashboard's HTML (served at /dashboard to anyone: it holds no data). Its script,
 // dist/browser/dashboard.js (coordinator/pages/dashboard-client.ts), subscribes to
 // /events and fills it in.
 

@@ -1,9 +1,12 @@
 // The workers that take tasks, and the speed model that decides how much each gets
 // and how long it may take. Speeds are measured per task (samples per ms, wall time
 // from sending to the result) and smoothed; a worker not yet measured counts as the
-// fleet's mean. Nothing here touches a step's results: speed changes who computes
-// what and when, never the bits.
+// fleet's mean. A missed deadline halves the worker's estimate (its share shrinks),
+// and a worker that misses several in a row with no result in between is to be
+// ejected. Nothing here touches a step's results: speed changes who computes what
+// and when, never the bits.
 
+import { DEFAULTS } from '../../shared/defaults.js';
 import { ConfigError } from '../../shared/errors.js';
 import { alignedShares } from './shares.js';
 import type { StepWorker } from './worker.js';
@@ -12,6 +15,11 @@ export interface RosterOptions {
   /** Bounds of a task's deadline, in ms; in between it is derived from the worker's measured speed. */
   readonly taskTimeoutMinMs: number;
   readonly taskTimeoutMaxMs: number;
+  /**
+   * Deadlines missed in a row (no accepted result between them) after which a worker
+   * is ejected; default DEFAULTS.coordinator.ejectAfterMisses.
+   */
+  readonly ejectAfterMisses?: number;
 }
 
 /** A deadline is this many times the expected duration, plus a fixed allowance for the wire. */
@@ -21,6 +29,15 @@ const DEADLINE_SLACK_MS = 250;
 const STARVED_BOOST = 1.25;
 /** Weight of the newest measurement in a worker's throughput average. */
 const EWMA_ALPHA = 0.3;
+/**
+ * Deadline of a task while no worker has been measured (clamped to the bounds): long
+ * enough for a first task's warm-up, short enough that workers which join first and
+ * never answer hold the first step for seconds, not for taskTimeoutMax. A task that
+ * misses it is handed out again; its result still counts if it comes first.
+ */
+const UNMEASURED_DEADLINE_MS = 10_000;
+/** A missed deadline multiplies the worker's speed estimate by this. */
+const MISS_PENALTY = 0.5;
 
 /** One worker's contiguous run of a step's open shards. */
 export interface Assignment {
@@ -30,18 +47,25 @@ export interface Assignment {
 
 export class Roster {
   readonly #options: RosterOptions;
+  readonly ejectAfterMisses: number;
   /** In joining order: the order shares are cut in. */
   readonly #ready: StepWorker[] = [];
   /** Measured samples per ms of each worker. */
   readonly #speed = new Map<StepWorker, number>();
   /** Dispatches in a row each worker got no shards, to give starved workers a fresh chance. */
   readonly #starved = new Map<StepWorker, number>();
+  /** Deadlines each worker missed since its last accepted result. */
+  readonly #misses = new Map<StepWorker, number>();
 
   constructor(options: RosterOptions) {
     const { taskTimeoutMinMs: min, taskTimeoutMaxMs: max } = options;
     if (!(min > 0 && min <= max))
       throw new ConfigError(`task timeouts must satisfy 0 < min ≤ max, got ${min} and ${max}`);
+    const eject = options.ejectAfterMisses ?? DEFAULTS.coordinator.ejectAfterMisses;
+    if (!(Number.isInteger(eject) && eject >= 1))
+      throw new ConfigError(`ejectAfterMisses must be an integer ≥ 1, got ${eject}`);
     this.#options = options;
+    this.ejectAfterMisses = eject;
   }
 
   get size(): number {
@@ -63,6 +87,7 @@ export class Roster {
     if (index >= 0) this.#ready.splice(index, 1);
     this.#speed.delete(worker);
     this.#starved.delete(worker);
+    this.#misses.delete(worker);
   }
 
   /** Records that `worker` computed `samples` samples in `elapsedMs` (wall time, wire included). */
@@ -70,6 +95,20 @@ export class Roster {
     const speed = samples / Math.max(elapsedMs, 0.01);
     const previous = this.#speed.get(worker);
     this.#speed.set(worker, previous === undefined ? speed : EWMA_ALPHA * speed + (1 - EWMA_ALPHA) * previous);
+    this.#misses.delete(worker);
+  }
+
+  /**
+   * Records that a task of `worker` passed its deadline unanswered: its speed estimate
+   * (the fleet's mean if it has none) is halved, so its share shrinks. True when it has
+   * now missed ejectAfterMisses deadlines in a row: the caller should eject it.
+   */
+  missed(worker: StepWorker): boolean {
+    const speed = this.#speed.get(worker) ?? this.#meanSpeed();
+    if (speed !== undefined) this.#speed.set(worker, speed * MISS_PENALTY);
+    const misses = (this.#misses.get(worker) ?? 0) + 1;
+    this.#misses.set(worker, misses);
+    return misses >= this.ejectAfterMisses;
   }
 
   /** Samples/s of each worker measured so far (workers not yet measured are left out). */
@@ -112,12 +151,16 @@ export class Roster {
   /** ms a task of `samples` samples may take on `worker` before its shards are handed out again. */
   deadline(worker: StepWorker, samples: number): number {
     const { taskTimeoutMinMs: min, taskTimeoutMaxMs: max } = this.#options;
-    // A worker not yet measured is given the fleet's mean speed; with none measured, the ceiling.
-    const known = [...this.#speed.values()];
-    const speed =
-      this.#speed.get(worker) ?? (known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : undefined);
-    if (speed === undefined) return max;
+    // A worker not yet measured is given the fleet's mean speed; with none measured, a fixed allowance.
+    const speed = this.#speed.get(worker) ?? this.#meanSpeed();
+    if (speed === undefined) return Math.min(max, Math.max(min, UNMEASURED_DEADLINE_MS));
     return Math.min(max, Math.max(min, DEADLINE_FACTOR * (samples / speed) + DEADLINE_SLACK_MS));
+  }
+
+  /** Mean samples per ms of the workers measured; undefined when none is. */
+  #meanSpeed(): number | undefined {
+    const known = [...this.#speed.values()];
+    return known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : undefined;
   }
 
   /**

@@ -21,8 +21,10 @@ export interface Task {
   readonly samples: number;
   /** performance.now() when the task was sent. */
   readonly sentAt: number;
-  /** Fires at the task's deadline. */
-  readonly timer: NodeJS.Timeout;
+  /** performance.now() of the task's deadline; it may be brought forward once speeds are known. */
+  dueAt: number;
+  /** Fires at dueAt. */
+  timer: NodeJS.Timeout;
   /** Past its deadline: its shards are open again, but its result still counts if first. */
   expired: boolean;
   /** Its result arrived and awaits the verifier's verdict. */

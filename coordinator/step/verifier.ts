@@ -45,8 +45,16 @@ export interface Verifier {
   verify(claim: Claim): Verdict | Promise<Verdict>;
 }
 
-/** Recomputes shards at the given weights with the run's kernels, as a worker would. */
-export type Recompute = (shards: readonly ShardInput[], numShards: number, weights: Float32Array) => NodeGradient[];
+/**
+ * Recomputes shards at the given weights with the run's kernels, as a worker would;
+ * `step` (the weights version) seeds the dropout masks.
+ */
+export type Recompute = (
+  shards: readonly ShardInput[],
+  numShards: number,
+  weights: Float32Array,
+  step: number,
+) => NodeGradient[];
 
 export class StructuralVerifier implements Verifier {
   readonly #recompute: Recompute | null;
@@ -62,7 +70,10 @@ export class StructuralVerifier implements Verifier {
     if (!claim.result.diverged) return { kind: 'accept' };
     const recompute = this.#recompute;
     const shards = claim.shards.map((id) => ({ id, indices: claim.plan.shards[id] }));
-    if (recompute !== null && !allNodesFinite(recompute(shards, claim.plan.shards.length, claim.weights)))
+    if (
+      recompute !== null &&
+      !allNodesFinite(recompute(shards, claim.plan.shards.length, claim.weights, claim.result.version))
+    )
       return { kind: 'diverged' };
     const why = recompute === null ? 'which this coordinator cannot check' : 'which is finite when recomputed here';
     return {

@@ -5,14 +5,23 @@
 // file:line[:column], what was expected and what was found.
 
 import { DataError } from '../errors.js';
-import type { Dataset, TaskKind } from './dataset.js';
+import type { CategoricalEncoding, Dataset, TaskKind } from './dataset.js';
 
 export interface CsvOptions {
   /** The name errors cite (`<fileName>:<line>: ...`); its base name without extension names the dataset. */
   readonly fileName: string;
-  /** Header name of the label column; every other column is a numeric feature. */
+  /** Header name of the label column; every other column is a feature. */
   readonly labelColumn: string;
   readonly task: TaskKind;
+  /** Regression only: several target columns, in output order, instead of labelColumn. */
+  readonly targetColumns?: readonly string[];
+  /** Feature columns of names (not numbers), each one-hot encoded over the values it holds, sorted. */
+  readonly categorical?: readonly string[];
+  /**
+   * A training file's encodings and class names, for a validation file read with them:
+   * its categories and classes must be among these.
+   */
+  readonly like?: { readonly categorical: readonly CategoricalEncoding[]; readonly classNames: readonly string[] };
 }
 
 /** Integer class labels above this are refused: they would make a huge, mostly empty output layer. */
@@ -22,84 +31,147 @@ const MAX_CLASSES = 65_536;
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const NON_NEGATIVE_INTEGER = /^\d+$/;
 
-interface CsvRecord {
+export interface CsvRecord {
   /** The field values, quotes removed. */
   readonly fields: string[];
   /** (fields.length) 1-based line in the file where each field starts. */
   readonly lines: number[];
 }
 
-/** Parses CSV text with a header row into a Dataset (see CsvOptions for the column roles). */
-export function parseCsv(text: string, options: CsvOptions): Dataset {
-  const { fileName: file, labelColumn, task } = options;
+/** A CSV file's header (names trimmed, unique) and its data records. */
+export interface CsvTable {
+  readonly header: readonly string[];
+  /** The 1-based line of the header. */
+  readonly headerLine: number;
+  readonly rows: readonly CsvRecord[];
+}
+
+/** Reads CSV text into its header and records; a DataError for an empty file or a repeated column name. */
+export function readCsvTable(text: string, file: string): CsvTable {
   const records = readRecords(text.startsWith('\uFEFF') ? text.slice(1) : text, file);
   if (records.length === 0) throw new DataError(`${file}: empty file, expected a header row and data rows`);
-
   const header = records[0].fields.map((name) => name.trim());
   const seen = new Set<string>();
   for (const name of header) {
     if (seen.has(name)) throw new DataError(`${file}:${records[0].lines[0]}: duplicate column name ${quote(name)}`);
     seen.add(name);
   }
-  const labelIndex = header.indexOf(labelColumn);
-  if (labelIndex < 0) {
-    throw new DataError(
-      `${file}: no label column ${quote(labelColumn)}; the columns are ${header.map(quote).join(', ')}`,
-    );
-  }
-  if (header.length < 2)
-    throw new DataError(`${file}: no feature columns besides the label column ${quote(labelColumn)}`);
-  const rows = records.slice(1);
-  if (rows.length === 0) throw new DataError(`${file}: no data rows after the header`);
+  return { header, headerLine: records[0].lines[0], rows: records.slice(1) };
+}
 
-  const numSamples = rows.length;
-  const numFeatures = header.length - 1;
-  const features = new Float32Array(numSamples * numFeatures); // (numSamples, numFeatures)
-  const labelTexts: string[] = [];
-  for (let i = 0; i < numSamples; i++) {
-    const { fields, lines } = rows[i];
-    if (fields.length !== header.length) {
+/** Parses CSV text with a header row into a Dataset (see CsvOptions for the column roles). */
+export function parseCsv(text: string, options: CsvOptions): Dataset {
+  const { fileName: file, task } = options;
+  const { header, rows } = readCsvTable(text, file);
+  const labelColumns =
+    task === 'regression' && options.targetColumns?.length ? options.targetColumns : [options.labelColumn];
+  for (const column of labelColumns)
+    if (!header.includes(column))
+      throw new DataError(
+        `${file}: no ${labelColumns.length > 1 ? 'target' : 'label'} column ${quote(column)}; the columns are ${header.map(quote).join(', ')}`,
+      );
+  for (const column of options.categorical ?? [])
+    if (!header.includes(column) || labelColumns.includes(column))
+      throw new DataError(
+        `${file}: no feature column ${quote(column)} to one-hot encode; the columns are ${header.map(quote).join(', ')}`,
+      );
+  const inputs = header.map((name, j) => ({ name, j })).filter(({ name }) => !labelColumns.includes(name));
+  if (inputs.length === 0)
+    throw new DataError(`${file}: no feature columns besides the label column ${quote(labelColumns[0])}`);
+  if (rows.length === 0) throw new DataError(`${file}: no data rows after the header`);
+  for (const { fields, lines } of rows)
+    if (fields.length !== header.length)
       throw new DataError(
         `${file}:${lines[0]}: expected ${header.length} fields as in the header, got ${fields.length}`,
       );
+
+  const encodings = (options.categorical ?? []).map((column): CategoricalEncoding => {
+    const given = options.like?.categorical.find((e) => e.column === column);
+    if (given !== undefined) return given;
+    const j = header.indexOf(column);
+    return { column, values: [...new Set(rows.map((r) => r.fields[j].trim()))].sort() };
+  });
+  // Each input column becomes one feature, or one per category value.
+  const featureNames: string[] = [];
+  const fill: ((fields: readonly string[], lines: readonly number[], out: Float32Array, k: number) => number)[] = [];
+  for (const { name, j } of inputs) {
+    const encoding = encodings.find((e) => e.column === name);
+    if (encoding === undefined) {
+      featureNames.push(name);
+      fill.push((fields, lines, out, k) => {
+        out[k] = parseNumber(fields[j], `${file}:${lines[j]}:${name}`);
+        return k + 1;
+      });
+      continue;
     }
-    let k = i * numFeatures;
-    for (let j = 0; j < fields.length; j++) {
-      if (j === labelIndex) continue;
-      features[k++] = parseNumber(fields[j], `${file}:${lines[j]}:${header[j]}`);
-    }
-    labelTexts.push(fields[labelIndex]);
+    const index = new Map(encoding.values.map((v, c) => [v, c]));
+    featureNames.push(...encoding.values.map((v) => `${name}=${v}`));
+    fill.push((fields, lines, out, k) => {
+      const c = index.get(fields[j].trim());
+      if (c === undefined)
+        throw new DataError(
+          `${file}:${lines[j]}:${name}: unknown value ${quote(fields[j])}; the training file has ${encoding.values.map(quote).join(', ')}`,
+        );
+      out[k + c] = 1;
+      return k + encoding.values.length;
+    });
   }
 
-  const labelAt = (i: number): string => `${file}:${rows[i].lines[labelIndex]}:${labelColumn}`;
-  const name = baseName(file);
-  if (task === 'regression') {
-    const labels = new Float32Array(numSamples); // (numSamples, 1)
-    for (let i = 0; i < numSamples; i++) labels[i] = parseNumber(labelTexts[i], labelAt(i));
-    return {
-      name,
-      kind: 'regression',
-      numSamples,
-      numFeatures,
-      features,
-      labelWidth: 1,
-      labels,
-      numClasses: 0,
-      classNames: [],
-    };
-  }
-  const { labels, classNames } = classLabels(labelTexts, labelAt);
-  return {
-    name,
-    kind: 'classification',
+  const numSamples = rows.length;
+  const numFeatures = featureNames.length;
+  const features = new Float32Array(numSamples * numFeatures); // (numSamples, numFeatures)
+  rows.forEach(({ fields, lines }, i) => {
+    let k = i * numFeatures;
+    for (const f of fill) k = f(fields, lines, features, k);
+  });
+
+  const labelIndex = header.indexOf(labelColumns[0]);
+  const labelAt = (i: number): string => `${file}:${rows[i].lines[labelIndex]}:${labelColumns[0]}`;
+  const common = {
+    name: baseName(file),
     numSamples,
     numFeatures,
     features,
-    labelWidth: 1,
-    labels,
-    numClasses: classNames.length,
-    classNames,
+    featureNames,
+    labelColumns,
+    ...(encodings.length > 0 ? { categorical: encodings } : {}),
   };
+  if (task === 'regression') {
+    const T = labelColumns.length;
+    const labels = new Float32Array(numSamples * T); // (numSamples, T)
+    const at = labelColumns.map((c) => header.indexOf(c));
+    rows.forEach(({ fields, lines }, i) =>
+      at.forEach((j, t) => {
+        labels[i * T + t] = parseNumber(fields[j], `${file}:${lines[j]}:${header[j]}`);
+      }),
+    );
+    return { ...common, kind: 'regression', labelWidth: T, labels, numClasses: 0, classNames: [] };
+  }
+  const texts = rows.map((r) => r.fields[labelIndex]);
+  const { labels, classNames } =
+    options.like === undefined
+      ? classLabels(texts, labelAt)
+      : knownClassLabels(texts, options.like.classNames, labelAt);
+  return { ...common, kind: 'classification', labelWidth: 1, labels, numClasses: classNames.length, classNames };
+}
+
+/** Class indices of label texts among a training file's class names. */
+function knownClassLabels(
+  texts: readonly string[],
+  classNames: readonly string[],
+  where: (i: number) => string,
+): { labels: Float32Array; classNames: readonly string[] } {
+  const index = new Map(classNames.map((c, k) => [c, k]));
+  const labels = new Float32Array(texts.length); // (numSamples, 1)
+  texts.forEach((text, i) => {
+    const k = index.get(text.trim());
+    if (k === undefined)
+      throw new DataError(
+        `${where(i)}: class ${quote(text)} is not in the training file (${classNames.map(quote).join(', ')})`,
+      );
+    labels[i] = k;
+  });
+  return { labels, classNames };
 }
 
 /**
@@ -135,7 +207,7 @@ function classLabels(
   return { labels, classNames };
 }
 
-function parseNumber(text: string, where: string): number {
+export function parseNumber(text: string, where: string): number {
   const t = text.trim();
   const value = NUMBER.test(t) ? Number(t) : NaN;
   // Number() is correctly rounded, so the same text gives the same bits everywhere.
@@ -212,6 +284,6 @@ function baseName(file: string): string {
 }
 
 /** A value quoted for a one-line message (JSON escapes quotes and line breaks), shortened past 60 characters. */
-function quote(text: string): string {
+export function quote(text: string): string {
   return JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text);
 }

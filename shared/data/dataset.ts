@@ -21,6 +21,18 @@ export interface Dataset {
   readonly numClasses: number;
   /** Class names in index order, when the source had names (CSV); otherwise empty. */
   readonly classNames: readonly string[];
+  /** (numFeatures) names of the features in order, when the source named them (CSV; one-hot ones as column=value). */
+  readonly featureNames?: readonly string[];
+  /** (labelWidth) the columns the labels came from, when the source named them (CSV). */
+  readonly labelColumns?: readonly string[];
+  /** The CSV columns one-hot encoded into features, in feature order. */
+  readonly categorical?: readonly CategoricalEncoding[];
+}
+
+/** A categorical column one-hot encoded into `values.length` features named column=value, in this order. */
+export interface CategoricalEncoding {
+  readonly column: string;
+  readonly values: readonly string[];
 }
 
 /** Train/validation partition of a dataset's sample indices. */

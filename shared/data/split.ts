@@ -37,14 +37,20 @@ export function splitIndices(numSamples: number, valFraction: number, seed: numb
   };
 }
 
+/** Per-column statistics of standardization: x' = (x - mean) / std, in double, rounded to f32. */
+export interface Standardization {
+  /** (numFeatures) */
+  readonly mean: readonly number[];
+  /** (numFeatures) population std, or 1 for a constant column. */
+  readonly std: readonly number[];
+}
+
 /**
- * Returns a copy of `ds` whose features are (x - mean) / std per column, with mean and
- * population std taken over the rows in `trainIdx` only. Statistics are accumulated in
+ * Mean and population std per column over the rows in `trainIdx` only. Accumulated in
  * double, in the order of `trainIdx` (two passes: mean, then squared deviations), so the
- * result does not depend on the engine. A constant column (std 0) is divided by 1.
- * Labels are shared with `ds`, not copied.
+ * result does not depend on the engine. A constant column (std 0) gets std 1.
  */
-export function standardize(ds: Dataset, trainIdx: Uint32Array): Dataset {
+export function featureStats(ds: Dataset, trainIdx: Uint32Array): Standardization {
   const n = trainIdx.length;
   const d = ds.numFeatures;
   if (n === 0) throw new DataError(`standardize: "${ds.name}" has no training rows to take statistics from`);
@@ -54,7 +60,6 @@ export function standardize(ds: Dataset, trainIdx: Uint32Array): Dataset {
     }
   }
   const x = ds.features; // (numSamples, d)
-
   const mean = new Float64Array(d); // (d)
   for (const i of trainIdx) {
     const row = i * d;
@@ -62,7 +67,7 @@ export function standardize(ds: Dataset, trainIdx: Uint32Array): Dataset {
   }
   for (let j = 0; j < d; j++) mean[j] /= n;
 
-  const divisor = new Float64Array(d); // (d) population std, or 1 for a constant column
+  const divisor = new Float64Array(d); // (d)
   for (const i of trainIdx) {
     const row = i * d;
     for (let j = 0; j < d; j++) {
@@ -74,11 +79,23 @@ export function standardize(ds: Dataset, trainIdx: Uint32Array): Dataset {
     const std = Math.sqrt(divisor[j] / n);
     divisor[j] = std > 0 ? std : 1;
   }
+  return { mean: [...mean], std: [...divisor] };
+}
 
-  const out = new Float32Array(x.length); // (numSamples, d)
-  for (let i = 0; i < ds.numSamples; i++) {
-    const row = i * d;
-    for (let j = 0; j < d; j++) out[row + j] = (x[row + j] - mean[j]) / divisor[j];
-  }
+/** Standardizes rows (rows, mean.length) of `x` into `out` in place of features: the one formula of training and prediction. */
+export function applyStandardization(out: Float32Array, x: Float32Array, s: Standardization): void {
+  const d = s.mean.length;
+  for (let row = 0; row < x.length; row += d)
+    for (let j = 0; j < d; j++) out[row + j] = (x[row + j] - s.mean[j]) / s.std[j];
+}
+
+/**
+ * Returns a copy of `ds` whose features are standardized with featureStats over the rows
+ * in `trainIdx`, so validation numbers never leak into what the model sees. Labels are
+ * shared with `ds`, not copied.
+ */
+export function standardize(ds: Dataset, trainIdx: Uint32Array, stats = featureStats(ds, trainIdx)): Dataset {
+  const out = new Float32Array(ds.features.length); // (numSamples, d)
+  applyStandardization(out, ds.features, stats);
   return { ...ds, features: out };
 }

@@ -1,15 +1,27 @@
-// A kernel set: the dense-layer, activation and loss kernels a Network runs, plus
-// the memory they can address. Two sets exist, and they are NOT interchangeable
+// A kernel set: the dense, convolution, pooling, activation, dropout and loss kernels
+// a Network runs, plus the memory they can address. Two sets exist, and they are NOT interchangeable
 // within a run: `js` (the Float32Array kernels of matmul.ts, accumulating in double)
 // and `wasm` (the SIMD kernels of wasm/kernels.wat, accumulating in f32x4 lanes).
 // Each gives the same bits on every engine, but not the same bits as the other, so
 // the set is part of the run's configuration and every worker uses the one the
 // coordinator names in its welcome (a worker that cannot run it refuses).
 //
-// Only the matmuls differ in bits. ReLU, sigmoid, tanh (the wasm ones are ports of
-// transcendental.ts, f64 operation for f64 operation) and the tree's add give the
-// same bits in both sets; the loss heads are the same JS functions in both (a few
-// hundred exp/log per shard).
+// Only the matmuls and the convolutions differ in bits. ReLU, leaky ReLU, sigmoid,
+// tanh (the wasm ones are ports of transcendental.ts, f64 operation for f64
+// operation), max pooling (comparisons and selects) and the tree's add give the same
+// bits in both sets; average pooling, dropout (an integer hash and one product per
+// value) and the loss heads are the same JS functions in both.
+//
+// Shapes are PyTorch's: activations NCHW, conv weight (OC, C, KH, KW). Convolution
+// output OH = floor((H + 2·pad − KH) / stride) + 1; pooling has no padding and no
+// ceil mode, OH = floor((H − K) / S) + 1.
+//
+// Scratch: the convolution kernels may need working memory. A Network asks
+// conv2dScratchFloats (or conv2dScratchFloatsOf, before the set exists) for each of
+// its conv layers at its largest batch, allocates one buffer of the largest answer
+// with `alloc` at construction (when the answer is 0 it may pass an empty array) and
+// passes it to every conv2dForward and conv2dBackward call; a scratch sized for B
+// samples serves any smaller batch. Scratch holds nothing between calls.
 
 import { matmulBackward, matmulForward } from './matmul.js';
 import {
@@ -20,6 +32,10 @@ import {
   tanhBackward,
   tanhForward,
 } from './activations.js';
+import { leakyReluBackward, leakyReluForward } from './activations.js';
+import { conv2dBackward, conv2dForward } from './conv.js';
+import { dropoutBackward, dropoutForward } from './dropout.js';
+import { avgpool2dBackward, avgpool2dForward, maxpool2dBackward, maxpool2dForward } from './pool.js';
 import { meanSquaredError, softmaxCrossEntropy, type LossStats } from './loss.js';
 import { roundBf16 } from './bf16.js';
 import { WasmKernels, wasmKernelsAvailable } from './wasm/kernels.js';
@@ -72,6 +88,144 @@ export interface KernelSet {
   sigmoidBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, N: number): void;
   tanhForward(out: Float32Array, inp: Float32Array, N: number): void;
   tanhBackward(dinp: Float32Array, dout: Float32Array, out: Float32Array, N: number): void;
+  /** out = x > 0 ? x : x·slope (slope rounded to float32; PyTorch's default 0.01). */
+  leakyReluForward(out: Float32Array, inp: Float32Array, N: number, slope: number): void;
+  /** dinp = x > 0 ? dout : dout·slope, from the forward *input* x (the output's sign is ambiguous at 0). */
+  leakyReluBackward(dinp: Float32Array, dout: Float32Array, inp: Float32Array, N: number, slope: number): void;
+  /**
+   * Floats of scratch conv2dForward and conv2dBackward need for this layer at batch B
+   * (0: none). See the header: one buffer of the largest answer, allocated once.
+   */
+  conv2dScratchFloats(
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    stride: number,
+    pad: number,
+  ): number;
+  /**
+   * out (B, OC, OH, OW) = conv(inp (B, C, H, W), weight (OC, C, KH, KW)) + bias (OC), zero padding.
+   * scratch: at least conv2dScratchFloats(...) floats, contents ignored and clobbered.
+   */
+  conv2dForward(
+    out: Float32Array,
+    inp: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    stride: number,
+    pad: number,
+    scratch: Float32Array,
+  ): void;
+  /**
+   * dweight (OC, C, KH, KW) += Σ dout·inp, dbias (OC) += Σ dout, dinp (B, C, H, W) = the input
+   * gradient unless null (a first layer: not computed). dout (B, OC, OH, OW).
+   * accumulate false: dweight and dbias get the sums as if they had been zeroed first (same bits).
+   */
+  conv2dBackward(
+    dinp: Float32Array | null,
+    dweight: Float32Array,
+    dbias: Float32Array,
+    dout: Float32Array,
+    inp: Float32Array,
+    weight: Float32Array,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    stride: number,
+    pad: number,
+    scratch: Float32Array,
+    accumulate?: boolean,
+  ): void;
+  /**
+   * out (B, C, OH, OW) = the max of each K×K window moved by S over inp (B, C, H, W).
+   * Ties: the first maximum in row-major window order wins; a NaN in the window is the
+   * maximum (output NaN) and the first NaN wins.
+   */
+  maxpool2dForward(
+    out: Float32Array,
+    inp: Float32Array,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    K: number,
+    S: number,
+  ): void;
+  /** dinp (B, C, H, W) overwritten: each dout (B, C, OH, OW) added to its window's winner, recomputed from inp. */
+  maxpool2dBackward(
+    dinp: Float32Array,
+    dout: Float32Array,
+    inp: Float32Array,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    K: number,
+    S: number,
+  ): void;
+  /** out (B, C, OH, OW) = the mean of each K×K window moved by S over inp (B, C, H, W). */
+  avgpool2dForward(
+    out: Float32Array,
+    inp: Float32Array,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    K: number,
+    S: number,
+  ): void;
+  /** dinp (B, C, H, W) overwritten: each window's inputs gain dout (B, C, OH, OW) / K². */
+  avgpool2dBackward(
+    dinp: Float32Array,
+    dout: Float32Array,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    K: number,
+    S: number,
+  ): void;
+  /**
+   * out (B, N) = inp (B, N) with each value dropped (0) with probability p or scaled by
+   * 1 / (1 − p); the mask is a hash of (seed, step, sampleIndices[b], feature), the same
+   * whichever worker computes the sample. seed: dropoutLayerSeed(run seed, layer index).
+   */
+  dropoutForward(
+    out: Float32Array,
+    inp: Float32Array,
+    B: number,
+    N: number,
+    p: number,
+    seed: number,
+    step: number,
+    sampleIndices: ArrayLike<number>,
+  ): void;
+  /** dinp (B, N) = dout (B, N) · the mask dropoutForward used with the same arguments (recomputed). */
+  dropoutBackward(
+    dinp: Float32Array,
+    dout: Float32Array,
+    B: number,
+    N: number,
+    p: number,
+    seed: number,
+    step: number,
+    sampleIndices: ArrayLike<number>,
+  ): void;
   softmaxCrossEntropy(
     dlogits: Float32Array | null,
     logits: Float32Array,
@@ -111,9 +265,58 @@ export const jsKernels: KernelSet = {
   sigmoidBackward,
   tanhForward,
   tanhBackward,
+  leakyReluForward,
+  leakyReluBackward,
+  conv2dScratchFloats: () => 0,
+  conv2dForward: (out, inp, weight, bias, B, C, H, W, OC, KH, KW, stride, pad) =>
+    conv2dForward(out, inp, weight, bias, B, C, H, W, OC, KH, KW, stride, pad),
+  conv2dBackward: (
+    dinp,
+    dweight,
+    dbias,
+    dout,
+    inp,
+    weight,
+    B,
+    C,
+    H,
+    W,
+    OC,
+    KH,
+    KW,
+    stride,
+    pad,
+    _scratch,
+    accumulate,
+  ) => conv2dBackward(dinp, dweight, dbias, dout, inp, weight, B, C, H, W, OC, KH, KW, stride, pad, accumulate),
+  maxpool2dForward,
+  maxpool2dBackward,
+  avgpool2dForward,
+  avgpool2dBackward,
+  dropoutForward,
+  dropoutBackward,
   softmaxCrossEntropy,
   meanSquaredError,
 };
+
+/**
+ * The conv2dScratchFloats answer of the named set, without a set: what a Network needs to
+ * size its arena before it creates the set (a wasm set's memory is sized at construction).
+ */
+export function conv2dScratchFloatsOf(
+  name: KernelSetName,
+  _B: number,
+  C: number,
+  H: number,
+  W: number,
+  OC: number,
+  KH: number,
+  KW: number,
+  stride: number,
+  pad: number,
+): number {
+  return name === 'js' ? 0 : WasmKernels.conv2dScratchFloats(C, H, W, OC, KH, KW, stride, pad);
+}
 
 /** Whether this engine can run the given set (wasm needs WebAssembly with SIMD-128). */
 export function kernelSetAvailable(name: KernelSetName): boolean {
@@ -142,6 +345,56 @@ export function createKernelSet(name: KernelSetName, arenaFloats: number): Kerne
     sigmoidBackward: (dinp, dout, out, N) => wasm.sigmoidBackward(dinp, dout, out, N),
     tanhForward: (out, inp, N) => wasm.tanhForward(out, inp, N),
     tanhBackward: (dinp, dout, out, N) => wasm.tanhBackward(dinp, dout, out, N),
+    leakyReluForward: (out, inp, N, slope) => wasm.leakyReluForward(out, inp, N, slope),
+    leakyReluBackward: (dinp, dout, inp, N, slope) => wasm.leakyReluBackward(dinp, dout, inp, N, slope),
+    conv2dScratchFloats: (B, C, H, W, OC, KH, KW, stride, pad) =>
+      conv2dScratchFloatsOf('wasm', B, C, H, W, OC, KH, KW, stride, pad),
+    conv2dForward: (out, inp, weight, bias, B, C, H, W, OC, KH, KW, stride, pad, scratch) =>
+      wasm.conv2dForward(out, inp, weight, bias, B, C, H, W, OC, KH, KW, stride, pad, scratch),
+    conv2dBackward: (
+      dinp,
+      dweight,
+      dbias,
+      dout,
+      inp,
+      weight,
+      B,
+      C,
+      H,
+      W,
+      OC,
+      KH,
+      KW,
+      stride,
+      pad,
+      scratch,
+      accumulate = true,
+    ) =>
+      wasm.conv2dBackward(
+        dinp,
+        dweight,
+        dbias,
+        dout,
+        inp,
+        weight,
+        B,
+        C,
+        H,
+        W,
+        OC,
+        KH,
+        KW,
+        stride,
+        pad,
+        scratch,
+        accumulate,
+      ),
+    maxpool2dForward: (out, inp, B, C, H, W, K, S) => wasm.maxpool2dForward(out, inp, B, C, H, W, K, S),
+    maxpool2dBackward: (dinp, dout, inp, B, C, H, W, K, S) => wasm.maxpool2dBackward(dinp, dout, inp, B, C, H, W, K, S),
+    avgpool2dForward,
+    avgpool2dBackward,
+    dropoutForward,
+    dropoutBackward,
     softmaxCrossEntropy,
     meanSquaredError,
   };

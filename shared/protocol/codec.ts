@@ -32,8 +32,7 @@ function bytesOf(a: Float32Array | Uint32Array): Uint8Array {
 }
 
 /**
- * A message as its msgpack head and its tensor, if it carries one (welcome, weights,
- * result). The head ends with the tensor's bin header; the tensor's bytes, in the
+ * A message as its msgpack head and its tensor, if it carries one (weights, result). The head ends with the tensor's bin header; the tensor's bytes, in the
  * dtype, follow it, and any msgpack decoder reads the two as one map. The head is
  * padded (a `pad` bin of 0–3 bytes) to a multiple of 4 bytes, so the tensor starts
  * 4-byte aligned and the receiver views it in place instead of copying.
@@ -44,14 +43,6 @@ export type MessageLayout =
 
 export function encodeLayout(message: WorkerMessage | CoordinatorMessage): MessageLayout {
   switch (message.type) {
-    case 'welcome': {
-      const { weights, ...head } = message;
-      return {
-        head: headWithTensor(head, 'weights', weights.length * wireBytesPer(message.wireDtype)),
-        tensor: weights,
-        dtype: message.wireDtype,
-      };
-    }
     case 'weights': {
       const { weights, ...head } = message;
       return {
@@ -342,7 +333,7 @@ export function decodeCoordinatorMessage(bytes: Uint8Array, alloc: TensorAlloc =
   const m = unpack(bytes);
   switch (m.type) {
     case 'welcome':
-      return decodeWelcome(m, alloc);
+      return decodeWelcome(m);
     case 'weights': {
       const dtype = wireDtype(m.dtype, 'dtype');
       const weights = tensor(rawBytes(m, 'weights'), dtype, 'weights', alloc);
@@ -360,7 +351,7 @@ export function decodeCoordinatorMessage(bytes: Uint8Array, alloc: TensorAlloc =
   }
 }
 
-function decodeWelcome(m: Record<string, unknown>, alloc: TensorAlloc): WelcomeMessage {
+function decodeWelcome(m: Record<string, unknown>): WelcomeMessage {
   const protocol = int(m, 'protocol');
   let spec: ModelSpec;
   try {
@@ -368,9 +359,6 @@ function decodeWelcome(m: Record<string, unknown>, alloc: TensorAlloc): WelcomeM
   } catch (err) {
     throw new ProtocolError('malformed', (err as Error).message);
   }
-  const dtype = wireDtype(m.wireDtype, 'wireDtype');
-  const weights = tensor(rawBytes(m, 'weights'), dtype, 'weights', alloc);
-  assertFinite(weights, 'weights');
   return {
     type: 'welcome',
     protocol,
@@ -379,9 +367,7 @@ function decodeWelcome(m: Record<string, unknown>, alloc: TensorAlloc): WelcomeM
     dataset: decodeDescriptor(record(m.dataset, 'dataset')),
     shardSize: int(m, 'shardSize', 1, 1 << 20),
     kernels: kernelSetName(m.kernels),
-    wireDtype: dtype,
-    version: int(m, 'version'),
-    weights,
+    wireDtype: wireDtype(m.wireDtype, 'wireDtype'),
   };
 }
 

@@ -5,14 +5,16 @@ import { FlocktrainError } from '../errors.js';
 
 // 2: the welcome names the kernel set; a version-1 worker would silently compute with the JS set.
 // 3: the welcome names the wire dtype, tensors say theirs; a version-2 worker could not read bf16.
-// 4: a task carries the weights of its version when the worker lacks them (a version-3
+// 4: the welcome carries no weights; they come as a `weights` message once the worker is ready,
+//    so a peer that has not loaded the dataset is never sent the model.
+// 5: a task carries the weights of its version when the worker lacks them (a version-4
 //    worker would compute a step with the previous step's weights); standby messages.
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 export const CloseCode = {
   /** Training finished; the worker should exit (not reconnect). */
   DONE: 4000,
-  /** The hello carried a missing or wrong token. */
+  /** The hello carried a missing or wrong token, or the worker's named token was revoked. */
   UNAUTHORIZED: 4001,
   /** A message could not be decoded or failed validation. */
   PROTOCOL_ERROR: 4002,
@@ -28,6 +30,8 @@ export const CloseCode = {
   LEAVING: 4007,
   /** The worker cannot run the run's kernel set (e.g. no WebAssembly SIMD); it must not compute with another. */
   UNSUPPORTED_KERNELS: 4008,
+  /** The worker missed its task deadline several times in a row and was ejected; it may reconnect. */
+  TOO_SLOW: 4009,
 } as const;
 
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
@@ -41,7 +45,9 @@ export type RejectReason =
   | 'bad_length' // a gradient whose length is not what the nodes imply
   | 'non_finite' // NaN or ±Infinity in a gradient or statistic
   | 'not_assigned' // a result for a task or shards not assigned to this worker
-  | 'unexpected'; // a valid message at the wrong point of the conversation
+  | 'unexpected' // a valid message at the wrong point of the conversation
+  | 'too_slow' // missed its task deadline several times in a row (not a message: the lack of one)
+  | 'not_reading'; // does not read what it is sent: its unsent bytes grew past the bound
 
 /** A message that violates the protocol; `reason` says how, for the close reason and the logs. */
 export class ProtocolError extends FlocktrainError {

@@ -5,7 +5,7 @@
 // and in memory always as Float32Array.
 //
 // Conversation (worker ⇄ coordinator):
-//   hello →            ← welcome (spec, dataset descriptor, weights + version)
+//   hello →            ← welcome (spec, dataset descriptor; no weights)
 //   ready →  (after the dataset is loaded and its hash checked)
 //                      ← weights (the current version, once, on joining)
 //                      ← task (version, shards, and the weights at that version
@@ -97,9 +97,6 @@ export interface WelcomeMessage {
   readonly kernels: KernelSetName;
   /** The run's wire dtype: how weights and gradients travel, and where they are rounded (shared/wire-dtype.ts). */
   readonly wireDtype: WireDtype;
-  readonly version: number;
-  /** In the wire dtype. */
-  readonly weights: Float32Array;
 }
 
 export interface WeightsMessage {

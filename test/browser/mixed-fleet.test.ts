@@ -51,9 +51,9 @@ describeInBrowser('browser tabs as workers', () => {
   it('1 Node worker + 2 tabs train to the weightsHash of flocktrain train; the dashboard shows it live', async () => {
     const reference = lab.train(RUN);
     const c = await lab.coordinator([...RUN, '--min-workers', '3', '--log-every', '2']);
-    expect(c.link).toBe(`${c.url.replace('ws://', 'http://')}/?token=${c.token}`);
+    expect(c.link).toBe(`${c.url.replace('ws://', 'http://')}/#token=${c.token}`);
     const dashboard = await newPage({ viewport: { width: 1280, height: 900 } });
-    await dashboard.goto(`${c.link.replace('/?', '/dashboard?')}`);
+    await dashboard.goto(`${c.link.replace('/#', '/dashboard#')}`);
     await dashboard.waitForSelector('#status.live');
     const tabs = await Promise.all([openTab(c.link), openTab(c.link)]);
     lab.worker(c.url, c.token, 'node-1');

@@ -26,7 +26,7 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(ROOT, 'dist', 'cli', 'bin.js');
+const CLI = join(ROOT, 'dist', 'coordinator', 'cli', 'bin.js');
 /** Screenshots and other artifacts of the browser tests (gitignored). */
 export const OUTPUT_DIR = join(ROOT, 'test-output');
 

@@ -56,11 +56,11 @@ describeInBrowser('the worker page', () => {
     expect(await page.isDisabled('#pause')).toBe(true);
     await coordinator.proc.waitFor('rejected: wrong or missing token');
 
-    const noToken = await open(coordinator.link.replace(/\?token=.*/, ''));
+    const noToken = await open(coordinator.link.replace(/#token=.*/, ''));
     await noToken.waitForSelector('#message.error');
     expect((await pageStatus(noToken)).message).toMatch(/^This link has no token/);
 
-    const res = await page.goto(coordinator.link.replace('/?token=', '/dashboard?token=x'));
+    const res = await page.goto(coordinator.link.replace(/\/#token=.*/, '/events?token=x'));
     expect(res?.status()).toBe(401);
   });
 

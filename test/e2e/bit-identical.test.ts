@@ -1,10 +1,12 @@
 // The central claim, end to end: a coordinator with K real worker processes ends
 // with exactly the weights `flocktrain train` ends with (same SHA-256, same --out
-// bytes), whatever K is, for several optimizers, losses and shard cuts; and so does
-// one worker computing on N threads (--threads), whatever N is.
+// bytes), whatever K is, for several optimizers, losses, shard cuts and models (a
+// convolutional one with dropout among them); and so does one worker computing on N
+// threads (--threads), whatever N is.
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { writeImageCsv } from '../support/image-csv.js';
 import { coordinatorDone, Sandbox, useE2eCleanup, type CliProcess } from './harness.js';
 
 useE2eCleanup();
@@ -145,10 +147,40 @@ describe('coordinator with K worker processes = train, bit for bit', () => {
     );
   });
 
+  it.each([1, 2, 3])('a small CNN with both poolings, leaky ReLU and dropout, %i worker(s)', async (k) => {
+    await expectSameAsTrain(cnnArgs(new Sandbox()), k);
+  });
+
   it('MNIST, default model, 1 epoch, 2 workers', async () => {
     await expectSameAsTrain(['--epochs', '1'], 2);
   });
 });
+
+/**
+ * 300 1x8x8 images, written into `sb` (sandboxes live for one test): 240 to train, in
+ * steps of 40 cut into 5 shards of 8 (uneven runs for 3 workers); dropout's masks
+ * depend on the step and the samples, not on who computes them.
+ */
+function cnnArgs(sb: Sandbox): string[] {
+  const csv = sb.path('images.csv');
+  writeImageCsv(csv, 300, [1, 8, 8]);
+  return [
+    '--csv',
+    csv,
+    '--input-shape',
+    '1x8x8',
+    '--layers',
+    'conv2d:4:3:1:1,relu,maxpool2d:2,conv2d:6:3,leaky_relu,avgpool2d:2:1,flatten,dropout:0.25,dense:3',
+    '--epochs',
+    '2',
+    '--batch-size',
+    '40',
+    '--shard-size',
+    '8',
+    '--lr',
+    '0.05',
+  ];
+}
 
 // A worker cuts a task among its threads only when each run gets enough work (samples ×
 // parameters ≥ MIN_RUN_WORK, ~97 samples of this 67,331-parameter model), so these

@@ -164,11 +164,13 @@ describe('--help', () => {
     train: RUN,
     coordinator: [...RUN, 'host', 'port', 'token', 'workers', 'min-workers'],
     worker: [...COMMON, 'url', 'token', 'cache-dir', 'name', 'threads'],
+    predict: ['model', 'csv', 'idx-images', 'npy-x', 'out'],
+    evaluate: ['model', 'csv', 'idx-images', 'idx-labels', 'npy-x', 'npy-y', 'dataset', 'json'],
   };
 
   /** The flags a --help text lists, each with the start of its description. */
   function listed(help: string): Map<string, string> {
-    return new Map([...help.matchAll(/^ {2}--([a-z][a-z-]*)[ \t]+(.*)$/gm)].map((m) => [m[1], m[2].trim()]));
+    return new Map([...help.matchAll(/^ {2}--([a-z][a-z0-9-]*)[ \t]+(.*)$/gm)].map((m) => [m[1], m[2].trim()]));
   }
 
   it('each command lists its flags with a description, and every flag a command declares is listed', async () => {

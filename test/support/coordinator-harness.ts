@@ -95,6 +95,10 @@ export interface HarnessOptions {
   readonly taskTimeoutMaxMs: number;
   /** As CoordinatorSetup's; default: the production one. */
   readonly verifier?: CoordinatorSetup['verifier'];
+  /** As CoordinatorSetup's; default: DEFAULTS.coordinator's. */
+  readonly limits?: CoordinatorSetup['limits'];
+  readonly allowedOrigins?: CoordinatorSetup['allowedOrigins'];
+  readonly namedTokens?: CoordinatorSetup['namedTokens'];
 }
 
 export interface Coordinator {
@@ -105,6 +109,8 @@ export interface Coordinator {
   readonly log: Logger;
   readonly maxPayload: number;
   readonly datasetHash: string;
+  /** As RunningCoordinator's. */
+  replaceTokens(named: ReadonlyMap<string, string>): string[];
   close(): Promise<void>;
 }
 
@@ -128,6 +134,9 @@ export async function startCoordinator(o: HarnessOptions): Promise<Coordinator> 
       heartbeatMs: o.heartbeatMs,
       closeGraceMs: WAIT_MS,
       ...(o.verifier === undefined ? {} : { verifier: o.verifier }),
+      ...(o.limits === undefined ? {} : { limits: o.limits }),
+      ...(o.allowedOrigins === undefined ? {} : { allowedOrigins: o.allowedOrigins }),
+      ...(o.namedTokens === undefined ? {} : { namedTokens: o.namedTokens }),
     },
     log,
   );
@@ -139,6 +148,7 @@ export async function startCoordinator(o: HarnessOptions): Promise<Coordinator> 
     log,
     maxPayload: served.maxPayload,
     datasetHash: hash,
+    replaceTokens: (named) => served.replaceTokens(named),
     close: async () => {
       served.scheduler.cancel('test over');
       await served.close(CloseCode.DONE, 'test over');
@@ -228,7 +238,7 @@ export class RawWorker {
 
 /** The result an honest worker would send for `task`, as worker/client.ts builds it. */
 export function honestResult(computer: ShardComputer, weights: Float32Array, task: TaskMessage): ResultMessage {
-  const nodes = computer.computeNodes(weights, task.shards, task.numShards);
+  const nodes = computer.computeNodes(weights, task.shards, task.numShards, task.version);
   const P = computer.paramCount;
   const grads = new Float32Array(nodes.length * P);
   nodes.forEach((n, k) => grads.set(n.partial.grad, k * P));

@@ -67,9 +67,14 @@ function welcome(): CoordinatorMessage {
     shardSize: SHARD,
     kernels: 'js',
     wireDtype: 'f32',
-    version: 0,
-    weights: W0,
   };
+}
+
+/** The welcome, then, once the client says ready, the weights (as the coordinator does). */
+async function join(receive: (m: CoordinatorMessage) => void, sentCount: (n: number) => Promise<void>): Promise<void> {
+  receive(welcome());
+  await sentCount(2); // hello, ready
+  receive({ type: 'weights', version: 0, dtype: 'f32', weights: W0 });
 }
 
 const SHARDS = [0, 1].map((id) => ({ id, indices: Uint32Array.from({ length: SHARD }, (_, i) => id * SHARD + i) }));
@@ -82,8 +87,7 @@ describe('WorkerClient', () => {
   it('computes a task with the weights it carries, and the next task at that version with the same', async () => {
     const { c, sent, sentCount, receive } = client();
     c.start();
-    receive(welcome());
-    await sentCount(2); // hello, ready
+    await join(receive, sentCount);
     const w1 = W0.map((w) => w * 0.75);
     receive({ type: 'task', taskId: 1, version: 1, numShards: 2, shards: SHARDS, dtype: 'f32', weights: w1 });
     receive({ type: 'task', taskId: 2, version: 1, numShards: 2, shards: SHARDS, dtype: 'f32', weights: null });
@@ -98,8 +102,7 @@ describe('WorkerClient', () => {
   it('shows a standby until the next task', async () => {
     const { c, shown, sentCount, receive } = client();
     c.start();
-    receive(welcome());
-    await sentCount(2);
+    await join(receive, sentCount);
     const reason = 'standing by: the other workers finish a step before this one could finish a shard';
     receive({ type: 'standby', reason });
     receive({ type: 'task', taskId: 1, version: 0, numShards: 2, shards: SHARDS, dtype: 'f32', weights: null });

@@ -13,7 +13,6 @@ import { WebSocketServer } from 'ws';
 import { headerFields } from '../../shared/data/hash-encoding.js';
 import { datasetHash } from '../../shared/node/dataset-hash.js';
 import { syntheticDatasets } from '../../shared/data/synthetic.js';
-import { initParams } from '../../shared/model/init.js';
 import { mlpSpec } from '../../shared/model/spec.js';
 import { encode } from '../../shared/protocol/codec.js';
 import { CloseCode, PROTOCOL_VERSION } from '../../shared/protocol/codes.js';
@@ -81,8 +80,6 @@ async function fakeCoordinator(dataset: (own: { port: number }) => Partial<Datas
             shardSize: 8,
             kernels: 'js',
             wireDtype: 'f32',
-            version: 0,
-            weights: initParams(spec, 1),
           }),
         );
       }

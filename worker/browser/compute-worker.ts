@@ -51,6 +51,14 @@ function planOnce(requested: number | null): void {
   });
 }
 
+/**
+ * Least ms between two progress snapshots. Each snapshot re-renders the page (style,
+ * layout, paint, raster, composite: 2 to 4 ms of CPU a time in headless chromium,
+ * more than a small task's compute) on the cores the training needs; four a second
+ * is as often as anyone reads the page. Changes of phase, dataset or threads go at once.
+ */
+const PROGRESS_MS = 250;
+
 /** One connection to the coordinator; Resume makes a new one. */
 class Session {
   readonly #socket: WebSocket;
@@ -62,6 +70,8 @@ class Session {
   /** The client closed the socket itself (a protocol error, a dead compute thread, Leave). */
   #closedHere = false;
   #close: { code: number; reason: string } | null = null;
+  /** The pending progress snapshot, if one is due. */
+  #progressTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(token: string, agent: string) {
     const ws = new WebSocket(`${scope.location.protocol === 'https:' ? 'wss' : 'ws'}://${scope.location.host}/`);
@@ -99,7 +109,7 @@ class Session {
           queueMicrotask(() => this.post());
           return loaded.dataset;
         },
-        onProgress: () => this.post(),
+        onProgress: () => this.#progressed(),
         ...(threads.create !== null ? { createComputer: threads.create } : {}),
       },
     );
@@ -128,7 +138,10 @@ class Session {
     else this.#socket.close();
   }
 
+  /** Sends the status now (it carries the latest progress too). */
   post(): void {
+    if (this.#progressTimer !== null) clearTimeout(this.#progressTimer);
+    this.#progressTimer = null;
     const s = this.#client.stats;
     scope.postMessage({
       type: 'status',
@@ -149,6 +162,10 @@ class Session {
       threadsStarted: threads.started,
       standby: s.standby,
     });
+  }
+
+  #progressed(): void {
+    this.#progressTimer ??= setTimeout(() => this.post(), PROGRESS_MS);
   }
 
   #setDataset(text: string): void {

@@ -32,7 +32,7 @@ function agentName(): string {
 }
 
 const query = new URLSearchParams(location.search);
-const token = query.get('token') ?? '';
+const token = takeToken();
 /** ?threads=N (N ≥ 1) asks for N compute threads; absent or unreadable: one per core. */
 const threadsAsked = ((v) => (Number.isInteger(v) && v >= 1 ? v : null))(Number(query.get('threads') ?? ''));
 const state = { left: false };
@@ -104,13 +104,37 @@ function threadsText(s: WorkerStatus): string {
   return `up to ${s.threads} threads${note || ' (no task big enough to split yet)'}`;
 }
 
+/**
+ * The token from the link's fragment (#token=…, which a browser never sends to a server
+ * or in a Referer; ?token= still works), then out of the address bar and history. The
+ * tab keeps it in sessionStorage, so a reload still joins.
+ */
+function takeToken(): string {
+  const KEY = 'flocktrain-token';
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const given = fragment.get('token') ?? query.get('token');
+  if (given === null) return sessionStorage.getItem(KEY) ?? '';
+  sessionStorage.setItem(KEY, given);
+  fragment.delete('token');
+  const rest = new URLSearchParams(location.search);
+  rest.delete('token');
+  const search = rest.toString();
+  const hash = fragment.toString();
+  history.replaceState(
+    null,
+    '',
+    `${location.pathname}${search === '' ? '' : `?${search}`}${hash === '' ? '' : `#${hash}`}`,
+  );
+  return given;
+}
+
 function start(): void {
   if (token === '') {
-    show('This link has no token. Open the join link the coordinator printed (http://HOST:PORT/?token=…).', 'error');
+    show('This link has no token. Open the join link the coordinator printed (http://HOST:PORT/#token=…).', 'error');
     document.body.dataset.phase = 'closed';
     return;
   }
-  (el('dashboard-link') as HTMLAnchorElement).href = `/dashboard?token=${encodeURIComponent(token)}`;
+  (el('dashboard-link') as HTMLAnchorElement).href = `/dashboard#token=${encodeURIComponent(token)}`;
   worker = new Worker('/assets/compute-worker.js');
   worker.onmessage = (event: MessageEvent<unknown>) => {
     const status = parseWorkerStatus(event.data);

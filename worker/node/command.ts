@@ -25,6 +25,9 @@ export const CONNECTION_GROUP = {
       return url;
     }),
     token: requiredText({ describe: 'token printed by the coordinator' }),
+    ca: text({
+      describe: "trust this PEM certificate for wss:// and https:// (e.g. the coordinator's self-signed one)",
+    }),
     name: text({ describe: 'name shown in the coordinator log (default: hostname and pid)' }),
     cacheDir: text({ describe: 'where fetched datasets are cached by hash (default ~/.cache/flocktrain)' }),
     maxDatasetMb: number({

@@ -26,7 +26,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { get as httpGet } from 'node:http';
+import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +73,8 @@ export function makeDatasetLoader(
   cacheDir: string,
   log: ClientLog,
   limits: DatasetLimits = DATASET_LIMITS,
+  /** PEM certificate to trust for https besides the system's (the coordinator's self-signed one). */
+  ca?: string,
 ) {
   const base = httpBase(wsUrl);
   const origin = new URL(base).origin;
@@ -101,7 +103,7 @@ export function makeDatasetLoader(
       log.warn({ file }, 'cached dataset does not match its hash; fetching again');
     }
     const started = performance.now();
-    const bytes = await download(url, token, size);
+    const bytes = await download(url, token, size, ca);
     const ds = datasetFromBytes(d, bytes);
     const got = datasetHash(ds);
     if (got !== d.hash)
@@ -205,7 +207,7 @@ function readIfPresent(file: string, size: number): Uint8Array | null {
 }
 
 /** GET `url` straight into a shared buffer of exactly `size` bytes. */
-function download(url: URL, token: string, size: number): Promise<Uint8Array> {
+function download(url: URL, token: string, size: number, ca: string | undefined): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const fail = (detail: string): void => {
@@ -214,8 +216,8 @@ function download(url: URL, token: string, size: number): Promise<Uint8Array> {
       req.destroy();
       reject(new DataError(`GET ${url.pathname} ${detail}`));
     };
-    const get = url.protocol === 'https:' ? httpsGet : httpGet;
-    const req = get(url, { headers: { authorization: `Bearer ${token}` } }, (res) => {
+    const headers = { authorization: `Bearer ${token}` };
+    const onResponse = (res: IncomingMessage): void => {
       if (res.statusCode !== 200) return fail(`answered ${res.statusCode} ${res.statusMessage ?? ''}`.trimEnd());
       let out: Uint8Array;
       try {
@@ -237,7 +239,11 @@ function download(url: URL, token: string, size: number): Promise<Uint8Array> {
         resolve(out);
       });
       res.on('error', (err) => fail(`failed: ${err.message}`));
-    });
+    };
+    const req =
+      url.protocol === 'https:'
+        ? httpsGet(url, { headers, ...(ca === undefined ? {} : { ca }) }, onResponse)
+        : httpGet(url, { headers }, onResponse);
     req.on('error', (err) => fail(`failed: ${err.message}`));
   });
 }

@@ -8,6 +8,7 @@
 // (threaded-compute.ts), with the same bits as on one. worker/node/ is the Node worker's
 // platform half: this entry, its compute threads and its dataset cache.
 
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { WebSocket } from 'ws';
 import { createLogger, type LogOptions } from '../../shared/node/logger.js';
@@ -21,6 +22,8 @@ import { defaultCacheDir, makeDatasetLoader } from './dataset-cache.js';
 export interface WorkerOptions extends LogOptions {
   readonly url: URL;
   readonly token: string;
+  /** PEM file of a certificate to trust for wss:// and https:// besides the system's; null: none. */
+  readonly ca: string | null;
   /** null: defaultCacheDir(). */
   readonly cacheDir: string | null;
   /** Largest dataset a coordinator may announce, in MB. */
@@ -74,15 +77,27 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   const { url } = options;
   const agent = options.name ?? `${hostname()}/${process.pid}`;
   const { slowdown, delayMs } = options.faults;
+  let ca: string | undefined;
+  if (options.ca !== null) {
+    try {
+      ca = readFileSync(options.ca, 'utf8');
+    } catch (err) {
+      return fail(`--ca ${options.ca}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
   const threads = options.threads > 1 ? threadPool(options.threads, log) : null;
   const clientOptions: ClientOptions = {
     token: options.token,
     kind: 'node',
     agent,
-    loadDataset: makeDatasetLoader(url.toString(), options.token, options.cacheDir ?? defaultCacheDir(), log, {
-      maxDatasetMb: options.maxDatasetMb,
-      cacheMaxMb: options.cacheMaxMb,
-    }),
+    loadDataset: makeDatasetLoader(
+      url.toString(),
+      options.token,
+      options.cacheDir ?? defaultCacheDir(),
+      log,
+      { maxDatasetMb: options.maxDatasetMb, cacheMaxMb: options.cacheMaxMb },
+      ca,
+    ),
     log,
     ...(slowdown > 1 || delayMs > 0
       ? { holdResultMs: (computeMs: number) => (slowdown - 1) * computeMs + delayMs }
@@ -103,7 +118,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     let everWelcomed = false;
     let lostAt: number | null = null;
     for (let attempt = 0; ; attempt++) {
-      const end = await session(url, clientOptions, log, options.silenceTimeout * 1000, (s) => (current = s));
+      const end = await session(url, clientOptions, log, options.silenceTimeout * 1000, ca, (s) => (current = s));
       current = null;
       if (end.welcomed) {
         everWelcomed = true;
@@ -212,13 +227,18 @@ function session(
   options: ClientOptions,
   log: ClientOptions['log'],
   silenceMs: number,
+  ca: string | undefined,
   expose: (s: { socket: WebSocket; client: WorkerClient }) => void,
 ): Promise<SessionEnd> {
   // An all-zero mask makes ws skip masking, which would otherwise copy and XOR every
   // gradient (~0.4 ms per 400 kB here). Masking keys exist to stop a browser page's
   // script from writing chosen bytes to a proxy's cache; this process is not a browser
   // and sends only numbers it computed, and a zero key is still a valid frame.
-  const socket = new WebSocket(url, { maxPayload: MAX_PAYLOAD, generateMask: (mask) => mask.fill(0) });
+  const socket = new WebSocket(url, {
+    maxPayload: MAX_PAYLOAD,
+    generateMask: (mask) => mask.fill(0),
+    ...(ca === undefined ? {} : { ca }),
+  });
   let refused: string | null = null;
   const client = new WorkerClient(
     {

@@ -8,6 +8,8 @@
 // the JS side are a silent ~20x slowdown). Kernels take views of that memory only;
 // anything else is a caller bug and throws.
 
+import { convOutSize } from '../conv.js';
+import { poolOutSize } from '../pool.js';
 import { KERNELS_WASM_BASE64 } from './module.generated.js';
 
 interface KernelExports {
@@ -23,6 +25,84 @@ interface KernelExports {
     accumulate: number,
   ): void;
   matmul_backward_input(dinp: number, dout: number, w: number, B: number, C: number, OC: number): void;
+  conv2d_forward(
+    out: number,
+    inp: number,
+    w: number,
+    bias: number,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    S: number,
+    pad: number,
+    scratch: number,
+  ): void;
+  conv2d_backward_weight(
+    dw: number,
+    dbias: number,
+    dout: number,
+    inp: number,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    S: number,
+    pad: number,
+    scratch: number,
+    accumulate: number,
+    allowDirect: number,
+  ): void;
+  conv2d_backward_input(
+    dinp: number,
+    dout: number,
+    w: number,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    S: number,
+    pad: number,
+    scratch: number,
+    allowSparse: number,
+  ): void;
+  conv2d_forward_direct(
+    out: number,
+    inp: number,
+    w: number,
+    bias: number,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    panel: number,
+  ): void;
+  maxpool2d_forward(out: number, inp: number, B: number, C: number, H: number, W: number, K: number, S: number): void;
+  maxpool2d_backward(
+    dinp: number,
+    dout: number,
+    inp: number,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    K: number,
+    S: number,
+  ): void;
+  leaky_relu_forward(out: number, inp: number, N: number, a: number): void;
+  leaky_relu_backward(dinp: number, dout: number, inp: number, N: number, a: number): void;
   relu_forward(out: number, inp: number, N: number): void;
   relu_backward(dinp: number, dout: number, out: number, N: number): void;
   add_into(out: number, inp: number, N: number): void;
@@ -183,6 +263,258 @@ export class WasmKernels {
         C,
         OC,
       );
+  }
+
+  /**
+   * Floats of scratch the convolution kernels need: im2col (K·P, K = C·KH·KW taps, P = OH·OW
+   * positions of one sample), and for the weight gradient doutᵀ (P·OC) and its sum (K·OC).
+   */
+  static conv2dScratchFloats(
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    stride: number,
+    pad: number,
+  ): number {
+    const P = convOutSize(H, KH, stride, pad) * convOutSize(W, KW, stride, pad);
+    const K = C * KH * KW;
+    return K * P + P * OC + K * OC;
+  }
+
+  /**
+   * Whether conv2dForwardDirect handles this shape: stride 1, no padding, OW a multiple of 8
+   * and OC of 4 (its tile, 4 outputs × 8 positions of one row, has no edge code).
+   */
+  static directConvApplies(W: number, OC: number, KW: number, stride: number, pad: number): boolean {
+    return stride === 1 && pad === 0 && (W - KW + 1) % 8 === 0 && OC % 4 === 0;
+  }
+
+  /**
+   * out (B, OC, OH, OW) = conv(inp, weight) + bias: direct convolution where it applies
+   * (see directConvApplies), im2col + GEMM elsewhere; both give the same bits.
+   */
+  conv2dForward(
+    out: Float32Array,
+    inp: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    stride: number,
+    pad: number,
+    scratch: Float32Array,
+  ): void {
+    if (WasmKernels.directConvApplies(W, OC, KW, stride, pad))
+      this.conv2dForwardDirect(out, inp, weight, bias, B, C, H, W, OC, KH, KW, scratch);
+    else this.conv2dForwardIm2col(out, inp, weight, bias, B, C, H, W, OC, KH, KW, stride, pad, scratch);
+  }
+
+  /** conv2dForward by im2col (into scratch) and a GEMM per sample: any shape. */
+  conv2dForwardIm2col(
+    out: Float32Array,
+    inp: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    stride: number,
+    pad: number,
+    scratch: Float32Array,
+  ): void {
+    const P = convOutSize(H, KH, stride, pad) * convOutSize(W, KW, stride, pad);
+    const K = C * KH * KW;
+    this.#k.conv2d_forward(
+      this.#ptr(out, B * OC * P, 'out'),
+      this.#ptr(inp, B * C * H * W, 'inp'),
+      this.#ptr(weight, OC * K, 'weight'),
+      this.#ptr(bias, OC, 'bias'),
+      B,
+      C,
+      H,
+      W,
+      OC,
+      KH,
+      KW,
+      stride,
+      pad,
+      this.#ptr(scratch, K * P, 'scratch'),
+    );
+  }
+
+  /**
+   * conv2dForward by direct convolution (stride 1, no padding; throws where directConvApplies is
+   * false); scratch holds the packed weight (OC·C·KH·KW floats).
+   */
+  conv2dForwardDirect(
+    out: Float32Array,
+    inp: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    scratch: Float32Array,
+  ): void {
+    if (!WasmKernels.directConvApplies(W, OC, KW, 1, 0))
+      throw new RangeError(`direct convolution needs OW % 8 = 0 and OC % 4 = 0, got OW ${W - KW + 1}, OC ${OC}`);
+    const P = (H - KH + 1) * (W - KW + 1);
+    this.#k.conv2d_forward_direct(
+      this.#ptr(out, B * OC * P, 'out'),
+      this.#ptr(inp, B * C * H * W, 'inp'),
+      this.#ptr(weight, OC * C * KH * KW, 'weight'),
+      this.#ptr(bias, OC, 'bias'),
+      B,
+      C,
+      H,
+      W,
+      OC,
+      KH,
+      KW,
+      this.#ptr(scratch, OC * C * KH * KW, 'scratch'),
+    );
+  }
+
+  /**
+   * accumulate false: dweight and dbias are overwritten with 0 + the sums (the bits of zeroing first).
+   * method 'auto' sums the weight gradient over dout's nonzeros alone where C·KH·KW ≥ 32, else
+   * reads its col operand straight from the image where it can (stride 1, no padding,
+   * OC % 8 = 0): for finite values the bits of 'im2col', which always builds col in scratch
+   * and sums densely. Where C·KH·KW ≥ 32 'auto' computes the input gradient from dout's
+   * nonzeros too (the same sums, added into dinp in another order), where 'im2col' runs the
+   * dense GEMM and col2im.
+   */
+  conv2dBackward(
+    dinp: Float32Array | null,
+    dweight: Float32Array,
+    dbias: Float32Array,
+    dout: Float32Array,
+    inp: Float32Array,
+    weight: Float32Array,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    OC: number,
+    KH: number,
+    KW: number,
+    stride: number,
+    pad: number,
+    scratch: Float32Array,
+    accumulate = true,
+    method: 'auto' | 'im2col' = 'auto',
+  ): void {
+    const P = convOutSize(H, KH, stride, pad) * convOutSize(W, KW, stride, pad);
+    const K = C * KH * KW;
+    const pdout = this.#ptr(dout, B * OC * P, 'dout');
+    const pscratch = this.#ptr(scratch, WasmKernels.conv2dScratchFloats(C, H, W, OC, KH, KW, stride, pad), 'scratch');
+    this.#k.conv2d_backward_weight(
+      this.#ptr(dweight, OC * K, 'dweight'),
+      this.#ptr(dbias, OC, 'dbias'),
+      pdout,
+      this.#ptr(inp, B * C * H * W, 'inp'),
+      B,
+      C,
+      H,
+      W,
+      OC,
+      KH,
+      KW,
+      stride,
+      pad,
+      pscratch,
+      accumulate ? 1 : 0,
+      method === 'auto' ? 1 : 0,
+    );
+    if (dinp !== null)
+      this.#k.conv2d_backward_input(
+        this.#ptr(dinp, B * C * H * W, 'dinp'),
+        pdout,
+        this.#ptr(weight, OC * K, 'weight'),
+        B,
+        C,
+        H,
+        W,
+        OC,
+        KH,
+        KW,
+        stride,
+        pad,
+        pscratch,
+        method === 'auto' ? 1 : 0,
+      );
+  }
+
+  /** The max pooling of pool.ts, bit for bit (first maximum wins, NaN wins). */
+  maxpool2dForward(
+    out: Float32Array,
+    inp: Float32Array,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    K: number,
+    S: number,
+  ): void {
+    const M = B * C * poolOutSize(H, K, S) * poolOutSize(W, K, S);
+    this.#k.maxpool2d_forward(this.#ptr(out, M, 'out'), this.#ptr(inp, B * C * H * W, 'inp'), B, C, H, W, K, S);
+  }
+
+  maxpool2dBackward(
+    dinp: Float32Array,
+    dout: Float32Array,
+    inp: Float32Array,
+    B: number,
+    C: number,
+    H: number,
+    W: number,
+    K: number,
+    S: number,
+  ): void {
+    const N = B * C * H * W;
+    const M = B * C * poolOutSize(H, K, S) * poolOutSize(W, K, S);
+    this.#k.maxpool2d_backward(
+      this.#ptr(dinp, N, 'dinp'),
+      this.#ptr(dout, M, 'dout'),
+      this.#ptr(inp, N, 'inp'),
+      B,
+      C,
+      H,
+      W,
+      K,
+      S,
+    );
+  }
+
+  /** The leaky ReLU of activations.ts, bit for bit (slope rounded to float32 here). */
+  leakyReluForward(out: Float32Array, inp: Float32Array, N: number, slope: number): void {
+    this.#k.leaky_relu_forward(this.#ptr(out, N, 'out'), this.#ptr(inp, N, 'inp'), N, Math.fround(slope));
+  }
+
+  leakyReluBackward(dinp: Float32Array, dout: Float32Array, inp: Float32Array, N: number, slope: number): void {
+    this.#k.leaky_relu_backward(
+      this.#ptr(dinp, N, 'dinp'),
+      this.#ptr(dout, N, 'dout'),
+      this.#ptr(inp, N, 'inp'),
+      N,
+      Math.fround(slope),
+    );
   }
 
   reluForward(out: Float32Array, inp: Float32Array, N: number): void {
