@@ -7,7 +7,8 @@
 //   step     one logged step (loss is the mean since the previous step line)
 //   epoch    one finished epoch with its validation metrics
 //   workers  every second: the worker list and the progress, with an ETA
-//   event    a worker joined, left, was rejected, or had its shards reassigned
+//   event    a worker joined, left, was rejected, stood by, or had its shards
+//            reassigned; the run turned out communication-bound
 //   done     training ended
 
 import { FlocktrainError } from '../shared/errors.js';
@@ -52,6 +53,8 @@ export interface WorkerRow {
   readonly samplesPerSec: number;
   /** ms since the coordinator last heard from it. */
   readonly lastSeenMs: number;
+  /** Why a ready worker gets no shards ("standing by: …"), or null while it takes work. */
+  readonly standby: string | null;
 }
 
 export interface Progress {
@@ -177,6 +180,7 @@ function workerRow(v: unknown): WorkerRow {
     samplesDone: num(o, 'samplesDone'),
     samplesPerSec: num(o, 'samplesPerSec'),
     lastSeenMs: num(o, 'lastSeenMs'),
+    standby: o.standby === null ? null : str(o, 'standby'),
   };
 }
 function progress(v: unknown): Progress | null {

@@ -5,7 +5,7 @@
 // not also say, except the per-worker counters.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ModelSpec } from '../shared/model/spec.js';
+import { configRows, modelSummary } from './dashboard-config.js';
 import type { Events, RunStarted } from './events.js';
 import { stepsPerEpoch } from './plan.js';
 import type { RouteHandler } from './server.js';
@@ -31,6 +31,8 @@ export interface ConnectionView {
   readonly samplesDone: number;
   readonly computeMs: number;
   readonly lastSeen: number;
+  /** Why a ready worker gets no shards, or null. */
+  readonly standby: string | null;
 }
 
 export interface FeedSource {
@@ -102,6 +104,10 @@ export class DashboardFeed {
         queueMicrotask(() => this.#tick());
         this.#event(`${e.workerId} left after ${e.tasksDone} tasks: ${e.reason} (${e.workers} connected)`);
       }),
+      events.on('workerStandingBy', (e) => this.#event(`${e.workerId} ${e.reason}`)),
+      events.on('communicationBound', (e) =>
+        this.#event(`communication-bound: workers compute ${e.computePercent}% of each ${e.stepMs} ms step; ${e.hint}`),
+      ),
       events.on('shardsReassigned', (e) => this.#event(`shards ${e.shards.join(',')} of ${e.workerId} reassigned`)),
       events.on('workerRejected', (e) => this.#event(`${e.workerId} rejected (${e.reason}): ${e.detail}`)),
       events.on('workerBanned', (e) => this.#event(`${e.workerId} banned (${e.reason}): ${e.detail}`)),
@@ -169,7 +175,7 @@ export class DashboardFeed {
       train: e.train,
       val: e.val,
       model: modelSummary(e.spec),
-      config: Object.entries(e.config).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)] as const),
+      config: configRows(e),
     };
     this.#push({ type: 'run', run: this.#run });
   }
@@ -199,11 +205,12 @@ export class DashboardFeed {
         samplesDone: c.samplesDone,
         samplesPerSec: c.computeMs > 0 ? Math.round((c.samplesDone * 1000) / c.computeMs) : 0,
         lastSeenMs: Math.max(0, now - c.lastSeen),
+        standby: c.state === 'ready' ? c.standby : null,
       });
     }
     for (const row of this.#workers)
       if (!present.has(row.id) && row.status !== 'left')
-        this.#left.set(row.id, { row: { ...row, status: 'left' }, at: now });
+        this.#left.set(row.id, { row: { ...row, status: 'left', standby: null }, at: now });
     for (const [id, l] of this.#left) if (present.has(id) || now - l.at > KEEP_LEFT_MS) this.#left.delete(id);
     this.#workers = [
       ...rows,
@@ -243,13 +250,6 @@ export function estimateEta(
   if (dt <= 0 || ds <= 0) return { stepsPerSec: null, etaSeconds: null };
   const stepsPerSec = ds / dt;
   return { stepsPerSec, etaSeconds: Math.max(0, totalSteps - last.step) / stepsPerSec };
-}
-
-/** "784-128-10 relu, cross_entropy": the dense widths, the first activation, the loss. */
-function modelSummary(spec: ModelSpec): string {
-  const widths = spec.layers.flatMap((l) => (l.type === 'dense' ? [l.units] : []));
-  const activation = spec.layers.find((l) => l.type !== 'dense')?.type;
-  return `${[spec.inputSize, ...widths].join('-')}${activation !== undefined ? ` ${activation}` : ''}, ${spec.loss}`;
 }
 
 function frame(event: FeedEvent): string {

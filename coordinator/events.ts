@@ -127,6 +127,24 @@ export interface StepDiverged {
   readonly epoch: number;
 }
 
+export interface WorkerStandingBy {
+  readonly workerId: string;
+  /** Said to the worker too, for its page. */
+  readonly reason: string;
+}
+
+export interface CommunicationBound {
+  readonly workers: number;
+  /** Mean ms per step, dispatch to dispatch, over the measured window. */
+  readonly stepMs: number;
+  /** Mean ms a worker computed per step. */
+  readonly computeMsPerWorker: number;
+  /** Percent of the workers' time spent computing. */
+  readonly computePercent: number;
+  /** What would help. */
+  readonly hint: string;
+}
+
 export interface StepDone {
   readonly epoch: number;
   /** Global steps done. */
@@ -188,6 +206,8 @@ export interface CoordinatorEvents {
   waitingForWorkers: WaitingForWorkers;
   noWorkers: NoWorkers;
   stepDiverged: StepDiverged;
+  workerStandingBy: WorkerStandingBy;
+  communicationBound: CommunicationBound;
   step: StepDone;
   epoch: EpochDone;
   done: RunDone;
@@ -222,6 +242,11 @@ const LINES: {
   stepDiverged: {
     level: 'error',
     msg: "a worker's gradient is not finite, and so is the coordinator's recomputation: training diverged",
+  },
+  workerStandingBy: { level: 'info', msg: 'worker standing by' },
+  communicationBound: {
+    level: 'warn',
+    msg: 'communication-bound: the workers spend more time waiting for bytes than computing, so more workers will not train faster',
   },
   step: { level: 'info', msg: 'step' },
   epoch: { level: 'info', msg: 'epoch' },

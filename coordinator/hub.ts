@@ -53,6 +53,8 @@ export class WorkerConnection {
   tasksDone = 0;
   samplesDone = 0;
   computeMs = 0;
+  /** Set by the scheduler while the worker stands by (see StepWorker). */
+  standby: string | null = null;
   lastSeen = Date.now();
 
   /** `onReject`: what rejecting this worker does (the hub logs it, closes it and reports it gone). */

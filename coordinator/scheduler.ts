@@ -6,7 +6,8 @@
 // It composes the parts in step/: the roster and its speed model decide who gets
 // which contiguous run of the open shards and how long it may take (a task past its
 // deadline has its shards handed out again: straggler mitigation and recovery from
-// results that never come); the broadcaster sends the weights; every result passes
+// results that never come); the broadcaster sends the tasks, each with the weights
+// its worker lacks (one message per worker and step); every result passes
 // the verifier before it counts; the step's own bookkeeping is a StepRun. The first
 // accepted result for a shard wins, later ones are dropped. Which worker computes
 // what changes only speed, never the result: the reduction order is fixed by the tree.
@@ -28,7 +29,6 @@
 
 import { DivergedError, StepCancelled } from '../shared/errors.js';
 import type { PartialGradient } from '../shared/gradient.js';
-import { encode } from '../shared/protocol/codec.js';
 import type { ResultMessage } from '../shared/protocol/messages.js';
 import { wireCombine, type WireDtype } from '../shared/wire-dtype.js';
 import type { Events } from './events.js';
@@ -37,6 +37,7 @@ import { RollbackRequired } from './rollback.js';
 import { type CurrentWeights, WeightsBroadcaster } from './step/broadcaster.js';
 import { Roster, type RosterOptions } from './step/roster.js';
 import { StepRun, type Task } from './step/step-run.js';
+import { Utilization } from './step/utilization.js';
 import type { Claim, Verdict, VerificationTally, Verifier } from './step/verifier.js';
 import type { StepWorker } from './step/worker.js';
 import type { StepExecutor } from './trainer.js';
@@ -125,6 +126,13 @@ export class Scheduler implements StepExecutor {
   #unverified = new Set<StepWorker>();
   /** Until the step at this position (epoch, step) is done, every result is checked before it counts. */
   #checkAllThrough: readonly [number, number] | null = null;
+  /** The step before the current one, judged once the current one's tasks are out. */
+  #previous: StepRun | null = null;
+  /** The last standby reason logged for each worker: a worker that stands by most of the time is logged once. */
+  readonly #standbyLogged = new Map<StepWorker, string>();
+  readonly #utilization = new Utilization();
+  /** The communication-bound warning is given once per run. */
+  #warnedBound = false;
 
   /** `events`: where joins, departures, reassignments and deadlines are announced. */
   constructor(events: Events, paramCount: number, options: SchedulerOptions) {
@@ -178,7 +186,7 @@ export class Scheduler implements StepExecutor {
     return this.#roster.throughput();
   }
 
-  /** The current weights (owned by the scheduler: copy them to keep them past the next publish) and their encoding. */
+  /** The current weights, as workers receive them (owned by the scheduler: copy them to keep them past the next publish). */
   currentWeights(): CurrentWeights {
     return this.#broadcaster.current();
   }
@@ -281,6 +289,7 @@ export class Scheduler implements StepExecutor {
   onGone(worker: StepWorker, why: string): void {
     this.#roster.remove(worker);
     this.#broadcaster.forget(worker);
+    this.#standbyLogged.delete(worker);
     const step = this.#state.name === 'collecting' ? this.#state.step : null;
     const orphaned: number[] = [];
     for (const task of step?.tasksOf(worker) ?? []) {
@@ -492,12 +501,46 @@ export class Scheduler implements StepExecutor {
     worker.ban(detail);
   }
 
-  /** → collecting: starts the step and hands out its shards. */
+  /** → collecting: starts the step and hands out its shards; then, off the critical path, judges the previous step. */
   #collect(pending: PendingStep): void {
     this.#unverified = new Set();
-    const step = new StepRun(pending.plan, pending.version);
+    const step = new StepRun(pending.plan, pending.version, this.#roster.members);
     this.#state = { name: 'collecting', step, pending };
     this.#dispatch(step);
+    const previous = this.#previous;
+    this.#previous = step;
+    if (previous !== null) this.#judgeStep(previous, step);
+  }
+
+  /**
+   * Tells each worker that got nothing in `done` nor in `next` why (once per stretch:
+   * its next task ends it), logging each reason once per worker, and watches how much
+   * of their time the workers compute.
+   */
+  #judgeStep(done: StepRun, next: StepRun): void {
+    for (const worker of this.#roster.members) {
+      if (!done.present.has(worker) || done.assigned.has(worker) || next.assigned.has(worker)) continue;
+      if (worker.standby !== null) continue;
+      const n = done.numShards;
+      worker.standby =
+        n < this.#roster.size
+          ? `standing by: a step has ${n} shard${n === 1 ? '' : 's'} for ${this.#roster.size} workers, and the faster ones take them`
+          : 'standing by: the other workers finish a step before this one could finish a shard';
+      this.#broadcaster.sendStandby(worker, worker.standby);
+      if (this.#standbyLogged.get(worker) === worker.standby) continue;
+      this.#standbyLogged.set(worker, worker.standby);
+      this.#events.emit('workerStandingBy', { workerId: worker.id, reason: worker.standby });
+    }
+    const report = this.#utilization.add(next.started - done.started, done.computeMs, done.computed.size);
+    if (report === null || this.#warnedBound || report.computeShare >= 0.5) return;
+    this.#warnedBound = true;
+    this.#events.emit('communicationBound', {
+      workers: this.#roster.size,
+      stepMs: round(report.stepMs),
+      computeMsPerWorker: round(report.computeMsPerWorker),
+      computePercent: Math.round(100 * report.computeShare),
+      hint: 'a larger --batch-size, fewer workers, or a model with more compute per weight (convolutions) would pay better',
+    });
   }
 
   #dispatch(step: StepRun): void {
@@ -516,9 +559,17 @@ export class Scheduler implements StepExecutor {
     }
   }
 
+  /** Sends the task first: its bookkeeping (cover, deadline, events) runs while the worker computes. */
   #assign(step: StepRun, worker: StepWorker, shards: number[]): void {
-    const { nodes, counts, samples } = step.cover(shards);
     const id = this.#nextTaskId++;
+    const sentAt = performance.now();
+    this.#broadcaster.sendTask(worker, {
+      taskId: id,
+      version: step.version,
+      numShards: step.numShards,
+      shards: shards.map((s) => ({ id: s, indices: step.plan.shards[s] })),
+    });
+    const { nodes, counts, samples } = step.cover(shards);
     const deadline = this.#roster.deadline(worker, samples);
     const timer = setTimeout(() => this.#expire(step, id), deadline);
     timer.unref();
@@ -530,23 +581,15 @@ export class Scheduler implements StepExecutor {
       nodes,
       counts,
       samples,
-      sentAt: performance.now(),
-      dueAt: performance.now() + deadline,
+      sentAt,
+      dueAt: sentAt + deadline,
       timer,
       expired: false,
       answered: false,
     };
     step.tasks.set(id, task);
-    this.#broadcaster.sendIfStale(worker);
-    const bytes = encode({
-      type: 'task',
-      taskId: id,
-      version: step.version,
-      numShards: step.numShards,
-      shards: shards.map((s) => ({ id: s, indices: step.plan.shards[s] })),
-    });
-    this.stats.bytesOut += bytes.byteLength;
-    worker.send(bytes);
+    step.assigned.add(worker);
+    worker.standby = null;
     this.#events.emit('taskAssigned', { workerId: worker.id, taskId: id, version: step.version, shards });
   }
 
@@ -603,6 +646,10 @@ function partialFinite(p: PartialGradient): boolean {
   const g = p.grad;
   for (let i = 0; i < g.length; i++) poison += g[i] * 0;
   return poison === 0;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
 }
 
 function unreachable(state: never): never {

@@ -126,7 +126,7 @@ export async function benchJoinBytes(cli: string, say: (line: string) => void): 
     say('|---|---|');
     say(`| Node worker, empty dataset cache (welcome + dataset, br + weights sent on ready) | ${fmt(fresh)} |`);
     say(`| Node worker, dataset already cached (welcome + weights sent on ready) | ${fmt(cached)} |`);
-    say(`| of which one weights message | ${fmt(coordinator.scheduler.currentWeights().bytes.byteLength)} |`);
+    say(`| of which the weights tensor | ${fmt(coordinator.scheduler.currentWeights().weights.byteLength)} |`);
     say(`| dataset download, br (what a browser tab asks for) | ${fmt(brotli)} |`);
     say(`| dataset download, gzip | ${fmt(gzip)} |`);
     say(`| dataset download, uncompressed (${d.dtype} pixels) | ${fmt(plain)} |`);

@@ -4,7 +4,8 @@
 // benchmark, not a test: nothing here fails on a slow machine.
 //
 //   npm run bench                  (after scripts/bench-kernels.ts) single process,
-//                                  1 and 2 local workers, elastic scenarios
+//                                  1 and 2 local workers, elastic scenarios, and the
+//                                  fixed cost of a step (scripts/bench-step-cost.ts)
 //   npm run bench -- --anchors     also TensorFlow.js wasm and a plain JS trainer
 //                                  (copies ../shared/anchors, npm installs it once)
 //   npm run bench -- --links-only  only the links section (scripts/link/bench-links.ts):
@@ -32,6 +33,7 @@ import { initParams } from '../shared/model/init.js';
 import { wireBytesPer, type WireDtype } from '../shared/wire-dtype.js';
 import { CloseCode } from '../shared/protocol/codes.js';
 import { benchJoinBytes } from './bench-join.js';
+import { benchStepCost, stepCostTable } from './bench-step-cost.js';
 import { benchLinks, CNN_LAYERS } from './link/bench-links.js';
 
 const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 4);
@@ -235,7 +237,7 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
     lastReassignAt: end.lastReassignAt,
   };
   const steps = stats.steps;
-  const weightsBytes = coordinator.scheduler.currentWeights().bytes.byteLength;
+  const weightsBytes = params.length * wireBytesPer(run.config.wireDtype);
   await coordinator.close(CloseCode.DONE, 'benchmark finished');
   await waitForExit(children, 3000);
   // The split is of the mean step over epochs 2.. (joining and warm-up do not count),
@@ -394,7 +396,7 @@ async function benchProcesses(say: (line: string) => void): Promise<void> {
   say(
     `| framing (msgpack heads, tasks) as a share of the bytes | ${fmt((100 * d1.framingBytesPerStep) / d1.bytesPerStep, 3)}% | ${fmt((100 * d2.framingBytesPerStep) / d2.bytesPerStep, 3)}% |`,
   );
-  say(`| one weights message | ${fmt(d1.weightsBytes)} | ${fmt(d2.weightsBytes)} |`);
+  say(`| the weights on the wire (bytes) | ${fmt(d1.weightsBytes)} | ${fmt(d2.weightsBytes)} |`);
   say(`| peak RSS of a worker process (MB) | ${d1.workerPeakRssMB ?? '?'} | ${d2.workerPeakRssMB ?? '?'} |`);
   say(
     `| peak RSS of this process (coordinator + single-process runs, MB) | ${Math.round(process.resourceUsage().maxRSS / 1024)} | |`,
@@ -457,6 +459,7 @@ async function benchProcesses(say: (line: string) => void): Promise<void> {
   );
   await benchVerification(say, run);
   say('');
+  for (const line of stepCostTable(await benchStepCost())) say(line);
 }
 
 await main();

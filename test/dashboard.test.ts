@@ -11,6 +11,7 @@ import { FeedError, parseFeedEvent, type FeedEvent } from '../coordinator/dashbo
 import { Events, type RunStarted } from '../coordinator/events.js';
 import { dashboardPageRoutes, publicPageRoutes } from '../coordinator/pages/assets.js';
 import { startServer, type RunningServer } from '../coordinator/server.js';
+import { parseLayers } from '../shared/model/layers-flag.js';
 import { mlpSpec } from '../shared/model/spec.js';
 
 type Line = Record<string, unknown> & { msg: string };
@@ -51,6 +52,7 @@ function connection(id: string, patch: Partial<ConnectionView> = {}): Connection
     samplesDone: 48,
     computeMs: 12,
     lastSeen: Date.now(),
+    standby: null,
     ...patch,
   };
 }
@@ -86,14 +88,22 @@ describe('DashboardFeed', () => {
     step = 12;
     const s = feed.state;
     expect(s.run).toMatchObject({ dataset: 'blobs', train: 480, val: 120, model: '2-16-3 relu, cross_entropy' });
-    // Every config field, in config order, as the flag's value would read.
-    expect(s.run?.config.map(([k]) => k)).toEqual(Object.keys(CONFIG));
-    expect(s.run?.config.slice(0, 2)).toEqual([
-      ['data', '{"kind":"synthetic","name":"blobs","samples":600}'],
-      ['hidden', '[16]'],
+    // What the run uses, in words: the loss the data chose, the model built, no raw JSON or null.
+    expect(s.run?.config).toEqual([
+      ['data', 'synthetic blobs (600 samples)'],
+      ['model', '2-16-3 relu, cross_entropy'],
+      ['loss', 'cross_entropy (for classification data)'],
+      ['epochs', '2'],
+      ['batch size', '40 samples, in 3 shards of 16'],
+      ['optimizer', 'sgd, momentum 0.9'],
+      ['learning rate', '0.1'],
+      ['weight decay', 'none'],
+      ['gradient clipping', 'none'],
+      ['seed', '42'],
+      ['validation', '480 train / 120 validation (20% held out)'],
+      ['kernels', 'wasm (WebAssembly SIMD)'],
+      ['wire dtype', 'f32'],
     ]);
-    expect(s.run?.config).toContainEqual(['batchSize', '40']);
-    expect(s.run?.config).toContainEqual(['activation', 'relu']);
     expect(s.steps).toEqual([{ step: 10, epoch: 1, loss: 0.5, samplesPerSec: 900, workers: 2 }]);
     expect(s.epochs).toEqual([
       { epoch: 1, trainLoss: 0.4, trainAccuracy: 0.9, valLoss: 0.3, valAccuracy: 0.95, seconds: 1.5 },
@@ -123,6 +133,69 @@ describe('DashboardFeed', () => {
     });
     expect(feed.state.done).toEqual({ steps: 24, valAccuracy: 0.97, weightsHash: 'cd'.repeat(32), interrupted: false });
     expect(feed.state.progress).toMatchObject({ step: 12, etaSeconds: 0 });
+    feed.close();
+  });
+
+  it('describes a conv model by its layers, and an adam run by its optimizer and schedule', () => {
+    const { feed, events } = feedWithEvents({ connections: () => [], globalStep: () => 0 });
+    const spec = parseLayers('conv2d:8:5,relu,maxpool2d:2,conv2d:4:3:1:1,relu,flatten,dropout:0.25,dense:10', {
+      inputShape: [1, 28, 28],
+      outputs: 10,
+      loss: 'cross_entropy',
+      seed: 1,
+    });
+    const config = resolveConfig({
+      optimizer: 'adam',
+      lr: 0.001,
+      lrSchedule: 'cosine',
+      minLr: 0.0001,
+      warmupSteps: 20,
+      loss: 'cross_entropy',
+    });
+    events.emit('run', { ...RUN, dataset: 'mnist', train: 8000, val: 2000, spec, config });
+    const rows = new Map(feed.state.run?.config);
+    expect(rows.get('model')).toBe(
+      '1x28x28: conv2d:8:5, relu, maxpool2d:2, conv2d:4:3:1:1, relu, flatten, dropout:0.25, dense:10, cross_entropy',
+    );
+    expect(rows.get('data')).toBe('MNIST, embedded (10,000 images)');
+    expect(rows.get('loss')).toBe('cross_entropy');
+    expect(rows.get('optimizer')).toBe(`adam, beta1 ${config.beta1}, beta2 ${config.beta2}, eps ${config.eps}`);
+    expect(rows.get('learning rate')).toBe('0.001, cosine decay to 0.0001, after 20 warmup steps');
+    expect(rows.get('validation')).toBe("8,000 train / 2,000 validation (MNIST's fixed hold-out)");
+    for (const [, v] of rows) expect(v).not.toMatch(/null|[{}"]/);
+    feed.close();
+  });
+
+  it("shows why a ready worker stands by, and a communication-bound run's warning", async () => {
+    const reason = 'standing by: the other workers finish a step before this one could finish a shard';
+    let connections = [connection('w1'), connection('w2', { standby: reason })];
+    const { feed, events } = feedWithEvents({ connections: () => connections, globalStep: () => 0 });
+    events.emit('run', RUN);
+    events.emit('workerStandingBy', { workerId: 'w2', reason });
+    events.emit('communicationBound', {
+      workers: 2,
+      stepMs: 1.5,
+      computeMsPerWorker: 0.2,
+      computePercent: 13,
+      hint: 'a larger --batch-size would pay better',
+    });
+    events.emit('workerJoined', { workerId: 'w1', workers: 2, kind: 'node', agent: 'a', remote: 'r' });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(feed.state.workers.map((w) => [w.id, w.standby])).toEqual([
+      ['w1', null],
+      ['w2', reason],
+    ]);
+    expect(feed.state.events.map((e) => e.text).slice(0, 2)).toEqual([
+      `w2 ${reason}`,
+      'communication-bound: workers compute 13% of each 1.5 ms step; a larger --batch-size would pay better',
+    ]);
+    for (const w of feed.state.workers)
+      expect(parseFeedEvent({ type: 'workers', workers: [w], progress: null })).toBeTruthy();
+    // It takes work again; a worker that left shows no standby.
+    connections = [connection('w1', { standby: reason }), connection('w2')];
+    events.emit('workerLeft', { workerId: 'w3', workers: 2, reason: 'closed (1001)', tasksDone: 0 });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(feed.state.workers.map((w) => w.standby)).toEqual([reason, null]);
     feed.close();
   });
 

@@ -91,9 +91,26 @@ const COORDINATOR_MESSAGES: readonly CoordinatorMessage[] = [
       { id: 3, indices: new Uint32Array([149, 0, 2 ** 32 - 1, 7]) },
       { id: 1, indices: new Uint32Array(0) },
     ],
+    dtype: 'f32',
+    weights: null,
+  },
+  {
+    type: 'task',
+    taskId: 10,
+    version: 7,
+    numShards: 4,
+    shards: [{ id: 0, indices: new Uint32Array([3, 1]) }],
+    dtype: 'f32',
+    weights: floats(PARAMS, 4),
   },
   { type: 'stop', reason: 'training finished' },
 ];
+
+/** The tensor a message carries, if any. */
+function tensorOf(message: WorkerMessage | CoordinatorMessage): Float32Array | null {
+  if (message.type === 'weights' || message.type === 'task') return message.weights;
+  return message.type === 'result' ? message.grads : null;
+}
 
 /** The same bytes starting `shift` bytes into a fresh, larger buffer (so typed views may be unaligned). */
 function shifted(bytes: Uint8Array, shift: number): Uint8Array {
@@ -274,8 +291,7 @@ describe('round trips', () => {
     for (const message of [...WORKER_MESSAGES, ...COORDINATOR_MESSAGES]) {
       const { pad, ...seen } = referenceDecode(encode(message)) as Record<string, unknown>;
       expect(plain(seen)).toStrictEqual(plain(wireOf(message)));
-      const hasTensor = message.type === 'weights' || message.type === 'result';
-      if (hasTensor)
+      if (tensorOf(message) !== null)
         expect([...(pad as Uint8Array)].every((b) => b === 0) && (pad as Uint8Array).length < 4).toBe(true);
       else expect(pad).toBeUndefined();
     }
@@ -284,7 +300,7 @@ describe('round trips', () => {
   it('puts a tensor after a head of a multiple of 4 bytes, and decodes it (f32) as a view of the message', () => {
     for (const message of [...WORKER_MESSAGES, ...COORDINATOR_MESSAGES]) {
       const layout = encodeLayout(message);
-      const tensor = message.type === 'weights' ? message.weights : message.type === 'result' ? message.grads : null;
+      const tensor = tensorOf(message);
       const bytes = encode(message);
       if (tensor === null) {
         expect(layout.tensor).toBeNull();
@@ -298,8 +314,7 @@ describe('round trips', () => {
         new Uint8Array(tensor.buffer, tensor.byteOffset, tensor.byteLength),
       );
       const decoded = message.type === 'result' ? decodeWorkerMessage(bytes, LIMITS) : decodeCoordinatorMessage(bytes);
-      const seen = decoded.type === 'result' ? decoded.grads : decoded.type === 'weights' ? decoded.weights : null;
-      expect(seen?.buffer).toBe(bytes.buffer);
+      expect(tensorOf(decoded)?.buffer).toBe(bytes.buffer);
     }
   });
 
@@ -627,6 +642,8 @@ describe('hostile input to decodeCoordinatorMessage', () => {
     version: 1,
     numShards: 2,
     shards: [{ id: 1, indices: bytesOf(new Uint32Array([0, 5])) }],
+    dtype: 'f32',
+    weights: null,
   };
 
   it.each([
@@ -710,6 +727,21 @@ describe('hostile input to decodeCoordinatorMessage', () => {
       reason: 'too_large',
     },
     { name: 'task numShards 0', value: { ...task, numShards: 0, shards: [] }, reason: 'malformed' },
+    { name: 'task without weights (a version-3 sender)', value: without(task, 'weights'), reason: 'malformed' },
+    { name: 'task without dtype', value: without(task, 'dtype'), reason: 'malformed' },
+    { name: 'task dtype unknown', value: { ...task, dtype: 'f16' }, reason: 'malformed' },
+    { name: 'task weights a number', value: { ...task, weights: 3 }, reason: 'malformed' },
+    {
+      name: 'task weights with Infinity',
+      value: { ...task, weights: bytesOf(new Float32Array([1, Infinity])) },
+      reason: 'non_finite',
+    },
+    { name: 'task weights of 6 bytes (f32)', value: { ...task, weights: new Uint8Array(6) }, reason: 'bad_length' },
+    {
+      name: 'task weights of 3 bytes (bf16)',
+      value: { ...task, dtype: 'bf16', weights: new Uint8Array(3) },
+      reason: 'bad_length',
+    },
     { name: 'stop reason a number', value: { type: 'stop', reason: 4000 }, reason: 'malformed' },
     { name: 'unknown type', value: { type: 'hello' }, reason: 'unknown_type' },
   ])('$name → $reason', ({ value, reason }) => {
@@ -720,6 +752,7 @@ describe('hostile input to decodeCoordinatorMessage', () => {
     expect(reasonOf(fromCoordinator(welcome))).toBe('accepted');
     expect(reasonOf(fromCoordinator({ ...welcome, spec: IMAGE_SPEC }))).toBe('accepted');
     expect(reasonOf(fromCoordinator(task))).toBe('accepted');
+    expect(reasonOf(fromCoordinator({ ...task, weights: bytesOf(new Float32Array([1, 2])) }))).toBe('accepted');
   });
 });
 

@@ -50,6 +50,7 @@ class FakeWorker implements StepWorker {
   tasksDone = 0;
   samplesDone = 0;
   computeMs = 0;
+  standby: string | null = null;
   readonly received: CoordinatorMessage[] = [];
   readonly rejections: { reason: RejectReason; detail: string }[] = [];
   readonly bans: string[] = [];
@@ -123,6 +124,99 @@ describe('Scheduler: the step state machine', () => {
     answerAll(s, b);
     expect(weightsHash((await step).grad)).toBe(referenceHash());
     expect(s.stats.steps).toBe(1);
+  });
+
+  it('a step is one message per worker: its task carries the weights of a version the worker lacks, once', async () => {
+    const { s } = scheduler(2);
+    const a = new FakeWorker('a');
+    const b = new FakeWorker('b');
+    s.onReady(a);
+    s.onReady(b);
+    const first = s.run(PLAN, 0);
+    // Both were sent version 0 on joining: their tasks carry no weights.
+    expect([...a.tasks(), ...b.tasks()].map((t) => t.weights)).toEqual([null, null]);
+    answerAll(s, a);
+    answerAll(s, b);
+    await first;
+    const next = W0.map((w) => w * 0.5);
+    s.publish(1, next);
+    const before = a.received.length;
+    const second = s.run(PLAN, 1);
+    const sent = a.received.slice(before);
+    expect(sent.map((m) => m.type)).toEqual(['task']);
+    const task = sent[0] as TaskMessage;
+    expect(task.version).toBe(1);
+    expect(task.dtype).toBe('f32');
+    expect(weightsHash(task.weights!)).toBe(weightsHash(next));
+    // Its shards, handed to the other worker, come without the weights it already has.
+    s.onGone(a, 'test');
+    const again = b.tasks().filter((t) => t.version === 1);
+    expect(again.map((t) => t.weights === null)).toEqual([false, true]);
+    s.cancel('test over');
+    await expect(second).rejects.toThrow(StepCancelled);
+  });
+
+  it('tells a worker that got no shard in a whole step that it stands by, and why; its next task ends it', async () => {
+    const events = new Events(silent);
+    const standing: { workerId: string; reason: string }[] = [];
+    events.on('workerStandingBy', (e) => standing.push(e));
+    const s = new Scheduler(events, W0.length, {
+      minWorkers: 2,
+      taskTimeoutMinMs: 60_000,
+      taskTimeoutMaxMs: 60_000,
+      wireDtype: 'f32',
+      verifier: new StructuralVerifier(null),
+    });
+    s.publish(0, W0);
+    const a = new FakeWorker('a');
+    const b = new FakeWorker('b');
+    s.onReady(a);
+    s.onReady(b);
+    // One shard per step, two workers: the first in joining order takes it every time.
+    const onePlan = planStep(PLAN.shards[0], 0, 0, SHARD_SIZE, SHARD_SIZE);
+    for (let v = 0; v < 4; v++) {
+      if (v > 0) s.publish(v, W0);
+      const step = s.run(onePlan, v);
+      answerAll(s, a);
+      await step;
+    }
+    expect(b.tasks()).toHaveLength(0);
+    const reason = 'standing by: a step has 1 shard for 2 workers, and the faster ones take them';
+    expect(standing).toEqual([{ workerId: 'b', reason }]);
+    expect(b.received.filter((m) => m.type === 'standby')).toEqual([{ type: 'standby', reason }]);
+    expect([a.standby, b.standby]).toEqual([null, reason]);
+    // a leaves: b takes the next step's shard, and would be told again after another idle step.
+    s.onGone(a, 'closed (1001)');
+    s.publish(4, W0);
+    const step = s.run(onePlan, 4);
+    expect(b.tasks()).toHaveLength(1);
+    expect(b.standby).toBeNull();
+    answerAll(s, b);
+    await step;
+  });
+
+  it('warns once, with the numbers, when the workers compute less than half the time', async () => {
+    const events = new Events(silent);
+    const bound: object[] = [];
+    events.on('communicationBound', (e) => bound.push(e));
+    const s = new Scheduler(events, W0.length, {
+      minWorkers: 1,
+      taskTimeoutMinMs: 60_000,
+      taskTimeoutMaxMs: 60_000,
+      wireDtype: 'f32',
+      verifier: new StructuralVerifier(null),
+    });
+    const a = new FakeWorker('a');
+    s.onReady(a);
+    // Results that report no compute time at all: every ms of the step is spent elsewhere.
+    for (let v = 0; v < 130; v++) {
+      s.publish(v, W0);
+      const step = s.run(PLAN, v);
+      answerAll(s, a);
+      await step;
+    }
+    expect(bound).toHaveLength(1);
+    expect(bound[0]).toMatchObject({ workers: 1, computeMsPerWorker: 0, computePercent: 0 });
   });
 
   it('refuses a second step while one is in progress, and any step after cancel', async () => {

@@ -56,6 +56,7 @@ class FakeWorker implements StepWorker {
   readonly received: CoordinatorMessage[] = [];
   readonly rejections: { reason: RejectReason; detail: string }[] = [];
   readonly bans: string[] = [];
+  standby: string | null = null;
   readonly answered = new Set<number>();
   constructor(
     readonly id: string,
@@ -149,6 +150,8 @@ describe('resultMismatch: an exact comparison with the recomputation', () => {
     version: 0,
     numShards: p.shards.length,
     shards: [2, 3].map((id) => ({ id, indices: p.shards[id] })),
+    dtype: 'f32',
+    weights: null,
   };
   const claimOf = (result: ResultMessage): Claim => ({
     taskId: 7,

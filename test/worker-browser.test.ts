@@ -71,6 +71,7 @@ describe('page ⇄ Web Worker messages', () => {
     threads: 2,
     threadsNote: '',
     threadsStarted: true,
+    standby: null,
   };
 
   it('accepts well-formed messages', () => {
@@ -88,6 +89,11 @@ describe('page ⇄ Web Worker messages', () => {
     });
     expect(parsePageMessage({ type: 'leave' })).toEqual({ type: 'leave' });
     expect(parseWorkerStatus(status)).toEqual(status);
+    const standby = {
+      ...status,
+      standby: 'standing by: the other workers finish a step before this one could finish a shard',
+    };
+    expect(parseWorkerStatus(standby)).toEqual(standby);
   });
 
   it('rejects anything else', () => {
@@ -113,6 +119,8 @@ describe('page ⇄ Web Worker messages', () => {
       { type: 'log' },
       { threads: 0 },
       { threadsStarted: 'yes' },
+      { standby: 1 },
+      { standby: undefined },
     ]) {
       expect(parseWorkerStatus({ ...status, ...patch }), JSON.stringify(patch)).toBeNull();
     }

@@ -65,6 +65,8 @@ export interface ClientStats {
   lastLoss: number | null;
   /** Samples per second of compute, over all tasks so far. */
   samplesPerSec: number;
+  /** Why the coordinator gives this worker no shards (it stays ready), or null while it does. */
+  standby: string | null;
   stopReason: string | null;
 }
 
@@ -76,6 +78,7 @@ export class WorkerClient {
     samplesDone: 0,
     lastLoss: null,
     samplesPerSec: 0,
+    standby: null,
     stopReason: null,
   };
   readonly #socket: WorkerSocket;
@@ -105,6 +108,8 @@ export class WorkerClient {
   };
   /** Reused buffers for result messages (a gradient each). */
   readonly #results = new MessagePool();
+  /** The last standby reason logged. */
+  #standbyLogged: string | null = null;
   /** Messages are processed one after another on this chain. */
   #queue: Promise<void> = Promise.resolve();
 
@@ -148,26 +153,19 @@ export class WorkerClient {
     switch (message.type) {
       case 'welcome':
         return this.#welcome(message);
-      case 'weights': {
-        // Weights come only once this worker is ready (its computer knows the model's size).
-        const paramCount = this.#computer?.paramCount;
-        if (paramCount === undefined) throw new Error('weights before this worker was ready');
-        if (message.weights.length !== paramCount)
-          throw new Error(`weights of ${message.weights.length} values, model has ${paramCount}`);
-        if (message.dtype !== this.#wireDtype)
-          throw new Error(`weights in ${message.dtype}, the run's wire dtype is ${this.#wireDtype}`);
-        if (message.version > this.#version) {
-          // The message buffer is ours alone; keep the view, no copy.
-          this.#release(this.#weights);
-          this.#weights = message.weights;
-          this.#version = message.version;
-        } else {
-          this.#release(message.weights);
-        }
-        return;
-      }
+      case 'weights':
+        return this.#adopt(message.version, message.dtype, message.weights);
       case 'task':
+        if (message.weights !== null) this.#adopt(message.version, message.dtype, message.weights);
+        this.stats.standby = null;
         return this.#task(message);
+      case 'standby':
+        this.stats.standby = message.reason;
+        // A worker that gets a shard now and then stands by again and again: one line per reason.
+        if (message.reason !== this.#standbyLogged) this.#options.log.info({ reason: message.reason }, 'standing by');
+        this.#standbyLogged = message.reason;
+        this.#options.onProgress?.(this.stats);
+        return;
       case 'stop':
         this.stats.state = 'stopped';
         this.stats.stopReason = message.reason;
@@ -178,6 +176,23 @@ export class WorkerClient {
         const never: never = message;
         throw new Error(`unhandled message ${JSON.stringify(never)}`);
       }
+    }
+  }
+
+  /** Makes `weights` the ones tasks at `version` compute with, unless newer ones arrived already. */
+  #adopt(version: number, dtype: WireDtype, weights: Float32Array): void {
+    // Weights come only once this worker is ready (its computer knows the model's size).
+    const paramCount = this.#computer?.paramCount;
+    if (paramCount === undefined) throw new Error('weights before this worker was ready');
+    if (weights.length !== paramCount) throw new Error(`weights of ${weights.length} values, model has ${paramCount}`);
+    if (dtype !== this.#wireDtype) throw new Error(`weights in ${dtype}, the run's wire dtype is ${this.#wireDtype}`);
+    if (version >= this.#version) {
+      // The message buffer is ours alone; keep the view, no copy.
+      if (weights !== this.#weights) this.#release(this.#weights);
+      this.#weights = weights;
+      this.#version = version;
+    } else {
+      this.#release(weights);
     }
   }
 

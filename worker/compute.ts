@@ -6,6 +6,7 @@
 
 import type { Dataset } from '../shared/data/dataset.js';
 import { gatherRows } from '../shared/data/gather.js';
+import { allFinite } from '../shared/finite.js';
 import type { PartialGradient } from '../shared/gradient.js';
 import type { KernelSetName } from '../shared/kernels/kernel-set.js';
 import { Network } from '../shared/model/network.js';
@@ -28,14 +29,7 @@ export interface NodeGradient {
  * reports its result as diverged, and the coordinator, recomputing, asks the same.
  */
 export function allNodesFinite(nodes: readonly NodeGradient[]): boolean {
-  for (const { partial } of nodes) {
-    if (!Number.isFinite(partial.lossSum)) return false;
-    // v * 0 is ±0 for finite v and NaN otherwise: one test after the loop, no branch in it.
-    let poison = 0;
-    const g = partial.grad;
-    for (let i = 0; i < g.length; i++) poison += g[i] * 0;
-    if (poison !== 0) return false;
-  }
+  for (const { partial } of nodes) if (!Number.isFinite(partial.lossSum) || !allFinite(partial.grad)) return false;
   return true;
 }
 

@@ -91,13 +91,13 @@ function renderWorkers(workers: readonly WorkerRow[]): void {
   body.replaceChildren();
   for (const w of workers) {
     const row = body.insertRow();
-    row.className = w.status;
+    row.className = w.standby === null ? w.status : 'standby';
     row.dataset.kind = w.kind;
     for (const text of [
       w.id,
       w.kind,
       `${w.agent} (${w.remote})`,
-      w.status,
+      w.standby ?? w.status,
       String(w.samplesPerSec),
       String(w.tasksDone),
       w.status === 'left' ? 'gone' : `${(w.lastSeenMs / 1000).toFixed(1)} s ago`,

@@ -23,6 +23,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #e4e7ee; white-space: nowrap; }
   th { color: #5b6475; font-weight: 600; }
   tr.left td { color: #9aa3b5; }
+  tr.standby td { color: #8a5a00; }
   .bar { height: 14px; background: #e4e7ee; border-radius: 7px; overflow: hidden; margin: 6px 0; }
   .bar > div { height: 100%; width: 0; background: #3b7ddd; transition: width .3s; }
   #events { list-style: none; margin: 0; padding: 0; max-height: 160px; overflow: auto; font-size: 13px; }

@@ -1,11 +1,15 @@
-// The weights workers compute with: each version encoded once, in a pooled buffer,
-// for every worker, and sent lazily (a worker receives a version just before its
-// first task at it, so an idle worker or a slow link is not flooded with weights it
-// has no use for). Also lends the buffers bf16 results are widened into, so a run
-// does not allocate a gradient per result.
+// The weights workers compute with, and the messages that carry them: each version
+// is put in the wire dtype once, at publish, and copied into every message that
+// carries it. A worker receives a version with its first task at it (so a step costs
+// one message each way, and an idle worker or a slow link is not flooded with weights
+// it has no use for), or alone when it joins. Also lends the buffers bf16 results are
+// widened into, so a run does not allocate a gradient per result.
 
-import { roundToWire, wireBytesPer, type WireDtype } from '../../shared/wire-dtype.js';
+import { packBf16 } from '../../shared/kernels/bf16.js';
+import { encode } from '../../shared/protocol/codec.js';
 import { MessagePool, type PooledMessage } from '../../shared/protocol/message-pool.js';
+import type { TaskMessage } from '../../shared/protocol/messages.js';
+import { roundToWire, type WireDtype } from '../../shared/wire-dtype.js';
 import type { StepWorker } from './worker.js';
 
 /** Counters the broadcaster adds its sends to (the scheduler's stats). */
@@ -18,22 +22,24 @@ export interface SendCounters {
 
 export interface CurrentWeights {
   readonly version: number;
-  /** Owned by the broadcaster: copy it to keep it past the next publish. */
+  /** As workers receive them (rounded to the wire dtype); owned by the broadcaster: copy to keep past the next publish. */
   readonly weights: Float32Array;
-  /** The encoded weights message. */
-  readonly bytes: Uint8Array;
 }
+
+/** A task as the scheduler builds it; the broadcaster adds the weights when the worker needs them. */
+export type TaskFields = Omit<TaskMessage, 'type' | 'dtype' | 'weights'>;
 
 export class WeightsBroadcaster {
   readonly #wireDtype: WireDtype;
   readonly #counters: SendCounters;
-  readonly #pool = new MessagePool();
+  /** Buffers of messages that carry weights: a few per step (one per worker that computes). */
+  readonly #pool = new MessagePool(8);
   /** The weights version each worker was last sent. */
   readonly #sentVersion = new Map<StepWorker, number>();
-  /** The current weights message, encoded once for every worker, in a reused buffer. */
-  #message: PooledMessage | null = null;
-  /** The weights workers compute with: a view into that message (f32), or a rounded copy (bf16). */
+  /** (paramCount): the current weights, rounded to the wire dtype; reused from one publish to the next. */
   #weights: Float32Array | null = null;
+  /** The same in the wire dtype's bytes: a view of #weights (f32) or their packed upper halves (bf16). */
+  #wire: Uint8Array | null = null;
   #version = -1;
   /** bf16 results are widened into these (tensorBuffer). */
   readonly #lentTensors: Float32Array[] = [];
@@ -50,51 +56,71 @@ export class WeightsBroadcaster {
   }
 
   get published(): boolean {
-    return this.#message !== null;
+    return this.#weights !== null;
   }
 
   current(): CurrentWeights {
-    if (this.#weights === null || this.#message === null) throw new Error('no weights published yet');
-    return { version: this.#version, weights: this.#weights, bytes: this.#message.bytes };
+    if (this.#weights === null) throw new Error('no weights published yet');
+    return { version: this.#version, weights: this.#weights };
   }
 
-  /** Makes `weights` the current version (encoded now, sent on demand). */
+  /**
+   * Makes `weights` the current version (sent on demand). Every message is a copy, so
+   * the buffers are rewritten in place: a send in flight holds its own bytes.
+   */
   publish(version: number, weights: Float32Array): void {
-    this.#message?.release();
-    const dtype = this.#wireDtype;
-    const message = this.#pool.encode({ type: 'weights', version, dtype, weights });
-    this.#version = version;
-    this.#message = message;
-    if (dtype === 'f32') {
-      // The tensor is the message's tail (codec.ts), 4-byte aligned.
-      this.#weights = new Float32Array(
-        message.bytes.buffer,
-        message.bytes.byteOffset + message.bytes.byteLength - weights.byteLength,
-        weights.length,
-      );
-    } else {
-      // Rounded as the encoding rounded them (the welcome re-encodes these, unchanged).
-      if (this.#weights === null || this.#weights.length !== weights.length)
-        this.#weights = new Float32Array(weights.length);
-      this.#weights.set(weights);
-      roundToWire(this.#weights, dtype);
+    if (this.#weights === null || this.#weights.length !== weights.length) {
+      this.#weights = new Float32Array(weights.length);
+      this.#wire =
+        this.#wireDtype === 'f32'
+          ? new Uint8Array(this.#weights.buffer)
+          : new Uint8Array(new Uint16Array(weights.length).buffer);
     }
+    this.#weights.set(weights);
+    roundToWire(this.#weights, this.#wireDtype);
+    if (this.#wireDtype === 'bf16') packBf16(new Uint16Array(this.#wire!.buffer), this.#weights);
+    this.#version = version;
   }
 
-  /** Sends the current weights to a worker; their buffer is not reused until the OS has the bytes. */
+  /** Sends the current weights alone (to a worker that joins); the next task at this version does not repeat them. */
   send(worker: StepWorker): void {
-    const message = this.#message;
-    if (message === null || this.#weights === null) throw new Error('no weights published yet');
-    message.retain();
+    const weights = this.#weights;
+    if (weights === null) throw new Error('no weights published yet');
+    this.#sendPooled(
+      worker,
+      this.#pool.encode({ type: 'weights', version: this.#version, dtype: this.#wireDtype, weights }, this.#wire!),
+    );
+  }
+
+  /** Sends a task at the current version, with the weights when the worker was not sent them yet. */
+  sendTask(worker: StepWorker, task: TaskFields): void {
+    if (task.version !== this.#version || this.#weights === null)
+      throw new Error(`task at version ${task.version}, but version ${this.#version} is published`);
+    if (this.#sentVersion.get(worker) === this.#version) {
+      const bytes = encode({ ...task, type: 'task', dtype: this.#wireDtype, weights: null });
+      this.#counters.bytesOut += bytes.byteLength;
+      worker.send(bytes);
+      return;
+    }
+    this.#sendPooled(
+      worker,
+      this.#pool.encode({ ...task, type: 'task', dtype: this.#wireDtype, weights: this.#weights }, this.#wire!),
+    );
+  }
+
+  /** Tells a worker it stands by, and why (rare, small: not pooled). */
+  sendStandby(worker: StepWorker, reason: string): void {
+    const bytes = encode({ type: 'standby', reason });
+    this.#counters.bytesOut += bytes.byteLength;
+    worker.send(bytes);
+  }
+
+  /** Sends a message that carries the current weights; its buffer is not reused until the OS has the bytes. */
+  #sendPooled(worker: StepWorker, message: PooledMessage): void {
     this.#sentVersion.set(worker, this.#version);
     this.#counters.bytesOut += message.bytes.byteLength;
-    this.#counters.tensorBytes += this.#weights.length * wireBytesPer(this.#wireDtype);
+    this.#counters.tensorBytes += this.#wire!.byteLength;
     worker.send(message.bytes, () => message.release());
-  }
-
-  /** Sends the current weights unless the worker was already sent this version. */
-  sendIfStale(worker: StepWorker): void {
-    if (this.#sentVersion.get(worker) !== this.#version) this.send(worker);
   }
 
   forget(worker: StepWorker): void {

@@ -77,6 +77,11 @@ export class Roster {
     return this.#ready.length;
   }
 
+  /** The ready workers, in joining order. */
+  get members(): readonly StepWorker[] {
+    return this.#ready;
+  }
+
   add(worker: StepWorker): void {
     this.#ready.push(worker);
   }

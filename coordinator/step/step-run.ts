@@ -47,13 +47,21 @@ export class StepRun {
   readonly started = performance.now();
   /** Tasks sent and not yet answered, by id. */
   readonly tasks = new Map<number, Task>();
+  /** Ready workers when the step started: who could have taken part. */
+  readonly present: ReadonlySet<StepWorker>;
+  /** Workers sent a task in this step, and those whose result counted. */
+  readonly assigned = new Set<StepWorker>();
+  readonly computed = new Set<StepWorker>();
+  /** Σ computeMs of the accepted results. */
+  computeMs = 0;
   readonly #results = new Map<string, PartialGradient>();
   readonly #covered: boolean[];
   #coveredCount = 0;
 
-  constructor(plan: StepPlan, version: number) {
+  constructor(plan: StepPlan, version: number, present: Iterable<StepWorker>) {
     this.plan = plan;
     this.version = version;
+    this.present = new Set(present);
     this.numShards = plan.shards.length;
     this.#covered = plan.shards.map(() => false);
   }
@@ -101,10 +109,11 @@ export class StepRun {
     this.tasks.delete(task.id);
   }
 
-  /** Drops every task: the step is over. */
+  /** Drops every task and result: the step is over. */
   end(): void {
     for (const task of this.tasks.values()) clearTimeout(task.timer);
     this.tasks.clear();
+    this.#results.clear();
   }
 
   /**
@@ -121,6 +130,8 @@ export class StepRun {
     });
     for (const s of task.shards) this.#covered[s] = true;
     this.#coveredCount += task.shards.length;
+    this.computed.add(task.worker);
+    this.computeMs += result.computeMs;
     return true;
   }
 

@@ -17,6 +17,8 @@ export interface StepWorker {
   tasksDone: number;
   samplesDone: number;
   computeMs: number;
+  /** Why it gets no shards ("standing by: …"), set by the scheduler until its next task; null while it takes work. */
+  standby: string | null;
   /** Already-encoded bytes; `onSent` runs once they are handed to the OS (or the send failed). */
   send(bytes: Uint8Array, onSent?: () => void): void;
   /** Disconnects the worker for a bad result; it is then reported gone, and its work reassigned. */

@@ -8,6 +8,7 @@ import { KERNEL_SET_NAMES, type KernelSetName } from '../kernels/kernel-set.js';
 import { type ModelSpec, validateSpec } from '../model/spec.js';
 import { ProtocolError } from './codes.js';
 import { packBf16, unpackBf16 } from '../kernels/bf16.js';
+import { allFinite, firstNonFinite } from '../finite.js';
 import { WIRE_DTYPES, wireBytesPer, type WireDtype } from '../wire-dtype.js';
 import type {
   CoordinatorMessage,
@@ -58,14 +59,16 @@ export function encodeLayout(message: WorkerMessage | CoordinatorMessage): Messa
         dtype: message.dtype,
       };
     }
-    case 'task':
+    case 'task': {
+      const { weights, ...rest } = message;
+      const head = { ...rest, shards: message.shards.map((s) => ({ id: s.id, indices: bytesOf(s.indices) })) };
+      if (weights === null) return { head: packr.pack({ ...head, weights: null }), tensor: null };
       return {
-        head: packr.pack({
-          ...message,
-          shards: message.shards.map((s) => ({ id: s.id, indices: bytesOf(s.indices) })),
-        }),
-        tensor: null,
+        head: headWithTensor(head, 'weights', weights.length * wireBytesPer(message.dtype)),
+        tensor: weights,
+        dtype: message.dtype,
       };
+    }
     default:
       return { head: packr.pack(message), tensor: null };
   }
@@ -76,10 +79,19 @@ export function encodedLength(layout: MessageLayout): number {
   return layout.head.byteLength + (layout.tensor === null ? 0 : layout.tensor.length * wireBytesPer(layout.dtype));
 }
 
-/** Writes the whole message into `out` (encodedLength bytes, 2-byte aligned): one copy of the tensor, even for bf16. */
-export function writeMessage(layout: MessageLayout, out: Uint8Array): void {
+/**
+ * Writes the whole message into `out` (encodedLength bytes, 2-byte aligned): one copy
+ * of the tensor, even for bf16. `encoded`: the tensor already in its dtype (what one
+ * publish of the weights makes once for every worker), copied as is instead.
+ */
+export function writeMessage(layout: MessageLayout, out: Uint8Array, encoded?: Uint8Array): void {
   out.set(layout.head);
-  if (layout.tensor !== null) writeTensor(out.subarray(layout.head.byteLength), layout.tensor, layout.dtype);
+  if (layout.tensor === null) return;
+  const tail = out.subarray(layout.head.byteLength);
+  if (encoded === undefined) return writeTensor(tail, layout.tensor, layout.dtype);
+  if (encoded.byteLength !== tail.byteLength)
+    throw new RangeError(`encoded tensor of ${encoded.byteLength} bytes, the message holds ${tail.byteLength}`);
+  tail.set(encoded);
 }
 
 /** Writes `values` into `out` in the dtype: f32 as is, bf16 rounded (nearest, ties to even) to the upper halves. */
@@ -101,6 +113,7 @@ export function encode(message: WorkerMessage | CoordinatorMessage): Uint8Array 
   return out;
 }
 
+const utf8 = new TextEncoder();
 const PAD_KEY = [0xa3, 0x70, 0x61, 0x64]; // fixstr "pad"
 const BIN8 = 0xc4;
 const BIN32 = 0xc6;
@@ -110,7 +123,7 @@ const MAP16 = 0xde;
 /** The head of a map with `fields`, then `pad`, then `key` whose bin value (`payloadLength` bytes) follows it. */
 function headWithTensor(fields: object, key: string, payloadLength: number): Uint8Array {
   const map = packr.pack(fields);
-  const keyBytes = new TextEncoder().encode(key);
+  const keyBytes = utf8.encode(key);
   const tail = PAD_KEY.length + 2 + 1 + keyBytes.length + 5; // pad key, bin8 header, fixstr key, bin32 header
   const padding = (4 - ((map.byteLength + tail) % 4)) % 4;
   const head = new Uint8Array(map.byteLength + tail + padding);
@@ -231,11 +244,9 @@ function uint32(bytes: Uint8Array, key: string): Uint32Array {
 }
 
 function assertFinite(values: Float32Array, what: string): void {
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    // v - v is 0 for finite v and NaN for NaN and ±Infinity.
-    if (v - v !== 0) throw new ProtocolError('non_finite', `${what}: value ${i} is ${v}`);
-  }
+  if (allFinite(values)) return;
+  const i = firstNonFinite(values);
+  throw new ProtocolError('non_finite', `${what}: value ${i} is ${values[i]}`);
 }
 
 /** Decodes and validates a message from a worker. */
@@ -330,7 +341,9 @@ export function decodeCoordinatorMessage(bytes: Uint8Array, alloc: TensorAlloc =
       return { type: 'weights', version: int(m, 'version'), dtype, weights };
     }
     case 'task':
-      return decodeTask(m);
+      return decodeTask(m, alloc);
+    case 'standby':
+      return { type: 'standby', reason: str(m, 'reason') };
     case 'stop':
       return { type: 'stop', reason: str(m, 'reason') };
     default:
@@ -417,11 +430,18 @@ function decodeDescriptor(d: Record<string, unknown>): DatasetDescriptor {
   };
 }
 
-function decodeTask(m: Record<string, unknown>): TaskMessage {
+function decodeTask(m: Record<string, unknown>, alloc: TensorAlloc): TaskMessage {
   const numShards = int(m, 'numShards', 1, 1 << 20);
   const shards: ShardWork[] = array(m, 'shards', numShards).map((raw, i) => {
     const s = record(raw, `shards[${i}]`);
     return { id: int(s, 'id', 0, numShards - 1), indices: uint32(rawBytes(s, 'indices'), `shards[${i}].indices`) };
   });
-  return { type: 'task', taskId: int(m, 'taskId'), version: int(m, 'version'), numShards, shards };
+  const dtype = wireDtype(m.dtype, 'dtype');
+  // Present or null, never missing: a missing field is a sender that does not speak this version.
+  let weights: Float32Array | null = null;
+  if (m.weights !== null) {
+    weights = tensor(rawBytes(m, 'weights'), dtype, 'weights', alloc);
+    assertFinite(weights, 'weights');
+  }
+  return { type: 'task', taskId: int(m, 'taskId'), version: int(m, 'version'), numShards, shards, dtype, weights };
 }

@@ -8,7 +8,9 @@ import { FlocktrainError } from '../errors.js';
 // 4: the welcome carries no weights; they come as a `weights` message once the worker is ready,
 //    so a peer that has not loaded the dataset is never sent the model.
 // 4: also, the dataset descriptor names the features' dtype; a version-3 worker would read byte features as f32.
-export const PROTOCOL_VERSION = 4;
+// 5: a task carries the weights of its version when the worker lacks them (a version-4
+//    worker would compute a step with the previous step's weights); standby messages.
+export const PROTOCOL_VERSION = 5;
 
 export const CloseCode = {
   /** Training finished; the worker should exit (not reconnect). */

@@ -33,13 +33,16 @@ export class MessagePool {
     this.#maxSlots = maxSlots;
   }
 
-  /** Encodes into a free buffer; the caller holds the result once (release it when done). */
-  encode(message: WorkerMessage | CoordinatorMessage): PooledMessage {
+  /**
+   * Encodes into a free buffer; the caller holds the result once (release it when done).
+   * `encoded`: the message's tensor already in its wire dtype, copied instead of converted.
+   */
+  encode(message: WorkerMessage | CoordinatorMessage, encoded?: Uint8Array): PooledMessage {
     const layout = encodeLayout(message);
     const length = encodedLength(layout);
     const slot = this.#take(length);
     const bytes = new Uint8Array(slot.buffer, 0, length);
-    writeMessage(layout, bytes);
+    writeMessage(layout, bytes, encoded);
     slot.holders = 1;
     const generation = ++slot.generation;
     return {

@@ -7,8 +7,12 @@
 // Conversation (worker ⇄ coordinator):
 //   hello →            ← welcome (spec, dataset descriptor; no weights)
 //   ready →  (after the dataset is loaded and its hash checked)
-//                      ← weights (current version) ← task (version, shards) … ← weights (next version) …
-//   result →           ← stop (training over, or coordinator going away)
+//                      ← weights (the current version, once, on joining)
+//                      ← task (version, shards, and the weights at that version
+//                              when this worker has not been sent them yet)
+//   result →           ← task … (one message each way per step)
+//                      ← standby (no shard for this worker in a whole step, and why)
+//                      ← stop (training over, or coordinator going away)
 
 import type { FeatureDtype, TaskKind } from '../data/dataset.js';
 import type { KernelSetName } from '../kernels/kernel-set.js';
@@ -119,6 +123,23 @@ export interface TaskMessage {
   /** Number of shards in this step: fixes the reduction tree. */
   readonly numShards: number;
   readonly shards: readonly ShardWork[];
+  /** The run's wire dtype, which `weights` travel in. */
+  readonly dtype: WireDtype;
+  /**
+   * The weights at `version`, when this worker was not sent them yet (the first task
+   * of every step, in the common case), else null. They ride with the task so a step
+   * costs one message each way, not a weights message and then a task.
+   */
+  readonly weights: Float32Array | null;
+}
+
+/**
+ * This worker got no shard in a whole step, and why, for its page and log. It stays
+ * connected and ready; its next task ends the standby.
+ */
+export interface StandbyMessage {
+  readonly type: 'standby';
+  readonly reason: string;
 }
 
 export interface StopMessage {
@@ -126,4 +147,4 @@ export interface StopMessage {
   readonly reason: string;
 }
 
-export type CoordinatorMessage = WelcomeMessage | WeightsMessage | TaskMessage | StopMessage;
+export type CoordinatorMessage = WelcomeMessage | WeightsMessage | TaskMessage | StandbyMessage | StopMessage;

@@ -86,7 +86,7 @@ describeInBrowser('browser tabs as workers', () => {
     expect(view.lossPoints).toBeGreaterThan(5);
     expect(view.accPoints).toBe(2);
     expect(view.kinds.sort()).toEqual(['browser', 'browser', 'node']);
-    expect(view.config.some((row) => row.startsWith('batchSize') && row.endsWith('40'))).toBe(true);
+    expect(view.config.some((row) => row.startsWith('batch size') && row.includes('40 samples'))).toBe(true);
     expect(view.progress).toContain('epoch 2 of 2');
     await dashboard.screenshot({ path: outputPath('dashboard.png'), fullPage: true });
   });

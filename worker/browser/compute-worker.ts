@@ -160,6 +160,7 @@ class Session {
       threads: threads.plan?.threads ?? 1,
       threadsNote: threads.crash !== '' ? threads.crash : (threads.plan?.note ?? ''),
       threadsStarted: threads.started,
+      standby: s.standby,
     });
   }
 

@@ -40,6 +40,8 @@ export interface WorkerStatus {
   readonly threadsNote: string;
   /** Whether the threads have started (with the first task big enough to cut). */
   readonly threadsStarted: boolean;
+  /** Why the coordinator gives this tab no work at the moment, or null. */
+  readonly standby: string | null;
 }
 
 type Fields = Record<string, unknown>;
@@ -85,6 +87,7 @@ export function parseWorkerStatus(v: unknown): WorkerStatus | null {
     threads,
     threadsNote,
     threadsStarted,
+    standby,
   } = v;
   if (!(isStr(phase) && PHASES.includes(phase))) return null;
   if (!(workerId === null || isStr(workerId, 64))) return null;
@@ -94,6 +97,7 @@ export function parseWorkerStatus(v: unknown): WorkerStatus | null {
   if (typeof closedByUser !== 'boolean' || typeof closedHere !== 'boolean' || typeof everOpened !== 'boolean')
     return null;
   if (!(isCount(threads) && threads >= 1) || !isStr(threadsNote) || typeof threadsStarted !== 'boolean') return null;
+  if (!(standby === null || isStr(standby))) return null;
   return {
     type: 'status',
     phase: phase as Phase,
@@ -111,5 +115,6 @@ export function parseWorkerStatus(v: unknown): WorkerStatus | null {
     threads,
     threadsNote,
     threadsStarted,
+    standby,
   };
 }

@@ -57,7 +57,7 @@ function render(s: WorkerStatus): void {
       : s.phase === 'loading'
         ? 'connected, loading the dataset'
         : s.phase === 'training'
-          ? 'connected, taking work'
+          ? (s.standby ?? 'connected, taking work')
           : 'not connected';
   el('connection').className = connected ? 'ok' : 'off';
   el('worker-id').textContent = s.workerId ?? '–';
