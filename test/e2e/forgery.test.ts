@@ -40,7 +40,7 @@ const PAST_PROBATION: ReadonlySet<Forgery> = new Set([Forgery.LateOneInFive, For
 /**
  * Every result past probation audited: here the point is what a caught forger costs
  * (ban, rollback, the same bits), not the odds of catching it, which the unit tests
- * and the README's formula cover.
+ * and the formula in docs/security.md cover.
  */
 const AUDIT = ['--audit-rate', '1'];
 

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Dataset } from '../../shared/data/dataset.js';
-import { loadMnist, mnistSplit } from '../../coordinator/data/mnist.js';
+import type { Dataset } from '../../../shared/data/dataset.js';
+import { loadMnist, mnistSplit } from '../../../coordinator/data/mnist.js';
 
 describe('loadMnist', () => {
   let ds: Dataset;

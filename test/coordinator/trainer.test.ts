@@ -7,16 +7,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { loadLatestCheckpoint } from '../coordinator/checkpoint.js';
-import { resolveConfig } from '../coordinator/config.js';
-import { LocalExecutor } from '../coordinator/local-executor.js';
-import type { StepPlan } from '../coordinator/plan.js';
-import { prepareRun } from '../coordinator/setup.js';
-import { clipGlobalNorm, Trainer, type StepExecutor } from '../coordinator/trainer.js';
-import { DivergedError } from '../shared/errors.js';
-import type { PartialGradient } from '../shared/gradient.js';
-import type { KernelSetName } from '../shared/kernels/kernel-set.js';
-import { initParams } from '../shared/model/init.js';
+import { loadLatestCheckpoint } from '../../coordinator/checkpoint.js';
+import { resolveConfig } from '../../coordinator/config.js';
+import { LocalExecutor } from '../../coordinator/local-executor.js';
+import type { StepPlan } from '../../coordinator/plan.js';
+import { prepareRun } from '../../coordinator/setup.js';
+import { clipGlobalNorm, Trainer, type StepExecutor } from '../../coordinator/trainer.js';
+import { DivergedError } from '../../shared/errors.js';
+import type { PartialGradient } from '../../shared/gradient.js';
+import type { KernelSetName } from '../../shared/kernels/kernel-set.js';
+import { initParams } from '../../shared/model/init.js';
 
 const silent = pino({ level: 'silent' });
 

@@ -5,17 +5,17 @@
 // (torch.optim.SGD's rule, step for step) and coordinator/plan.ts (the data order).
 
 import { describe, it, expect } from 'vitest';
-import { Rng, deriveRng, permutation, shuffleInPlace } from '../shared/rng.js';
-import { initParams } from '../shared/model/init.js';
-import { mlpSpec, paramLayout } from '../shared/model/spec.js';
-import { Network } from '../shared/model/network.js';
-import { coverNodes, nodeKey, reduceNode, rootNode, type TreeNode } from '../shared/tree.js';
-import { combineInto, type PartialGradient } from '../shared/gradient.js';
-import { ShardComputer, type NodeGradient, type ShardInput } from '../worker/compute.js';
-import type { Dataset } from '../shared/data/dataset.js';
-import { Sgd, type SgdOptions } from '../shared/optim/sgd.js';
-import { ConfigError } from '../shared/errors.js';
-import { epochOrder, planStep, stepsPerEpoch } from '../coordinator/plan.js';
+import { Rng, deriveRng, permutation, shuffleInPlace } from '../../shared/rng.js';
+import { initParams } from '../../shared/model/init.js';
+import { mlpSpec, paramLayout } from '../../shared/model/spec.js';
+import { Network } from '../../shared/model/network.js';
+import { coverNodes, nodeKey, reduceNode, rootNode, type TreeNode } from '../../shared/tree.js';
+import { combineInto, type PartialGradient } from '../../shared/gradient.js';
+import { ShardComputer, type NodeGradient, type ShardInput } from '../../worker/compute.js';
+import type { Dataset } from '../../shared/data/dataset.js';
+import { Sgd, type SgdOptions } from '../../shared/optim/sgd.js';
+import { ConfigError } from '../../shared/errors.js';
+import { epochOrder, planStep, stepsPerEpoch } from '../../coordinator/plan.js';
 
 const SEED = 0xd37e;
 

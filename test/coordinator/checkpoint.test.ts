@@ -7,15 +7,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { listCheckpoints, loadLatestCheckpoint, writeCheckpoint, type Checkpoint } from '../coordinator/checkpoint.js';
-import { resolveConfig, type RunConfig } from '../coordinator/config.js';
-import { LocalExecutor } from '../coordinator/local-executor.js';
-import { prepareRun, type PreparedRun } from '../coordinator/setup.js';
-import { Trainer, type StepExecutor } from '../coordinator/trainer.js';
-import { CheckpointError } from '../shared/errors.js';
-import { initParams } from '../shared/model/init.js';
-import type { PartialGradient } from '../shared/gradient.js';
-import type { StepPlan } from '../coordinator/plan.js';
+import {
+  listCheckpoints,
+  loadLatestCheckpoint,
+  writeCheckpoint,
+  type Checkpoint,
+} from '../../coordinator/checkpoint.js';
+import { resolveConfig, type RunConfig } from '../../coordinator/config.js';
+import { LocalExecutor } from '../../coordinator/local-executor.js';
+import { prepareRun, type PreparedRun } from '../../coordinator/setup.js';
+import { Trainer, type StepExecutor } from '../../coordinator/trainer.js';
+import { CheckpointError } from '../../shared/errors.js';
+import { initParams } from '../../shared/model/init.js';
+import type { PartialGradient } from '../../shared/gradient.js';
+import type { StepPlan } from '../../coordinator/plan.js';
 
 const silent = pino({ level: 'silent' });
 

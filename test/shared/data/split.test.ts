@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { Dataset } from '../../shared/data/dataset.js';
-import { splitIndices, standardize } from '../../shared/data/split.js';
-import { blobs } from '../../shared/data/synthetic.js';
-import { DataError } from '../../shared/errors.js';
+import type { Dataset } from '../../../shared/data/dataset.js';
+import { splitIndices, standardize } from '../../../shared/data/split.js';
+import { blobs } from '../../../shared/data/synthetic.js';
+import { DataError } from '../../../shared/errors.js';
 
 describe('splitIndices', () => {
   it('puts round(n · f) samples in validation and the rest in training, disjoint and sorted', () => {

@@ -2,7 +2,7 @@
 // over windows of steps, after the warm-up steps.
 
 import { describe, expect, it } from 'vitest';
-import { Utilization } from '../../coordinator/step/utilization.js';
+import { Utilization } from '../../../coordinator/step/utilization.js';
 
 describe('Utilization', () => {
   it('reports each full window after the skipped steps: compute over the time of the workers that took part', () => {

@@ -5,17 +5,17 @@
 // computed before, and a shard's gradient does not depend on the shards before it.
 
 import { describe, it, expect } from 'vitest';
-import { createKernelSet, jsKernels, kernelSetAvailable, type KernelSet } from '../shared/kernels/kernel-set.js';
-import { WasmKernels } from '../shared/kernels/wasm/kernels.js';
-import { matmulBackwardNaive, matmulForwardNaive } from '../shared/kernels/naive.js';
-import { mlpSpec } from '../shared/model/spec.js';
-import { initParams } from '../shared/model/init.js';
-import { Network } from '../shared/model/network.js';
-import { ShardComputer } from '../worker/compute.js';
-import { syntheticDatasets } from '../shared/data/synthetic.js';
-import { deriveRng, type Rng } from '../shared/rng.js';
-import { combineInto, type PartialGradient } from '../shared/gradient.js';
-import { coverNodes, reduceNode } from '../shared/tree.js';
+import { createKernelSet, jsKernels, kernelSetAvailable, type KernelSet } from '../../../shared/kernels/kernel-set.js';
+import { WasmKernels } from '../../../shared/kernels/wasm/kernels.js';
+import { matmulBackwardNaive, matmulForwardNaive } from '../../../shared/kernels/naive.js';
+import { mlpSpec } from '../../../shared/model/spec.js';
+import { initParams } from '../../../shared/model/init.js';
+import { Network } from '../../../shared/model/network.js';
+import { ShardComputer } from '../../../worker/compute.js';
+import { syntheticDatasets } from '../../../shared/data/synthetic.js';
+import { deriveRng, type Rng } from '../../../shared/rng.js';
+import { combineInto, type PartialGradient } from '../../../shared/gradient.js';
+import { coverNodes, reduceNode } from '../../../shared/tree.js';
 
 const SEED = 0x3a5d;
 const U = 2 ** -24; // unit roundoff of float32

@@ -2,7 +2,7 @@
 // subclass with a stable code and a one-line message.
 
 import { describe, expect, it } from 'vitest';
-import { FeedError } from '../coordinator/dashboard-schema.js';
+import { FeedError } from '../../coordinator/dashboard-schema.js';
 import {
   CheckpointError,
   ComputeError,
@@ -12,8 +12,8 @@ import {
   FlocktrainError,
   ModelFileError,
   StepCancelled,
-} from '../shared/errors.js';
-import { ProtocolError } from '../shared/protocol/codes.js';
+} from '../../shared/errors.js';
+import { ProtocolError } from '../../shared/protocol/codes.js';
 
 describe('the error hierarchy', () => {
   it('gives each kind of failure its class, its stable code and its name', () => {

@@ -3,9 +3,9 @@
 // name/shape checks of loadParams.
 
 import { describe, expect, it } from 'vitest';
-import { ModelFileError } from '../shared/errors.js';
-import { decodeSafetensors, encodeSafetensors, loadParams } from '../shared/model/safetensors.js';
-import { paramLayout, type ModelSpec, type ParamLayout } from '../shared/model/spec.js';
+import { ModelFileError } from '../../../shared/errors.js';
+import { decodeSafetensors, encodeSafetensors, loadParams } from '../../../shared/model/safetensors.js';
+import { paramLayout, type ModelSpec, type ParamLayout } from '../../../shared/model/spec.js';
 
 const SPEC: ModelSpec = {
   inputSize: 3,

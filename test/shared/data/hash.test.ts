@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { Dataset } from '../../shared/data/dataset.js';
-import { datasetHash } from '../../shared/node/dataset-hash.js';
-import { blobs } from '../../shared/data/synthetic.js';
+import type { Dataset } from '../../../shared/data/dataset.js';
+import { datasetHash } from '../../../shared/node/dataset-hash.js';
+import { blobs } from '../../../shared/data/synthetic.js';
 
 // Computed independently: Python hashlib.sha256(header + struct.pack('<6f', 1, 2, 3, 4, 0, 1)).
 const PINNED_TINY_HASH = 'c2656c1965326ae3f75819d9684cdc8c196314f54208fd43acdd3f287ee680f6';

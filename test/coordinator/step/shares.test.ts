@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { alignedShares, proportionalShares } from '../coordinator/step/shares.js';
-import { coverNodes } from '../shared/tree.js';
-import { Rng } from '../shared/rng.js';
+import { alignedShares, proportionalShares } from '../../../coordinator/step/shares.js';
+import { coverNodes } from '../../../shared/tree.js';
+import { Rng } from '../../../shared/rng.js';
 
 /** Tree nodes each worker would upload for contiguous shares cut left to right. */
 function uploads(shares: readonly number[], n: number): number[] {

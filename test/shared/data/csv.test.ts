@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadCsvFile } from '../../coordinator/data/csv-file.js';
-import { parseCsv, type CsvOptions } from '../../shared/data/csv.js';
-import { DataError } from '../../shared/errors.js';
+import { loadCsvFile } from '../../../coordinator/data/csv-file.js';
+import { parseCsv, type CsvOptions } from '../../../shared/data/csv.js';
+import { DataError } from '../../../shared/errors.js';
 
 const classify: CsvOptions = { fileName: 'data/iris.csv', labelColumn: 'species', task: 'classification' };
 

@@ -5,22 +5,22 @@
 
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { Events, type EventKind } from '../coordinator/events.js';
-import { epochOrder, planStep, type StepPlan } from '../coordinator/plan.js';
-import { Scheduler } from '../coordinator/scheduler.js';
-import { Roster } from '../coordinator/step/roster.js';
-import { StructuralVerifier, type Verifier } from '../coordinator/step/verifier.js';
-import type { StepWorker } from '../coordinator/step/worker.js';
-import { weightsHash } from '../coordinator/trainer.js';
-import { spirals } from '../shared/data/synthetic.js';
-import { ConfigError, StepCancelled } from '../shared/errors.js';
-import { initParams } from '../shared/model/init.js';
-import { mlpSpec } from '../shared/model/spec.js';
-import type { RejectReason } from '../shared/protocol/codes.js';
-import { decodeCoordinatorMessage } from '../shared/protocol/codec.js';
-import type { CoordinatorMessage, TaskMessage } from '../shared/protocol/messages.js';
-import { ShardComputer } from '../worker/compute.js';
-import { honestResult } from './support/coordinator-harness.js';
+import { Events, type EventKind } from '../../coordinator/events.js';
+import { epochOrder, planStep, type StepPlan } from '../../coordinator/plan.js';
+import { Scheduler } from '../../coordinator/scheduler.js';
+import { Roster } from '../../coordinator/step/roster.js';
+import { StructuralVerifier, type Verifier } from '../../coordinator/step/verifier.js';
+import type { StepWorker } from '../../coordinator/step/worker.js';
+import { weightsHash } from '../../coordinator/trainer.js';
+import { spirals } from '../../shared/data/synthetic.js';
+import { ConfigError, StepCancelled } from '../../shared/errors.js';
+import { initParams } from '../../shared/model/init.js';
+import { mlpSpec } from '../../shared/model/spec.js';
+import type { RejectReason } from '../../shared/protocol/codes.js';
+import { decodeCoordinatorMessage } from '../../shared/protocol/codec.js';
+import type { CoordinatorMessage, TaskMessage } from '../../shared/protocol/messages.js';
+import { ShardComputer } from '../../worker/compute.js';
+import { honestResult } from '../support/coordinator-harness.js';
 
 const SEED = 11;
 const DATASET = spirals(48, SEED);

@@ -4,15 +4,15 @@
 
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../coordinator/config.js';
-import { FailedTokenThrottle, singleToken } from '../coordinator/auth.js';
-import { DashboardFeed, estimateEta, type ConnectionView, type FeedSource } from '../coordinator/dashboard.js';
-import { FeedError, parseFeedEvent, type FeedEvent } from '../coordinator/dashboard-schema.js';
-import { Events, type RunStarted } from '../coordinator/events.js';
-import { dashboardPageRoutes, publicPageRoutes } from '../coordinator/pages/assets.js';
-import { startServer, type RunningServer } from '../coordinator/server.js';
-import { parseLayers } from '../shared/model/layers-flag.js';
-import { mlpSpec } from '../shared/model/spec.js';
+import { resolveConfig } from '../../coordinator/config.js';
+import { FailedTokenThrottle, singleToken } from '../../coordinator/auth.js';
+import { DashboardFeed, estimateEta, type ConnectionView, type FeedSource } from '../../coordinator/dashboard.js';
+import { FeedError, parseFeedEvent, type FeedEvent } from '../../coordinator/dashboard-schema.js';
+import { Events, type RunStarted } from '../../coordinator/events.js';
+import { dashboardPageRoutes, publicPageRoutes } from '../../coordinator/pages/assets.js';
+import { startServer, type RunningServer } from '../../coordinator/server.js';
+import { parseLayers } from '../../shared/model/layers-flag.js';
+import { mlpSpec } from '../../shared/model/spec.js';
 
 type Line = Record<string, unknown> & { msg: string };
 

@@ -4,8 +4,8 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, it, expect } from 'vitest';
-import { exp, expm1, log, sigmoid, tanh } from '../shared/kernels/transcendental.js';
-import { deriveRng, type Rng } from '../shared/rng.js';
+import { exp, expm1, log, sigmoid, tanh } from '../../../shared/kernels/transcendental.js';
+import { deriveRng, type Rng } from '../../../shared/rng.js';
 
 const SEED = 0x7a11;
 const SAMPLES = 200_000;
@@ -213,7 +213,7 @@ function toHex(x: number): string {
 
 describe('transcendental bit-exact fixture (test/fixtures/transcendental-bits.json)', () => {
   const fixture = JSON.parse(
-    readFileSync(new URL('./fixtures/transcendental-bits.json', import.meta.url), 'utf8'),
+    readFileSync(new URL('../../fixtures/transcendental-bits.json', import.meta.url), 'utf8'),
   ) as Fixture;
   const functions: Record<string, (x: number) => number> = { exp, expm1, log, tanh, sigmoid };
 
@@ -235,7 +235,7 @@ describe('transcendental bit-exact fixture (test/fixtures/transcendental-bits.js
 
 describe('transcendental source', () => {
   // Comments explain why Math.exp is avoided, so only code is scanned.
-  const code = readFileSync(new URL('../shared/kernels/transcendental.ts', import.meta.url), 'utf8')
+  const code = readFileSync(new URL('../../../shared/kernels/transcendental.ts', import.meta.url), 'utf8')
     .replace(/\/\*[\s\S]*?\*\//g, '')
     .replace(/\/\/.*$/gm, '');
 

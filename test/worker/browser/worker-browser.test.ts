@@ -5,14 +5,14 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { datasetHash } from '../shared/node/dataset-hash.js';
-import { blobs } from '../shared/data/synthetic.js';
-import { CloseCode } from '../shared/protocol/codes.js';
-import { closeVerdict } from '../worker/browser/close-message.js';
-import { datasetBodyHash } from '../worker/browser/dataset-hash.js';
-import { parsePageMessage, parseWorkerStatus } from '../worker/browser/messages.js';
-import { sha256Hex } from '../worker/browser/sha256.js';
-import { MAX_THREADS, planThreads } from '../worker/browser/web-threads.js';
+import { datasetHash } from '../../../shared/node/dataset-hash.js';
+import { blobs } from '../../../shared/data/synthetic.js';
+import { CloseCode } from '../../../shared/protocol/codes.js';
+import { closeVerdict } from '../../../worker/browser/close-message.js';
+import { datasetBodyHash } from '../../../worker/browser/dataset-hash.js';
+import { parsePageMessage, parseWorkerStatus } from '../../../worker/browser/messages.js';
+import { sha256Hex } from '../../../worker/browser/sha256.js';
+import { MAX_THREADS, planThreads } from '../../../worker/browser/web-threads.js';
 
 describe('sha256Hex (plain JS)', () => {
   it('matches node:crypto on every length around the padding boundaries and on split input', () => {

@@ -1,8 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import type { Dataset } from '../../shared/data/dataset.js';
-import { blobs, cosSinTurns, normalish, regression, spirals, syntheticDatasets } from '../../shared/data/synthetic.js';
-import { DataError } from '../../shared/errors.js';
-import { Rng } from '../../shared/rng.js';
+import type { Dataset } from '../../../shared/data/dataset.js';
+import {
+  blobs,
+  cosSinTurns,
+  normalish,
+  regression,
+  spirals,
+  syntheticDatasets,
+} from '../../../shared/data/synthetic.js';
+import { DataError } from '../../../shared/errors.js';
+import { Rng } from '../../../shared/rng.js';
 
 function expectShape(ds: Dataset, n: number, d: number): void {
   expect(ds.numSamples).toBe(n);

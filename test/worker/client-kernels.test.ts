@@ -3,12 +3,12 @@
 // and never falls back to the other set (whose bits differ).
 
 import { describe, expect, it } from 'vitest';
-import { WorkerClient, type ClientLog } from '../worker/client.js';
-import { encode } from '../shared/protocol/codec.js';
-import { CloseCode, PROTOCOL_VERSION } from '../shared/protocol/codes.js';
-import { mlpSpec } from '../shared/model/spec.js';
-import { syntheticDatasets } from '../shared/data/synthetic.js';
-import type { KernelSetName } from '../shared/kernels/kernel-set.js';
+import { WorkerClient, type ClientLog } from '../../worker/client.js';
+import { encode } from '../../shared/protocol/codec.js';
+import { CloseCode, PROTOCOL_VERSION } from '../../shared/protocol/codes.js';
+import { mlpSpec } from '../../shared/model/spec.js';
+import { syntheticDatasets } from '../../shared/data/synthetic.js';
+import type { KernelSetName } from '../../shared/kernels/kernel-set.js';
 
 const data = syntheticDatasets.blobs(50, 1);
 const spec = mlpSpec(data.numFeatures, [8], data.numClasses, 'relu', 'cross_entropy');

@@ -10,12 +10,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { syntheticDatasets } from '../shared/data/synthetic.js';
-import { datasetHash } from '../shared/node/dataset-hash.js';
-import { headerFields } from '../shared/data/hash-encoding.js';
-import { DataError } from '../shared/errors.js';
-import type { DatasetDescriptor } from '../shared/protocol/messages.js';
-import { DATASET_LIMITS, makeDatasetLoader } from '../worker/node/dataset-cache.js';
+import { syntheticDatasets } from '../../../shared/data/synthetic.js';
+import { datasetHash } from '../../../shared/node/dataset-hash.js';
+import { headerFields } from '../../../shared/data/hash-encoding.js';
+import { DataError } from '../../../shared/errors.js';
+import type { DatasetDescriptor } from '../../../shared/protocol/messages.js';
+import { DATASET_LIMITS, makeDatasetLoader } from '../../../worker/node/dataset-cache.js';
 
 const quiet = { info: () => {}, warn: () => {}, debug: () => {} };
 const servers: Server[] = [];

@@ -5,12 +5,12 @@
 
 import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { decodeCoordinatorMessage, decodeWorkerMessage, encode, encodeLayout } from '../shared/protocol/codec.js';
-import { ProtocolError, PROTOCOL_VERSION } from '../shared/protocol/codes.js';
-import type { CoordinatorMessage, WorkerMessage } from '../shared/protocol/messages.js';
-import { mlpSpec, paramLayout } from '../shared/model/spec.js';
-import { deriveRng } from '../shared/rng.js';
-import { roundBf16 } from '../shared/kernels/bf16.js';
+import { decodeCoordinatorMessage, decodeWorkerMessage, encode, encodeLayout } from '../../../shared/protocol/codec.js';
+import { ProtocolError, PROTOCOL_VERSION } from '../../../shared/protocol/codes.js';
+import type { CoordinatorMessage, WorkerMessage } from '../../../shared/protocol/messages.js';
+import { mlpSpec, paramLayout } from '../../../shared/model/spec.js';
+import { deriveRng } from '../../../shared/rng.js';
+import { roundBf16 } from '../../../shared/kernels/bf16.js';
 
 const SPEC = mlpSpec(3, [4], 2, 'relu', 'cross_entropy');
 const PARAMS = paramLayout(SPEC).totalSize; // 26 floats

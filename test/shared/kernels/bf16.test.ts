@@ -4,9 +4,9 @@
 // pack/unpack.
 
 import { describe, expect, it } from 'vitest';
-import { packBf16, roundBf16, roundBf16Bits, unpackBf16 } from '../shared/kernels/bf16.js';
-import { createKernelSet } from '../shared/kernels/kernel-set.js';
-import { deriveRng } from '../shared/rng.js';
+import { packBf16, roundBf16, roundBf16Bits, unpackBf16 } from '../../../shared/kernels/bf16.js';
+import { createKernelSet } from '../../../shared/kernels/kernel-set.js';
+import { deriveRng } from '../../../shared/rng.js';
 
 function bitsOf(x: number): number {
   return new Uint32Array(new Float32Array([x]).buffer)[0];

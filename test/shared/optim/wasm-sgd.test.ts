@@ -7,10 +7,10 @@
 // divergence check: a non-finite mean anywhere changes nothing, in either twin.
 
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../shared/errors.js';
-import { Sgd, type SgdOptions } from '../shared/optim/sgd.js';
-import { createSgd, WASM_SGD_MAX_PARAMS, WasmSgd } from '../shared/optim/wasm-sgd.js';
-import { deriveRng, type Rng } from '../shared/rng.js';
+import { ConfigError } from '../../../shared/errors.js';
+import { Sgd, type SgdOptions } from '../../../shared/optim/sgd.js';
+import { createSgd, WASM_SGD_MAX_PARAMS, WasmSgd } from '../../../shared/optim/wasm-sgd.js';
+import { deriveRng, type Rng } from '../../../shared/rng.js';
 
 const SEED = 0x5d6;
 

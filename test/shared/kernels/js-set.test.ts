@@ -5,8 +5,8 @@
 // on Math.exp/Math.log (allowed here as a reference, never in the kernels).
 
 import { describe, it, expect } from 'vitest';
-import { matmulBackward, matmulForward } from '../shared/kernels/matmul.js';
-import { matmulBackwardNaive, matmulForwardNaive } from '../shared/kernels/naive.js';
+import { matmulBackward, matmulForward } from '../../../shared/kernels/matmul.js';
+import { matmulBackwardNaive, matmulForwardNaive } from '../../../shared/kernels/naive.js';
 import {
   reluBackward,
   reluForward,
@@ -14,9 +14,9 @@ import {
   sigmoidForward,
   tanhBackward,
   tanhForward,
-} from '../shared/kernels/activations.js';
-import { meanSquaredError, softmaxCrossEntropy } from '../shared/kernels/loss.js';
-import { deriveRng, type Rng } from '../shared/rng.js';
+} from '../../../shared/kernels/activations.js';
+import { meanSquaredError, softmaxCrossEntropy } from '../../../shared/kernels/loss.js';
+import { deriveRng, type Rng } from '../../../shared/rng.js';
 
 const SEED = 0x6b31;
 

@@ -6,16 +6,16 @@
 
 import { Packr } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
-import { epochOrder, planStep, type StepPlan } from '../coordinator/plan.js';
-import { StructuralVerifier, type Claim, type Verdict } from '../coordinator/step/verifier.js';
-import { weightsHash } from '../coordinator/trainer.js';
-import { spirals } from '../shared/data/synthetic.js';
-import type { PartialGradient } from '../shared/gradient.js';
-import { initParams } from '../shared/model/init.js';
-import { mlpSpec } from '../shared/model/spec.js';
-import { CloseCode, PROTOCOL_VERSION, type RejectReason } from '../shared/protocol/codes.js';
-import type { TaskMessage } from '../shared/protocol/messages.js';
-import { ShardComputer } from '../worker/compute.js';
+import { epochOrder, planStep, type StepPlan } from '../../coordinator/plan.js';
+import { StructuralVerifier, type Claim, type Verdict } from '../../coordinator/step/verifier.js';
+import { weightsHash } from '../../coordinator/trainer.js';
+import { spirals } from '../../shared/data/synthetic.js';
+import type { PartialGradient } from '../../shared/gradient.js';
+import { initParams } from '../../shared/model/init.js';
+import { mlpSpec } from '../../shared/model/spec.js';
+import { CloseCode, PROTOCOL_VERSION, type RejectReason } from '../../shared/protocol/codes.js';
+import type { TaskMessage } from '../../shared/protocol/messages.js';
+import { ShardComputer } from '../../worker/compute.js';
 import {
   honestResult,
   Level,
@@ -27,7 +27,7 @@ import {
   type HarnessOptions,
   type HonestWorker,
   type LogLine,
-} from './support/coordinator-harness.js';
+} from '../support/coordinator-harness.js';
 
 const SEED = 0x5eed;
 const DATASET = spirals(64, SEED);

@@ -7,11 +7,11 @@
 // Network.evaluate directly in float32 with a coarse step.
 
 import { describe, it, expect } from 'vitest';
-import type { KernelSetName } from '../shared/kernels/kernel-set.js';
-import { Network } from '../shared/model/network.js';
-import { mlpSpec, validateSpec, type Activation, type ModelSpec } from '../shared/model/spec.js';
-import { initParams } from '../shared/model/init.js';
-import { deriveRng } from '../shared/rng.js';
+import type { KernelSetName } from '../../../shared/kernels/kernel-set.js';
+import { Network } from '../../../shared/model/network.js';
+import { mlpSpec, validateSpec, type Activation, type ModelSpec } from '../../../shared/model/spec.js';
+import { initParams } from '../../../shared/model/init.js';
+import { deriveRng } from '../../../shared/rng.js';
 
 const BATCH = 6;
 /** Central-difference step on the float64 reference. */
