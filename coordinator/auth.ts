@@ -94,7 +94,8 @@ export function parseTokenFile(text: string, file: string): Map<string, string> 
     const [name, token] = parts;
     if (!/^[\w.-]{1,64}$/.test(name) || name === MAIN_TOKEN_NAME)
       throw new ConfigError(
-        `${where}: a name is 1-64 letters, digits, '.', '_' or '-' (and not "${MAIN_TOKEN_NAME}"), got ${JSON.stringify(name.slice(0, 70))}`,
+        `${where}: a name is 1-64 letters, digits, '.', '_' or '-' (and not "${MAIN_TOKEN_NAME}"), ` +
+          `got ${JSON.stringify(name.slice(0, 70))}`,
       );
     if (token.length < MIN_TOKEN_LENGTH)
       throw new ConfigError(`${where}: the token of ${name} must be at least ${MIN_TOKEN_LENGTH} characters`);
@@ -195,7 +196,10 @@ export class FailedTokenThrottle {
   }
 }
 
-/** An origin as a browser sends it in an Origin header (lower case, default port left out); a ConfigError if it is not one. */
+/**
+ * An origin as a browser sends it in an Origin header (lower case, default port left out);
+ * a ConfigError if it is not one.
+ */
 export function normalizedOrigin(text: string): string {
   const url = URL.canParse(text) ? new URL(text) : null;
   if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin === 'null')

@@ -43,7 +43,9 @@ export interface TrainingState {
   readonly epochCorrect: number;
   readonly epochSamples: number;
   readonly epochSeconds: number;
-  /** Best validation loss at an epoch end so far (null: none yet), and epochs since; for --early-stop and --out-best. */
+  /**
+   * Best validation loss at an epoch end so far (null: none yet), and epochs since; for --early-stop and --out-best.
+   */
   readonly bestValLoss?: number | null;
   readonly epochsSinceBest?: number;
 }
@@ -343,7 +345,8 @@ function checkIdentity(meta: Metadata, id: Identity): void {
     if (key === 'epochs' && (current.lrSchedule === 'cosine' || current.lrSchedule === 'linear')) {
       if (stored.epochs !== current.epochs)
         throw new CheckpointError(
-          `made with epochs=${JSON.stringify(stored.epochs)}; a ${String(current.lrSchedule)} schedule decays to the run's end, so --epochs cannot change on resume`,
+          `made with epochs=${JSON.stringify(stored.epochs)}; a ${String(current.lrSchedule)} schedule decays to the ` +
+            `run's end, so --epochs cannot change on resume`,
         );
       continue;
     }

@@ -77,7 +77,9 @@ export interface RunConfig {
   readonly standardize: boolean;
   /** Compute kernels of every participant (shared/kernels/kernel-set.ts): the two sets give different bits. */
   readonly kernels: KernelSetName;
-  /** Number format of weights and gradients on the wire (shared/wire-dtype.ts): bf16 halves the bytes, with other bits. */
+  /**
+   * Number format of weights and gradients on the wire (shared/wire-dtype.ts): bf16 halves the bytes, with other bits.
+   */
   readonly wireDtype: WireDtype;
 }
 

@@ -87,8 +87,10 @@ function layerText(l: LayerSpec): string {
   switch (l.type) {
     case 'dense':
       return `dense:${l.units}`;
-    case 'conv2d':
-      return `conv2d:${l.out}:${l.kernel}${l.stride !== 1 || l.pad !== 0 ? `:${l.stride}${l.pad !== 0 ? `:${l.pad}` : ''}` : ''}`;
+    case 'conv2d': {
+      const pad = l.pad !== 0 ? `:${l.pad}` : '';
+      return `conv2d:${l.out}:${l.kernel}${l.stride !== 1 || l.pad !== 0 ? `:${l.stride}${pad}` : ''}`;
+    }
     case 'maxpool2d':
     case 'avgpool2d':
       return `${l.type}:${l.kernel}${l.stride !== l.kernel ? `:${l.stride}` : ''}`;

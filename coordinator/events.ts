@@ -70,7 +70,10 @@ export interface RolledBack {
   /** Global steps done before, and after the rollback (the steps in between run again). */
   readonly fromStep: number;
   readonly toStep: number;
-  /** The weights version the undone steps started from, as asked and as restored (an older snapshot if that one was let go). */
+  /**
+   * The weights version the undone steps started from,
+   * as asked and as restored (an older snapshot if that one was let go).
+   */
   readonly askedVersion: number;
   readonly restoredVersion: number;
 }
@@ -246,7 +249,9 @@ const LINES: {
   workerStandingBy: { level: 'info', msg: 'worker standing by' },
   communicationBound: {
     level: 'warn',
-    msg: 'communication-bound: the workers spend more time waiting for bytes than computing, so more workers will not train faster',
+    msg:
+      'communication-bound: the workers spend more time waiting for bytes than computing, ' +
+      'so more workers will not train faster',
   },
   step: { level: 'info', msg: 'step' },
   epoch: { level: 'info', msg: 'epoch' },

@@ -311,7 +311,8 @@ export class Hub {
           return this.#reject(
             worker,
             CloseCode.PROTOCOL_ERROR,
-            `worker loaded dataset ${message.datasetHash.slice(0, 12)}…, expected ${this.#options.datasetHash.slice(0, 12)}…`,
+            `worker loaded dataset ${message.datasetHash.slice(0, 12)}…, ` +
+              `expected ${this.#options.datasetHash.slice(0, 12)}…`,
             'unexpected',
           );
         }

@@ -101,7 +101,8 @@ function imageRows(model: LoadedModel, path: string, labelsPath: string | null):
   const per = images.shape.slice(1).reduce((a, b) => a * b, 1);
   if (per !== size)
     throw new DataError(
-      `${path}: images of shape ${JSON.stringify(images.shape.slice(1))} hold ${per} values; the model takes ${JSON.stringify(input.shape)}`,
+      `${path}: images of shape ${JSON.stringify(images.shape.slice(1))} hold ${per} values; ` +
+        `the model takes ${JSON.stringify(input.shape)}`,
     );
   const n = images.shape[0];
   const raw = new Float32Array(n * size);
@@ -113,7 +114,8 @@ function imageRows(model: LoadedModel, path: string, labelsPath: string | null):
     const width = input.task === 'classification' ? 1 : outputSize(model.spec);
     if (file.shape[0] !== n || file.values.length !== n * width)
       throw new DataError(
-        `${labelsPath}: expected ${width === 1 ? `${n} labels` : `${n}×${width} targets`} (one per sample), got shape ${JSON.stringify(file.shape)}`,
+        `${labelsPath}: expected ${width === 1 ? `${n} labels` : `${n}×${width} targets`} (one per sample), ` +
+          `got shape ${JSON.stringify(file.shape)}`,
       );
     labels = Float32Array.from(file.values);
     for (let i = 0; i < n && input.task === 'classification'; i++) {
@@ -180,14 +182,18 @@ function fixed(v: number, digits = 4): string {
 /** Metrics as people read them: a summary, then (classification) the per-class table and the confusion matrix. */
 export function metricsText(m: Metrics): string {
   if (m.task === 'regression')
-    return `${m.samples} samples  loss (mse) ${fixed(m.loss)}  MAE ${fixed(m.mae)}  RMSE ${fixed(m.rmse)}  R² ${fixed(m.r2)}\n`;
+    return (
+      `${m.samples} samples  loss (mse) ${fixed(m.loss)}  ` +
+      `MAE ${fixed(m.mae)}  RMSE ${fixed(m.rmse)}  R² ${fixed(m.r2)}\n`
+    );
   const names = m.classes.map((c) => c.name);
   const w = Math.max(5, ...names.map((n) => n.length));
   const out = [`${m.samples} samples  loss ${fixed(m.loss)}  accuracy ${fixed(m.accuracy)}`, ''];
   out.push(`${'class'.padEnd(w)}  precision  recall      f1  support`);
   for (const c of m.classes)
     out.push(
-      `${c.name.padEnd(w)}  ${fixed(c.precision).padStart(9)}  ${fixed(c.recall).padStart(6)}  ${fixed(c.f1).padStart(6)}  ${String(c.support).padStart(7)}`,
+      `${c.name.padEnd(w)}  ${fixed(c.precision).padStart(9)}  ${fixed(c.recall).padStart(6)}  ` +
+        `${fixed(c.f1).padStart(6)}  ${String(c.support).padStart(7)}`,
     );
   const cw = Math.max(...names.map((n) => n.length), ...m.confusion.flat().map((v) => String(v).length));
   out.push('', `confusion (rows: true class, columns: predicted)`);

@@ -76,7 +76,8 @@ export function writeModelFileOrRescue(
       saved =
         ckpt === null
           ? 'no rescue checkpoint was written (a warning above names the newest good one)'
-          : `the trained state is saved in ${resolve(ckpt)}; rerun with the same flags and --resume ${resolve(dirname(ckpt))} to write it`;
+          : `the trained state is saved in ${resolve(ckpt)}; rerun with the same flags and --resume ` +
+            `${resolve(dirname(ckpt))} to write it`;
     } catch (rescueErr) {
       saved = `no rescue checkpoint either: ${(rescueErr as Error).message}`;
     }

@@ -105,7 +105,10 @@ export async function trainAndWrite(
   return summary;
 }
 
-/** trainAndWrite for a command: a diverged run is exit code 1, said in one log line. Shared by `train` and `coordinator`. */
+/**
+ * trainAndWrite for a command: a diverged run is exit code 1,
+ * said in one log line. Shared by `train` and `coordinator`.
+ */
 export async function trainToEnd(
   trainer: Trainer,
   run: PreparedRun,

@@ -186,7 +186,10 @@ export class Scheduler implements StepExecutor {
     return this.#roster.throughput();
   }
 
-  /** The current weights, as workers receive them (owned by the scheduler: copy them to keep them past the next publish). */
+  /**
+   * The current weights, as workers receive them (owned by the scheduler:
+   * copy them to keep them past the next publish).
+   */
   currentWeights(): CurrentWeights {
     return this.#broadcaster.current();
   }
@@ -501,7 +504,7 @@ export class Scheduler implements StepExecutor {
     worker.ban(detail);
   }
 
-  /** → collecting: starts the step and hands out its shards; then, off the critical path, judges the previous step. */
+  /** → collecting: starts the step and hands out its shards; then, off the critical path, judges the last step. */
   #collect(pending: PendingStep): void {
     this.#unverified = new Set();
     const step = new StepRun(pending.plan, pending.version, this.#roster.members);
@@ -524,7 +527,8 @@ export class Scheduler implements StepExecutor {
       const n = done.numShards;
       worker.standby =
         n < this.#roster.size
-          ? `standing by: a step has ${n} shard${n === 1 ? '' : 's'} for ${this.#roster.size} workers, and the faster ones take them`
+          ? `standing by: a step has ${n} shard${n === 1 ? '' : 's'} for ${this.#roster.size} workers, ` +
+            'and the faster ones take them'
           : 'standing by: the other workers finish a step before this one could finish a shard';
       this.#broadcaster.sendStandby(worker, worker.standby);
       if (this.#standbyLogged.get(worker) === worker.standby) continue;
@@ -539,7 +543,9 @@ export class Scheduler implements StepExecutor {
       stepMs: round(report.stepMs),
       computeMsPerWorker: round(report.computeMsPerWorker),
       computePercent: Math.round(100 * report.computeShare),
-      hint: 'a larger --batch-size, fewer workers, or a model with more compute per weight (convolutions) would pay better',
+      hint:
+        'a larger --batch-size, fewer workers, or a model with more compute per weight (convolutions) ' +
+        'would pay better',
     });
   }
 

@@ -121,7 +121,10 @@ function loadData(config: RunConfig): { dataset: Dataset; split: Split; image: I
   }
 }
 
-/** The training rows, then the validation rows of a second file read with the same roles; the split says which are which. */
+/**
+ * The training rows, then the validation rows of a second file read with the same roles;
+ * the split says which are which.
+ */
 function withValidation(train: Dataset, val: Dataset): { dataset: Dataset; split: Split } {
   const features = new Float32Array(train.features.length + val.features.length);
   features.set(train.features);

@@ -74,7 +74,8 @@ export class TerminalView {
       const classification = e.trainAccuracy !== null;
       const acc = (v: number | null): string => (classification ? `  acc ${num(v)}` : '');
       this.#line(
-        `epoch ${String(e.epoch).padStart(epochs.length)}/${epochs}  train loss ${num(e.trainLoss)}${acc(e.trainAccuracy)}` +
+        `epoch ${String(e.epoch).padStart(epochs.length)}/${epochs}  ` +
+          `train loss ${num(e.trainLoss)}${acc(e.trainAccuracy)}` +
           `  val loss ${num(e.valLoss)}${acc(e.valAccuracy)}  ${e.seconds.toFixed(1).padStart(6)} s`,
       );
       this.#epochStarted = performance.now();
@@ -93,7 +94,8 @@ export class TerminalView {
       const how = e.interrupted ? 'stopped' : e.stoppedEarly ? 'stopped early' : 'done';
       const acc = e.valAccuracy === null ? '' : `, val accuracy ${e.valAccuracy.toFixed(4)}`;
       this.#line(
-        `${how}: ${e.steps} steps${acc}, weights ${e.weightsHash.slice(0, 12)}…${e.out ? `, written to ${e.out}` : ''}`,
+        `${how}: ${e.steps} steps${acc}, weights ${e.weightsHash.slice(0, 12)}…` +
+          `${e.out ? `, written to ${e.out}` : ''}`,
       );
     });
   }

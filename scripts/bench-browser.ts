@@ -157,14 +157,17 @@ function report(
   const fmt = (v: number): string => Math.round(v).toLocaleString('en-US');
   const out = process.stdout;
   out.write(
-    `flocktrain browser benchmark — node ${process.version}, ${chromiumVersion()} headless, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}\n`,
+    `flocktrain browser benchmark — node ${process.version}, ${chromiumVersion()} headless, ` +
+      `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}\n`,
   );
   out.write(`load average (1 min): ${run.loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end\n`);
   out.write(
-    `MNIST MLP 784-128-10, shard 16, one worker alone on one compute thread; samples/s: median of epochs 2–${EPOCHS} of ${run.rounds} round${run.rounds === 1 ? '' : 's'}\n\n`,
+    'MNIST MLP 784-128-10, shard 16, one worker alone on one compute thread; samples/s: ' +
+      `median of epochs 2–${EPOCHS} of ${run.rounds} round${run.rounds === 1 ? '' : 's'}\n\n`,
   );
   out.write(
-    `| batch | Node worker samples/s | tab samples/s | tab / Node | Node compute samples/s | tab compute samples/s |${run.devtools ? ' tab under Playwright samples/s |' : ''}\n`,
+    '| batch | Node worker samples/s | tab samples/s | tab / Node | Node compute samples/s | tab compute samples/s ' +
+      `|${run.devtools ? ' tab under Playwright samples/s |' : ''}\n`,
   );
   out.write(`|---|---|---|---|---|---|${run.devtools ? '---|' : ''}\n`);
   for (const { batch, results } of rows) {
@@ -172,13 +175,16 @@ function report(
     const tab = results.get('tab')!;
     const watched = results.get('tab-devtools');
     out.write(
-      `| ${batch} | ${fmt(node.samplesPerSec)} | ${fmt(tab.samplesPerSec)} | ${(tab.samplesPerSec / node.samplesPerSec).toFixed(2)}x | ${fmt(node.computeSamplesPerSec)} | ${fmt(tab.computeSamplesPerSec)} |${watched !== undefined ? ` ${fmt(watched.samplesPerSec)} |` : ''}\n`,
+      `| ${batch} | ${fmt(node.samplesPerSec)} | ${fmt(tab.samplesPerSec)} | ` +
+        `${(tab.samplesPerSec / node.samplesPerSec).toFixed(2)}x | ${fmt(node.computeSamplesPerSec)} | ` +
+        `${fmt(tab.computeSamplesPerSec)} |${watched !== undefined ? ` ${fmt(watched.samplesPerSec)} |` : ''}\n`,
     );
   }
   const target = rows.find((r) => r.batch === TARGET.batch)!.results;
   const ratio = target.get('tab')!.samplesPerSec / target.get('node')!.samplesPerSec;
   out.write(
-    `\ntarget: a lone tab ≥ ${TARGET.ratio}x a lone Node worker at batch ${TARGET.batch}: ${ratio.toFixed(2)}x, ${ratio >= TARGET.ratio ? 'met' : 'MISSED'}\n`,
+    `\ntarget: a lone tab ≥ ${TARGET.ratio}x a lone Node worker at batch ${TARGET.batch}: ${ratio.toFixed(2)}x, ` +
+      `${ratio >= TARGET.ratio ? 'met' : 'MISSED'}\n`,
   );
 }
 

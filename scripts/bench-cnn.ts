@@ -159,7 +159,10 @@ function torchSamplesPerSec(): number | null {
 import time, torch
 torch.set_num_threads(1); torch.manual_seed(0)
 x=torch.randn(64,1,28,28); y=torch.randint(0,10,(64,))
-net=torch.nn.Sequential(torch.nn.Conv2d(1,16,5),torch.nn.ReLU(),torch.nn.MaxPool2d(2),torch.nn.Conv2d(16,32,5),torch.nn.ReLU(),torch.nn.MaxPool2d(2),torch.nn.Flatten(),torch.nn.Linear(512,10))
+net=torch.nn.Sequential(
+    torch.nn.Conv2d(1,16,5),torch.nn.ReLU(),torch.nn.MaxPool2d(2),
+    torch.nn.Conv2d(16,32,5),torch.nn.ReLU(),torch.nn.MaxPool2d(2),
+    torch.nn.Flatten(),torch.nn.Linear(512,10))
 opt=torch.optim.SGD(net.parameters(),lr=0.01,momentum=0.9)
 def step():
     opt.zero_grad(); torch.nn.functional.cross_entropy(net(x),y).backward(); opt.step()
@@ -205,7 +208,8 @@ function timeCall(fn: () => void, minMs = 500): number {
  */
 function convMethods(say: (s: string) => void): void {
   say(
-    '| wasm conv, GFLOP/s (dout 3/4 zeros) | forward im2col + GEMM | forward direct | dW dense | dW as run | dW + dinp dense | dW + dinp as run |',
+    '| wasm conv, GFLOP/s (dout 3/4 zeros) | forward im2col + GEMM | forward direct | dW dense | dW as run ' +
+      '| dW + dinp dense | dW + dinp as run |',
   );
   say('|---|---|---|---|---|---|---|');
   for (const [label, C, H, OC] of [
@@ -254,8 +258,10 @@ function fmt(v: number, digits = 0): string {
 
 export function cnnTables(say: (s: string) => void, anchors: boolean): void {
   say(
-    `CNN 1×28×28 → conv 16k5 → relu → maxpool 2 → conv 32k5 → relu → maxpool 2 → dense 10, batch ${B}, one thread; ` +
-      `${fmt(CNN_FLOPS_PER_SAMPLE / 1e6, 2)} MFLOP counted a sample (2 per multiply-add: forward, weight and input gradients, no input gradient for the first layer)`,
+    'CNN 1×28×28 → conv 16k5 → relu → maxpool 2 → conv 32k5 → relu → maxpool 2 → dense 10, ' +
+      `batch ${B}, one thread; ` +
+      `${fmt(CNN_FLOPS_PER_SAMPLE / 1e6, 2)} MFLOP counted a sample (2 per multiply-add: forward, ` +
+      'weight and input gradients, no input gradient for the first layer)',
   );
   say('');
   const profiles = new Map<KernelSetName, StepProfile>();
@@ -280,7 +286,8 @@ export function cnnTables(say: (s: string) => void, anchors: boolean): void {
     ['conv2 16→32 k5 on 12×12 (backward: dW + dinp)', 'conv2 forward', 'conv2 backward (dW, dinp)', 32 * 400 * 64, 2],
   ] as const) {
     say(
-      `| ${label} | ${gflops(part(wasm, fwd), macs)} | ${gflops(part(wasm, bwd), bwdGemms * macs)} | ${gflops(part(js, fwd), macs)} | ${gflops(part(js, bwd), bwdGemms * macs)} |`,
+      `| ${label} | ${gflops(part(wasm, fwd), macs)} | ${gflops(part(wasm, bwd), bwdGemms * macs)} | ` +
+        `${gflops(part(js, fwd), macs)} | ${gflops(part(js, bwd), bwdGemms * macs)} |`,
     );
   }
   say('');
@@ -291,7 +298,8 @@ export function cnnTables(say: (s: string) => void, anchors: boolean): void {
   for (const name of ['wasm', 'js'] as const) {
     const sps = (B * 1000) / profiles.get(name)!.stepMs;
     say(
-      `| flocktrain kernels, --kernels ${name} (kernel calls only) | ${fmt(sps)} | ${fmt((sps * CNN_FLOPS_PER_SAMPLE) / 1e9, 1)} |`,
+      `| flocktrain kernels, --kernels ${name} (kernel calls only) ` +
+        `| ${fmt(sps)} | ${fmt((sps * CNN_FLOPS_PER_SAMPLE) / 1e9, 1)} |`,
     );
   }
   if (anchors) {
@@ -299,7 +307,8 @@ export function cnnTables(say: (s: string) => void, anchors: boolean): void {
     if (torch === null) say('| PyTorch, 1 thread | unavailable (no python3 with torch) | |');
     else {
       say(
-        `| PyTorch, 1 thread (same step, SGD momentum) | ${fmt(torch)} | ${fmt((torch * CNN_FLOPS_PER_SAMPLE) / 1e9, 1)} |`,
+        `| PyTorch, 1 thread (same step, SGD momentum) | ${fmt(torch)} | ` +
+          `${fmt((torch * CNN_FLOPS_PER_SAMPLE) / 1e9, 1)} |`,
       );
       const ratio = (B * 1000) / wasm.stepMs / torch;
       say(`| wasm / PyTorch | ${fmt(ratio, 2)}× (target ≥ 1.5×) | |`);

@@ -131,7 +131,8 @@ export async function benchJoinBytes(cli: string, say: (line: string) => void): 
     say(`| dataset download, gzip | ${fmt(gzip)} |`);
     say(`| dataset download, uncompressed (${d.dtype} pixels) | ${fmt(plain)} |`);
     say(
-      `| the dataset as float32, uncompressed (its size without byte storage) | ${fmt(transferByteLength({ ...d, dtype: 'f32' }))} |`,
+      '| the dataset as float32, uncompressed (its size without byte storage) ' +
+        `| ${fmt(transferByteLength({ ...d, dtype: 'f32' }))} |`,
     );
     say('');
   } finally {

@@ -177,7 +177,8 @@ const OPTIMIZER_CASES: [string, Partial<SgdOptions>][] = [
 function optimizerTable(say: (s: string) => void): void {
   const P = paramLayout(mlpSpec(784, [128], 10, 'relu', 'cross_entropy')).totalSize;
   say(
-    `| optimizer step on ${fmt(P)} parameters (mean of a 64-sample sum, finiteness check, SGD update) | JS Sgd ms | WasmSgd ms | speedup |`,
+    `| optimizer step on ${fmt(P)} parameters (mean of a 64-sample sum, finiteness check, SGD update) ` +
+      '| JS Sgd ms | WasmSgd ms | speedup |',
   );
   say('|---|---|---|---|');
   for (const [name, options] of OPTIMIZER_CASES) {
@@ -199,13 +200,15 @@ async function main(): Promise<void> {
   matmulTable(say);
   say('');
   say(
-    '| one shard (16 samples) of MNIST 784-128-10 | kernels | whole gradient µs | of which matmuls µs | the rest (activations, loss; js also zeroes the gradient) |',
+    '| one shard (16 samples) of MNIST 784-128-10 | kernels | whole gradient µs | of which matmuls µs ' +
+      '| the rest (activations, loss; js also zeroes the gradient) |',
   );
   say('|---|---|---|---|---|');
   for (const name of KERNEL_SET_NAMES) {
     const { totalUs, matmulUs } = shardSplit(name);
     say(
-      `| forward + backward | ${name} | ${fmt(totalUs, 1)} | ${fmt(matmulUs, 1)} | ${fmt(Math.max(0, 100 * (1 - matmulUs / totalUs)), 1)}% |`,
+      `| forward + backward | ${name} | ${fmt(totalUs, 1)} | ${fmt(matmulUs, 1)} | ` +
+        `${fmt(Math.max(0, 100 * (1 - matmulUs / totalUs)), 1)}% |`,
     );
   }
   say('');
@@ -215,7 +218,8 @@ async function main(): Promise<void> {
     say(`| worker compute (ShardComputer.computeNodes, one step) | ${name} | ${fmt(computeSamplesPerSec(name))} |`);
   say('');
   say(
-    `| flocktrain train, MNIST 784-128-10, batch 64, SGD lr 0.1, momentum 0 (median of epochs 2..${EPOCHS}) | samples/s |`,
+    `| flocktrain train, MNIST 784-128-10, batch 64, SGD lr 0.1, momentum 0 (median of epochs 2..${EPOCHS}) ` +
+      '| samples/s |',
   );
   say('|---|---|');
   const rates = new Map<KernelSetName, number>();

@@ -294,10 +294,13 @@ async function main(): Promise<void> {
   const counts = (flag >= 0 ? process.argv[flag + 1] : '1,10,50,200').split(',').map(Number);
   const say = (s: string): void => void process.stdout.write(`${s}\n`);
   say(
-    `flocktrain scale benchmark — ${new Date().toISOString().slice(0, 16)}Z, node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GB (load average ${loadavg()[0].toFixed(1)} at start)`,
+    `flocktrain scale benchmark — ${new Date().toISOString().slice(0, 16)}Z, node ${process.version}, ` +
+      `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GB ` +
+      `(load average ${loadavg()[0].toFixed(1)} at start)`,
   );
   say(
-    `blobs 2-16-3 (js kernels), shards of ${SHARD}, batch 4N, ${STEPS} steps measured (epoch 2), workers packed ${PER_PROCESS} to a process`,
+    `blobs 2-16-3 (js kernels), shards of ${SHARD}, batch 4N, ${STEPS} steps measured (epoch 2), ` +
+      `workers packed ${PER_PROCESS} to a process`,
   );
   say('');
   const rows: Row[] = [];
@@ -305,12 +308,16 @@ async function main(): Promise<void> {
   const f = (v: number, d = 0): string =>
     v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
   say(
-    '| workers N | step ms | coordinator CPU ms/step | CPU µs/step per worker | scheduler CPU ms/step (scheduler, step/, tree) | RSS MB | heap MB | bytes in/step | bytes out/step | out per worker | tasks/step | reassigned |',
+    '| workers N | step ms | coordinator CPU ms/step | CPU µs/step per worker ' +
+      '| scheduler CPU ms/step (scheduler, step/, tree) | RSS MB | heap MB | bytes in/step | bytes out/step ' +
+      '| out per worker | tasks/step | reassigned |',
   );
   say('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     say(
-      `| ${r.workers} | ${f(r.stepMs, 1)} | ${f(r.cpuMsPerStep, 2)} | ${f((1000 * r.cpuMsPerStep) / r.workers)} | ${f(schedulerMs(r), 2)} | ${f(r.rssMB)} | ${f(r.heapMB)} | ${f(r.bytesInPerStep)} | ${f(r.bytesOutPerStep)} | ${f(r.bytesOutPerStep / r.workers)} | ${f(r.tasksPerStep, 1)} | ${r.reassigned} |`,
+      `| ${r.workers} | ${f(r.stepMs, 1)} | ${f(r.cpuMsPerStep, 2)} | ${f((1000 * r.cpuMsPerStep) / r.workers)} | ` +
+        `${f(schedulerMs(r), 2)} | ${f(r.rssMB)} | ${f(r.heapMB)} | ${f(r.bytesInPerStep)} | ${f(r.bytesOutPerStep)} ` +
+        `| ${f(r.bytesOutPerStep / r.workers)} | ${f(r.tasksPerStep, 1)} | ${r.reassigned} |`,
     );
   }
   say('');

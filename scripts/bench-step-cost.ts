@@ -139,7 +139,8 @@ export async function benchStepCost(): Promise<StepCost> {
 export function stepCostTable(c: StepCost): string[] {
   const f = (v: number): string => v.toFixed(3);
   return [
-    '| fixed cost per step (784-4-10 MLP, batch 64 in 4 shards) | train | coordinator + 1 worker | coordinator + 2 workers |',
+    '| fixed cost per step (784-4-10 MLP, batch 64 in 4 shards) ' +
+      '| train | coordinator + 1 worker | coordinator + 2 workers |',
     '|---|---|---|---|',
     `| ms per step (median) | ${f(c.trainMs)} | ${f(c.oneWorkerMs)} | ${f(c.twoWorkersMs)} |`,
   ];

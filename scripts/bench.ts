@@ -315,7 +315,8 @@ async function benchVerification(say: (line: string) => void, run: PreparedRun):
   say('|---|---|');
   say(`| shape checks only | ${fmt(off.samplesPerSec)} |`);
   say(
-    `| --probation ${probation} --audit-rate ${auditRate} (the defaults), ${DEFAULTS.coordinator.rollbackSnapshots} rollback snapshots | ${fmt(on.samplesPerSec)} |`,
+    `| --probation ${probation} --audit-rate ${auditRate} (the defaults), ` +
+      `${DEFAULTS.coordinator.rollbackSnapshots} rollback snapshots | ${fmt(on.samplesPerSec)} |`,
   );
   say(`| **cost of verification** | **${fmt(100 * (1 - on.samplesPerSec / off.samplesPerSec), 1)}%** |`);
 }
@@ -329,7 +330,9 @@ async function main(): Promise<void> {
     process.stdout.write(`${s}\n`);
   };
   say(
-    `flocktrain benchmark — ${new Date().toISOString().slice(0, 16)}Z, node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} (load average ${loadavg()[0].toFixed(1)} at start), ${EPOCHS} epochs (median of epochs 2..${EPOCHS})`,
+    `flocktrain benchmark — ${new Date().toISOString().slice(0, 16)}Z, node ${process.version}, ` +
+      `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} (load average ${loadavg()[0].toFixed(1)} at start), ` +
+      `${EPOCHS} epochs (median of epochs 2..${EPOCHS})`,
   );
   say('');
   if (!linksOnly) await benchProcesses(say);
@@ -372,7 +375,8 @@ async function benchProcesses(say: (line: string) => void): Promise<void> {
         ? anchorSamplesPerSec(dir, ['torch_train.py', '1', String(Math.max(EPOCHS, 5))], '/usr/bin/python3', torchEnv)
         : null;
       say(
-        `| PyTorch 1.13, 1 thread (anchor; Debian python3-torch with libopenblas-dev) | ${torch === null ? 'not installed' : fmt(torch)} |`,
+        '| PyTorch 1.13, 1 thread (anchor; Debian python3-torch with libopenblas-dev) ' +
+          `| ${torch === null ? 'not installed' : fmt(torch)} |`,
       );
       if (tfjs !== null) say(`| **flocktrain train / TensorFlow.js wasm** | **${fmt(single / tfjs, 2)}×** |`);
       if (torch !== null) say(`| **flocktrain train / PyTorch 1 thread** | **${fmt(single / torch, 2)}×** |`);
@@ -387,26 +391,32 @@ async function benchProcesses(say: (line: string) => void): Promise<void> {
   say(`| reduce | ${fmt(d1.reduceMs, 2)} | ${fmt(d2.reduceMs, 2)} |`);
   say(`| optimizer + encode + broadcast + bookkeeping | ${fmt(d1.otherMs, 2)} | ${fmt(d2.otherMs, 2)} |`);
   say(
-    `| overhead (1 − compute / step) | ${fmt(100 * (1 - d1.computeMs / d1.stepMs), 1)}% | ${fmt(100 * (1 - d2.computeMs / d2.stepMs), 1)}% |`,
+    `| overhead (1 − compute / step) | ${fmt(100 * (1 - d1.computeMs / d1.stepMs), 1)}% | ` +
+      `${fmt(100 * (1 - d2.computeMs / d2.stepMs), 1)}% |`,
   );
   say(`| bytes on the wire per step (all workers, both ways) | ${fmt(d1.bytesPerStep)} | ${fmt(d2.bytesPerStep)} |`);
   say(
-    `| parameter vectors moved per worker per step (ideal 2: one gradient up, one weights down) | ${fmt(d1.tensorsPerWorkerStep, 3)} | ${fmt(d2.tensorsPerWorkerStep, 3)} |`,
+    '| parameter vectors moved per worker per step (ideal 2: one gradient up, one weights down) ' +
+      `| ${fmt(d1.tensorsPerWorkerStep, 3)} | ${fmt(d2.tensorsPerWorkerStep, 3)} |`,
   );
   say(
-    `| framing (msgpack heads, tasks) as a share of the bytes | ${fmt((100 * d1.framingBytesPerStep) / d1.bytesPerStep, 3)}% | ${fmt((100 * d2.framingBytesPerStep) / d2.bytesPerStep, 3)}% |`,
+    '| framing (msgpack heads, tasks) as a share of the bytes | ' +
+      `${fmt((100 * d1.framingBytesPerStep) / d1.bytesPerStep, 3)}% | ` +
+      `${fmt((100 * d2.framingBytesPerStep) / d2.bytesPerStep, 3)}% |`,
   );
   say(`| the weights on the wire (bytes) | ${fmt(d1.weightsBytes)} | ${fmt(d2.weightsBytes)} |`);
   say(`| peak RSS of a worker process (MB) | ${d1.workerPeakRssMB ?? '?'} | ${d2.workerPeakRssMB ?? '?'} |`);
   say(
-    `| peak RSS of this process (coordinator + single-process runs, MB) | ${Math.round(process.resourceUsage().maxRSS / 1024)} | |`,
+    '| peak RSS of this process (coordinator + single-process runs, MB) ' +
+      `| ${Math.round(process.resourceUsage().maxRSS / 1024)} | |`,
   );
   say('');
   const big = benchRun(256);
   const scale = [];
   for (const workers of [1, 2, 4]) scale.push({ workers, result: await benchDistributed(big, workers) });
   say(
-    '| scaling, global batch 256 (16 shards) | samples/s | vs 1 worker | coordinator reduce + optimizer + broadcast, share of the step |',
+    '| scaling, global batch 256 (16 shards) | samples/s | vs 1 worker | coordinator reduce + optimizer + broadcast, ' +
+      'share of the step |',
   );
   say('|---|---|---|---|');
   const threaded = await benchDistributed(big, { workerArgs: [['--threads', String(cpus().length)]] });
@@ -420,7 +430,8 @@ async function benchProcesses(say: (line: string) => void): Promise<void> {
   for (const { label, result } of rows) {
     const coordinatorMs = result.reduceMs + result.otherMs;
     say(
-      `| ${label} | ${fmt(result.samplesPerSec)} | ${fmt(result.samplesPerSec / scale[0].result.samplesPerSec, 2)}× | ${fmt((100 * coordinatorMs) / result.stepMs, 1)}% |`,
+      `| ${label} | ${fmt(result.samplesPerSec)} | ${fmt(result.samplesPerSec / scale[0].result.samplesPerSec, 2)}× ` +
+        `| ${fmt((100 * coordinatorMs) / result.stepMs, 1)}% |`,
     );
   }
   say('');
@@ -430,10 +441,12 @@ async function benchProcesses(say: (line: string) => void): Promise<void> {
   say('| --wire-dtype (batch 64) | f32, 1 worker | bf16, 1 worker | f32, 2 workers | bf16, 2 workers |');
   say('|---|---|---|---|---|');
   say(
-    `| samples/s | ${fmt(d1.samplesPerSec)} | ${fmt(b1.samplesPerSec)} | ${fmt(d2.samplesPerSec)} | ${fmt(b2.samplesPerSec)} |`,
+    `| samples/s | ${fmt(d1.samplesPerSec)} | ${fmt(b1.samplesPerSec)} | ${fmt(d2.samplesPerSec)} | ` +
+      `${fmt(b2.samplesPerSec)} |`,
   );
   say(
-    `| bytes per step | ${fmt(d1.bytesPerStep)} | ${fmt(b1.bytesPerStep)} | ${fmt(d2.bytesPerStep)} | ${fmt(b2.bytesPerStep)} |`,
+    `| bytes per step | ${fmt(d1.bytesPerStep)} | ${fmt(b1.bytesPerStep)} | ${fmt(d2.bytesPerStep)} | ` +
+      `${fmt(b2.bytesPerStep)} |`,
   );
   say('');
   const slow = await benchDistributed(run, {
@@ -454,9 +467,9 @@ async function benchProcesses(say: (line: string) => void): Promise<void> {
   say(`| both at full speed | ${fmt(d2.samplesPerSec)} |`);
   say(`| one of them 10× slower (--fault-slowdown 10) | ${fmt(slow.samplesPerSec)} |`);
   say(`| one SIGKILLed at step 150, the other finishes | ${fmt(crash.samplesPerSec)} |`);
-  say(
-    `| time from the SIGKILL to its shards being reassigned | ${crash.crashToReassignMs === null ? 'it held no shards at that instant' : `${fmt(crash.crashToReassignMs, 2)} ms`} |`,
-  );
+  const reassignedAfter =
+    crash.crashToReassignMs === null ? 'it held no shards at that instant' : `${fmt(crash.crashToReassignMs, 2)} ms`;
+  say(`| time from the SIGKILL to its shards being reassigned | ${reassignedAfter} |`);
   await benchVerification(say, run);
   say('');
   for (const line of stepCostTable(await benchStepCost())) say(line);

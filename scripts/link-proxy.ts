@@ -41,7 +41,8 @@ async function main(argv: string[]): Promise<void> {
   const a = await yargs(argv)
     .scriptName('link-proxy')
     .usage(
-      '$0 --listen PORT --target HOST:PORT [--latency MS] [--bandwidth RATE]\n\nA TCP proxy that acts as a slower link.',
+      '$0 --listen PORT --target HOST:PORT [--latency MS] [--bandwidth RATE]\n\n' +
+        'A TCP proxy that acts as a slower link.',
     )
     .option('listen', { type: 'number', default: 0, describe: 'port to listen on (0: a free one, logged)' })
     .option('listen-host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on' })

@@ -67,7 +67,8 @@ export const SECURITY_GROUP = {
     allowOrigin: mapped(
       text({
         describe:
-          "comma-separated origins (e.g. https://train.example.org) whose pages may open worker WebSockets besides the coordinator's own",
+          'comma-separated origins (e.g. https://train.example.org) ' +
+          "whose pages may open worker WebSockets besides the coordinator's own",
       }),
       (value) =>
         (value ?? '')

@@ -155,7 +155,8 @@ export const TRAINING_GROUP = {
     lrSchedule: choice(LR_SCHEDULES, {
       default: training.lrSchedule,
       describe:
-        'learning rate after warmup: constant, step (× --lr-gamma every --lr-step-size steps), cosine or linear to --min-lr',
+        'learning rate after warmup: constant, step (× --lr-gamma every --lr-step-size steps), ' +
+        'cosine or linear to --min-lr',
     }),
     warmupSteps: number({ default: training.warmupSteps, describe: 'steps of linear warmup to --lr (0: none)' }),
     lrStepSize: number({ default: LR_SCHEDULE_DEFAULTS.lrStepSize, describe: 'step schedule: steps between decays' }),

@@ -99,7 +99,8 @@ export class TrainingRun implements AsyncIterable<TrainingEvent>, PromiseLike<Tr
     this.#done.catch(() => {});
   }
 
-  // biome-ignore lint/suspicious/noThenProperty: a run is awaited for its result, as a fetch is; iterating it gives the events.
+  // A run is awaited for its result, as a fetch is; iterating it gives the events.
+  // biome-ignore lint/suspicious/noThenProperty: a run is a thenable on purpose
   then<A = Trained, B = never>(
     onDone?: ((t: Trained) => A | PromiseLike<A>) | null,
     onError?: ((err: unknown) => B | PromiseLike<B>) | null,

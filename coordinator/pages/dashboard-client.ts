@@ -148,7 +148,8 @@ function render(): void {
   if (done !== null) {
     const acc = done.valAccuracy === null ? '' : `, val accuracy ${(100 * done.valAccuracy).toFixed(1)}%`;
     setStatus(
-      `${done.interrupted ? 'interrupted' : 'finished'} after ${done.steps} steps${acc}; weights ${done.weightsHash.slice(0, 12)}…`,
+      `${done.interrupted ? 'interrupted' : 'finished'} after ${done.steps} steps${acc}; ` +
+        `weights ${done.weightsHash.slice(0, 12)}…`,
       'done',
     );
   }

@@ -15,7 +15,9 @@ export const DASHBOARD_HTML = `<!doctype html>
   #status { font-weight: 600; }
   #status.live { color: #7ee2a0; } #status.done { color: #9cc4ff; } #status.off { color: #ff9c9c; }
   main { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; padding: 16px 24px; }
-  section { background: #fff; border-radius: 8px; padding: 12px 16px; box-shadow: 0 1px 3px rgba(0,0,0,.1); min-width: 0; }
+  section {
+    background: #fff; border-radius: 8px; padding: 12px 16px; box-shadow: 0 1px 3px rgba(0,0,0,.1); min-width: 0;
+  }
   section.wide { grid-column: 1 / -1; }
   h2 { font-size: 14px; margin: 0 0 8px; color: #5b6475; text-transform: uppercase; letter-spacing: .04em; }
   canvas { width: 100%; height: 220px; display: block; }
@@ -45,7 +47,10 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section><h2>Validation accuracy per epoch</h2><canvas id="acc-chart" data-points="0"></canvas></section>
   <section class="wide">
     <h2>Workers</h2>
-    <table><thead><tr><th>id</th><th>kind</th><th>agent / host</th><th>status</th><th>samples/s</th><th>tasks done</th><th>last seen</th></tr></thead>
+    <table><thead><tr>
+      <th>id</th><th>kind</th><th>agent / host</th><th>status</th>
+      <th>samples/s</th><th>tasks done</th><th>last seen</th>
+    </tr></thead>
     <tbody id="workers"></tbody></table>
   </section>
   <section><h2>Config</h2><table><tbody id="config"></tbody></table></section>

@@ -22,7 +22,9 @@ export interface SendCounters {
 
 export interface CurrentWeights {
   readonly version: number;
-  /** As workers receive them (rounded to the wire dtype); owned by the broadcaster: copy to keep past the next publish. */
+  /**
+   * As workers receive them (rounded to the wire dtype); owned by the broadcaster: copy to keep past the next publish.
+   */
   readonly weights: Float32Array;
 }
 

@@ -56,7 +56,9 @@ export function alignedShares(n: number, speeds: readonly (number | undefined)[]
   return exact;
 }
 
-/** Each worker's speed for sharing; workers not yet measured count as the mean of the measured ones (1 when none is). */
+/**
+ * Each worker's speed for sharing; workers not yet measured count as the mean of the measured ones (1 when none is).
+ */
 function effectiveSpeeds(speeds: readonly (number | undefined)[]): number[] {
   const known = speeds.filter((s): s is number => s !== undefined && s > 0);
   const fallback = known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : 1;

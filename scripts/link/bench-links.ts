@@ -224,7 +224,10 @@ export async function benchLinks(
   say: (line: string) => void,
 ): Promise<void> {
   say(
-    `| links (batch 64, 1 compute thread per process; each worker on its own line, one-way latency / rate per direction; medians of epochs 2..${epochs}) | samples/s | vs train | ms per step (epoch time / steps) | bytes per step (all workers, both ways) | proxy release late by (mean ms) |`,
+    '| links (batch 64, 1 compute thread per process; each worker on its own line, ' +
+      `one-way latency / rate per direction; medians of epochs 2..${epochs}) ` +
+      '| samples/s | vs train | ms per step (epoch time / steps) | bytes per step (all workers, both ways) ' +
+      '| proxy release late by (mean ms) |',
   );
   say('|---|---|---|---|---|---|');
   for (const model of models) {
@@ -242,7 +245,10 @@ export async function benchLinks(
         const r = await distributedRun(cli, model, epochs, workers, link);
         const where = link === null ? 'loopback, no proxy' : describeShape(link);
         say(
-          `| ${model.name}, coordinator + ${workers} worker${workers > 1 ? 's' : ''}, ${where} | ${fmt(r.samplesPerSec)} | ${fmt(r.samplesPerSec / train.samplesPerSec, 2)}× | ${stepMs(r.samplesPerSec)} | ${r.bytesPerStep === null ? '?' : fmt(r.bytesPerStep)} | ${r.proxyLateMs === null ? '' : fmt(r.proxyLateMs, 2)} |`,
+          `| ${model.name}, coordinator + ${workers} worker${workers > 1 ? 's' : ''}, ` +
+            `${where} | ${fmt(r.samplesPerSec)} | ${fmt(r.samplesPerSec / train.samplesPerSec, 2)}× | ` +
+            `${stepMs(r.samplesPerSec)} | ${r.bytesPerStep === null ? '?' : fmt(r.bytesPerStep)} | ` +
+            `${r.proxyLateMs === null ? '' : fmt(r.proxyLateMs, 2)} |`,
         );
       }
     }

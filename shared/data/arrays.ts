@@ -43,7 +43,8 @@ export function parseIdx(bytes: Uint8Array, file: string): NumericArray {
   const count = product(shape);
   if (bytes.length !== start + count * type.size)
     throw new DataError(
-      `${file}: IDX shape ${JSON.stringify(shape)} needs ${start + count * type.size} bytes, the file has ${bytes.length}`,
+      `${file}: IDX shape ${JSON.stringify(shape)} needs ${start + count * type.size} bytes, ` +
+        `the file has ${bytes.length}`,
     );
   const values = new Float64Array(count);
   for (let i = 0; i < count; i++) values[i] = type.read(view, start + i * type.size);
@@ -90,7 +91,8 @@ export function parseNpy(bytes: Uint8Array, file: string): NumericArray {
   const count = product(shape);
   if (bytes.length !== start + count * reader.size)
     throw new DataError(
-      `${file}: NPY shape (${shapeText}) of ${descr} needs ${count * reader.size} data bytes, the file has ${bytes.length - start}`,
+      `${file}: NPY shape (${shapeText}) of ${descr} needs ${count * reader.size} data bytes, ` +
+        `the file has ${bytes.length - start}`,
     );
   const values = new Float64Array(count);
   for (let i = 0; i < count; i++) values[i] = reader.read(start + i * reader.size);

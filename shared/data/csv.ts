@@ -68,12 +68,14 @@ export function parseCsv(text: string, options: CsvOptions): Dataset {
   for (const column of labelColumns)
     if (!header.includes(column))
       throw new DataError(
-        `${file}: no ${labelColumns.length > 1 ? 'target' : 'label'} column ${quote(column)}; the columns are ${header.map(quote).join(', ')}`,
+        `${file}: no ${labelColumns.length > 1 ? 'target' : 'label'} column ${quote(column)}; ` +
+          `the columns are ${header.map(quote).join(', ')}`,
       );
   for (const column of options.categorical ?? [])
     if (!header.includes(column) || labelColumns.includes(column))
       throw new DataError(
-        `${file}: no feature column ${quote(column)} to one-hot encode; the columns are ${header.map(quote).join(', ')}`,
+        `${file}: no feature column ${quote(column)} to one-hot encode; ` +
+          `the columns are ${header.map(quote).join(', ')}`,
       );
   const inputs = header.map((name, j) => ({ name, j })).filter(({ name }) => !labelColumns.includes(name));
   if (inputs.length === 0)
@@ -110,7 +112,8 @@ export function parseCsv(text: string, options: CsvOptions): Dataset {
       const c = index.get(fields[j].trim());
       if (c === undefined)
         throw new DataError(
-          `${file}:${lines[j]}:${name}: unknown value ${quote(fields[j])}; the training file has ${encoding.values.map(quote).join(', ')}`,
+          `${file}:${lines[j]}:${name}: unknown value ${quote(fields[j])}; ` +
+            `the training file has ${encoding.values.map(quote).join(', ')}`,
         );
       out[k + c] = 1;
       return k + encoding.values.length;

@@ -144,12 +144,14 @@ export function rowsFromCsv(table: CsvTable, input: ModelInput, file: string): P
   const optional = labelColumns.length === 0 ? '' : ` and optionally ${labelColumns.map(quote).join(', ')}`;
   if (extra.length > 0)
     throw new DataError(
-      `${file}: unexpected column${extra.length > 1 ? 's' : ''} ${extra.map(quote).join(', ')}; the model takes ${columns.map(quote).join(', ')}${optional}`,
+      `${file}: unexpected column${extra.length > 1 ? 's' : ''} ${extra.map(quote).join(', ')}; ` +
+        `the model takes ${columns.map(quote).join(', ')}${optional}`,
     );
   const givenLabels = labelColumns.filter((c) => at.has(c));
   if (givenLabels.length > 0 && givenLabels.length < labelColumns.length)
     throw new DataError(
-      `${file}: missing column ${quote(labelColumns.find((c) => !at.has(c)) as string)} (give all label columns or none)`,
+      `${file}: missing column ${quote(labelColumns.find((c) => !at.has(c)) as string)} ` +
+        '(give all label columns or none)',
     );
   const d = features.length;
   const n = table.rows.length;
@@ -171,10 +173,13 @@ export function rowsFromCsv(table: CsvTable, input: ModelInput, file: string): P
       }
       const value = fields[j].trim();
       if (value === hot.value) raw[i * d + k] = 1;
-      else if (!oneHot.has(`${hot.column}=${value}`))
+      else if (!oneHot.has(`${hot.column}=${value}`)) {
+        const known = (input.categorical.find((e) => e.column === hot.column) as CategoricalEncoding).values;
         throw new DataError(
-          `${file}:${fieldLines[j]}:${hot.column}: unknown value ${quote(fields[j])}; the model knows ${(input.categorical.find((e) => e.column === hot.column) as CategoricalEncoding).values.map(quote).join(', ')}`,
+          `${file}:${fieldLines[j]}:${hot.column}: unknown value ${quote(fields[j])}; ` +
+            `the model knows ${known.map(quote).join(', ')}`,
         );
+      }
     });
     if (givenLabels.length > 0) labels.push(labelColumns.map((c) => fields[at.get(c) as number].trim()));
     lines.push(fieldLines[0]);

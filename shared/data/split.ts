@@ -82,7 +82,10 @@ export function featureStats(ds: Dataset, trainIdx: Uint32Array): Standardizatio
   return { mean: [...mean], std: [...divisor] };
 }
 
-/** Standardizes rows (rows, mean.length) of `x` into `out` in place of features: the one formula of training and prediction. */
+/**
+ * Standardizes rows (rows, mean.length) of `x` into `out` in place of features:
+ * the one formula of training and prediction.
+ */
 export function applyStandardization(out: Float32Array, x: Float32Array, s: Standardization): void {
   const d = s.mean.length;
   for (let row = 0; row < x.length; row += d)

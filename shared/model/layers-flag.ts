@@ -91,7 +91,8 @@ function parseItem(item: string, i: number, where: string, seed: number): LayerS
   const min = form.replace(/\[.*$/, '').split(':').length - 1;
   if (args.length < min || args.length > max)
     throw new ConfigError(
-      `${where}: expected ${form}, got ${args.length === 0 ? 'no values' : `${args.length} value${args.length === 1 ? '' : 's'}`}`,
+      `${where}: expected ${form}, got ` +
+        `${args.length === 0 ? 'no values' : `${args.length} value${args.length === 1 ? '' : 's'}`}`,
     );
   const names = form.replace(/[[\]]/g, '').split(':').slice(1);
   const int = (k: number, lo: number, hi: number): number => {

@@ -93,7 +93,8 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsFile {
   }
   if (headerLength > BigInt(bytes.length - HEADER_LENGTH_BYTES)) {
     throw new ModelFileError(
-      `safetensors: header length ${headerLength} exceeds the ${bytes.length - HEADER_LENGTH_BYTES} bytes after the length prefix`,
+      `safetensors: header length ${headerLength} exceeds ` +
+        `the ${bytes.length - HEADER_LENGTH_BYTES} bytes after the length prefix`,
     );
   }
   const dataStart = HEADER_LENGTH_BYTES + Number(headerLength);
@@ -131,7 +132,8 @@ export function loadParams(layout: ParamLayout, file: SafetensorsFile): Float32A
     }
     if (!sameShape(found.shape, t.shape) || found.data.length !== t.size) {
       throw new ModelFileError(
-        `safetensors: tensor ${quote(t.name)} has the wrong shape: expected ${fmtShape(t.shape)}, found ${fmtShape(found.shape)}`,
+        `safetensors: tensor ${quote(t.name)} has the wrong shape: expected ${fmtShape(t.shape)}, ` +
+          `found ${fmtShape(found.shape)}`,
       );
     }
     params.set(found.data, t.offset);
@@ -188,7 +190,8 @@ function parseEntry(name: string, raw: unknown, dataBytes: number): TensorEntry 
   const keys = Object.keys(raw).sort();
   if (keys.join(',') !== ENTRY_KEYS.join(',')) {
     throw new ModelFileError(
-      `safetensors: expected tensor ${quote(name)} to have exactly the keys ${ENTRY_KEYS.join(', ')}, got ${quote(keys)}`,
+      `safetensors: expected tensor ${quote(name)} to have exactly the keys ${ENTRY_KEYS.join(', ')}, ` +
+        `got ${quote(keys)}`,
     );
   }
   const { dtype, shape, data_offsets: offsets } = raw;
@@ -213,7 +216,8 @@ function parseEntry(name: string, raw: unknown, dataBytes: number): TensorEntry 
   const [begin, end] = offsets as [number, number];
   if (begin > end || end > dataBytes) {
     throw new ModelFileError(
-      `safetensors: expected tensor ${quote(name)} data_offsets within [0, ${dataBytes}] with begin <= end, got [${begin}, ${end}]`,
+      `safetensors: expected tensor ${quote(name)} data_offsets within [0, ${dataBytes}] with begin <= end, ` +
+        `got [${begin}, ${end}]`,
     );
   }
   // Overflow shows up as Infinity, or as NaN once a zero dimension follows it.
@@ -225,7 +229,8 @@ function parseEntry(name: string, raw: unknown, dataBytes: number): TensorEntry 
   }
   if (byteSize !== end - begin) {
     throw new ModelFileError(
-      `safetensors: tensor ${quote(name)} of shape ${fmtShape(shape as number[])} F32 needs ${byteSize} bytes, data_offsets span ${end - begin}`,
+      `safetensors: tensor ${quote(name)} of shape ${fmtShape(shape as number[])} F32 needs ${byteSize} bytes, ` +
+        `data_offsets span ${end - begin}`,
     );
   }
   return { name, shape: (shape as number[]).slice(), begin, end };
@@ -244,7 +249,8 @@ function checkCoverage(entries: readonly TensorEntry[], dataBytes: number): void
     }
     if (r.begin > covered) {
       throw new ModelFileError(
-        `safetensors: expected tensor data at byte ${covered} after ${previous}, got a hole up to byte ${r.begin} (tensor ${quote(r.name)})`,
+        `safetensors: expected tensor data at byte ${covered} after ${previous}, ` +
+          `got a hole up to byte ${r.begin} (tensor ${quote(r.name)})`,
       );
     }
     covered = r.end;

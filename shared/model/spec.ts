@@ -91,7 +91,9 @@ export function hasParams(layer: LayerSpec): layer is Extract<LayerSpec, { type:
   return layer.type === 'dense' || layer.type === 'conv2d';
 }
 
-/** Builds an MLP spec: dense layers of the given hidden sizes, each followed by the activation, then the output layer. */
+/**
+ * Builds an MLP spec: dense layers of the given hidden sizes, each followed by the activation, then the output layer.
+ */
 export function mlpSpec(
   inputSize: number,
   hidden: readonly number[],
@@ -140,7 +142,10 @@ export function layerOutputShape(layer: LayerSpec, shape: Shape): Shape | string
     case 'maxpool2d':
     case 'avgpool2d': {
       if (shape.length !== 3)
-        return `needs an image input (CxHxW), got ${formatShape(shape)} features (give the input a shape with --input-shape)`;
+        return (
+          `needs an image input (CxHxW), got ${formatShape(shape)} features ` +
+          '(give the input a shape with --input-shape)'
+        );
       const [C, H, W] = shape;
       const pad = layer.type === 'conv2d' ? layer.pad : 0;
       const K = layer.kernel;
@@ -196,7 +201,8 @@ export function inferShapes(input: Shape, layers: readonly LayerSpec[], where: (
   });
   if (shape.length !== 1)
     throw new ConfigError(
-      `${where(layers.length - 1)}: the model's output must be flat for the loss, got ${formatShape(shape)} (end with flatten or dense)`,
+      `${where(layers.length - 1)}: the model's output must be flat for the loss, ` +
+        `got ${formatShape(shape)} (end with flatten or dense)`,
     );
   return shapes;
 }
@@ -220,7 +226,8 @@ export function validateSpec(value: unknown): ModelSpec {
     inputShape = [s[0], s[1], s[2]];
     if (shapeSize(inputShape) !== v.inputSize)
       throw new ConfigError(
-        `model spec: inputShape ${formatShape(inputShape)} holds ${shapeSize(inputShape)} features, inputSize says ${v.inputSize}`,
+        `model spec: inputShape ${formatShape(inputShape)} holds ${shapeSize(inputShape)} features, ` +
+          `inputSize says ${v.inputSize}`,
       );
   }
   if (v.loss !== 'cross_entropy' && v.loss !== 'mse')

@@ -57,7 +57,8 @@ export function adamOptions(options: Partial<AdamOptions>): AdamOptions {
   // A schedule never exceeds lr, so this bounds every step's factor 1 − lr·weightDecay.
   if (o.decoupled && o.lr * o.weightDecay >= 1)
     throw new ConfigError(
-      `adamw: lr × weight decay must be < 1 (each step scales the weights by 1 − lr × weight decay), got ${o.lr} × ${o.weightDecay}`,
+      'adamw: lr × weight decay must be < 1 (each step scales the weights by 1 − lr × weight decay), ' +
+        `got ${o.lr} × ${o.weightDecay}`,
     );
   return o;
 }

@@ -32,10 +32,10 @@ function bytesOf(a: Float32Array | Uint32Array): Uint8Array {
 }
 
 /**
- * A message as its msgpack head and its tensor, if it carries one (weights, result). The head ends with the tensor's bin header; the tensor's bytes, in the
- * dtype, follow it, and any msgpack decoder reads the two as one map. The head is
- * padded (a `pad` bin of 0–3 bytes) to a multiple of 4 bytes, so the tensor starts
- * 4-byte aligned and the receiver views it in place instead of copying.
+ * A message as its msgpack head and its tensor, if it carries one (weights, result). The head ends with the tensor's
+ * bin header; the tensor's bytes, in the dtype, follow it, and any msgpack decoder reads the two as one map. The head
+ * is padded (a `pad` bin of 0–3 bytes) to a multiple of 4 bytes, so the tensor starts 4-byte aligned and the receiver
+ * views it in place instead of copying.
  */
 export type MessageLayout =
   | { readonly head: Uint8Array; readonly tensor: null }
@@ -321,7 +321,8 @@ function decodeResult(m: Record<string, unknown>, limits: WorkerMessageLimits, a
   if (got !== expected)
     throw new ProtocolError(
       'bad_length',
-      `grads: expected ${expected} ${dtype} values (${nodes.length} nodes × ${limits.paramCount} parameters), got ${got}`,
+      `grads: expected ${expected} ${dtype} values (${nodes.length} nodes × ${limits.paramCount} parameters), ` +
+        `got ${got}`,
     );
   const grads = tensor(bytes, dtype, 'grads', alloc);
   assertFinite(grads, 'grads');
@@ -375,7 +376,8 @@ function wireDtype(v: unknown, key: string): WireDtype {
   if (typeof v !== 'string' || !(WIRE_DTYPES as readonly string[]).includes(v)) {
     throw new ProtocolError(
       'malformed',
-      `${key}: expected one of ${WIRE_DTYPES.join(', ')}, got ${describe(v)}${typeof v === 'string' ? ` ${JSON.stringify(v.slice(0, 20))}` : ''}`,
+      `${key}: expected one of ${WIRE_DTYPES.join(', ')}, got ` +
+        `${describe(v)}${typeof v === 'string' ? ` ${JSON.stringify(v.slice(0, 20))}` : ''}`,
     );
   }
   return v as WireDtype;
@@ -399,7 +401,8 @@ function kernelSetName(v: unknown): KernelSetName {
   if (typeof v !== 'string' || !(KERNEL_SET_NAMES as readonly string[]).includes(v)) {
     throw new ProtocolError(
       'malformed',
-      `kernels: expected one of ${KERNEL_SET_NAMES.join(', ')}, got ${describe(v)}${typeof v === 'string' ? ` ${JSON.stringify(v.slice(0, 20))}` : ''}`,
+      `kernels: expected one of ${KERNEL_SET_NAMES.join(', ')}, ` +
+        `got ${describe(v)}${typeof v === 'string' ? ` ${JSON.stringify(v.slice(0, 20))}` : ''}`,
     );
   }
   return v as KernelSetName;

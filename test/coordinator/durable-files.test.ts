@@ -192,7 +192,7 @@ describeNeeding(tmpfsRequirement(), 'durable files on a full disk (tmpfs)', () =
   describe('flocktrain train', () => {
     const flags = ['--dataset', 'blobs', '--samples', '200', '--hidden', '256', '--batch-size', '20', '--epochs', '2'];
 
-    it('a full disk mid-run skips checkpoints with a warning, keeps the good one, and --resume from it works', async () => {
+    it('a full disk mid-run skips checkpoints with a warning, keeps the good one; --resume from it works', async () => {
       const sb = new Sandbox();
       const reference = await sb.train(flags);
       const size = checkpointBytes(smallRun());

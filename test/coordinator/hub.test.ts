@@ -538,7 +538,7 @@ describe('the verifier seam', () => {
     return { c, held, decide };
   }
 
-  it('holds a result while its verdict is pending; a rejection then disconnects the worker and reassigns its shards', async () => {
+  it('holds a result while its verdict is pending; a rejection disconnects the worker, moves its shards', async () => {
     const { c, held, decide } = await withDoubtedWorker();
     const honest = await startHonestWorker(c.url, TOKEN, DATASET);
     const doubted = await RawWorker.connect(c.url);
@@ -559,7 +559,7 @@ describe('the verifier seam', () => {
     expect(honest.client.stats.tasksDone).toBe(2);
   });
 
-  it('a forged verdict bans the worker: close 4010, "worker banned", and its address and agent are refused from then on', async () => {
+  it('a forged verdict bans the worker: close 4010, "worker banned", its address and agent refused after', async () => {
     const { c, held, decide } = await withDoubtedWorker();
     const honest = await startHonestWorker(c.url, TOKEN, DATASET);
     const doubted = await RawWorker.connect(c.url);

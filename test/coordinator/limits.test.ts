@@ -103,7 +103,7 @@ function closed(socket: Socket): Promise<void> {
 }
 
 describe('before the hello is accepted', () => {
-  it('a message over 4 kB is refused with 1009; after the hello, 9 kB results carry a step bit-identically', async () => {
+  it('a message over 4 kB is refused with 1009; after hello, 9 kB results carry a step bit-identically', async () => {
     const c = await coordinator();
     const raw = await RawWorker.connect(c.url);
     raw.sendRaw(new Uint8Array(SETTINGS.coordinator.preHelloMaxBytes + 1));
@@ -134,7 +134,7 @@ describe('before the hello is accepted', () => {
     expect(weightsHash(weights.weights)).toBe(weightsHash(W0));
   });
 
-  it('a wrong token is refused with 4001; the right one from the same address, after its wait, is welcomed', async () => {
+  it('a wrong token is refused with 4001; the right one from that address, after its wait, is welcomed', async () => {
     const c = await coordinator();
     const guess = await RawWorker.connect(c.url);
     guess.send({
@@ -152,7 +152,7 @@ describe('before the hello is accepted', () => {
 });
 
 describe('guessing tokens', () => {
-  it('each wrong token from one address is answered at least twice as late after the previous one as the last was', async () => {
+  it('each wrong token from one address waits at least twice as long after the previous as the last did', async () => {
     const c = await coordinator();
     const { failedTokenDelayMs: base } = SETTINGS.coordinator;
     const answeredAt: number[] = [];
@@ -206,7 +206,7 @@ describe('named tokens', () => {
   const ALICE = 'alice-token-0123456789';
   const BOB = 'bob-token-0123456789ab';
 
-  it('a worker joins with a named token, shown in its agent; removing the name disconnects it and refuses it after', async () => {
+  it('a worker joins with a named token, shown in its agent; removing it disconnects and refuses it', async () => {
     const c = await coordinator({
       namedTokens: new Map([
         ['alice', ALICE],
@@ -288,7 +288,7 @@ describe('connection caps', () => {
 });
 
 describe('the Origin of a WebSocket upgrade', () => {
-  it("takes none (Node workers), the coordinator's own and --allow-origin's; refuses a foreign page with 403", async () => {
+  it("takes none (Node workers), the coordinator's own and --allow-origin's; a foreign page gets 403", async () => {
     const c = await coordinator({ allowedOrigins: ['https://train.example.org'] });
     const own = new URL(c.url.replace('ws:', 'http:')).origin;
     for (const origin of [undefined, own, 'https://train.example.org']) {
@@ -447,7 +447,7 @@ describe('Roster: missed deadlines', () => {
   const worker = (id: string): StepWorker =>
     ({ id, kind: 'node', agent: id, remote: '', tasksDone: 0, samplesDone: 0, computeMs: 0 }) as unknown as StepWorker;
 
-  it('halves the share of a worker per miss, ejects at the third in a row, and a result in between starts afresh', () => {
+  it("halves a worker's share per miss, ejects at the third in a row; a result in between starts afresh", () => {
     const roster = new Roster({ taskTimeoutMinMs: 1, taskTimeoutMaxMs: 60_000, ejectAfterMisses: 3 });
     const fast = worker('fast');
     const stall = worker('stall');

@@ -66,7 +66,11 @@ describe('terminal view', () => {
     ]);
     // The live line: redrawn after a line clear, never ended by a newline of its own.
     expect(lines[1]).toMatch(
-      /^⟲epoch 1\/2 █{10}░{10} 5\/10 {2}ETA \d+:\d\d {2}12,345 samples\/s {2}loss 0\.5000⟲epoch 1\/2 █{20} 10\/10 .* loss 0\.2500⟲epoch 1\/2 {2}train loss 0\.3000 {2}acc 0\.9000 {2}val loss 0\.2000 {2}acc 0\.9500 {5}1\.3 s$/,
+      new RegExp(
+        String.raw`^⟲epoch 1\/2 █{10}░{10} 5\/10 {2}ETA \d+:\d\d {2}12,345 samples\/s {2}loss 0\.5000` +
+          String.raw`⟲epoch 1\/2 █{20} 10\/10 .* loss 0\.2500` +
+          String.raw`⟲epoch 1\/2 {2}train loss 0\.3000 {2}acc 0\.9000 {2}val loss 0\.2000 {2}acc 0\.9500 {5}1\.3 s$`,
+      ),
     );
     expect(lines[2]).toBe('epoch 2/2  train loss 0.3000  acc 0.9000  val loss 0.2000  acc 0.9750     1.3 s');
     expect(lines[3]).toBe('done: 20 steps, val accuracy 0.9750, weights abcdef012345…, written to m.safetensors');

@@ -55,7 +55,7 @@ describe('Trainer on a non-finite gradient', () => {
       [Infinity, 41],
       [-Infinity, -1],
     ] as const) {
-      it(`--kernels ${kernels}, ${value} at ${index}: DivergedError, weights and momentum of the last good step kept and saved`, async () => {
+      it(`--kernels ${kernels}, ${value} at ${index}: DivergedError, the last good state kept and saved`, async () => {
         const run = prepareRun(
           resolveConfig({
             data: { kind: 'synthetic', name: 'spirals', samples: 300 },

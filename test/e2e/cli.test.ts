@@ -233,7 +233,7 @@ describe('--help', () => {
 });
 
 describe('workers that cannot take part', () => {
-  it('a wrong token: the worker exits 1 with one line, the coordinator warns and trains on with the good worker', async () => {
+  it('a wrong token: the worker exits 1 with one line; the coordinator warns, trains on with the other', async () => {
     const sb = new Sandbox();
     const args = [...blobs(2000), '--epochs', '2', '--log-every', '1'];
     const c = await sb.coordinator(args);
@@ -319,7 +319,7 @@ describe('--out and --init', () => {
 });
 
 describe('Ctrl-C', () => {
-  it('SIGINT mid-training: the coordinator logs done with interrupted: true, writes --out, exits 0, its workers exit', async () => {
+  it('SIGINT mid-training: coordinator logs done, interrupted: true, writes --out, exits 0; workers exit', async () => {
     const sb = new Sandbox();
     const out = sb.path('interrupted.safetensors');
     // Far more steps than the test waits for.

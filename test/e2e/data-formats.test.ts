@@ -20,7 +20,8 @@ function idx(shape: readonly number[], bytes: readonly number[]): Buffer {
 
 /** An NPY (version 1) file of little-endian float32 or bytes. */
 function npy(descr: '<f4' | '|u1', shape: readonly number[], values: readonly number[]): Buffer {
-  const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  const tuple = `(${shape.join(', ')}${shape.length === 1 ? ',' : ''})`;
+  const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${tuple}, }`;
   const header = `${dict.padEnd(118, ' ')}\n`;
   const data = descr === '<f4' ? Buffer.from(Float32Array.from(values).buffer) : Buffer.from(values);
   return Buffer.concat([
@@ -179,7 +180,7 @@ function shopCsv(from: number, n: number): string {
 }
 
 describe('CSV column roles', () => {
-  it('--categorical, --target-columns and --val-csv: one-hot names in the model, two targets, a validation file', async () => {
+  it('--categorical, --target-columns, --val-csv: one-hot names in the model, two targets, a val file', async () => {
     const sb = new Sandbox();
     writeFileSync(sb.path('train.csv'), shopCsv(0, 300));
     writeFileSync(sb.path('val.csv'), shopCsv(1000, 30));

@@ -78,7 +78,7 @@ function request(url: string, headers: Record<string, string>): Promise<Response
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 describe('GET /data/<hash>', () => {
-  it('answers the stored bytes, compressed as the client prefers, each with its own ETag, cacheable for good', async () => {
+  it('answers the stored bytes compressed as the client prefers, each with its ETag, cacheable for good', async () => {
     const ds = byteDataset();
     const { descriptor, http } = await serving(ds);
     const url = `${http}${descriptor.path}`;

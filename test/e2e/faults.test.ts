@@ -145,7 +145,7 @@ async function scenario(
 }
 
 describe('fault injection', () => {
-  it('kills, new workers, a 10x slower worker and a stalled worker at seeded moments: same weights as train', async () => {
+  it('kills, new workers, a 10x slower and a stalled worker at seeded moments: same weights as train', async () => {
     const epochs = 3;
     const args = [...CONFIG, '--epochs', String(epochs)];
     const { reference, c, fleet } = await scenario(args, DEADLINES);
@@ -205,7 +205,7 @@ describe('fault injection', () => {
     expect(c.proc.linesWithMsg('task deadline missed; handing its shards to others').length).toBeGreaterThan(0);
   }, 120_000);
 
-  it('the coordinator is stopped (SIGTERM) and restarted from its checkpoint; workers reconnect by themselves; same weights as train', async () => {
+  it('coordinator SIGTERMed, restarted from its checkpoint; workers reconnect alone; weights as train', async () => {
     const epochs = 3;
     const args = [...CONFIG, '--epochs', String(epochs)];
     const reference = trainHash(args);

@@ -187,7 +187,9 @@ export class CliProcess {
   #failure(what: string): Error {
     const tail = this.lines.slice(-8).map((l) => JSON.stringify(l).slice(0, 300));
     return new Error(
-      `flocktrain ${this.args.join(' ')}: ${what}\n--- last stdout lines:\n${[...tail, ...this.otherLines.slice(-4)].join('\n')}\n--- stderr:\n${this.stderr.slice(-2000)}`,
+      `flocktrain ${this.args.join(' ')}: ${what}\n` +
+        `--- last stdout lines:\n${[...tail, ...this.otherLines.slice(-4)].join('\n')}\n` +
+        `--- stderr:\n${this.stderr.slice(-2000)}`,
     );
   }
 }

@@ -63,7 +63,7 @@ describe('kernel sets end to end', () => {
     expect(Math.abs(Number(wasm.valLoss) - Number(js.valLoss))).toBeLessThan(1e-3);
   });
 
-  it('--kernels auto is wasm here; a bad value is one line naming the flag (exit 1, like every bad flag value)', async () => {
+  it('--kernels auto is wasm here; a bad value is one line naming the flag (exit 1, as any bad value)', async () => {
     const sb = new Sandbox();
     const [auto, wasm] = await Promise.all([sb.train(BLOBS), sb.train([...BLOBS, '--kernels', 'wasm'])]);
     expect(auto.weightsHash).toBe(wasm.weightsHash);

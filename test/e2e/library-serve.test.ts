@@ -32,7 +32,10 @@ it('startWorker() in another process trains a served run to its end and exits 0'
     serve: {
       minWorkers: 1,
       onJoin: ({ url, token }) => {
-        const code = `const { startWorker } = await import(${JSON.stringify(LIBRARY)}); process.exitCode = await startWorker({ url: ${JSON.stringify(url)}, token: ${JSON.stringify(token)}, threads: 1 });`;
+        const options = `{ url: ${JSON.stringify(url)}, token: ${JSON.stringify(token)}, threads: 1 }`;
+        const code =
+          `const { startWorker } = await import(${JSON.stringify(LIBRARY)}); ` +
+          `process.exitCode = await startWorker(${options});`;
         const worker = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: 'ignore' });
         child = worker;
         exited = new Promise((resolve) => worker.once('exit', resolve));

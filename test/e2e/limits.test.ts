@@ -69,7 +69,7 @@ function unfinishedFrame(port: number, frameBytes: number): Promise<number> {
 }
 
 describe('peers without a token', () => {
-  it('10 sockets each sending an unfinished 68 MB frame (784-512-512-10, batch 512) grow the coordinator by < 100 MB', async () => {
+  it('10 sockets each sending an unfinished 68 MB frame (784-512-512-10, batch 512) add < 100 MB', async () => {
     const sb = new Sandbox();
     const c = await sb.coordinator(['--hidden', '512,512', '--batch-size', '512', '--epochs', '1']);
     const pid = c.proc.pid;
@@ -85,7 +85,7 @@ describe('peers without a token', () => {
     expect(c.proc.exit).toBeNull();
   });
 
-  it('200 token holders that say hello and never read cost the coordinator < 50 MB: the model waits for ready', async () => {
+  it('200 token holders that say hello and never read cost < 50 MB: the model waits for ready', async () => {
     const sb = new Sandbox();
     const c = await sb.coordinator([
       ...['--hidden', '512,512', '--batch-size', '512', '--epochs', '1', '--log-level', 'debug'],
@@ -200,7 +200,7 @@ async function stallingWorker(url: string, token: string, name: string): Promise
 }
 
 describe('token holders that never answer', () => {
-  it("three stalling workers that join first do not stop training: each is ejected or left without work, and the hash is train's", async () => {
+  it("three stalling workers joining first do not stop training: each ejected or idle; train's hash", async () => {
     const run = ['--dataset', 'blobs', '--samples', '600', '--hidden', '32', '--batch-size', '64', '--shard-size', '8'];
     const sb = new Sandbox();
     const reference = sb.train([...run, '--epochs', '2']);
@@ -236,7 +236,7 @@ describe('--tokens FILE', () => {
   const ALICE = 'alice-token-0123456789';
   const BOB = 'bob-token-0123456789ab';
 
-  it('a named token joins under its name; SIGHUP rereads the file; removing its line disconnects its worker', async () => {
+  it('a named token joins under its name; SIGHUP rereads the file; removing its line disconnects it', async () => {
     const sb = new Sandbox();
     const file = sb.path('tokens.txt');
     writeFileSync(file, `alice ${ALICE}\nbob ${BOB}\n`);

@@ -22,7 +22,8 @@ function flowersCsv(): string {
   for (let i = 0; i < 120; i++) {
     const c = i % 3;
     lines.push(
-      `${(c * 2 + Math.sin(i)).toFixed(3)},${(c * 20 + 10 * Math.cos(3 * i)).toFixed(3)},${['iris', 'rosa', 'viola'][c]}`,
+      `${(c * 2 + Math.sin(i)).toFixed(3)},${(c * 20 + 10 * Math.cos(3 * i)).toFixed(3)},` +
+        `${['iris', 'rosa', 'viola'][c]}`,
     );
   }
   return `${lines.join('\n')}\n`;
@@ -122,7 +123,8 @@ describe('predict', () => {
     const extra = await sb.run(['predict', '--model', model, '--csv', sb.path('extra.csv')]);
     expect(extra.code).toBe(1);
     expect(oneLineError(extra.stderr)).toBe(
-      `flocktrain: ${sb.path('extra.csv')}: unexpected column "colour"; the model takes "a", "b" and optionally "label"`,
+      `flocktrain: ${sb.path('extra.csv')}: unexpected column "colour"; ` +
+        'the model takes "a", "b" and optionally "label"',
     );
     writeFileSync(sb.path('bad.csv'), 'b,a\n1,x\n');
     const bad = await sb.run(['predict', '--model', model, '--csv', sb.path('bad.csv')]);

@@ -25,7 +25,7 @@ function flowersCsv(): string {
 const SHAPE = ['--hidden', '8', '--batch-size', '16', '--shard-size', '8'];
 
 describe('run outputs', () => {
-  it('--early-stop stops after PATIENCE epochs without a better validation loss; --out-best holds the best', async () => {
+  it('--early-stop stops after PATIENCE epochs without a better val loss; --out-best holds the best', async () => {
     const sb = new Sandbox();
     const data = sb.path('flowers.csv');
     writeFileSync(data, flowersCsv());
@@ -104,7 +104,7 @@ describe('run outputs', () => {
     });
   });
 
-  it('--clip-norm: a bound above every gradient changes no bit, a small one changes the weights, alike on workers', async () => {
+  it('--clip-norm: a bound above all gradients changes no bit, a small one the weights; alike on workers', async () => {
     const sb = new Sandbox();
     const flags = ['--dataset', 'spirals', '--samples', '200', ...SHAPE, '--epochs', '2'];
     const plain = await sb.train(flags);

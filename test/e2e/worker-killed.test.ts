@@ -67,7 +67,7 @@ async function stalled(proc: CliProcess, quietMs: number, timeoutMs = 15_000): P
 const atStep = (n: number) => (l: LogLine) => typeof l.step === 'number' && l.step >= n;
 
 describe('workers leaving and joining mid-run', () => {
-  it('a worker SIGKILLed while it holds shards: they are reassigned, the run completes, same weights as train', async () => {
+  it('a worker SIGKILLed holding shards: they are reassigned, the run completes, same weights as train', async () => {
     const args = [...CONFIG, '--epochs', '2'];
     const reference = trainHash(args);
     const sb = new Sandbox();

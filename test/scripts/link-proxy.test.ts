@@ -179,7 +179,7 @@ describe('startLinkProxy', () => {
     expect(proxy.stats().down.bytes).toBe(down.length);
   });
 
-  it('keeps the reverse direction open after a half-close: a reply sent after the request FIN arrives whole', async () => {
+  it('keeps the reverse direction open after a half-close: a reply sent after the request FIN arrives', async () => {
     const request = randomBytes(500_000, 'request');
     const port = await listen(
       createServer({ allowHalfOpen: true }, (s) => {
@@ -194,7 +194,7 @@ describe('startLinkProxy', () => {
     expect((await reply).equals(Buffer.concat([request, request]))).toBe(true);
   });
 
-  it('holds no more than maxQueuedBytes (plus one read) per direction when the line is slower than the sender', async () => {
+  it('holds ≤ maxQueuedBytes (plus one read) per direction when the line is slower than the sender', async () => {
     const payload = randomBytes(2_000_000, 'bulk');
     let atServer: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
     const port = await listen(

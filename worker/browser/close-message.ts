@@ -20,7 +20,9 @@ export function closeVerdict(
   const reason = s.closeReason !== '' ? ` (${s.closeReason})` : '';
   if (s.closedByUser)
     return {
-      text: 'Paused: this tab left the run, and the other workers took over its shards. Resume rejoins as a new worker.',
+      text:
+        'Paused: this tab left the run, and the other workers took over its shards. ' +
+        'Resume rejoins as a new worker.',
       tone: 'info',
       canResume: true,
     };
@@ -41,7 +43,9 @@ export function closeVerdict(
       };
     case CloseCode.UNSUPPORTED_KERNELS:
       return {
-        text: `This browser cannot run this run's kernels${reason}. Use a browser with WebAssembly SIMD, or ask for a run with --kernels js.`,
+        text:
+          `This browser cannot run this run's kernels${reason}. Use a browser with WebAssembly SIMD, ` +
+          'or ask for a run with --kernels js.',
         tone: 'error',
         canResume: false,
       };

@@ -89,7 +89,8 @@ export function makeDatasetLoader(
     const url = new URL(d.path, base);
     if (url.origin !== origin)
       throw new DataError(
-        `dataset path ${JSON.stringify(d.path.slice(0, 100))} leaves the coordinator's origin ${origin} (the token is sent nowhere else)`,
+        `dataset path ${JSON.stringify(d.path.slice(0, 100))} leaves the coordinator's origin ${origin} ` +
+          '(the token is sent nowhere else)',
       );
     const size = checkedSize(d, limits.maxDatasetMb);
     const file = join(cacheDir, `${d.hash}.bin`);
@@ -126,7 +127,8 @@ function checkedSize(d: DatasetDescriptor, maxMb: number): number {
   const held = widenedByteLength(d);
   if (!Number.isSafeInteger(d.numSamples * d.numFeatures) || !Number.isSafeInteger(held) || held > maxMb * MB)
     throw new DataError(
-      `it announces a dataset of ${d.numSamples} samples × ${d.numFeatures} features (${(held / MB).toPrecision(4)} MB), over --max-dataset-mb ${maxMb}`,
+      `it announces a dataset of ${d.numSamples} samples × ${d.numFeatures} features ` +
+        `(${(held / MB).toPrecision(4)} MB), over --max-dataset-mb ${maxMb}`,
     );
   return transferByteLength(d);
 }

@@ -26,7 +26,7 @@ function dots(n: number): { features: number[][]; labels: string[] } {
 const SMALL = { hidden: [8], batchSize: 16, shardSize: 8 };
 
 describe('train() from memory', () => {
-  it('reports steps and epochs by callback and iterator alike, and resolves with a model equal to its file', async () => {
+  it('reports steps and epochs by callback and iterator alike; resolves with a model equal to its file', async () => {
     const { features, labels } = dots(200);
     const called: TrainingEvent[] = [];
     const out = join(dir, 'dots.safetensors');

@@ -185,7 +185,7 @@ describe('resultMismatch: an exact comparison with the recomputation', () => {
 });
 
 describe('AuditingVerifier with the scheduler', () => {
-  it("on probation a forged result is banned before it counts, and the honest worker's bits make the step", async () => {
+  it("on probation a forged result is banned before it counts; the honest worker's bits make the step", async () => {
     const { s, worker, flush, seen, verifier } = setup({ probation: 2, auditRate: 0 }, () => 1);
     const a = worker('a');
     const b = worker('b', flipOneBit);
@@ -204,7 +204,7 @@ describe('AuditingVerifier with the scheduler', () => {
     expect(verifier.tally()).toEqual({ audited: 3, banned: 1 });
   });
 
-  it('past probation a result counts at once; an audit that finds it forged bans and asks to undo from its version', async () => {
+  it('past probation a result counts at once; an audit finding it forged bans, undoes from its version', async () => {
     const { s, worker, seen, verifier } = setup({ probation: 0, auditRate: 1 }, () => 0);
     const a = worker('a');
     const b = worker('b', flipOneBit);
@@ -230,7 +230,7 @@ describe('AuditingVerifier with the scheduler', () => {
     expect(weightsHash((await again).grad)).toBe(reference(plan(1)));
   });
 
-  it('a step that sums to a non-finite gradient with unchecked results runs again with them checked: the forger is found, the learning rate never blamed', async () => {
+  it('a non-finite sum of unchecked results reruns checked: the forger is found, the lr never blamed', async () => {
     const { s, worker, flush, seen } = setup({ probation: 0, auditRate: 0 }, () => 1);
     // Each alone is finite; their sum is not.
     const huge = (r: ResultMessage): ResultMessage => ({ ...r, grads: r.grads.map(() => 3e38) });
@@ -254,7 +254,7 @@ describe('AuditingVerifier with the scheduler', () => {
     await expect(step).rejects.toMatchObject({ version: 0 });
   });
 
-  it('a divergence at weights that unchecked results helped make replays those steps checked; diverging again then is genuine', async () => {
+  it('divergence at weights unchecked results made replays those steps checked; diverging again is real', async () => {
     const { s, worker, flush, seen } = setup({ probation: 0, auditRate: 0 }, () => 1);
     // Weights so large that every gradient at them overflows: what forged updates could leave behind.
     const poisoned = W0.map(() => 3e38);
@@ -297,7 +297,7 @@ describe('AuditingVerifier with the scheduler', () => {
     expect(seen.map((e) => e.kind)).toEqual(['replayChecked', 'stepDiverged']);
   });
 
-  it('a claim of divergence that the recomputation finds finite is a forgery: banned, its unchecked steps undone', async () => {
+  it('a divergence claim the recomputation finds finite is a forgery: banned, its unchecked steps undone', async () => {
     const { s, worker, seen } = setup({ probation: 0, auditRate: 0 }, () => 1);
     const liar = (r: ResultMessage): ResultMessage =>
       r.taskId === 1
@@ -441,7 +441,8 @@ describe('Trainer: rollback', () => {
     [2, 3, 15], // the snapshot asked for is long gone: an older one (the start) serves
     [32, 14, 0], // found by an audit still pending when the last step was done
   ] as const) {
-    it(`undoes every step from a forged one and ends on the untouched run's bits (${snapshots} snapshots, forged at step ${forgeStep}, caught at ${catchStep})`, async () => {
+    const when = `${snapshots} snapshots, forged at step ${forgeStep}, caught at ${catchStep}`;
+    it(`undoes every step from a forged one and ends on the untouched run's bits (${when})`, async () => {
       const events = new Events(silent);
       const rolled: CoordinatorEvents['rolledBack'][] = [];
       const epochs: CoordinatorEvents['epoch'][] = [];

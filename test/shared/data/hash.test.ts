@@ -24,7 +24,8 @@ function tiny(): Dataset {
 describe('datasetHash', () => {
   it('hashes the JSON header, then feature and label bytes (f32 LE)', () => {
     const header =
-      '{"name":"tiny","kind":"classification","numSamples":2,"numFeatures":2,"labelWidth":1,"numClasses":2,"classNames":["no","yes"]}';
+      '{"name":"tiny","kind":"classification","numSamples":2,"numFeatures":2,' +
+      '"labelWidth":1,"numClasses":2,"classNames":["no","yes"]}';
     const bytes = Buffer.alloc(6 * 4);
     [1, 2, 3, 4, 0, 1].forEach((v, k) => bytes.writeFloatLE(v, 4 * k));
     const expected = createHash('sha256').update(header).update(bytes).digest('hex');

@@ -101,7 +101,7 @@ describe('transfer body', () => {
 });
 
 describe('the hash over the body', () => {
-  it('is the same from the dataset, from the bytes received, and in the browser with and without crypto.subtle', async () => {
+  it('is the same from the dataset, from the bytes received, in a browser with and without crypto.subtle', async () => {
     for (const ds of [quantized(200), blobs(200, 5)]) {
       const d = headerFields(ds);
       const sent = body(ds);

@@ -39,7 +39,10 @@ const shape = (
   pad: number,
 ): Shape => ({ B, C, H, W, OC, KH, KW, stride, pad });
 
-/** Small shapes around the edges (stride, padding, non-square, kernel as large as the padded image) and the CNN's two layers. */
+/**
+ * Small shapes around the edges (stride, padding, non-square, kernel as large as the padded image)
+ * and the CNN's two layers.
+ */
 const SHAPES: Shape[] = [
   shape(1, 1, 1, 1, 1, 1, 1, 1, 0),
   shape(2, 3, 7, 6, 4, 3, 3, 2, 1),
@@ -273,7 +276,7 @@ describe('conv2d kernels', () => {
     }
   });
 
-  it('the wasm weight gradient from dout’s nonzeros gives the bits of the dense sums (stride, padding, zeros)', () => {
+  it("the wasm weight gradient from dout’s nonzeros has the dense sums' bits (stride, padding, zeros)", () => {
     // K = C·KH·KW ≥ 32 takes the sparse path under 'auto'; 'im2col' always sums densely.
     for (const s of [
       shape(2, 16, 12, 12, 32, 5, 5, 1, 0),
@@ -348,7 +351,7 @@ describe('conv2d kernels', () => {
     }
   });
 
-  it('accumulate=false gives the bits of zeroing first; dinp=null leaves the parameter gradients unchanged (both sets)', () => {
+  it('accumulate=false gives the bits of zeroing first; dinp=null leaves parameter gradients be (both sets)', () => {
     for (const s of [SHAPES[1], SHAPES[3], SHAPES[8]]) {
       const n = sizes(s);
       const p = problem(s, 'overwrite');

@@ -178,7 +178,7 @@ describe('matmulBackward', () => {
     expect(maxAbsDiff(dinp, ri)).toBeLessThanOrEqual(1e-6 * maxAbs(ri));
   });
 
-  it('accumulates (+=) into dweight and dbias, overwrites dinp (two calls ≈ 2× one call within 1e-6 relative)', () => {
+  it('accumulates (+=) into dweight and dbias, overwrites dinp (two calls ≈ 2× one within 1e-6 relative)', () => {
     for (const shape of [
       [9, 7, 5],
       [16, 784, 128],
@@ -256,7 +256,7 @@ describe('activations', () => {
     for (let i = 0; i < N; i++) expect(dinp[i]).toBe(inp[i] > 0 ? dout[i] : 0);
   });
 
-  it('sigmoid forward within 1 float32 ulp of 1/(1+e^−x); backward within 2^−23·|dout| of dout·e^−x/(1+e^−x)² for |x| ≤ 4', () => {
+  it('sigmoid within 1 f32 ulp of 1/(1+e^-x), backward within 2^-23·|dout| of dout·e^-x/(1+e^-x)², |x| <= 4', () => {
     const out = new Float32Array(N);
     sigmoidForward(out, inp, N);
     expectNearF32(out, (i) => 1 / (1 + Math.exp(-inp[i])), 1, 'sigmoid');
@@ -278,7 +278,7 @@ describe('activations', () => {
     }
   });
 
-  it('tanh forward within 1 float32 ulp of Math.tanh; backward within 3e-7·|dout| of dout/cosh²(x) for |x| ≤ 4', () => {
+  it('tanh within 1 float32 ulp of Math.tanh; backward within 3e-7·|dout| of dout/cosh²(x) for |x| ≤ 4', () => {
     const out = new Float32Array(N);
     tanhForward(out, inp, N);
     expectNearF32(out, (i) => Math.tanh(inp[i]), 1, 'tanh');
@@ -407,7 +407,7 @@ describe('softmaxCrossEntropy', () => {
 });
 
 describe('meanSquaredError', () => {
-  it('loss = Σ_b mean_t (out − target)² within 1e-12 relative; dout = 2(out − target)/T within 1e-7 relative; correct = 0', () => {
+  it('loss = Σ_b mean_t (out - target)², dout = 2(out - target)/T within 1e-12, 1e-7 relative; correct = 0', () => {
     for (const [B, T] of [
       [1, 1],
       [5, 2],

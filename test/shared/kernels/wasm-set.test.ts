@@ -157,7 +157,7 @@ describe('wasm kernel set', () => {
     }
   });
 
-  it('accumulate = false overwrites dweight and dbias with the bits of zeroing them first (both sets, ±0 included)', () => {
+  it('accumulate = false overwrites dweight and dbias with the bits of zeroing first (both sets, ±0 included)', () => {
     for (const [B, C, OC] of [
       [16, 784, 128],
       [16, 128, 10],
@@ -210,7 +210,7 @@ describe('wasm kernel set', () => {
     }
   });
 
-  it('sigmoid and tanh, forward and backward, are bit-equal to the JS kernels on 400,000 inputs and the edge cases', () => {
+  it('sigmoid and tanh, forward and backward, bit-equal the JS kernels on 400,000 inputs and the edge cases', () => {
     // Seeded inputs across the ranges that matter (tiny, around the branch points, the
     // saturation, huge), plus every special value; the JS kernels use transcendental.ts.
     const specials = [
@@ -346,7 +346,7 @@ describe('wasm kernel set: determinism', () => {
     expect(sameBits(g1, g2)).toBe(true);
   });
 
-  it('ShardComputer.computeNodes (leaves reduced in kernel memory, and past its slots) = leaves reduced with combineInto', () => {
+  it("ShardComputer.computeNodes (leaves reduced in kernel memory and past its slots) = combineInto's sums", () => {
     const s = mlpSpec(data.numFeatures, [24, 9], data.numClasses, 'relu', 'cross_entropy');
     // 13 shards, all but shard 5 held: ragged nodes within the 4 working slots;
     // 16 shards, all held: the root needs 5 slots at once, so the last leaf spills.

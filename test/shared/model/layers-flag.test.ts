@@ -52,7 +52,8 @@ describe('parseLayers: the spec it builds', () => {
 
   it('reads every item form, with defaults: stride 1, pad 0, pool stride = kernel, slope 0.01', () => {
     const spec = parseLayers(
-      'conv2d:4:3,leaky_relu,conv2d:6:3:2:1,tanh,avgpool2d:2,maxpool2d:3:1,dropout:0.25,flatten,dense:5,sigmoid,leaky_relu:0.2,dense:10',
+      'conv2d:4:3,leaky_relu,conv2d:6:3:2:1,tanh,avgpool2d:2,maxpool2d:3:1,' +
+        'dropout:0.25,flatten,dense:5,sigmoid,leaky_relu:0.2,dense:10',
       { inputShape: [3, 16, 16], outputs: 10, loss: 'cross_entropy', seed: 9 },
     );
     expect(spec.layers).toEqual([

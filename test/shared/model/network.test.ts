@@ -29,7 +29,8 @@ const STEP = 7;
 const INDICES = Uint32Array.from([40, 3, 17]);
 
 const CNN = parseLayers(
-  'conv2d:3:3:1:1,tanh,maxpool2d:2:1,conv2d:4:2:2,leaky_relu:0.1,avgpool2d:2:1,dropout:0.3,flatten,dense:5,sigmoid,dense:3',
+  'conv2d:3:3:1:1,tanh,maxpool2d:2:1,conv2d:4:2:2,leaky_relu:0.1,avgpool2d:2:1,' +
+    'dropout:0.3,flatten,dense:5,sigmoid,dense:3',
   { inputShape: [2, 6, 6], outputs: 3, loss: 'cross_entropy', seed: 99 },
 );
 

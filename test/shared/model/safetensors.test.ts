@@ -75,7 +75,8 @@ describe('encodeSafetensors / decodeSafetensors / loadParams', () => {
     const n = Number(view.getBigUint64(0, true));
     const headerText = new TextDecoder().decode(bytes.subarray(8, 8 + n));
     const json =
-      '{"__metadata__":{"format":"pt"},"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[1,3],"data_offsets":[8,20]}}';
+      '{"__metadata__":{"format":"pt"},"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},' +
+      '"a":{"dtype":"F32","shape":[1,3],"data_offsets":[8,20]}}';
     // Padded with spaces (and only spaces) up to the next multiple of 8.
     expect((8 + n) % 8).toBe(0);
     expect(n - json.length).toBeLessThan(8);

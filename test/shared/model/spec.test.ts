@@ -61,7 +61,8 @@ describe('shapes and layout', () => {
   it('an MLP spec as files hold it (inputSize, no inputShape) keeps its layout', () => {
     const mlp = mlpSpec(784, [128], 10, 'relu', 'cross_entropy');
     expect(JSON.stringify(mlp)).toBe(
-      '{"inputSize":784,"layers":[{"type":"dense","units":128,"init":"he"},{"type":"relu"},{"type":"dense","units":10,"init":"xavier"}],"loss":"cross_entropy"}',
+      '{"inputSize":784,"layers":[{"type":"dense","units":128,"init":"he"},{"type":"relu"},' +
+        '{"type":"dense","units":10,"init":"xavier"}],"loss":"cross_entropy"}',
     );
     expect(validateSpec(JSON.parse(JSON.stringify(mlp)))).toEqual(mlp);
     expect(paramLayout(mlp).tensors.map((t) => `${t.name}:${t.shape.join('x')}`)).toEqual([

@@ -42,7 +42,7 @@ function expectSameState(a: Optimizer, b: Optimizer, where: string): void {
 }
 
 describe('WasmAdam', () => {
-  it('is what createOptimizer picks for adam and adamw in this Node (WebAssembly SIMD-128), up to WASM_ADAM_MAX_PARAMS', () => {
+  it("is createOptimizer's pick for adam and adamw in this Node (WebAssembly SIMD-128) to WASM_ADAM_MAX_PARAMS", () => {
     expect(createOptimizer(8, { optimizer: 'adam' })).toBeInstanceOf(WasmAdam);
     const adamw = createOptimizer(8, { optimizer: 'adamw', weightDecay: 0.01 });
     expect(adamw).toBeInstanceOf(WasmAdam);
@@ -104,7 +104,7 @@ describe('WasmAdam', () => {
   });
 
   for (const decoupled of [false, true]) {
-    it(`${decoupled ? 'adamw' : 'adam'}: stopping, saving the state and going on from either twin gives the bits of not stopping`, () => {
+    it(`${decoupled ? 'adamw' : 'adam'}: saving and going on from either twin gives the bits of not stopping`, () => {
       const n = 37;
       const o = { lr: 0.01, beta1: 0.8, beta2: 0.95, weightDecay: 0.05, decoupled };
       const rng = deriveRng(SEED, 'resume', String(decoupled));

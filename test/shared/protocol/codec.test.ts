@@ -287,7 +287,7 @@ describe('round trips', () => {
     expect(plain(decodeWorkerMessage(shifted(encode(message), 1), LIMITS))).toStrictEqual(plain(message));
   });
 
-  it('is plain msgpack: a reference reader sees maps with the typed arrays as bin (and a pad of zeros before a tensor)', () => {
+  it('is plain msgpack: a reference reader sees maps, typed arrays as bin (and a pad of zeros before a tensor)', () => {
     for (const message of [...WORKER_MESSAGES, ...COORDINATOR_MESSAGES]) {
       const { pad, ...seen } = referenceDecode(encode(message)) as Record<string, unknown>;
       expect(plain(seen)).toStrictEqual(plain(wireOf(message)));
@@ -618,7 +618,10 @@ describe('hostile input to decodeWorkerMessage', () => {
   });
 });
 
-/** A convolutional spec over the same 3 features seen as a 3x1x1 image (the codec checks the spec, not its size against the weights). */
+/**
+ * A convolutional spec over the same 3 features seen as a 3x1x1 image (the codec checks the spec,
+ * not its size against the weights).
+ */
 const CONV = { type: 'conv2d', out: 2, kernel: 1, stride: 1, pad: 0, init: 'he' } as const;
 const IMAGE_SPEC = {
   inputSize: 3,

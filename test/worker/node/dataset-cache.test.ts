@@ -94,7 +94,7 @@ describe('worker dataset cache', () => {
     );
   });
 
-  it('keeps the dataset as views of one shared buffer, downloaded or cached, for compute threads to share', async () => {
+  it('keeps the dataset as views of one shared buffer, downloaded or cached, for compute threads', async () => {
     const { descriptor, body } = fixture();
     const { url } = await serve(body, 'tok');
     const dir = mkdtempSync(join(tmpdir(), 'flocktrain-cache-'));

@@ -146,7 +146,9 @@ describe('a compute thread that dies', () => {
     const file = join(dir, name);
     writeFileSync(
       file,
-      `import { parentPort } from 'node:worker_threads';\nparentPort.on('message', () => { ${onRequest} });\nparentPort.postMessage({ type: 'ready' });\n`,
+      `import { parentPort } from 'node:worker_threads';\n` +
+        `parentPort.on('message', () => { ${onRequest} });\n` +
+        `parentPort.postMessage({ type: 'ready' });\n`,
     );
     return pathToFileURL(file);
   }
