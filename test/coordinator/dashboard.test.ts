@@ -3,7 +3,7 @@
 // event it sends passes the browser's validator; hostile feed input is refused.
 
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { resolveConfig } from '../../coordinator/config.js';
 import { FailedTokenThrottle, singleToken } from '../../coordinator/auth.js';
 import { DashboardFeed, estimateEta, type ConnectionView, type FeedSource } from '../../coordinator/dashboard.js';
@@ -84,7 +84,8 @@ describe('DashboardFeed', () => {
       valAccuracy: 0.95,
       seconds: 1.5,
     });
-    await new Promise((r) => setTimeout(r, 5)); // the join's immediate sample runs in a microtask
+    // The join's immediate sample runs in a microtask: wait for its worker rows.
+    await vi.waitFor(() => expect(feed.state.workers).not.toHaveLength(0));
     step = 12;
     const s = feed.state;
     expect(s.run).toMatchObject({ dataset: 'blobs', train: 480, val: 120, model: '2-16-3 relu, cross_entropy' });
@@ -117,11 +118,12 @@ describe('DashboardFeed', () => {
 
     connections = [connection('w2', { kind: 'node' })];
     events.emit('workerLeft', { workerId: 'w1', workers: 1, reason: 'closed (1001)', tasksDone: 3 });
-    await new Promise((r) => setTimeout(r, 5));
-    expect(feed.state.workers.map((w) => [w.id, w.status])).toEqual([
-      ['w2', 'ready'],
-      ['w1', 'left'],
-    ]);
+    await vi.waitFor(() =>
+      expect(feed.state.workers.map((w) => [w.id, w.status])).toEqual([
+        ['w2', 'ready'],
+        ['w1', 'left'],
+      ]),
+    );
     events.emit('done', {
       epochs: 2,
       steps: 24,
@@ -180,11 +182,12 @@ describe('DashboardFeed', () => {
       hint: 'a larger --batch-size would pay better',
     });
     events.emit('workerJoined', { workerId: 'w1', workers: 2, kind: 'node', agent: 'a', remote: 'r' });
-    await new Promise((r) => setTimeout(r, 5));
-    expect(feed.state.workers.map((w) => [w.id, w.standby])).toEqual([
-      ['w1', null],
-      ['w2', reason],
-    ]);
+    await vi.waitFor(() =>
+      expect(feed.state.workers.map((w) => [w.id, w.standby])).toEqual([
+        ['w1', null],
+        ['w2', reason],
+      ]),
+    );
     expect(feed.state.events.map((e) => e.text).slice(0, 2)).toEqual([
       `w2 ${reason}`,
       'communication-bound: workers compute 13% of each 1.5 ms step; a larger --batch-size would pay better',
@@ -194,8 +197,7 @@ describe('DashboardFeed', () => {
     // It takes work again; a worker that left shows no standby.
     connections = [connection('w1', { standby: reason }), connection('w2')];
     events.emit('workerLeft', { workerId: 'w3', workers: 2, reason: 'closed (1001)', tasksDone: 0 });
-    await new Promise((r) => setTimeout(r, 5));
-    expect(feed.state.workers.map((w) => w.standby)).toEqual([reason, null]);
+    await vi.waitFor(() => expect(feed.state.workers.map((w) => w.standby)).toEqual([reason, null]));
     feed.close();
   });
 
@@ -295,24 +297,33 @@ describe('the dashboard over HTTP', () => {
   }
 
   /** Reads server-sent events until `count` arrived; each one through the browser's validator. */
-  async function readEvents(res: Response, count: number): Promise<FeedEvent[]> {
+  /** The stream's feed events one at a time, as they arrive; ending the iteration cancels the stream. */
+  async function* feedEvents(res: Response): AsyncGenerator<FeedEvent> {
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
     let text = '';
-    const events: FeedEvent[] = [];
-    while (events.length < count) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value, { stream: true });
-      for (let cut = text.indexOf('\n\n'); cut >= 0; cut = text.indexOf('\n\n')) {
-        const frame = text.slice(0, cut);
-        text = text.slice(cut + 2);
-        expect(frame.startsWith('data: ')).toBe(true);
-        events.push(parseFeedEvent(JSON.parse(frame.slice('data: '.length))));
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        text += decoder.decode(value, { stream: true });
+        for (let cut = text.indexOf('\n\n'); cut >= 0; cut = text.indexOf('\n\n')) {
+          const frame = text.slice(0, cut);
+          text = text.slice(cut + 2);
+          expect(frame.startsWith('data: ')).toBe(true);
+          yield parseFeedEvent(JSON.parse(frame.slice('data: '.length)));
+        }
       }
+    } finally {
+      await reader.cancel();
     }
-    await reader.cancel();
-    return events;
+  }
+
+  /** The next feed event, or a failure if the stream ends first. */
+  async function next(stream: AsyncGenerator<FeedEvent>): Promise<FeedEvent> {
+    const { value, done } = await stream.next();
+    if (done) throw new Error('the event stream ended');
+    return value;
   }
 
   it('streams the state, then changes, to a client with the token; refuses one without', async () => {
@@ -333,11 +344,14 @@ describe('the dashboard over HTTP', () => {
     await peek.body?.cancel();
     const res = await fetch(`${base}/events`, { headers: { authorization: 'Bearer sesame' } });
     expect(res.headers.get('content-type')).toBe('text/event-stream');
-    const reading = readEvents(res, 3);
-    await new Promise((r) => setTimeout(r, 20));
+    const stream = feedEvents(res);
+    // The state arrives first, once the client is subscribed: changes from then on reach it.
+    const state = await next(stream);
     events.emit('step', { epoch: 1, step: 10, loss: 0.5, lr: 0.1, workers: 1, samplesPerSec: 900 });
     events.emit('workerLeft', { workerId: 'w1', workers: 0, reason: 'closed (1001)', tasksDone: 3 });
-    const [state, step, left] = await reading;
+    const step = await next(stream);
+    const left = await next(stream);
+    await stream.return(undefined);
     expect(state).toMatchObject({ type: 'state', run: { dataset: 'blobs' }, steps: [] });
     expect(step).toEqual({ type: 'step', point: { step: 10, epoch: 1, loss: 0.5, samplesPerSec: 900, workers: 1 } });
     expect(left).toMatchObject({

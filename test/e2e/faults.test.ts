@@ -115,6 +115,7 @@ async function inject(fleet: Fleet, fault: Fault, pick: number): Promise<void> {
       const live = fleet.live();
       const victim = live[pick % live.length];
       victim.signal('SIGSTOP');
+      // The stall's length is the fault itself (longer than a task deadline), not a wait for something to happen.
       setTimeout(() => victim.signal('SIGCONT'), STALL_MS);
       return;
     }

@@ -15,7 +15,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, expect } from 'vitest';
+import { afterAll, afterEach, expect, vi } from 'vitest';
 
 export const CLI =
   process.env.FLOCKTRAIN_E2E_CLI ?? fileURLToPath(new URL('../../dist/coordinator/cli/bin.js', import.meta.url));
@@ -306,10 +306,6 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** Pid → parent pid of every process, read from /proc (empty where there is no /proc). */
 function parentPids(): Map<number, number> {
   const parents = new Map<number, number>();
@@ -360,14 +356,22 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Polls until every pid is gone; false if some are still alive after timeoutMs. */
+/**
+ * Waits until every pid is gone; false if some are still alive after timeoutMs. They are not our children, so no
+ * exit event reaches us: the condition is checked again until it holds.
+ */
 export async function allExit(pids: readonly number[], timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (pids.some(isAlive)) {
-    if (Date.now() > deadline) return false;
-    await sleep(50);
+  try {
+    await vi.waitFor(
+      () => {
+        if (pids.some(isAlive)) throw new Error('still alive');
+      },
+      { timeout: timeoutMs, interval: 50 },
+    );
+    return true;
+  } catch {
+    return false;
   }
-  return true;
 }
 
 function killPid(pid: number): void {

@@ -8,15 +8,7 @@
 // arbitrary moment is tested too, asserting reassignment only when it was logged.
 
 import { describe, expect, it } from 'vitest';
-import {
-  coordinatorDone,
-  Sandbox,
-  sleep,
-  useE2eCleanup,
-  workerIdOf,
-  type CliProcess,
-  type LogLine,
-} from './harness.js';
+import { coordinatorDone, Sandbox, useE2eCleanup, workerIdOf, type CliProcess, type LogLine } from './harness.js';
 
 useE2eCleanup();
 
@@ -48,19 +40,21 @@ function trainHash(args: readonly string[]): Promise<string> {
   return hash;
 }
 
-/** Resolves once `proc` has logged no step line for `quietMs` (the run is stalled). */
+/**
+ * Resolves once `proc` has logged no step line for `quietMs` (the run is stalled). A stall is the absence of an
+ * event, so it is a quiet window: each step line restarts it, and the window ends the wait.
+ */
 async function stalled(proc: CliProcess, quietMs: number, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let count = proc.linesWithMsg('step').length;
-  let since = Date.now();
-  while (Date.now() - since < quietMs) {
-    if (Date.now() > deadline) throw new Error(`steps kept coming for ${timeoutMs} ms; expected the run to stall`);
-    await sleep(25);
-    const now = proc.linesWithMsg('step').length;
-    if (now !== count) {
-      count = now;
-      since = Date.now();
+  for (;;) {
+    const from = proc.lines.length;
+    try {
+      await proc.waitForMsg('step', () => true, { from, timeoutMs: quietMs });
+    } catch (err) {
+      if (proc.exit !== null) throw err;
+      return;
     }
+    if (Date.now() > deadline) throw new Error(`steps kept coming for ${timeoutMs} ms; expected the run to stall`);
   }
 }
 

@@ -2,7 +2,7 @@
 // the run's set refuses with close code 4008 and a reason, before fetching anything,
 // and never falls back to the other set (whose bits differ).
 
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { WorkerClient, type ClientLog } from '../../worker/client.js';
 import { encode } from '../../shared/protocol/codec.js';
 import { CloseCode, PROTOCOL_VERSION } from '../../shared/protocol/codes.js';
@@ -59,17 +59,12 @@ function client(canRun: (k: KernelSetName) => boolean) {
   return { c, sent, closed, loads: () => loads };
 }
 
-async function settle(): Promise<void> {
-  for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 0));
-}
-
 describe('WorkerClient and the run kernel set', () => {
   it('refuses a run whose kernel set it cannot run: close 4008 with a reason, no dataset fetched', async () => {
     const t = client((k) => k === 'js');
     t.c.start();
     t.c.receive(welcome('wasm'));
-    await settle();
-    expect(t.closed).toHaveLength(1);
+    await vi.waitFor(() => expect(t.closed).toHaveLength(1));
     expect(t.closed[0].code).toBe(CloseCode.UNSUPPORTED_KERNELS);
     expect(t.closed[0].reason).toMatch(/wasm kernel set.*SIMD/);
     expect(t.loads()).toBe(0);
@@ -82,7 +77,7 @@ describe('WorkerClient and the run kernel set', () => {
       const t = client(() => true);
       t.c.start();
       t.c.receive(welcome(kernels));
-      await settle();
+      await vi.waitFor(() => expect(t.c.stats.state).toBe('ready'));
       expect(t.closed).toHaveLength(0);
       expect(t.loads()).toBe(1);
       expect(t.c.stats.state).toBe('ready');
