@@ -56,7 +56,7 @@ function getCounted(url: string, headers: Record<string, string>): Promise<void>
 /** `npm run bench`'s joining section: bytes from the coordinator per joining worker, default MNIST run. */
 export async function benchJoinBytes(cli: string, say: (line: string) => void): Promise<void> {
   const run = prepareRun(resolveConfig({}));
-  const token = 'bench-join';
+  const token = 'bench-join-0123456789';
   const coordinator = await startCoordinator(
     {
       run,

@@ -79,7 +79,7 @@ async function train(run: PreparedRun, executor: StepClock): Promise<number> {
 }
 
 async function distributed(run: PreparedRun, workers: number): Promise<number> {
-  const token = 'bench';
+  const token = 'bench-0123456789abcdef';
   const coordinator = await startCoordinator(
     {
       run,

@@ -148,7 +148,7 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
     },
   };
   const log = capturingLogger(times);
-  const token = 'bench';
+  const token = 'bench-0123456789abcdef';
   const params = initParams(run.spec, run.config.seed);
   const coordinator = await startCoordinator(
     {

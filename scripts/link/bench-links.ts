@@ -33,7 +33,7 @@ export const LINKS: readonly (LinkShape | null)[] = [
 ];
 
 const WORKER_COUNTS = [1, 2] as const;
-const TOKEN = 'bench-links';
+const TOKEN = 'bench-links-0123456789';
 
 type LogLine = Readonly<Record<string, unknown>> & { readonly msg?: string };
 
