@@ -88,7 +88,7 @@ export class LocalExecutor implements StepExecutor {
     const shards = plan.shards.map((indices, id) => ({ id, indices }));
     let nodes: Awaited<ReturnType<GradientComputer['computeNodes']>>;
     try {
-      nodes = await this.#computer.computeNodes(this.#weights, shards, shards.length, version);
+      nodes = await this.#computer.computeNodes(this.#weights, shards, shards.length, plan.globalStep);
     } catch (err) {
       if (this.#crash !== null) throw new ComputeError(this.#crash);
       throw err;

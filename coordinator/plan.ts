@@ -8,6 +8,12 @@ export interface StepPlan {
   readonly epoch: number;
   /** Step index within the epoch, from 0. */
   readonly step: number;
+  /**
+   * The step's index in the whole run, from 0, counted across epochs: it seeds the
+   * dropout masks, so a step recomputed under another weights version (after a
+   * rollback) draws the same masks.
+   */
+  readonly globalStep: number;
   /** Sample indices of each micro-shard, in order; shard i is shards[i]. */
   readonly shards: readonly Uint32Array[];
   /** Samples in the step (the last step of an epoch may be short). */
@@ -23,11 +29,12 @@ export function stepsPerEpoch(numTrain: number, batchSize: number): number {
   return Math.ceil(numTrain / batchSize);
 }
 
-/** Step `step` of an epoch whose order is `order`. */
+/** Step `step` of an epoch whose order is `order`; `globalStep` is its index in the whole run. */
 export function planStep(
   order: Uint32Array,
   epoch: number,
   step: number,
+  globalStep: number,
   batchSize: number,
   shardSize: number,
 ): StepPlan {
@@ -35,5 +42,5 @@ export function planStep(
   const end = Math.min(start + batchSize, order.length);
   const shards: Uint32Array[] = [];
   for (let s = start; s < end; s += shardSize) shards.push(order.subarray(s, Math.min(s + shardSize, end)));
-  return { epoch, step, shards, count: end - start };
+  return { epoch, step, globalStep, shards, count: end - start };
 }

@@ -572,6 +572,7 @@ export class Scheduler implements StepExecutor {
     this.#broadcaster.sendTask(worker, {
       taskId: id,
       version: step.version,
+      step: step.plan.globalStep,
       numShards: step.numShards,
       shards: shards.map((s) => ({ id: s, indices: step.plan.shards[s] })),
     });

@@ -197,7 +197,7 @@ export class Trainer {
       let rolledBack = false;
       while (this.#state.stepInEpoch < steps && !this.#stopRequested) {
         const step = this.#state.stepInEpoch;
-        const plan = planStep(order, epoch, step, config.batchSize, config.shardSize);
+        const plan = planStep(order, epoch, step, this.#state.globalStep, config.batchSize, config.shardSize);
         let result: PartialGradient;
         snapshots?.save(this.#state, this.params, this.optimizer.state());
         try {

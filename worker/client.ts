@@ -245,7 +245,7 @@ export class WorkerClient {
     if (t.version > this.#version)
       throw new Error(`task for weights version ${t.version}, but only ${this.#version} arrived`);
     const started = performance.now();
-    const nodes = await computer.computeNodes(this.#weights, t.shards, t.numShards, t.version);
+    const nodes = await computer.computeNodes(this.#weights, t.shards, t.numShards, t.step);
     const computeMs = performance.now() - started;
     const P = computer.paramCount;
     let grads = nodes[0].partial.grad; // the common case: one node, sent as is

@@ -127,8 +127,9 @@ export class ShardComputer implements GradientComputer {
    * Computes the given shards of a step with `numShards` shards and pre-reduces them
    * along the fixed tree: one partial per maximal node the shards fill. The returned
    * gradients live in reused buffers: they are valid until the next call. `step` is
-   * the weights version the task is for: with the shards' sample indices it fixes
-   * dropout's masks, so they do not depend on who computes which shard.
+   * the step's index in the whole run (the task's `step`, never its weights version):
+   * with the shards' sample indices it fixes dropout's masks, so they do not depend on
+   * who computes which shard, nor on the version a rollback recomputes the step under.
    *
    * Leaves are computed as the tree walk reaches them, left to right, into kernel-memory
    * slots, and combined there (a node of 2^d shards needs d + 1 slots at once); each

@@ -33,7 +33,7 @@ export interface ThreadInit {
 export interface ThreadRequest {
   readonly call: number;
   readonly numShards: number;
-  /** The weights version of the task (dropout's masks depend on it). */
+  /** The task's step, its index in the whole run (dropout's masks depend on it). */
   readonly step: number;
   /** Per shard, three numbers: its id, where its sample indices start in `indices`, how many. */
   readonly shards: readonly number[];

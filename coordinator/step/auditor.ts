@@ -169,7 +169,7 @@ export class AuditingVerifier implements Verifier {
   #check(claim: Claim, record: WorkerRecord, weights: Float32Array): Verdict {
     if (record.banned)
       return { kind: 'reject', reason: 'forged', detail: `task ${claim.taskId}: worker already banned` };
-    const recomputed = this.#recompute(this.#shards(claim), claim.plan.shards.length, weights, claim.version);
+    const recomputed = this.#recompute(this.#shards(claim), claim.plan.shards.length, weights, claim.plan.globalStep);
     this.#audited++;
     const mismatch = resultMismatch(claim, recomputed);
     if (mismatch === null) {
@@ -231,7 +231,7 @@ export class AuditingVerifier implements Verifier {
     this.#releaseWeights(claim.version);
     const record = this.#record(claim.worker);
     if (record.banned) return;
-    const recomputed = this.#recompute(audit.shards, claim.plan.shards.length, weights, claim.version);
+    const recomputed = this.#recompute(audit.shards, claim.plan.shards.length, weights, claim.plan.globalStep);
     this.#audited++;
     if (recomputedDigest(recomputed) === audit.digest) {
       record.auditsPassed++;

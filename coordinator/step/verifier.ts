@@ -92,7 +92,7 @@ export interface VerifierSink {
 
 /**
  * Recomputes shards at the given weights with the run's kernels, as a worker would;
- * `step` (the weights version) seeds the dropout masks.
+ * `step` (the step's global index, StepPlan.globalStep) seeds the dropout masks.
  */
 export type Recompute = (
   shards: readonly ShardInput[],
@@ -117,7 +117,7 @@ export class StructuralVerifier implements Verifier {
     const shards = claim.shards.map((id) => ({ id, indices: claim.plan.shards[id] }));
     if (
       recompute !== null &&
-      !allNodesFinite(recompute(shards, claim.plan.shards.length, claim.weights, claim.result.version))
+      !allNodesFinite(recompute(shards, claim.plan.shards.length, claim.weights, claim.plan.globalStep))
     )
       return { kind: 'diverged' };
     const why = recompute === null ? 'which this coordinator cannot check' : 'which is finite when recomputed here';

@@ -36,7 +36,7 @@ import {
  * any cut of a step into shards and workers draws the same masks.
  */
 export interface BatchSamples {
-  /** The step (weights version) the gradient is computed for. */
+  /** The step's index in the whole run (from 0, across epochs), not its weights version. */
   readonly step: number;
   /** (B) the samples' indices in the dataset, in batch order. */
   readonly indices: Uint32Array;

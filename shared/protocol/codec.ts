@@ -446,5 +446,14 @@ function decodeTask(m: Record<string, unknown>, alloc: TensorAlloc): TaskMessage
     weights = tensor(rawBytes(m, 'weights'), dtype, 'weights', alloc);
     assertFinite(weights, 'weights');
   }
-  return { type: 'task', taskId: int(m, 'taskId'), version: int(m, 'version'), numShards, shards, dtype, weights };
+  return {
+    type: 'task',
+    taskId: int(m, 'taskId'),
+    version: int(m, 'version'),
+    step: int(m, 'step'),
+    numShards,
+    shards,
+    dtype,
+    weights,
+  };
 }

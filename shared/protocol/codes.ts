@@ -10,7 +10,8 @@ import { FlocktrainError } from '../errors.js';
 // 4: also, the dataset descriptor names the features' dtype; a version-3 worker would read byte features as f32.
 // 5: a task carries the weights of its version when the worker lacks them (a version-4
 //    worker would compute a step with the previous step's weights); standby messages.
-export const PROTOCOL_VERSION = 5;
+// 6: a task names its step's global index, which seeds dropout; a version-5 worker would draw masks from the version.
+export const PROTOCOL_VERSION = 6;
 
 export const CloseCode = {
   /** Training finished; the worker should exit (not reconnect). */

@@ -120,6 +120,11 @@ export interface TaskMessage {
   readonly taskId: number;
   /** The weights version the gradients must be computed at. */
   readonly version: number;
+  /**
+   * The step's index in the whole run (from 0, across epochs): it seeds the dropout
+   * masks. Not the version, which a rollback moves on while the step stays the same.
+   */
+  readonly step: number;
   /** Number of shards in this step: fixes the reduction tree. */
   readonly numShards: number;
   readonly shards: readonly ShardWork[];

@@ -80,7 +80,7 @@ afterEach(async () => {
 });
 
 function plan(step: number): StepPlan {
-  const p = planStep(ORDER, 0, step, BATCH, SHARD_SIZE);
+  const p = planStep(ORDER, 0, step, step, BATCH, SHARD_SIZE);
   expect(p.shards).toHaveLength(NUM_SHARDS);
   return p;
 }

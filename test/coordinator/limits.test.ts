@@ -110,7 +110,7 @@ describe('before the hello is accepted', () => {
     expect((await within(raw.closed, 'the oversized pre-hello message to be refused')).code).toBe(WS_MESSAGE_TOO_BIG);
 
     await startHonestWorker(c.url, TOKEN, DATASET);
-    const plan = planStep(ORDER, 0, 0, NUM_SHARDS * SHARD_SIZE, SHARD_SIZE);
+    const plan = planStep(ORDER, 0, 0, 0, NUM_SHARDS * SHARD_SIZE, SHARD_SIZE);
     const got = await within(c.scheduler.run(plan, 0), 'a step with one honest worker');
     const [want] = new ShardComputer(SPEC, DATASET, SHARD_SIZE).computeNodes(
       W0,

@@ -37,6 +37,7 @@ const PLAN: StepPlan = planStep(
   ),
   0,
   0,
+  0,
   BATCH,
   SHARD_SIZE,
 );
@@ -173,7 +174,7 @@ describe('Scheduler: the step state machine', () => {
     s.onReady(a);
     s.onReady(b);
     // One shard per step, two workers: the first in joining order takes it every time.
-    const onePlan = planStep(PLAN.shards[0], 0, 0, SHARD_SIZE, SHARD_SIZE);
+    const onePlan = planStep(PLAN.shards[0], 0, 0, 0, SHARD_SIZE, SHARD_SIZE);
     for (let v = 0; v < 4; v++) {
       if (v > 0) s.publish(v, W0);
       const step = s.run(onePlan, v);

@@ -393,7 +393,7 @@ describe('ShardComputer', () => {
   const SHARD = 4;
 
   function shardsOf(order: Uint32Array): ShardInput[] {
-    return planStep(order, 0, 0, order.length, SHARD).shards.map((indices, id) => ({ id, indices }));
+    return planStep(order, 0, 0, 0, order.length, SHARD).shards.map((indices, id) => ({ id, indices }));
   }
 
   it('computeNodes over all shards returns just the root, equal to reducing the per-shard gradients', () => {
@@ -628,9 +628,10 @@ describe('planStep and epochOrder', () => {
       expect(steps).toBe(Math.ceil(103 / batchSize));
       const seen: number[] = [];
       for (let step = 0; step < steps; step++) {
-        const plan = planStep(order, 3, step, batchSize, shardSize);
+        const plan = planStep(order, 3, step, 3 * steps + step, batchSize, shardSize);
         expect(plan.epoch).toBe(3);
         expect(plan.step).toBe(step);
+        expect(plan.globalStep).toBe(3 * steps + step);
         const start = step * batchSize;
         const expectedCount = Math.min(batchSize, order.length - start);
         expect(plan.count).toBe(expectedCount);
@@ -648,15 +649,15 @@ describe('planStep and epochOrder', () => {
       // The epoch visits every training sample exactly once, in epochOrder's order.
       expect(seen).toEqual(Array.from(order));
     }
-    const last = planStep(order, 3, 10, 10, 3);
+    const last = planStep(order, 3, 10, 43, 10, 3);
     expect(last.count).toBe(3);
     expect(last.shards.map((s) => s.length)).toEqual([3]);
   });
 
   it('is independent of anything but its arguments (same plan twice)', () => {
     const order = epochOrder(train, 5, 2);
-    const a = planStep(order, 2, 4, 16, 5);
-    const b = planStep(epochOrder(train, 5, 2), 2, 4, 16, 5);
+    const a = planStep(order, 2, 4, 18, 16, 5);
+    const b = planStep(epochOrder(train, 5, 2), 2, 4, 18, 16, 5);
     expect(b.count).toBe(a.count);
     expect(b.shards.map((s) => Array.from(s))).toEqual(a.shards.map((s) => Array.from(s)));
   });

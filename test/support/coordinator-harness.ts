@@ -238,7 +238,7 @@ export class RawWorker {
 
 /** The result an honest worker would send for `task`, as worker/client.ts builds it. */
 export function honestResult(computer: ShardComputer, weights: Float32Array, task: TaskMessage): ResultMessage {
-  const nodes = computer.computeNodes(weights, task.shards, task.numShards, task.version);
+  const nodes = computer.computeNodes(weights, task.shards, task.numShards, task.step);
   const P = computer.paramCount;
   const grads = new Float32Array(nodes.length * P);
   nodes.forEach((n, k) => grads.set(n.partial.grad, k * P));

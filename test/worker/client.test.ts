@@ -89,8 +89,17 @@ describe('WorkerClient', () => {
     c.start();
     await join(receive, sentCount);
     const w1 = W0.map((w) => w * 0.75);
-    receive({ type: 'task', taskId: 1, version: 1, numShards: 2, shards: SHARDS, dtype: 'f32', weights: w1 });
-    receive({ type: 'task', taskId: 2, version: 1, numShards: 2, shards: SHARDS, dtype: 'f32', weights: null });
+    receive({ type: 'task', taskId: 1, version: 1, step: 0, numShards: 2, shards: SHARDS, dtype: 'f32', weights: w1 });
+    receive({
+      type: 'task',
+      taskId: 2,
+      version: 1,
+      step: 0,
+      numShards: 2,
+      shards: SHARDS,
+      dtype: 'f32',
+      weights: null,
+    });
     await sentCount(4);
     const [r1, r2] = sent.slice(2) as ResultMessage[];
     expect([r1.taskId, r1.version, r2.taskId, r2.version]).toEqual([1, 1, 2, 1]);
@@ -105,7 +114,16 @@ describe('WorkerClient', () => {
     await join(receive, sentCount);
     const reason = 'standing by: the other workers finish a step before this one could finish a shard';
     receive({ type: 'standby', reason });
-    receive({ type: 'task', taskId: 1, version: 0, numShards: 2, shards: SHARDS, dtype: 'f32', weights: null });
+    receive({
+      type: 'task',
+      taskId: 1,
+      version: 0,
+      step: 0,
+      numShards: 2,
+      shards: SHARDS,
+      dtype: 'f32',
+      weights: null,
+    });
     await sentCount(3);
     expect(shown).toEqual([reason, null]);
     expect(c.stats.standby).toBeNull();

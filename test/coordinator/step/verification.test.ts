@@ -21,6 +21,7 @@ import { Trainer, type StepExecutor, weightsHash } from '../../../coordinator/tr
 import { spirals } from '../../../shared/data/synthetic.js';
 import type { PartialGradient } from '../../../shared/gradient.js';
 import { initParams } from '../../../shared/model/init.js';
+import { parseLayers } from '../../../shared/model/layers-flag.js';
 import { mlpSpec } from '../../../shared/model/spec.js';
 import type { RejectReason } from '../../../shared/protocol/codes.js';
 import { decodeCoordinatorMessage } from '../../../shared/protocol/codec.js';
@@ -41,7 +42,7 @@ const ORDER = epochOrder(
   SEED,
   0,
 );
-const plan = (step: number): StepPlan => planStep(ORDER, 0, step, 24, SHARD_SIZE);
+const plan = (step: number): StepPlan => planStep(ORDER, 0, step, step, 24, SHARD_SIZE);
 const silent = pino({ level: 'silent' });
 
 /** A worker in memory; `forge` rewrites each result it sends. */
@@ -81,11 +82,14 @@ class FakeWorker implements StepWorker {
   }
 }
 
-/** A scheduler with an auditing verifier whose deferred work runs when `flush` is called. */
-function setup(options: AuditOptions, draw: () => number) {
+/**
+ * A scheduler with an auditing verifier whose deferred work runs when `flush` is called;
+ * `here` recomputes (another model's computer publishes that model's `weights`).
+ */
+function setup(options: AuditOptions, draw: () => number, here = HERE, weights = W0) {
   const jobs: (() => void)[] = [];
   const verifier = new AuditingVerifier(
-    (shards, numShards, weights) => HERE.computeNodes(weights, shards, numShards),
+    (shards, numShards, w, step) => here.computeNodes(w, shards, numShards, step),
     options,
     draw,
     (job) => jobs.push(job),
@@ -94,14 +98,14 @@ function setup(options: AuditOptions, draw: () => number) {
   const events = new Events(silent);
   for (const kind of ['workerBanned', 'stepRechecked', 'replayChecked', 'stepDiverged'] as const)
     events.on(kind, (event) => seen.push({ kind, event }));
-  const s = new Scheduler(events, W0.length, {
+  const s = new Scheduler(events, weights.length, {
     minWorkers: 1,
     taskTimeoutMinMs: 60_000,
     taskTimeoutMaxMs: 60_000,
     wireDtype: 'f32',
     verifier,
   });
-  s.publish(0, W0);
+  s.publish(0, weights);
   const worker = (id: string, forge: ((r: ResultMessage) => ResultMessage) | null = null) => {
     const w = new FakeWorker(id, forge, (gone) => s.onGone(gone, 'banned'));
     s.onReady(w);
@@ -118,11 +122,11 @@ function setup(options: AuditOptions, draw: () => number) {
 }
 
 /** Answers every task `w` was sent and has not answered yet, at weights `weights`. */
-function answerAll(s: Scheduler, w: FakeWorker, weights = W0): void {
+function answerAll(s: Scheduler, w: FakeWorker, weights = W0, computer = COMPUTER): void {
   for (const task of w.tasks()) {
     if (w.answered.has(task.taskId)) continue;
     w.answered.add(task.taskId);
-    const honest = honestResult(COMPUTER, weights, task);
+    const honest = honestResult(computer, weights, task);
     s.onResult(w, w.forge === null ? honest : w.forge(honest));
   }
 }
@@ -132,6 +136,7 @@ function reference(p: StepPlan, weights = W0): string {
     weights,
     p.shards.map((indices, id) => ({ id, indices })),
     p.shards.length,
+    p.globalStep,
   );
   return weightsHash(nodes[0].partial.grad);
 }
@@ -148,6 +153,7 @@ describe('resultMismatch: an exact comparison with the recomputation', () => {
     type: 'task',
     taskId: 7,
     version: 0,
+    step: 0,
     numShards: p.shards.length,
     shards: [2, 3].map((id) => ({ id, indices: p.shards[id] })),
     dtype: 'f32',
@@ -336,6 +342,43 @@ describe('AuditingVerifier with the scheduler', () => {
   });
 });
 
+describe('Tasks name their step, and audits recompute at it', () => {
+  const spec = parseLayers('dense:8,relu,dropout:0.5,dense:2', {
+    inputShape: [2],
+    outputs: 2,
+    loss: 'cross_entropy',
+    seed: SEED,
+  });
+  const weights = initParams(spec, SEED);
+  const workers = new ShardComputer(spec, DATASET, SHARD_SIZE);
+  const here = new ShardComputer(spec, DATASET, SHARD_SIZE);
+  const referenceOf = (p: StepPlan): string => {
+    const shards = p.shards.map((indices, id) => ({ id, indices }));
+    return weightsHash(workers.computeNodes(weights, shards, p.shards.length, p.globalStep)[0].partial.grad);
+  };
+
+  it('after a rollback an honest worker with dropout passes its audits at versions ahead of the steps', async () => {
+    const { s, worker, flush, verifier } = setup({ probation: 1, auditRate: 1 }, () => 0, here, weights);
+    const a = worker('a');
+    // Steps 0 and 1 undone and run again under versions 5 and 6, as a rollback publishes them.
+    for (const [step, version] of [
+      [0, 5],
+      [1, 6],
+    ] as const) {
+      s.publish(version, weights);
+      const p = plan(step);
+      const done = s.run(p, version);
+      answerAll(s, a, weights, workers);
+      await flush();
+      expect(a.bans).toEqual([]);
+      expect(a.tasks().at(-1)).toMatchObject({ version, step });
+      expect(weightsHash((await done).grad)).toBe(referenceOf(p));
+    }
+    expect(s.settle()).toBeNull();
+    expect(verifier.tally()).toEqual({ audited: 2, banned: 0 });
+  });
+});
+
 describe('Roster: only verified results raise a share', () => {
   it('a fast unverified answer cannot lift a worker above its verified speed; a slow one lowers it', () => {
     const roster = new Roster({ taskTimeoutMinMs: 100, taskTimeoutMaxMs: 5_000 });
@@ -464,6 +507,54 @@ describe('Trainer: rollback', () => {
         ...new Map(list.map((e) => [e.epoch, [e.samples, e.trainLoss, e.trainAccuracy, e.valLoss]])).values(),
       ];
       expect(metrics(epochs)).toEqual(metrics(wholeEpochs));
+    });
+  }
+});
+
+describe('Trainer: rollback with dropout', () => {
+  // Dropout masks are keyed by the step's index in the run. A rollback republishes the
+  // restored weights under new versions, so the replayed steps compute at versions
+  // other than their indices, and must still draw the masks of their first run.
+  const run = prepareRun(
+    resolveConfig({
+      data: { kind: 'synthetic', name: 'spirals', samples: 300 },
+      layers: 'dense:13,relu,dropout:0.5,dense:2',
+      epochs: 2,
+      batchSize: 30,
+      shardSize: 7,
+      momentum: 0.9,
+      kernels: 'js',
+    }),
+  );
+  const init = initParams(run.spec, run.config.seed);
+  const options = { logEvery: 1000, initialParams: init, checkpoint: null, resume: null };
+
+  it('the model draws masks from the step: the same weights at another step give another gradient', async () => {
+    const executor = new LocalExecutor(run);
+    executor.publish(0, init);
+    const p = planStep(epochOrder(run.split.train, run.config.seed, 0), 0, 0, 0, 30, 7);
+    const atStep = async (globalStep: number) => weightsHash((await executor.run({ ...p, globalStep }, 0)).grad);
+    expect(await atStep(1)).not.toBe(await atStep(0));
+  });
+
+  for (const [forgeStep, catchStep] of [
+    [5, 9],
+    [14, 0], // caught when the trainer settles, in the second epoch: steps counted across epochs
+  ] as const) {
+    const when = `forged at step ${forgeStep}, caught at ${catchStep}`;
+    it(`replays undone steps under new versions, ending on the untouched run's bits (${when})`, async () => {
+      const rolled: CoordinatorEvents['rolledBack'][] = [];
+      const events = new Events(silent);
+      events.on('rolledBack', (e) => rolled.push(e));
+      const executor = new ForgingExecutor(new LocalExecutor(run), forgeStep, catchStep);
+      const trainer = new Trainer(run, executor, silent, { ...options, events, snapshots: 32 });
+      const summary = await trainer.train();
+      const whole = await new Trainer(run, new LocalExecutor(run), silent, options).train();
+      expect(rolled).toHaveLength(1);
+      // Versions ran ahead of the steps: the replayed steps computed at versions that are not their indices.
+      expect(trainer.state.version).toBeGreaterThan(trainer.state.globalStep);
+      expect(summary.steps).toBe(whole.steps);
+      expect(summary.weightsHash).toBe(whole.weightsHash);
     });
   }
 });
