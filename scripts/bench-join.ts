@@ -5,6 +5,7 @@
 // tab's download is a GET asking for what browsers accept. Nothing trains: the
 // coordinator waits for more workers than join, so only joining is counted.
 
+import { BENCH_TOKEN, benchSetup } from './bench-coordinator.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { get } from 'node:http';
@@ -16,10 +17,8 @@ import { startCoordinator } from '../coordinator/assembly.js';
 import { resolveConfig } from '../coordinator/config.js';
 import { waitForExit } from '../coordinator/run-coordinator.js';
 import { prepareRun } from '../coordinator/setup.js';
-import { DEFAULTS } from '../shared/defaults.js';
 import { headerFields } from '../shared/data/hash-encoding.js';
 import { transferByteLength } from '../shared/data/transfer.js';
-import { initParams } from '../shared/model/init.js';
 import { CloseCode } from '../shared/protocol/codes.js';
 
 /** A TCP proxy to `port` counting the bytes it passes towards its clients. */
@@ -56,24 +55,9 @@ function getCounted(url: string, headers: Record<string, string>): Promise<void>
 /** `npm run bench`'s joining section: bytes from the coordinator per joining worker, default MNIST run. */
 export async function benchJoinBytes(cli: string, say: (line: string) => void): Promise<void> {
   const run = prepareRun(resolveConfig({}));
-  const token = 'bench-join-0123456789';
+  const token = BENCH_TOKEN;
   const coordinator = await startCoordinator(
-    {
-      run,
-      params: initParams(run.spec, run.config.seed),
-      version: 0,
-      host: '127.0.0.1',
-      port: 0,
-      token,
-      scheduler: {
-        minWorkers: 1_000, // never reached: nothing trains
-        taskTimeoutMinMs: DEFAULTS.coordinator.taskTimeoutMinMs,
-        taskTimeoutMaxMs: DEFAULTS.coordinator.taskTimeoutMaxMs,
-      },
-      helloTimeoutMs: DEFAULTS.coordinator.helloTimeoutMs,
-      heartbeatMs: DEFAULTS.coordinator.heartbeatMs,
-      closeGraceMs: DEFAULTS.coordinator.closeGraceMs,
-    },
+    benchSetup(run, 1_000), // 1,000 workers are never reached: nothing trains
     pino({ level: 'silent' }),
   );
   const proxy = await countingProxy(Number(new URL(coordinator.url).port));

@@ -15,6 +15,7 @@
 //   npm run bench:scale -- --workers 1,50    other counts
 //   npm run bench:scale -- --child URL TOKEN COUNT   (internal: one process of workers)
 
+import { BENCH_TOKEN, benchSetup } from './bench-coordinator.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -188,21 +189,13 @@ async function measure(n: number): Promise<Row> {
   events.on('taskAssigned', () => {
     tasks++;
   });
-  const token = 'scale';
+  const token = BENCH_TOKEN;
   const coordinator = await startCoordinator(
-    {
-      run,
-      params: initParams(run.spec, run.config.seed),
-      version: 0,
-      host: '127.0.0.1',
-      port: 0,
-      token,
+    benchSetup(run, n, {
       // Deadlines far beyond any step here: a loaded machine must not turn slowness into reassignment.
       scheduler: { minWorkers: n, taskTimeoutMinMs: 60_000, taskTimeoutMaxMs: 120_000 },
       helloTimeoutMs: 60_000,
-      heartbeatMs: 5_000,
-      closeGraceMs: 5_000,
-    },
+    }),
     log,
     events,
   );

@@ -10,6 +10,7 @@
 //   BENCH_STEP_EPOCHS=10                     more steps (default 3; the first is left out)
 //   BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof"   profile the worker processes
 
+import { BENCH_TOKEN, benchSetup } from './bench-coordinator.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +25,6 @@ import { waitForExit } from '../coordinator/run-coordinator.js';
 import { prepareRun, type PreparedRun } from '../coordinator/setup.js';
 import { Trainer, type StepExecutor } from '../coordinator/trainer.js';
 import type { PartialGradient } from '../shared/gradient.js';
-import { DEFAULTS } from '../shared/defaults.js';
 import { initParams } from '../shared/model/init.js';
 import { CloseCode } from '../shared/protocol/codes.js';
 
@@ -79,26 +79,8 @@ async function train(run: PreparedRun, executor: StepClock): Promise<number> {
 }
 
 async function distributed(run: PreparedRun, workers: number): Promise<number> {
-  const token = 'bench-0123456789abcdef';
-  const coordinator = await startCoordinator(
-    {
-      run,
-      params: initParams(run.spec, run.config.seed),
-      version: 0,
-      host: '127.0.0.1',
-      port: 0,
-      token,
-      scheduler: {
-        minWorkers: workers,
-        taskTimeoutMinMs: DEFAULTS.coordinator.taskTimeoutMinMs,
-        taskTimeoutMaxMs: DEFAULTS.coordinator.taskTimeoutMaxMs,
-      },
-      helloTimeoutMs: DEFAULTS.coordinator.helloTimeoutMs,
-      heartbeatMs: DEFAULTS.coordinator.heartbeatMs,
-      closeGraceMs: DEFAULTS.coordinator.closeGraceMs,
-    },
-    silent,
-  );
+  const token = BENCH_TOKEN;
+  const coordinator = await startCoordinator(benchSetup(run, workers), silent);
   const cli = join(root, 'dist', 'coordinator', 'cli', 'bin.js');
   const cache = mkdtempSync(join(tmpdir(), 'flocktrain-bench-step-'));
   const children: ChildProcess[] = [];

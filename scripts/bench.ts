@@ -13,6 +13,7 @@
 //                                  for the default MLP and a CNN; --layers SPEC sets
 //                                  the second model (rows skipped if flocktrain refuses it)
 
+import { BENCH_TOKEN, benchSetup } from './bench-coordinator.js';
 import { DEFAULTS } from '../shared/defaults.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
@@ -148,28 +149,10 @@ async function benchDistributed(run: PreparedRun, fleet: FleetOptions | number):
     },
   };
   const log = capturingLogger(times);
-  const token = 'bench-0123456789abcdef';
-  const params = initParams(run.spec, run.config.seed);
-  const coordinator = await startCoordinator(
-    {
-      run,
-      params,
-      version: 0,
-      host: '127.0.0.1',
-      port: 0,
-      token,
-      scheduler: {
-        minWorkers: workers,
-        taskTimeoutMinMs: DEFAULTS.coordinator.taskTimeoutMinMs,
-        taskTimeoutMaxMs: DEFAULTS.coordinator.taskTimeoutMaxMs,
-      },
-      helloTimeoutMs: DEFAULTS.coordinator.helloTimeoutMs,
-      heartbeatMs: DEFAULTS.coordinator.heartbeatMs,
-      closeGraceMs: DEFAULTS.coordinator.closeGraceMs,
-      audit,
-    },
-    log,
-  );
+  const token = BENCH_TOKEN;
+  const setup = benchSetup(run, workers, { audit });
+  const { params } = setup;
+  const coordinator = await startCoordinator(setup, log);
   const cache = mkdtempSync(join(tmpdir(), 'flocktrain-bench-'));
   const children: ChildProcess[] = [];
   /** Peak RSS (MB) each worker reports as it exits. */
