@@ -6,7 +6,8 @@
 //   npm run bench                  (after scripts/bench-kernels.ts) single process,
 //                                  1 and 2 local workers, elastic scenarios, and the
 //                                  fixed cost of a step (scripts/bench-step-cost.ts)
-//   npm run bench -- --anchors     also TensorFlow.js wasm and a plain JS trainer
+//   npm run bench -- --anchors     also TensorFlow.js wasm and a plain JS trainer, and the CNN's
+//                                  time to 98% against PyTorch (bench-time-to.ts)
 //                                  (copies ../shared/anchors, npm installs it once)
 //   npm run bench -- --links-only  only the links section (scripts/link/bench-links.ts):
 //                                  train against 1 and 2 workers over simulated links,
@@ -35,6 +36,7 @@ import { wireBytesPer, type WireDtype } from '../shared/wire-dtype.js';
 import { CloseCode } from '../shared/protocol/codes.js';
 import { benchJoinBytes } from './bench-join.js';
 import { benchStepCost, stepCostTable } from './bench-step-cost.js';
+import { benchTimeTo } from './bench-time-to.js';
 import { benchLinks, CNN_LAYERS } from './link/bench-links.js';
 
 const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 4);
@@ -329,6 +331,10 @@ async function main(): Promise<void> {
     EPOCHS,
     say,
   );
+  if (withAnchors) {
+    say('');
+    await benchTimeTo(CLI, anchorsDir(), say);
+  }
 }
 
 /** The in-process sections: single process, local workers over loopback, scaling, wire dtype, elastic runs. */
