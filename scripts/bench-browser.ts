@@ -13,6 +13,9 @@
 // getting busier or quieter does not favour one. `--devtools` adds a column for a tab
 // under Playwright, whose DevTools Network domain copies every WebSocket frame to the
 // client: what a tab costs while it is being watched, not what it costs.
+// `--layers SPEC` runs the comparison on that model instead (as flocktrain's --layers,
+// e.g. the CNN conv2d:16:5,relu,maxpool2d:2,conv2d:32:5,relu,maxpool2d:2,flatten,dense:10)
+// at batch 64 alone, with SGD lr 0.01 momentum 0.9, the CNN recipe's.
 // A benchmark, not a test: nothing here fails on a slow machine.
 
 import { cpus, loadavg } from 'node:os';
@@ -73,8 +76,21 @@ async function join(
   }
 }
 
-async function benchOne(who: Contender, batch: number, browser: () => Promise<Browser>): Promise<Run> {
-  const c = await coordinator(['--epochs', String(EPOCHS), '--batch-size', String(batch), '--log-every', '100000']);
+async function benchOne(
+  who: Contender,
+  batch: number,
+  model: readonly string[],
+  browser: () => Promise<Browser>,
+): Promise<Run> {
+  const c = await coordinator([
+    '--epochs',
+    String(EPOCHS),
+    '--batch-size',
+    String(batch),
+    '--log-every',
+    '100000',
+    ...model,
+  ]);
   let compute = 0;
   const kind = who === 'node' ? 'node' : 'browser';
   const feed = followFeed(c.dashboard, (e) => {
@@ -118,6 +134,11 @@ function option(name: string, fallback: number): number {
 async function main(): Promise<void> {
   const devtools = process.argv.includes('--devtools');
   const rounds = option('--rounds', 2);
+  const layersAt = process.argv.indexOf('--layers');
+  const layers = layersAt < 0 ? null : process.argv[layersAt + 1];
+  if (layers === undefined || layers?.startsWith('--')) throw new Error('--layers takes a layer spec');
+  const model = layers === null ? [] : ['--layers', layers, '--lr', '0.01', '--momentum', '0.9'];
+  const batches: readonly number[] = layers === null ? BATCHES : [TARGET.batch];
   // Launched only if a contender needs Playwright.
   const playwright: { browser: Promise<Browser> | null } = { browser: null };
   const launch = (): Promise<Browser> => {
@@ -129,11 +150,11 @@ async function main(): Promise<void> {
   // Other work on the machine slows everything and adds noise: say how busy it was.
   const loadBefore = loadavg()[0];
   try {
-    for (const batch of BATCHES) {
+    for (const batch of batches) {
       const runs = new Map<Contender, Run[]>(contenders.map((who) => [who, []]));
       for (let round = 0; round < rounds; round++) {
         const order = round % 2 === 0 ? contenders : [...contenders].reverse();
-        for (const who of order) runs.get(who)!.push(await benchOne(who, batch, launch));
+        for (const who of order) runs.get(who)!.push(await benchOne(who, batch, model, launch));
       }
       const results = new Map<Contender, Result>();
       for (const [who, done] of runs) {
@@ -147,12 +168,12 @@ async function main(): Promise<void> {
   } finally {
     await (await playwright.browser)?.close();
   }
-  report(rows, { devtools, rounds, loadBefore });
+  report(rows, { devtools, rounds, loadBefore, layers });
 }
 
 function report(
   rows: readonly { batch: number; results: Map<Contender, Result> }[],
-  run: { devtools: boolean; rounds: number; loadBefore: number },
+  run: { devtools: boolean; rounds: number; loadBefore: number; layers: string | null },
 ): void {
   const fmt = (v: number): string => Math.round(v).toLocaleString('en-US');
   const out = process.stdout;
@@ -162,7 +183,8 @@ function report(
   );
   out.write(`load average (1 min): ${run.loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end\n`);
   out.write(
-    'MNIST MLP 784-128-10, shard 16, one worker alone on one compute thread; samples/s: ' +
+    `MNIST ${run.layers === null ? 'MLP 784-128-10' : `--layers ${run.layers}, SGD lr 0.01 momentum 0.9`}, ` +
+      'shard 16, one worker alone on one compute thread; samples/s: ' +
       `median of epochs 2–${EPOCHS} of ${run.rounds} round${run.rounds === 1 ? '' : 's'}\n\n`,
   );
   out.write(
