@@ -168,8 +168,11 @@ export async function coordinator(
 /** Calls `onEvent` with every dashboard feed event until the stream ends. */
 export async function followFeed(dashboardLink: string, onEvent: (e: FeedEvent) => void): Promise<void> {
   const url = new URL(dashboardLink);
+  // The dashboard link carries its token in the fragment; GET /events takes it as a bearer token.
+  const token = new URLSearchParams(url.hash.slice(1)).get('token') ?? '';
   url.pathname = '/events';
-  const res = await fetch(url);
+  url.hash = '';
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
   if (!res.ok || res.body === null) throw new Error(`GET /events answered ${res.status}`);
   const decoder = new TextDecoder();
   let text = '';
