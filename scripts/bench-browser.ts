@@ -24,8 +24,11 @@ import { chromiumVersion, CliRun, coordinator, followFeed, launchChromium, Plain
 
 const EPOCHS = 4;
 const BATCHES = [16, 64, 512] as const;
-/** The target this benchmark guards: a lone tab at least this fraction of a lone Node worker at batch 64. */
-const TARGET = { batch: 64, ratio: 0.5 } as const;
+/**
+ * The target this benchmark guards: a lone tab at least this fraction of a lone Node worker at batch 64,
+ * on the default MLP and (ratioLayers) on a --layers model, the CNN's target.
+ */
+const TARGET = { batch: 64, ratio: 0.5, ratioLayers: 0.6 } as const;
 
 type Contender = 'node' | 'tab' | 'tab-devtools';
 
@@ -204,9 +207,10 @@ function report(
   }
   const target = rows.find((r) => r.batch === TARGET.batch)!.results;
   const ratio = target.get('tab')!.samplesPerSec / target.get('node')!.samplesPerSec;
+  const goal = run.layers === null ? TARGET.ratio : TARGET.ratioLayers;
   out.write(
-    `\ntarget: a lone tab ≥ ${TARGET.ratio}x a lone Node worker at batch ${TARGET.batch}: ${ratio.toFixed(2)}x, ` +
-      `${ratio >= TARGET.ratio ? 'met' : 'MISSED'}\n`,
+    `\ntarget: a lone tab ≥ ${goal}x a lone Node worker at batch ${TARGET.batch}: ${ratio.toFixed(2)}x, ` +
+      `${ratio >= goal ? 'met' : 'MISSED'}\n`,
   );
 }
 
