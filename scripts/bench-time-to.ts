@@ -207,8 +207,9 @@ function row(system: string, result: Epoch[] | string): string {
 }
 
 /**
- * Trains the CNN to 98% with flocktrain train, flocktrain coordinator + 2 workers and
- * PyTorch (from the anchors in `dir`, null: unavailable), one after another, and prints one table.
+ * Trains the CNN for 15 epochs with flocktrain train, flocktrain coordinator + 2 workers and
+ * PyTorch (from the anchors in `dir`, null: unavailable), one after another, and prints one
+ * table of when each first reached 98%.
  */
 export async function benchTimeTo(cli: string, dir: string | null, say: (line: string) => void): Promise<void> {
   say(
