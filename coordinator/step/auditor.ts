@@ -23,7 +23,8 @@
 
 import { createHash, getRandomValues } from 'node:crypto';
 import type { NodeStats } from '../../shared/protocol/messages.js';
-import type { NodeGradient } from '../../worker/compute.js';
+import { resultDigestParts } from '../../shared/result-digest.js';
+import type { NodeGradient, ShardInput } from '../../worker/compute.js';
 import {
   type Claim,
   nodeMismatch,
@@ -49,6 +50,23 @@ export type Draw = () => number;
 
 /** How audits get their turn: default setImmediate, so results and messages in between are served first. */
 export type Defer = (job: () => void) => void;
+
+/**
+ * Where a background audit may run instead of on this thread: on an idle worker, which
+ * recomputes the task and sends back only its digest. The scheduler implements it.
+ */
+export interface CheckerPool {
+  /** A connected worker other than `author`, with no task in the current step, or null. */
+  idle(author: StepWorker): StepWorker | null;
+  /**
+   * Sends `checker` the check; resolves with its hex digest, or null when it does not
+   * answer by the deadline or leaves. Must settle.
+   */
+  check(
+    checker: StepWorker,
+    work: { version: number; step: number; numShards: number; shards: readonly ShardInput[]; weights: Float32Array },
+  ): Promise<string | null>;
+}
 
 /** Pending audits beyond this are run at once rather than queued: a bound on the digests and weights kept. */
 const MAX_QUEUED_AUDITS = 64;
@@ -81,6 +99,9 @@ export class AuditingVerifier implements Verifier {
   /** Copies of the weights of each version with audits queued, as the workers received them. */
   readonly #weights = new Map<number, { weights: Float32Array; uses: number }>();
   #sink: VerifierSink | null = null;
+  #checkers: CheckerPool | null = null;
+  /** Audits handed to a checker whose digest has not come back; drain() finishes them here. */
+  readonly #delegated = new Set<QueuedAudit>();
   #scheduled = false;
   #audited = 0;
   #banned = 0;
@@ -99,6 +120,11 @@ export class AuditingVerifier implements Verifier {
 
   attach(sink: VerifierSink): void {
     this.#sink = sink;
+  }
+
+  /** Background audits may run on idle workers from now on (probation checks always run here). */
+  delegateTo(checkers: CheckerPool): void {
+    this.#checkers = checkers;
   }
 
   tally(): VerificationTally {
@@ -162,7 +188,8 @@ export class AuditingVerifier implements Verifier {
 
   /** Runs every queued audit now: the end of a run waits for them. */
   drain(): void {
-    while (this.#queue.length > 0) this.#runOne();
+    for (const audit of [...this.#delegated]) this.#settle(audit, null, null);
+    while (this.#queue.length > 0) this.#runOne(false);
   }
 
   /** A probation check: recompute now and compare bits. */
@@ -222,25 +249,71 @@ export class AuditingVerifier implements Verifier {
     });
   }
 
-  /** Runs the oldest queued audit. */
-  #runOne(): void {
+  /** Runs the oldest queued audit: on an idle worker when one exists (and `delegate`), else here. */
+  #runOne(delegate = true): void {
     const audit = this.#queue.shift();
     if (audit === undefined) return;
     const { claim } = audit;
+    if (this.#record(claim.worker).banned) return this.#releaseWeights(claim.version);
+    const checker = delegate ? (this.#checkers?.idle(claim.worker) ?? null) : null;
+    if (checker === null || this.#record(checker).banned) return this.#settle(audit, null, null);
+    this.#delegated.add(audit);
     const weights = this.#weights.get(claim.version)!.weights;
-    this.#releaseWeights(claim.version);
+    const work = {
+      version: claim.version,
+      step: claim.plan.globalStep,
+      numShards: claim.plan.shards.length,
+      shards: audit.shards,
+      weights,
+    };
+    void this.#checkers!.check(checker, work).then(
+      (digest) => this.#settle(audit, checker, digest),
+      () => this.#settle(audit, checker, null),
+    );
+  }
+
+  /**
+   * Decides an audit. A checker's digest equal to the author's settles it; otherwise
+   * (no checker, no answer, or a mismatch) the task is recomputed here, and whichever
+   * of the author and the checker differs from it is banned.
+   */
+  #settle(audit: QueuedAudit, checker: StepWorker | null, checkerDigest: string | null): void {
+    const { claim } = audit;
+    // A digest that arrives after drain() decided its audit here is ignored.
+    if (checker !== null && !this.#delegated.delete(audit)) return;
+    this.#delegated.delete(audit);
+    const weights = this.#weights.get(claim.version)!.weights;
     const record = this.#record(claim.worker);
-    if (record.banned) return;
-    const recomputed = this.#recompute(audit.shards, claim.plan.shards.length, weights, claim.plan.globalStep);
-    this.#audited++;
-    if (recomputedDigest(recomputed) === audit.digest) {
-      record.auditsPassed++;
-      this.#sink?.verified(claim);
-      return;
+    try {
+      if (record.banned) return;
+      if (checkerDigest !== null && checkerDigest === audit.digest) {
+        this.#audited++;
+        return this.#passed(audit, record);
+      }
+      const truth = recomputedDigest(
+        this.#recompute(audit.shards, claim.plan.shards.length, weights, claim.plan.globalStep),
+      );
+      this.#audited++;
+      if (checker !== null && checkerDigest !== null && checkerDigest !== truth) {
+        const checkerRecord = this.#record(checker);
+        if (!checkerRecord.banned) {
+          const detail =
+            `check of task ${claim.taskId} (weights version ${claim.version}): ` +
+            'its digest differs from the recomputation';
+          this.#sink?.forged(checker, detail, this.#ban(checkerRecord));
+        }
+      }
+      if (truth === audit.digest) return this.#passed(audit, record);
+      const detail = `task ${claim.taskId} (weights version ${claim.version}): its bits differ from the recomputation`;
+      this.#sink?.forged(claim.worker, detail, this.#ban(record));
+    } finally {
+      this.#releaseWeights(claim.version);
     }
-    const detail = `task ${claim.taskId} (weights version ${claim.version}): its bits differ from the recomputation`;
-    const undoFrom = this.#ban(record);
-    this.#sink?.forged(claim.worker, detail, undoFrom);
+  }
+
+  #passed(audit: QueuedAudit, record: WorkerRecord): void {
+    record.auditsPassed++;
+    this.#sink?.verified(audit.claim);
   }
 
   /** Marks the worker banned; returns the version from which its unverified results must be undone. */
@@ -271,34 +344,21 @@ export class AuditingVerifier implements Verifier {
   }
 }
 
-/** SHA-256 over each node's statistics and gradient bytes, in order. */
+/** SHA-256 over each node's statistics and gradient bytes, in order (shared/result-digest.ts). */
 export function resultDigest(nodes: readonly NodeStats[], grads: Float32Array): string {
-  const hash = createHash('sha256');
   const P = nodes.length === 0 ? 0 : grads.length / nodes.length;
-  nodes.forEach((n, k) => {
-    hash.update(statsLine(n.lossSum, n.count, n.correct));
-    hash.update(new Uint8Array(grads.buffer, grads.byteOffset + k * P * 4, P * 4));
-  });
-  return hash.digest('hex');
+  return sha256Sync(resultDigestParts(nodes.map((n, k) => ({ ...n, grad: grads.subarray(k * P, (k + 1) * P) }))));
 }
 
 /** The same digest of a recomputation. */
 export function recomputedDigest(nodes: readonly NodeGradient[]): string {
-  const hash = createHash('sha256');
-  for (const { partial: p } of nodes) {
-    hash.update(statsLine(p.lossSum, p.count, p.correct));
-    hash.update(new Uint8Array(p.grad.buffer, p.grad.byteOffset, p.grad.byteLength));
-  }
-  return hash.digest('hex');
+  return sha256Sync(resultDigestParts(nodes.map((n) => n.partial)));
 }
 
-/** Exact: a float64 is written with all its bits. */
-function statsLine(lossSum: number, count: number, correct: number): Uint8Array {
-  const view = new DataView(new ArrayBuffer(24));
-  view.setFloat64(0, lossSum);
-  view.setFloat64(8, count);
-  view.setFloat64(16, correct);
-  return new Uint8Array(view.buffer);
+function sha256Sync(parts: readonly Uint8Array[]): string {
+  const hash = createHash('sha256');
+  for (const p of parts) hash.update(p);
+  return hash.digest('hex');
 }
 
 /** 53 random bits from the OS's generator, as a float in [0, 1). */
