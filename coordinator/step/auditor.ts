@@ -24,8 +24,9 @@
 import { createHash, getRandomValues } from 'node:crypto';
 import type { NodeStats } from '../../shared/protocol/messages.js';
 import { resultDigestParts } from '../../shared/result-digest.js';
-import type { NodeGradient, ShardInput } from '../../worker/compute.js';
+import type { NodeGradient } from '../../worker/compute.js';
 import {
+  type CheckerPool,
   type Claim,
   nodeMismatch,
   type Recompute,
@@ -50,23 +51,6 @@ export type Draw = () => number;
 
 /** How audits get their turn: default setImmediate, so results and messages in between are served first. */
 export type Defer = (job: () => void) => void;
-
-/**
- * Where a background audit may run instead of on this thread: on an idle worker, which
- * recomputes the task and sends back only its digest. The scheduler implements it.
- */
-export interface CheckerPool {
-  /** A connected worker other than `author`, with no task in the current step, or null. */
-  idle(author: StepWorker): StepWorker | null;
-  /**
-   * Sends `checker` the check; resolves with its hex digest, or null when it does not
-   * answer by the deadline or leaves. Must settle.
-   */
-  check(
-    checker: StepWorker,
-    work: { version: number; step: number; numShards: number; shards: readonly ShardInput[]; weights: Float32Array },
-  ): Promise<string | null>;
-}
 
 /** Pending audits beyond this are run at once rather than queued: a bound on the digests and weights kept. */
 const MAX_QUEUED_AUDITS = 64;
