@@ -1,5 +1,6 @@
 // Exact verification without sockets: the bit comparison (verifier.ts), probation and
-// audits (step/auditor.ts) driving the scheduler, the roster's cap by verified speed,
+// audits (step/auditor.ts) driving the scheduler, on the coordinator or on an idle
+// worker that answers with a digest (step/checkers.ts), the roster's cap by verified speed,
 // the snapshot store (rollback.ts), and the trainer undoing steps that a forged result
 // touched, ending on the same bits as a run that never saw it. Audits run when the test
 // says (an injected defer), so nothing here depends on timing.
