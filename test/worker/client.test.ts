@@ -131,7 +131,7 @@ describe('WorkerClient', () => {
     expect(c.stats.standby).toBeNull();
   });
 
-  it('answers a check with the auditor\'s digest of the same recomputation, keeping its own weights', async () => {
+  it("answers a check with the auditor's digest of the same recomputation, keeping its own weights", async () => {
     const { c, sent, sentCount, receive } = client();
     c.start();
     await join(receive, sentCount);
