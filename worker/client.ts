@@ -310,6 +310,12 @@ export class WorkerClient {
       this.#options.log.warn({ checkId: c.checkId, version: c.version }, 'check without the weights of its version');
       return;
     }
+    // WebCrypto exists only in secure contexts (a page over plain http has none): then no answer.
+    if (globalThis.crypto?.subtle === undefined) {
+      this.#options.log.warn({ checkId: c.checkId }, 'check not answered: no WebCrypto in this context');
+      if (c.weights !== null) this.#release(c.weights);
+      return;
+    }
     const nodes = await computer.computeNodes(weights, c.shards, c.numShards, c.step);
     const digest = await sha256Hex(resultDigestParts(nodes.map((n) => n.partial)));
     if (c.weights !== null) this.#release(c.weights);
