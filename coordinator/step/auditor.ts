@@ -13,13 +13,19 @@
 //   the critical path: the result's digest (SHA-256 of its gradient bytes and node
 //   statistics) and the weights of its version are kept, and the recomputation runs
 //   later on this thread between other work; no step waits for it.
+// - An audit may instead go to an idle worker (a CheckerPool: not the author, no task in
+//   the current step), which sends back only the digest of its recomputation. An equal
+//   digest passes the audit; a different one, or none by the deadline, sends it back
+//   here, and the recomputation bans whichever of the two lied. Probation checks and
+//   claims of divergence always run here: their verdict is awaited.
 // - A mismatch (on probation or in an audit) is a forgery: the worker is banned and
 //   every step from its first unverified result on is undone (the sink). A worker
 //   caught past probation has had results count that were never checked, so all of
 //   them go, whether audited or not.
 //
 // A forger that sends k forged results past probation escapes every audit with
-// probability at most (1 - auditRate)^k.
+// probability at most (1 - auditRate)^k, unless an accomplice is the idle worker that
+// checks them and vouches with the forged result's digest.
 
 import { createHash, getRandomValues } from 'node:crypto';
 import type { NodeStats } from '../../shared/protocol/messages.js';
@@ -264,8 +270,7 @@ export class AuditingVerifier implements Verifier {
   #settle(audit: QueuedAudit, checker: StepWorker | null, checkerDigest: string | null): void {
     const { claim } = audit;
     // A digest that arrives after drain() decided its audit here is ignored.
-    if (checker !== null && !this.#delegated.delete(audit)) return;
-    this.#delegated.delete(audit);
+    if (!this.#delegated.delete(audit) && checker !== null) return;
     const weights = this.#weights.get(claim.version)!.weights;
     const record = this.#record(claim.worker);
     try {
