@@ -455,6 +455,16 @@ describe('Audits on an idle worker, which sends back only a digest', () => {
     expect(a.bans).toHaveLength(0);
   });
 
+  it('a checker that leaves: the coordinator recomputes; a digest for a check never sent is refused', async () => {
+    const { s, a, c, here, verifier } = await auditedStep(null);
+    s.onGone(c, 'left');
+    await settled();
+    expect(here.calls).toBe(1);
+    expect(verifier.tally()).toEqual({ audited: 1, banned: 0 });
+    s.onDigest(a, { type: 'digest', checkId: 99, digest: '00'.repeat(32) });
+    expect(a.rejections).toEqual([{ reason: 'not_assigned', detail: expect.stringContaining('check 99') }]);
+  });
+
   it('without an idle worker the coordinator recomputes, as before', async () => {
     const here = countingHere();
     const { s, worker, flush, verifier } = setup({ probation: 0, auditRate: 1 }, () => 0, here);
