@@ -144,6 +144,7 @@ export async function startCoordinator(
       }),
       onReady: (w) => scheduler.onReady(w),
       onResult: (w, r, n) => scheduler.onResult(w, r, n),
+      onDigest: (w, d) => scheduler.onDigest(w, d),
       onGone: (w, why) => scheduler.onGone(w, why),
       tensorBuffer: (n) => scheduler.tensorBuffer(n),
     },

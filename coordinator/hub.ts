@@ -16,6 +16,7 @@ import { CloseCode, PROTOCOL_VERSION, ProtocolError, type RejectReason } from '.
 import { decodeWorkerMessage, encode, type WorkerMessageLimits } from '../shared/protocol/codec.js';
 import type {
   HelloMessage,
+  DigestMessage,
   ResultMessage,
   WelcomeMessage,
   WorkerKind,
@@ -141,6 +142,8 @@ export interface HubHandlers {
   onReady(worker: WorkerConnection): void;
   /** `byteLength`: the message's size on the wire. */
   onResult(worker: WorkerConnection, result: ResultMessage, byteLength: number): void;
+  /** The answer to a `check` this worker was sent (audits on idle workers). */
+  onDigest?(worker: WorkerConnection, digest: DigestMessage): void;
   onGone(worker: WorkerConnection, why: string): void;
   /** Where a bf16 gradient is widened (see TensorAlloc); default: a fresh buffer. */
   tensorBuffer?(length: number): Float32Array;
@@ -324,6 +327,11 @@ export class Hub {
         if (worker.state !== 'ready')
           return this.#reject(worker, CloseCode.PROTOCOL_ERROR, `result while ${worker.state}`, 'unexpected');
         this.#handlers.onResult(worker, message, bytes.byteLength);
+        return;
+      case 'digest':
+        if (worker.state !== 'ready')
+          return this.#reject(worker, CloseCode.PROTOCOL_ERROR, `digest while ${worker.state}`, 'unexpected');
+        this.#handlers.onDigest?.(worker, message);
         return;
       default: {
         const never: never = message;

@@ -29,12 +29,13 @@
 
 import { DivergedError, StepCancelled } from '../shared/errors.js';
 import type { PartialGradient } from '../shared/gradient.js';
-import type { ResultMessage } from '../shared/protocol/messages.js';
+import type { DigestMessage, ResultMessage } from '../shared/protocol/messages.js';
 import { wireCombine, type WireDtype } from '../shared/wire-dtype.js';
 import type { Events } from './events.js';
 import type { StepPlan } from './plan.js';
 import { RollbackRequired } from './rollback.js';
 import { type CurrentWeights, WeightsBroadcaster } from './step/broadcaster.js';
+import { WorkerCheckers } from './step/checkers.js';
 import { Roster, type RosterOptions } from './step/roster.js';
 import { StepRun, type Task } from './step/step-run.js';
 import { Utilization } from './step/utilization.js';
@@ -49,6 +50,8 @@ export interface SchedulerOptions extends RosterOptions {
   readonly wireDtype: WireDtype;
   /** Judges every result before it counts. */
   readonly verifier: Verifier;
+  /** Starts a check's deadline (taskTimeoutMaxMs); tests inject one they fire themselves. */
+  readonly checkTimer?: (ms: number, onExpired: () => void) => () => void;
 }
 
 /** Wire traffic and time spent, for the step log and the benchmark. */
@@ -133,6 +136,8 @@ export class Scheduler implements StepExecutor {
   readonly #utilization = new Utilization();
   /** The communication-bound warning is given once per run. */
   #warnedBound = false;
+  /** Idle workers the verifier may hand audits to. */
+  readonly #checkers: WorkerCheckers;
 
   /** `events`: where joins, departures, reassignments and deadlines are announced. */
   constructor(events: Events, paramCount: number, options: SchedulerOptions) {
@@ -146,6 +151,20 @@ export class Scheduler implements StepExecutor {
       forged: (worker, detail, undoFrom) => this.#ban(worker, detail, undoFrom),
       verified: (claim) => this.#roster.measure(claim.worker, claim.samples, claim.elapsedMs, true),
     });
+    this.#checkers = new WorkerCheckers({
+      workers: () => this.#roster.members,
+      busy: () => (this.#state.name === 'collecting' ? this.#state.step.assigned : new Set()),
+      send: (worker, checkId, work) => this.#broadcaster.sendCheck(worker, checkId, work),
+      deadlineMs: options.taskTimeoutMaxMs,
+      startTimer: options.checkTimer,
+    });
+    options.verifier.delegateTo?.(this.#checkers);
+  }
+
+  /** The answer to a check this worker was sent. */
+  onDigest(worker: StepWorker, message: DigestMessage): void {
+    if (!this.#checkers.onDigest(worker, message))
+      worker.reject('not_assigned', `digest for check ${message.checkId}, which was never sent to it`);
   }
 
   /** Recomputations compared and workers banned so far (zeros without an auditing verifier). */
@@ -291,6 +310,7 @@ export class Scheduler implements StepExecutor {
 
   onGone(worker: StepWorker, why: string): void {
     this.#roster.remove(worker);
+    this.#checkers.onGone(worker);
     this.#broadcaster.forget(worker);
     this.#standbyLogged.delete(worker);
     const step = this.#state.name === 'collecting' ? this.#state.step : null;

@@ -10,9 +10,11 @@ import type { Dataset } from '../shared/data/dataset.js';
 import { CloseCode, PROTOCOL_VERSION, ProtocolError } from '../shared/protocol/codes.js';
 import { decodeCoordinatorMessage, encode } from '../shared/protocol/codec.js';
 import { MessagePool } from '../shared/protocol/message-pool.js';
+import { resultDigestParts, sha256Hex } from '../shared/result-digest.js';
 import type {
   CoordinatorMessage,
   DatasetDescriptor,
+  CheckMessage,
   TaskMessage,
   WelcomeMessage,
   WorkerKind,
@@ -159,6 +161,8 @@ export class WorkerClient {
         if (message.weights !== null) this.#adopt(message.version, message.dtype, message.weights);
         this.stats.standby = null;
         return this.#task(message);
+      case 'check':
+        return this.#check(message);
       case 'standby':
         this.stats.standby = message.reason;
         // A worker that gets a shard now and then stands by again and again: one line per reason.
@@ -290,6 +294,32 @@ export class WorkerClient {
     this.stats.lastLoss = samples > 0 ? loss / samples : null;
     this.stats.samplesPerSec = this.#computeMs > 0 ? (this.stats.samplesDone * 1000) / this.#computeMs : 0;
     this.#options.onProgress?.(this.stats);
+  }
+
+  /** Recomputes another worker's task and answers with only the digest of the result. */
+  async #check(c: CheckMessage): Promise<void> {
+    const computer = this.#computer;
+    if (computer === null) throw new Error('check before the dataset arrived');
+    if (c.weights !== null && c.weights.length !== computer.paramCount)
+      throw new Error(`check weights of ${c.weights.length} values, model has ${computer.paramCount}`);
+    // An audit is usually of an older version than this worker's tasks: its weights are used
+    // for this check only, never adopted for tasks.
+    const weights = c.weights ?? (c.version === this.#version ? this.#weights : null);
+    if (weights === null) {
+      // No answer: the coordinator's deadline runs out and it recomputes itself.
+      this.#options.log.warn({ checkId: c.checkId, version: c.version }, 'check without the weights of its version');
+      return;
+    }
+    // WebCrypto exists only in secure contexts (a page over plain http has none): then no answer.
+    if (globalThis.crypto?.subtle === undefined) {
+      this.#options.log.warn({ checkId: c.checkId }, 'check not answered: no WebCrypto in this context');
+      if (c.weights !== null) this.#release(c.weights);
+      return;
+    }
+    const nodes = await computer.computeNodes(weights, c.shards, c.numShards, c.step);
+    const digest = await sha256Hex(resultDigestParts(nodes.map((n) => n.partial)));
+    if (c.weights !== null) this.#release(c.weights);
+    this.#socket.send(encode({ type: 'digest', checkId: c.checkId, digest }));
   }
 
   #fail(code: number, detail: string): void {

@@ -13,18 +13,26 @@
 //   the critical path: the result's digest (SHA-256 of its gradient bytes and node
 //   statistics) and the weights of its version are kept, and the recomputation runs
 //   later on this thread between other work; no step waits for it.
+// - An audit may instead go to an idle worker (a CheckerPool: not the author, no task in
+//   the current step), which sends back only the digest of its recomputation. An equal
+//   digest passes the audit; a different one, or none by the deadline, sends it back
+//   here, and the recomputation bans whichever of the two lied. Probation checks and
+//   claims of divergence always run here: their verdict is awaited.
 // - A mismatch (on probation or in an audit) is a forgery: the worker is banned and
 //   every step from its first unverified result on is undone (the sink). A worker
 //   caught past probation has had results count that were never checked, so all of
 //   them go, whether audited or not.
 //
 // A forger that sends k forged results past probation escapes every audit with
-// probability at most (1 - auditRate)^k.
+// probability at most (1 - auditRate)^k, unless an accomplice is the idle worker that
+// checks them and vouches with the forged result's digest.
 
 import { createHash, getRandomValues } from 'node:crypto';
 import type { NodeStats } from '../../shared/protocol/messages.js';
+import { resultDigestParts } from '../../shared/result-digest.js';
 import type { NodeGradient } from '../../worker/compute.js';
 import {
+  type CheckerPool,
   type Claim,
   nodeMismatch,
   type Recompute,
@@ -81,6 +89,9 @@ export class AuditingVerifier implements Verifier {
   /** Copies of the weights of each version with audits queued, as the workers received them. */
   readonly #weights = new Map<number, { weights: Float32Array; uses: number }>();
   #sink: VerifierSink | null = null;
+  #checkers: CheckerPool | null = null;
+  /** Audits handed to a checker whose digest has not come back; drain() finishes them here. */
+  readonly #delegated = new Set<QueuedAudit>();
   #scheduled = false;
   #audited = 0;
   #banned = 0;
@@ -99,6 +110,11 @@ export class AuditingVerifier implements Verifier {
 
   attach(sink: VerifierSink): void {
     this.#sink = sink;
+  }
+
+  /** Background audits may run on idle workers from now on (probation checks always run here). */
+  delegateTo(checkers: CheckerPool): void {
+    this.#checkers = checkers;
   }
 
   tally(): VerificationTally {
@@ -162,7 +178,8 @@ export class AuditingVerifier implements Verifier {
 
   /** Runs every queued audit now: the end of a run waits for them. */
   drain(): void {
-    while (this.#queue.length > 0) this.#runOne();
+    for (const audit of [...this.#delegated]) this.#settle(audit, null, null);
+    while (this.#queue.length > 0) this.#runOne(false);
   }
 
   /** A probation check: recompute now and compare bits. */
@@ -222,25 +239,70 @@ export class AuditingVerifier implements Verifier {
     });
   }
 
-  /** Runs the oldest queued audit. */
-  #runOne(): void {
+  /** Runs the oldest queued audit: on an idle worker when one exists (and `delegate`), else here. */
+  #runOne(delegate = true): void {
     const audit = this.#queue.shift();
     if (audit === undefined) return;
     const { claim } = audit;
+    if (this.#record(claim.worker).banned) return this.#releaseWeights(claim.version);
+    const checker = delegate ? (this.#checkers?.idle(claim.worker) ?? null) : null;
+    if (checker === null || this.#record(checker).banned) return this.#settle(audit, null, null);
+    this.#delegated.add(audit);
     const weights = this.#weights.get(claim.version)!.weights;
-    this.#releaseWeights(claim.version);
+    const work = {
+      version: claim.version,
+      step: claim.plan.globalStep,
+      numShards: claim.plan.shards.length,
+      shards: audit.shards,
+      weights,
+    };
+    void this.#checkers!.check(checker, work).then(
+      (digest) => this.#settle(audit, checker, digest),
+      () => this.#settle(audit, checker, null),
+    );
+  }
+
+  /**
+   * Decides an audit. A checker's digest equal to the author's settles it; otherwise
+   * (no checker, no answer, or a mismatch) the task is recomputed here, and whichever
+   * of the author and the checker differs from it is banned.
+   */
+  #settle(audit: QueuedAudit, checker: StepWorker | null, checkerDigest: string | null): void {
+    const { claim } = audit;
+    // A digest that arrives after drain() decided its audit here is ignored.
+    if (!this.#delegated.delete(audit) && checker !== null) return;
+    const weights = this.#weights.get(claim.version)!.weights;
     const record = this.#record(claim.worker);
-    if (record.banned) return;
-    const recomputed = this.#recompute(audit.shards, claim.plan.shards.length, weights, claim.plan.globalStep);
-    this.#audited++;
-    if (recomputedDigest(recomputed) === audit.digest) {
-      record.auditsPassed++;
-      this.#sink?.verified(claim);
-      return;
+    try {
+      if (record.banned) return;
+      if (checkerDigest !== null && checkerDigest === audit.digest) {
+        this.#audited++;
+        return this.#passed(audit, record);
+      }
+      const truth = recomputedDigest(
+        this.#recompute(audit.shards, claim.plan.shards.length, weights, claim.plan.globalStep),
+      );
+      this.#audited++;
+      if (checker !== null && checkerDigest !== null && checkerDigest !== truth) {
+        const checkerRecord = this.#record(checker);
+        if (!checkerRecord.banned) {
+          const detail =
+            `check of task ${claim.taskId} (weights version ${claim.version}): ` +
+            'its digest differs from the recomputation';
+          this.#sink?.forged(checker, detail, this.#ban(checkerRecord));
+        }
+      }
+      if (truth === audit.digest) return this.#passed(audit, record);
+      const detail = `task ${claim.taskId} (weights version ${claim.version}): its bits differ from the recomputation`;
+      this.#sink?.forged(claim.worker, detail, this.#ban(record));
+    } finally {
+      this.#releaseWeights(claim.version);
     }
-    const detail = `task ${claim.taskId} (weights version ${claim.version}): its bits differ from the recomputation`;
-    const undoFrom = this.#ban(record);
-    this.#sink?.forged(claim.worker, detail, undoFrom);
+  }
+
+  #passed(audit: QueuedAudit, record: WorkerRecord): void {
+    record.auditsPassed++;
+    this.#sink?.verified(audit.claim);
   }
 
   /** Marks the worker banned; returns the version from which its unverified results must be undone. */
@@ -271,34 +333,21 @@ export class AuditingVerifier implements Verifier {
   }
 }
 
-/** SHA-256 over each node's statistics and gradient bytes, in order. */
+/** SHA-256 over each node's statistics and gradient bytes, in order (shared/result-digest.ts). */
 export function resultDigest(nodes: readonly NodeStats[], grads: Float32Array): string {
-  const hash = createHash('sha256');
   const P = nodes.length === 0 ? 0 : grads.length / nodes.length;
-  nodes.forEach((n, k) => {
-    hash.update(statsLine(n.lossSum, n.count, n.correct));
-    hash.update(new Uint8Array(grads.buffer, grads.byteOffset + k * P * 4, P * 4));
-  });
-  return hash.digest('hex');
+  return sha256Sync(resultDigestParts(nodes.map((n, k) => ({ ...n, grad: grads.subarray(k * P, (k + 1) * P) }))));
 }
 
 /** The same digest of a recomputation. */
 export function recomputedDigest(nodes: readonly NodeGradient[]): string {
-  const hash = createHash('sha256');
-  for (const { partial: p } of nodes) {
-    hash.update(statsLine(p.lossSum, p.count, p.correct));
-    hash.update(new Uint8Array(p.grad.buffer, p.grad.byteOffset, p.grad.byteLength));
-  }
-  return hash.digest('hex');
+  return sha256Sync(resultDigestParts(nodes.map((n) => n.partial)));
 }
 
-/** Exact: a float64 is written with all its bits. */
-function statsLine(lossSum: number, count: number, correct: number): Uint8Array {
-  const view = new DataView(new ArrayBuffer(24));
-  view.setFloat64(0, lossSum);
-  view.setFloat64(8, count);
-  view.setFloat64(16, correct);
-  return new Uint8Array(view.buffer);
+function sha256Sync(parts: readonly Uint8Array[]): string {
+  const hash = createHash('sha256');
+  for (const p of parts) hash.update(p);
+  return hash.digest('hex');
 }
 
 /** 53 random bits from the OS's generator, as a float in [0, 1). */

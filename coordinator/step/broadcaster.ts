@@ -9,7 +9,8 @@ import { packBf16 } from '../../shared/kernels/bf16.js';
 import { encode } from '../../shared/protocol/codec.js';
 import { MessagePool, type PooledMessage } from '../../shared/protocol/message-pool.js';
 import type { TaskMessage } from '../../shared/protocol/messages.js';
-import { roundToWire, type WireDtype } from '../../shared/wire-dtype.js';
+import { roundToWire, type WireDtype, wireBytesPer } from '../../shared/wire-dtype.js';
+import type { CheckWork } from './verifier.js';
 import type { StepWorker } from './worker.js';
 
 /** Counters the broadcaster adds its sends to (the scheduler's stats). */
@@ -108,6 +109,27 @@ export class WeightsBroadcaster {
       worker,
       this.#pool.encode({ ...task, type: 'task', dtype: this.#wireDtype, weights: this.#weights }, this.#wire!),
     );
+  }
+
+  /**
+   * Sends a check: its weights go along unless the worker holds exactly that version. The worker does not
+   * adopt them (they are usually older than its tasks'), so what it was last sent stays as is.
+   */
+  sendCheck(worker: StepWorker, checkId: number, work: CheckWork): void {
+    const holds = this.#sentVersion.get(worker) === work.version;
+    const bytes = encode({
+      type: 'check',
+      checkId,
+      version: work.version,
+      step: work.step,
+      numShards: work.numShards,
+      shards: work.shards.map((s) => ({ id: s.id, indices: s.indices })),
+      dtype: this.#wireDtype,
+      weights: holds ? null : work.weights,
+    });
+    this.#counters.bytesOut += bytes.byteLength;
+    if (!holds) this.#counters.tensorBytes += work.weights.length * wireBytesPer(this.#wireDtype);
+    worker.send(bytes);
   }
 
   /** Tells a worker it stands by, and why (rare, small: not pooled). */

@@ -72,6 +72,29 @@ export interface Verifier {
   unverifiedFrom?(): number | null;
   /** Recomputations compared so far, and workers banned. */
   tally?(): VerificationTally;
+  /** Called once by the scheduler: idle workers that may recompute results in its stead. */
+  delegateTo?(checkers: CheckerPool): void;
+}
+
+/** A task to recompute elsewhere: its shards at a weights version and step. */
+export interface CheckWork {
+  readonly version: number;
+  readonly step: number;
+  readonly numShards: number;
+  readonly shards: readonly ShardInput[];
+  /** As the author received them. */
+  readonly weights: Float32Array;
+}
+
+/**
+ * Where a check may run instead of on the coordinator's thread: on an idle worker,
+ * which recomputes the task and sends back only its digest (the scheduler's checkers.ts).
+ */
+export interface CheckerPool {
+  /** A ready worker other than `author` with no task in the current step and no check out, or null. */
+  idle(author: StepWorker): StepWorker | null;
+  /** Sends `checker` the work; resolves with its hex digest, or null when it misses the deadline or leaves. */
+  check(checker: StepWorker, work: CheckWork): Promise<string | null>;
 }
 
 export interface VerificationTally {

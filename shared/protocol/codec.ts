@@ -13,6 +13,7 @@ import { WIRE_DTYPES, wireBytesPer, type WireDtype } from '../wire-dtype.js';
 import type {
   CoordinatorMessage,
   DatasetDescriptor,
+  DigestMessage,
   HelloMessage,
   NodeStats,
   ResultMessage,
@@ -59,7 +60,8 @@ export function encodeLayout(message: WorkerMessage | CoordinatorMessage): Messa
         dtype: message.dtype,
       };
     }
-    case 'task': {
+    case 'task':
+    case 'check': {
       const { weights, ...rest } = message;
       const head = { ...rest, shards: message.shards.map((s) => ({ id: s.id, indices: bytesOf(s.indices) })) };
       if (weights === null) return { head: packr.pack({ ...head, weights: null }), tensor: null };
@@ -272,6 +274,8 @@ export function decodeWorkerMessage(
       return { type: 'ready', datasetHash: str(m, 'datasetHash', 128) };
     case 'result':
       return decodeResult(m, limits, alloc);
+    case 'digest':
+      return decodeDigest(m);
     default:
       throw new ProtocolError('unknown_type', `unknown message type ${JSON.stringify(show(m.type)).slice(0, 40)}`);
   }
@@ -342,7 +346,9 @@ export function decodeCoordinatorMessage(bytes: Uint8Array, alloc: TensorAlloc =
       return { type: 'weights', version: int(m, 'version'), dtype, weights };
     }
     case 'task':
-      return decodeTask(m, alloc);
+      return { type: 'task', taskId: int(m, 'taskId'), ...decodeWork(m, alloc) };
+    case 'check':
+      return { type: 'check', checkId: int(m, 'checkId'), ...decodeWork(m, alloc) };
     case 'standby':
       return { type: 'standby', reason: str(m, 'reason') };
     case 'stop':
@@ -433,7 +439,22 @@ function decodeDescriptor(d: Record<string, unknown>): DatasetDescriptor {
   };
 }
 
-function decodeTask(m: Record<string, unknown>, alloc: TensorAlloc): TaskMessage {
+const HEX_SHA256 = /^[0-9a-f]{64}$/;
+
+function decodeDigest(m: Record<string, unknown>): DigestMessage {
+  const checkId = int(m, 'checkId');
+  const digest = m.digest;
+  if (typeof digest !== 'string' || !HEX_SHA256.test(digest))
+    throw new ProtocolError(
+      'malformed',
+      `digest: expected 64 lowercase hex characters, got ${describe(digest)}` +
+        `${typeof digest === 'string' ? ` of length ${digest.length}` : ''}`,
+    );
+  return { type: 'digest', checkId, digest };
+}
+
+/** What a task and a check share: the work, at a version and step, with the weights when the worker lacks them. */
+function decodeWork(m: Record<string, unknown>, alloc: TensorAlloc): Omit<TaskMessage, 'type' | 'taskId'> {
   const numShards = int(m, 'numShards', 1, 1 << 20);
   const shards: ShardWork[] = array(m, 'shards', numShards).map((raw, i) => {
     const s = record(raw, `shards[${i}]`);
@@ -447,8 +468,6 @@ function decodeTask(m: Record<string, unknown>, alloc: TensorAlloc): TaskMessage
     assertFinite(weights, 'weights');
   }
   return {
-    type: 'task',
-    taskId: int(m, 'taskId'),
     version: int(m, 'version'),
     step: int(m, 'step'),
     numShards,

@@ -11,7 +11,8 @@ import { FlocktrainError } from '../errors.js';
 // 5: a task carries the weights of its version when the worker lacks them (a version-4
 //    worker would compute a step with the previous step's weights); standby messages.
 // 6: a task names its step's global index, which seeds dropout; a version-5 worker would draw masks from the version.
-export const PROTOCOL_VERSION = 6;
+// 7: `check` and `digest`: an idle worker may recompute an audited task; a version-6 worker would close on a check.
+export const PROTOCOL_VERSION = 7;
 
 export const CloseCode = {
   /** Training finished; the worker should exit (not reconnect). */

@@ -13,6 +13,8 @@
 //   result →           ← task … (one message each way per step)
 //                      ← standby (no shard for this worker in a whole step, and why)
 //                      ← stop (training over, or coordinator going away)
+//                      ← check (an idle worker recomputes another's task)
+//   digest →           (the SHA-256 of that recomputation, nothing else)
 
 import type { FeatureDtype, TaskKind } from '../data/dataset.js';
 import type { KernelSetName } from '../kernels/kernel-set.js';
@@ -82,7 +84,15 @@ export interface ResultMessage {
   readonly computeMs: number;
 }
 
-export type WorkerMessage = HelloMessage | ReadyMessage | ResultMessage;
+/** The answer to a `check`: only a hash of the recomputed result, so a check costs no gradient bytes. */
+export interface DigestMessage {
+  readonly type: 'digest';
+  readonly checkId: number;
+  /** Hex SHA-256 of the recomputed result (shared/result-digest.ts), 64 lowercase characters. */
+  readonly digest: string;
+}
+
+export type WorkerMessage = HelloMessage | ReadyMessage | ResultMessage | DigestMessage;
 
 export interface WelcomeMessage {
   readonly type: 'welcome';
@@ -139,6 +149,22 @@ export interface TaskMessage {
 }
 
 /**
+ * Recompute these shards, as a task would, and answer with a `digest` of the result.
+ * An audit of another worker's task: the checker is not told whose it is.
+ */
+export interface CheckMessage {
+  readonly type: 'check';
+  readonly checkId: number;
+  readonly version: number;
+  readonly step: number;
+  readonly numShards: number;
+  readonly shards: readonly ShardWork[];
+  readonly dtype: WireDtype;
+  /** The weights at `version` when this worker lacks them, else null (as in a task). */
+  readonly weights: Float32Array | null;
+}
+
+/**
  * This worker got no shard in a whole step, and why, for its page and log. It stays
  * connected and ready; its next task ends the standby.
  */
@@ -152,4 +178,10 @@ export interface StopMessage {
   readonly reason: string;
 }
 
-export type CoordinatorMessage = WelcomeMessage | WeightsMessage | TaskMessage | StandbyMessage | StopMessage;
+export type CoordinatorMessage =
+  | WelcomeMessage
+  | WeightsMessage
+  | TaskMessage
+  | CheckMessage
+  | StandbyMessage
+  | StopMessage;

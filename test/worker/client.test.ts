@@ -1,6 +1,7 @@
 // worker/client.ts over an in-memory socket: a task that carries weights is computed
 // with them (one message per step), a task at the version already held uses those,
-// and a standby message shows on the client's stats until the next task.
+// a standby message shows on the client's stats until the next task, and a check is
+// answered with only the digest of its recomputation.
 
 import { describe, expect, it } from 'vitest';
 import { headerFields } from '../../shared/data/hash-encoding.js';
@@ -12,6 +13,7 @@ import { decodeWorkerMessage, encode } from '../../shared/protocol/codec.js';
 import type { CoordinatorMessage, ResultMessage, WorkerMessage } from '../../shared/protocol/messages.js';
 import { WorkerClient } from '../../worker/client.js';
 import { ShardComputer } from '../../worker/compute.js';
+import { recomputedDigest } from '../../coordinator/step/auditor.js';
 
 const SEED = 5;
 const DATASET = spirals(32, SEED);
@@ -127,5 +129,35 @@ describe('WorkerClient', () => {
     await sentCount(3);
     expect(shown).toEqual([reason, null]);
     expect(c.stats.standby).toBeNull();
+  });
+
+  it("answers a check with the auditor's digest of the same recomputation, keeping its own weights", async () => {
+    const { c, sent, sentCount, receive } = client();
+    c.start();
+    await join(receive, sentCount);
+    const old = W0.map((w) => w * 0.5);
+    const check = { type: 'check', numShards: 2, shards: SHARDS, dtype: 'f32' } as const;
+    receive({ ...check, checkId: 7, version: 0, step: 3, weights: null });
+    receive({ ...check, checkId: 8, version: 0, step: 3, weights: old });
+    // The older weights of the check are not adopted: a task at the held version uses W0.
+    receive({
+      type: 'task',
+      taskId: 1,
+      version: 0,
+      step: 0,
+      numShards: 2,
+      shards: SHARDS,
+      dtype: 'f32',
+      weights: null,
+    });
+    await sentCount(5);
+    const here = new ShardComputer(SPEC, DATASET, SHARD, 'js');
+    const want = (w: Float32Array) => recomputedDigest(here.computeNodes(w, SHARDS, 2, 3));
+    expect(sent.slice(2, 4)).toEqual([
+      { type: 'digest', checkId: 7, digest: want(W0) },
+      { type: 'digest', checkId: 8, digest: want(old) },
+    ]);
+    expect(want(W0)).not.toBe(want(old));
+    expect([...(sent[4] as ResultMessage).grads]).toEqual([...expected(W0)]);
   });
 });

@@ -1,5 +1,6 @@
 // Exact verification without sockets: the bit comparison (verifier.ts), probation and
-// audits (step/auditor.ts) driving the scheduler, the roster's cap by verified speed,
+// audits (step/auditor.ts) driving the scheduler, on the coordinator or on an idle
+// worker that answers with a digest (step/checkers.ts), the roster's cap by verified speed,
 // the snapshot store (rollback.ts), and the trainer undoing steps that a forged result
 // touched, ending on the same bits as a run that never saw it. Audits run when the test
 // says (an injected defer), so nothing here depends on timing.
@@ -13,7 +14,7 @@ import { epochOrder, planStep, type StepPlan } from '../../../coordinator/plan.j
 import { RollbackRequired, SnapshotStore } from '../../../coordinator/rollback.js';
 import { Scheduler } from '../../../coordinator/scheduler.js';
 import { prepareRun } from '../../../coordinator/setup.js';
-import { AuditingVerifier, type AuditOptions } from '../../../coordinator/step/auditor.js';
+import { AuditingVerifier, type AuditOptions, recomputedDigest } from '../../../coordinator/step/auditor.js';
 import { Roster } from '../../../coordinator/step/roster.js';
 import { type Claim, resultMismatch } from '../../../coordinator/step/verifier.js';
 import type { StepWorker } from '../../../coordinator/step/worker.js';
@@ -25,7 +26,12 @@ import { parseLayers } from '../../../shared/model/layers-flag.js';
 import { mlpSpec } from '../../../shared/model/spec.js';
 import type { RejectReason } from '../../../shared/protocol/codes.js';
 import { decodeCoordinatorMessage } from '../../../shared/protocol/codec.js';
-import type { CoordinatorMessage, ResultMessage, TaskMessage } from '../../../shared/protocol/messages.js';
+import type {
+  CheckMessage,
+  CoordinatorMessage,
+  ResultMessage,
+  TaskMessage,
+} from '../../../shared/protocol/messages.js';
 import { ShardComputer } from '../../../worker/compute.js';
 import { honestResult } from '../../support/coordinator-harness.js';
 
@@ -86,7 +92,13 @@ class FakeWorker implements StepWorker {
  * A scheduler with an auditing verifier whose deferred work runs when `flush` is called;
  * `here` recomputes (another model's computer publishes that model's `weights`).
  */
-function setup(options: AuditOptions, draw: () => number, here = HERE, weights = W0) {
+function setup(
+  options: AuditOptions,
+  draw: () => number,
+  here: { computeNodes: ShardComputer['computeNodes'] } = HERE,
+  weights = W0,
+  checkTimer?: (ms: number, onExpired: () => void) => () => void,
+) {
   const jobs: (() => void)[] = [];
   const verifier = new AuditingVerifier(
     (shards, numShards, w, step) => here.computeNodes(w, shards, numShards, step),
@@ -104,6 +116,7 @@ function setup(options: AuditOptions, draw: () => number, here = HERE, weights =
     taskTimeoutMaxMs: 60_000,
     wireDtype: 'f32',
     verifier,
+    checkTimer,
   });
   s.publish(0, weights);
   const worker = (id: string, forge: ((r: ResultMessage) => ResultMessage) | null = null) => {
@@ -339,6 +352,129 @@ describe('AuditingVerifier with the scheduler', () => {
     expect(draws).toBe(3);
     expect(verifier.tally()).toEqual({ audited: 3, banned: 0 });
     expect(verifier.unverifiedFrom()).toBe(1);
+  });
+});
+
+/** Answers every check `w` was sent, with the digest of an honest recomputation, or `lie`'s. */
+function answerChecks(s: Scheduler, w: FakeWorker, lie: string | null = null): number {
+  const checks = w.received.filter((m): m is CheckMessage => m.type === 'check');
+  for (const c of checks) {
+    const nodes = COMPUTER.computeNodes(c.weights ?? W0, c.shards, c.numShards, c.step);
+    s.onDigest(w, { type: 'digest', checkId: c.checkId, digest: lie ?? recomputedDigest(nodes) });
+  }
+  w.received.splice(0, w.received.length, ...w.received.filter((m) => m.type !== 'check'));
+  return checks.length;
+}
+
+/** The coordinator's own recomputations, counted. */
+function countingHere() {
+  const counter = {
+    calls: 0,
+    computeNodes: (...args: Parameters<ShardComputer['computeNodes']>) => {
+      counter.calls++;
+      return HERE.computeNodes(...args);
+    },
+  };
+  return counter;
+}
+
+const settled = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('Audits on an idle worker, which sends back only a digest', () => {
+  /** One step by `a` alone (audited: rate 1), then `c` joins idle and the audit runs. */
+  async function auditedStep(forge: ((r: ResultMessage) => ResultMessage) | null, timer?: () => void) {
+    const here = countingHere();
+    const expire: (() => void)[] = [];
+    const checkTimer =
+      timer === undefined
+        ? undefined
+        : (_ms: number, onExpired: () => void) => {
+            expire.push(onExpired);
+            return () => {};
+          };
+    const t = setup({ probation: 0, auditRate: 1 }, () => 0, here, W0, checkTimer);
+    const a = t.worker('a', forge);
+    const step = t.s.run(plan(0), 0);
+    answerAll(t.s, a);
+    await step;
+    const c = t.worker('c');
+    await t.flush();
+    return { ...t, a, c, here, expire };
+  }
+
+  it('an honest checker agrees: the audit passes and the coordinator computes nothing', async () => {
+    const { s, a, c, here, verifier } = await auditedStep(null);
+    expect(answerChecks(s, c)).toBe(1);
+    await settled();
+    expect(here.calls).toBe(0);
+    expect(verifier.tally()).toEqual({ audited: 1, banned: 0 });
+    expect(a.bans).toHaveLength(0);
+    expect(c.bans).toHaveLength(0);
+    expect(a.received.some((m) => m.type === 'check')).toBe(false);
+  });
+
+  it('a checker that lies is found by the recomputation and banned; the author stays', async () => {
+    const { s, a, c, here, seen, verifier } = await auditedStep(null);
+    expect(answerChecks(s, c, 'ab'.repeat(32))).toBe(1);
+    await settled();
+    expect(here.calls).toBe(1);
+    expect(c.bans).toHaveLength(1);
+    expect(a.bans).toHaveLength(0);
+    expect(seen).toEqual([{ kind: 'workerBanned', event: expect.objectContaining({ workerId: 'c' }) }]);
+    expect(verifier.tally().banned).toBe(1);
+    // Nothing of c's counted, so nothing is undone: the next step runs.
+    s.publish(1, W0);
+    const next = s.run(plan(1), 1);
+    answerAll(s, a);
+    expect(weightsHash((await next).grad)).toBe(reference(plan(1)));
+  });
+
+  it("a forged result is exposed by an honest checker's digest: the author is banned, its steps undone", async () => {
+    const { s, a, c, here, seen } = await auditedStep(flipOneBit);
+    expect(answerChecks(s, c)).toBe(1);
+    await settled();
+    expect(here.calls).toBe(1);
+    expect(a.bans).toHaveLength(1);
+    expect(c.bans).toHaveLength(0);
+    expect(seen[0].event).toMatchObject({ workerId: 'a', undoFromVersion: 0 });
+    s.publish(1, W0);
+    await expect(s.run(plan(1), 1)).rejects.toThrow(RollbackRequired);
+  });
+
+  it('a checker that misses its deadline: the coordinator recomputes, and nobody is banned', async () => {
+    const { s, a, c, here, expire, verifier } = await auditedStep(null, () => {});
+    expect(expire).toHaveLength(1);
+    expire[0]();
+    await settled();
+    expect(here.calls).toBe(1);
+    expect(verifier.tally()).toEqual({ audited: 1, banned: 0 });
+    // Its late answer is dropped, not held against it.
+    answerChecks(s, c);
+    await settled();
+    expect(c.rejections).toEqual([]);
+    expect(a.bans).toHaveLength(0);
+  });
+
+  it('a checker that leaves: the coordinator recomputes; a digest for a check never sent is refused', async () => {
+    const { s, a, c, here, verifier } = await auditedStep(null);
+    s.onGone(c, 'left');
+    await settled();
+    expect(here.calls).toBe(1);
+    expect(verifier.tally()).toEqual({ audited: 1, banned: 0 });
+    s.onDigest(a, { type: 'digest', checkId: 99, digest: '00'.repeat(32) });
+    expect(a.rejections).toEqual([{ reason: 'not_assigned', detail: expect.stringContaining('check 99') }]);
+  });
+
+  it('without an idle worker the coordinator recomputes, as before', async () => {
+    const here = countingHere();
+    const { s, worker, flush, verifier } = setup({ probation: 0, auditRate: 1 }, () => 0, here);
+    const a = worker('a');
+    const step = s.run(plan(0), 0);
+    answerAll(s, a);
+    await step;
+    await flush();
+    expect(here.calls).toBe(1);
+    expect(verifier.tally()).toEqual({ audited: 1, banned: 0 });
   });
 });
 

@@ -57,6 +57,7 @@ const WORKER_MESSAGES: readonly WorkerMessage[] = [
     grads: floats(2 * PARAMS, 1), // (2, PARAMS)
     computeMs: 12.5,
   },
+  { type: 'digest', checkId: 3, digest: '0f'.repeat(32) },
 ];
 
 const COORDINATOR_MESSAGES: readonly CoordinatorMessage[] = [
@@ -105,12 +106,32 @@ const COORDINATOR_MESSAGES: readonly CoordinatorMessage[] = [
     dtype: 'f32',
     weights: floats(PARAMS, 4),
   },
+  {
+    type: 'check',
+    checkId: 5,
+    version: 3,
+    step: 11,
+    numShards: 4,
+    shards: [{ id: 2, indices: new Uint32Array([8, 1]) }],
+    dtype: 'f32',
+    weights: floats(PARAMS, 5),
+  },
+  {
+    type: 'check',
+    checkId: 6,
+    version: 3,
+    step: 11,
+    numShards: 4,
+    shards: [{ id: 0, indices: new Uint32Array([4]) }],
+    dtype: 'f32',
+    weights: null,
+  },
   { type: 'stop', reason: 'training finished' },
 ];
 
 /** The tensor a message carries, if any. */
 function tensorOf(message: WorkerMessage | CoordinatorMessage): Float32Array | null {
-  if (message.type === 'weights' || message.type === 'task') return message.weights;
+  if (message.type === 'weights' || message.type === 'task' || message.type === 'check') return message.weights;
   return message.type === 'result' ? message.grads : null;
 }
 
@@ -512,6 +533,7 @@ describe('hostile input to decodeWorkerMessage', () => {
     computeMs: 3,
   };
   const hello = { type: 'hello', protocol: 1, token: 'tok', kind: 'node', agent: 'a' };
+  const digest = { type: 'digest', checkId: 2, digest: 'c4'.repeat(32) };
 
   it('garbage that is not one msgpack map is malformed', () => {
     const rng = deriveRng(7, 'protocol-test', 'random-bytes');
@@ -610,11 +632,23 @@ describe('hostile input to decodeWorkerMessage', () => {
       reason: 'malformed',
     },
     { name: 'result version a string', value: { ...result, version: '1' }, reason: 'malformed' },
+    { name: 'digest without checkId', value: without(digest, 'checkId'), reason: 'malformed' },
+    { name: 'digest checkId negative', value: { ...digest, checkId: -1 }, reason: 'malformed' },
+    { name: 'digest checkId 1.5', value: { ...digest, checkId: 1.5 }, reason: 'malformed' },
+    { name: 'digest without digest', value: without(digest, 'digest'), reason: 'malformed' },
+    { name: 'digest of 63 characters', value: { ...digest, digest: 'a'.repeat(63) }, reason: 'malformed' },
+    { name: 'digest of 65 characters', value: { ...digest, digest: 'a'.repeat(65) }, reason: 'malformed' },
+    { name: 'digest in upper case', value: { ...digest, digest: 'A'.repeat(64) }, reason: 'malformed' },
+    { name: 'digest not hex', value: { ...digest, digest: 'g'.repeat(64) }, reason: 'malformed' },
+    { name: 'digest a megabyte string', value: { ...digest, digest: 'a'.repeat(1 << 20) }, reason: 'malformed' },
+    { name: 'digest as raw bytes', value: { ...digest, digest: new Uint8Array(32) }, reason: 'malformed' },
+    { name: 'digest a map with a toString key', value: { ...digest, digest: { toString: 'x' } }, reason: 'malformed' },
   ])('$name → $reason', ({ value, reason }) => {
     expect(reasonOf(fromWorker(value))).toBe(reason);
   });
 
   it('the unhostile baselines of the table above are accepted', () => {
+    expect(reasonOf(fromWorker(digest))).toBe('accepted');
     expect(reasonOf(fromWorker(result))).toBe('accepted');
     expect(reasonOf(fromWorker(hello))).toBe('accepted');
   });
@@ -651,6 +685,8 @@ describe('hostile input to decodeCoordinatorMessage', () => {
     dtype: 'f32',
     weights: null,
   };
+  const { taskId: _taskId, ...work } = task;
+  const check = { ...work, type: 'check', checkId: 1 };
 
   it.each([
     { name: 'welcome without spec', value: without(welcome, 'spec'), reason: 'malformed' },
@@ -753,6 +789,27 @@ describe('hostile input to decodeCoordinatorMessage', () => {
       value: { ...task, dtype: 'bf16', weights: new Uint8Array(3) },
       reason: 'bad_length',
     },
+    { name: 'check without checkId', value: without(check, 'checkId'), reason: 'malformed' },
+    { name: 'check checkId negative', value: { ...check, checkId: -1 }, reason: 'malformed' },
+    { name: 'check without step', value: without(check, 'step'), reason: 'malformed' },
+    { name: 'check without weights', value: without(check, 'weights'), reason: 'malformed' },
+    { name: 'check numShards 0', value: { ...check, numShards: 0, shards: [] }, reason: 'malformed' },
+    {
+      name: 'check shard id = numShards',
+      value: { ...check, shards: [{ ...check.shards[0], id: 2 }] },
+      reason: 'malformed',
+    },
+    {
+      name: 'check indices of 5 bytes',
+      value: { ...check, shards: [{ id: 0, indices: new Uint8Array(5) }] },
+      reason: 'bad_length',
+    },
+    {
+      name: 'check weights with NaN',
+      value: { ...check, weights: bytesOf(new Float32Array([1, NaN])) },
+      reason: 'non_finite',
+    },
+    { name: 'check weights of 6 bytes (f32)', value: { ...check, weights: new Uint8Array(6) }, reason: 'bad_length' },
     { name: 'stop reason a number', value: { type: 'stop', reason: 4000 }, reason: 'malformed' },
     { name: 'unknown type', value: { type: 'hello' }, reason: 'unknown_type' },
   ])('$name → $reason', ({ value, reason }) => {
@@ -763,6 +820,7 @@ describe('hostile input to decodeCoordinatorMessage', () => {
     expect(reasonOf(fromCoordinator(welcome))).toBe('accepted');
     expect(reasonOf(fromCoordinator({ ...welcome, spec: IMAGE_SPEC }))).toBe('accepted');
     expect(reasonOf(fromCoordinator(task))).toBe('accepted');
+    expect(reasonOf(fromCoordinator(check))).toBe('accepted');
     expect(reasonOf(fromCoordinator({ ...task, weights: bytesOf(new Float32Array([1, 2])) }))).toBe('accepted');
   });
 });
