@@ -279,11 +279,15 @@ describe('fault injection', () => {
     const { reference, c, fleet } = await scenario(args, []);
     const rng = deriveRng(3, 'soak');
     let kills = 0;
+    // A worker killed a few ms ago may not have reported its exit yet: never count it twice.
+    const killed = new Set<CliProcess>();
     for (let step = 8; step < 190; step += 8 + rng.nextInt(8)) {
       await c.proc.waitFor(atStep(step), { what: `step ${step}` });
-      const joined = fleet.joined();
+      const joined = fleet.joined().filter((w) => !killed.has(w));
       if (joined.length > 0) {
-        joined[rng.nextInt(joined.length)].signal('SIGKILL');
+        const victim = joined[rng.nextInt(joined.length)];
+        victim.signal('SIGKILL');
+        killed.add(victim);
         kills++;
       }
       fleet.start();
