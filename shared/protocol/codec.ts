@@ -398,7 +398,7 @@ function tensor(bytes: Uint8Array, dtype: WireDtype, key: string, alloc: TensorA
   if (out.length !== bytes.byteLength / 2)
     throw new RangeError(`tensor allocator returned ${out.length} values, ${bytes.byteLength / 2} asked`);
   // Our encoder aligns the tensor (the pad field); another's may not: then read a copy.
-  const aligned = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
+  const aligned = bytes.byteOffset % 2 === 0 ? bytes : new Uint8Array(bytes); // copies; Buffer#slice would not
   unpackBf16(out, new Uint16Array(aligned.buffer, aligned.byteOffset, out.length));
   return out;
 }

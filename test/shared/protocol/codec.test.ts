@@ -365,6 +365,16 @@ describe('round trips', () => {
     };
     const back = decodeWorkerMessage(encode(result), bf16Limits);
     expect(back.type === 'result' ? back.grads.length : 0).toBe(PARAMS);
+    // ws hands messages over as Node Buffers, whose slice() is a view, not a copy: a bf16
+    // tensor at an odd offset must still be read (a copy), never crash the coordinator.
+    const bytes = encode(result);
+    const widened = back.type === 'result' ? [...back.grads] : [];
+    for (let shift = 0; shift < 4; shift++) {
+      const big = Buffer.alloc(bytes.byteLength + shift);
+      big.set(bytes, shift);
+      const again = decodeWorkerMessage(big.subarray(shift), bf16Limits);
+      expect(again.type === 'result' ? [...again.grads] : null).toEqual(widened);
+    }
   });
 
   it("refuses a tensor in a dtype other than the run's, or of an odd number of bf16 bytes", () => {
