@@ -290,7 +290,12 @@ export class Hub {
     try {
       message = decodeWorkerMessage(bytes, this.#options.limits, this.#handlers.tensorBuffer);
     } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err;
+      if (!(err instanceof ProtocolError)) {
+        // A decoder bug must not let one peer's bytes stop the run: say so loudly, drop the peer.
+        worker.log.error({ err }, 'a message could not be decoded (a flocktrain bug): dropping the worker');
+        this.#reject(worker, CloseCode.PROTOCOL_ERROR, 'undecodable message', 'malformed');
+        return;
+      }
       // Only a result carries gradients: a wrong length or a non-finite value there is
       // a bad result (codes.ts), not a protocol violation.
       const code =
