@@ -27,6 +27,7 @@
 // trainer rolls back, see rollback.ts); and a step whose sum is not finite is never
 // handed on while results in it are unchecked.
 
+import { allFinite } from '../shared/finite.js';
 import { DivergedError, StepCancelled } from '../shared/errors.js';
 import type { PartialGradient } from '../shared/gradient.js';
 import type { DigestMessage, ResultMessage } from '../shared/protocol/messages.js';
@@ -667,12 +668,7 @@ function after(a: StepPlan | readonly [number, number], b: StepPlan | readonly [
 
 /** Whether a step's sum, loss included, is finite. */
 function partialFinite(p: PartialGradient): boolean {
-  if (!Number.isFinite(p.lossSum)) return false;
-  // v * 0 is ±0 for finite v and NaN otherwise: one test after the loop, no branch in it.
-  let poison = 0;
-  const g = p.grad;
-  for (let i = 0; i < g.length; i++) poison += g[i] * 0;
-  return poison === 0;
+  return Number.isFinite(p.lossSum) && allFinite(p.grad);
 }
 
 function round(ms: number): number {

@@ -16,7 +16,7 @@
 // every operation involved, sqrt included, is correctly rounded in JS and WebAssembly alike.
 
 import { ConfigError } from '../errors.js';
-import { checkStep, checkStepLr, type Optimizer } from './optimizer.js';
+import { batchMean, checkStep, checkStepLr, type Optimizer } from './optimizer.js';
 
 export interface AdamOptions {
   /** Learning rate, > 0: of every step unless the step is given its own (a schedule's). */
@@ -216,16 +216,8 @@ export class Adam implements Optimizer {
   stepBatch(params: Float32Array, gradSum: Float32Array, count: number, lr = this.options.lr): boolean {
     checkStep('adam', this.#size, params, gradSum, count);
     this.#mean ??= new Float32Array(this.#size);
-    const g = this.#mean;
-    // v * 0 is ±0 for finite v and NaN otherwise: one test after the loop, no branch in it.
-    let poison = 0;
-    for (let i = 0; i < g.length; i++) {
-      const v = gradSum[i] / count;
-      g[i] = v;
-      poison += v * 0;
-    }
-    if (poison !== 0) return false;
-    this.step(params, g, lr);
+    if (!batchMean(this.#mean, gradSum, count)) return false;
+    this.step(params, this.#mean, lr);
     return true;
   }
 

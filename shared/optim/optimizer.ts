@@ -37,6 +37,21 @@ export function checkStep(what: string, size: number, params: Float32Array, grad
     throw new RangeError(`${what}: the sample count must be an integer in [1, 2^24], got ${count}`);
 }
 
+/**
+ * out (n) = gradSum / count, elementwise in float32 (the bits every optimizer's JS twin
+ * steps with); false when a value is NaN or ±Infinity (out is then not to be used).
+ */
+export function batchMean(out: Float32Array, gradSum: Float32Array, count: number): boolean {
+  // v * 0 is ±0 for finite v and NaN otherwise: one test after the loop, no branch in it.
+  let poison = 0;
+  for (let i = 0; i < out.length; i++) {
+    const v = gradSum[i] / count;
+    out[i] = v;
+    poison += v * 0;
+  }
+  return poison === 0;
+}
+
 /** Throws unless a step's learning rate is finite and ≥ 0 (a schedule may end at 0). */
 export function checkStepLr(what: string, lr: number): void {
   if (!(lr >= 0 && lr < Infinity))

@@ -14,7 +14,7 @@
 
 import { DEFAULTS } from '../defaults.js';
 import { ConfigError } from '../errors.js';
-import { checkStep, checkStepLr, type Optimizer } from './optimizer.js';
+import { batchMean, checkStep, checkStepLr, type Optimizer } from './optimizer.js';
 
 export interface SgdOptions {
   /** Learning rate, > 0: of every step unless the step is given its own (a schedule's). */
@@ -63,16 +63,8 @@ export class Sgd implements Optimizer {
   stepBatch(params: Float32Array, gradSum: Float32Array, count: number, lr = this.options.lr): boolean {
     checkStep('sgd', this.#size, params, gradSum, count);
     this.#mean ??= new Float32Array(this.#size);
-    const g = this.#mean;
-    // v * 0 is ±0 for finite v and NaN otherwise: one test after the loop, no branch in it.
-    let poison = 0;
-    for (let i = 0; i < g.length; i++) {
-      const v = gradSum[i] / count;
-      g[i] = v;
-      poison += v * 0;
-    }
-    if (poison !== 0) return false;
-    this.step(params, g, lr);
+    if (!batchMean(this.#mean, gradSum, count)) return false;
+    this.step(params, this.#mean, lr);
     return true;
   }
 
