@@ -617,6 +617,7 @@ export class Scheduler implements StepExecutor {
     };
     step.tasks.set(id, task);
     step.assigned.add(worker);
+    this.#checkers.noteTask(worker, step.version, shards);
     worker.standby = null;
     this.#events.emit('taskAssigned', { workerId: worker.id, taskId: id, version: step.version, shards });
   }

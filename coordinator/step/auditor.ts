@@ -245,17 +245,16 @@ export class AuditingVerifier implements Verifier {
     if (audit === undefined) return;
     const { claim } = audit;
     if (this.#record(claim.worker).banned) return this.#releaseWeights(claim.version);
-    const checker = delegate ? (this.#checkers?.idle(claim.worker) ?? null) : null;
-    if (checker === null || this.#record(checker).banned) return this.#settle(audit, null, null);
-    this.#delegated.add(audit);
-    const weights = this.#weights.get(claim.version)!.weights;
     const work = {
       version: claim.version,
       step: claim.plan.globalStep,
       numShards: claim.plan.shards.length,
       shards: audit.shards,
-      weights,
+      weights: this.#weights.get(claim.version)!.weights,
     };
+    const checker = delegate ? (this.#checkers?.idle(claim.worker, work) ?? null) : null;
+    if (checker === null || this.#record(checker).banned) return this.#settle(audit, null, null);
+    this.#delegated.add(audit);
     void this.#checkers!.check(checker, work).then(
       (digest) => this.#settle(audit, checker, digest),
       () => this.#settle(audit, checker, null),
@@ -275,10 +274,14 @@ export class AuditingVerifier implements Verifier {
     const record = this.#record(claim.worker);
     try {
       if (record.banned) return;
+      const about = { taskId: claim.taskId, version: claim.version, author: claim.worker.id };
       if (checkerDigest !== null && checkerDigest === audit.digest) {
+        checker!.log.debug(about, 'check agreed: audit passed');
         this.#audited++;
         return this.#passed(audit, record);
       }
+      if (checkerDigest !== null)
+        checker!.log.info(about, "check's digest differs from the result's: recomputing here");
       const truth = recomputedDigest(
         this.#recompute(audit.shards, claim.plan.shards.length, weights, claim.plan.globalStep),
       );

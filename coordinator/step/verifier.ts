@@ -91,8 +91,11 @@ export interface CheckWork {
  * which recomputes the task and sends back only its digest (the scheduler's checkers.ts).
  */
 export interface CheckerPool {
-  /** A ready worker other than `author` with no task in the current step and no check out, or null. */
-  idle(author: StepWorker): StepWorker | null;
+  /**
+   * A ready worker to recompute `work`: not `author`, no task in the current step, no check
+   * out, drawn at random among those (one that was sent the same shards only when no other is); or null.
+   */
+  idle(author: StepWorker, work: CheckWork): StepWorker | null;
   /** Sends `checker` the work; resolves with its hex digest, or null when it misses the deadline or leaves. */
   check(checker: StepWorker, work: CheckWork): Promise<string | null>;
 }
