@@ -52,6 +52,8 @@ export interface ClientOptions {
   readonly onProgress?: (stats: ClientStats) => void;
   /** Testing only: ms to hold a result back, given the ms its compute took (see --fault-*). */
   readonly holdResultMs?: (computeMs: number) => number;
+  /** Testing only: the digest a check is answered with, given the true one (see --fault-digest). */
+  readonly faultDigest?: (digest: string) => string;
   /** Whether this engine can run a kernel set (default: kernelSetAvailable); tests stub it. */
   readonly canRunKernels?: (name: KernelSetName) => boolean;
   /** Builds the computer once the dataset is loaded (default: a ShardComputer on this thread). */
@@ -319,7 +321,8 @@ export class WorkerClient {
     const nodes = await computer.computeNodes(weights, c.shards, c.numShards, c.step);
     const digest = await sha256Hex(resultDigestParts(nodes.map((n) => n.partial)));
     if (c.weights !== null) this.#release(c.weights);
-    this.#socket.send(encode({ type: 'digest', checkId: c.checkId, digest }));
+    const answer = this.#options.faultDigest?.(digest) ?? digest;
+    this.#socket.send(encode({ type: 'digest', checkId: c.checkId, digest: answer }));
   }
 
   #fail(code: number, detail: string): void {

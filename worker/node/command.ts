@@ -2,6 +2,7 @@
 
 import { availableParallelism } from 'node:os';
 import {
+  boolean,
   defineCommand,
   flagError,
   mapped,
@@ -80,6 +81,11 @@ export const workerCommand = defineCommand({
       flags: {
         faultSlowdown: number({ default: 1, min: 1, hidden: true, describe: 'run this many times slower' }),
         faultDelayMs: number({ default: 0, min: 0, hidden: true, describe: 'hold each result back this many ms' }),
+        faultDigest: boolean({
+          default: false,
+          hidden: true,
+          describe: "answer every check with a digest that is not the recomputation's",
+        }),
       },
     },
     log: LOG_GROUP,
@@ -91,7 +97,7 @@ export const workerCommand = defineCommand({
       ...v.connection,
       ...v.log,
       threads: v.compute.threads,
-      faults: { slowdown: v.faults.faultSlowdown, delayMs: v.faults.faultDelayMs },
+      faults: { slowdown: v.faults.faultSlowdown, delayMs: v.faults.faultDelayMs, digest: v.faults.faultDigest },
     });
   },
 });

@@ -47,6 +47,8 @@ export interface WorkerFaults {
   readonly slowdown: number;
   /** Hold every result back this many ms before sending it. */
   readonly delayMs: number;
+  /** Answer every check with a wrong digest (a lying checker). */
+  readonly digest?: boolean;
 }
 
 /** Largest message a worker accepts: welcome and weights carry the whole model. */
@@ -104,6 +106,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       ? { holdResultMs: (computeMs: number) => (slowdown - 1) * computeMs + delayMs }
       : {}),
     ...(threads !== null ? { createComputer: threads.create } : {}),
+    ...(options.faults.digest === true ? { faultDigest: lieAbout } : {}),
   };
   let leaving = false;
   let current: { socket: WebSocket; client: WorkerClient } | null = null;
@@ -206,6 +209,11 @@ function threadPool(threads: number, log: ClientOptions['log']) {
       await pool?.computer.close();
     },
   };
+}
+
+/** --fault-digest: the true digest with its first hex digit changed, so it is well formed and always wrong. */
+function lieAbout(digest: string): string {
+  return (digest[0] === '0' ? '1' : '0') + digest.slice(1);
 }
 
 function fail(message: string): number {
