@@ -12,7 +12,7 @@ import { DEFAULTS } from '../shared/defaults.js';
 import { headerFields } from '../shared/data/hash-encoding.js';
 import type { DatasetDescriptor } from '../shared/protocol/messages.js';
 import { ShardComputer } from '../worker/compute.js';
-import { DashboardFeed } from './dashboard.js';
+import { DashboardFeed, StepCounter } from './dashboard.js';
 import { FailedTokenThrottle, generateToken, TokenBook } from './auth.js';
 import { datasetRoute } from './data/route.js';
 import { Events } from './events.js';
@@ -32,6 +32,8 @@ export interface CoordinatorSetup {
   /** The weights served first (sent to each worker once it is ready), and their version. */
   readonly params: Float32Array;
   readonly version: number;
+  /** The trainer's global step at those weights (a resumed run's); default `version`, as with no rollback behind it. */
+  readonly globalStep?: number;
   readonly host: string;
   /** 0: any free port. */
   readonly port: number;
@@ -150,9 +152,11 @@ export async function startCoordinator(
     },
   );
   scheduler.publish(setup.version, setup.params);
+  // The trainer's step, not the weights version: a rollback publishes a version and takes steps back.
+  const steps = new StepCounter(events, () => scheduler.version, setup.globalStep ?? setup.version);
   const dashboard = new DashboardFeed(events, {
     connections: () => hub.connections,
-    globalStep: () => scheduler.version,
+    globalStep: () => steps.step,
   });
   const dashboardToken = setup.dashboardToken ?? generateToken();
   let server: RunningServer;
@@ -178,6 +182,7 @@ export async function startCoordinator(
     });
   } catch (err) {
     dashboard.close();
+    steps.close();
     hub.close();
     throw err;
   }
@@ -202,6 +207,7 @@ export async function startCoordinator(
       hub.close();
       await hub.drained(setup.closeGraceMs);
       dashboard.close();
+      steps.close();
       await server.close();
     },
   };

@@ -37,7 +37,7 @@ export interface ConnectionView {
 
 export interface FeedSource {
   connections(): Iterable<ConnectionView>;
-  /** Global steps done so far (the weights version). */
+  /** Global steps done so far, as the trainer counts them (a rollback takes them back; see StepCounter). */
   globalStep(): number;
 }
 
@@ -254,4 +254,39 @@ export function estimateEta(
 
 function frame(event: FeedEvent): string {
   return `data: ${JSON.stringify(event)}\n\n`;
+}
+
+/**
+ * The trainer's global step, as a served run's feed can read it: the trainer publishes
+ * one weights version per step done and one per rollback, and names its step in each
+ * `step`, `rolledBack` and `done` event, emitted right after the version it published.
+ * Each of those events anchors the count, and every version published since is one step
+ * done. (The version alone runs ahead of the step by one for every rollback.)
+ */
+export class StepCounter {
+  readonly #version: () => number;
+  #anchor: { readonly step: number; readonly version: number };
+  readonly #unsubscribe: (() => void)[];
+
+  /** `version`: the version published last; `step`: the global step of the weights published so far. */
+  constructor(events: Events, version: () => number, step: number) {
+    this.#version = version;
+    this.#anchor = { step, version: version() };
+    const at = (step: number): void => {
+      this.#anchor = { step, version: this.#version() };
+    };
+    this.#unsubscribe = [
+      events.on('step', (e) => at(e.step)),
+      events.on('rolledBack', (e) => at(e.toStep)),
+      events.on('done', (e) => at(e.steps)),
+    ];
+  }
+
+  get step(): number {
+    return this.#anchor.step + Math.max(0, this.#version() - this.#anchor.version);
+  }
+
+  close(): void {
+    for (const stop of this.#unsubscribe.splice(0)) stop();
+  }
 }

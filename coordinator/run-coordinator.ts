@@ -64,6 +64,7 @@ export async function serveAndTrain(
       run,
       params: trainerOpts.initialParams,
       version: trainerOpts.resume?.state.version ?? 0,
+      globalStep: trainerOpts.resume?.state.globalStep ?? 0,
       host: options.host,
       port: options.port,
       token,
