@@ -261,7 +261,8 @@ function frame(event: FeedEvent): string {
  * one weights version per step done and one per rollback, and names its step in each
  * `step`, `rolledBack` and `done` event, emitted right after the version it published.
  * Each of those events anchors the count, and every version published since is one step
- * done. (The version alone runs ahead of the step by one for every rollback.)
+ * done. (The version alone runs ahead of the step after a rollback: the undone steps'
+ * versions are not used again, and the rollback publishes one more.)
  */
 export class StepCounter {
   readonly #version: () => number;
