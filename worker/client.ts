@@ -247,7 +247,10 @@ export class WorkerClient {
         return null;
       }
       const got = await bodyHash(body);
-      if (got === ref.sha256) return decodeWeightsBody(body, this.#wireDtype, paramCount, this.#widen);
+      if (got === ref.sha256) {
+        this.#options.log.debug({ version, bytes: body.byteLength }, 'weights fetched');
+        return decodeWeightsBody(body, this.#wireDtype, paramCount, this.#widen);
+      }
       this.#options.log.warn(
         { version, path: ref.path, expected: ref.sha256, got, fresh },
         fresh

@@ -109,7 +109,7 @@ describe('GET /weights/<version>-<sha256>', () => {
     expect(store.served).toMatchObject({ heads: 1, bodies: 0 });
   });
 
-  it('404s an unknown version, a wrong hash, an odd path, a query string and a method other than GET or HEAD', async () => {
+  it('404s an unknown version, a wrong hash, an odd path, a query string, a method but GET or HEAD', async () => {
     const store = new WeightsStore(4, silent);
     const ref = store.publish(5, wire(5));
     const base = await serve(store);

@@ -138,7 +138,7 @@ describe('WorkerClient with weights over HTTP', () => {
     expect(k.closed()).toBeNull();
   });
 
-  it('rejects bytes that do not match the hash, fetches again past caches, and computes with the right ones', async () => {
+  it('rejects bytes that do not match the hash, fetches again past caches, computes with those', async () => {
     const fresh: boolean[] = [];
     const k = await joined(async (_path, _bytes, f) => {
       fresh.push(f);
@@ -154,7 +154,7 @@ describe('WorkerClient with weights over HTTP', () => {
     expect([...(k.sent[2] as ResultMessage).grads]).toEqual([...expected(W1)]);
   });
 
-  it('closes with a clear reason, computing nothing, when the bytes fetched past caches do not match either', async () => {
+  it('closes with a clear reason, computing nothing, when bytes fetched past caches mismatch too', async () => {
     const k = await joined(async () => bytesOf(W0));
     k.receive(task(1, 1, W1));
     await k.until(() => k.closed() !== null);
