@@ -53,8 +53,7 @@ master_process off;
 pid ${prefix}/nginx.pid;
 events { worker_connections 512; }
 http {
-  log_format cache '$request_method $uri $status $upstream_cache_status';
-  access_log ${prefix}/access.log cache;
+  access_log off;
   client_body_temp_path ${prefix}/tmp/body;
   proxy_temp_path ${prefix}/tmp/proxy;
   fastcgi_temp_path ${prefix}/tmp/fastcgi;
@@ -62,6 +61,7 @@ http {
   scgi_temp_path ${prefix}/tmp/scgi;
 
   proxy_cache_path ${prefix}/cache levels=1:2 keys_zone=flocktrain_weights:10m max_size=1g inactive=1h use_temp_path=off;
+  log_format flocktrain_cache '$request_method $uri $status $upstream_cache_status $body_bytes_sent';
 
   map $http_upgrade $connection_upgrade {
     default upgrade;
@@ -83,9 +83,10 @@ http {
       proxy_cache flocktrain_weights;
       proxy_cache_valid 200 1y;
       proxy_cache_lock on;
-      proxy_cache_lock_timeout 60s;
-      proxy_cache_lock_age 60s;
+      proxy_cache_lock_timeout 10s;
+      proxy_cache_lock_age 10s;
       add_header X-Cache-Status $upstream_cache_status always;
+      access_log ${prefix}/weights.log flocktrain_cache;
     }
 
     location / {
@@ -206,12 +207,13 @@ describeNeeding(nginx, 'weights through an nginx cache', () => {
       const fetches = got.reduce((sum, versions) => sum + versions.length, 0);
       expect(fetches).toBeGreaterThanOrEqual(steps + WORKERS - 1);
       // nginx fetched each version once (MISS) and answered every other request from its cache.
-      const log = readFileSync(`${proxy.prefix}/access.log`, 'utf8')
+      const log = readFileSync(`${proxy.prefix}/weights.log`, 'utf8')
         .split('\n')
         .filter((l) => l.startsWith('GET /weights/'));
       expect(log).toHaveLength(fetches);
-      expect(log.filter((l) => l.endsWith(' 200 MISS'))).toHaveLength(steps);
-      expect(log.filter((l) => l.endsWith(' 200 HIT'))).toHaveLength(fetches - steps);
+      const bytes = ` ${Number(c.proc.linesWithMsg('weights served')[0].bytes)}`;
+      expect(log.filter((l) => l.endsWith(` 200 MISS${bytes}`))).toHaveLength(steps);
+      expect(log.filter((l) => l.endsWith(` 200 HIT${bytes}`))).toHaveLength(fetches - steps);
     } finally {
       await proxy.stop();
     }
