@@ -60,7 +60,8 @@ http {
   uwsgi_temp_path ${prefix}/tmp/uwsgi;
   scgi_temp_path ${prefix}/tmp/scgi;
 
-  proxy_cache_path ${prefix}/cache levels=1:2 keys_zone=flocktrain_weights:10m max_size=1g inactive=1h use_temp_path=off;
+  proxy_cache_path ${prefix}/cache levels=1:2 keys_zone=flocktrain_weights:10m
+    max_size=1g inactive=1h use_temp_path=off;
   log_format flocktrain_cache '$request_method $uri $status $upstream_cache_status $body_bytes_sent';
 
   map $http_upgrade $connection_upgrade {
@@ -157,7 +158,7 @@ function fetched(w: CliProcess): number[] {
 }
 
 describeNeeding(nginx, 'weights through an nginx cache', () => {
-  it(`${WORKERS} workers behind nginx: each version leaves the coordinator once, and the run equals train's`, async () => {
+  it(`${WORKERS} workers behind nginx: each version leaves the coordinator once; train's hash`, async () => {
     const sb = new Sandbox();
     const reference = sb.train(RUN);
     const c = await sb.coordinator([
