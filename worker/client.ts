@@ -177,7 +177,7 @@ export class WorkerClient {
       case 'task':
         if (message.weights !== null) this.#adopt(message.version, message.dtype, message.weights);
         else if (message.weightsRef !== undefined && message.version > this.#version) {
-          const weights = await this.#fetchWeights(message.weightsRef, message.version);
+          const weights = await this.#fetchWeights(message.weightsRef, message.version, 'task');
           // Logged; no result, so the task's deadline hands its shards to another worker.
           if (weights === null) return;
           this.#adopt(message.version, message.dtype, weights);
@@ -228,7 +228,7 @@ export class WorkerClient {
    * failed (logged). A body that does not match is fetched once more past caches; a second mismatch throws, which
    * closes the connection: computing on bad weights would only have every result refused.
    */
-  async #fetchWeights(ref: WeightsRef, version: number): Promise<Float32Array | null> {
+  async #fetchWeights(ref: WeightsRef, version: number, purpose: 'task' | 'check'): Promise<Float32Array | null> {
     const fetchWeights = this.#options.fetchWeights;
     if (fetchWeights === undefined)
       throw new Error('the coordinator serves the weights over HTTP, and this worker cannot fetch them');
@@ -248,7 +248,7 @@ export class WorkerClient {
       }
       const got = await bodyHash(body);
       if (got === ref.sha256) {
-        this.#options.log.debug({ version, bytes: body.byteLength }, 'weights fetched');
+        this.#options.log.debug({ version, bytes: body.byteLength, for: purpose }, 'weights fetched');
         return decodeWeightsBody(body, this.#wireDtype, paramCount, this.#widen);
       }
       this.#options.log.warn(
@@ -364,11 +364,16 @@ export class WorkerClient {
     if (c.weights !== null && c.weights.length !== computer.paramCount)
       throw new Error(`check weights of ${c.weights.length} values, model has ${computer.paramCount}`);
     // An audit is usually of an older version than this worker's tasks: its weights are used
-    // for this check only, never adopted for tasks.
+    // for this check only, never adopted for tasks. Fetched weights newer than this worker's
+    // are adopted, though: its next task is at that version or later, and need not fetch them again.
     let fetched: Float32Array | null = null;
     if (c.weightsRef !== undefined && c.version !== this.#version) {
-      fetched = await this.#fetchWeights(c.weightsRef, c.version);
+      fetched = await this.#fetchWeights(c.weightsRef, c.version, 'check');
       if (fetched === null) return; // logged; the check's deadline runs out and the coordinator recomputes
+      if (c.version > this.#version) {
+        this.#adopt(c.version, c.dtype, fetched);
+        fetched = null; // held as this worker's weights now, not released after the check
+      }
     }
     const weights = c.weights ?? fetched ?? (c.version === this.#version ? this.#weights : null);
     if (weights === null) {

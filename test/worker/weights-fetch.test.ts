@@ -182,6 +182,21 @@ describe('WorkerClient with weights over HTTP', () => {
     expect(k.closed()).toBeNull();
   });
 
+  it('adopts the weights a check fetched when they are newer, and does not fetch them again for a task', async () => {
+    const asked: string[] = [];
+    const k = await joined(async (path) => {
+      asked.push(path);
+      return bytesOf(W1);
+    });
+    const { weightsRef, ...work } = task(0, 1, W1) as Extract<CoordinatorMessage, { type: 'task' }>;
+    k.receive({ ...work, type: 'check', checkId: 9, weightsRef: weightsRef! });
+    k.receive(task(1, 1, W1));
+    await k.until(() => k.sent.length >= 4);
+    expect(k.sent[2]).toMatchObject({ type: 'digest', checkId: 9 });
+    expect([...(k.sent[3] as ResultMessage).grads]).toEqual([...expected(W1)]);
+    expect(asked).toEqual([refOf(1, W1).path]);
+  });
+
   it('refuses a coordinator that serves weights over HTTP when it has no way to fetch them', async () => {
     const k = client(undefined as unknown as FetchWeights);
     k.c.start();
