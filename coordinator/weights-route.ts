@@ -7,8 +7,8 @@
 // The route takes no token (a token in a header or the query would split or defeat a
 // shared cache). What guards it is the path: its SHA-256 of the weights is known only to
 // those who hold the weights or were told the path over an authenticated socket. Only the
-// last few versions are kept; any other path is a 404 that costs no more, and takes no
-// longer, whether its version was ever published or not. docs/security.md has the reasoning.
+// last few versions are kept; any other path is a cheap 404, and one whose hash is nearly
+// right takes no longer than one whose hash is all wrong. docs/security.md has the reasoning.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -26,7 +26,7 @@ export const WEIGHTS_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 
 /** What the route has answered; bodies are counted into the scheduler's bytesOut as well. */
 export interface WeightsServed {
-  /** Versions published so far. */
+  /** Versions published so far (the same weights published again count once). */
   versions: number;
   /** 200 answers to GET, each a whole body. */
   bodies: number;
@@ -83,6 +83,9 @@ export class WeightsStore implements WeightsPublisher {
   publish(version: number, wire: Uint8Array): WeightsRef {
     const digest = createHash('sha256').update(wire).digest();
     const sha256 = digest.toString('hex');
+    // The same weights again (the trainer publishes the version it starts from): nothing changes.
+    const same = this.#kept.get(version);
+    if (same?.ref.sha256 === sha256) return same.ref;
     this.#kept.delete(version);
     this.#kept.set(version, {
       version,

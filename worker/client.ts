@@ -242,7 +242,7 @@ export class WorkerClient {
       } catch (err) {
         this.#options.log.warn(
           { version, path: ref.path, err: err instanceof Error ? err.message : String(err) },
-          'cannot fetch the weights; this task is left to the deadline, which hands it to another worker',
+          `cannot fetch the weights; this ${purpose} is left to its deadline, when the coordinator hands it on`,
         );
         return null;
       }

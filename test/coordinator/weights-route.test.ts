@@ -153,6 +153,17 @@ describe('GET /weights/<version>-<sha256>', () => {
     expect(statuses).toEqual([404, 200, 200]);
   });
 
+  it('keeps a version published again with the same weights as it was, and replaces it for other weights', () => {
+    const store = new WeightsStore(4, silent);
+    const first = store.publish(0, wire(0));
+    expect(store.publish(0, wire(0))).toEqual(first);
+    expect(store.served.versions).toBe(1);
+    const other = store.publish(0, wire(9));
+    expect(other.sha256).toBe(sha256(wire(9)));
+    expect(store.ref(0)).toEqual(other);
+    expect(store.served.versions).toBe(2);
+  });
+
   it('leaves the dataset route behind its token', async () => {
     const base = await serve(new WeightsStore(1, silent));
     const res = await fetch(`${base}/data/x`);
