@@ -44,8 +44,22 @@ const RUN = [
 ];
 const WORKERS = 3;
 
-/** docs/scaling.md's nginx configuration, for a coordinator on `upstream` and nginx on `listen`, under `prefix`. */
-function nginxConf(prefix: string, listen: number, upstream: number): string {
+/** nginx's proxying of everything but the weights, as docs/scaling.md gives it. */
+const PASS_THROUGH = `
+      proxy_pass http://flocktrain;
+      proxy_http_version 1.1;
+      proxy_set_header Host $host;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_buffering off;
+      proxy_read_timeout 1h;
+      proxy_send_timeout 1h;`;
+
+/**
+ * docs/scaling.md's nginx configuration, for a coordinator on `upstream` and nginx on `listen`, under `prefix`; and on
+ * `broken`, a second front whose every weights request fails (a cache that is down), for the fault test.
+ */
+function nginxConf(prefix: string, listen: number, upstream: number, broken: number): string {
   return `
 daemon off;
 # One process: as root too, it then never switches to a user who could not read this temp dir.
@@ -90,15 +104,16 @@ http {
       access_log ${prefix}/weights.log flocktrain_cache;
     }
 
-    location / {
-      proxy_pass http://flocktrain;
-      proxy_http_version 1.1;
-      proxy_set_header Host $host;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_buffering off;
-      proxy_read_timeout 1h;
-      proxy_send_timeout 1h;
+    location / {${PASS_THROUGH}
+    }
+  }
+
+  server {
+    listen 127.0.0.1:${broken};
+    location /weights/ {
+      return 502;
+    }
+    location / {${PASS_THROUGH}
     }
   }
 }
@@ -125,11 +140,13 @@ async function listening(port: number, nginxProc: ChildProcess): Promise<void> {
 async function startNginx(
   sb: Sandbox,
   upstream: number,
-): Promise<{ port: number; prefix: string; stop: () => Promise<void> }> {
+): Promise<{ port: number; brokenPort: number; prefix: string; stop: () => Promise<void> }> {
   const prefix = sb.path('nginx');
   mkdirSync(`${prefix}/tmp`, { recursive: true });
   const port = await closedPort();
-  writeFileSync(`${prefix}/nginx.conf`, nginxConf(prefix, port, upstream));
+  let brokenPort = await closedPort();
+  while (brokenPort === port) brokenPort = await closedPort();
+  writeFileSync(`${prefix}/nginx.conf`, nginxConf(prefix, port, upstream, brokenPort));
   const proc = spawn(NGINX, ['-p', prefix, '-e', `${prefix}/error.log`, '-c', `${prefix}/nginx.conf`], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -144,6 +161,7 @@ async function startNginx(
   }
   return {
     port,
+    brokenPort,
     prefix,
     stop: async () => {
       if (proc.exitCode === null) proc.kill('SIGTERM');
@@ -215,6 +233,41 @@ describeNeeding(nginx, 'weights through an nginx cache', () => {
       const bytes = ` ${Number(c.proc.linesWithMsg('weights served')[0].bytes)}`;
       expect(log.filter((l) => l.endsWith(` 200 MISS${bytes}`))).toHaveLength(steps);
       expect(log.filter((l) => l.endsWith(` 200 HIT${bytes}`))).toHaveLength(fetches - steps);
+    } finally {
+      await proxy.stop();
+    }
+  }, 180_000);
+
+  it('a worker whose weights never arrive costs deadlines, not the run, which ends as train ends', async () => {
+    const sb = new Sandbox();
+    const reference = sb.train(RUN);
+    // Short deadlines: every task of the worker that cannot fetch is handed on when its deadline passes.
+    const c = await sb.coordinator([
+      ...RUN,
+      '--weights-over-http',
+      '--min-workers',
+      '2',
+      '--task-timeout-min',
+      '300',
+      '--task-timeout-max',
+      '1000',
+    ]);
+    const proxy = await startNginx(sb, Number(new URL(c.url).port));
+    try {
+      const good = sb.worker({ url: `ws://127.0.0.1:${proxy.port}`, token: c.token }, 'good', ['--threads', '1']);
+      const cut = sb.worker({ url: `ws://127.0.0.1:${proxy.brokenPort}`, token: c.token }, 'cut', ['--threads', '1']);
+      const done = await coordinatorDone(c, 120_000);
+      expect(done.weightsHash).toBe((await reference).weightsHash);
+      expect((await good.waitForExit()).code, `worker stderr: ${good.stderr}`).toBe(0);
+      // The cut worker said why, and stayed a worker: no close of its own, no protocol error.
+      const failed = cut.linesWithMsg(
+        'cannot fetch the weights; this task is left to its deadline, when the coordinator hands it on',
+      );
+      expect(failed.length).toBeGreaterThan(0);
+      expect(String(failed[0].err)).toMatch(/^GET \/weights\/0-[0-9a-f]+… answered 502 Bad Gateway$/);
+      expect(cut.stderr).not.toMatch(/dropped the coordinator/);
+      // Its shards went to the other worker when their deadlines passed.
+      expect(c.proc.linesWithMsg('task deadline missed; handing its shards to others').length).toBeGreaterThan(0);
     } finally {
       await proxy.stop();
     }
