@@ -23,6 +23,7 @@ import { type RouteHandler, type RunningServer, type ServerLimits, startServer, 
 import { type AuditOptions, AuditingVerifier } from './step/auditor.js';
 import { type Recompute, StructuralVerifier, type Verifier } from './step/verifier.js';
 import type { PreparedRun } from './setup.js';
+import { WEIGHTS_PREFIX, type WeightsServed, WeightsStore } from './weights-route.js';
 
 /** What serving needs of a run: PreparedRun has it all (the split stays with the trainer). */
 export type ServedRun = Pick<PreparedRun, 'config' | 'dataset' | 'datasetHash' | 'spec'>;
@@ -67,6 +68,11 @@ export interface CoordinatorSetup {
   readonly verifier?: (recompute: Recompute) => Verifier;
   /** Probation and audit rate of the default verifier. */
   readonly audit?: AuditOptions;
+  /**
+   * Publish each weights version at /weights/<version>-<sha256> (public, immutable) for workers to fetch, so an
+   * HTTP cache in front fans it out; default false: the weights ride in the task messages.
+   */
+  readonly weightsOverHttp?: boolean;
 }
 
 /** A coordinator serving workers: its scheduler is the trainer's step executor. */
@@ -83,6 +89,8 @@ export interface RunningCoordinator {
   readonly dashboard: DashboardFeed;
   /** Largest inbound WebSocket message accepted, in bytes. */
   readonly maxPayload: number;
+  /** What /weights/ has answered so far; null when the weights are not served over HTTP. */
+  weightsServed(): WeightsServed | null;
   /**
    * Makes `named` the named tokens; workers that joined with a token no longer there
    * are disconnected. Returns the revoked names.
@@ -105,10 +113,22 @@ export async function startCoordinator(
   const { run } = setup;
   const paramCount = setup.params.length;
   const numShards = Math.ceil(run.config.batchSize / run.config.shardSize);
+  // Made by the scheduler's broadcaster (so it counts into the scheduler's bytes), served by the server below.
+  let weightsStore = null as WeightsStore | null;
   const scheduler = new Scheduler(events.child({ component: 'scheduler' }), paramCount, {
     ...setup.scheduler,
     wireDtype: run.config.wireDtype,
     verifier: (setup.verifier ?? defaultVerifier(setup.audit))(recomputeHere(run)),
+    ...(setup.weightsOverHttp === true
+      ? {
+          weightsOverHttp: (counters) =>
+            (weightsStore = new WeightsStore(
+              DEFAULTS.coordinator.weightsVersionsKept,
+              log.child({ component: 'weights' }),
+              counters,
+            )),
+        }
+      : {}),
   });
   const descriptor = datasetDescriptor(run);
   const limits = serverLimits(setup.limits);
@@ -176,6 +196,7 @@ export async function startCoordinator(
       // The dashboard page is code, like the worker page: its token stays in the address
       // bar's fragment, and only its event stream is behind a token.
       publicRoutes: new Map([...publicPageRoutes(), ...dashboardPageRoutes()]),
+      cacheableRoutes: new Map(weightsStore === null ? [] : [[WEIGHTS_PREFIX, weightsStore.route()]]),
       allowedOrigins: setup.allowedOrigins ?? [],
       log: log.child({ component: 'server' }),
       onConnection: (socket, req) => hub.accept(socket, req),
@@ -202,6 +223,7 @@ export async function startCoordinator(
       return revoked;
     },
     maxPayload,
+    weightsServed: () => (weightsStore === null ? null : { ...weightsStore.served }),
     close: async (code, reason) => {
       hub.stopAll(code, reason);
       hub.close();
@@ -209,6 +231,8 @@ export async function startCoordinator(
       dashboard.close();
       steps.close();
       await server.close();
+      // With a cache in front, maxBodiesPerVersion is 1: each version left this process once.
+      if (weightsStore !== null) log.info({ ...weightsStore.served }, 'weights served over HTTP');
     },
   };
 }

@@ -80,6 +80,7 @@ export async function serveAndTrain(
         ejectAfterMisses: options.ejectAfterMisses,
       },
       audit: { probation: options.probation, auditRate: options.auditRate },
+      weightsOverHttp: options.weightsOverHttp,
       helloTimeoutMs: DEFAULTS.coordinator.helloTimeoutMs,
       heartbeatMs: DEFAULTS.coordinator.heartbeatMs,
       closeGraceMs: DEFAULTS.coordinator.closeGraceMs,

@@ -35,7 +35,7 @@ import { wireCombine, type WireDtype } from '../shared/wire-dtype.js';
 import type { Events } from './events.js';
 import type { StepPlan } from './plan.js';
 import { RollbackRequired } from './rollback.js';
-import { type CurrentWeights, WeightsBroadcaster } from './step/broadcaster.js';
+import { type CurrentWeights, type PublisherFactory, WeightsBroadcaster } from './step/broadcaster.js';
 import { WorkerCheckers } from './step/checkers.js';
 import { Roster, type RosterOptions } from './step/roster.js';
 import { StepRun, type Task } from './step/step-run.js';
@@ -51,6 +51,8 @@ export interface SchedulerOptions extends RosterOptions {
   readonly wireDtype: WireDtype;
   /** Judges every result before it counts. */
   readonly verifier: Verifier;
+  /** Makes where each version is published for workers to fetch over HTTP; absent: weights ride in the messages. */
+  readonly weightsOverHttp?: PublisherFactory;
   /** Starts a check's deadline (taskTimeoutMaxMs); tests inject one they fire themselves. */
   readonly checkTimer?: (ms: number, onExpired: () => void) => () => void;
 }
@@ -146,7 +148,7 @@ export class Scheduler implements StepExecutor {
     this.#paramCount = paramCount;
     this.#options = options;
     this.#roster = new Roster(options);
-    this.#broadcaster = new WeightsBroadcaster(options.wireDtype, this.stats);
+    this.#broadcaster = new WeightsBroadcaster(options.wireDtype, this.stats, options.weightsOverHttp ?? null);
     this.#combine = wireCombine(options.wireDtype);
     options.verifier.attach?.({
       forged: (worker, detail, undoFrom) => this.#ban(worker, detail, undoFrom),

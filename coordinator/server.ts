@@ -62,6 +62,11 @@ export interface ServerOptions {
   readonly dashboardRoutes?: ReadonlyMap<string, RouteHandler>;
   /** Exact-path routes anyone may GET (pages and code, never data). */
   readonly publicRoutes?: ReadonlyMap<string, RouteHandler>;
+  /**
+   * Routes by path prefix that anyone may GET or HEAD, for shared caches: content named by its hash, whose path is
+   * the capability (the weights over HTTP; see weights-route.ts). The handler answers every path under its prefix.
+   */
+  readonly cacheableRoutes?: ReadonlyMap<string, RouteHandler>;
   /** Origins, besides the server's own, whose pages may open a WebSocket (e.g. a reverse proxy's). */
   readonly allowedOrigins?: readonly string[];
   readonly log: Logger;
@@ -164,6 +169,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
 function route(options: ServerOptions, req: IncomingMessage, res: ServerResponse): void {
   const url = new URL(req.url ?? '/', 'http://localhost');
+  for (const [prefix, handler] of options.cacheableRoutes ?? []) {
+    if (!url.pathname.startsWith(prefix)) continue;
+    if (req.method === 'GET' || req.method === 'HEAD') handler(req, res, url);
+    else res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    return;
+  }
   const open = options.publicRoutes?.get(url.pathname);
   if (open !== undefined && req.method === 'GET') {
     open(req, res, url);

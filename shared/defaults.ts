@@ -100,6 +100,10 @@ export const DEFAULTS = {
     auditRate: 0.05,
     /** States before recent steps kept to roll back to when a forger is found (besides the run's start). */
     rollbackSnapshots: 32,
+    /** Publish each weights version at an immutable, cacheable URL for workers to fetch (behind an HTTP cache). */
+    weightsOverHttp: false,
+    /** With weightsOverHttp, the newest versions served at once; an audit of an older one carries its weights. */
+    weightsVersionsKept: 4,
   },
   worker: {
     reconnectForS: 300,

@@ -3,12 +3,18 @@
 // arrive. The Node entry and the browser entry wrap it around their own WebSocket.
 //
 // States: connecting → loading (welcome received, fetching data) → ready → stopped.
-// The weights come only after this worker said ready, in an ordinary `weights` message.
-// Messages are handled strictly in arrival order, waiting for the dataset if need be.
+// The weights come only after this worker said ready, in an ordinary `weights` message,
+// or, when the coordinator serves them over HTTP, as a path a task names: they are then
+// fetched (fetchWeights, from the coordinator's own origin), their SHA-256 checked
+// against the task's before anything is computed with them, and decoded. A fetch that
+// fails costs that task only (the coordinator's deadline hands it to another worker);
+// bytes that do not match are fetched once more past caches, and a second mismatch
+// ends the connection. Messages are handled strictly in arrival order, waiting for the
+// dataset or a fetch if need be.
 
 import type { Dataset } from '../shared/data/dataset.js';
 import { CloseCode, PROTOCOL_VERSION, ProtocolError } from '../shared/protocol/codes.js';
-import { decodeCoordinatorMessage, encode } from '../shared/protocol/codec.js';
+import { decodeCoordinatorMessage, decodeWeightsBody, encode } from '../shared/protocol/codec.js';
 import { MessagePool } from '../shared/protocol/message-pool.js';
 import { resultDigestParts, sha256Hex } from '../shared/result-digest.js';
 import type {
@@ -16,12 +22,21 @@ import type {
   DatasetDescriptor,
   CheckMessage,
   TaskMessage,
+  WeightsRef,
   WelcomeMessage,
   WorkerKind,
 } from '../shared/protocol/messages.js';
 import { kernelSetAvailable, type KernelSetName } from '../shared/kernels/kernel-set.js';
-import type { WireDtype } from '../shared/wire-dtype.js';
+import { wireBytesPer, type WireDtype } from '../shared/wire-dtype.js';
+import { sha256Hex as sha256HexJs } from './browser/sha256.js';
 import { allNodesFinite, ShardComputer, type ComputerSetup, type GradientComputer } from './compute.js';
+
+/**
+ * GETs `path` (a weightsRef's, `/weights/...`) from the coordinator's origin, and
+ * resolves with exactly `bytes` bytes, or rejects with one line saying why. `fresh`:
+ * ask caches on the way not to answer from what they hold (a retry after a mismatch).
+ */
+export type FetchWeights = (path: string, bytes: number, fresh: boolean) => Promise<Uint8Array>;
 
 export interface WorkerSocket {
   /**
@@ -58,6 +73,8 @@ export interface ClientOptions {
   readonly canRunKernels?: (name: KernelSetName) => boolean;
   /** Builds the computer once the dataset is loaded (default: a ShardComputer on this thread). */
   readonly createComputer?: (setup: ComputerSetup) => GradientComputer | Promise<GradientComputer>;
+  /** Fetches weights a task names by path; without it, a coordinator that serves weights over HTTP is refused. */
+  readonly fetchWeights?: FetchWeights;
 }
 
 export interface ClientStats {
@@ -161,6 +178,12 @@ export class WorkerClient {
         return this.#adopt(message.version, message.dtype, message.weights);
       case 'task':
         if (message.weights !== null) this.#adopt(message.version, message.dtype, message.weights);
+        else if (message.weightsRef !== undefined && message.version > this.#version) {
+          const weights = await this.#fetchWeights(message.weightsRef, message.version, 'task');
+          // Logged; no result, so the task's deadline hands its shards to another worker.
+          if (weights === null) return;
+          this.#adopt(message.version, message.dtype, weights);
+        }
         this.stats.standby = null;
         return this.#task(message);
       case 'check':
@@ -200,6 +223,44 @@ export class WorkerClient {
     } else {
       this.#release(weights);
     }
+  }
+
+  /**
+   * The weights at `ref`, fetched and checked against its SHA-256 before they are decoded; null when the fetch
+   * failed (logged). A body that does not match is fetched once more past caches; a second mismatch throws, which
+   * closes the connection: computing on bad weights would only have every result refused.
+   */
+  async #fetchWeights(ref: WeightsRef, version: number, purpose: 'task' | 'check'): Promise<Float32Array | null> {
+    const fetchWeights = this.#options.fetchWeights;
+    if (fetchWeights === undefined)
+      throw new Error('the coordinator serves the weights over HTTP, and this worker cannot fetch them');
+    const paramCount = this.#computer?.paramCount;
+    if (paramCount === undefined) throw new Error('weights before this worker was ready');
+    const bytes = paramCount * wireBytesPer(this.#wireDtype);
+    for (const fresh of [false, true]) {
+      let body: Uint8Array;
+      try {
+        body = await fetchWeights(ref.path, bytes, fresh);
+      } catch (err) {
+        this.#options.log.warn(
+          { version, path: ref.path, err: err instanceof Error ? err.message : String(err) },
+          `cannot fetch the weights; this ${purpose} is left to its deadline, when the coordinator hands it on`,
+        );
+        return null;
+      }
+      const got = await bodyHash(body);
+      if (got === ref.sha256) {
+        this.#options.log.debug({ version, bytes: body.byteLength, for: purpose }, 'weights fetched');
+        return decodeWeightsBody(body, this.#wireDtype, paramCount, this.#widen);
+      }
+      this.#options.log.warn(
+        { version, path: ref.path, expected: ref.sha256, got, fresh },
+        fresh
+          ? 'weights rejected: their SHA-256 does not match'
+          : 'weights rejected: their SHA-256 does not match; fetching again past caches',
+      );
+    }
+    throw new Error(`the weights at ${ref.path} do not match their SHA-256, even fetched past caches`);
   }
 
   #release(weights: Float32Array | null): void {
@@ -305,8 +366,18 @@ export class WorkerClient {
     if (c.weights !== null && c.weights.length !== computer.paramCount)
       throw new Error(`check weights of ${c.weights.length} values, model has ${computer.paramCount}`);
     // An audit is usually of an older version than this worker's tasks: its weights are used
-    // for this check only, never adopted for tasks.
-    const weights = c.weights ?? (c.version === this.#version ? this.#weights : null);
+    // for this check only, never adopted for tasks. Fetched weights newer than this worker's
+    // are adopted, though: its next task is at that version or later, and need not fetch them again.
+    let fetched: Float32Array | null = null;
+    if (c.weightsRef !== undefined && c.version !== this.#version) {
+      fetched = await this.#fetchWeights(c.weightsRef, c.version, 'check');
+      if (fetched === null) return; // logged; the check's deadline runs out and the coordinator recomputes
+      if (c.version > this.#version) {
+        this.#adopt(c.version, c.dtype, fetched);
+        fetched = null; // held as this worker's weights now, not released after the check
+      }
+    }
+    const weights = c.weights ?? fetched ?? (c.version === this.#version ? this.#weights : null);
     if (weights === null) {
       // No answer: the coordinator's deadline runs out and it recomputes itself.
       this.#options.log.warn({ checkId: c.checkId, version: c.version }, 'check without the weights of its version');
@@ -316,11 +387,13 @@ export class WorkerClient {
     if (globalThis.crypto?.subtle === undefined) {
       this.#options.log.warn({ checkId: c.checkId }, 'check not answered: no WebCrypto in this context');
       if (c.weights !== null) this.#release(c.weights);
+      this.#release(fetched);
       return;
     }
     const nodes = await computer.computeNodes(weights, c.shards, c.numShards, c.step);
     const digest = await sha256Hex(resultDigestParts(nodes.map((n) => n.partial)));
     if (c.weights !== null) this.#release(c.weights);
+    this.#release(fetched);
     const answer = this.#options.faultDigest?.(digest) ?? digest;
     this.#socket.send(encode({ type: 'digest', checkId: c.checkId, digest: answer }));
   }
@@ -331,4 +404,12 @@ export class WorkerClient {
     this.stats.stopReason = detail;
     this.#socket.close(code, detail.slice(0, 120));
   }
+}
+
+/**
+ * Hex SHA-256 of a fetched body: WebCrypto where there is one, else plain JS (a page
+ * over plain http, not a secure context, has no crypto.subtle).
+ */
+async function bodyHash(body: Uint8Array): Promise<string> {
+  return globalThis.crypto?.subtle !== undefined ? sha256Hex([body]) : sha256HexJs([body]);
 }

@@ -1,6 +1,6 @@
 // `flocktrain coordinator`: its flags and how they become run-coordinator.ts's options.
 
-import { defineCommand, mapped, number, text, type FlagGroup } from '../../shared/node/flags.js';
+import { boolean, defineCommand, mapped, number, text, type FlagGroup } from '../../shared/node/flags.js';
 import { DEFAULTS } from '../../shared/defaults.js';
 import { ConfigError } from '../../shared/errors.js';
 import { checkedToken, normalizedOrigin } from '../auth.js';
@@ -54,6 +54,12 @@ export const SERVE_GROUP = {
       integer: true,
       min: 1,
       describe: 'disconnect a worker that misses this many task deadlines in a row',
+    }),
+    weightsOverHttp: boolean({
+      default: coordinator.weightsOverHttp,
+      describe:
+        'publish each weights version at an immutable, public URL (/weights/<version>-<sha256>) that workers fetch, ' +
+        'so an HTTP cache in front (nginx, a CDN) sends it on to them; see docs/scaling.md',
     }),
   },
 } satisfies FlagGroup;

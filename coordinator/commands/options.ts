@@ -36,6 +36,8 @@ export interface CoordinatorOptions extends TrainOptions {
   readonly taskTimeoutMinMs: number;
   readonly taskTimeoutMaxMs: number;
   readonly ejectAfterMisses: number;
+  /** Workers fetch each weights version over HTTP (cacheable) instead of receiving it on their socket. */
+  readonly weightsOverHttp: boolean;
   /** null: a random read-only dashboard token, printed at startup. */
   readonly dashboardToken: string | null;
   /** A file of named tokens besides the main one (token-file.ts); null: none. */

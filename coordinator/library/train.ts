@@ -30,6 +30,8 @@ export interface ServeOptions {
   readonly workers?: number;
   /** Workers to wait for before the first step. Default 1. */
   readonly minWorkers?: number;
+  /** Workers fetch each weights version over HTTP, for a cache in front to fan out (docs/scaling.md). Default false. */
+  readonly weightsOverHttp?: boolean;
   /** Told where workers join once the coordinator listens (url, token, the worker command, the browser link). */
   readonly onJoin?: (join: JoinInfo) => void;
 }
@@ -174,6 +176,7 @@ export class TrainingRun implements AsyncIterable<TrainingEvent>, PromiseLike<Tr
       taskTimeoutMinMs: DEFAULTS.coordinator.taskTimeoutMinMs,
       taskTimeoutMaxMs: DEFAULTS.coordinator.taskTimeoutMaxMs,
       ejectAfterMisses: DEFAULTS.coordinator.ejectAfterMisses,
+      weightsOverHttp: o.serve?.weightsOverHttp ?? DEFAULTS.coordinator.weightsOverHttp,
       probation: DEFAULTS.coordinator.probation,
       auditRate: DEFAULTS.coordinator.auditRate,
       rollbackSnapshots: DEFAULTS.coordinator.rollbackSnapshots,

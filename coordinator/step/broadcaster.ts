@@ -2,13 +2,15 @@
 // is put in the wire dtype once, at publish, and copied into every message that
 // carries it. A worker receives a version with its first task at it (so a step costs
 // one message each way, and an idle worker or a slow link is not flooded with weights
-// it has no use for), or alone when it joins. Also lends the buffers bf16 results are
-// widened into, so a run does not allocate a gradient per result.
+// it has no use for), or alone when it joins. With a WeightsPublisher (weights over
+// HTTP), each version is handed to it once instead, and a task names where to fetch it:
+// then a joining worker is sent nothing until its first task. Also lends the buffers
+// bf16 results are widened into, so a run does not allocate a gradient per result.
 
 import { packBf16 } from '../../shared/kernels/bf16.js';
 import { encode } from '../../shared/protocol/codec.js';
 import { MessagePool, type PooledMessage } from '../../shared/protocol/message-pool.js';
-import type { TaskMessage } from '../../shared/protocol/messages.js';
+import type { TaskMessage, WeightsRef } from '../../shared/protocol/messages.js';
 import { roundToWire, type WireDtype, wireBytesPer } from '../../shared/wire-dtype.js';
 import type { CheckWork } from './verifier.js';
 import type { StepWorker } from './worker.js';
@@ -30,7 +32,18 @@ export interface CurrentWeights {
 }
 
 /** A task as the scheduler builds it; the broadcaster adds the weights when the worker needs them. */
-export type TaskFields = Omit<TaskMessage, 'type' | 'dtype' | 'weights'>;
+export type TaskFields = Omit<TaskMessage, 'type' | 'dtype' | 'weights' | 'weightsRef'>;
+
+/** Where versions are published for workers to fetch (coordinator/weights-route.ts's WeightsStore). */
+export interface WeightsPublisher {
+  /** Publishes `wire` (the weights in the wire dtype; copy them) as `version`, and says where. */
+  publish(version: number, wire: Uint8Array): WeightsRef;
+  /** Where `version` is, or null when it is not (or no longer) published. */
+  ref(version: number): WeightsRef | null;
+}
+
+/** Makes a publisher that adds what it sends to `counters` (the scheduler's, which the broadcaster is given). */
+export type PublisherFactory = (counters: SendCounters) => WeightsPublisher;
 
 export class WeightsBroadcaster {
   readonly #wireDtype: WireDtype;
@@ -47,10 +60,14 @@ export class WeightsBroadcaster {
   /** bf16 results are widened into these (tensorBuffer). */
   readonly #lentTensors: Float32Array[] = [];
   readonly #spareTensors: Float32Array[] = [];
+  /** Weights over HTTP: where each version goes, and where the current one is; null: weights ride in messages. */
+  readonly #http: WeightsPublisher | null;
+  #ref: WeightsRef | null = null;
 
-  constructor(wireDtype: WireDtype, counters: SendCounters) {
+  constructor(wireDtype: WireDtype, counters: SendCounters, http: PublisherFactory | null = null) {
     this.#wireDtype = wireDtype;
     this.#counters = counters;
+    this.#http = http?.(counters) ?? null;
   }
 
   /** The current version; -1 before the first publish. */
@@ -83,24 +100,39 @@ export class WeightsBroadcaster {
     roundToWire(this.#weights, this.#wireDtype);
     if (this.#wireDtype === 'bf16') packBf16(new Uint16Array(this.#wire!.buffer), this.#weights);
     this.#version = version;
+    this.#ref = this.#http?.publish(version, this.#wire!) ?? null;
   }
 
-  /** Sends the current weights alone (to a worker that joins); the next task at this version does not repeat them. */
+  /**
+   * Sends the current weights alone (to a worker that joins); the next task at this version does not repeat them.
+   * Over HTTP, nothing: the worker fetches them when its first task names them.
+   */
   send(worker: StepWorker): void {
     const weights = this.#weights;
     if (weights === null) throw new Error('no weights published yet');
+    if (this.#http !== null) return;
     this.#sendPooled(
       worker,
       this.#pool.encode({ type: 'weights', version: this.#version, dtype: this.#wireDtype, weights }, this.#wire!),
     );
   }
 
-  /** Sends a task at the current version, with the weights when the worker was not sent them yet. */
+  /**
+   * Sends a task at the current version, with the weights when the worker was not sent them yet. Over HTTP every task
+   * names them instead (a few dozen bytes): a worker whose fetch failed then fetches again with its next task.
+   */
   sendTask(worker: StepWorker, task: TaskFields): void {
     if (task.version !== this.#version || this.#weights === null)
       throw new Error(`task at version ${task.version}, but version ${this.#version} is published`);
-    if (this.#sentVersion.get(worker) === this.#version) {
-      const bytes = encode({ ...task, type: 'task', dtype: this.#wireDtype, weights: null });
+    if (this.#ref !== null || this.#sentVersion.get(worker) === this.#version) {
+      const bytes = encode({
+        ...task,
+        type: 'task',
+        dtype: this.#wireDtype,
+        weights: null,
+        ...(this.#ref === null ? {} : { weightsRef: this.#ref }),
+      });
+      this.#sentVersion.set(worker, this.#version);
       this.#counters.bytesOut += bytes.byteLength;
       worker.send(bytes);
       return;
@@ -112,11 +144,13 @@ export class WeightsBroadcaster {
   }
 
   /**
-   * Sends a check: its weights go along unless the worker holds exactly that version. The worker does not
-   * adopt them (they are usually older than its tasks'), so what it was last sent stays as is.
+   * Sends a check: its weights go along unless the worker holds exactly that version; over HTTP, their path instead
+   * while that version is still served. The worker does not adopt them (they are usually older than its tasks'), so
+   * what it was last sent stays as is.
    */
   sendCheck(worker: StepWorker, checkId: number, work: CheckWork): void {
-    const holds = this.#sentVersion.get(worker) === work.version;
+    const ref = this.#http?.ref(work.version) ?? null;
+    const holds = ref === null && this.#sentVersion.get(worker) === work.version;
     const bytes = encode({
       type: 'check',
       checkId,
@@ -125,10 +159,11 @@ export class WeightsBroadcaster {
       numShards: work.numShards,
       shards: work.shards.map((s) => ({ id: s.id, indices: s.indices })),
       dtype: this.#wireDtype,
-      weights: holds ? null : work.weights,
+      weights: holds || ref !== null ? null : work.weights,
+      ...(ref === null ? {} : { weightsRef: ref }),
     });
     this.#counters.bytesOut += bytes.byteLength;
-    if (!holds) this.#counters.tensorBytes += work.weights.length * wireBytesPer(this.#wireDtype);
+    if (!holds && ref === null) this.#counters.tensorBytes += work.weights.length * wireBytesPer(this.#wireDtype);
     worker.send(bytes);
   }
 

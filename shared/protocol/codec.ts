@@ -19,6 +19,7 @@ import type {
   ResultMessage,
   ShardWork,
   TaskMessage,
+  WeightsRef,
   WelcomeMessage,
   WorkerMessage,
 } from './messages.js';
@@ -62,8 +63,13 @@ export function encodeLayout(message: WorkerMessage | CoordinatorMessage): Messa
     }
     case 'task':
     case 'check': {
-      const { weights, ...rest } = message;
-      const head = { ...rest, shards: message.shards.map((s) => ({ id: s.id, indices: bytesOf(s.indices) })) };
+      const { weights, weightsRef, ...rest } = message;
+      const head = {
+        ...rest,
+        shards: message.shards.map((s) => ({ id: s.id, indices: bytesOf(s.indices) })),
+        // Only when given: a message without it is the common case, and a few bytes shorter.
+        ...(weightsRef === undefined ? {} : { weightsRef: { path: weightsRef.path, sha256: weightsRef.sha256 } }),
+      };
       if (weights === null) return { head: packr.pack({ ...head, weights: null }), tensor: null };
       return {
         head: headWithTensor(head, 'weights', weights.length * wireBytesPer(message.dtype)),
@@ -467,12 +473,64 @@ function decodeWork(m: Record<string, unknown>, alloc: TensorAlloc): Omit<TaskMe
     weights = tensor(rawBytes(m, 'weights'), dtype, 'weights', alloc);
     assertFinite(weights, 'weights');
   }
-  return {
-    version: int(m, 'version'),
-    step: int(m, 'step'),
-    numShards,
-    shards,
-    dtype,
-    weights,
-  };
+  const version = int(m, 'version');
+  const work = { version, step: int(m, 'step'), numShards, shards, dtype, weights };
+  if (m.weightsRef === undefined) return work;
+  if (weights !== null)
+    throw new ProtocolError('malformed', 'weightsRef: a message carries the weights or a weightsRef, not both');
+  return { ...work, weightsRef: decodeWeightsRef(record(m.weightsRef, 'weightsRef'), version) };
+}
+
+const WEIGHTS_PATH = /^\/weights\/(0|[1-9][0-9]{0,15})-([0-9a-f]{64})$/;
+
+/** The HTTP path of weights `version` whose wire bytes hash to `sha256` (hex). */
+export function weightsPath(version: number, sha256: string): string {
+  return `/weights/${version}-${sha256}`;
+}
+
+/** The version and hash a weights path names, or null when it is not one (exactly as weightsPath writes it). */
+export function parseWeightsPath(path: string): { readonly version: number; readonly sha256: string } | null {
+  const m = WEIGHTS_PATH.exec(path);
+  if (m === null) return null;
+  const version = Number(m[1]);
+  return Number.isSafeInteger(version) ? { version, sha256: m[2] } : null;
+}
+
+/** A path on the coordinator's own origin, of the message's version, and the hash it names. */
+function decodeWeightsRef(r: Record<string, unknown>, version: number): WeightsRef {
+  const path = str(r, 'path', 128);
+  const sha256 = str(r, 'sha256', 64);
+  const named = parseWeightsPath(path);
+  if (named === null)
+    throw new ProtocolError(
+      'malformed',
+      `weightsRef.path: expected /weights/<version>-<64 hex chars>, got ${JSON.stringify(path.slice(0, 100))}`,
+    );
+  if (named.version !== version || named.sha256 !== sha256)
+    throw new ProtocolError(
+      'malformed',
+      `weightsRef: path ${JSON.stringify(path)} does not name version ${version} and hash ${JSON.stringify(sha256)}`,
+    );
+  return { path, sha256 };
+}
+
+/**
+ * The weights in a body fetched from a weightsRef, checked as a message's would be:
+ * `paramCount` values in `dtype`, all finite. The hash is the caller's to check first.
+ */
+export function decodeWeightsBody(
+  bytes: Uint8Array,
+  dtype: WireDtype,
+  paramCount: number,
+  alloc: TensorAlloc = freshTensor,
+): Float32Array {
+  const expected = paramCount * wireBytesPer(dtype);
+  if (bytes.byteLength !== expected)
+    throw new ProtocolError(
+      'bad_length',
+      `weights: expected ${paramCount} ${dtype} values (${expected} bytes), got ${bytes.byteLength} bytes`,
+    );
+  const weights = tensor(bytes, dtype, 'weights', alloc);
+  assertFinite(weights, 'weights');
+  return weights;
 }

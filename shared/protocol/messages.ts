@@ -9,7 +9,8 @@
 //   ready →  (after the dataset is loaded and its hash checked)
 //                      ← weights (the current version, once, on joining)
 //                      ← task (version, shards, and the weights at that version
-//                              when this worker has not been sent them yet)
+//                              when this worker has not been sent them yet, or
+//                              with --weights-over-http a weightsRef to GET them by)
 //   result →           ← task … (one message each way per step)
 //                      ← standby (no shard for this worker in a whole step, and why)
 //                      ← stop (training over, or coordinator going away)
@@ -119,6 +120,18 @@ export interface WeightsMessage {
   readonly weights: Float32Array;
 }
 
+/**
+ * Where the weights of a version wait on the coordinator's HTTP server (when it
+ * publishes them there) instead of riding in the message: the body is the
+ * `paramCount` weights in the run's wire dtype, and it must hash to `sha256`.
+ */
+export interface WeightsRef {
+  /** `/weights/<version>-<sha256>`, on the origin the worker joined (never another). */
+  readonly path: string;
+  /** Hex SHA-256 of the body, 64 lowercase characters. */
+  readonly sha256: string;
+}
+
 export interface ShardWork {
   readonly id: number;
   /** Sample indices into the dataset, in the step's order. */
@@ -146,6 +159,11 @@ export interface TaskMessage {
    * costs one message each way, not a weights message and then a task.
    */
   readonly weights: Float32Array | null;
+  /**
+   * Instead of `weights` (then null): where to fetch them over HTTP. Absent when the
+   * weights ride in the message or the worker holds them.
+   */
+  readonly weightsRef?: WeightsRef;
 }
 
 /**
@@ -162,6 +180,8 @@ export interface CheckMessage {
   readonly dtype: WireDtype;
   /** The weights at `version` when this worker lacks them, else null (as in a task). */
   readonly weights: Float32Array | null;
+  /** Where to fetch them instead, as in a task. */
+  readonly weightsRef?: WeightsRef;
 }
 
 /**

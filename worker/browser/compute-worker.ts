@@ -109,6 +109,7 @@ class Session {
           queueMicrotask(() => this.post());
           return loaded.dataset;
         },
+        fetchWeights,
         onProgress: () => this.#progressed(),
         ...(threads.create !== null ? { createComputer: threads.create } : {}),
       },
@@ -172,6 +173,28 @@ class Session {
     this.#dataset = text;
     this.post();
   }
+}
+
+/**
+ * GETs weights a task names from this page's own origin (the coordinator's), through the
+ * browser's HTTP cache and any cache in front; no token goes with it (the path is the
+ * capability). `fresh`: past every cache, after a body that did not match its hash.
+ */
+async function fetchWeights(path: string, bytes: number, fresh: boolean): Promise<Uint8Array> {
+  const url = new URL(path, scope.location.origin);
+  if (url.origin !== scope.location.origin || !url.pathname.startsWith('/weights/'))
+    throw new Error(`weights path ${JSON.stringify(path.slice(0, 100))} leaves ${scope.location.origin}`);
+  const res = await fetch(url, { cache: fresh ? 'reload' : 'default', credentials: 'omit' });
+  if (!res.ok) throw new Error(`GET ${url.pathname.slice(0, 30)}… answered ${res.status} ${res.statusText}`.trimEnd());
+  const announced = res.headers.get('content-length');
+  if (announced !== null && Number(announced) !== bytes)
+    throw new Error(`GET ${url.pathname.slice(0, 30)}… announces ${announced} bytes, the model's weights are ${bytes}`);
+  const body = new Uint8Array(await res.arrayBuffer());
+  if (body.byteLength !== bytes)
+    throw new Error(
+      `GET ${url.pathname.slice(0, 30)}… sent ${body.byteLength} bytes, the model's weights are ${bytes}`,
+    );
+  return body;
 }
 
 let session: Session | null = null;

@@ -18,6 +18,7 @@ import { WorkerClient, type ClientOptions } from '../client.js';
 import type { ComputerSetup } from '../compute.js';
 import { ThreadedComputer } from './threaded-compute.js';
 import { defaultCacheDir, makeDatasetLoader } from './dataset-cache.js';
+import { makeWeightsFetcher } from './weights-fetch.js';
 
 export interface WorkerOptions extends LogOptions {
   readonly url: URL;
@@ -101,6 +102,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       { maxDatasetMb: options.maxDatasetMb, cacheMaxMb: options.cacheMaxMb },
       ca,
     ),
+    fetchWeights: makeWeightsFetcher(url.toString(), ca),
     log,
     ...(slowdown > 1 || delayMs > 0
       ? { holdResultMs: (computeMs: number) => (slowdown - 1) * computeMs + delayMs }
