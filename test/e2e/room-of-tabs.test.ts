@@ -79,7 +79,7 @@ describeInBrowser('a room of tabs', () => {
     lab.remove();
   });
 
-  it(`${TABS} tabs of one profile download the dataset once and train to the weightsHash of flocktrain train`, async () => {
+  it(`${TABS} tabs of one profile download the dataset once; the run equals flocktrain train`, async () => {
     const reference = lab.train(RUN);
     const c = await lab.coordinator([...RUN, '--min-workers', String(TABS)]);
     const context = await browser.newContext({ viewport: { width: 640, height: 480 } });
