@@ -81,7 +81,14 @@ describeInBrowser('a room of tabs', () => {
 
   it(`${TABS} tabs of one profile download the dataset once; the run equals flocktrain train`, async () => {
     const reference = lab.train(RUN);
-    const c = await lab.coordinator([...RUN, '--min-workers', String(TABS)]);
+    // The tabs share one address: a WebSocket each, and a few HTTP connections for the browser.
+    const c = await lab.coordinator([
+      ...RUN,
+      '--min-workers',
+      String(TABS),
+      '--max-connections-per-ip',
+      String(Math.max(64, TABS + 16)),
+    ]);
     const context = await browser.newContext({ viewport: { width: 640, height: 480 } });
     const idleKb = chromiumPssKb();
     const pages: Page[] = [];
