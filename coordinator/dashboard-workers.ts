@@ -117,21 +117,34 @@ function byFastest(a: WorkerRow, b: WorkerRow): number {
   return b.samplesPerSec - a.samplesPerSec || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
-/** The summary of `rows`, with the fleet's measured throughput `samplesPerSec`. */
+/** The summary of `rows`, with the fleet's measured throughput `samplesPerSec`: one pass, however many rows. */
 export function summariseWorkers(rows: readonly WorkerRow[], samplesPerSec: number): WorkerSummary {
   const counts = Object.fromEntries(WORKER_STATUSES.map((s) => [s, 0])) as Record<WorkerStatus, number>;
-  for (const r of rows) counts[r.status]++;
-  const measured = rows
-    .filter((r) => r.status !== 'left' && r.status !== 'banned' && r.samplesPerSec > 0)
-    .sort(byFastest);
+  const fastest: WorkerRow[] = [];
+  const slowest: WorkerRow[] = [];
+  for (const r of rows) {
+    counts[r.status]++;
+    if (r.status === 'left' || r.status === 'banned' || r.samplesPerSec <= 0) continue;
+    keepFirst(fastest, r, byFastest);
+    keepFirst(slowest, r, (a, b) => byFastest(b, a));
+  }
   return {
     total: rows.length,
     counts,
     samplesPerSec,
-    fastest: measured.slice(0, EXTREMES),
-    slowest: measured.slice(-EXTREMES).reverse(),
+    fastest,
+    slowest,
     all: rows.length <= FULL_TABLE_MAX ? rows : null,
   };
+}
+
+/** Inserts `row` into `top` (sorted by `order`) if it is among the first EXTREMES. */
+function keepFirst(top: WorkerRow[], row: WorkerRow, order: (a: WorkerRow, b: WorkerRow) => number): void {
+  if (top.length === EXTREMES && order(row, top[EXTREMES - 1]) >= 0) return;
+  let at = top.length;
+  while (at > 0 && order(row, top[at - 1]) < 0) at--;
+  top.splice(at, 0, row);
+  if (top.length > EXTREMES) top.pop();
 }
 
 /**
