@@ -77,7 +77,15 @@ export class BrowserDatasetStore {
       const copy = await stored();
       return copy !== null ? this.#keep(d, copy, 'cache') : this.#keep(d, await download(), 'download');
     }
-    const exclusive = <T>(fill: () => Promise<T>): Promise<T> => locks.request(`flocktrain-dataset:${d.hash}`, fill);
+    const name = `flocktrain-dataset:${d.hash}`;
+    const exclusive = async <T>(fill: () => Promise<T>): Promise<T> => {
+      const now = await locks.request<{ readonly value: T } | null>(name, { ifAvailable: true }, async (lock) =>
+        lock === null ? null : { value: await fill() },
+      );
+      if (now !== null) return now.value;
+      onStatus(`waiting for another tab of this browser to fetch ${d.name}`);
+      return locks.request(name, {}, fill);
+    };
     // The lock covers only "download unless stored": the tabs that waited for it read
     // the stored copy side by side, each checking the hash on its own.
     const downloaded = await exclusive(async () => ((await hasStored(d.hash).catch(() => false)) ? null : download()));
@@ -139,7 +147,12 @@ async function readChecked(d: DatasetDescriptor): Promise<StoredCopy> {
 
 /** The Web Locks API of this scope (a Window or a Worker), or null where it is missing. */
 interface LockManagerLike {
-  request<T>(name: string, callback: () => Promise<T>): Promise<T>;
+  /** With ifAvailable, `callback` gets null instead of waiting when another holder has the lock. */
+  request<T>(
+    name: string,
+    options: { ifAvailable?: boolean },
+    callback: (lock: object | null) => T | Promise<T>,
+  ): Promise<T>;
 }
 function webLocks(): LockManagerLike | null {
   const locks = (globalThis.navigator as { locks?: LockManagerLike } | undefined)?.locks;
