@@ -5,8 +5,9 @@
 // and no body. Compressed bodies are made once, on first demand, and kept: a room of
 // tabs joining at once costs one compression, not one each.
 //
-// Every answer is logged ("dataset served", with its status and running counts of
-// bodies and 304s sent), so a log shows how many downloads a room of tabs cost.
+// Every answer is logged at debug level ("dataset served", with its status and running
+// counts of bodies and 304s sent), so a log shows how many downloads a room of tabs
+// cost; at info a terminal would get a line per joining worker.
 //
 // Cache-Control is private: the route sits behind the run's token, and a shared cache
 // would hand the data to anyone who asks. Browsers and workers keep it themselves.
@@ -52,7 +53,7 @@ export function datasetRoute(ds: Dataset, hash: string, log: Logger): RouteHandl
     const status = send(req, res, hash, coding, parts);
     if (status === 200) counts.bodies++;
     else counts.notModified++;
-    log.info({ status, coding, bytes: status === 200 ? byteLength(parts) : 0, ...counts }, 'dataset served');
+    log.debug({ status, coding, bytes: status === 200 ? byteLength(parts) : 0, ...counts }, 'dataset served');
   };
   return (req, res) => {
     const coding = byteLength(identity) <= MAX_COMPRESSED_SOURCE ? preferredCoding(req) : null;

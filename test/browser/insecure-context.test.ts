@@ -50,7 +50,15 @@ describeInBrowser('tabs in a context that is not secure', () => {
     'load the dataset without Web Locks and train to the weightsHash of flocktrain train',
     async () => {
       const reference = lab.train(RUN);
-      const c = await lab.coordinator([...RUN, '--min-workers', String(TABS), '--host', '0.0.0.0']);
+      const c = await lab.coordinator([
+        ...RUN,
+        '--min-workers',
+        String(TABS),
+        '--host',
+        '0.0.0.0',
+        '--log-level',
+        'debug',
+      ]);
       const context = await browser.newContext();
       const link = `http://${HOST}:${new URL(c.url).port}/?threads=1#token=${c.token}`;
       const pages = await Promise.all(Array.from({ length: TABS }, () => context.newPage()));
@@ -64,6 +72,8 @@ describeInBrowser('tabs in a context that is not secure', () => {
       const done = await c.proc.waitFor('done', () => true, 60_000);
       expect(done.weightsHash).toBe((await reference).weightsHash);
       for (const p of pages) {
+        // The closing status carries the tab's final counts.
+        await p.waitForSelector('body[data-phase="closed"]', { state: 'attached' });
         const status = await pageStatus(p);
         expect(status.dataset).toMatch(
           /^blobs: (downloaded .*|.* from this browser's cache \(IndexedDB\)), hash checked/,

@@ -91,6 +91,9 @@ describeInBrowser('a room of tabs', () => {
       String(TABS),
       '--max-connections-per-ip',
       String(Math.max(64, TABS + 16)),
+      // For the route's "dataset served" lines.
+      '--log-level',
+      'debug',
     ]);
     const dashboard = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
     await dashboard.goto(c.link.replace('/#', '/dashboard#'));
@@ -135,6 +138,8 @@ describeInBrowser('a room of tabs', () => {
     const bodies = served.filter((l) => l.status === 200);
     expect(bodies).toHaveLength(1);
     expect(dataRequests).toHaveLength(1);
+    // The closing status carries each tab's final counts.
+    await Promise.all(pages.map((p) => p.waitForSelector('body[data-phase="closed"]', { state: 'attached' })));
     const statuses = await Promise.all(pages.map((p) => pageStatus(p)));
     const ids = statuses.map((s) => s.workerId);
     expect(new Set(ids).size).toBe(TABS);
