@@ -145,7 +145,7 @@ async function readChecked(d: DatasetDescriptor): Promise<StoredCopy> {
   };
 }
 
-/** The Web Locks API of this scope (a Window or a Worker), or null where it is missing. */
+/** The part of the Web Locks API used here. */
 interface LockManagerLike {
   /** With ifAvailable, `callback` gets null instead of waiting when another holder has the lock. */
   request<T>(
@@ -154,6 +154,7 @@ interface LockManagerLike {
     callback: (lock: object | null) => T | Promise<T>,
   ): Promise<T>;
 }
+/** The Web Locks API of this scope (a Window or a Worker), or null where it is missing. */
 function webLocks(): LockManagerLike | null {
   const locks = (globalThis.navigator as { locks?: LockManagerLike } | undefined)?.locks;
   return locks !== undefined && typeof locks.request === 'function' ? locks : null;
