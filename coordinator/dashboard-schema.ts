@@ -6,7 +6,10 @@
 //   run      the run's dataset, model and config
 //   step     one logged step (loss is the mean since the previous step line)
 //   epoch    one finished epoch with its validation metrics
-//   workers  every second: the worker list and the progress, with an ETA
+//   workers  every second: the workers summarised (counts by state, throughput, the
+//            fastest and slowest, every row only while the fleet is small) and the
+//            progress, with an ETA. Its size is bounded whatever the fleet's size;
+//            GET /workers?q= finds any other worker by id, agent or address.
 //   event    a worker joined, left, was rejected, stood by, or had its shards
 //            reassigned; the run turned out communication-bound
 //   done     training ended
@@ -40,21 +43,51 @@ export interface EpochPoint {
   readonly seconds: number;
 }
 
+/**
+ * Where a worker is: loading the dataset; computing (it finished a task within the
+ * last few seconds); idle (ready, but no task finished lately); standby (ready, and
+ * the scheduler gives it no shards, see `standby`); left (gone, listed for a while);
+ * banned (gone for a forged result).
+ */
+export type WorkerStatus = 'loading' | 'computing' | 'idle' | 'standby' | 'left' | 'banned';
+export const WORKER_STATUSES: readonly WorkerStatus[] = ['computing', 'idle', 'standby', 'loading', 'left', 'banned'];
+
 export interface WorkerRow {
   readonly id: string;
   readonly kind: string;
   readonly agent: string;
   readonly remote: string;
-  /** loading: fetching the dataset; ready: taking tasks; left: gone (kept for a while). */
-  readonly status: 'loading' | 'ready' | 'left';
+  readonly status: WorkerStatus;
   readonly tasksDone: number;
   readonly samplesDone: number;
-  /** Compute throughput: samples per second of the worker's own compute time. */
+  /** Compute throughput: samples per second of the worker's own compute time (0 until measured). */
   readonly samplesPerSec: number;
   /** ms since the coordinator last heard from it. */
   readonly lastSeenMs: number;
   /** Why a ready worker gets no shards ("standing by: …"), or null while it takes work. */
   readonly standby: string | null;
+}
+
+/** The workers in a bounded number of rows, however many there are. */
+export interface WorkerSummary {
+  /** Workers listed: connected ones and those gone in the last minutes. */
+  readonly total: number;
+  /** Workers by status (every status present, 0 when none). */
+  readonly counts: Readonly<Record<WorkerStatus, number>>;
+  /** Samples computed per second by the whole fleet, over the last few seconds. */
+  readonly samplesPerSec: number;
+  /** Connected workers with a measured speed, fastest first / slowest first (a few each). */
+  readonly fastest: readonly WorkerRow[];
+  readonly slowest: readonly WorkerRow[];
+  /** Every worker while there are few enough to list (FULL_TABLE_MAX), else null. */
+  readonly all: readonly WorkerRow[] | null;
+}
+
+/** The answer of GET /workers?q=: the first matches, and how many matched in all. */
+export interface WorkerSearch {
+  readonly query: string;
+  readonly matches: readonly WorkerRow[];
+  readonly total: number;
 }
 
 export interface Progress {
@@ -85,7 +118,7 @@ export interface FeedState {
   readonly run: RunInfo | null;
   readonly steps: readonly StepPoint[];
   readonly epochs: readonly EpochPoint[];
-  readonly workers: readonly WorkerRow[];
+  readonly workers: WorkerSummary;
   readonly progress: Progress | null;
   readonly events: readonly LogEvent[];
   readonly done: DoneInfo | null;
@@ -96,7 +129,7 @@ export type FeedEvent =
   | { readonly type: 'run'; readonly run: RunInfo }
   | { readonly type: 'step'; readonly point: StepPoint }
   | { readonly type: 'epoch'; readonly point: EpochPoint }
-  | { readonly type: 'workers'; readonly workers: readonly WorkerRow[]; readonly progress: Progress | null }
+  | { readonly type: 'workers'; readonly workers: WorkerSummary; readonly progress: Progress | null }
   | { readonly type: 'event'; readonly event: LogEvent }
   | { readonly type: 'done'; readonly done: DoneInfo };
 
@@ -165,23 +198,41 @@ function epochPoint(v: unknown): EpochPoint {
     seconds: num(o, 'seconds'),
   };
 }
-const STATUSES: readonly string[] = ['loading', 'ready', 'left'] satisfies WorkerRow['status'][];
 function workerRow(v: unknown): WorkerRow {
   const o = obj(v, 'worker');
   const status = str(o, 'status');
-  if (!STATUSES.includes(status)) throw new FeedError(`status: unknown "${status.slice(0, 20)}"`);
+  if (!(WORKER_STATUSES as readonly string[]).includes(status))
+    throw new FeedError(`status: unknown "${status.slice(0, 20)}"`);
   return {
     id: str(o, 'id'),
     kind: str(o, 'kind'),
     agent: str(o, 'agent'),
     remote: str(o, 'remote'),
-    status: status as WorkerRow['status'],
+    status: status as WorkerStatus,
     tasksDone: num(o, 'tasksDone'),
     samplesDone: num(o, 'samplesDone'),
     samplesPerSec: num(o, 'samplesPerSec'),
     lastSeenMs: num(o, 'lastSeenMs'),
     standby: o.standby === null ? null : str(o, 'standby'),
   };
+}
+function workerSummary(v: unknown): WorkerSummary {
+  const o = obj(v, 'workers');
+  const c = obj(o.counts, 'counts');
+  const counts = Object.fromEntries(WORKER_STATUSES.map((s) => [s, num(c, s)])) as Record<WorkerStatus, number>;
+  return {
+    total: num(o, 'total'),
+    counts,
+    samplesPerSec: num(o, 'samplesPerSec'),
+    fastest: list(o, 'fastest', workerRow),
+    slowest: list(o, 'slowest', workerRow),
+    all: o.all === null ? null : list(o, 'all', workerRow),
+  };
+}
+/** Checks the answer of GET /workers?q=. */
+export function parseWorkerSearch(v: unknown): WorkerSearch {
+  const o = obj(v, 'search');
+  return { query: str(o, 'query'), matches: list(o, 'matches', workerRow), total: num(o, 'total') };
 }
 function progress(v: unknown): Progress | null {
   if (v === null) return null;
@@ -221,7 +272,7 @@ export function parseFeedEvent(v: unknown): FeedEvent {
         run: o.run === null ? null : runInfo(o.run),
         steps: list(o, 'steps', stepPoint),
         epochs: list(o, 'epochs', epochPoint),
-        workers: list(o, 'workers', workerRow),
+        workers: workerSummary(o.workers),
         progress: progress(o.progress),
         events: list(o, 'events', logEvent),
         done: doneInfo(o.done),
@@ -233,7 +284,7 @@ export function parseFeedEvent(v: unknown): FeedEvent {
     case 'epoch':
       return { type: 'epoch', point: epochPoint(o.point) };
     case 'workers':
-      return { type: 'workers', workers: list(o, 'workers', workerRow), progress: progress(o.progress) };
+      return { type: 'workers', workers: workerSummary(o.workers), progress: progress(o.progress) };
     case 'event':
       return { type: 'event', event: logEvent(o.event) };
     case 'done': {

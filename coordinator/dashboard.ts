@@ -2,7 +2,9 @@
 // values the log lines are written from) and samples the worker connections once a
 // second, keeps the run's history, and pushes every change to the dashboard pages as
 // server-sent events on GET /events (token required). It shows nothing the log does
-// not also say, except the per-worker counters.
+// not also say, except the per-worker counters. The workers go out summarised
+// (dashboard-workers.ts), so a tick's size stays bounded with thousands of them;
+// GET /workers?q= (same token) finds any one of them.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { configRows, modelSummary } from './dashboard-config.js';
@@ -18,22 +20,11 @@ import type {
   Progress,
   RunInfo,
   StepPoint,
-  WorkerRow,
+  WorkerSummary,
 } from './dashboard-schema.js';
-/** What the feed samples from the hub: WorkerConnection has all of these. */
-export interface ConnectionView {
-  readonly id: string;
-  readonly state: string;
-  readonly kind: string | null;
-  readonly agent: string;
-  readonly remote: string;
-  readonly tasksDone: number;
-  readonly samplesDone: number;
-  readonly computeMs: number;
-  readonly lastSeen: number;
-  /** Why a ready worker gets no shards, or null. */
-  readonly standby: string | null;
-}
+import { type ConnectionView, summariseWorkers, WorkerTable } from './dashboard-workers.js';
+
+export type { ConnectionView } from './dashboard-workers.js';
 
 export interface FeedSource {
   connections(): Iterable<ConnectionView>;
@@ -42,8 +33,6 @@ export interface FeedSource {
 }
 
 const TICK_MS = 1000;
-/** Departed workers stay listed (as "left") this long. */
-const KEEP_LEFT_MS = 10 * 60_000;
 const MAX_STEPS = 20_000;
 const MAX_EVENTS = 50;
 /** The ETA's rate is measured over this window. */
@@ -57,9 +46,9 @@ export class DashboardFeed {
   readonly #epochPoints: EpochPoint[] = [];
   readonly #events: LogEvent[] = [];
   #done: DoneInfo | null = null;
-  #workers: WorkerRow[] = [];
+  readonly #table = new WorkerTable();
+  #workers: WorkerSummary = summariseWorkers([], 0);
   #progress: Progress | null = null;
-  readonly #left = new Map<string, { row: WorkerRow; at: number }>();
   readonly #rate: { t: number; step: number }[] = [];
   readonly #clients = new Set<ServerResponse>();
   readonly #source: FeedSource;
@@ -110,7 +99,10 @@ export class DashboardFeed {
       ),
       events.on('shardsReassigned', (e) => this.#event(`shards ${e.shards.join(',')} of ${e.workerId} reassigned`)),
       events.on('workerRejected', (e) => this.#event(`${e.workerId} rejected (${e.reason}): ${e.detail}`)),
-      events.on('workerBanned', (e) => this.#event(`${e.workerId} banned (${e.reason}): ${e.detail}`)),
+      events.on('workerBanned', (e) => {
+        this.#table.banned(e.workerId);
+        this.#event(`${e.workerId} banned (${e.reason}): ${e.detail}`);
+      }),
       events.on('rolledBack', (e) => this.#event(`rolled back from step ${e.fromStep} to ${e.toStep}`)),
       events.on('done', (e) => {
         this.#done = {
@@ -129,7 +121,10 @@ export class DashboardFeed {
 
   /** The protected routes the feed serves. */
   routes(): [string, RouteHandler][] {
-    return [['/events', (req, res) => this.#subscribe(req, res)]];
+    return [
+      ['/events', (req, res) => this.#subscribe(req, res)],
+      ['/workers', (req, res) => this.#search(req, res)],
+    ];
   }
 
   get state(): FeedState {
@@ -162,6 +157,13 @@ export class DashboardFeed {
     req.on('close', () => this.#clients.delete(res));
   }
 
+  /** GET /workers?q=TEXT: the workers whose id, agent or address contain TEXT, as JSON. */
+  #search(req: IncomingMessage, res: ServerResponse): void {
+    const query = new URL(req.url ?? '/', 'http://x').searchParams.get('q') ?? '';
+    const body = JSON.stringify(this.#table.search(query.slice(0, 200)));
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
+  }
+
   #push(event: FeedEvent): void {
     const bytes = frame(event);
     for (const res of this.#clients) res.write(bytes);
@@ -188,35 +190,10 @@ export class DashboardFeed {
   }
 
   #tick(): void {
-    const source = this.#source;
     const now = Date.now();
-    const rows: WorkerRow[] = [];
-    const present = new Set<string>();
-    for (const c of source.connections()) {
-      if (c.state !== 'loading' && c.state !== 'ready') continue;
-      present.add(c.id);
-      rows.push({
-        id: c.id,
-        kind: c.kind ?? '?',
-        agent: c.agent,
-        remote: c.remote,
-        status: c.state,
-        tasksDone: c.tasksDone,
-        samplesDone: c.samplesDone,
-        samplesPerSec: c.computeMs > 0 ? Math.round((c.samplesDone * 1000) / c.computeMs) : 0,
-        lastSeenMs: Math.max(0, now - c.lastSeen),
-        standby: c.state === 'ready' ? c.standby : null,
-      });
-    }
-    for (const row of this.#workers)
-      if (!present.has(row.id) && row.status !== 'left')
-        this.#left.set(row.id, { row: { ...row, status: 'left', standby: null }, at: now });
-    for (const [id, l] of this.#left) if (present.has(id) || now - l.at > KEEP_LEFT_MS) this.#left.delete(id);
-    this.#workers = [
-      ...rows,
-      ...[...this.#left.values()].map((l) => ({ ...l.row, lastSeenMs: l.row.lastSeenMs + (now - l.at) })),
-    ];
-    this.#progress = this.#measureProgress(source.globalStep(), now);
+    this.#table.sample(this.#source.connections(), now);
+    this.#workers = this.#table.summary();
+    this.#progress = this.#measureProgress(this.#source.globalStep(), now);
     this.#push({ type: 'workers', workers: this.#workers, progress: this.#progress });
   }
 

@@ -98,7 +98,7 @@ async function benchOne(
   const kind = who === 'node' ? 'node' : 'browser';
   const feed = followFeed(c.dashboard, (e) => {
     if (e.type !== 'workers') return;
-    const row = e.workers.find((w) => w.kind === kind);
+    const row = (e.workers.all ?? e.workers.fastest).find((w) => w.kind === kind);
     if (row !== undefined && row.samplesPerSec > 0) compute = row.samplesPerSec;
   });
   const leave = await join(who, c, browser);

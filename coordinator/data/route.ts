@@ -5,6 +5,10 @@
 // and no body. Compressed bodies are made once, on first demand, and kept: a room of
 // tabs joining at once costs one compression, not one each.
 //
+// Every answer is logged at debug level ("dataset served", with its status and running
+// counts of bodies and 304s sent), so a log shows how many downloads a room of tabs
+// cost; at info a terminal would get a line per joining worker.
+//
 // Cache-Control is private: the route sits behind the run's token, and a shared cache
 // would hand the data to anyone who asks. Browsers and workers keep it themselves.
 
@@ -44,12 +48,19 @@ export function datasetRoute(ds: Dataset, hash: string, log: Logger): RouteHandl
     }
     return pending;
   };
+  const counts = { bodies: 0, notModified: 0 };
+  const answer = (req: IncomingMessage, res: ServerResponse, coding: Coding | null, parts: readonly Uint8Array[]) => {
+    const status = send(req, res, hash, coding, parts);
+    if (status === 200) counts.bodies++;
+    else counts.notModified++;
+    log.debug({ status, coding, bytes: status === 200 ? byteLength(parts) : 0, ...counts }, 'dataset served');
+  };
   return (req, res) => {
     const coding = byteLength(identity) <= MAX_COMPRESSED_SOURCE ? preferredCoding(req) : null;
-    if (coding === null) return send(req, res, hash, null, identity);
+    if (coding === null) return answer(req, res, null, identity);
     body(coding).then(
-      (encoded) => (encoded === null ? send(req, res, hash, null, identity) : send(req, res, hash, coding, encoded)),
-      () => send(req, res, hash, null, identity),
+      (encoded) => (encoded === null ? answer(req, res, null, identity) : answer(req, res, coding, encoded)),
+      () => answer(req, res, null, identity),
     );
   };
 }
@@ -60,7 +71,7 @@ function send(
   hash: string,
   coding: Coding | null,
   body: readonly Uint8Array[],
-): void {
+): 200 | 304 {
   // One ETag per representation: a cache holding the gzip body must not match the br one.
   const etag = `"${hash}${coding === null ? '' : `-${coding}`}"`;
   const headers: Record<string, string | number> = {
@@ -70,12 +81,13 @@ function send(
   };
   if (etagMatches(req.headers['if-none-match'], etag)) {
     res.writeHead(304, headers).end();
-    return;
+    return 304;
   }
   if (coding !== null) headers['content-encoding'] = coding;
   res.writeHead(200, { ...headers, 'content-type': 'application/octet-stream', 'content-length': byteLength(body) });
   for (const part of body) res.write(part);
   res.end();
+  return 200;
 }
 
 function byteLength(parts: readonly Uint8Array[]): number {

@@ -1,8 +1,20 @@
 // The dashboard page's script (browser only; bundled into dist/browser/dashboard.js):
 // subscribes to /events with the page's token, checks every message with
-// parseFeedEvent, keeps the run's state and redraws. No reloading, no polling.
+// parseFeedEvent, keeps the run's state and redraws. No reloading, no polling. The
+// workers arrive summarised (counts, the fastest and slowest, every row only while
+// the fleet is small); the search box asks GET /workers?q= for the rest.
 
-import { parseFeedEvent, type FeedEvent, type FeedState, type Progress, type WorkerRow } from '../dashboard-schema.js';
+import {
+  type FeedEvent,
+  type FeedState,
+  type Progress,
+  parseFeedEvent,
+  parseWorkerSearch,
+  type WorkerRow,
+  type WorkerSearch,
+  type WorkerStatus,
+  type WorkerSummary,
+} from '../dashboard-schema.js';
 import { drawLineChart } from './chart.js';
 
 function el(id: string): HTMLElement {
@@ -17,7 +29,14 @@ const state: Mutable<FeedState> = {
   run: null,
   steps: [],
   epochs: [],
-  workers: [],
+  workers: {
+    total: 0,
+    counts: { computing: 0, idle: 0, standby: 0, loading: 0, left: 0, banned: 0 },
+    samplesPerSec: 0,
+    fastest: [],
+    slowest: [],
+    all: [],
+  },
   progress: null,
   events: [],
   done: null,
@@ -86,13 +105,23 @@ function cell(row: HTMLTableRowElement, text: string): void {
   row.insertCell().textContent = text;
 }
 
-function renderWorkers(workers: readonly WorkerRow[]): void {
-  const body = el('workers') as HTMLTableSectionElement;
+/** Words for each status in the counts line, in the order shown. */
+const STATUS_WORDS: readonly (readonly [WorkerStatus, string])[] = [
+  ['computing', 'computing'],
+  ['idle', 'idle'],
+  ['standby', 'standing by'],
+  ['loading', 'loading'],
+  ['left', 'gone'],
+  ['banned', 'banned'],
+];
+
+function fillRows(body: HTMLTableSectionElement, workers: readonly WorkerRow[]): void {
   body.replaceChildren();
   for (const w of workers) {
     const row = body.insertRow();
-    row.className = w.standby === null ? w.status : 'standby';
+    row.className = w.status;
     row.dataset.kind = w.kind;
+    row.dataset.id = w.id;
     for (const text of [
       w.id,
       w.kind,
@@ -100,10 +129,76 @@ function renderWorkers(workers: readonly WorkerRow[]): void {
       w.standby ?? w.status,
       String(w.samplesPerSec),
       String(w.tasksDone),
-      w.status === 'left' ? 'gone' : `${(w.lastSeenMs / 1000).toFixed(1)} s ago`,
+      w.status === 'left' || w.status === 'banned' ? 'gone' : `${(w.lastSeenMs / 1000).toFixed(1)} s ago`,
     ])
       cell(row, text);
   }
+}
+
+function renderWorkers(summary: WorkerSummary): void {
+  const counts = el('worker-counts');
+  counts.replaceChildren(`${summary.total} worker${summary.total === 1 ? '' : 's'}`);
+  for (const [status, words] of STATUS_WORDS) {
+    const n = document.createElement('span');
+    n.dataset.count = status;
+    n.textContent = String(summary.counts[status]);
+    counts.append(' · ', n, ` ${words}`);
+  }
+  counts.append(` · ${Math.round(summary.samplesPerSec).toLocaleString('en')} samples/s in all`);
+  const small = summary.all !== null;
+  el('all-workers').hidden = !small;
+  el('extremes').hidden = small;
+  fillRows(el('workers') as HTMLTableSectionElement, summary.all ?? []);
+  fillRows(el('fastest') as HTMLTableSectionElement, small ? [] : summary.fastest);
+  fillRows(el('slowest') as HTMLTableSectionElement, small ? [] : summary.slowest);
+}
+
+function renderSearch(found: WorkerSearch | null): void {
+  el('search-table').hidden = found === null || found.matches.length === 0;
+  el('search-note').textContent =
+    found === null
+      ? ''
+      : found.total === 0
+        ? `no worker matches "${found.query}"`
+        : found.total > found.matches.length
+          ? `${found.total} workers match; the first ${found.matches.length}:`
+          : `${found.total} worker${found.total === 1 ? '' : 's'} match${found.total === 1 ? 'es' : ''}:`;
+  fillRows(el('search-results') as HTMLTableSectionElement, found?.matches ?? []);
+}
+
+/** The search box: asks the coordinator, at most one request at a time, always for the latest text. */
+function searcher(token: string): { refresh(): void } {
+  const input = el('worker-search') as HTMLInputElement;
+  let busy = false;
+  let again = false;
+  const run = async (): Promise<void> => {
+    if (busy) {
+      again = true;
+      return;
+    }
+    const query = input.value.trim();
+    if (query === '') return renderSearch(null);
+    busy = true;
+    try {
+      const res = await fetch(`/workers?q=${encodeURIComponent(query)}`, {
+        headers: { authorization: `Bearer ${token}` },
+        cache: 'no-store',
+      });
+      if (!res.ok) throw new Error(`GET /workers answered ${res.status}`);
+      const found = parseWorkerSearch(await res.json());
+      if (found.query.trim() === input.value.trim()) renderSearch(found);
+    } catch (err) {
+      el('search-note').textContent = `cannot search: ${(err as Error).message}`;
+    } finally {
+      busy = false;
+      if (again) {
+        again = false;
+        void run();
+      }
+    }
+  };
+  input.addEventListener('input', () => void run());
+  return { refresh: () => void run() };
 }
 
 function render(): void {
@@ -173,6 +268,7 @@ function takeToken(): string {
 function main(): void {
   const token = takeToken();
   const source = new EventSource(`/events?token=${encodeURIComponent(token)}`);
+  const search = searcher(token);
   let pending = false;
   source.onopen = () => {
     if (state.done === null) setStatus('live', 'live');
@@ -186,6 +282,7 @@ function main(): void {
       return;
     }
     apply(event);
+    if (event.type === 'workers') search.refresh();
     if (event.type === 'done') source.close();
     if (!pending) {
       pending = true;

@@ -1,6 +1,12 @@
 // The dashboard's HTML (served at /dashboard to anyone: it holds no data). Its script,
 // dist/browser/dashboard.js (coordinator/pages/dashboard-client.ts), subscribes to
-// /events and fills it in.
+// /events and fills it in. The workers section shows counts by status, a search box,
+// and either every worker (a small fleet) or the fastest and slowest few.
+
+const HEAD = `<thead><tr>
+      <th>id</th><th>kind</th><th>agent / host</th><th>status</th>
+      <th>samples/s</th><th>tasks done</th><th>last seen</th>
+    </tr></thead>`;
 
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
@@ -24,8 +30,16 @@ export const DASHBOARD_HTML = `<!doctype html>
   table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
   th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #e4e7ee; white-space: nowrap; }
   th { color: #5b6475; font-weight: 600; }
-  tr.left td { color: #9aa3b5; }
-  tr.standby td { color: #8a5a00; }
+  tr.left td, tr.banned td { color: #9aa3b5; }
+  tr.standby td, tr.idle td { color: #8a5a00; }
+  #worker-counts { margin: 0 0 8px; }
+  #worker-counts span { font-weight: 600; }
+  #worker-search {
+    font: inherit; width: 100%; max-width: 420px; padding: 4px 8px; margin: 0 0 6px; box-sizing: border-box;
+  }
+  #search-note { color: #5b6475; font-size: 13px; margin: 0 0 6px; }
+  #search-table { margin: 0 0 12px; }
+  h3 { font-size: 13px; margin: 10px 0 4px; color: #5b6475; }
   .bar { height: 14px; background: #e4e7ee; border-radius: 7px; overflow: hidden; margin: 6px 0; }
   .bar > div { height: 100%; width: 0; background: #3b7ddd; transition: width .3s; }
   #events { list-style: none; margin: 0; padding: 0; max-height: 160px; overflow: auto; font-size: 13px; }
@@ -47,11 +61,15 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section><h2>Validation accuracy per epoch</h2><canvas id="acc-chart" data-points="0"></canvas></section>
   <section class="wide">
     <h2>Workers</h2>
-    <table><thead><tr>
-      <th>id</th><th>kind</th><th>agent / host</th><th>status</th>
-      <th>samples/s</th><th>tasks done</th><th>last seen</th>
-    </tr></thead>
-    <tbody id="workers"></tbody></table>
+    <div id="worker-counts">0 workers</div>
+    <input id="worker-search" type="search" placeholder="find workers by id, agent or address" autocomplete="off">
+    <div id="search-note"></div>
+    <table id="search-table" hidden>${HEAD}<tbody id="search-results"></tbody></table>
+    <div id="extremes" hidden>
+      <h3>Fastest</h3><table>${HEAD}<tbody id="fastest"></tbody></table>
+      <h3>Slowest</h3><table>${HEAD}<tbody id="slowest"></tbody></table>
+    </div>
+    <table id="all-workers">${HEAD}<tbody id="workers"></tbody></table>
   </section>
   <section><h2>Config</h2><table><tbody id="config"></tbody></table></section>
   <section><h2>Events</h2><ul id="events"></ul></section>

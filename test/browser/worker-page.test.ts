@@ -1,6 +1,6 @@
 // The worker page on its own, in headless chromium: a wrong token gets a clear
 // message; the dataset is downloaded once and a reload takes it from the browser's
-// store; Pause leaves the run and Resume rejoins. The coordinator waits for more
+// store, unless that copy is corrupt; Pause leaves the run and Resume rejoins. The coordinator waits for more
 // workers than join, so no training starts and the tab stays in the run.
 
 import type { Browser, Page } from 'playwright-core';
@@ -79,6 +79,49 @@ describeInBrowser('the worker page', () => {
     expect(status.dataset).toMatch(/^blobs: .* from this browser's cache \(IndexedDB\), hash checked$/);
     expect(status.workerId).not.toBe(firstId);
     expect(dataRequests).toEqual([]);
+  });
+
+  it('a corrupt stored copy is discarded with a warning and downloaded again', async () => {
+    const page = await open(coordinator.link);
+    await page.waitForFunction(() => document.body.dataset.phase === 'training');
+    // Flip one byte of the stored body, as a failing disk or a meddling extension might.
+    await page.evaluate(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const req = indexedDB.open('flocktrain', 1);
+          req.onerror = () => reject(req.error);
+          req.onsuccess = () => {
+            const store = req.result.transaction('datasets', 'readwrite').objectStore('datasets');
+            const cursor = store.openCursor();
+            cursor.onerror = () => reject(cursor.error);
+            cursor.onsuccess = () => {
+              const c = cursor.result;
+              if (c === null) return reject(new Error('nothing stored'));
+              const bytes = new Uint8Array((c.value as ArrayBuffer).slice(0));
+              bytes[0] ^= 0xff;
+              c.update(bytes.buffer).onsuccess = () => resolve();
+            };
+          };
+        }),
+    );
+    const warnings: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'warning') warnings.push(m.text());
+    });
+    const dataRequests: string[] = [];
+    page.context().on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/data/')) dataRequests.push(r.url());
+    });
+    await page.reload();
+    await page.waitForFunction(() => document.body.dataset.phase === 'training');
+    expect((await pageStatus(page)).dataset).toMatch(/^blobs: downloaded .* hash checked, stored in this browser$/);
+    expect(dataRequests).toHaveLength(1);
+    expect(warnings.filter((w) => /stored copy of dataset blobs is corrupt/.test(w))).toHaveLength(1);
+    // The fresh copy replaced it: the next reload reads it from the store.
+    await page.reload();
+    await page.waitForFunction(() => document.body.dataset.phase === 'training');
+    expect((await pageStatus(page)).dataset).toMatch(/from this browser's cache/);
+    expect(dataRequests).toHaveLength(1);
   });
 
   it('Pause leaves the run and says so; Resume rejoins as a new worker', async () => {

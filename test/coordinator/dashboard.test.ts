@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { resolveConfig } from '../../coordinator/config.js';
 import { FailedTokenThrottle, singleToken } from '../../coordinator/auth.js';
 import { DashboardFeed, estimateEta, type ConnectionView, type FeedSource } from '../../coordinator/dashboard.js';
-import { FeedError, parseFeedEvent, type FeedEvent } from '../../coordinator/dashboard-schema.js';
+import { FeedError, parseFeedEvent, parseWorkerSearch, type FeedEvent } from '../../coordinator/dashboard-schema.js';
 import { Events, type RunStarted } from '../../coordinator/events.js';
 import { dashboardPageRoutes, publicPageRoutes } from '../../coordinator/pages/assets.js';
 import { startServer, type RunningServer } from '../../coordinator/server.js';
@@ -85,7 +85,7 @@ describe('DashboardFeed', () => {
       seconds: 1.5,
     });
     // The join's immediate sample runs in a microtask: wait for its worker rows.
-    await vi.waitFor(() => expect(feed.state.workers).not.toHaveLength(0));
+    await vi.waitFor(() => expect(feed.state.workers.total).not.toBe(0));
     step = 12;
     const s = feed.state;
     expect(s.run).toMatchObject({ dataset: 'blobs', train: 480, val: 120, model: '2-16-3 relu, cross_entropy' });
@@ -109,18 +109,20 @@ describe('DashboardFeed', () => {
     expect(s.epochs).toEqual([
       { epoch: 1, trainLoss: 0.4, trainAccuracy: 0.9, valLoss: 0.3, valAccuracy: 0.95, seconds: 1.5 },
     ]);
-    expect(s.workers.map((w) => [w.id, w.status, w.samplesPerSec])).toEqual([
-      ['w1', 'ready', 4000],
+    // A worker that has just finished tasks is computing; a small fleet is listed whole.
+    expect(s.workers.all?.map((w) => [w.id, w.status, w.samplesPerSec])).toEqual([
+      ['w1', 'computing', 4000],
       ['w2', 'loading', 4000],
     ]);
+    expect(s.workers).toMatchObject({ total: 2, counts: { computing: 1, loading: 1, idle: 0, left: 0 } });
     expect(s.events.map((e) => e.text)).toEqual(['w1 joined: browser Chrome 1 on Linux (1 connected)']);
     expect(s.progress).toMatchObject({ step: 0, totalSteps: 24, stepsPerEpoch: 12, epochs: 2 });
 
     connections = [connection('w2', { kind: 'node' })];
     events.emit('workerLeft', { workerId: 'w1', workers: 1, reason: 'closed (1001)', tasksDone: 3 });
     await vi.waitFor(() =>
-      expect(feed.state.workers.map((w) => [w.id, w.status])).toEqual([
-        ['w2', 'ready'],
+      expect(feed.state.workers.all?.map((w) => [w.id, w.status])).toEqual([
+        ['w2', 'computing'],
         ['w1', 'left'],
       ]),
     );
@@ -183,7 +185,7 @@ describe('DashboardFeed', () => {
     });
     events.emit('workerJoined', { workerId: 'w1', workers: 2, kind: 'node', agent: 'a', remote: 'r' });
     await vi.waitFor(() =>
-      expect(feed.state.workers.map((w) => [w.id, w.standby])).toEqual([
+      expect(feed.state.workers.all?.map((w) => [w.id, w.standby])).toEqual([
         ['w1', null],
         ['w2', reason],
       ]),
@@ -192,12 +194,16 @@ describe('DashboardFeed', () => {
       `w2 ${reason}`,
       'communication-bound: workers compute 13% of each 1.5 ms step; a larger --batch-size would pay better',
     ]);
-    for (const w of feed.state.workers)
-      expect(parseFeedEvent({ type: 'workers', workers: [w], progress: null })).toBeTruthy();
+    expect(feed.state.workers.counts).toMatchObject({ computing: 1, standby: 1 });
+    expect(parseFeedEvent({ type: 'workers', workers: feed.state.workers, progress: null })).toEqual({
+      type: 'workers',
+      workers: feed.state.workers,
+      progress: null,
+    });
     // It takes work again; a worker that left shows no standby.
     connections = [connection('w1', { standby: reason }), connection('w2')];
     events.emit('workerLeft', { workerId: 'w3', workers: 2, reason: 'closed (1001)', tasksDone: 0 });
-    await vi.waitFor(() => expect(feed.state.workers.map((w) => w.standby)).toEqual([reason, null]));
+    await vi.waitFor(() => expect(feed.state.workers.all?.map((w) => w.standby)).toEqual([reason, null]));
     feed.close();
   });
 
@@ -358,6 +364,12 @@ describe('the dashboard over HTTP', () => {
       type: 'event',
       event: { text: 'w1 left after 3 tasks: closed (1001) (0 connected)' },
     });
+    // The search reaches any worker, behind the same tokens.
+    await vi.waitFor(() => expect(feed.state.workers.total).toBe(1));
+    expect((await fetch(`${base}/workers?q=w1`)).status).toBe(401);
+    const found = await fetch(`${base}/workers?q=W1`, { headers: { authorization: 'Bearer peek' } });
+    expect(found.headers.get('content-type')).toBe('application/json');
+    expect(parseWorkerSearch(await found.json())).toMatchObject({ query: 'W1', total: 1, matches: [{ id: 'w1' }] });
     feed.close();
   });
 
@@ -401,7 +413,18 @@ describe('parseFeedEvent', () => {
       samplesPerSec: 0,
       lastSeenMs: 0,
     };
-    expect(() => parseFeedEvent({ type: 'workers', workers: [row], progress: null })).toThrow(/status: unknown/);
+    const workers = {
+      total: 1,
+      counts: { computing: 0, idle: 0, standby: 0, loading: 0, left: 0, banned: 0 },
+      samplesPerSec: 0,
+      fastest: [],
+      slowest: [],
+      all: [row],
+    };
+    expect(() => parseFeedEvent({ type: 'workers', workers, progress: null })).toThrow(/status: unknown/);
+    expect(() =>
+      parseFeedEvent({ type: 'workers', workers: { ...workers, all: [], counts: { computing: 1 } }, progress: null }),
+    ).toThrow(/idle: expected a finite number/);
     expect(() =>
       parseFeedEvent({ type: 'run', run: { dataset: 'd', train: 1, val: 0, model: 'm', config: [['a', 1]] } }),
     ).toThrow(/config/);

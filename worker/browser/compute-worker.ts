@@ -96,7 +96,12 @@ class Session {
         loadDataset: async (d) => {
           this.#phase = 'loading';
           this.#setDataset(`loading ${d.name}`);
-          const loaded = await store.load(d, token, (text) => this.#setDataset(text));
+          const loaded = await store.load(
+            d,
+            token,
+            (text) => this.#setDataset(text),
+            (message) => console.warn(message),
+          );
           const mb =
             loaded.bytes >= 1e6 ? `${(loaded.bytes / 1e6).toFixed(1)} MB` : `${(loaded.bytes / 1e3).toFixed(1)} kB`;
           this.#dataset =
