@@ -24,14 +24,20 @@ import { type AuditOptions, AuditingVerifier } from './step/auditor.js';
 import { type Recompute, StructuralVerifier, type Verifier } from './step/verifier.js';
 import type { PreparedRun } from './setup.js';
 
-/** What serving needs of a run: PreparedRun has it all (the split stays with the trainer). */
-export type ServedRun = Pick<PreparedRun, 'config' | 'dataset' | 'datasetHash' | 'spec'>;
+/**
+ * What serving needs of a run: PreparedRun has it all (the split stays with the
+ * trainer); a relay has only what its coordinator's welcome says.
+ */
+export interface ServedRun extends Pick<PreparedRun, 'dataset' | 'datasetHash' | 'spec'> {
+  readonly config: Pick<PreparedRun['config'], 'batchSize' | 'shardSize' | 'kernels' | 'wireDtype'>;
+}
 
 export interface CoordinatorSetup {
   readonly run: ServedRun;
   /** The weights served first (sent to each worker once it is ready), and their version. */
   readonly params: Float32Array;
-  readonly version: number;
+  /** null: nothing is served until the scheduler's first publish (`params` then only size the model). */
+  readonly version: number | null;
   readonly host: string;
   /** 0: any free port. */
   readonly port: number;
@@ -149,7 +155,7 @@ export async function startCoordinator(
       tensorBuffer: (n) => scheduler.tensorBuffer(n),
     },
   );
-  scheduler.publish(setup.version, setup.params);
+  if (setup.version !== null) scheduler.publish(setup.version, setup.params);
   const dashboard = new DashboardFeed(events, {
     connections: () => hub.connections,
     globalStep: () => scheduler.version,

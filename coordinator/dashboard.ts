@@ -111,6 +111,9 @@ export class DashboardFeed {
       events.on('shardsReassigned', (e) => this.#event(`shards ${e.shards.join(',')} of ${e.workerId} reassigned`)),
       events.on('workerRejected', (e) => this.#event(`${e.workerId} rejected (${e.reason}): ${e.detail}`)),
       events.on('workerBanned', (e) => this.#event(`${e.workerId} banned (${e.reason}): ${e.detail}`)),
+      events.on('relayBanReported', (e) =>
+        this.#event(`relay ${e.relayId} banned its worker ${e.workerId} (${e.agent}): ${e.detail}`),
+      ),
       events.on('rolledBack', (e) => this.#event(`rolled back from step ${e.fromStep} to ${e.toStep}`)),
       events.on('done', (e) => {
         this.#done = {

@@ -338,6 +338,19 @@ export class Hub {
           return this.#reject(worker, CloseCode.PROTOCOL_ERROR, `digest while ${worker.state}`, 'unexpected');
         this.#handlers.onDigest?.(worker, message);
         return;
+      case 'banReport':
+        if (worker.state !== 'ready')
+          return this.#reject(worker, CloseCode.PROTOCOL_ERROR, `banReport while ${worker.state}`, 'unexpected');
+        // Only said and shown: the relay's own results are audited like any worker's.
+        this.#events.emit('relayBanReported', {
+          relayId: worker.id,
+          relayAgent: worker.agent,
+          workerId: message.workerId,
+          agent: message.agent,
+          remote: message.remote,
+          detail: message.detail,
+        });
+        return;
       default: {
         const never: never = message;
         throw new Error(`unhandled message ${JSON.stringify(never)}`);

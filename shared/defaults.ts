@@ -101,6 +101,10 @@ export const DEFAULTS = {
     /** States before recent steps kept to roll back to when a forger is found (besides the run's start). */
     rollbackSnapshots: 32,
   },
+  relay: {
+    /** Where a relay's own workers join: beside a coordinator's default port on the same machine. */
+    port: 8788,
+  },
   worker: {
     reconnectForS: 300,
     /** Seconds without a ping or message before a worker drops the connection; above heartbeatMs. */

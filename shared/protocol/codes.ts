@@ -12,7 +12,9 @@ import { FlocktrainError } from '../errors.js';
 //    worker would compute a step with the previous step's weights); standby messages.
 // 6: a task names its step's global index, which seeds dropout; a version-5 worker would draw masks from the version.
 // 7: `check` and `digest`: an idle worker may recompute an audited task; a version-6 worker would close on a check.
-export const PROTOCOL_VERSION = 7;
+// 8: `banReport`: a relay tells its coordinator it banned one of its own workers; a version-7 coordinator
+//    would close the relay on it.
+export const PROTOCOL_VERSION = 8;
 
 export const CloseCode = {
   /** Training finished; the worker should exit (not reconnect). */

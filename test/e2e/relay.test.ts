@@ -1,0 +1,198 @@
+// Relays, end to end: real `flocktrain coordinator`, `relay` and `worker` processes on
+// real sockets. A relay takes a block of each step upstream, spreads it over its own
+// workers and pre-reduces their results along the same tree, so a run through relays
+// ends on exactly `flocktrain train`'s weights hash: with two relays, after a relay
+// dies, after a relay's worker dies, and after a relay bans a forging worker of its own.
+// And the coordinator's traffic grows with its relays, not with their workers.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { Forgery, ForgingRelay } from '../support/forging-relay.js';
+import { type CliProcess, type Coordinator, coordinatorDone, Sandbox, useE2eCleanup } from './harness.js';
+
+useE2eCleanup();
+
+// 1,200 training samples / 40 = 30 steps per epoch, 5 shards of 8 per step.
+const config = (hidden = 32): string[] => [
+  '--dataset',
+  'blobs',
+  '--samples',
+  '1500',
+  '--hidden',
+  String(hidden),
+  '--batch-size',
+  '40',
+  '--shard-size',
+  '8',
+  '--log-every',
+  '1',
+];
+const CONFIG = config();
+
+const references = new Map<string, Promise<string>>();
+function trainHash(args: readonly string[]): Promise<string> {
+  const key = args.join(' ');
+  if (!references.has(key))
+    references.set(
+      key,
+      new Sandbox().train(args, 120_000).then((d) => String(d.weightsHash)),
+    );
+  return references.get(key)!;
+}
+
+interface Relay {
+  readonly proc: CliProcess;
+  /** Where its own workers join. */
+  readonly url: string;
+  readonly token: string;
+}
+
+/** Starts a relay of `c` that waits for `minWorkers` of its own, and its join line. */
+async function startRelay(sb: Sandbox, c: Coordinator, name: string, minWorkers: number): Promise<Relay> {
+  const proc = sb.start([
+    'relay',
+    '--url',
+    c.url,
+    '--token',
+    c.token,
+    '--name',
+    name,
+    '--port',
+    '0',
+    '--min-workers',
+    String(minWorkers),
+    '--log-format',
+    'json',
+  ]);
+  const join = await proc.waitForMsg('join', () => true, { timeoutMs: 60_000 });
+  return { proc, url: String(join.url), token: String(join.token) };
+}
+
+/** A relay with `k` workers of its own, started and joined. */
+async function relayWithWorkers(sb: Sandbox, c: Coordinator, name: string, k: number) {
+  const relay = await startRelay(sb, c, name, k);
+  const workers: CliProcess[] = [];
+  for (let i = 1; i <= k; i++) workers.push(sb.worker(relay, `${name}-w${i}`));
+  return { relay, workers };
+}
+
+/** Mean of the step lines' bytesPerStep. */
+function meanBytesPerStep(c: Coordinator): number {
+  const steps = c.proc.linesWithMsg('step').map((l) => Number(l.bytesPerStep));
+  expect(steps.length).toBeGreaterThan(0);
+  return steps.reduce((a, b) => a + b, 0) / steps.length;
+}
+
+describe('flocktrain relay', () => {
+  it("two relays with three workers each end on train's hash", async () => {
+    const args = [...CONFIG, '--epochs', '1'];
+    const sb = new Sandbox();
+    const c = await sb.coordinator([...args, '--min-workers', '2']);
+    const a = await relayWithWorkers(sb, c, 'relay-a', 3);
+    const b = await relayWithWorkers(sb, c, 'relay-b', 3);
+    const done = await coordinatorDone(c, 120_000);
+    expect(done.weightsHash).toBe(await trainHash(args));
+    // Upstream, each relay is one worker.
+    expect(c.proc.linesWithMsg('worker joined').map((l) => l.agent)).toEqual(
+      expect.arrayContaining(['relay-a', 'relay-b']),
+    );
+    expect(c.proc.linesWithMsg('worker joined')).toHaveLength(2);
+    for (const { relay, workers } of [a, b]) {
+      expect((await relay.proc.waitForExit(30_000)).code, relay.proc.stderr).toBe(0);
+      const tally = await relay.proc.waitForMsg('relay done');
+      expect(Number(tally.fleetSteps)).toBeGreaterThan(0);
+      expect(tally.reruns).toBe(0);
+      // Its workers came to it, computed, and were told the run is over.
+      for (const w of workers) expect((await w.waitForExit(30_000)).code, w.stderr).toBe(0);
+      expect(relay.proc.linesWithMsg('worker joined')).toHaveLength(3);
+      const left = relay.proc.linesWithMsg('worker left');
+      expect(left.some((l) => Number(l.tasksDone) > 0)).toBe(true);
+    }
+  }, 240_000);
+
+  it("a relay killed mid-run has its block reassigned, and the run ends on train's hash", async () => {
+    const args = [...CONFIG, '--epochs', '2'];
+    const sb = new Sandbox();
+    const c = await sb.coordinator([...args, '--min-workers', '2']);
+    const doomed = await relayWithWorkers(sb, c, 'doomed', 1);
+    const kept = await relayWithWorkers(sb, c, 'kept', 2);
+    const doomedId = String((await c.proc.waitForMsg('worker joined', (l) => l.agent === 'doomed')).workerId);
+    // Killed once it holds a task of a step under way.
+    await c.proc.waitForMsg('task assigned', (l) => l.workerId === doomedId, { timeoutMs: 60_000 });
+    await c.proc.waitForMsg('step', (l) => Number(l.step) >= 3, { timeoutMs: 60_000 });
+    doomed.relay.proc.signal('SIGKILL');
+    await c.proc.waitForMsg('worker left', (l) => l.workerId === doomedId);
+    const done = await coordinatorDone(c, 180_000);
+    expect(done.weightsHash).toBe(await trainHash(args));
+    expect((await kept.relay.proc.waitForExit(30_000)).code).toBe(0);
+    // Steps ran after the relay died, on the other one alone.
+    const at = c.proc.lines.findIndex((l) => l.msg === 'worker left' && l.workerId === doomedId);
+    expect(c.proc.lines.slice(at).some((l) => l.msg === 'step')).toBe(true);
+  }, 240_000);
+
+  it("a worker inside a relay killed: the relay carries on with the others, and train's hash", async () => {
+    const args = [...CONFIG, '--epochs', '2'];
+    const sb = new Sandbox();
+    const c = await sb.coordinator([...args, '--min-workers', '1']);
+    const { relay, workers } = await relayWithWorkers(sb, c, 'relay', 2);
+    await c.proc.waitForMsg('step', (l) => Number(l.step) >= 3, { timeoutMs: 60_000 });
+    workers[0].signal('SIGKILL');
+    const left = await relay.proc.waitForMsg('worker left', (l) => Number(l.workers) === 1);
+    const done = await coordinatorDone(c, 180_000);
+    expect(done.weightsHash).toBe(await trainHash(args));
+    // The relay stayed the coordinator's only worker throughout, and its other worker finished the run.
+    expect(c.proc.linesWithMsg('worker left').filter((l) => l.reason !== 'closed (4000 training finished)')).toEqual(
+      [],
+    );
+    expect((await workers[1].waitForExit(30_000)).code).toBe(0);
+    const after = relay.proc.lines.indexOf(left);
+    expect(relay.proc.lines.slice(after).some((l) => l.msg === 'task assigned' || l.msg === 'worker left')).toBe(true);
+    expect((await relay.proc.waitForExit(30_000)).code).toBe(0);
+  }, 240_000);
+
+  it("a relay's forging worker is banned by the relay, reported upstream, and the hash is train's", async () => {
+    const args = [...CONFIG, '--epochs', '1'];
+    const sb = new Sandbox();
+    const c = await sb.coordinator([...args, '--min-workers', '1']);
+    const relay = await startRelay(sb, c, 'relay', 2);
+    const mitm = await ForgingRelay.start(relay.url, Forgery.ScaleAll);
+    relays.push(mitm);
+    const honest = sb.worker(relay, 'honest');
+    const forger = sb.worker({ url: mitm.url, token: relay.token }, 'forger');
+    const banned = await relay.proc.waitForMsg('worker banned', (l) => l.agent === 'forger', { timeoutMs: 120_000 });
+    expect(banned.reason).toBe('forged');
+    // Closed with BANNED, a final code: the forger gives up.
+    expect((await forger.waitForExit(30_000)).code).toBe(1);
+    const reported = await c.proc.waitForMsg('a relay banned one of its workers');
+    expect(reported).toMatchObject({ relayAgent: 'relay', agent: 'forger', workerId: banned.workerId });
+    const done = await coordinatorDone(c, 180_000);
+    expect(done.weightsHash).toBe(await trainHash(args));
+    // Upstream the relay itself is not suspected: nothing banned there.
+    expect(done.banned).toBe(0);
+    expect(mitm.forged).toBeGreaterThan(0);
+    expect((await honest.waitForExit(30_000)).code).toBe(0);
+  }, 240_000);
+
+  it("the coordinator's bytes per step grow with its relays, not with their workers", async () => {
+    // Wider layers, so weights and gradients outweigh the messages' other fields; no audits.
+    const args = [...config(256), '--epochs', '1', '--probation', '0', '--audit-rate', '0'];
+    const measure = async (relayWorkers: readonly number[]): Promise<number> => {
+      const sb = new Sandbox();
+      const c = await sb.coordinator([...args, '--min-workers', String(relayWorkers.length)]);
+      for (const [i, k] of relayWorkers.entries()) await relayWithWorkers(sb, c, `relay-${i}`, k);
+      await coordinatorDone(c, 180_000);
+      return meanBytesPerStep(c);
+    };
+    const one = await measure([1]);
+    const oneOfFour = await measure([4]);
+    const two = await measure([1, 1]);
+    expect(oneOfFour / one).toBeGreaterThan(0.8);
+    expect(oneOfFour / one).toBeLessThan(1.25);
+    expect(two / one).toBeGreaterThan(1.5);
+    expect(two / one).toBeLessThan(2.5);
+  }, 360_000);
+});
+
+const relays: ForgingRelay[] = [];
+afterEach(async () => {
+  await Promise.all(relays.splice(0).map((r) => r.close()));
+});
