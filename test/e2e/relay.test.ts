@@ -67,13 +67,25 @@ async function startRelay(sb: Sandbox, c: Coordinator, name: string, minWorkers:
   return { proc, url: String(join.url), token: String(join.token) };
 }
 
-/** A relay with `k` workers of its own, started and joined. */
-async function relayWithWorkers(sb: Sandbox, c: Coordinator, name: string, k: number) {
+/**
+ * A relay with `k` workers of its own, started and joined. `workerArgs`: e.g. a
+ * --fault-delay-ms that keeps a run going long enough for a process to be killed in it.
+ */
+async function relayWithWorkers(
+  sb: Sandbox,
+  c: Coordinator,
+  name: string,
+  k: number,
+  workerArgs: readonly string[] = [],
+) {
   const relay = await startRelay(sb, c, name, k);
   const workers: CliProcess[] = [];
-  for (let i = 1; i <= k; i++) workers.push(sb.worker(relay, `${name}-w${i}`));
+  for (let i = 1; i <= k; i++) workers.push(sb.worker(relay, `${name}-w${i}`, workerArgs));
   return { relay, workers };
 }
+
+/** Results held back this long: a 60-step run then lasts seconds, and a kill lands mid-run. */
+const SLOW = ['--fault-delay-ms', '100'];
 
 /** Mean of the step lines' bytesPerStep. */
 function meanBytesPerStep(c: Coordinator): number {
@@ -112,15 +124,19 @@ describe('flocktrain relay', () => {
   it("a relay killed mid-run has its block reassigned, and the run ends on train's hash", async () => {
     const args = [...CONFIG, '--epochs', '2'];
     const sb = new Sandbox();
-    const c = await sb.coordinator([...args, '--min-workers', '2']);
-    const doomed = await relayWithWorkers(sb, c, 'doomed', 1);
-    const kept = await relayWithWorkers(sb, c, 'kept', 2);
+    // Debug lines: each task assigned is logged.
+    const c = await sb.coordinator([...args, '--min-workers', '2', '--log-level', 'debug']);
+    const doomed = await relayWithWorkers(sb, c, 'doomed', 1, SLOW);
+    const kept = await relayWithWorkers(sb, c, 'kept', 1, SLOW);
     const doomedId = String((await c.proc.waitForMsg('worker joined', (l) => l.agent === 'doomed')).workerId);
-    // Killed once it holds a task of a step under way.
-    await c.proc.waitForMsg('task assigned', (l) => l.workerId === doomedId, { timeoutMs: 60_000 });
-    await c.proc.waitForMsg('step', (l) => Number(l.step) >= 3, { timeoutMs: 60_000 });
+    const third = c.proc.lines.indexOf(
+      await c.proc.waitForMsg('step', (l) => Number(l.step) >= 3, { timeoutMs: 60_000 }),
+    );
+    await c.proc.waitForMsg('task assigned', (l) => l.workerId === doomedId, { from: third });
     doomed.relay.proc.signal('SIGKILL');
     await c.proc.waitForMsg('worker left', (l) => l.workerId === doomedId);
+    // Its worker holds results back, so the relay died holding its block, which went to the other relay.
+    await c.proc.waitForMsg('reassigning shards', (l) => l.workerId === doomedId);
     const done = await coordinatorDone(c, 180_000);
     expect(done.weightsHash).toBe(await trainHash(args));
     expect((await kept.relay.proc.waitForExit(30_000)).code).toBe(0);
@@ -133,10 +149,12 @@ describe('flocktrain relay', () => {
     const args = [...CONFIG, '--epochs', '2'];
     const sb = new Sandbox();
     const c = await sb.coordinator([...args, '--min-workers', '1']);
-    const { relay, workers } = await relayWithWorkers(sb, c, 'relay', 2);
+    const { relay, workers } = await relayWithWorkers(sb, c, 'relay', 2, SLOW);
     await c.proc.waitForMsg('step', (l) => Number(l.step) >= 3, { timeoutMs: 60_000 });
     workers[0].signal('SIGKILL');
     const left = await relay.proc.waitForMsg('worker left', (l) => Number(l.workers) === 1);
+    // It died holding shards of a partial step (its results are held back): the relay gave them to the other.
+    await relay.proc.waitForMsg('reassigning shards', (l) => l.workerId === left.workerId);
     const done = await coordinatorDone(c, 180_000);
     expect(done.weightsHash).toBe(await trainHash(args));
     // The relay stayed the coordinator's only worker throughout, and its other worker finished the run.
@@ -144,8 +162,9 @@ describe('flocktrain relay', () => {
       [],
     );
     expect((await workers[1].waitForExit(30_000)).code).toBe(0);
-    const after = relay.proc.lines.indexOf(left);
-    expect(relay.proc.lines.slice(after).some((l) => l.msg === 'task assigned' || l.msg === 'worker left')).toBe(true);
+    // Steps went on after the kill.
+    const at = c.proc.lines.findIndex((l) => l.msg === 'step' && Number(l.step) >= 3);
+    expect(c.proc.lines.slice(at + 1).some((l) => l.msg === 'step')).toBe(true);
     expect((await relay.proc.waitForExit(30_000)).code).toBe(0);
   }, 240_000);
 
