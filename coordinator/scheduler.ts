@@ -293,6 +293,11 @@ export class Scheduler implements StepExecutor {
     }
   }
 
+  /** Gives up the step in progress, whose run rejects with StepCancelled; unlike cancel, later steps may run. */
+  abandon(reason: string): void {
+    if (this.#state.name === 'collecting') this.#fail(this.#state.step, new StepCancelled(reason));
+  }
+
   /** Cancels now if no worker is there to finish the step, or later the moment that happens. */
   cancelWhenStarved(reason: string): void {
     this.#cancelWhenStarved = reason;

@@ -11,7 +11,9 @@
 // - a `check` at an older weights version than the relay's workers hold (an upstream
 //   audit of another worker's task): the workers skip work at older versions;
 // - a partial step whose recomputation proves it diverged, so that its non-finite
-//   gradient is reported upstream as a worker's would be.
+//   gradient is reported upstream as a worker's would be;
+// - a partial step whose every worker left before it was covered (it is abandoned:
+//   waiting for a join would hold the coordinator's step until its deadline).
 //
 // Every audit of the relay's own workers is settled before a partial step is answered
 // upstream (Scheduler.settle): the relay cannot undo a step once its coordinator applied
@@ -20,9 +22,10 @@
 // partial step runs again without it.
 
 import type { Logger } from 'pino';
-import { DivergedError } from '../../shared/errors.js';
+import { DivergedError, StepCancelled } from '../../shared/errors.js';
 import type { BanReportMessage } from '../../shared/protocol/messages.js';
 import type { GradientComputer, NodeGradient, ShardInput } from '../../worker/compute.js';
+import type { Events } from '../events.js';
 import type { StepPlan } from '../plan.js';
 import { RollbackRequired } from '../rollback.js';
 import type { Scheduler } from '../scheduler.js';
@@ -32,8 +35,10 @@ const NO_SAMPLES = new Uint32Array(0);
 /** Where a relay's partial steps and its own computations go. */
 export interface RelayFleet {
   readonly scheduler: Scheduler;
-  /** Computes on the relay's thread with the run's kernels (built on first use). */
+  /** Computes on the relay's thread with the run's kernels. */
   readonly local: GradientComputer;
+  /** The scheduler's events: the relay watches for its last worker leaving. */
+  readonly events: Events;
 }
 
 /** Partial steps answered by the relay's workers, and computations done on its own thread. */
@@ -42,11 +47,13 @@ export interface RelayTally {
   localSteps: number;
   /** Partial steps run again because settling their audits found a forger. */
   reruns: number;
+  /** Partial steps computed here after every worker of the relay left. */
+  abandoned: number;
 }
 
 export class RelayComputer implements GradientComputer {
   readonly paramCount: number;
-  readonly tally: RelayTally = { fleetSteps: 0, localSteps: 0, reruns: 0 };
+  readonly tally: RelayTally = { fleetSteps: 0, localSteps: 0, reruns: 0, abandoned: 0 };
   readonly #fleet: RelayFleet;
   readonly #log: Logger;
   #report: ((message: BanReportMessage) => void) | null = null;
@@ -57,6 +64,7 @@ export class RelayComputer implements GradientComputer {
     this.#fleet = fleet;
     this.paramCount = paramCount;
     this.#log = log;
+    fleet.events.on('noWorkers', () => fleet.scheduler.abandon('every worker of the relay left'));
   }
 
   /** Where ban reports go from now on: the current upstream connection. */
@@ -113,6 +121,11 @@ export class RelayComputer implements GradientComputer {
         }
         // Proved non-finite by the relay's own recomputation: the same numbers go upstream, which judges them.
         if (err instanceof DivergedError) return this.#computeHere(params, shards, numShards, step);
+        if (err instanceof StepCancelled) {
+          this.tally.abandoned++;
+          this.#log.warn({ step, version, shards: scope.length }, 'every worker left: computing the partial step here');
+          return this.#computeHere(params, shards, numShards, step);
+        }
         throw err;
       }
       this.#log.warn({ step, version, shards: scope.length }, 'partial step runs again without a banned worker');

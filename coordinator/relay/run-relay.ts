@@ -97,6 +97,17 @@ export async function runRelay(options: RelayOptions): Promise<number> {
   return code;
 }
 
+/** startCoordinator, with a failure to listen said in one line (the upstream client reports it and exits). */
+async function serve(...args: Parameters<typeof startCoordinator>): Promise<RunningCoordinator> {
+  try {
+    return await startCoordinator(...args);
+  } catch (err) {
+    const { host, port } = args[0];
+    const code = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
+    throw new Error(`the relay cannot serve its workers on ${host}:${port} (${code})`);
+  }
+}
+
 /** Resolves once `min` workers of the fleet are ready. */
 function enoughWorkers(coordinator: RunningCoordinator, min: number, events: Events): Promise<void> {
   const { scheduler } = coordinator;
@@ -125,7 +136,7 @@ async function startFleet(
   const paramCount = local.paramCount;
   // The coordinator's batch size is not in the welcome; no step holds more shards than the dataset fills.
   const batchSize = dataset.numSamples;
-  const coordinator = await startCoordinator(
+  const coordinator = await serve(
     {
       run: { config: { batchSize, shardSize, kernels, wireDtype }, spec, dataset, datasetHash },
       // The weights come with the first task.
@@ -148,7 +159,7 @@ async function startFleet(
     log.child({ component: 'fleet' }),
     events,
   );
-  const computer = new RelayComputer({ scheduler: coordinator.scheduler, local }, paramCount, log);
+  const computer = new RelayComputer({ scheduler: coordinator.scheduler, local, events }, paramCount, log);
   events.on('workerBanned', (e) =>
     computer.reportBan({ workerId: e.workerId, agent: e.agent, remote: e.remote, detail: e.detail }),
   );

@@ -7,7 +7,15 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { Forgery, ForgingRelay } from '../support/forging-relay.js';
-import { type CliProcess, type Coordinator, coordinatorDone, Sandbox, useE2eCleanup } from './harness.js';
+import {
+  type CliProcess,
+  closedPort,
+  type Coordinator,
+  coordinatorDone,
+  oneLineError,
+  Sandbox,
+  useE2eCleanup,
+} from './harness.js';
 
 useE2eCleanup();
 
@@ -190,6 +198,24 @@ describe('flocktrain relay', () => {
     expect(mitm.forged).toBeGreaterThan(0);
     expect((await honest.waitForExit(30_000)).code).toBe(0);
   }, 240_000);
+
+  it('says in one line what is wrong with its flags, or with its coordinator', async () => {
+    const sb = new Sandbox();
+    const token = 'x'.repeat(32);
+    const badUrl = await sb.run(['relay', '--url', 'http://127.0.0.1:1', '--token', token]);
+    expect(badUrl.code).not.toBe(0);
+    expect(oneLineError(badUrl.stderr)).toMatch(/--url.*ws:\/\/ or wss:\/\/ URL/);
+    const shortToken = await sb.run(['relay', '--url', 'ws://127.0.0.1:1', '--token', token, '--worker-token', 'abc']);
+    expect(oneLineError(shortToken.stderr)).toMatch(/--worker-token must be at least 16 characters/);
+    const port = await closedPort();
+    const unreachable = await sb.run(['relay', '--url', `ws://127.0.0.1:${port}`, '--token', token]);
+    expect(unreachable.code).toBe(1);
+    expect(oneLineError(unreachable.stderr)).toMatch(/cannot connect to ws:\/\/127\.0\.0\.1:\d+\/: ECONNREFUSED/);
+    const c = await sb.coordinator([...CONFIG, '--epochs', '1']);
+    const refused = await sb.run(['relay', '--url', c.url, '--token', token, '--port', '0']);
+    expect(refused.code).toBe(1);
+    expect(oneLineError(refused.stderr)).toMatch(/refused the token/);
+  }, 120_000);
 
   it("the coordinator's bytes per step grow with its relays, not with their workers", async () => {
     // Wider layers, so weights and gradients outweigh the messages' other fields; no audits.

@@ -57,7 +57,7 @@ class AnsweringWorker implements StepWorker {
     readonly id: string,
     readonly agent: string,
     readonly scheduler: () => Scheduler,
-    readonly forge: (r: ResultMessage) => ResultMessage = (r) => r,
+    readonly forge: (r: ResultMessage) => ResultMessage | null = (r) => r,
   ) {}
 
   send(bytes: Uint8Array, onSent?: () => void): void {
@@ -68,6 +68,7 @@ class AnsweringWorker implements StepWorker {
     if (m.weights !== null) this.#weights = m.weights;
     this.tasks.push(m);
     const result = this.forge(honestResult(this.#computer, this.#weights!, m));
+    if (result === null) return;
     setImmediate(() => {
       if (!this.banned) this.scheduler().onResult(this, result);
     });
@@ -91,7 +92,7 @@ function fleet(verifier: Verifier = new StructuralVerifier(null)) {
     verifier,
   });
   const local = new ShardComputer(SPEC, DATASET, SHARD_SIZE);
-  const computer = new RelayComputer({ scheduler, local }, W0.length, silent);
+  const computer = new RelayComputer({ scheduler, local, events }, W0.length, silent);
   return { scheduler, computer, events };
 }
 
@@ -131,7 +132,7 @@ describe('RelayComputer', () => {
     for (const w of workers) scheduler.onReady(w);
     expect(bits(await computer.computeNodes(W0, BLOCK, NUM_SHARDS, 9, 2))).toEqual(expected);
     expect(scheduler.version).toBe(2);
-    expect(computer.tally).toEqual({ fleetSteps: 1, localSteps: 0, reruns: 0 });
+    expect(computer.tally).toEqual({ fleetSteps: 1, localSteps: 0, reruns: 0, abandoned: 0 });
     // Each worker received the weights once, with its first task.
     for (const w of workers) expect(w.tasks.filter((t) => t.weights !== null)).toHaveLength(1);
   });
@@ -144,8 +145,33 @@ describe('RelayComputer', () => {
     await computer.computeNodes(W0, BLOCK, NUM_SHARDS, 9, 3);
     // A check of an older version: its workers skip work at versions they have passed.
     expect(bits(await computer.computeNodes(W0, BLOCK, NUM_SHARDS, 9, 1))).toEqual(expected);
-    expect(computer.tally).toEqual({ fleetSteps: 1, localSteps: 2, reruns: 0 });
+    expect(computer.tally).toEqual({ fleetSteps: 1, localSteps: 2, reruns: 0, abandoned: 0 });
     expect(w.tasks.every((t) => t.version === 3)).toBe(true);
+  });
+
+  it('computes a partial step itself when every worker leaves before it is covered', async () => {
+    const { scheduler, computer } = fleet();
+    const mute = ['a', 'b'].map(
+      (id) =>
+        new AnsweringWorker(
+          id,
+          id,
+          () => scheduler,
+          () => null,
+        ),
+    );
+    for (const w of mute) scheduler.onReady(w);
+    const pending = computer.computeNodes(W0, BLOCK, NUM_SHARDS, 9, 0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(mute.every((w) => w.tasks.length > 0)).toBe(true);
+    for (const w of mute) scheduler.onGone(w, 'closed');
+    expect(bits(await pending)).toEqual(expected);
+    expect(computer.tally).toMatchObject({ fleetSteps: 0, localSteps: 1, abandoned: 1 });
+    // The scheduler is not cancelled: a worker that joins later takes the next partial step.
+    const w = new AnsweringWorker('c', 'c', () => scheduler);
+    scheduler.onReady(w);
+    expect(bits(await computer.computeNodes(W0, BLOCK, NUM_SHARDS, 9, 1))).toEqual(expected);
+    expect(computer.tally).toMatchObject({ fleetSteps: 1 });
   });
 
   it('settles every audit before answering: a forger is banned and the partial step runs again without it', async () => {
