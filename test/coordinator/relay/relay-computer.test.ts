@@ -174,7 +174,7 @@ describe('RelayComputer', () => {
     expect(computer.tally).toMatchObject({ fleetSteps: 1 });
   });
 
-  it('settles every audit before answering: a forger is banned and the partial step runs again without it', async () => {
+  it('settles every audit before answering: a forger is banned, and the partial step runs without it', async () => {
     // No probation and every result audited after it counts: the forgery is found only when the relay settles.
     let recomputer: ShardComputer | null = null;
     const verifier = new AuditingVerifier(
