@@ -90,7 +90,8 @@ export async function runRelay(options: RelayOptions): Promise<number> {
   // A fleet still starting when the upstream ended is closed all the same.
   const last = (await current.starting?.catch(() => null)) ?? null;
   if (last !== null) {
-    log.info({ ...last.computer.tally }, 'relay done');
+    const { bytesIn, bytesOut } = last.coordinator.scheduler.stats;
+    log.info({ ...last.computer.tally, fleetBytesIn: bytesIn, fleetBytesOut: bytesOut }, 'relay done');
     if (code === 0) await last.coordinator.close(CloseCode.DONE, 'training finished');
     else await last.coordinator.close(CloseCode.SHUTDOWN, 'relay lost its coordinator');
   }
