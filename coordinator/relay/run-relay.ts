@@ -24,6 +24,7 @@ import { startCoordinator, type RunningCoordinator } from '../assembly.js';
 import { generateToken } from '../auth.js';
 import { Events } from '../events.js';
 import { RelayComputer } from './relay-computer.js';
+import { servedDataset } from './relay-dataset.js';
 
 export interface RelayOptions
   extends LogOptions,
@@ -132,7 +133,8 @@ async function startFleet(
   log: Logger,
   events: Events,
 ): Promise<Fleet> {
-  const { spec, dataset, datasetHash, shardSize, kernels, wireDtype } = setup;
+  const { spec, datasetHash, shardSize, kernels, wireDtype } = setup;
+  const dataset = servedDataset(setup.dataset, datasetHash);
   const local = new ShardComputer(spec, dataset, shardSize, kernels, wireDtype);
   const paramCount = local.paramCount;
   // The coordinator's batch size is not in the welcome; no step holds more shards than the dataset fills.
@@ -157,7 +159,7 @@ async function startFleet(
       heartbeatMs: DEFAULTS.coordinator.heartbeatMs,
       closeGraceMs: DEFAULTS.coordinator.closeGraceMs,
     },
-    log.child({ component: 'fleet' }),
+    log,
     events,
   );
   const computer = new RelayComputer({ scheduler: coordinator.scheduler, local, events }, paramCount, log);

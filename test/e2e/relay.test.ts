@@ -95,7 +95,9 @@ async function relayWithWorkers(
 ) {
   const relay = await startRelay(sb, c, name, k);
   const workers: CliProcess[] = [];
-  for (let i = 1; i <= k; i++) workers.push(sb.worker(relay, `${name}-w${i}`, workerArgs));
+  // A dataset cache each, so each downloads the dataset from its relay.
+  for (let i = 1; i <= k; i++)
+    workers.push(sb.worker(relay, `${name}-w${i}`, [...workerArgs, '--cache-dir', sb.path(`${name}-w${i}-cache`)]));
   return { relay, workers };
 }
 
@@ -128,8 +130,12 @@ describe('flocktrain relay', () => {
       const tally = await relay.proc.waitForMsg('relay done');
       expect(Number(tally.fleetSteps)).toBeGreaterThan(0);
       expect(tally.reruns).toBe(0);
-      // Its workers came to it, computed, and were told the run is over.
-      for (const w of workers) expect((await w.waitForExit(30_000)).code, w.stderr).toBe(0);
+      // Its workers came to it, fetched the dataset from it (they know no other address), computed, and were
+      // told the run is over.
+      for (const w of workers) {
+        expect((await w.waitForExit(30_000)).code, w.stderr).toBe(0);
+        expect(w.linesWithMsg('dataset downloaded')).toHaveLength(1);
+      }
       expect(relay.proc.linesWithMsg('worker joined')).toHaveLength(3);
       const left = relay.proc.linesWithMsg('worker left');
       expect(left.some((l) => Number(l.tasksDone) > 0)).toBe(true);
