@@ -142,6 +142,19 @@ describe('flocktrain relay', () => {
     }
   }, 240_000);
 
+  it("serves MNIST's byte pixels under the coordinator's hash, and ends on train's hash", async () => {
+    const args = ['--hidden', '16', '--batch-size', '512', '--shard-size', '64', '--epochs', '1'];
+    const sb = new Sandbox();
+    const c = await sb.coordinator(args);
+    const { relay, workers } = await relayWithWorkers(sb, c, 'relay', 1);
+    const done = await coordinatorDone(c, 120_000);
+    expect(done.weightsHash).toBe(await trainHash(args));
+    // Bytes on the wire, both hops: the relay narrowed what it loaded back to the coordinator's form.
+    expect(workers[0].linesWithMsg('dataset downloaded')).toMatchObject([{ dtype: 'u8' }]);
+    expect(relay.proc.linesWithMsg('dataset downloaded')).toMatchObject([{ dtype: 'u8' }]);
+    expect((await workers[0].waitForExit(30_000)).code).toBe(0);
+  }, 240_000);
+
   it("a relay killed mid-run has its block reassigned, and the run ends on train's hash", async () => {
     const args = [...CONFIG, '--epochs', '2'];
     const sb = new Sandbox();
