@@ -572,7 +572,7 @@ export class Scheduler implements StepExecutor {
     for (const worker of this.#roster.members) {
       if (!done.present.has(worker) || done.assigned.has(worker) || next.assigned.has(worker)) continue;
       if (worker.standby !== null) continue;
-      const n = done.numShards;
+      const n = done.scopeSize;
       worker.standby =
         n < this.#roster.size
           ? `standing by: a step has ${n} shard${n === 1 ? '' : 's'} for ${this.#roster.size} workers, ` +

@@ -80,6 +80,13 @@ export async function runRelay(options: RelayOptions): Promise<number> {
     return fleet.computer;
   };
 
+  // A Ctrl-C makes the upstream client leave (runWorker's handler); the relay's workers are then told it stopped.
+  let interrupted = false;
+  const onSignal = (): void => {
+    interrupted = true;
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const code = await runWorker({
     ...options,
     name: options.name ?? `relay ${hostname()}/${process.pid}`,
@@ -88,12 +95,15 @@ export async function runRelay(options: RelayOptions): Promise<number> {
     createComputer,
     log,
   });
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
   // A fleet still starting when the upstream ended is closed all the same.
   const last = (await current.starting?.catch(() => null)) ?? null;
   if (last !== null) {
     const { bytesIn, bytesOut } = last.coordinator.scheduler.stats;
     log.info({ ...last.computer.tally, fleetBytesIn: bytesIn, fleetBytesOut: bytesOut }, 'relay done');
-    if (code === 0) await last.coordinator.close(CloseCode.DONE, 'training finished');
+    if (interrupted) await last.coordinator.close(CloseCode.SHUTDOWN, 'relay interrupted');
+    else if (code === 0) await last.coordinator.close(CloseCode.DONE, 'training finished');
     else await last.coordinator.close(CloseCode.SHUTDOWN, 'relay lost its coordinator');
   }
   return code;

@@ -65,6 +65,8 @@ export class StepRun {
 
   /** The nodes the step reduces to: the root, or the maximal nodes of a scope. */
   readonly #targets: readonly TreeNode[];
+  /** Shards the step covers: numShards, or the scope's. */
+  readonly scopeSize: number;
 
   /** `scope`: the shard ids this step covers (default: all of them). */
   constructor(plan: StepPlan, version: number, present: Iterable<StepWorker>, scope?: readonly number[]) {
@@ -75,11 +77,13 @@ export class StepRun {
     if (scope === undefined) {
       this.#covered = plan.shards.map(() => false);
       this.#targets = [rootNode(this.numShards)];
+      this.scopeSize = this.numShards;
     } else {
       const inScope = new Set(scope);
       this.#covered = plan.shards.map((_, s) => !inScope.has(s));
       this.#coveredCount = this.#covered.filter((c) => c).length;
       this.#targets = coverNodes(scope, this.numShards);
+      this.scopeSize = this.numShards - this.#coveredCount;
     }
   }
 
