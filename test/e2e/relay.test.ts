@@ -142,6 +142,16 @@ describe('flocktrain relay', () => {
     }
   }, 240_000);
 
+  it("with bf16 on the wire, a relay rounds its nodes where the coordinator would: train's hash", async () => {
+    const args = [...CONFIG, '--epochs', '1', '--wire-dtype', 'bf16'];
+    const sb = new Sandbox();
+    const c = await sb.coordinator(args);
+    const { relay } = await relayWithWorkers(sb, c, 'relay', 2);
+    const done = await coordinatorDone(c, 120_000);
+    expect(done.weightsHash).toBe(await trainHash(args));
+    expect(Number((await relay.proc.waitForMsg('relay done')).fleetSteps)).toBeGreaterThan(0);
+  }, 240_000);
+
   it("serves MNIST's byte pixels under the coordinator's hash, and ends on train's hash", async () => {
     const args = ['--hidden', '16', '--batch-size', '512', '--shard-size', '64', '--epochs', '1'];
     const sb = new Sandbox();
