@@ -1,9 +1,10 @@
 // Relays, end to end: real `flocktrain coordinator`, `relay` and `worker` processes on
 // real sockets. A relay takes a block of each step upstream, spreads it over its own
 // workers and pre-reduces their results along the same tree, so a run through relays
-// ends on exactly `flocktrain train`'s weights hash: with two relays, after a relay
-// dies, after a relay's worker dies, and after a relay bans a forging worker of its own.
-// And the coordinator's traffic grows with its relays, not with their workers.
+// ends on exactly `flocktrain train`'s weights hash: with two relays, a relay behind a
+// relay, bf16 on the wire, MNIST's byte pixels, after a relay dies, after a relay's
+// worker dies, and after a relay bans a forging worker of its own. And the
+// coordinator's traffic grows with its relays, not with their workers.
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { Forgery, ForgingRelay } from '../support/forging-relay.js';
@@ -47,6 +48,9 @@ function trainHash(args: readonly string[]): Promise<string> {
   return references.get(key)!;
 }
 
+/** Where a relay joins: a coordinator, or another relay. */
+type Upstream = Pick<Coordinator, 'url' | 'token'>;
+
 interface Relay {
   readonly proc: CliProcess;
   /** Where its own workers join. */
@@ -57,7 +61,7 @@ interface Relay {
 /** Starts a relay of `c` that waits for `minWorkers` of its own, and its join line. */
 async function startRelay(
   sb: Sandbox,
-  c: Coordinator,
+  c: Upstream,
   name: string,
   minWorkers: number,
   extra: readonly string[] = [],
@@ -86,13 +90,7 @@ async function startRelay(
  * A relay with `k` workers of its own, started and joined. `workerArgs`: e.g. a
  * --fault-delay-ms that keeps a run going long enough for a process to be killed in it.
  */
-async function relayWithWorkers(
-  sb: Sandbox,
-  c: Coordinator,
-  name: string,
-  k: number,
-  workerArgs: readonly string[] = [],
-) {
+async function relayWithWorkers(sb: Sandbox, c: Upstream, name: string, k: number, workerArgs: readonly string[] = []) {
   const relay = await startRelay(sb, c, name, k);
   const workers: CliProcess[] = [];
   // A dataset cache each, so each downloads the dataset from its relay.
@@ -140,6 +138,18 @@ describe('flocktrain relay', () => {
       const left = relay.proc.linesWithMsg('worker left');
       expect(left.some((l) => Number(l.tasksDone) > 0)).toBe(true);
     }
+  }, 240_000);
+
+  it("a relay behind a relay: two levels of pre-reduction, train's hash", async () => {
+    const args = [...CONFIG, '--epochs', '1'];
+    const sb = new Sandbox();
+    const c = await sb.coordinator(args);
+    const outer = await startRelay(sb, c, 'outer', 1);
+    const inner = await relayWithWorkers(sb, outer, 'inner', 2);
+    const done = await coordinatorDone(c, 120_000);
+    expect(done.weightsHash).toBe(await trainHash(args));
+    for (const relay of [outer, inner.relay])
+      expect(Number((await relay.proc.waitForMsg('relay done')).fleetSteps)).toBeGreaterThan(0);
   }, 240_000);
 
   it("with bf16 on the wire, a relay rounds its nodes where the coordinator would: train's hash", async () => {
