@@ -84,6 +84,20 @@ describe('banReport at a coordinator', () => {
     expect(c.scheduler.workerCount).toBe(1);
   });
 
+  it('logs at most 100 reports of one connection, and says so once', async () => {
+    const c = await coordinator();
+    const relay = await RawWorker.connect(c.url);
+    await relay.join('relay-token', c.datasetHash, 'chatty');
+    for (let i = 0; i < 103; i++) relay.send({ ...REPORT, workerId: `w${i}` });
+    await c.logs.waitFor((l) => l.msg === 'further ban reports of this relay are not logged', 'the cap');
+    // The last one logged and the cap's line; nothing after.
+    relay.send(REPORT);
+    relay.send({ type: 'ready', datasetHash: c.datasetHash });
+    await within(relay.closed, 'a second ready to close it');
+    expect(c.logs.lines.filter((l) => l.msg === 'a relay banned one of its workers')).toHaveLength(100);
+    expect(c.logs.lines.filter((l) => l.msg === 'further ban reports of this relay are not logged')).toHaveLength(1);
+  });
+
   it('closes a peer that reports before it is ready (4002, unexpected)', async () => {
     const c = await coordinator();
     const peer = await RawWorker.connect(c.url);
