@@ -13,9 +13,11 @@
 // its workers under the same version. When its coordinator finishes, the relay tells its
 // workers so (close 4000) and exits 0.
 
+import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { DEFAULTS } from '../../shared/defaults.js';
+import { ConfigError, FlocktrainError } from '../../shared/errors.js';
 import { createLogger, type LogOptions } from '../../shared/node/logger.js';
 import { CloseCode } from '../../shared/protocol/codes.js';
 import { ShardComputer, type ComputerSetup } from '../../worker/compute.js';
@@ -57,6 +59,8 @@ interface Fleet {
 }
 
 export async function runRelay(options: RelayOptions): Promise<number> {
+  // Said before joining upstream rather than once the welcome comes (the port is taken again then).
+  await checkPortFree(options.host, options.port);
   const log = createLogger(options.logFormat, options.logLevel, 'flocktrain-relay');
   const token = options.workerToken ?? generateToken();
   const events = new Events(log);
@@ -114,10 +118,26 @@ async function serve(...args: Parameters<typeof startCoordinator>): Promise<Runn
   try {
     return await startCoordinator(...args);
   } catch (err) {
-    const { host, port } = args[0];
-    const code = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
-    throw new Error(`the relay cannot serve its workers on ${host}:${port} (${code})`);
+    const why = err instanceof FlocktrainError ? err.message : ((err as NodeJS.ErrnoException).code ?? String(err));
+    throw new Error(`the relay cannot serve its workers: ${why}`);
   }
+}
+
+/** Throws a one-line ConfigError when `port` on `host` cannot be listened on now. */
+async function checkPortFree(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen(port, host, resolve);
+    });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    const why = code === 'EADDRINUSE' ? 'is in use: pick another with --port (0 = any free port)' : `(${code})`;
+    throw new ConfigError(`port ${port} on ${host} ${why}`);
+  }
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
 }
 
 /** Resolves once `min` workers of the fleet are ready. */

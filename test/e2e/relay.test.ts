@@ -267,6 +267,9 @@ describe('flocktrain relay', () => {
     const refused = await sb.run(['relay', '--url', c.url, '--token', token, '--port', '0']);
     expect(refused.code).toBe(1);
     expect(oneLineError(refused.stderr)).toMatch(/refused the token/);
+    const taken = await sb.run(['relay', '--url', c.url, '--token', c.token, '--port', new URL(c.url).port]);
+    expect(taken.code).toBe(1);
+    expect(oneLineError(taken.stderr)).toMatch(/^flocktrain: port \d+ on 127\.0\.0\.1 is in use/);
   }, 120_000);
 
   it("the coordinator's bytes per step grow with its relays, not with their workers", async () => {
