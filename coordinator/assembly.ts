@@ -25,14 +25,20 @@ import { type Recompute, StructuralVerifier, type Verifier } from './step/verifi
 import type { PreparedRun } from './setup.js';
 import { WEIGHTS_PREFIX, type WeightsServed, WeightsStore } from './weights-route.js';
 
-/** What serving needs of a run: PreparedRun has it all (the split stays with the trainer). */
-export type ServedRun = Pick<PreparedRun, 'config' | 'dataset' | 'datasetHash' | 'spec'>;
+/**
+ * What serving needs of a run: PreparedRun has it all (the split stays with the
+ * trainer); a relay has only what its coordinator's welcome says.
+ */
+export interface ServedRun extends Pick<PreparedRun, 'dataset' | 'datasetHash' | 'spec'> {
+  readonly config: Pick<PreparedRun['config'], 'batchSize' | 'shardSize' | 'kernels' | 'wireDtype'>;
+}
 
 export interface CoordinatorSetup {
   readonly run: ServedRun;
   /** The weights served first (sent to each worker once it is ready), and their version. */
   readonly params: Float32Array;
-  readonly version: number;
+  /** null: nothing is served until the scheduler's first publish (`params` then only size the model). */
+  readonly version: number | null;
   /** The trainer's global step at those weights (a resumed run's); default `version`, as with no rollback behind it. */
   readonly globalStep?: number;
   readonly host: string;
@@ -171,9 +177,9 @@ export async function startCoordinator(
       tensorBuffer: (n) => scheduler.tensorBuffer(n),
     },
   );
-  scheduler.publish(setup.version, setup.params);
+  if (setup.version !== null) scheduler.publish(setup.version, setup.params);
   // The trainer's step, not the weights version: a rollback publishes a version and takes steps back.
-  const steps = new StepCounter(events, () => scheduler.version, setup.globalStep ?? setup.version);
+  const steps = new StepCounter(events, () => scheduler.version, setup.globalStep ?? setup.version ?? 0);
   const dashboard = new DashboardFeed(events, {
     connections: () => hub.connections,
     globalStep: () => steps.step,

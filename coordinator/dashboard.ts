@@ -103,6 +103,9 @@ export class DashboardFeed {
         this.#table.banned(e.workerId);
         this.#event(`${e.workerId} banned (${e.reason}): ${e.detail}`);
       }),
+      events.on('relayBanReported', (e) =>
+        this.#event(`relay ${e.relayId} banned its worker ${e.workerId} (${e.agent}): ${e.detail}`),
+      ),
       events.on('rolledBack', (e) => this.#event(`rolled back from step ${e.fromStep} to ${e.toStep}`)),
       events.on('done', (e) => {
         this.#done = {

@@ -66,6 +66,18 @@ export interface WorkerBanned {
   readonly undoFromVersion: number | null;
 }
 
+/** A relay banned one of its own workers for a forgery, and says so (its word: the coordinator cannot check it). */
+export interface RelayBanReported {
+  /** The relay, as this coordinator knows it. */
+  readonly relayId: string;
+  readonly relayAgent: string;
+  /** The banned worker, as the relay knows it. */
+  readonly workerId: string;
+  readonly agent: string;
+  readonly remote: string;
+  readonly detail: string;
+}
+
 export interface RolledBack {
   /** Global steps done before, and after the rollback (the steps in between run again). */
   readonly fromStep: number;
@@ -200,6 +212,7 @@ export interface CoordinatorEvents {
   workerLeft: WorkerLeft;
   workerRejected: WorkerRejected;
   workerBanned: WorkerBanned;
+  relayBanReported: RelayBanReported;
   rolledBack: RolledBack;
   stepRechecked: StepRechecked;
   replayChecked: ReplayChecked;
@@ -228,6 +241,7 @@ const LINES: {
   workerLeft: { level: 'info', msg: 'worker left' },
   workerRejected: { level: 'warn', msg: 'rejected' },
   workerBanned: { level: 'warn', msg: 'worker banned' },
+  relayBanReported: { level: 'warn', msg: 'a relay banned one of its workers' },
   rolledBack: { level: 'warn', msg: 'rolled back: steps with unchecked results of a banned worker run again' },
   stepRechecked: {
     level: 'warn',

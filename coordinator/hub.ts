@@ -25,6 +25,9 @@ import type {
 import { addressKey, type FailedTokenThrottle, MAIN_TOKEN_NAME, type TokenCheck } from './auth.js';
 import type { Events } from './events.js';
 
+/** Ban reports logged per connection at most. */
+const MAX_BAN_REPORTS = 100;
+
 export type ConnectionState = 'awaiting_hello' | 'authenticating' | 'loading' | 'ready' | 'closed';
 
 /** What a connection may hold or send, and what it does past those bounds. */
@@ -56,6 +59,8 @@ export class WorkerConnection {
   computeMs = 0;
   /** Set by the scheduler while the worker stands by (see StepWorker). */
   standby: string | null = null;
+  /** banReport messages received (a relay's); past MAX_BAN_REPORTS they are no longer logged. */
+  banReports = 0;
   lastSeen = Date.now();
 
   /** `onReject`: what rejecting this worker does (the hub logs it, closes it and reports it gone). */
@@ -337,6 +342,25 @@ export class Hub {
         if (worker.state !== 'ready')
           return this.#reject(worker, CloseCode.PROTOCOL_ERROR, `digest while ${worker.state}`, 'unexpected');
         this.#handlers.onDigest?.(worker, message);
+        return;
+      case 'banReport':
+        if (worker.state !== 'ready')
+          return this.#reject(worker, CloseCode.PROTOCOL_ERROR, `banReport while ${worker.state}`, 'unexpected');
+        // A token holder cannot fill the log with them; a relay that bans this many has its own log.
+        if (++worker.banReports > MAX_BAN_REPORTS) {
+          if (worker.banReports === MAX_BAN_REPORTS + 1)
+            worker.log.warn({ max: MAX_BAN_REPORTS }, 'further ban reports of this relay are not logged');
+          return;
+        }
+        // Only said and shown: the relay's own results are audited like any worker's.
+        this.#events.emit('relayBanReported', {
+          relayId: worker.id,
+          relayAgent: worker.agent,
+          workerId: message.workerId,
+          agent: message.agent,
+          remote: message.remote,
+          detail: message.detail,
+        });
         return;
       default: {
         const never: never = message;

@@ -26,6 +26,10 @@
 // counted (then every step from the forger's first unchecked result is undone: the
 // trainer rolls back, see rollback.ts); and a step whose sum is not finite is never
 // handed on while results in it are unchecked.
+//
+// run() covers a whole step and yields its root, for the trainer; runScope() covers
+// some of a step's shards and yields the maximal tree nodes they fill, for a relay
+// (relay/relay-computer.ts) that answers for those shards upstream as one worker.
 
 import { allFinite } from '../shared/finite.js';
 import { DivergedError, StepCancelled } from '../shared/errors.js';
@@ -42,6 +46,7 @@ import { StepRun, type Task } from './step/step-run.js';
 import { Utilization } from './step/utilization.js';
 import type { Claim, Verdict, VerificationTally, Verifier } from './step/verifier.js';
 import type { StepWorker } from './step/worker.js';
+import type { NodeGradient } from '../worker/compute.js';
 import type { StepExecutor } from './trainer.js';
 
 export interface SchedulerOptions extends RosterOptions {
@@ -79,11 +84,14 @@ export interface SchedulerStats {
   lastReassignAt: number | null;
 }
 
-/** A step the trainer is waiting on. */
+/** A step the trainer (or a relay) is waiting on. */
 interface PendingStep {
   readonly plan: StepPlan;
   readonly version: number;
-  resolve(result: PartialGradient): void;
+  /** The shard ids to cover; undefined: all of them. */
+  readonly scope: readonly number[] | undefined;
+  /** With the root, or the nodes of coverNodes(scope), ascending. */
+  resolve(result: NodeGradient[]): void;
   reject(err: Error): void;
 }
 
@@ -227,13 +235,27 @@ export class Scheduler implements StepExecutor {
   }
 
   async run(plan: StepPlan, version: number): Promise<PartialGradient> {
+    const [root] = await this.#start(plan, version, undefined);
+    return root.partial;
+  }
+
+  /**
+   * Computes only the shards `scope` of the step (the rest of plan.shards may be empty)
+   * and resolves with the maximal tree nodes they fill, ascending (coverNodes), each
+   * reduced as anyone holding its shards would. Otherwise as run().
+   */
+  runScope(plan: StepPlan, version: number, scope: readonly number[]): Promise<NodeGradient[]> {
+    return this.#start(plan, version, scope);
+  }
+
+  async #start(plan: StepPlan, version: number, scope: readonly number[] | undefined): Promise<NodeGradient[]> {
     if (version !== this.version)
       throw new Error(`step at version ${version} but version ${this.version} is published`);
     this.#broadcaster.reclaimTensors();
-    return new Promise<PartialGradient>((resolve, reject) => {
+    return new Promise<NodeGradient[]>((resolve, reject) => {
       if (this.#undoFrom !== null && this.#state.name !== 'cancelled')
         return reject(new RollbackRequired(this.#undoFrom));
-      const pending: PendingStep = { plan, version, resolve, reject };
+      const pending: PendingStep = { plan, version, scope, resolve, reject };
       const state = this.#state;
       switch (state.name) {
         case 'not_started':
@@ -271,6 +293,11 @@ export class Scheduler implements StepExecutor {
       default:
         return unreachable(state);
     }
+  }
+
+  /** Gives up the step in progress, whose run rejects with StepCancelled; unlike cancel, later steps may run. */
+  abandon(reason: string): void {
+    if (this.#state.name === 'collecting') this.#fail(this.#state.step, new StepCancelled(reason));
   }
 
   /** Cancels now if no worker is there to finish the step, or later the moment that happens. */
@@ -448,7 +475,7 @@ export class Scheduler implements StepExecutor {
     this.stats.waitMs += t0 - step.started;
     const total = step.reduce(this.#combine);
     this.stats.reduceMs += performance.now() - t0;
-    if (!partialFinite(total)) {
+    if (!total.every((n) => partialFinite(n.partial))) {
       if (this.#unverified.size > 0 && this.#options.verifier.suspect !== undefined)
         return this.#recheck(step, pending);
       if (this.#replayChecked(step)) return;
@@ -530,7 +557,7 @@ export class Scheduler implements StepExecutor {
   /** → collecting: starts the step and hands out its shards; then, off the critical path, judges the last step. */
   #collect(pending: PendingStep): void {
     this.#unverified = new Set();
-    const step = new StepRun(pending.plan, pending.version, this.#roster.members);
+    const step = new StepRun(pending.plan, pending.version, this.#roster.members, pending.scope);
     this.#state = { name: 'collecting', step, pending };
     this.#dispatch(step);
     const previous = this.#previous;
@@ -547,7 +574,7 @@ export class Scheduler implements StepExecutor {
     for (const worker of this.#roster.members) {
       if (!done.present.has(worker) || done.assigned.has(worker) || next.assigned.has(worker)) continue;
       if (worker.standby !== null) continue;
-      const n = done.numShards;
+      const n = done.scopeSize;
       worker.standby =
         n < this.#roster.size
           ? `standing by: a step has ${n} shard${n === 1 ? '' : 's'} for ${this.#roster.size} workers, ` +

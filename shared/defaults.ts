@@ -105,6 +105,10 @@ export const DEFAULTS = {
     /** With weightsOverHttp, the newest versions served at once; an audit of an older one carries its weights. */
     weightsVersionsKept: 4,
   },
+  relay: {
+    /** Where a relay's own workers join: beside a coordinator's default port on the same machine. */
+    port: 8788,
+  },
   worker: {
     reconnectForS: 300,
     /** Seconds without a ping or message before a worker drops the connection; above heartbeatMs. */

@@ -294,6 +294,9 @@ export class WorkerClient {
       shardSize: m.shardSize,
       kernels: m.kernels,
       wireDtype: m.wireDtype,
+      report: (message) => {
+        if (this.stats.state === 'ready') this.#socket.send(encode(message));
+      },
     };
     this.#computer = await (this.#options.createComputer?.(setup) ??
       new ShardComputer(m.spec, dataset, m.shardSize, m.kernels, m.wireDtype));
@@ -312,7 +315,7 @@ export class WorkerClient {
     if (t.version > this.#version)
       throw new Error(`task for weights version ${t.version}, but only ${this.#version} arrived`);
     const started = performance.now();
-    const nodes = await computer.computeNodes(this.#weights, t.shards, t.numShards, t.step);
+    const nodes = await computer.computeNodes(this.#weights, t.shards, t.numShards, t.step, t.version);
     const computeMs = performance.now() - started;
     const P = computer.paramCount;
     let grads = nodes[0].partial.grad; // the common case: one node, sent as is
@@ -390,7 +393,7 @@ export class WorkerClient {
       this.#release(fetched);
       return;
     }
-    const nodes = await computer.computeNodes(weights, c.shards, c.numShards, c.step);
+    const nodes = await computer.computeNodes(weights, c.shards, c.numShards, c.step, c.version);
     const digest = await sha256Hex(resultDigestParts(nodes.map((n) => n.partial)));
     if (c.weights !== null) this.#release(c.weights);
     this.#release(fetched);

@@ -13,6 +13,7 @@ import { Network } from '../shared/model/network.js';
 import type { ModelSpec } from '../shared/model/spec.js';
 import { coverNodes, reduceNode, type TreeNode } from '../shared/tree.js';
 import type { WireDtype } from '../shared/wire-dtype.js';
+import type { BanReportMessage } from '../shared/protocol/messages.js';
 
 export interface ShardInput {
   readonly id: number;
@@ -36,12 +37,16 @@ export function allNodesFinite(nodes: readonly NodeGradient[]): boolean {
 /** What a worker computes with: a ShardComputer on the calling thread, or a pool of threads each running one. */
 export interface GradientComputer {
   readonly paramCount: number;
-  /** As ShardComputer.computeNodes, and with the same bits; results are valid until the next call. */
+  /**
+   * As ShardComputer.computeNodes, and with the same bits; results are valid until the
+   * next call. `version`: the weights version `params` are (a relay republishes them under it).
+   */
   computeNodes(
     params: Float32Array,
     shards: readonly ShardInput[],
     numShards: number,
     step?: number,
+    version?: number,
   ): Promise<NodeGradient[]> | NodeGradient[];
 }
 
@@ -55,6 +60,8 @@ export interface ComputerSetup {
   readonly kernels: KernelSetName;
   /** The run's wire dtype: bf16 rounds every shard sum and tree node (shared/wire-dtype.ts). */
   readonly wireDtype: WireDtype;
+  /** Sends a message to the coordinator on this connection (a relay's ban reports). */
+  readonly report?: (message: BanReportMessage) => void;
 }
 
 /** Gradient slots in kernel memory: enough to reduce a node of 8 shards without leaving it. */

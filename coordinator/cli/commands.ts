@@ -5,6 +5,7 @@
 import { coordinatorCommand } from '../commands/coordinator.js';
 import { evaluateCommand } from '../commands/evaluate.js';
 import { predictCommand } from '../commands/predict.js';
+import { relayCommand } from '../commands/relay.js';
 import { trainCommand } from '../commands/train.js';
 import { workerCommand } from '../../worker/node/command.js';
 import type { AnyCommand } from '../../shared/node/flags.js';
@@ -13,6 +14,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   trainCommand,
   coordinatorCommand,
   workerCommand,
+  relayCommand,
   predictCommand,
   evaluateCommand,
 ];

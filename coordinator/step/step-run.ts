@@ -2,8 +2,13 @@
 // covered, and the node gradients received. A shard is covered by the first accepted
 // result that holds it; the step is complete when every shard is, and is then reduced
 // along the fixed tree, whatever the order the results arrived in.
+//
+// A step may cover only a scope (some of its shard ids, as a relay is given): shards
+// outside it count as covered from the start, and the step reduces to the nodes of
+// coverNodes(scope) instead of the root, with the same bits anyone else would get.
 
 import type { PartialGradient } from '../../shared/gradient.js';
+import type { NodeGradient } from '../../worker/compute.js';
 import type { ResultMessage } from '../../shared/protocol/messages.js';
 import { coverNodes, nodeKey, reduceNode, rootNode, type TreeNode } from '../../shared/tree.js';
 import type { StepPlan } from '../plan.js';
@@ -58,12 +63,28 @@ export class StepRun {
   readonly #covered: boolean[];
   #coveredCount = 0;
 
-  constructor(plan: StepPlan, version: number, present: Iterable<StepWorker>) {
+  /** The nodes the step reduces to: the root, or the maximal nodes of a scope. */
+  readonly #targets: readonly TreeNode[];
+  /** Shards the step covers: numShards, or the scope's. */
+  readonly scopeSize: number;
+
+  /** `scope`: the shard ids this step covers (default: all of them). */
+  constructor(plan: StepPlan, version: number, present: Iterable<StepWorker>, scope?: readonly number[]) {
     this.plan = plan;
     this.version = version;
     this.present = new Set(present);
     this.numShards = plan.shards.length;
-    this.#covered = plan.shards.map(() => false);
+    if (scope === undefined) {
+      this.#covered = plan.shards.map(() => false);
+      this.#targets = [rootNode(this.numShards)];
+      this.scopeSize = this.numShards;
+    } else {
+      const inScope = new Set(scope);
+      this.#covered = plan.shards.map((_, s) => !inScope.has(s));
+      this.#coveredCount = this.#covered.filter((c) => c).length;
+      this.#targets = coverNodes(scope, this.numShards);
+      this.scopeSize = this.numShards - this.#coveredCount;
+    }
   }
 
   get complete(): boolean {
@@ -135,8 +156,11 @@ export class StepRun {
     return true;
   }
 
-  /** The step's gradient: every node reduced along the fixed tree. Only when complete. */
-  reduce(combine: (left: PartialGradient, right: PartialGradient) => PartialGradient): PartialGradient {
-    return reduceNode(rootNode(this.numShards), this.numShards, (n) => this.#results.get(nodeKey(n)), combine);
+  /** The step's gradient: the root (or each node of the scope) reduced along the fixed tree. Only when complete. */
+  reduce(combine: (left: PartialGradient, right: PartialGradient) => PartialGradient): NodeGradient[] {
+    return this.#targets.map((node) => ({
+      node,
+      partial: reduceNode(node, this.numShards, (n) => this.#results.get(nodeKey(n)), combine),
+    }));
   }
 }

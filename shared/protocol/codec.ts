@@ -282,6 +282,14 @@ export function decodeWorkerMessage(
       return decodeResult(m, limits, alloc);
     case 'digest':
       return decodeDigest(m);
+    case 'banReport':
+      return {
+        type: 'banReport',
+        workerId: str(m, 'workerId', 128),
+        agent: str(m, 'agent', 256),
+        remote: str(m, 'remote', 128),
+        detail: str(m, 'detail', 1024),
+      };
     default:
       throw new ProtocolError('unknown_type', `unknown message type ${JSON.stringify(show(m.type)).slice(0, 40)}`);
   }

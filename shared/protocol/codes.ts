@@ -14,6 +14,8 @@ import { FlocktrainError } from '../errors.js';
 // 7: `check` and `digest`: an idle worker may recompute an audited task; a version-6 worker would close on a check.
 // 8: a task or check may carry a `weightsRef` (an HTTP path and hash) instead of the weights;
 //    a version-7 worker would compute with the weights it held before.
+//    And `banReport`: a relay tells its coordinator it banned one of its own workers; a version-7 coordinator
+//    would close the relay on it.
 export const PROTOCOL_VERSION = 8;
 
 export const CloseCode = {

@@ -16,6 +16,7 @@
 //                      ← stop (training over, or coordinator going away)
 //                      ← check (an idle worker recomputes another's task)
 //   digest →           (the SHA-256 of that recomputation, nothing else)
+//   banReport →        (from a relay: it banned one of its own workers for a forgery)
 
 import type { FeatureDtype, TaskKind } from '../data/dataset.js';
 import type { KernelSetName } from '../kernels/kernel-set.js';
@@ -93,7 +94,22 @@ export interface DigestMessage {
   readonly digest: string;
 }
 
-export type WorkerMessage = HelloMessage | ReadyMessage | ResultMessage | DigestMessage;
+/**
+ * From a relay (coordinator/relay/): it caught one of its own workers forging and
+ * banned it. Information for the coordinator's log and dashboard: the relay's
+ * results are still audited upstream as one worker's, whatever it reports.
+ */
+export interface BanReportMessage {
+  readonly type: 'banReport';
+  /** The banned worker's id, agent and address as the relay knows them. */
+  readonly workerId: string;
+  readonly agent: string;
+  readonly remote: string;
+  /** The first difference from the relay's recomputation. */
+  readonly detail: string;
+}
+
+export type WorkerMessage = HelloMessage | ReadyMessage | ResultMessage | DigestMessage | BanReportMessage;
 
 export interface WelcomeMessage {
   readonly type: 'welcome';

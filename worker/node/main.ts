@@ -10,6 +10,7 @@
 
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { createLogger, type LogOptions } from '../../shared/node/logger.js';
 import { messageBytes } from '../../shared/node/message-bytes.js';
@@ -40,6 +41,10 @@ export interface WorkerOptions extends LogOptions {
   /** Compute threads (1: compute on the main thread, no worker_threads). */
   readonly threads: number;
   readonly faults: WorkerFaults;
+  /** Builds the computer in place of --threads' (a relay computes with its own workers); default: none. */
+  readonly createComputer?: ClientOptions['createComputer'];
+  /** Where to log; default: a logger of its own from the log options. */
+  readonly log?: Logger;
 }
 
 /** Deliberate misbehaviour, for fault-injection tests and benchmarks only. */
@@ -77,7 +82,7 @@ const FINAL: ReadonlySet<number> = new Set([
 ]);
 
 export async function runWorker(options: WorkerOptions): Promise<number> {
-  const log = createLogger(options.logFormat, options.logLevel, 'flocktrain-worker');
+  const log = options.log ?? createLogger(options.logFormat, options.logLevel, 'flocktrain-worker');
   const { url } = options;
   const agent = options.name ?? `${hostname()}/${process.pid}`;
   const { slowdown, delayMs } = options.faults;
@@ -89,7 +94,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       return fail(`--ca ${options.ca}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
-  const threads = options.threads > 1 ? threadPool(options.threads, log) : null;
+  const threads = options.threads > 1 && options.createComputer === undefined ? threadPool(options.threads, log) : null;
   const clientOptions: ClientOptions = {
     token: options.token,
     kind: 'node',
@@ -109,6 +114,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       : {}),
     ...(threads !== null ? { createComputer: threads.create } : {}),
     ...(options.faults.digest === true ? { faultDigest: lieAbout } : {}),
+    ...(options.createComputer !== undefined ? { createComputer: options.createComputer } : {}),
   };
   let leaving = false;
   let current: { socket: WebSocket; client: WorkerClient } | null = null;

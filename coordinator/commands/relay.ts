@@ -1,0 +1,72 @@
+// `flocktrain relay`: its flags and how they become run-relay.ts's options.
+
+import { defineCommand, number, text, type FlagGroup } from '../../shared/node/flags.js';
+import { LOG_GROUP } from '../../shared/node/log-flags.js';
+import { DEFAULTS } from '../../shared/defaults.js';
+import { ConfigError } from '../../shared/errors.js';
+import { CONNECTION_GROUP } from '../../worker/node/command.js';
+import { checkedToken } from '../auth.js';
+import { SERVE_GROUP, VERIFY_GROUP } from './coordinator.js';
+
+const { relay } = DEFAULTS;
+const { host, taskTimeoutMin, taskTimeoutMax, ejectAfter } = SERVE_GROUP.flags;
+
+const FLEET_GROUP = {
+  title: "The relay's own workers",
+  flags: {
+    host,
+    port: number({
+      default: relay.port,
+      integer: true,
+      min: 0,
+      max: 65535,
+      describe: "port for the relay's workers, WebSocket and HTTP (0 picks a free one)",
+    }),
+    minWorkers: number({
+      default: 1,
+      integer: true,
+      min: 0,
+      max: 65535,
+      describe: 'workers of its own to wait for before joining the coordinator as ready',
+    }),
+    workerToken: text({
+      describe:
+        "token the relay's workers must present, at least 16 characters (default: a random one, printed at startup)",
+    }),
+    taskTimeoutMin,
+    taskTimeoutMax,
+    ejectAfter,
+  },
+} satisfies FlagGroup;
+
+const RELAY_VERIFY_GROUP = {
+  title: 'Verification of its workers',
+  flags: { probation: VERIFY_GROUP.flags.probation, auditRate: VERIFY_GROUP.flags.auditRate },
+} satisfies FlagGroup;
+
+export const relayCommand = defineCommand({
+  name: 'relay',
+  summary: 'join a coordinator as one worker that computes with workers of its own',
+  groups: {
+    connection: CONNECTION_GROUP,
+    fleet: FLEET_GROUP,
+    verify: RELAY_VERIFY_GROUP,
+    log: LOG_GROUP,
+  },
+  run: async (v) => {
+    const { taskTimeoutMin: min, taskTimeoutMax: max, ejectAfter: misses, workerToken, ...serve } = v.fleet;
+    if (max < min) throw new ConfigError(`--task-timeout-max must be ≥ --task-timeout-min (${min}), got ${max}`);
+    // Loaded here, not at the top: --help need not load the server.
+    const { runRelay } = await import('../relay/run-relay.js');
+    return runRelay({
+      ...v.connection,
+      ...v.log,
+      ...v.verify,
+      ...serve,
+      workerToken: workerToken === null ? null : checkedToken(workerToken, '--worker-token'),
+      taskTimeoutMinMs: min,
+      taskTimeoutMaxMs: max,
+      ejectAfterMisses: misses,
+    });
+  },
+});
