@@ -139,6 +139,8 @@ export class Scheduler implements StepExecutor {
   #warnedBound = false;
   /** Idle workers the verifier may hand audits to. */
   readonly #checkers: WorkerCheckers;
+  /** Tasks of the current step sent to a worker with no speed of its own: their deadlines follow the fleet's mean. */
+  #provisional = new Set<Task>();
 
   /** `events`: where joins, departures, reassignments and deadlines are announced. */
   constructor(events: Events, paramCount: number, options: SchedulerOptions) {
@@ -528,6 +530,7 @@ export class Scheduler implements StepExecutor {
   /** → collecting: starts the step and hands out its shards; then, off the critical path, judges the last step. */
   #collect(pending: PendingStep): void {
     this.#unverified = new Set();
+    this.#provisional = new Set();
     const step = new StepRun(pending.plan, pending.version, this.#roster.members);
     this.#state = { name: 'collecting', step, pending };
     this.#dispatch(step);
@@ -615,7 +618,8 @@ export class Scheduler implements StepExecutor {
       expired: false,
       answered: false,
     };
-    step.tasks.set(id, task);
+    step.add(task);
+    if (!this.#roster.isMeasured(worker)) this.#provisional.add(task);
     step.assigned.add(worker);
     worker.standby = null;
     this.#events.emit('taskAssigned', { workerId: worker.id, taskId: id, version: step.version, shards });
@@ -624,7 +628,7 @@ export class Scheduler implements StepExecutor {
   #expire(step: StepRun, taskId: number): void {
     const task = step.tasks.get(taskId);
     if (this.#state.name !== 'collecting' || this.#state.step !== step || task === undefined || task.expired) return;
-    task.expired = true;
+    step.expire(task);
     const open = task.shards.filter((s) => !step.isCovered(s));
     this.stats.timedOutShards += open.length;
     this.#events.emit('taskExpired', {
@@ -644,17 +648,30 @@ export class Scheduler implements StepExecutor {
    * no worker was (a fixed allowance, roster.ts), they shrink to what the fleet's speed
    * implies once one is, so workers that join first and never answer hold a step only
    * until the first result shows how long a task takes.
+   *
+   * Only the deadlines that can have moved are looked at, so that a result costs O(1)
+   * in a fleet that is measured: those of workers measured since the last look, and
+   * those that follow the mean (a worker's own speed, once it has one, changes only
+   * when it is measured).
    */
   #tightenDeadlines(step: StepRun): void {
     const now = performance.now();
-    for (const task of step.tasks.values()) {
-      if (task.expired || task.answered) continue;
+    const tighten = (task: Task): void => {
+      if (task.expired || task.answered) return;
       const due = task.sentAt + this.#roster.deadline(task.worker, task.samples);
-      if (due >= task.dueAt) continue;
+      if (due >= task.dueAt) return;
       clearTimeout(task.timer);
       task.dueAt = due;
       task.timer = setTimeout(() => this.#expire(step, task.id), Math.max(0, due - now));
       task.timer.unref();
+    };
+    for (const worker of this.#roster.takeRemeasured()) for (const task of step.tasksOf(worker)) tighten(task);
+    for (const task of this.#provisional) {
+      if (step.tasks.get(task.id) !== task) this.#provisional.delete(task);
+      else {
+        tighten(task);
+        if (this.#roster.isMeasured(task.worker)) this.#provisional.delete(task);
+      }
     }
   }
 }
