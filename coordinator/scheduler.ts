@@ -141,6 +141,12 @@ export class Scheduler implements StepExecutor {
   readonly #checkers: WorkerCheckers;
   /** Tasks of the current step sent to a worker with no speed of its own: their deadlines follow the fleet's mean. */
   #provisional = new Set<Task>();
+  /**
+   * The lowest fleet mean speed (samples/ms) a provisional task's deadline was set or last
+   * brought forward at: 0 when one was set with no worker measured (the fixed allowance),
+   * +∞ when there is none.
+   */
+  #provisionalMean = Number.POSITIVE_INFINITY;
 
   /** `events`: where joins, departures, reassignments and deadlines are announced. */
   constructor(events: Events, paramCount: number, options: SchedulerOptions) {
@@ -531,6 +537,7 @@ export class Scheduler implements StepExecutor {
   #collect(pending: PendingStep): void {
     this.#unverified = new Set();
     this.#provisional = new Set();
+    this.#provisionalMean = Number.POSITIVE_INFINITY;
     const step = new StepRun(pending.plan, pending.version, this.#roster.members);
     this.#state = { name: 'collecting', step, pending };
     this.#dispatch(step);
@@ -619,7 +626,10 @@ export class Scheduler implements StepExecutor {
       answered: false,
     };
     step.add(task);
-    if (!this.#roster.isMeasured(worker)) this.#provisional.add(task);
+    if (!this.#roster.isMeasured(worker)) {
+      this.#provisional.add(task);
+      this.#provisionalMean = Math.min(this.#provisionalMean, this.#roster.meanSpeed() ?? 0);
+    }
     step.assigned.add(worker);
     worker.standby = null;
     this.#events.emit('taskAssigned', { workerId: worker.id, taskId: id, version: step.version, shards });
@@ -652,7 +662,9 @@ export class Scheduler implements StepExecutor {
    * Only the deadlines that can have moved are looked at, so that a result costs O(1)
    * in a fleet that is measured: those of workers measured since the last look, and
    * those that follow the mean (a worker's own speed, once it has one, changes only
-   * when it is measured).
+   * when it is measured), these only once the mean has grown by PROVISIONAL_MEAN_STEP
+   * since they were last set: otherwise every result of a first step, where every
+   * deadline follows the mean, would look at every task.
    */
   #tightenDeadlines(step: StepRun): void {
     const now = performance.now();
@@ -666,6 +678,9 @@ export class Scheduler implements StepExecutor {
       task.timer.unref();
     };
     for (const worker of this.#roster.takeRemeasured()) for (const task of step.tasksOf(worker)) tighten(task);
+    const mean = this.#roster.meanSpeed();
+    if (mean === undefined || mean < this.#provisionalMean * PROVISIONAL_MEAN_STEP) return;
+    this.#provisionalMean = mean;
     for (const task of this.#provisional) {
       if (step.tasks.get(task.id) !== task) this.#provisional.delete(task);
       else {
@@ -675,6 +690,14 @@ export class Scheduler implements StepExecutor {
     }
   }
 }
+
+/**
+ * Deadlines that follow the fleet's mean speed are brought forward when the mean has
+ * grown by this factor since they were set: such a deadline is at most this much longer
+ * in its speed term than the current mean implies, well within the factor of 4 over
+ * the expected time that a deadline allows (roster.ts).
+ */
+const PROVISIONAL_MEAN_STEP = 1.25;
 
 /** Whether position `a` (epoch, step) comes after `b`. */
 function after(a: StepPlan | readonly [number, number], b: StepPlan | readonly [number, number]): boolean {

@@ -165,7 +165,7 @@ export class Roster {
    * now missed ejectAfterMisses deadlines in a row: the caller should eject it.
    */
   missed(worker: StepWorker): boolean {
-    const speed = this.#measured(worker) ?? this.#meanSpeed();
+    const speed = this.#measured(worker) ?? this.meanSpeed();
     if (speed !== undefined) {
       this.#uncount(worker);
       this.#speed.set(worker, speed * MISS_PENALTY);
@@ -226,13 +226,13 @@ export class Roster {
   deadline(worker: StepWorker, samples: number): number {
     const { taskTimeoutMinMs: min, taskTimeoutMaxMs: max } = this.#options;
     // A worker not yet measured is given the fleet's mean speed; with none measured, a fixed allowance.
-    const speed = this.#measured(worker) ?? this.#meanSpeed();
+    const speed = this.#measured(worker) ?? this.meanSpeed();
     if (speed === undefined) return Math.min(max, Math.max(min, UNMEASURED_DEADLINE_MS));
     return Math.min(max, Math.max(min, DEADLINE_FACTOR * (samples / speed) + DEADLINE_SLACK_MS));
   }
 
   /** Mean samples per ms of the ready workers measured; undefined when none is. */
-  #meanSpeed(): number | undefined {
+  meanSpeed(): number | undefined {
     if (this.#speedCount === 0) return undefined;
     const mean = this.#speedSum / this.#speedCount;
     if (mean > 0) return mean;
