@@ -165,10 +165,11 @@ async function main(): Promise<void> {
       `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} (load average ${loadavg()[0].toFixed(1)} at start)`,
   );
   say(
-    `in-memory workers, shards of ${SHARD}, batch 4N, ${PARAMS} parameters, ${STEPS} steps measured after max(5, 20,000 / N)`,
+    `in-memory workers, shards of ${SHARD}, batch 4N, ${PARAMS} parameters, ` +
+      `${STEPS} steps measured after max(5, 20,000 / N)`,
   );
   say('');
-  say('| workers N | scheduler ms/step | µs per worker per step | tasks/step | first step ms (none measured yet) |');
+  say('| workers N | scheduler ms/step | µs per worker per step | tasks/step | first step ms (none measured) |');
   say('|---|---|---|---|---|');
   const f = (v: number, d = 0): string =>
     v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
