@@ -149,6 +149,14 @@ export class Scheduler implements StepExecutor {
   #warnedBound = false;
   /** Idle workers the verifier may hand audits to. */
   readonly #checkers: WorkerCheckers;
+  /** Tasks of the current step sent to a worker with no speed of its own: their deadlines follow the fleet's mean. */
+  #provisional = new Set<Task>();
+  /**
+   * The lowest fleet mean speed (samples/ms) a provisional task's deadline was set or last
+   * brought forward at: 0 when one was set with no worker measured (the fixed allowance),
+   * +∞ when there is none.
+   */
+  #provisionalMean = Number.POSITIVE_INFINITY;
 
   /** `events`: where joins, departures, reassignments and deadlines are announced. */
   constructor(events: Events, paramCount: number, options: SchedulerOptions) {
@@ -557,6 +565,8 @@ export class Scheduler implements StepExecutor {
   /** → collecting: starts the step and hands out its shards; then, off the critical path, judges the last step. */
   #collect(pending: PendingStep): void {
     this.#unverified = new Set();
+    this.#provisional = new Set();
+    this.#provisionalMean = Number.POSITIVE_INFINITY;
     const step = new StepRun(pending.plan, pending.version, this.#roster.members, pending.scope);
     this.#state = { name: 'collecting', step, pending };
     this.#dispatch(step);
@@ -644,7 +654,11 @@ export class Scheduler implements StepExecutor {
       expired: false,
       answered: false,
     };
-    step.tasks.set(id, task);
+    step.add(task);
+    if (!this.#roster.isMeasured(worker)) {
+      this.#provisional.add(task);
+      this.#provisionalMean = Math.min(this.#provisionalMean, this.#roster.meanSpeed() ?? 0);
+    }
     step.assigned.add(worker);
     this.#checkers.noteTask(worker, step.version, shards);
     worker.standby = null;
@@ -654,7 +668,7 @@ export class Scheduler implements StepExecutor {
   #expire(step: StepRun, taskId: number): void {
     const task = step.tasks.get(taskId);
     if (this.#state.name !== 'collecting' || this.#state.step !== step || task === undefined || task.expired) return;
-    task.expired = true;
+    step.expire(task);
     const open = task.shards.filter((s) => !step.isCovered(s));
     this.stats.timedOutShards += open.length;
     this.#events.emit('taskExpired', {
@@ -674,20 +688,46 @@ export class Scheduler implements StepExecutor {
    * no worker was (a fixed allowance, roster.ts), they shrink to what the fleet's speed
    * implies once one is, so workers that join first and never answer hold a step only
    * until the first result shows how long a task takes.
+   *
+   * Only the deadlines that can have moved are looked at, so that a result costs O(1)
+   * in a fleet that is measured: those of workers measured since the last look, and
+   * those that follow the mean (a worker's own speed, once it has one, changes only
+   * when it is measured), these only once the mean has grown by PROVISIONAL_MEAN_STEP
+   * since they were last set: otherwise every result of a first step, where every
+   * deadline follows the mean, would look at every task.
    */
   #tightenDeadlines(step: StepRun): void {
     const now = performance.now();
-    for (const task of step.tasks.values()) {
-      if (task.expired || task.answered) continue;
+    const tighten = (task: Task): void => {
+      if (task.expired || task.answered) return;
       const due = task.sentAt + this.#roster.deadline(task.worker, task.samples);
-      if (due >= task.dueAt) continue;
+      if (due >= task.dueAt) return;
       clearTimeout(task.timer);
       task.dueAt = due;
       task.timer = setTimeout(() => this.#expire(step, task.id), Math.max(0, due - now));
       task.timer.unref();
+    };
+    for (const worker of this.#roster.takeRemeasured()) for (const task of step.tasksOf(worker)) tighten(task);
+    const mean = this.#roster.meanSpeed();
+    if (mean === undefined || mean < this.#provisionalMean * PROVISIONAL_MEAN_STEP) return;
+    this.#provisionalMean = mean;
+    for (const task of this.#provisional) {
+      if (step.tasks.get(task.id) !== task) this.#provisional.delete(task);
+      else {
+        tighten(task);
+        if (this.#roster.isMeasured(task.worker)) this.#provisional.delete(task);
+      }
     }
   }
 }
+
+/**
+ * Deadlines that follow the fleet's mean speed are brought forward when the mean has
+ * grown by this factor since they were set: such a deadline is at most this much longer
+ * in its speed term than the current mean implies, well within the factor of 4 over
+ * the expected time that a deadline allows (roster.ts).
+ */
+const PROVISIONAL_MEAN_STEP = 1.25;
 
 /** Whether position `a` (epoch, step) comes after `b`. */
 function after(a: StepPlan | readonly [number, number], b: StepPlan | readonly [number, number]): boolean {

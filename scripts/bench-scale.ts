@@ -195,6 +195,8 @@ async function measure(n: number): Promise<Row> {
       // Deadlines far beyond any step here: a loaded machine must not turn slowness into reassignment.
       scheduler: { minWorkers: n, taskTimeoutMinMs: 60_000, taskTimeoutMaxMs: 120_000 },
       helloTimeoutMs: 60_000,
+      // Every worker connects from 127.0.0.1: the per-address cap would refuse all but the first few dozen.
+      limits: { maxConnections: n + 16, maxConnectionsPerIp: n + 16 },
     }),
     log,
     events,

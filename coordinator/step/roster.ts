@@ -9,6 +9,9 @@
 // A result nobody checked cannot raise a worker's share: measurements from results
 // verified against a recomputation are kept apart, and a worker counts at most as
 // fast as those say (a forger answering garbage fast wins no extra work by it).
+//
+// Deadlines are asked for every task, so the fleet's mean speed is a running sum kept
+// up to date as speeds change, not an average over the roster each time.
 
 import { DEFAULTS } from '../../shared/defaults.js';
 import { ConfigError } from '../../shared/errors.js';
@@ -42,6 +45,17 @@ const EWMA_ALPHA = 0.3;
 const UNMEASURED_DEADLINE_MS = 10_000;
 /** A missed deadline multiplies the worker's speed estimate by this. */
 const MISS_PENALTY = 0.5;
+/**
+ * The running sum of speeds is summed afresh after this many changes per ready worker
+ * (plus a floor), and whenever it falls below half its peak since the last fresh sum:
+ * each change's rounding error is a fraction ε of the sum it is made to, so between
+ * fresh sums the relative error stays below about 2ε per change (under 1e-12 for a
+ * thousand workers), at an amortized cost of O(1) per change. Without the second rule,
+ * a fast worker leaving a fleet of slow ones would leave its rounding error behind in
+ * a much smaller sum.
+ */
+const RESUM_PER_WORKER = 4;
+const RESUM_MIN = 64;
 
 /** One worker's contiguous run of a step's open shards. */
 export interface Assignment {
@@ -54,6 +68,7 @@ export class Roster {
   readonly ejectAfterMisses: number;
   /** In joining order: the order shares are cut in. */
   readonly #ready: StepWorker[] = [];
+  readonly #isReady = new Set<StepWorker>();
   /** Measured samples per ms of each worker: from every result, and from verified results only. */
   readonly #speed = new Map<StepWorker, number>();
   readonly #verifiedSpeed = new Map<StepWorker, number>();
@@ -61,6 +76,14 @@ export class Roster {
   readonly #starved = new Map<StepWorker, number>();
   /** Deadlines each worker missed since its last accepted result. */
   readonly #misses = new Map<StepWorker, number>();
+  /** Σ and count of #measured over the ready workers that have one: the fleet's mean speed. */
+  #speedSum = 0;
+  #speedCount = 0;
+  /** Changes to #speedSum since it was last summed afresh, and its largest value since. */
+  #speedChanges = 0;
+  #speedPeak = 0;
+  /** Workers whose speed was measured since the last takeRemeasured(). */
+  readonly #remeasured = new Set<StepWorker>();
 
   constructor(options: RosterOptions) {
     const { taskTimeoutMinMs: min, taskTimeoutMaxMs: max } = options;
@@ -84,16 +107,23 @@ export class Roster {
 
   add(worker: StepWorker): void {
     this.#ready.push(worker);
+    this.#isReady.add(worker);
+    this.#count(worker);
+    this.#resumIfDue();
   }
 
   /** Forgets the worker and everything measured of it. */
   remove(worker: StepWorker): void {
+    this.#uncount(worker);
     const index = this.#ready.indexOf(worker);
     if (index >= 0) this.#ready.splice(index, 1);
+    this.#isReady.delete(worker);
     this.#speed.delete(worker);
     this.#verifiedSpeed.delete(worker);
     this.#starved.delete(worker);
     this.#misses.delete(worker);
+    this.#remeasured.delete(worker);
+    this.#resumIfDue();
   }
 
   /**
@@ -101,13 +131,32 @@ export class Roster {
    * included); `verified`: the result was checked against a recomputation.
    */
   measure(worker: StepWorker, samples: number, elapsedMs: number, verified = false): void {
-    if (!this.#ready.includes(worker)) return;
+    if (!this.#isReady.has(worker)) return;
     const speed = samples / Math.max(elapsedMs, 0.01);
+    this.#uncount(worker);
     for (const table of verified ? [this.#speed, this.#verifiedSpeed] : [this.#speed]) {
       const previous = table.get(worker);
       table.set(worker, previous === undefined ? speed : EWMA_ALPHA * speed + (1 - EWMA_ALPHA) * previous);
     }
+    this.#count(worker);
+    this.#resumIfDue();
     this.#misses.delete(worker);
+    this.#remeasured.add(worker);
+  }
+
+  /** Whether the worker's speed is its own (measured, or cut after a miss), not the fleet's mean. */
+  isMeasured(worker: StepWorker): boolean {
+    return this.#speed.has(worker);
+  }
+
+  /**
+   * The workers measured since the last call: with those that have no speed of their
+   * own (isMeasured), the only ones whose deadline (deadline()) may have shrunk.
+   */
+  takeRemeasured(): StepWorker[] {
+    const workers = [...this.#remeasured];
+    this.#remeasured.clear();
+    return workers;
   }
 
   /**
@@ -116,10 +165,13 @@ export class Roster {
    * now missed ejectAfterMisses deadlines in a row: the caller should eject it.
    */
   missed(worker: StepWorker): boolean {
-    const speed = this.#measured(worker) ?? this.#meanSpeed();
+    const speed = this.#measured(worker) ?? this.meanSpeed();
     if (speed !== undefined) {
+      this.#uncount(worker);
       this.#speed.set(worker, speed * MISS_PENALTY);
       if (this.#verifiedSpeed.has(worker)) this.#verifiedSpeed.set(worker, speed * MISS_PENALTY);
+      this.#count(worker);
+      this.#resumIfDue();
     }
     const misses = (this.#misses.get(worker) ?? 0) + 1;
     this.#misses.set(worker, misses);
@@ -174,15 +226,60 @@ export class Roster {
   deadline(worker: StepWorker, samples: number): number {
     const { taskTimeoutMinMs: min, taskTimeoutMaxMs: max } = this.#options;
     // A worker not yet measured is given the fleet's mean speed; with none measured, a fixed allowance.
-    const speed = this.#measured(worker) ?? this.#meanSpeed();
+    const speed = this.#measured(worker) ?? this.meanSpeed();
     if (speed === undefined) return Math.min(max, Math.max(min, UNMEASURED_DEADLINE_MS));
     return Math.min(max, Math.max(min, DEADLINE_FACTOR * (samples / speed) + DEADLINE_SLACK_MS));
   }
 
-  /** Mean samples per ms of the workers measured; undefined when none is. */
-  #meanSpeed(): number | undefined {
-    const known = this.#ready.map((w) => this.#measured(w)).filter((v): v is number => v !== undefined);
-    return known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : undefined;
+  /** Mean samples per ms of the ready workers measured; undefined when none is. */
+  meanSpeed(): number | undefined {
+    if (this.#speedCount === 0) return undefined;
+    const mean = this.#speedSum / this.#speedCount;
+    if (mean > 0) return mean;
+    // Speeds are positive: a sum that is not has lost its precision to cancellation.
+    this.#resum();
+    return this.#speedSum / this.#speedCount;
+  }
+
+  /** Takes a ready worker's current speed out of the running sum, before it changes or goes. */
+  #uncount(worker: StepWorker): void {
+    const speed = this.#isReady.has(worker) ? this.#measured(worker) : undefined;
+    if (speed === undefined) return;
+    this.#speedCount--;
+    this.#speedSum = this.#speedCount === 0 ? 0 : this.#speedSum - speed;
+    this.#speedChanges++;
+  }
+
+  /** Puts a ready worker's current speed into the running sum, after it changed or came. */
+  #count(worker: StepWorker): void {
+    const speed = this.#isReady.has(worker) ? this.#measured(worker) : undefined;
+    if (speed === undefined) return;
+    this.#speedCount++;
+    this.#speedSum += speed;
+    this.#speedChanges++;
+    this.#speedPeak = Math.max(this.#speedPeak, this.#speedSum);
+  }
+
+  /** After a change is complete (never between #uncount and #count: the tables would be half-way). */
+  #resumIfDue(): void {
+    const many = this.#speedChanges > RESUM_PER_WORKER * this.#ready.length + RESUM_MIN;
+    if (many || this.#speedSum < this.#speedPeak / 2) this.#resum();
+  }
+
+  /** Sums the speeds afresh, in joining order. */
+  #resum(): void {
+    let sum = 0;
+    let count = 0;
+    for (const w of this.#ready) {
+      const speed = this.#measured(w);
+      if (speed === undefined) continue;
+      sum += speed;
+      count++;
+    }
+    this.#speedSum = sum;
+    this.#speedCount = count;
+    this.#speedChanges = 0;
+    this.#speedPeak = sum;
   }
 
   /**

@@ -6,6 +6,11 @@
 // A step may cover only a scope (some of its shard ids, as a relay is given): shards
 // outside it count as covered from the start, and the step reduces to the nodes of
 // coverNodes(scope) instead of the root, with the same bits anyone else would get.
+//
+// The scheduler asks for the open shards and the busy workers after every result, so
+// both are kept up to date as tasks come and go (holders per shard, tasks per worker, a
+// count of open shards) instead of being rebuilt from every task: a result costs O(1)
+// when nothing is open, and a step O(N) in its tasks.
 
 import type { PartialGradient } from '../../shared/gradient.js';
 import type { NodeGradient } from '../../worker/compute.js';
@@ -30,7 +35,10 @@ export interface Task {
   dueAt: number;
   /** Fires at dueAt. */
   timer: NodeJS.Timeout;
-  /** Past its deadline: its shards are open again, but its result still counts if first. */
+  /**
+   * Past its deadline: its shards are open again, but its result still counts if first.
+   * Set through StepRun.expire, which keeps the step's bookkeeping in step.
+   */
   expired: boolean;
   /** Its result arrived and awaits the verifier's verdict. */
   answered: boolean;
@@ -50,8 +58,9 @@ export class StepRun {
   readonly numShards: number;
   /** performance.now() at dispatch. */
   readonly started = performance.now();
-  /** Tasks sent and not yet answered, by id. */
-  readonly tasks = new Map<number, Task>();
+  readonly #tasks = new Map<number, Task>();
+  /** Tasks sent and not yet answered, by id (added with add, removed with drop). */
+  readonly tasks: ReadonlyMap<number, Task> = this.#tasks;
   /** Ready workers when the step started: who could have taken part. */
   readonly present: ReadonlySet<StepWorker>;
   /** Workers sent a task in this step, and those whose result counted. */
@@ -62,6 +71,13 @@ export class StepRun {
   readonly #results = new Map<string, PartialGradient>();
   readonly #covered: boolean[];
   #coveredCount = 0;
+  /** (numShards): tasks within their deadline that hold each shard. */
+  readonly #holders: Uint32Array;
+  /** Shards neither covered nor held: openShards().length. */
+  #openCount: number;
+  /** The tasks of each worker with any, expired ones included, in the order they were added. */
+  readonly #byWorker = new Map<StepWorker, Set<Task>>();
+  readonly #busy = new Set<StepWorker>();
 
   /** The nodes the step reduces to: the root, or the maximal nodes of a scope. */
   readonly #targets: readonly TreeNode[];
@@ -85,6 +101,8 @@ export class StepRun {
       this.#targets = coverNodes(scope, this.numShards);
       this.scopeSize = this.numShards - this.#coveredCount;
     }
+    this.#holders = new Uint32Array(this.numShards);
+    this.#openCount = this.numShards - this.#coveredCount;
   }
 
   get complete(): boolean {
@@ -107,34 +125,74 @@ export class StepRun {
 
   /** Shards neither covered nor held by a task within its deadline, ascending. */
   openShards(): number[] {
-    const held = new Set<number>();
-    for (const t of this.tasks.values()) if (!t.expired) for (const s of t.shards) held.add(s);
     const open: number[] = [];
-    for (let s = 0; s < this.numShards; s++) if (!this.#covered[s] && !held.has(s)) open.push(s);
+    if (this.#openCount === 0) return open;
+    for (let s = 0; s < this.numShards; s++) if (!this.#covered[s] && this.#holders[s] === 0) open.push(s);
     return open;
   }
 
-  /** Workers with a task out. */
-  busyWorkers(): Set<StepWorker> {
-    const busy = new Set<StepWorker>();
-    for (const t of this.tasks.values()) busy.add(t.worker);
-    return busy;
+  /** Workers with a task out (a live view: it changes as tasks are added and dropped). */
+  busyWorkers(): ReadonlySet<StepWorker> {
+    return this.#busy;
   }
 
+  /** The worker's tasks, in the order they were added. */
   tasksOf(worker: StepWorker): Task[] {
-    return [...this.tasks.values()].filter((t) => t.worker === worker);
+    const tasks = this.#byWorker.get(worker);
+    return tasks === undefined ? [] : [...tasks];
+  }
+
+  /** A task just sent: it holds its shards until it is dropped or expires. */
+  add(task: Task): void {
+    if (this.#tasks.has(task.id)) throw new Error(`task ${task.id} added twice`);
+    this.#tasks.set(task.id, task);
+    let mine = this.#byWorker.get(task.worker);
+    if (mine === undefined) {
+      mine = new Set();
+      this.#byWorker.set(task.worker, mine);
+      this.#busy.add(task.worker);
+    }
+    mine.add(task);
+    if (!task.expired) this.#hold(task.shards);
+  }
+
+  /** The task is past its deadline: its shards are open to others again (its result still counts if first). */
+  expire(task: Task): void {
+    if (task.expired || this.#tasks.get(task.id) !== task) return;
+    task.expired = true;
+    this.#release(task.shards);
   }
 
   drop(task: Task): void {
     clearTimeout(task.timer);
-    this.tasks.delete(task.id);
+    if (this.#tasks.get(task.id) !== task) return;
+    this.#tasks.delete(task.id);
+    const mine = this.#byWorker.get(task.worker)!;
+    mine.delete(task);
+    if (mine.size === 0) {
+      this.#byWorker.delete(task.worker);
+      this.#busy.delete(task.worker);
+    }
+    if (!task.expired) this.#release(task.shards);
   }
 
   /** Drops every task and result: the step is over. */
   end(): void {
-    for (const task of this.tasks.values()) clearTimeout(task.timer);
-    this.tasks.clear();
+    for (const task of this.#tasks.values()) clearTimeout(task.timer);
+    this.#tasks.clear();
+    this.#byWorker.clear();
+    this.#busy.clear();
+    this.#holders.fill(0);
+    this.#openCount = this.numShards - this.#coveredCount;
     this.#results.clear();
+  }
+
+  #hold(shards: readonly number[]): void {
+    for (const s of shards) if (this.#holders[s]++ === 0 && !this.#covered[s]) this.#openCount--;
+  }
+
+  #release(shards: readonly number[]): void {
+    for (const s of shards) if (--this.#holders[s] === 0 && !this.#covered[s]) this.#openCount++;
   }
 
   /**
@@ -149,7 +207,10 @@ export class StepRun {
       const grad = result.grads.subarray(k * P, (k + 1) * P);
       this.#results.set(nodeKey(n), { grad, lossSum: n.lossSum, count: n.count, correct: n.correct });
     });
-    for (const s of task.shards) this.#covered[s] = true;
+    for (const s of task.shards) {
+      this.#covered[s] = true;
+      if (this.#holders[s] === 0) this.#openCount--;
+    }
     this.#coveredCount += task.shards.length;
     this.computed.add(task.worker);
     this.computeMs += result.computeMs;
