@@ -23,6 +23,7 @@ import { type RouteHandler, type RunningServer, type ServerLimits, startServer, 
 import { type AuditOptions, AuditingVerifier } from './step/auditor.js';
 import { type Recompute, StructuralVerifier, type Verifier } from './step/verifier.js';
 import type { PreparedRun } from './setup.js';
+import { WeightsPrimer } from './weights-prime.js';
 import { WEIGHTS_PREFIX, type WeightsServed, WeightsStore } from './weights-route.js';
 
 /** What serving needs of a run: PreparedRun has it all (the split stays with the trainer). */
@@ -73,6 +74,11 @@ export interface CoordinatorSetup {
    * HTTP cache in front fans it out; default false: the weights ride in the task messages.
    */
   readonly weightsOverHttp?: boolean;
+  /**
+   * With weightsOverHttp, the origin of the HTTP cache in front as this process reaches it (checkedPrimeUrl's): each
+   * version is fetched through it before any task names it, so no worker waits on the cache's lock. Default: none.
+   */
+  readonly weightsPrimeUrl?: string | null;
 }
 
 /** A coordinator serving workers: its scheduler is the trainer's step executor. */
@@ -121,12 +127,18 @@ export async function startCoordinator(
     verifier: (setup.verifier ?? defaultVerifier(setup.audit))(recomputeHere(run)),
     ...(setup.weightsOverHttp === true
       ? {
-          weightsOverHttp: (counters) =>
-            (weightsStore = new WeightsStore(
+          weightsOverHttp: (counters) => {
+            const store = new WeightsStore(
               DEFAULTS.coordinator.weightsVersionsKept,
               log.child({ component: 'weights' }),
               counters,
-            )),
+            );
+            weightsStore = store;
+            const url = setup.weightsPrimeUrl ?? null;
+            if (url === null) return store;
+            const timeoutMs = DEFAULTS.coordinator.weightsPrimeTimeoutMs;
+            return new WeightsPrimer(store, { url, timeoutMs, log: log.child({ component: 'weights' }) });
+          },
         }
       : {}),
   });

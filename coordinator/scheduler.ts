@@ -230,6 +230,9 @@ export class Scheduler implements StepExecutor {
     if (version !== this.version)
       throw new Error(`step at version ${version} but version ${this.version} is published`);
     this.#broadcaster.reclaimTensors();
+    // A cache in front is filled with this version before any task names it (weights-prime.ts); it never rejects.
+    const primed = this.#broadcaster.ready(version);
+    if (primed !== null) await primed;
     return new Promise<PartialGradient>((resolve, reject) => {
       if (this.#undoFrom !== null && this.#state.name !== 'cancelled')
         return reject(new RollbackRequired(this.#undoFrom));
