@@ -367,45 +367,44 @@ describe('priming the cache in front', () => {
     expect(lines.filter((l) => l.msg === 'weights primed').map((l) => l.version)).toEqual([3]);
   });
 
-  it('a cache that cannot be primed holds no step: the tasks go out, and the step completes', async () => {
+  it.each([
+    ['pass', 'after the version is in the cache', 1, 0],
+    ['bad_gateway', 'when the cache fails to take it, and the step completes all the same', 0, 1],
+  ] as const)('a cache that answers %s: the tasks go out %s', async (mode, _, bodiesAtTask, warned) => {
     const store = new WeightsStore(4, silent);
-    const cache = await front(store, () => 'bad_gateway');
+    const cache = await front(store, () => mode);
     const { log, warnings } = capturingLog();
     const spec = mlpSpec(2, [5], 2, 'tanh', 'cross_entropy');
-    const dataset = spirals(16, 3);
     const w0 = initParams(spec, 3);
-    const plan = planStep(
-      epochOrder(
-        Uint32Array.from({ length: 16 }, (_, i) => i),
-        3,
-        0,
-      ),
+    const order = epochOrder(
+      Uint32Array.from({ length: 16 }, (_, i) => i),
+      3,
       0,
-      0,
-      0,
-      8,
-      4,
     );
-    const s = new Scheduler(new Events(silent), w0.length, {
+    const plan = planStep(order, 0, 0, 0, 8, 4);
+    const events = new Events(silent);
+    const seenAtTask: { requests: number; bodies: number }[] = [];
+    events.on('taskAssigned', () => seenAtTask.push({ requests: cache.requests.length, bodies: store.served.bodies }));
+    const s = new Scheduler(events, w0.length, {
       minWorkers: 1,
       taskTimeoutMinMs: 60_000,
       taskTimeoutMaxMs: 60_000,
       wireDtype: 'f32',
       verifier: new StructuralVerifier(null),
-      weightsOverHttp: (c) =>
-        new WeightsPrimer(new WeightsStore(4, silent, c), { url: cache.url, timeoutMs: 10_000, log }),
+      weightsOverHttp: () => new WeightsPrimer(store, { url: cache.url, timeoutMs: 10_000, log }),
     });
     s.publish(0, w0);
+    // The first step waits for its worker, and the prime with it: the cache is there by the time workers are.
+    const step = s.run(plan, 0);
     const w = recordingWorker();
     s.onReady(w);
-    const step = s.run(plan, 0);
-    const computer = new ShardComputer(spec, dataset, 4);
-    // The worker is sent its task once the prime has failed; answering it ends the step.
-    await vi.waitFor(() => expect(w.got.some((m) => m.type === 'task')).toBe(true));
+    await vi.waitFor(() => expect(seenAtTask).toHaveLength(1));
+    expect(seenAtTask[0]).toEqual({ requests: 1, bodies: bodiesAtTask });
     expect(cache.requests).toEqual([PRIME_USER_AGENT]);
+    const computer = new ShardComputer(spec, spirals(16, 3), 4);
     for (const m of w.got) if (m.type === 'task') s.onResult(w, honestResult(computer, w0, m as TaskMessage));
     expect((await step).count).toBe(8);
-    expect(warnings()).toHaveLength(1);
+    expect(warnings()).toHaveLength(warned);
   });
 
   it('takes an http or https origin, and refuses anything else in one line', () => {
