@@ -121,6 +121,7 @@ export async function startCoordinator(
   const numShards = Math.ceil(run.config.batchSize / run.config.shardSize);
   // Made by the scheduler's broadcaster (so it counts into the scheduler's bytes), served by the server below.
   let weightsStore = null as WeightsStore | null;
+  let primer = null as WeightsPrimer | null;
   const scheduler = new Scheduler(events.child({ component: 'scheduler' }), paramCount, {
     ...setup.scheduler,
     wireDtype: run.config.wireDtype,
@@ -137,7 +138,8 @@ export async function startCoordinator(
             const url = setup.weightsPrimeUrl ?? null;
             if (url === null) return store;
             const timeoutMs = DEFAULTS.coordinator.weightsPrimeTimeoutMs;
-            return new WeightsPrimer(store, { url, timeoutMs, log: log.child({ component: 'weights' }) });
+            primer = new WeightsPrimer(store, { url, timeoutMs, log: log.child({ component: 'weights' }) });
+            return primer;
           },
         }
       : {}),
@@ -237,6 +239,7 @@ export async function startCoordinator(
     maxPayload,
     weightsServed: () => (weightsStore === null ? null : { ...weightsStore.served }),
     close: async (code, reason) => {
+      primer?.close();
       hub.stopAll(code, reason);
       hub.close();
       await hub.drained(setup.closeGraceMs);

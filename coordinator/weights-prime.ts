@@ -69,6 +69,9 @@ export class WeightsPrimer implements WeightsPublisher {
   #started = false;
   /** Primes failed since the last one that worked; the first failure and the recovery are logged. */
   #failed = 0;
+  /** Aborts the prime in flight: at close, and when it outlasts the timeout. */
+  #abort: AbortController | null = null;
+  #closed = false;
 
   constructor(store: WeightsPublisher, options: PrimeOptions) {
     this.#store = store;
@@ -97,6 +100,15 @@ export class WeightsPrimer implements WeightsPublisher {
     return latest.done ?? this.#start(latest);
   }
 
+  /**
+   * Stops priming (the run is over): the prime in flight, typically of the final weights, which no task will name,
+   * is abandoned without a word.
+   */
+  close(): void {
+    this.#closed = true;
+    this.#abort?.abort();
+  }
+
   #start(prime: Prime): Promise<void> {
     const url = new URL(prime.ref.path, this.#options.url);
     const t0 = performance.now();
@@ -109,9 +121,9 @@ export class WeightsPrimer implements WeightsPublisher {
         this.#options.log.debug({ version: prime.version, ms, cache }, 'weights primed');
       },
       (err: unknown) => {
-        if (this.#failed++ > 0) return;
+        if (this.#closed || this.#failed++ > 0) return;
         this.#options.log.warn(
-          { version: prime.version, url: url.origin, err: reason(err, this.#options.timeoutMs) },
+          { version: prime.version, url: url.origin, err: err instanceof Error ? err.message : String(err) },
           'cannot prime the cache with the weights; tasks go out anyway, and workers may wait on its lock',
         );
       },
@@ -121,27 +133,35 @@ export class WeightsPrimer implements WeightsPublisher {
 
   /** GETs `url` to the end of its body; what the cache said it did (X-Cache-Status), if it says. */
   async #fetch(url: URL, size: number): Promise<string | null> {
-    const res = await fetch(url, {
-      // The workers' request, as near as fetch allows: no encoding asked, one representation, one cache entry.
-      headers: { 'accept-encoding': 'identity', 'user-agent': PRIME_USER_AGENT },
-      redirect: 'manual',
-      signal: AbortSignal.timeout(this.#options.timeoutMs),
-    });
-    if (res.status !== 200) {
-      await res.body?.cancel();
-      throw new Error(`GET ${url.pathname.slice(0, 30)}… answered ${res.status} ${res.statusText}`.trimEnd());
+    if (this.#closed) throw new Error('closed');
+    const abort = new AbortController();
+    this.#abort = abort;
+    const timeoutMs = this.#options.timeoutMs;
+    const timer = setTimeout(() => abort.abort(new Error(`not done within ${timeoutMs} ms`)), timeoutMs);
+    try {
+      const res = await fetch(url, {
+        // The workers' request, as near as fetch allows: no encoding asked, one representation, one cache entry.
+        headers: { 'accept-encoding': 'identity', 'user-agent': PRIME_USER_AGENT },
+        redirect: 'manual',
+        signal: abort.signal,
+      });
+      const path = `GET ${url.pathname.slice(0, 30)}…`;
+      if (res.status !== 200) {
+        await res.body?.cancel();
+        throw new Error(`${path} answered ${res.status} ${res.statusText}`.trimEnd());
+      }
+      let got = 0;
+      for await (const chunk of res.body ?? []) got += chunk.byteLength;
+      if (got !== size) throw new Error(`${path} sent ${got} bytes, the weights are ${size}`);
+      return res.headers.get('x-cache-status');
+    } catch (err) {
+      // An abort's reason says why (the timeout); fetch's own "fetch failed" says nothing, its cause does.
+      if (abort.signal.aborted && abort.signal.reason instanceof Error) throw abort.signal.reason;
+      if (err instanceof Error && err.cause instanceof Error) throw new Error(`${err.message}: ${err.cause.message}`);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      if (this.#abort === abort) this.#abort = null;
     }
-    let got = 0;
-    for await (const chunk of res.body ?? []) got += chunk.byteLength;
-    if (got !== size) throw new Error(`GET ${url.pathname.slice(0, 30)}… sent ${got} bytes, the weights are ${size}`);
-    return res.headers.get('x-cache-status');
   }
-}
-
-/** One line on why a prime failed: fetch's own "fetch failed" says nothing, its cause does. */
-function reason(err: unknown, timeoutMs: number): string {
-  if (!(err instanceof Error)) return String(err);
-  if (err.name === 'TimeoutError') return `not done within ${timeoutMs} ms`;
-  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
-  return `${err.message}${cause}`;
 }

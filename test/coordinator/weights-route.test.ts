@@ -305,7 +305,8 @@ function capturingLog() {
 describe('priming the cache in front', () => {
   it('fetches the first version when the first step asks, and each later one the moment it is published', async () => {
     const store = new WeightsStore(4, silent);
-    const cache = await front(store, () => 'pass');
+    let mode: FrontMode = 'pass';
+    const cache = await front(store, () => mode);
     const { log, lines } = capturingLog();
     const primer = new WeightsPrimer(store, { url: cache.url, timeoutMs: 10_000, log });
     const ref0 = primer.publish(0, wire(0));
@@ -325,6 +326,16 @@ describe('priming the cache in front', () => {
     await primer.ready(1);
     expect(store.served).toMatchObject({ bodies: 2, maxBodiesPerVersion: 1 });
     expect(primer.ready(0)).toBeNull();
+    // Closed (the run is over), a prime in flight is abandoned without a word, and no other is started.
+    mode = 'stall';
+    const stalled = cache.waitForRequest();
+    primer.publish(2, wire(2));
+    await stalled;
+    primer.close();
+    await primer.ready(2);
+    primer.publish(3, wire(3));
+    await primer.ready(3);
+    expect(cache.requests).toHaveLength(3);
     expect(lines.filter((l) => l.msg === 'weights primed').map((l) => l.version)).toEqual([0, 1]);
     expect(lines.filter((l) => l.level > 30)).toEqual([]);
   });
