@@ -56,7 +56,10 @@ interface Prime {
   readonly ref: WeightsRef;
   /** The body's length: the weights in the wire dtype. */
   readonly bytes: number;
-  /** null until started: the first version is primed when the first step asks (the server listens by then). */
+  /**
+   * null until started. The first version is primed when the first step's workers have joined, not at its publish:
+   * this server may not listen yet then, nor the cache be up, which the workers' joining through it shows.
+   */
   done: Promise<void> | null;
 }
 
