@@ -23,6 +23,7 @@ import { type RouteHandler, type RunningServer, type ServerLimits, startServer, 
 import { type AuditOptions, AuditingVerifier } from './step/auditor.js';
 import { type Recompute, StructuralVerifier, type Verifier } from './step/verifier.js';
 import type { PreparedRun } from './setup.js';
+import { WeightsPrimer } from './weights-prime.js';
 import { WEIGHTS_PREFIX, type WeightsServed, WeightsStore } from './weights-route.js';
 
 /**
@@ -79,6 +80,11 @@ export interface CoordinatorSetup {
    * HTTP cache in front fans it out; default false: the weights ride in the task messages.
    */
   readonly weightsOverHttp?: boolean;
+  /**
+   * With weightsOverHttp, the origin of the HTTP cache in front as this process reaches it (checkedPrimeUrl's): each
+   * version is fetched through it before any task names it, so no worker waits on the cache's lock. Default: none.
+   */
+  readonly weightsPrimeUrl?: string | null;
 }
 
 /** A coordinator serving workers: its scheduler is the trainer's step executor. */
@@ -121,18 +127,26 @@ export async function startCoordinator(
   const numShards = Math.ceil(run.config.batchSize / run.config.shardSize);
   // Made by the scheduler's broadcaster (so it counts into the scheduler's bytes), served by the server below.
   let weightsStore = null as WeightsStore | null;
+  let primer = null as WeightsPrimer | null;
   const scheduler = new Scheduler(events.child({ component: 'scheduler' }), paramCount, {
     ...setup.scheduler,
     wireDtype: run.config.wireDtype,
     verifier: (setup.verifier ?? defaultVerifier(setup.audit))(recomputeHere(run)),
     ...(setup.weightsOverHttp === true
       ? {
-          weightsOverHttp: (counters) =>
-            (weightsStore = new WeightsStore(
+          weightsOverHttp: (counters) => {
+            const store = new WeightsStore(
               DEFAULTS.coordinator.weightsVersionsKept,
               log.child({ component: 'weights' }),
               counters,
-            )),
+            );
+            weightsStore = store;
+            const url = setup.weightsPrimeUrl ?? null;
+            if (url === null) return store;
+            const timeoutMs = DEFAULTS.coordinator.weightsPrimeTimeoutMs;
+            primer = new WeightsPrimer(store, { url, timeoutMs, log: log.child({ component: 'weights' }) });
+            return primer;
+          },
         }
       : {}),
   });
@@ -231,6 +245,7 @@ export async function startCoordinator(
     maxPayload,
     weightsServed: () => (weightsStore === null ? null : { ...weightsStore.served }),
     close: async (code, reason) => {
+      primer?.close();
       hub.stopAll(code, reason);
       hub.close();
       await hub.drained(setup.closeGraceMs);

@@ -81,6 +81,7 @@ export async function serveAndTrain(
       },
       audit: { probation: options.probation, auditRate: options.auditRate },
       weightsOverHttp: options.weightsOverHttp,
+      weightsPrimeUrl: options.weightsPrimeUrl ?? null,
       helloTimeoutMs: DEFAULTS.coordinator.helloTimeoutMs,
       heartbeatMs: DEFAULTS.coordinator.heartbeatMs,
       closeGraceMs: DEFAULTS.coordinator.closeGraceMs,

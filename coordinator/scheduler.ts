@@ -16,6 +16,7 @@
 //
 //   not_started ─run─▶ awaiting_workers ─minWorkers ready─▶ collecting ─covered or diverged─▶ idle
 //   not_started or idle ─run─▶ collecting      (not_started: once minWorkers are ready)
+//   (with a cache in front to prime, each ─▶ collecting above is ─▶ priming ─weights cached or failed─▶ collecting)
 //   any ─cancel─▶ cancelled                    (terminal: later steps are refused)
 //   collecting ─forgery found─▶ idle           (the step fails with RollbackRequired)
 //   collecting ─not finite, unverified results─▶ collecting   (the step again, its workers on probation)
@@ -100,6 +101,8 @@ type SchedulerState =
   | { readonly name: 'not_started' }
   /** The first step is asked, and fewer than minWorkers are ready. */
   | { readonly name: 'awaiting_workers'; readonly pending: PendingStep }
+  /** The step's weights are being put in the cache in front, so that no worker waits on its lock (weights-prime.ts). */
+  | { readonly name: 'priming'; readonly pending: PendingStep }
   /** Tasks are out; results come in. */
   | { readonly name: 'collecting'; readonly step: StepRun; readonly pending: PendingStep }
   /** Between steps. */
@@ -267,15 +270,16 @@ export class Scheduler implements StepExecutor {
       const state = this.#state;
       switch (state.name) {
         case 'not_started':
-          if (this.#roster.size >= this.#options.minWorkers) return this.#collect(pending);
+          if (this.#roster.size >= this.#options.minWorkers) return this.#collectPrimed(pending);
           this.#events.emit('waitingForWorkers', { workers: this.#roster.size, minWorkers: this.#options.minWorkers });
           this.#state = { name: 'awaiting_workers', pending };
           return;
         case 'idle':
-          return this.#collect(pending);
+          return this.#collectPrimed(pending);
         case 'cancelled':
           return reject(new StepCancelled(state.reason));
         case 'awaiting_workers':
+        case 'priming':
         case 'collecting':
           return reject(new Error(`step ${plan.step} asked while a step is ${state.name}`));
         default:
@@ -294,6 +298,7 @@ export class Scheduler implements StepExecutor {
       case 'cancelled':
         return;
       case 'awaiting_workers':
+      case 'priming':
         return state.pending.reject(new StepCancelled(reason));
       case 'collecting':
         state.step.end();
@@ -333,10 +338,11 @@ export class Scheduler implements StepExecutor {
     const state = this.#state;
     switch (state.name) {
       case 'awaiting_workers':
-        if (this.#roster.size >= this.#options.minWorkers) this.#collect(state.pending);
+        if (this.#roster.size >= this.#options.minWorkers) this.#collectPrimed(state.pending);
         return;
       case 'collecting':
         return this.#dispatch(state.step);
+      case 'priming':
       case 'not_started':
       case 'idle':
       case 'cancelled':
@@ -560,6 +566,20 @@ export class Scheduler implements StepExecutor {
       if (state.name === 'collecting') this.#fail(state.step, new RollbackRequired(this.#undoFrom));
     }
     worker.ban(detail);
+  }
+
+  /** → collecting once the step's weights are in the cache in front (→ priming until then), or at once without one. */
+  #collectPrimed(pending: PendingStep): void {
+    const primed = this.#broadcaster.ready(pending.version);
+    if (primed === null) return this.#collect(pending);
+    this.#state = { name: 'priming', pending };
+    // It never rejects: a failed prime holds nothing up.
+    void primed.then(() => {
+      if (this.#state.name !== 'priming' || this.#state.pending !== pending) return; // cancelled meanwhile
+      if (this.#undoFrom === null) return this.#collect(pending);
+      this.#state = { name: 'idle' }; // a forger was found meanwhile
+      pending.reject(new RollbackRequired(this.#undoFrom));
+    });
   }
 
   /** → collecting: starts the step and hands out its shards; then, off the critical path, judges the last step. */

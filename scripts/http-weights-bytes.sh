@@ -6,7 +6,11 @@
 # socket write, framing included, and its few log lines), from its first step line to
 # its done line, divided by the steps in between (the dataset downloads come before).
 #
-#   npm run build && scripts/http-weights-bytes.sh on 8      # or off; LOCK_TIMEOUT=50ms to tune
+# With PRIME=1 the coordinator primes nginx with each version (--weights-prime-url).
+# Also counted: worker requests that took 0.4 s or more at nginx ($request_time), i.e.
+# that waited on its cache lock (it looks again every 500 ms).
+#
+#   npm run build && scripts/http-weights-bytes.sh on 8      # or off; LOCK_TIMEOUT=50ms to tune, PRIME=1 to prime
 set -euo pipefail
 mode=$1
 workers=$2
@@ -18,6 +22,7 @@ port=$((20000 + RANDOM % 10000))
 proxy=$((port + 1))
 flag=()
 [ "$mode" = on ] && flag=(--weights-over-http)
+[ "$mode" = on ] && [ "${PRIME:-0}" = 1 ] && flag+=(--weights-prime-url "http://127.0.0.1:$proxy")
 XDG_CACHE_HOME=$dir/xdg node "$cli" coordinator --port "$port" --log-format json --min-workers "$workers" \
   --epochs 3 --batch-size 512 --shard-size 64 --probation 0 --audit-rate 0 "${flag[@]}" >"$dir/coordinator.log" 2>&1 &
 coordinator=$!
@@ -34,7 +39,7 @@ http {
   uwsgi_temp_path $dir/tmp/uwsgi;
   scgi_temp_path $dir/tmp/scgi;
   proxy_cache_path $dir/cache levels=1:2 keys_zone=flocktrain_weights:10m max_size=1g inactive=1h use_temp_path=off;
-  log_format flocktrain_cache '\$request_method \$uri \$status \$upstream_cache_status \$body_bytes_sent';
+  log_format flocktrain_cache '\$request_method \$uri \$status \$upstream_cache_status \$body_bytes_sent \$request_time "\$http_user_agent"';
   map \$http_upgrade \$connection_upgrade { default upgrade; '' close; }
   upstream flocktrain { server 127.0.0.1:$port; keepalive 16; }
   server {
@@ -83,6 +88,8 @@ steps=$(grep '"msg":"done"' "$dir/coordinator.log" | grep -o '"steps":[0-9]*' | 
 seconds=$(grep '"msg":"epoch"' "$dir/coordinator.log" | grep -o '"seconds":[0-9.]*' | cut -d: -f2 | tr '\n' ' ')
 hits=$(grep -c ' HIT ' "$dir/weights.log" 2>/dev/null || true)
 misses=$(grep -c ' MISS ' "$dir/weights.log" 2>/dev/null || true)
-echo "weights=$mode workers=$workers steps=$steps bytesOutPerStep=$(((last - first) / (steps - 10)))" \
-  "epochSeconds=[ $seconds] cacheMiss=${misses:-0} cacheHit=${hits:-0}"
+primes=$(grep -c 'flocktrain-prime' "$dir/weights.log" 2>/dev/null || true)
+waited=$(awk '!/flocktrain-prime/ && $6 >= 0.4' "$dir/weights.log" 2>/dev/null | wc -l)
+echo "weights=$mode prime=${PRIME:-0} workers=$workers steps=$steps bytesOutPerStep=$(((last - first) / (steps - 10)))" \
+  "epochSeconds=[ $seconds] cacheMiss=${misses:-0} cacheHit=${hits:-0} primes=${primes:-0} workersWaited=$waited"
 grep -h '"weights served over HTTP"' "$dir/coordinator.log" | grep -o '"bodies".*"maxBodiesPerVersion":[0-9]*' || true

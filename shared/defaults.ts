@@ -104,6 +104,11 @@ export const DEFAULTS = {
     weightsOverHttp: false,
     /** With weightsOverHttp, the newest versions served at once; an audit of an older one carries its weights. */
     weightsVersionsKept: 4,
+    /**
+     * With --weights-prime-url, a prime (one version fetched through the cache) not done by then is given up and the
+     * tasks go out: workers then wait for the cache's own fetch, as without priming.
+     */
+    weightsPrimeTimeoutMs: 10_000,
   },
   relay: {
     /** Where a relay's own workers join: beside a coordinator's default port on the same machine. */

@@ -4,6 +4,7 @@ import { boolean, defineCommand, mapped, number, text, type FlagGroup } from '..
 import { DEFAULTS } from '../../shared/defaults.js';
 import { ConfigError } from '../../shared/errors.js';
 import { checkedToken, normalizedOrigin } from '../auth.js';
+import { checkedPrimeUrl } from '../weights-prime.js';
 import { RUN_GROUPS, trainOptions } from './run-flags.js';
 
 const { coordinator } = DEFAULTS;
@@ -61,6 +62,18 @@ export const SERVE_GROUP = {
         'publish each weights version at an immutable, public URL (/weights/<version>-<sha256>) that workers fetch, ' +
         'so an HTTP cache in front (nginx, a CDN) sends it on to them; see docs/scaling.md',
     }),
+    weightsPrimeUrl: {
+      ...mapped(
+        text({
+          describe:
+            'with --weights-over-http: the HTTP cache in front as the coordinator reaches it ' +
+            '(e.g. http://127.0.0.1:8080); each version is fetched through it once before any task names it, ' +
+            'so no worker waits on its lock',
+        }),
+        (value, flag) => (value === null ? null : checkedPrimeUrl(value, `--${flag}`)),
+      ),
+      takes: 'http(s) URL',
+    },
   },
 } satisfies FlagGroup;
 
@@ -147,6 +160,10 @@ export const coordinatorCommand = defineCommand({
     if (taskTimeoutMax < taskTimeoutMin)
       throw new ConfigError(
         `--task-timeout-max must be ≥ --task-timeout-min (${taskTimeoutMin}), got ${taskTimeoutMax}`,
+      );
+    if (serve.weightsPrimeUrl !== null && !serve.weightsOverHttp)
+      throw new ConfigError(
+        '--weights-prime-url fills the cache workers fetch the weights from: it needs --weights-over-http',
       );
     if ((tlsCert === null) !== (tlsKey === null))
       throw new ConfigError('--tls-cert and --tls-key go together: give both, or neither');

@@ -38,6 +38,8 @@ export interface CoordinatorOptions extends TrainOptions {
   readonly ejectAfterMisses: number;
   /** Workers fetch each weights version over HTTP (cacheable) instead of receiving it on their socket. */
   readonly weightsOverHttp: boolean;
+  /** With weightsOverHttp: the cache in front, as this process reaches it, filled with each version first. */
+  readonly weightsPrimeUrl?: string | null;
   /** null: a random read-only dashboard token, printed at startup. */
   readonly dashboardToken: string | null;
   /** A file of named tokens besides the main one (token-file.ts); null: none. */

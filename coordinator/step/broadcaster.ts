@@ -40,6 +40,11 @@ export interface WeightsPublisher {
   publish(version: number, wire: Uint8Array): WeightsRef;
   /** Where `version` is, or null when it is not (or no longer) published. */
   ref(version: number): WeightsRef | null;
+  /**
+   * With a cache to fill first (weights-prime.ts): settles once `version` is in it, or filling it failed (it never
+   * rejects); tasks at `version` wait for it. Absent, or null: they need not wait.
+   */
+  ready?(version: number): Promise<void> | null;
 }
 
 /** Makes a publisher that adds what it sends to `counters` (the scheduler's, which the broadcaster is given). */
@@ -101,6 +106,11 @@ export class WeightsBroadcaster {
     if (this.#wireDtype === 'bf16') packBf16(new Uint16Array(this.#wire!.buffer), this.#weights);
     this.#version = version;
     this.#ref = this.#http?.publish(version, this.#wire!) ?? null;
+  }
+
+  /** What tasks at `version` wait for before they go out (WeightsPublisher.ready), or null: nothing. */
+  ready(version: number): Promise<void> | null {
+    return this.#http?.ready?.(version) ?? null;
   }
 
   /**

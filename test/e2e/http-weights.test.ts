@@ -9,6 +9,11 @@
 // it fetches nothing. nginx's cache lock makes the workers that wait on the first one's
 // fetch look slower; docs/scaling.md says what that costs.) The nginx configuration is the one
 // docs/scaling.md gives, with this test's ports and paths filled in.
+//
+// Primed (--weights-prime-url naming nginx), the coordinator fetches each version through
+// nginx before any task names it: nginx's log then shows the coordinator's MISS of each
+// version ending before any worker's request of it begins, and every worker's request a HIT,
+// so none waited on the cache lock. A prime URL that answers 502 costs one log line, not the run.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -76,7 +81,8 @@ http {
 
   proxy_cache_path ${prefix}/cache levels=1:2 keys_zone=flocktrain_weights:10m
     max_size=1g inactive=1h use_temp_path=off;
-  log_format flocktrain_cache '$request_method $uri $status $upstream_cache_status $body_bytes_sent';
+  log_format flocktrain_cache '$msec $request_method $uri $status $upstream_cache_status $body_bytes_sent '
+    '$request_time "$http_user_agent"';
 
   map $http_upgrade $connection_upgrade {
     default upgrade;
@@ -136,16 +142,30 @@ async function listening(port: number, nginxProc: ChildProcess): Promise<void> {
   );
 }
 
+interface FrontPorts {
+  /** nginx as docs/scaling.md configures it. */
+  readonly port: number;
+  /** A front whose /weights/ always answers 502. */
+  readonly brokenPort: number;
+}
+
+/** Two distinct free ports for nginx: chosen before the coordinator starts when it is to prime them. */
+async function frontPorts(): Promise<FrontPorts> {
+  const port = await closedPort();
+  let brokenPort = await closedPort();
+  while (brokenPort === port) brokenPort = await closedPort();
+  return { port, brokenPort };
+}
+
 /** Starts nginx in front of the coordinator on `upstream`; stopped by the returned function. */
 async function startNginx(
   sb: Sandbox,
   upstream: number,
-): Promise<{ port: number; brokenPort: number; prefix: string; stop: () => Promise<void> }> {
+  ports?: FrontPorts,
+): Promise<FrontPorts & { prefix: string; stop: () => Promise<void> }> {
   const prefix = sb.path('nginx');
   mkdirSync(`${prefix}/tmp`, { recursive: true });
-  const port = await closedPort();
-  let brokenPort = await closedPort();
-  while (brokenPort === port) brokenPort = await closedPort();
+  const { port, brokenPort } = ports ?? (await frontPorts());
   writeFileSync(`${prefix}/nginx.conf`, nginxConf(prefix, port, upstream, brokenPort));
   const proc = spawn(NGINX, ['-p', prefix, '-e', `${prefix}/error.log`, '-c', `${prefix}/nginx.conf`], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -168,6 +188,41 @@ async function startNginx(
       await exited;
     },
   };
+}
+
+/** One line of nginx's weights log (the flocktrain_cache format). */
+interface CacheLogLine {
+  /** When nginx finished the request, and how long it took, in ms (nginx's clock, ms resolution). */
+  readonly endMs: number;
+  readonly startMs: number;
+  readonly method: string;
+  readonly uri: string;
+  readonly status: number;
+  /** MISS, HIT, … ($upstream_cache_status) */
+  readonly cache: string;
+  readonly bytes: number;
+  readonly agent: string;
+}
+
+function cacheLog(prefix: string): CacheLogLine[] {
+  return readFileSync(`${prefix}/weights.log`, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => {
+      const m = /^(\d+\.\d{3}) (\S+) (\S+) (\d+) (\S+) (\d+) (\d+\.\d{3}) "(.*)"$/.exec(l);
+      if (m === null) throw new Error(`unexpected nginx log line: ${l}`);
+      const endMs = Math.round(Number(m[1]) * 1000);
+      return {
+        endMs,
+        startMs: endMs - Math.round(Number(m[7]) * 1000),
+        method: m[2],
+        uri: m[3],
+        status: Number(m[4]),
+        cache: m[5],
+        bytes: Number(m[6]),
+        agent: m[8],
+      };
+    });
 }
 
 /** Versions a worker's debug log says it fetched (and checked against their hash), for tasks, or for anything. */
@@ -226,25 +281,95 @@ describeNeeding(nginx, 'weights through an nginx cache', () => {
       expect(got.reduce((sum, versions) => sum + versions.length, 0)).toBeGreaterThanOrEqual(steps + WORKERS - 1);
       const fetches = workers.reduce((sum, w) => sum + fetched(w).length, 0);
       // nginx fetched each version once (MISS) and answered every other request from its cache.
-      const log = readFileSync(`${proxy.prefix}/weights.log`, 'utf8')
-        .split('\n')
-        .filter((l) => l.startsWith('GET /weights/'));
+      const log = cacheLog(proxy.prefix).filter((l) => l.method === 'GET' && l.uri.startsWith('/weights/'));
       expect(log).toHaveLength(fetches);
-      const bytes = ` ${Number(c.proc.linesWithMsg('weights served')[0].bytes)}`;
-      expect(log.filter((l) => l.endsWith(` 200 MISS${bytes}`))).toHaveLength(steps);
-      expect(log.filter((l) => l.endsWith(` 200 HIT${bytes}`))).toHaveLength(fetches - steps);
+      const bytes = Number(c.proc.linesWithMsg('weights served')[0].bytes);
+      expect(log.filter((l) => l.status === 200 && l.cache === 'MISS' && l.bytes === bytes)).toHaveLength(steps);
+      expect(log.filter((l) => l.status === 200 && l.cache === 'HIT' && l.bytes === bytes)).toHaveLength(
+        fetches - steps,
+      );
     } finally {
       await proxy.stop();
     }
   }, 180_000);
 
-  it('a worker whose weights never arrive costs deadlines, not the run, which ends as train ends', async () => {
+  it(`${WORKERS} workers behind nginx, primed: every worker request a HIT, none waiting on the lock`, async () => {
     const sb = new Sandbox();
     const reference = sb.train(RUN);
-    // Short deadlines: every task of the worker that cannot fetch is handed on when its deadline passes.
+    const ports = await frontPorts();
     const c = await sb.coordinator([
       ...RUN,
       '--weights-over-http',
+      '--weights-prime-url',
+      `http://127.0.0.1:${ports.port}`,
+      '--min-workers',
+      String(WORKERS),
+      '--probation',
+      '0',
+      '--audit-rate',
+      '0',
+      '--log-level',
+      'debug',
+    ]);
+    const proxy = await startNginx(sb, Number(new URL(c.url).port), ports);
+    try {
+      const url = `ws://127.0.0.1:${proxy.port}`;
+      const workers = Array.from({ length: WORKERS }, (_, i) =>
+        sb.worker({ url, token: c.token }, `primed-${i + 1}`, ['--log-level', 'debug', '--threads', '1']),
+      );
+      const done = await coordinatorDone(c, 120_000);
+      for (const w of workers) expect((await w.waitForExit()).code, `worker stderr: ${w.stderr}`).toBe(0);
+      expect(done.weightsHash).toBe((await reference).weightsHash);
+      const steps = Number(done.steps);
+      expect(steps).toBe(20);
+
+      // Each version left the coordinator exactly once, to its prime (the final one, which no task names, may be
+      // primed too, or abandoned as the run closes).
+      const served = c.proc.linesWithMsg('weights served').map((l) => Number(l.version));
+      expect(new Set(served).size).toBe(served.length);
+      for (let v = 0; v < steps; v++) expect(served).toContain(v);
+      expect(served.every((v) => v <= steps)).toBe(true);
+      expect(c.proc.linesWithMsg('weights served over HTTP')[0]).toMatchObject({ maxBodiesPerVersion: 1 });
+      const primed = c.proc.linesWithMsg('weights primed').map((l) => Number(l.version));
+      for (let v = 0; v < steps; v++) expect(primed).toContain(v);
+      expect(c.proc.lines.filter((l) => Number(l.level) >= 40)).toEqual([]);
+
+      // In nginx's log: per version, the coordinator's request a MISS, and every worker's a HIT that began after the
+      // prime had ended: none of them waited on the lock for another request's fetch.
+      const log = cacheLog(proxy.prefix).filter((l) => l.method === 'GET' && l.uri.startsWith('/weights/'));
+      const bytes = Number(c.proc.linesWithMsg('weights served')[0].bytes);
+      const fetches = workers.reduce((sum, w) => sum + fetched(w).length, 0);
+      expect(log.filter((l) => l.agent !== 'flocktrain-prime')).toHaveLength(fetches);
+      for (let v = 0; v < steps; v++) {
+        const lines = log.filter((l) => l.uri.startsWith(`/weights/${v}-`));
+        const primes = lines.filter((l) => l.agent === 'flocktrain-prime');
+        expect(primes, `version ${v}`).toHaveLength(1);
+        expect(primes[0], `version ${v}`).toMatchObject({ status: 200, cache: 'MISS', bytes });
+        for (const l of lines.filter((x) => x.agent !== 'flocktrain-prime')) {
+          expect(l, `version ${v}`).toMatchObject({ status: 200, cache: 'HIT', bytes });
+          expect(l.startMs, `version ${v}: a worker's request began before the prime ended`).toBeGreaterThanOrEqual(
+            primes[0].endMs,
+          );
+        }
+      }
+      // Every worker computed with the first version, fetched from the cache.
+      for (const w of workers) expect(fetched(w, 'task')[0]).toBe(0);
+    } finally {
+      await proxy.stop();
+    }
+  }, 180_000);
+
+  it('weights that never arrive cost deadlines, an unprimable cache one log line; the run ends as train', async () => {
+    const sb = new Sandbox();
+    const reference = sb.train(RUN);
+    // Short deadlines: every task of the worker that cannot fetch is handed on when its deadline passes. The prime
+    // goes to the broken front too: a cache that cannot be primed costs one log line.
+    const ports = await frontPorts();
+    const c = await sb.coordinator([
+      ...RUN,
+      '--weights-over-http',
+      '--weights-prime-url',
+      `http://127.0.0.1:${ports.brokenPort}`,
       '--min-workers',
       '2',
       '--task-timeout-min',
@@ -252,7 +377,7 @@ describeNeeding(nginx, 'weights through an nginx cache', () => {
       '--task-timeout-max',
       '1000',
     ]);
-    const proxy = await startNginx(sb, Number(new URL(c.url).port));
+    const proxy = await startNginx(sb, Number(new URL(c.url).port), ports);
     try {
       const good = sb.worker({ url: `ws://127.0.0.1:${proxy.port}`, token: c.token }, 'good', ['--threads', '1']);
       const cut = sb.worker({ url: `ws://127.0.0.1:${proxy.brokenPort}`, token: c.token }, 'cut', ['--threads', '1']);
@@ -268,6 +393,14 @@ describeNeeding(nginx, 'weights through an nginx cache', () => {
       expect(cut.stderr).not.toMatch(/dropped the coordinator/);
       // Its shards went to the other worker when their deadlines passed.
       expect(c.proc.linesWithMsg('task deadline missed; handing its shards to others').length).toBeGreaterThan(0);
+      // Every prime failed, and the coordinator said so once.
+      const unprimed = c.proc.linesWithMsg(
+        'cannot prime the cache with the weights; tasks go out anyway, and workers may wait on its lock',
+      );
+      expect(unprimed).toHaveLength(1);
+      expect(unprimed[0]).toMatchObject({ version: 0, url: `http://127.0.0.1:${ports.brokenPort}` });
+      expect(String(unprimed[0].err)).toMatch(/^GET \/weights\/0-[0-9a-f]+… answered 502 Bad Gateway$/);
+      expect(c.proc.linesWithMsg('weights prime works again')).toEqual([]);
     } finally {
       await proxy.stop();
     }
