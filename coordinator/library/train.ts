@@ -4,6 +4,7 @@
 // same pieces as the commands (prepareRun, Trainer, LocalExecutor or the coordinator
 // assembly), so a run from code has the bits of the same run from the command line.
 
+import { checkedPrimeUrl } from '../weights-prime.js';
 import { DEFAULTS } from '../../shared/defaults.js';
 import type { LogFormat } from '../../shared/node/logger.js';
 import { createLogger } from '../../shared/node/logger.js';
@@ -32,6 +33,8 @@ export interface ServeOptions {
   readonly minWorkers?: number;
   /** Workers fetch each weights version over HTTP, for a cache in front to fan out (docs/scaling.md). Default false. */
   readonly weightsOverHttp?: boolean;
+  /** With weightsOverHttp, the cache's own origin: each version is fetched through it before tasks name it. */
+  readonly weightsPrimeUrl?: string;
   /** Told where workers join once the coordinator listens (url, token, the worker command, the browser link). */
   readonly onJoin?: (join: JoinInfo) => void;
 }
@@ -177,6 +180,9 @@ export class TrainingRun implements AsyncIterable<TrainingEvent>, PromiseLike<Tr
       taskTimeoutMaxMs: DEFAULTS.coordinator.taskTimeoutMaxMs,
       ejectAfterMisses: DEFAULTS.coordinator.ejectAfterMisses,
       weightsOverHttp: o.serve?.weightsOverHttp ?? DEFAULTS.coordinator.weightsOverHttp,
+      ...(o.serve?.weightsPrimeUrl !== undefined
+        ? { weightsPrimeUrl: checkedPrimeUrl(o.serve.weightsPrimeUrl, 'serve.weightsPrimeUrl') }
+        : {}),
       probation: DEFAULTS.coordinator.probation,
       auditRate: DEFAULTS.coordinator.auditRate,
       rollbackSnapshots: DEFAULTS.coordinator.rollbackSnapshots,
