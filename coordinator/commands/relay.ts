@@ -41,10 +41,17 @@ const FLEET_GROUP = {
 
 const { allowOrigin, tlsCert, tlsKey } = SECURITY_GROUP.flags;
 
-/** As the coordinator's: a relay's workers meet its server as they would a coordinator's. */
+/** The coordinator's: a relay's workers meet its server as they would a coordinator's. */
 const RELAY_SECURITY_GROUP = {
   title: "Security of the relay's server",
-  flags: { allowOrigin, tlsCert, tlsKey },
+  flags: {
+    allowOrigin: {
+      ...allowOrigin,
+      describe: "comma-separated origins whose pages may open worker WebSockets besides the relay's own",
+    },
+    tlsCert,
+    tlsKey,
+  },
 } satisfies FlagGroup;
 
 const RELAY_VERIFY_GROUP = {

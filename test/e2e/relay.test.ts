@@ -4,9 +4,12 @@
 // ends on exactly `flocktrain train`'s weights hash: with two relays, a relay behind a
 // relay, bf16 on the wire, MNIST's byte pixels, after a relay dies, after a relay's
 // worker dies, and after a relay bans a forging worker of its own. And the
-// coordinator's traffic grows with its relays, not with their workers.
+// coordinator's traffic grows with its relays, not with their workers. Its own server
+// is a coordinator's: https and wss with --tls-cert, and the Origin checks with
+// --allow-origin.
 
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { Forgery, ForgingRelay } from '../support/forging-relay.js';
 import { selfSignedCertificate } from '../support/self-signed.js';
 import {
@@ -102,6 +105,23 @@ async function relayWithWorkers(sb: Sandbox, c: Upstream, name: string, k: numbe
 
 /** Results held back this long: a 60-step run then lasts seconds, and a kill lands mid-run. */
 const SLOW = ['--fault-delay-ms', '100'];
+
+/** 101 when a WebSocket with this Origin is upgraded at `url`, else the HTTP status it got. */
+function upgradeStatus(url: string, origin: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { origin });
+    ws.once('open', () => {
+      ws.terminate();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume();
+      ws.terminate();
+      resolve(res.statusCode ?? 0);
+    });
+    ws.once('error', reject);
+  });
+}
 
 /** Mean of the step lines' bytesPerStep. */
 function meanBytesPerStep(c: Coordinator): number {
@@ -275,6 +295,18 @@ describe('flocktrain relay', () => {
     expect(trusting.linesWithMsg('dataset downloaded')).toHaveLength(1);
     expect((await trusting.waitForExit(30_000)).code).toBe(0);
   }, 240_000);
+
+  it("takes worker sockets from its own origin and --allow-origin's; a foreign page gets 403", async () => {
+    const sb = new Sandbox();
+    const c = await sb.coordinator([...CONFIG, '--epochs', '1']);
+    const relay = await startRelay(sb, c, 'relay', 1, ['--allow-origin', 'https://proxy.example']);
+    const own = relay.url.replace('ws://', 'http://');
+    expect(await upgradeStatus(relay.url, own)).toBe(101);
+    expect(await upgradeStatus(relay.url, 'https://proxy.example')).toBe(101);
+    // The coordinator's page is another origin to the relay.
+    expect(await upgradeStatus(relay.url, c.url.replace('ws://', 'http://'))).toBe(403);
+    expect(await upgradeStatus(relay.url, 'http://evil.example')).toBe(403);
+  }, 60_000);
 
   it('says in one line what is wrong with its certificate files', async () => {
     const sb = new Sandbox();
