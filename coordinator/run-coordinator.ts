@@ -143,7 +143,7 @@ export async function serveAndTrain(
 }
 
 /** The PEM files of --tls-cert and --tls-key, read now so a bad path is one line before anything listens. */
-function readTls(files: { readonly certFile: string; readonly keyFile: string }): TlsPem {
+export function readTls(files: { readonly certFile: string; readonly keyFile: string }): TlsPem {
   const read = (file: string, flag: string): string => {
     try {
       return readFileSync(file, 'utf8');

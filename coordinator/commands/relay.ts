@@ -6,7 +6,7 @@ import { DEFAULTS } from '../../shared/defaults.js';
 import { ConfigError } from '../../shared/errors.js';
 import { CONNECTION_GROUP } from '../../worker/node/command.js';
 import { checkedToken } from '../auth.js';
-import { SERVE_GROUP, VERIFY_GROUP } from './coordinator.js';
+import { SECURITY_GROUP, SERVE_GROUP, VERIFY_GROUP } from './coordinator.js';
 
 const { relay } = DEFAULTS;
 const { host, taskTimeoutMin, taskTimeoutMax, ejectAfter } = SERVE_GROUP.flags;
@@ -39,6 +39,21 @@ const FLEET_GROUP = {
   },
 } satisfies FlagGroup;
 
+const { allowOrigin, tlsCert, tlsKey } = SECURITY_GROUP.flags;
+
+/** The coordinator's: a relay's workers meet its server as they would a coordinator's. */
+const RELAY_SECURITY_GROUP = {
+  title: "Security of the relay's server",
+  flags: {
+    allowOrigin: {
+      ...allowOrigin,
+      describe: "comma-separated origins whose pages may open worker WebSockets besides the relay's own",
+    },
+    tlsCert,
+    tlsKey,
+  },
+} satisfies FlagGroup;
+
 const RELAY_VERIFY_GROUP = {
   title: 'Verification of its workers',
   flags: { probation: VERIFY_GROUP.flags.probation, auditRate: VERIFY_GROUP.flags.auditRate },
@@ -51,11 +66,15 @@ export const relayCommand = defineCommand({
     connection: CONNECTION_GROUP,
     fleet: FLEET_GROUP,
     verify: RELAY_VERIFY_GROUP,
+    security: RELAY_SECURITY_GROUP,
     log: LOG_GROUP,
   },
   run: async (v) => {
     const { taskTimeoutMin: min, taskTimeoutMax: max, ejectAfter: misses, workerToken, ...serve } = v.fleet;
     if (max < min) throw new ConfigError(`--task-timeout-max must be ≥ --task-timeout-min (${min}), got ${max}`);
+    const { allowOrigin: allowedOrigins, tlsCert: certFile, tlsKey: keyFile } = v.security;
+    if ((certFile === null) !== (keyFile === null))
+      throw new ConfigError('--tls-cert and --tls-key go together: give both, or neither');
     // Loaded here, not at the top: --help need not load the server.
     const { runRelay } = await import('../relay/run-relay.js');
     return runRelay({
@@ -67,6 +86,8 @@ export const relayCommand = defineCommand({
       taskTimeoutMinMs: min,
       taskTimeoutMaxMs: max,
       ejectAfterMisses: misses,
+      allowedOrigins,
+      tls: certFile === null || keyFile === null ? null : { certFile, keyFile },
     });
   },
 });

@@ -3,6 +3,8 @@
 // exit codes are the worker's) whose computer is a RelayComputer; downstream it is a
 // coordinator's serving half (assembly.ts: hub, scheduler, verifier, dataset route,
 // worker page and dashboard), started once the upstream welcome says what the run is.
+// Its workers meet it as they would a coordinator: http and ws, or https and wss with
+// --tls-cert/--tls-key (its --ca is for its coordinator's certificate, not its own).
 //
 // It says ready upstream only once --min-workers of its own workers are ready; should
 // they all leave later, it computes its coordinator's tasks itself until one joins.
@@ -25,6 +27,8 @@ import { runWorker, type WorkerOptions } from '../../worker/node/main.js';
 import { startCoordinator, type RunningCoordinator } from '../assembly.js';
 import { generateToken } from '../auth.js';
 import { Events } from '../events.js';
+import { readTls } from '../run-coordinator.js';
+import type { TlsPem } from '../server.js';
 import { RelayComputer } from './relay-computer.js';
 import { servedDataset } from './relay-dataset.js';
 
@@ -49,6 +53,10 @@ export interface RelayOptions
   /** Verification of its own workers (as the coordinator's). */
   readonly probation: number;
   readonly auditRate: number;
+  /** Origins, besides the relay's own, whose pages may open a worker WebSocket to it. */
+  readonly allowedOrigins: readonly string[];
+  /** PEM files to serve https and wss with (its workers' side only; `ca` is for its coordinator's); null: http and ws. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
 }
 
 interface Fleet {
@@ -61,6 +69,8 @@ interface Fleet {
 export async function runRelay(options: RelayOptions): Promise<number> {
   // Said before joining upstream rather than once the welcome comes (the port is taken again then).
   await checkPortFree(options.host, options.port);
+  // Read now for the same reason: a bad path is one line before anything joins.
+  const tls = options.tls === null ? null : readTls(options.tls);
   const log = createLogger(options.logFormat, options.logLevel, 'flocktrain-relay');
   const token = options.workerToken ?? generateToken();
   const events = new Events(log);
@@ -75,7 +85,7 @@ export async function runRelay(options: RelayOptions): Promise<number> {
     if (fleet?.key !== key) {
       current.fleet = null;
       await fleet?.coordinator.close(CloseCode.SHUTDOWN, 'the coordinator started another run');
-      current.starting = startFleet(setup, key, token, options, log, events);
+      current.starting = startFleet(setup, key, token, tls, options, log, events);
       fleet = await current.starting;
       current.fleet = fleet;
     }
@@ -159,6 +169,7 @@ async function startFleet(
   setup: ComputerSetup,
   key: string,
   token: string,
+  tls: TlsPem | null,
   options: RelayOptions,
   log: Logger,
   events: Events,
@@ -178,6 +189,8 @@ async function startFleet(
       host: options.host,
       port: options.port,
       token,
+      tls,
+      allowedOrigins: options.allowedOrigins,
       scheduler: {
         minWorkers: 1,
         taskTimeoutMinMs: options.taskTimeoutMinMs,

@@ -4,10 +4,14 @@
 // ends on exactly `flocktrain train`'s weights hash: with two relays, a relay behind a
 // relay, bf16 on the wire, MNIST's byte pixels, after a relay dies, after a relay's
 // worker dies, and after a relay bans a forging worker of its own. And the
-// coordinator's traffic grows with its relays, not with their workers.
+// coordinator's traffic grows with its relays, not with their workers. Its own server
+// is a coordinator's: https and wss with --tls-cert, and the Origin checks with
+// --allow-origin.
 
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { Forgery, ForgingRelay } from '../support/forging-relay.js';
+import { selfSignedCertificate } from '../support/self-signed.js';
 import {
   type CliProcess,
   closedPort,
@@ -101,6 +105,23 @@ async function relayWithWorkers(sb: Sandbox, c: Upstream, name: string, k: numbe
 
 /** Results held back this long: a 60-step run then lasts seconds, and a kill lands mid-run. */
 const SLOW = ['--fault-delay-ms', '100'];
+
+/** 101 when a WebSocket with this Origin is upgraded at `url`, else the HTTP status it got. */
+function upgradeStatus(url: string, origin: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { origin });
+    ws.once('open', () => {
+      ws.terminate();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume();
+      ws.terminate();
+      resolve(res.statusCode ?? 0);
+    });
+    ws.once('error', reject);
+  });
+}
 
 /** Mean of the step lines' bytesPerStep. */
 function meanBytesPerStep(c: Coordinator): number {
@@ -250,6 +271,56 @@ describe('flocktrain relay', () => {
     expect(mitm.forged).toBeGreaterThan(0);
     expect((await honest.waitForExit(30_000)).code).toBe(0);
   }, 240_000);
+
+  it("serves its workers https and wss with --tls-cert: a Node worker with --ca joins it, train's hash", async () => {
+    const args = [...CONFIG, '--epochs', '1'];
+    const sb = new Sandbox();
+    const { cert, key } = selfSignedCertificate(sb.dir);
+    const c = await sb.coordinator(args);
+    const relay = await startRelay(sb, c, 'relay', 1, ['--tls-cert', cert, '--tls-key', key]);
+    const port = new URL(relay.url).port;
+    expect(relay.url).toBe(`wss://127.0.0.1:${port}`);
+    const join = await relay.proc.waitForMsg('join');
+    expect(join.link).toBe(`https://127.0.0.1:${port}/#token=${relay.token}`);
+    expect(join.command).toBe(`npx flocktrain worker --url ${relay.url} --token ${relay.token}`);
+    // Not trusting the relay's certificate: one line, nothing computed.
+    const stranger = sb.worker(relay, 'stranger');
+    expect((await stranger.waitForExit(30_000)).code).toBe(1);
+    expect(oneLineError(stranger.stderr)).toMatch(/^flocktrain: cannot connect to wss:\/\/127\.0\.0\.1:\d+\/: /);
+    const trusting = sb.worker(relay, 'trusting', ['--ca', cert, '--cache-dir', sb.path('trusting-cache')]);
+    const done = await coordinatorDone(c, 120_000);
+    expect(done.weightsHash).toBe(await trainHash(args));
+    expect(Number((await relay.proc.waitForMsg('relay done')).fleetSteps)).toBeGreaterThan(0);
+    // It fetched the dataset from the relay, over https.
+    expect(trusting.linesWithMsg('dataset downloaded')).toHaveLength(1);
+    expect((await trusting.waitForExit(30_000)).code).toBe(0);
+  }, 240_000);
+
+  it("takes worker sockets from its own origin and --allow-origin's; a foreign page gets 403", async () => {
+    const sb = new Sandbox();
+    const c = await sb.coordinator([...CONFIG, '--epochs', '1']);
+    const relay = await startRelay(sb, c, 'relay', 1, ['--allow-origin', 'https://proxy.example']);
+    const own = relay.url.replace('ws://', 'http://');
+    expect(await upgradeStatus(relay.url, own)).toBe(101);
+    expect(await upgradeStatus(relay.url, 'https://proxy.example')).toBe(101);
+    // The coordinator's page is another origin to the relay.
+    expect(await upgradeStatus(relay.url, c.url.replace('ws://', 'http://'))).toBe(403);
+    expect(await upgradeStatus(relay.url, 'http://evil.example')).toBe(403);
+  }, 60_000);
+
+  it('says in one line what is wrong with its certificate files', async () => {
+    const sb = new Sandbox();
+    const { cert, key } = selfSignedCertificate(sb.dir);
+    const relay = (extra: readonly string[]) =>
+      sb.run(['relay', '--url', 'ws://127.0.0.1:1', '--token', 'x'.repeat(32), '--port', '0', ...extra]);
+    const missing = await relay(['--tls-cert', sb.path('nowhere.pem'), '--tls-key', key]);
+    expect(missing.code).not.toBe(0);
+    expect(oneLineError(missing.stderr)).toMatch(/^flocktrain: --tls-cert .*nowhere\.pem: cannot read it \(ENOENT\)$/);
+    const alone = await relay(['--tls-cert', cert]);
+    expect(oneLineError(alone.stderr)).toBe('flocktrain: --tls-cert and --tls-key go together: give both, or neither');
+    const swapped = await relay(['--tls-cert', cert, '--tls-key', cert]);
+    expect(oneLineError(swapped.stderr)).toMatch(/^flocktrain: --tls-key .*: not a PEM private key$/);
+  }, 60_000);
 
   it('says in one line what is wrong with its flags, or with its coordinator', async () => {
     const sb = new Sandbox();
