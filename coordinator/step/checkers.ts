@@ -1,11 +1,11 @@
-// Idle workers as checkers: an audit sent to a worker with no task in the current step,
-// answered with only the SHA-256 of its recomputation (a `digest` message). The auditor
+// Idle workers as checkers: an audit sent to a worker that is not computing a task of the
+// current step, answered with only the SHA-256 of its recomputation (a `digest` message). The auditor
 // decides what a digest means; this file only picks a checker, sends the check, and
 // resolves it with the digest, or with null when the checker leaves or misses its
 // deadline (the auditor then recomputes on the coordinator).
 //
 // Who checks is drawn at random (node:crypto's randomInt by default) among the eligible:
-// ready, not the result's author, no task in the current step, no check out. A worker
+// ready, not the result's author, not computing (`busy`), no check out. A worker
 // that was sent the same shards at the same weights version (a task handed out again
 // after a deadline) is passed over while anyone else is eligible, so the check is an
 // independent recomputation. A fixed rule (join order, fewest checks so far) would let
@@ -36,7 +36,11 @@ import type { StepWorker } from './worker.js';
 export interface CheckerDeps {
   /** Ready workers. */
   readonly workers: () => Iterable<StepWorker>;
-  /** Workers with a task in the current step: never checkers. */
+  /**
+   * Workers computing a task of the current step (sent, not answered): never checkers. One
+   * whose result is in may check; its next task then waits behind the check, which with
+   * the small CNN measured no slower than keeping it out (docs/performance.md).
+   */
   readonly busy: () => ReadonlySet<StepWorker>;
   /** Encodes and sends the check (with the weights when the worker lacks them). */
   readonly send: (worker: StepWorker, checkId: number, work: CheckWork) => void;
