@@ -1,8 +1,8 @@
 // Idle workers as checkers: an audit sent to a worker that is not computing a task of the
-// current step, answered with only the SHA-256 of its recomputation (a `digest` message). The auditor
-// decides what a digest means; this file only picks a checker, sends the check, and
-// resolves it with the digest, or with null when the checker leaves or misses its
-// deadline (the auditor then recomputes on the coordinator).
+// current step, answered with only the SHA-256 of its recomputation (a `digest`
+// message). The auditor decides what a digest means; this file only picks a checker,
+// sends the check, and resolves it with the digest, or with null when the checker leaves
+// or misses its deadline (the auditor then recomputes on the coordinator).
 //
 // Who checks is drawn at random (node:crypto's randomInt by default) among the eligible:
 // ready, not the result's author, not computing (`busy`), no check out. A worker
@@ -24,9 +24,8 @@
 //   that author's audits left to the coordinator; the next one it is drawn for stays on
 //   the coordinator. Whatever the draws, a forger's accomplices clear at most that many
 //   audits each before a recomputation here.
-// Both keep audits on the coordinator only when the draw or the count says so; an audit
-// whose check fails (no answer, a digest that differs) is recomputed here too, but does
-// not restart the count: the count errs towards more recomputation, never less.
+// An audit whose check fails (no answer, a digest that differs) is recomputed on the
+// coordinator too but does not restart the count: it errs towards more recomputation.
 
 import { randomInt } from 'node:crypto';
 import type { DigestMessage } from '../../shared/protocol/messages.js';
