@@ -175,7 +175,13 @@ export class Scheduler implements StepExecutor {
     });
     this.#checkers = new WorkerCheckers({
       workers: () => this.#roster.members,
-      busy: () => (this.#state.name === 'collecting' ? this.#state.step.assigned : new Set()),
+      // Computing: a task of the step out and not answered. A worker whose result is in is idle.
+      busy: () =>
+        new Set(
+          this.#state.name === 'collecting'
+            ? [...this.#state.step.tasks.values()].filter((t) => !t.answered).map((t) => t.worker)
+            : [],
+        ),
       send: (worker, checkId, work) => this.#broadcaster.sendCheck(worker, checkId, work),
       deadlineMs: options.taskTimeoutMaxMs,
       startTimer: options.checkTimer,

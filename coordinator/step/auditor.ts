@@ -14,11 +14,12 @@
 //   statistics) and the weights of its version are kept, and the recomputation runs
 //   later on this thread between other work; no step waits for it.
 // - An audit may instead go to an idle worker (a CheckerPool: drawn at random among those
-//   that are not the author and have no task in the current step), which sends back only
-//   the digest of its recomputation. An equal digest passes the audit; a different one,
-//   or none by the deadline, sends it back here, and the recomputation bans whichever of
-//   the two lied. Probation checks and claims of divergence always run here: their
-//   verdict is awaited.
+//   that are not the author and not computing a task of the current step, a sole one
+//   only half the time, none more than a few times in a row for one author without an
+//   audit of that author's here), which sends back only the digest of its
+//   recomputation. An equal digest passes the audit; a different one, or none by the
+//   deadline, sends it back here, and the recomputation bans whichever of the two lied.
+//   Probation checks and claims of divergence always run here: their verdict is awaited.
 // - A mismatch (on probation or in an audit) is a forgery: the worker is banned and
 //   every step from its first unverified result on is undone (the sink). A worker
 //   caught past probation has had results count that were never checked, so all of
@@ -26,7 +27,8 @@
 //
 // A forger that sends k forged results past probation escapes every audit with
 // probability at most (1 - auditRate)^k, unless an accomplice is the idle worker that
-// checks them and vouches with the forged result's digest.
+// checks them and vouches with the forged result's digest; with one accomplice, at most
+// (1 - auditRate / 2)^k (docs/security.md, "Colluding workers").
 
 import { createHash, getRandomValues } from 'node:crypto';
 import type { NodeStats } from '../../shared/protocol/messages.js';

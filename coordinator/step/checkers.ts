@@ -1,11 +1,11 @@
-// Idle workers as checkers: an audit sent to a worker with no task in the current step,
-// answered with only the SHA-256 of its recomputation (a `digest` message). The auditor
-// decides what a digest means; this file only picks a checker, sends the check, and
-// resolves it with the digest, or with null when the checker leaves or misses its
-// deadline (the auditor then recomputes on the coordinator).
+// Idle workers as checkers: an audit sent to a worker that is not computing a task of the
+// current step, answered with only the SHA-256 of its recomputation (a `digest`
+// message). The auditor decides what a digest means; this file only picks a checker,
+// sends the check, and resolves it with the digest, or with null when the checker leaves
+// or misses its deadline (the auditor then recomputes on the coordinator).
 //
 // Who checks is drawn at random (node:crypto's randomInt by default) among the eligible:
-// ready, not the result's author, no task in the current step, no check out. A worker
+// ready, not the result's author, not computing (`busy`), no check out. A worker
 // that was sent the same shards at the same weights version (a task handed out again
 // after a deadline) is passed over while anyone else is eligible, so the check is an
 // independent recomputation. A fixed rule (join order, fewest checks so far) would let
@@ -13,6 +13,19 @@
 // uniform draw for every audit spreads checks over everyone eligible and leaves an
 // accomplice its share of them and no more. The draw decides only who recomputes, never
 // a bit of the result.
+//
+// Two rules bound what one accomplice can clear (docs/security.md, "Colluding workers"):
+// - A sole candidate is drawn against the coordinator: with one worker eligible, the
+//   audit goes to it with probability 1/2 and stays on the coordinator otherwise. An
+//   accomplice that stands by while every honest worker computes would else be picked
+//   for every audit; this way it is picked for at most half of any author's audits,
+//   as with two candidates.
+// - A checker is sent at most MAX_CHECKS_IN_A_ROW of one author's audits between two of
+//   that author's audits left to the coordinator; the next one it is drawn for stays on
+//   the coordinator. Whatever the draws, a forger's accomplices clear at most that many
+//   audits each before a recomputation here.
+// An audit whose check fails (no answer, a digest that differs) is recomputed on the
+// coordinator too but does not restart the count: it errs towards more recomputation.
 
 import { randomInt } from 'node:crypto';
 import type { DigestMessage } from '../../shared/protocol/messages.js';
@@ -22,7 +35,11 @@ import type { StepWorker } from './worker.js';
 export interface CheckerDeps {
   /** Ready workers. */
   readonly workers: () => Iterable<StepWorker>;
-  /** Workers with a task in the current step: never checkers. */
+  /**
+   * Workers computing a task of the current step (sent, not answered): never checkers. One
+   * whose result is in may check; its next task then waits behind the check, which with
+   * the small CNN measured no slower than keeping it out (docs/performance.md).
+   */
   readonly busy: () => ReadonlySet<StepWorker>;
   /** Encodes and sends the check (with the weights when the worker lacks them). */
   readonly send: (worker: StepWorker, checkId: number, work: CheckWork) => void;
@@ -40,6 +57,9 @@ interface PendingCheck {
   readonly cancelTimer: () => void;
 }
 
+/** Checks of one author's audits a checker is sent between two of them left to the coordinator. */
+export const MAX_CHECKS_IN_A_ROW = 4;
+
 /** Weights versions whose tasks are remembered (audits run within a few steps of their result). */
 const VERSIONS_REMEMBERED = 64;
 
@@ -55,6 +75,8 @@ export class WorkerCheckers implements CheckerPool {
   readonly #pending = new Map<number, PendingCheck>();
   /** Shards each worker was sent a task for, by weights version (the newest VERSIONS_REMEMBERED versions). */
   readonly #tasks = new Map<number, Map<StepWorker, Set<number>>>();
+  /** By author: checks of its audits sent to each checker since its last audit left to the coordinator. */
+  readonly #inARow = new Map<StepWorker, Map<StepWorker, number>>();
   #nextCheckId = 1;
 
   constructor(deps: CheckerDeps) {
@@ -76,18 +98,34 @@ export class WorkerCheckers implements CheckerPool {
     for (const s of shards) set.add(s);
   }
 
+  /**
+   * The checker of one audit of `author`'s, or null: the coordinator recomputes it. Called
+   * once per audit, and its answer is final: a checker it returns counts as sent the check.
+   */
   idle(author: StepWorker, work: CheckWork): StepWorker | null {
     const busy = this.#deps.busy();
     const checking = new Set([...this.#pending.values()].map((p) => p.worker));
     const eligible = [...this.#deps.workers()].filter((w) => w !== author && !busy.has(w) && !checking.has(w));
-    if (eligible.length === 0) return null;
     const sent = this.#tasks.get(work.version);
     const fresh = eligible.filter((w) => !work.shards.some((s) => sent?.get(w)?.has(s.id) === true));
     const candidates = fresh.length > 0 ? fresh : eligible;
-    const k = this.#pick(candidates.length);
-    if (!(Number.isInteger(k) && k >= 0 && k < candidates.length))
-      throw new RangeError(`pick(${candidates.length}) must give an integer in [0, ${candidates.length}), got ${k}`);
-    return candidates[k];
+    if (candidates.length === 0) return this.#leftHere(author);
+    // A sole candidate is drawn against the coordinator, which stands at index 1.
+    const n = Math.max(2, candidates.length);
+    const k = this.#pick(n);
+    if (!(Number.isInteger(k) && k >= 0 && k < n))
+      throw new RangeError(`pick(${n}) must give an integer in [0, ${n}), got ${k}`);
+    const checker = candidates[k];
+    if (checker === undefined) return this.#leftHere(author);
+    let inARow = this.#inARow.get(author);
+    if (inARow === undefined) {
+      inARow = new Map();
+      this.#inARow.set(author, inARow);
+    }
+    const count = inARow.get(checker) ?? 0;
+    if (count >= MAX_CHECKS_IN_A_ROW) return this.#leftHere(author);
+    inARow.set(checker, count + 1);
+    return checker;
   }
 
   check(checker: StepWorker, work: CheckWork): Promise<string | null> {
@@ -119,6 +157,14 @@ export class WorkerCheckers implements CheckerPool {
   onGone(worker: StepWorker): void {
     for (const [checkId, p] of [...this.#pending]) if (p.worker === worker) this.#finish(checkId, null);
     for (const byWorker of this.#tasks.values()) byWorker.delete(worker);
+    this.#inARow.delete(worker);
+    for (const inARow of this.#inARow.values()) inARow.delete(worker);
+  }
+
+  /** `author`'s audit stays on the coordinator: every checker's count for it starts over. */
+  #leftHere(author: StepWorker): null {
+    this.#inARow.delete(author);
+    return null;
   }
 
   #finish(checkId: number, digest: string | null): void {

@@ -92,8 +92,10 @@ export interface CheckWork {
  */
 export interface CheckerPool {
   /**
-   * A ready worker to recompute `work`: not `author`, no task in the current step, no check
-   * out, drawn at random among those (one that was sent the same shards only when no other is); or null.
+   * A ready worker to recompute `work`: not `author`, not computing a task of the current
+   * step, no check out, drawn at random among those (one that was sent the same shards only
+   * when no other is); or null, and the coordinator recomputes it. Called once per audit:
+   * the pick counts as sent.
    */
   idle(author: StepWorker, work: CheckWork): StepWorker | null;
   /** Sends `checker` the work; resolves with its hex digest, or null when it misses the deadline or leaves. */
