@@ -166,6 +166,7 @@ describe('--help', () => {
     worker: [...COMMON, 'url', 'token', 'cache-dir', 'name', 'threads'],
     predict: ['model', 'csv', 'idx-images', 'npy-x', 'out'],
     evaluate: ['model', 'csv', 'idx-images', 'idx-labels', 'npy-x', 'npy-y', 'dataset', 'json'],
+    relay: [...COMMON, 'url', 'token', 'ca', 'host', 'port', 'min-workers', 'worker-token', 'tls-cert', 'tls-key'],
   };
 
   /** The flags a --help text lists, each with the start of its description. */
@@ -208,7 +209,7 @@ describe('--help', () => {
     const r = await new Sandbox().run([arg]);
     expect(r.code).toBe(0);
     const text = r.process.otherLines.join('\n');
-    for (const command of ['train', 'coordinator', 'worker', 'help'])
+    for (const command of ['train', 'coordinator', 'worker', 'relay', 'help'])
       expect(text).toMatch(new RegExp(`flocktrain ${command}\\s`));
   });
 
