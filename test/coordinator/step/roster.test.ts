@@ -2,30 +2,13 @@
 // sum, against a naive twin of the speed model that averages every ready worker each
 // time, over seeded random sequences of joins, departures, measurements and misses.
 
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Roster } from '../../../coordinator/step/roster.js';
 import type { StepWorker } from '../../../coordinator/step/worker.js';
 import { Rng } from '../../../shared/rng.js';
+import { memoryWorker } from '../../support/step-worker.js';
 
-const silent = pino({ level: 'silent' });
-
-function worker(id: string): StepWorker {
-  return {
-    id,
-    kind: 'node',
-    agent: 'test',
-    remote: 'memory',
-    log: silent,
-    tasksDone: 0,
-    samplesDone: 0,
-    computeMs: 0,
-    standby: null,
-    send: () => {},
-    reject: () => {},
-    ban: () => {},
-  };
-}
+const worker = (id: string): StepWorker => memoryWorker(id);
 
 /** Bounds wide enough that no deadline below is clamped: 4 × samples / speed + 250 is seen as is. */
 const WIDE = { taskTimeoutMinMs: 1e-9, taskTimeoutMaxMs: 1e15 };

@@ -2,32 +2,15 @@
 // (open shards, busy workers, each worker's tasks) against a naive twin that rebuilds
 // it from every task each time, over seeded random sequences of the scheduler's moves.
 
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { StepPlan } from '../../../coordinator/plan.js';
 import { StepRun, type Task } from '../../../coordinator/step/step-run.js';
 import type { StepWorker } from '../../../coordinator/step/worker.js';
 import type { ResultMessage } from '../../../shared/protocol/messages.js';
 import { Rng } from '../../../shared/rng.js';
+import { memoryWorker } from '../../support/step-worker.js';
 
-const silent = pino({ level: 'silent' });
-
-function worker(id: string): StepWorker {
-  return {
-    id,
-    kind: 'node',
-    agent: 'test',
-    remote: 'memory',
-    log: silent,
-    tasksDone: 0,
-    samplesDone: 0,
-    computeMs: 0,
-    standby: null,
-    send: () => {},
-    reject: () => {},
-    ban: () => {},
-  };
-}
+const worker = (id: string): StepWorker => memoryWorker(id);
 
 /** A step of `numShards` shards of 2 samples each. */
 function plan(numShards: number): StepPlan {
