@@ -55,7 +55,7 @@ export interface RelayOptions
   readonly auditRate: number;
   /** Origins, besides the relay's own, whose pages may open a worker WebSocket to it. */
   readonly allowedOrigins: readonly string[];
-  /** PEM files to serve https and wss with (its workers' side only; `ca` is for its coordinator's); null: http and ws. */
+  /** PEM files to serve https and wss with, to its workers (`ca` is for its coordinator's); null: http and ws. */
   readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
 }
 
