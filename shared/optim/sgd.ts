@@ -10,7 +10,7 @@
 // This is the plain-JS reference. WasmSgd (wasm-sgd.ts) is its WebAssembly twin, the
 // same bits about four times faster, and what the trainer uses wherever WebAssembly
 // SIMD is available: any change to the arithmetic here must be made there too
-// (test/wasm-sgd.test.ts compares the two bit for bit).
+// (test/shared/optim/wasm-sgd.test.ts compares the two bit for bit).
 
 import { DEFAULTS } from '../defaults.js';
 import { ConfigError } from '../errors.js';

@@ -100,7 +100,7 @@ export const WASM_SGD_MAX_PARAMS = 2 ** 26;
 /**
  * The SGD that createOptimizer (create.ts) builds for `sgd`: WasmSgd where this engine
  * has WebAssembly SIMD and the model fits its memory, else the JS Sgd. They give the same bits
- * (test/wasm-sgd.test.ts), so the choice is not part of the run's configuration,
+ * (test/shared/optim/wasm-sgd.test.ts), so the choice is not part of the run's configuration,
  * unlike the kernel set.
  */
 export function createSgd(size: number, options: Partial<SgdOptions>): Optimizer {
