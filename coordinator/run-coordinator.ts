@@ -18,7 +18,7 @@ import { createLogger } from '../shared/node/logger.js';
 import { announceRun, trainAndWrite, trainerOptions } from './run-train.js';
 import type { TlsPem } from './server.js';
 import { prepareRun, type PreparedRun } from './setup.js';
-import { readTokenFile, watchTokenFile } from './token-file.js';
+import { ServedTokens } from './served-tokens.js';
 import { Trainer, type TrainSummary } from './trainer.js';
 import { TerminalView, wantsView } from './terminal-view.js';
 import { DivergedError } from '../shared/errors.js';
@@ -58,7 +58,7 @@ export async function serveAndTrain(
   const trainerOpts = trainerOptions(run, options, log, events);
   const token = options.token ?? generateToken();
   const tls = options.tls === null ? null : readTls(options.tls);
-  const namedTokens = options.tokensFile === null ? null : readTokenFile(options.tokensFile);
+  const tokens = new ServedTokens(options);
   const coordinator = await startCoordinator(
     {
       run,
@@ -68,8 +68,7 @@ export async function serveAndTrain(
       host: options.host,
       port: options.port,
       token,
-      ...(namedTokens === null ? {} : { namedTokens }),
-      ...(options.dashboardToken === null ? {} : { dashboardToken: options.dashboardToken }),
+      ...tokens.setup,
       tls,
       allowedOrigins: options.allowedOrigins,
       limits: options.limits,
@@ -103,10 +102,7 @@ export async function serveAndTrain(
   events.emit('join', join);
   hooks.onJoin?.(join);
   announceRun(events, run);
-  const stopWatching =
-    options.tokensFile === null
-      ? () => {}
-      : watchTokenFile(options.tokensFile, (named) => coordinator.replaceTokens(named), log);
+  const stopWatching = tokens.follow(() => coordinator, log);
 
   const trainer = new Trainer(run, scheduler, log, { ...trainerOpts, snapshots: options.rollbackSnapshots });
   hooks.onTrainer?.(trainer, { url, token });

@@ -39,15 +39,23 @@ const FLEET_GROUP = {
   },
 } satisfies FlagGroup;
 
-const { allowOrigin, tlsCert, tlsKey } = SECURITY_GROUP.flags;
+const { allowOrigin, dashboardToken, tokens, tlsCert, tlsKey } = SECURITY_GROUP.flags;
 
 /** The coordinator's: a relay's workers meet its server as they would a coordinator's. */
 const RELAY_SECURITY_GROUP = {
   title: "Security of the relay's server",
   flags: {
+    dashboardToken,
     allowOrigin: {
       ...allowOrigin,
       describe: "comma-separated origins whose pages may open worker WebSockets besides the relay's own",
+    },
+    tokens: {
+      ...tokens,
+      describe:
+        'more tokens for its workers besides --worker-token, one "name token" per line; the name shows in its ' +
+        'logs, its dashboard and its ban reports; removing a line revokes it ' +
+        '(read again on SIGHUP and when the file changes)',
     },
     tlsCert,
     tlsKey,
@@ -72,7 +80,7 @@ export const relayCommand = defineCommand({
   run: async (v) => {
     const { taskTimeoutMin: min, taskTimeoutMax: max, ejectAfter: misses, workerToken, ...serve } = v.fleet;
     if (max < min) throw new ConfigError(`--task-timeout-max must be ≥ --task-timeout-min (${min}), got ${max}`);
-    const { allowOrigin: allowedOrigins, tlsCert: certFile, tlsKey: keyFile } = v.security;
+    const { allowOrigin: allowedOrigins, tlsCert: certFile, tlsKey: keyFile, tokens: tokensFile } = v.security;
     if ((certFile === null) !== (keyFile === null))
       throw new ConfigError('--tls-cert and --tls-key go together: give both, or neither');
     // Loaded here, not at the top: --help need not load the server.
@@ -83,6 +91,9 @@ export const relayCommand = defineCommand({
       ...v.verify,
       ...serve,
       workerToken: workerToken === null ? null : checkedToken(workerToken, '--worker-token'),
+      dashboardToken:
+        v.security.dashboardToken === null ? null : checkedToken(v.security.dashboardToken, '--dashboard-token'),
+      tokensFile,
       taskTimeoutMinMs: min,
       taskTimeoutMaxMs: max,
       ejectAfterMisses: misses,

@@ -4,7 +4,8 @@
 // coordinator's serving half (assembly.ts: hub, scheduler, verifier, dataset route,
 // worker page and dashboard), started once the upstream welcome says what the run is.
 // Its workers meet it as they would a coordinator: http and ws, or https and wss with
-// --tls-cert/--tls-key (its --ca is for its coordinator's certificate, not its own).
+// --tls-cert/--tls-key (its --ca is for its coordinator's certificate, not its own), and
+// named tokens of --tokens FILE besides --worker-token, revocable while it runs.
 //
 // It says ready upstream only once --min-workers of its own workers are ready; should
 // they all leave later, it computes its coordinator's tasks itself until one joins.
@@ -28,12 +29,14 @@ import { startCoordinator, type RunningCoordinator } from '../assembly.js';
 import { generateToken } from '../auth.js';
 import { Events } from '../events.js';
 import { readTls } from '../run-coordinator.js';
+import { ServedTokens, type TokenFlags } from '../served-tokens.js';
 import type { TlsPem } from '../server.js';
 import { RelayComputer } from './relay-computer.js';
 import { servedDataset } from './relay-dataset.js';
 
 export interface RelayOptions
   extends LogOptions,
+    TokenFlags,
     Pick<
       WorkerOptions,
       'url' | 'token' | 'ca' | 'cacheDir' | 'maxDatasetMb' | 'cacheMaxMb' | 'reconnectFor' | 'silenceTimeout'
@@ -71,6 +74,7 @@ export async function runRelay(options: RelayOptions): Promise<number> {
   await checkPortFree(options.host, options.port);
   // Read now for the same reason: a bad path is one line before anything joins.
   const tls = options.tls === null ? null : readTls(options.tls);
+  const tokens = new ServedTokens(options);
   const log = createLogger(options.logFormat, options.logLevel, 'flocktrain-relay');
   const token = options.workerToken ?? generateToken();
   const events = new Events(log);
@@ -85,9 +89,10 @@ export async function runRelay(options: RelayOptions): Promise<number> {
     if (fleet?.key !== key) {
       current.fleet = null;
       await fleet?.coordinator.close(CloseCode.SHUTDOWN, 'the coordinator started another run');
-      current.starting = startFleet(setup, key, token, tls, options, log, events);
+      current.starting = startFleet(setup, key, { token, tls, tokens }, options, log, events);
       fleet = await current.starting;
       current.fleet = fleet;
+      tokens.catchUp(fleet.coordinator);
     }
     fleet.computer.reportTo(report);
     await enoughWorkers(fleet.coordinator, options.minWorkers, events);
@@ -101,6 +106,8 @@ export async function runRelay(options: RelayOptions): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Followed across runs: a fleet started later has the file's tokens as they are then.
+  const stopFollowing = tokens.follow(() => current.fleet?.coordinator ?? null, log);
   const code = await runWorker({
     ...options,
     name: options.name ?? `relay ${hostname()}/${process.pid}`,
@@ -111,6 +118,7 @@ export async function runRelay(options: RelayOptions): Promise<number> {
   });
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  stopFollowing();
   // A fleet still starting when the upstream ended is closed all the same.
   const last = (await current.starting?.catch(() => null)) ?? null;
   if (last !== null) {
@@ -168,13 +176,13 @@ function enoughWorkers(coordinator: RunningCoordinator, min: number, events: Eve
 async function startFleet(
   setup: ComputerSetup,
   key: string,
-  token: string,
-  tls: TlsPem | null,
+  access: { readonly token: string; readonly tls: TlsPem | null; readonly tokens: ServedTokens },
   options: RelayOptions,
   log: Logger,
   events: Events,
 ): Promise<Fleet> {
   const { spec, datasetHash, shardSize, kernels, wireDtype } = setup;
+  const { token, tls, tokens } = access;
   const dataset = servedDataset(setup.dataset, datasetHash);
   const local = new ShardComputer(spec, dataset, shardSize, kernels, wireDtype);
   const paramCount = local.paramCount;
@@ -189,6 +197,7 @@ async function startFleet(
       host: options.host,
       port: options.port,
       token,
+      ...tokens.setup,
       tls,
       allowedOrigins: options.allowedOrigins,
       scheduler: {

@@ -166,7 +166,20 @@ describe('--help', () => {
     worker: [...COMMON, 'url', 'token', 'cache-dir', 'name', 'threads'],
     predict: ['model', 'csv', 'idx-images', 'npy-x', 'out'],
     evaluate: ['model', 'csv', 'idx-images', 'idx-labels', 'npy-x', 'npy-y', 'dataset', 'json'],
-    relay: [...COMMON, 'url', 'token', 'ca', 'host', 'port', 'min-workers', 'worker-token', 'tls-cert', 'tls-key'],
+    relay: [
+      ...COMMON,
+      'url',
+      'token',
+      'ca',
+      'host',
+      'port',
+      'min-workers',
+      'worker-token',
+      'tokens',
+      'dashboard-token',
+      'tls-cert',
+      'tls-key',
+    ],
   };
 
   /** The flags a --help text lists, each with the start of its description. */
