@@ -1,6 +1,7 @@
 // The typed options of the coordinator-side commands, as their runners take them
 // (run-train.ts, run-coordinator.ts). The commands in this folder build them from flags.
 
+import type { TokenFlags } from '../served-tokens.js';
 import type { LogOptions } from '../../shared/node/logger.js';
 import type { RunConfig } from '../config.js';
 
@@ -25,7 +26,7 @@ export interface TrainOptions extends LogOptions {
   readonly earlyStop?: number;
 }
 
-export interface CoordinatorOptions extends TrainOptions {
+export interface CoordinatorOptions extends TrainOptions, TokenFlags {
   readonly host: string;
   readonly port: number;
   /** null: a random token, printed at startup. */
@@ -40,10 +41,6 @@ export interface CoordinatorOptions extends TrainOptions {
   readonly weightsOverHttp: boolean;
   /** With weightsOverHttp: the cache in front, as this process reaches it, filled with each version first. */
   readonly weightsPrimeUrl?: string | null;
-  /** null: a random read-only dashboard token, printed at startup. */
-  readonly dashboardToken: string | null;
-  /** A file of named tokens besides the main one (token-file.ts); null: none. */
-  readonly tokensFile: string | null;
   /** Origins besides the coordinator's own whose pages may open worker WebSockets. */
   readonly allowedOrigins: readonly string[];
   /** PEM files to serve https and wss with; null: http and ws. */
