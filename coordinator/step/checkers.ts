@@ -159,19 +159,7 @@ export class WorkerCheckers implements CheckerPool {
    */
   idle(author: StepWorker, work: CheckWork): StepWorker | null {
     if (this.#deps.told !== true) this.#rebuild();
-    // Candidates: the eligible workers but the author and those sent any of the shards at
-    // this version, or, when that leaves none, all but the author. Each is an index into
-    // #eligible; the draw counts over the rest, in the array's order.
-    const authorAt = this.#index.get(author);
-    const notAuthor = authorAt === undefined ? [] : [authorAt];
-    const stale = new Set(notAuthor);
-    const byShard = this.#sentTo.get(work.version);
-    for (const s of work.shards)
-      for (const w of byShard?.get(s.id) ?? []) {
-        const i = this.#index.get(w);
-        if (i !== undefined) stale.add(i);
-      }
-    const excluded = [...(stale.size < this.#eligible.length ? stale : notAuthor)].sort((x, y) => x - y);
+    const excluded = this.#excluded(author, work);
     const candidates = this.#eligible.length - excluded.length;
     if (candidates === 0) return this.#leftHere(author);
     // A sole candidate is drawn against the coordinator, which stands at index 1.
@@ -180,10 +168,7 @@ export class WorkerCheckers implements CheckerPool {
     if (!(Number.isInteger(k) && k >= 0 && k < n))
       throw new RangeError(`pick(${n}) must give an integer in [0, ${n}), got ${k}`);
     if (k >= candidates) return this.#leftHere(author);
-    // The k-th index not excluded: each excluded index at or before it moves it one on.
-    let at = k;
-    for (const x of excluded) if (x <= at) at++;
-    const checker = this.#eligible[at];
+    const checker = this.#candidate(excluded, k);
     let inARow = this.#inARow.get(author);
     if (inARow === undefined) {
       inARow = new Map();
@@ -193,6 +178,13 @@ export class WorkerCheckers implements CheckerPool {
     if (count >= MAX_CHECKS_IN_A_ROW) return this.#leftHere(author);
     inARow.set(checker, count + 1);
     return checker;
+  }
+
+  /** Who an audit of `author`'s may go to, in the order the draw indexes them (a draw of k ≥ their count: none). */
+  candidates(author: StepWorker, work: CheckWork): StepWorker[] {
+    if (this.#deps.told !== true) this.#rebuild();
+    const excluded = this.#excluded(author, work);
+    return Array.from({ length: this.#eligible.length - excluded.length }, (_, k) => this.#candidate(excluded, k));
   }
 
   check(checker: StepWorker, work: CheckWork): Promise<string | null> {
@@ -258,6 +250,31 @@ export class WorkerCheckers implements CheckerPool {
     this.#refresh(pending.worker);
     pending.cancelTimer();
     pending.resolve(digest);
+  }
+
+  /**
+   * Indices into #eligible that are not candidates, ascending: the author and those sent
+   * any of the shards at this version, or, when that leaves none, the author alone. O(the
+   * workers sent those shards), never a scan of the eligible.
+   */
+  #excluded(author: StepWorker, work: CheckWork): number[] {
+    const authorAt = this.#index.get(author);
+    const notAuthor = authorAt === undefined ? [] : [authorAt];
+    const stale = new Set(notAuthor);
+    const byShard = this.#sentTo.get(work.version);
+    for (const s of work.shards)
+      for (const w of byShard?.get(s.id) ?? []) {
+        const i = this.#index.get(w);
+        if (i !== undefined) stale.add(i);
+      }
+    return [...(stale.size < this.#eligible.length ? stale : notAuthor)].sort((x, y) => x - y);
+  }
+
+  /** The k-th entry of #eligible not excluded: each excluded index at or before it moves it one on. */
+  #candidate(excluded: readonly number[], k: number): StepWorker {
+    let at = k;
+    for (const x of excluded) if (x <= at) at++;
+    return this.#eligible[at];
   }
 
   /** Told: puts `worker` in #eligible or takes it out, as it now is. */
