@@ -31,11 +31,13 @@
 // pick must not look at every worker. Told of each change (`told`: a worker ready or gone,
 // computing or not, a check out or back), the pool keeps the eligible workers in an array
 // with each one's index (swap-remove), and the workers sent each shard at each version: an
-// audit then costs O(1) plus the few workers sent the same shards (a task handed out again),
-// and the draw is one uniform index into the candidates, skipping the excluded ones. The
-// candidates are the same set as a scan would give, so the draw is uniform over the same
-// workers, only their order differs. Untold, the pool rebuilds the array from `workers` and
-// `busy` at every audit, O(N), in join order.
+// audit then costs O(1) plus the few workers sent the same shards (a task handed out again).
+// The draw is one pick(n) as in a scan: the k-th entry of the array not excluded (author,
+// and those sent the same shards unless nobody else is left) for k below the candidates'
+// count. The candidates are the set a scan gives (a randomized test holds them to one),
+// k maps one to one onto them, so each has probability 1/n as before; only their order
+// differs, which a uniform k cannot see. Untold, the pool rebuilds the array from `workers`
+// and `busy` at every audit, O(N), in join order: a pick then equals a scan's exactly.
 
 import { randomInt } from 'node:crypto';
 import type { DigestMessage } from '../../shared/protocol/messages.js';
@@ -54,7 +56,7 @@ export interface CheckerDeps {
   /**
    * The pool is told of every change to `workers` and `busy` (onReady, onGone, onBusy) and
    * keeps the eligible workers up to date: O(1) per audit instead of O(N). `workers` is then
-   * never called. Default false.
+   * never called, and `busy` only asked whether the worker told of is in it. Default false.
    */
   readonly told?: boolean;
   /** Encodes and sends the check (with the weights when the worker lacks them). */
