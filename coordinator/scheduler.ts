@@ -176,12 +176,9 @@ export class Scheduler implements StepExecutor {
     this.#checkers = new WorkerCheckers({
       workers: () => this.#roster.members,
       // Computing: a task of the step out and not answered. A worker whose result is in is idle.
-      busy: () =>
-        new Set(
-          this.#state.name === 'collecting'
-            ? [...this.#state.step.tasks.values()].filter((t) => !t.answered).map((t) => t.worker)
-            : [],
-        ),
+      // Told of every change: onReady, onGone, and each step's watcher (#collect).
+      busy: () => (this.#state.name === 'collecting' ? this.#state.step.computingWorkers() : NOBODY),
+      told: true,
       send: (worker, checkId, work) => this.#broadcaster.sendCheck(worker, checkId, work),
       deadlineMs: options.taskTimeoutMaxMs,
       startTimer: options.checkTimer,
@@ -332,6 +329,7 @@ export class Scheduler implements StepExecutor {
    */
   onReady(worker: StepWorker): void {
     this.#roster.add(worker);
+    this.#checkers.onReady(worker);
     if (this.#broadcaster.published) this.#broadcaster.send(worker);
     this.#waitingLogged = false;
     this.#events.emit('workerJoined', {
@@ -420,7 +418,7 @@ export class Scheduler implements StepExecutor {
     const verdict = this.#options.verifier.verify(claim);
     if (!(verdict instanceof Promise)) return this.#judged(step, task, result, byteLength, verdict, claim.elapsedMs);
     // Held while the verifier decides: the task's shards stay with it, past any deadline.
-    task.answered = true;
+    step.answer(task);
     clearTimeout(task.timer);
     verdict.then(
       (v) => {
@@ -594,6 +592,7 @@ export class Scheduler implements StepExecutor {
     this.#provisional = new Set();
     this.#provisionalMean = Number.POSITIVE_INFINITY;
     const step = new StepRun(pending.plan, pending.version, this.#roster.members, pending.scope);
+    step.watchComputing((worker) => this.#checkers.onBusy(worker));
     this.#state = { name: 'collecting', step, pending };
     this.#dispatch(step);
     const previous = this.#previous;
@@ -754,6 +753,9 @@ export class Scheduler implements StepExecutor {
  * the expected time that a deadline allows (roster.ts).
  */
 const PROVISIONAL_MEAN_STEP = 1.25;
+
+/** Nobody computes between steps. */
+const NOBODY: ReadonlySet<StepWorker> = new Set();
 
 /** Whether position `a` (epoch, step) comes after `b`. */
 function after(a: StepPlan | readonly [number, number], b: StepPlan | readonly [number, number]): boolean {

@@ -26,6 +26,18 @@
 //   audits each before a recomputation here.
 // An audit whose check fails (no answer, a digest that differs) is recomputed on the
 // coordinator too but does not restart the count: it errs towards more recomputation.
+//
+// Cost: a coordinator with N workers audits a share of the N results of every step, so a
+// pick must not look at every worker. Told of each change (`told`: a worker ready or gone,
+// computing or not, a check out or back), the pool keeps the eligible workers in an array
+// with each one's index (swap-remove), and the workers sent each shard at each version: an
+// audit then costs O(1) plus the few workers sent the same shards (a task handed out again).
+// The draw is one pick(n) as in a scan: the k-th entry of the array not excluded (author,
+// and those sent the same shards unless nobody else is left) for k below the candidates'
+// count. The candidates are the set a scan gives (a randomized test holds them to one),
+// k maps one to one onto them, so each has probability 1/n as before; only their order
+// differs, which a uniform k cannot see. Untold, the pool rebuilds the array from `workers`
+// and `busy` at every audit, O(N), in join order: a pick then equals a scan's exactly.
 
 import { randomInt } from 'node:crypto';
 import type { DigestMessage } from '../../shared/protocol/messages.js';
@@ -41,6 +53,12 @@ export interface CheckerDeps {
    * the small CNN measured no slower than keeping it out (docs/performance.md).
    */
   readonly busy: () => ReadonlySet<StepWorker>;
+  /**
+   * The pool is told of every change to `workers` and `busy` (onReady, onGone, onBusy) and
+   * keeps the eligible workers up to date: O(1) per audit instead of O(N). `workers` is then
+   * never called, and `busy` only asked whether the worker told of is in it. Default false.
+   */
+  readonly told?: boolean;
   /** Encodes and sends the check (with the weights when the worker lacks them). */
   readonly send: (worker: StepWorker, checkId: number, work: CheckWork) => void;
   /** ms a checker has to answer. */
@@ -75,6 +93,15 @@ export class WorkerCheckers implements CheckerPool {
   readonly #pending = new Map<number, PendingCheck>();
   /** Shards each worker was sent a task for, by weights version (the newest VERSIONS_REMEMBERED versions). */
   readonly #tasks = new Map<number, Map<StepWorker, Set<number>>>();
+  /** The same, by version and shard: the workers sent it (usually one; more when it was handed out again). */
+  readonly #sentTo = new Map<number, Map<number, StepWorker[]>>();
+  /** Ready, not busy, no check out: who may check, in an array for uniform draws and with each one's index. */
+  readonly #eligible: StepWorker[] = [];
+  readonly #index = new Map<StepWorker, number>();
+  /** Told: the ready workers. */
+  readonly #ready = new Set<StepWorker>();
+  /** Checks out, by checker. */
+  readonly #checksOut = new Map<StepWorker, number>();
   /** By author: checks of its audits sent to each checker since its last audit left to the coordinator. */
   readonly #inARow = new Map<StepWorker, Map<StepWorker, number>>();
   #nextCheckId = 1;
@@ -87,15 +114,45 @@ export class WorkerCheckers implements CheckerPool {
   /** `worker` was sent a task over `shards` at weights `version`: it is a last resort to check those shards. */
   noteTask(worker: StepWorker, version: number, shards: readonly number[]): void {
     let byWorker = this.#tasks.get(version);
-    if (byWorker === undefined) {
+    let byShard = this.#sentTo.get(version);
+    if (byWorker === undefined || byShard === undefined) {
       byWorker = new Map();
+      byShard = new Map();
       this.#tasks.set(version, byWorker);
+      this.#sentTo.set(version, byShard);
       // Versions only grow: the first key is the oldest.
-      if (this.#tasks.size > VERSIONS_REMEMBERED) this.#tasks.delete(this.#tasks.keys().next().value!);
+      if (this.#tasks.size > VERSIONS_REMEMBERED) {
+        const oldest = this.#tasks.keys().next().value!;
+        this.#tasks.delete(oldest);
+        this.#sentTo.delete(oldest);
+      }
     }
     const set = byWorker.get(worker) ?? new Set<number>();
     byWorker.set(worker, set);
-    for (const s of shards) set.add(s);
+    for (const s of shards) {
+      if (set.has(s)) continue;
+      set.add(s);
+      const to = byShard.get(s);
+      if (to === undefined) byShard.set(s, [worker]);
+      else to.push(worker);
+    }
+  }
+
+  /** Told: `worker` is ready. */
+  onReady(worker: StepWorker): void {
+    this.#ready.add(worker);
+    this.#refresh(worker);
+  }
+
+  /** Told: `worker` started or stopped computing (it joined or left `busy`). */
+  onBusy(worker: StepWorker): void {
+    this.#refresh(worker);
+  }
+
+  /** The workers that may check an audit now (any author's), in no particular order. */
+  eligible(): StepWorker[] {
+    if (this.#deps.told !== true) this.#rebuild();
+    return [...this.#eligible];
   }
 
   /**
@@ -103,20 +160,17 @@ export class WorkerCheckers implements CheckerPool {
    * once per audit, and its answer is final: a checker it returns counts as sent the check.
    */
   idle(author: StepWorker, work: CheckWork): StepWorker | null {
-    const busy = this.#deps.busy();
-    const checking = new Set([...this.#pending.values()].map((p) => p.worker));
-    const eligible = [...this.#deps.workers()].filter((w) => w !== author && !busy.has(w) && !checking.has(w));
-    const sent = this.#tasks.get(work.version);
-    const fresh = eligible.filter((w) => !work.shards.some((s) => sent?.get(w)?.has(s.id) === true));
-    const candidates = fresh.length > 0 ? fresh : eligible;
-    if (candidates.length === 0) return this.#leftHere(author);
+    if (this.#deps.told !== true) this.#rebuild();
+    const excluded = this.#excluded(author, work);
+    const candidates = this.#eligible.length - excluded.length;
+    if (candidates === 0) return this.#leftHere(author);
     // A sole candidate is drawn against the coordinator, which stands at index 1.
-    const n = Math.max(2, candidates.length);
+    const n = Math.max(2, candidates);
     const k = this.#pick(n);
     if (!(Number.isInteger(k) && k >= 0 && k < n))
       throw new RangeError(`pick(${n}) must give an integer in [0, ${n}), got ${k}`);
-    const checker = candidates[k];
-    if (checker === undefined) return this.#leftHere(author);
+    if (k >= candidates) return this.#leftHere(author);
+    const checker = this.#candidate(excluded, k);
     let inARow = this.#inARow.get(author);
     if (inARow === undefined) {
       inARow = new Map();
@@ -128,6 +182,13 @@ export class WorkerCheckers implements CheckerPool {
     return checker;
   }
 
+  /** Who an audit of `author`'s may go to, in the order the draw indexes them (a draw of k ≥ their count: none). */
+  candidates(author: StepWorker, work: CheckWork): StepWorker[] {
+    if (this.#deps.told !== true) this.#rebuild();
+    const excluded = this.#excluded(author, work);
+    return Array.from({ length: this.#eligible.length - excluded.length }, (_, k) => this.#candidate(excluded, k));
+  }
+
   check(checker: StepWorker, work: CheckWork): Promise<string | null> {
     const checkId = this.#nextCheckId++;
     return new Promise<string | null>((resolve) => {
@@ -136,6 +197,8 @@ export class WorkerCheckers implements CheckerPool {
         this.#finish(checkId, null);
       });
       this.#pending.set(checkId, { worker: checker, resolve, cancelTimer });
+      this.#checksOut.set(checker, (this.#checksOut.get(checker) ?? 0) + 1);
+      this.#refresh(checker);
       checker.log.debug({ checkId, version: work.version, shards: work.shards.map((s) => s.id) }, 'check sent');
       this.#deps.send(checker, checkId, work);
     });
@@ -155,8 +218,20 @@ export class WorkerCheckers implements CheckerPool {
 
   /** A worker left: its checks will not be answered, and its tasks no longer matter. */
   onGone(worker: StepWorker): void {
+    this.#ready.delete(worker);
+    this.#refresh(worker);
     for (const [checkId, p] of [...this.#pending]) if (p.worker === worker) this.#finish(checkId, null);
-    for (const byWorker of this.#tasks.values()) byWorker.delete(worker);
+    for (const [version, byWorker] of this.#tasks) {
+      const shards = byWorker.get(worker);
+      if (shards === undefined) continue;
+      byWorker.delete(worker);
+      const byShard = this.#sentTo.get(version)!;
+      for (const s of shards) {
+        const to = byShard.get(s)!;
+        to.splice(to.indexOf(worker), 1);
+        if (to.length === 0) byShard.delete(s);
+      }
+    }
     this.#inARow.delete(worker);
     for (const inARow of this.#inARow.values()) inARow.delete(worker);
   }
@@ -171,7 +246,66 @@ export class WorkerCheckers implements CheckerPool {
     const pending = this.#pending.get(checkId);
     if (pending === undefined) return;
     this.#pending.delete(checkId);
+    const out = this.#checksOut.get(pending.worker)! - 1;
+    if (out > 0) this.#checksOut.set(pending.worker, out);
+    else this.#checksOut.delete(pending.worker);
+    this.#refresh(pending.worker);
     pending.cancelTimer();
     pending.resolve(digest);
+  }
+
+  /**
+   * Indices into #eligible that are not candidates, ascending: the author and those sent
+   * any of the shards at this version, or, when that leaves none, the author alone. O(the
+   * workers sent those shards), never a scan of the eligible.
+   */
+  #excluded(author: StepWorker, work: CheckWork): number[] {
+    const authorAt = this.#index.get(author);
+    const notAuthor = authorAt === undefined ? [] : [authorAt];
+    const stale = new Set(notAuthor);
+    const byShard = this.#sentTo.get(work.version);
+    for (const s of work.shards)
+      for (const w of byShard?.get(s.id) ?? []) {
+        const i = this.#index.get(w);
+        if (i !== undefined) stale.add(i);
+      }
+    return [...(stale.size < this.#eligible.length ? stale : notAuthor)].sort((x, y) => x - y);
+  }
+
+  /** The k-th entry of #eligible not excluded: each excluded index at or before it moves it one on. */
+  #candidate(excluded: readonly number[], k: number): StepWorker {
+    let at = k;
+    for (const x of excluded) if (x <= at) at++;
+    return this.#eligible[at];
+  }
+
+  /** Told: puts `worker` in #eligible or takes it out, as it now is. */
+  #refresh(worker: StepWorker): void {
+    if (this.#deps.told !== true) return;
+    const may = this.#ready.has(worker) && !this.#checksOut.has(worker) && !this.#deps.busy().has(worker);
+    const i = this.#index.get(worker);
+    if (may && i === undefined) {
+      this.#index.set(worker, this.#eligible.length);
+      this.#eligible.push(worker);
+    } else if (!may && i !== undefined) {
+      const last = this.#eligible.pop()!;
+      this.#index.delete(worker);
+      if (last !== worker) {
+        this.#eligible[i] = last;
+        this.#index.set(last, i);
+      }
+    }
+  }
+
+  /** Untold: #eligible afresh from `workers` and `busy`, in join order. */
+  #rebuild(): void {
+    const busy = this.#deps.busy();
+    this.#eligible.length = 0;
+    this.#index.clear();
+    for (const w of this.#deps.workers())
+      if (!busy.has(w) && !this.#checksOut.has(w)) {
+        this.#index.set(w, this.#eligible.length);
+        this.#eligible.push(w);
+      }
   }
 }

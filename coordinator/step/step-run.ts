@@ -10,7 +10,9 @@
 // The scheduler asks for the open shards and the busy workers after every result, so
 // both are kept up to date as tasks come and go (holders per shard, tasks per worker, a
 // count of open shards) instead of being rebuilt from every task: a result costs O(1)
-// when nothing is open, and a step O(N) in its tasks.
+// when nothing is open, and a step O(N) in its tasks. The workers computing (a task sent
+// and not answered) are kept the same way, and a watcher is told each time one starts or
+// stops, so that the idle workers who may check an audit are known without a scan.
 
 import type { PartialGradient } from '../../shared/gradient.js';
 import type { NodeGradient } from '../../worker/compute.js';
@@ -40,7 +42,7 @@ export interface Task {
    * Set through StepRun.expire, which keeps the step's bookkeeping in step.
    */
   expired: boolean;
-  /** Its result arrived and awaits the verifier's verdict. */
+  /** Its result arrived and awaits the verifier's verdict. Set through StepRun.answer. */
   answered: boolean;
 }
 
@@ -78,6 +80,11 @@ export class StepRun {
   /** The tasks of each worker with any, expired ones included, in the order they were added. */
   readonly #byWorker = new Map<StepWorker, Set<Task>>();
   readonly #busy = new Set<StepWorker>();
+  /** Tasks sent and not answered, by worker; a worker is in #computing while its count is above 0. */
+  readonly #unanswered = new Map<StepWorker, number>();
+  readonly #computing = new Set<StepWorker>();
+  /** Told when a worker starts or stops computing, after the change. */
+  #watcher: ((worker: StepWorker) => void) | null = null;
 
   /** The nodes the step reduces to: the root, or the maximal nodes of a scope. */
   readonly #targets: readonly TreeNode[];
@@ -136,6 +143,26 @@ export class StepRun {
     return this.#busy;
   }
 
+  /**
+   * Workers with a task sent and not answered (a live view). One whose result awaits a
+   * verdict, or whose only tasks are answered, is not computing.
+   */
+  computingWorkers(): ReadonlySet<StepWorker> {
+    return this.#computing;
+  }
+
+  /** `watcher` is called with a worker each time it starts or stops computing (once computingWorkers shows it). */
+  watchComputing(watcher: (worker: StepWorker) => void): void {
+    this.#watcher = watcher;
+  }
+
+  /** The task's result arrived and awaits a verdict: its worker is no longer computing it. */
+  answer(task: Task): void {
+    if (task.answered || this.#tasks.get(task.id) !== task) return;
+    task.answered = true;
+    this.#stopComputing(task.worker);
+  }
+
   /** The worker's tasks, in the order they were added. */
   tasksOf(worker: StepWorker): Task[] {
     const tasks = this.#byWorker.get(worker);
@@ -154,6 +181,7 @@ export class StepRun {
     }
     mine.add(task);
     if (!task.expired) this.#hold(task.shards);
+    if (!task.answered) this.#startComputing(task.worker);
   }
 
   /** The task is past its deadline: its shards are open to others again (its result still counts if first). */
@@ -174,6 +202,7 @@ export class StepRun {
       this.#busy.delete(task.worker);
     }
     if (!task.expired) this.#release(task.shards);
+    if (!task.answered) this.#stopComputing(task.worker);
   }
 
   /** Drops every task and result: the step is over. */
@@ -185,6 +214,26 @@ export class StepRun {
     this.#holders.fill(0);
     this.#openCount = this.numShards - this.#coveredCount;
     this.#results.clear();
+    const stopped = [...this.#computing];
+    this.#computing.clear();
+    this.#unanswered.clear();
+    for (const worker of stopped) this.#watcher?.(worker);
+  }
+
+  #startComputing(worker: StepWorker): void {
+    const n = this.#unanswered.get(worker) ?? 0;
+    this.#unanswered.set(worker, n + 1);
+    if (n > 0) return;
+    this.#computing.add(worker);
+    this.#watcher?.(worker);
+  }
+
+  #stopComputing(worker: StepWorker): void {
+    const n = this.#unanswered.get(worker)!;
+    if (n > 1) return void this.#unanswered.set(worker, n - 1);
+    this.#unanswered.delete(worker);
+    this.#computing.delete(worker);
+    this.#watcher?.(worker);
   }
 
   #hold(shards: readonly number[]): void {
