@@ -61,6 +61,8 @@ export interface SchedulerOptions extends RosterOptions {
   readonly weightsOverHttp?: PublisherFactory;
   /** Starts a check's deadline (taskTimeoutMaxMs); tests inject one they fire themselves. */
   readonly checkTimer?: (ms: number, onExpired: () => void) => () => void;
+  /** Draws a checker among n candidates (default: node:crypto's randomInt); tests inject one they steer. */
+  readonly checkPick?: (n: number) => number;
 }
 
 /** Wire traffic and time spent, for the step log and the benchmark. */
@@ -182,6 +184,7 @@ export class Scheduler implements StepExecutor {
       send: (worker, checkId, work) => this.#broadcaster.sendCheck(worker, checkId, work),
       deadlineMs: options.taskTimeoutMaxMs,
       startTimer: options.checkTimer,
+      pick: options.checkPick,
     });
     options.verifier.delegateTo?.(this.#checkers);
   }

@@ -117,6 +117,8 @@ function setup(
     wireDtype: 'f32',
     verifier,
     checkTimer,
+    // The first candidate, always: a sole idle checker is never drawn against the coordinator here.
+    checkPick: () => 0,
   });
   s.publish(0, weights);
   const worker = (id: string, forge: ((r: ResultMessage) => ResultMessage) | null = null) => {
