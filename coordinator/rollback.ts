@@ -73,6 +73,15 @@ export class SnapshotStore {
     return this.#snapshots[0];
   }
 
+  /**
+   * Rewrites the training position of every snapshot from `version` on (bookkeeping
+   * that was settled after they were taken); weights and optimizer state stay.
+   */
+  amend(version: number, change: (state: TrainingState) => TrainingState): void {
+    const s = this.#snapshots;
+    for (let i = 0; i < s.length; i++) if (s[i].state.version >= version) s[i] = { ...s[i], state: change(s[i].state) };
+  }
+
   /** Drops every snapshot after `version`: those steps were undone. */
   discardAfter(version: number): void {
     while (this.#snapshots.length > 1 && this.#snapshots.at(-1)!.state.version > version)

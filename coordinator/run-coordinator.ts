@@ -104,7 +104,12 @@ export async function serveAndTrain(
   announceRun(events, run);
   const stopWatching = tokens.follow(() => coordinator, log);
 
-  const trainer = new Trainer(run, scheduler, log, { ...trainerOpts, snapshots: options.rollbackSnapshots });
+  // Steps compute on the workers: the coordinator validates an epoch while they compute the next.
+  const trainer = new Trainer(run, scheduler, log, {
+    ...trainerOpts,
+    snapshots: options.rollbackSnapshots,
+    overlapEvaluation: true,
+  });
   hooks.onTrainer?.(trainer, { url, token });
   // A self-signed certificate is the local workers' CA (a CA-signed one verifies either way).
   const children = spawnLocalWorkers(options.workers, url, token, log, options.tls?.certFile ?? null);

@@ -76,6 +76,13 @@ export interface TrainerOptions {
    * ask for a rollback; 0 or absent: none kept, and a RollbackRequired is an error.
    */
   readonly snapshots?: number;
+  /**
+   * Run an epoch's validation pass one batch per step while the executor computes the
+   * next epoch's first steps, instead of before them (for executors whose steps compute
+   * elsewhere; the numbers are the same). Only between epochs whose end decides nothing
+   * else: never with early stopping or checkpoints, never after the last epoch.
+   */
+  readonly overlapEvaluation?: boolean;
 }
 
 export interface CheckpointPolicy {
@@ -100,6 +107,24 @@ export interface TrainSummary {
 
 const EVAL_BATCH = 256;
 
+/** An epoch's validation pass under way, a batch at a time, and what its epoch line will say. */
+interface PendingEvaluation {
+  readonly epoch: number;
+  /** The weights version at the epoch's end: snapshots from it on lack this pass's best-loss bookkeeping. */
+  readonly version: number;
+  /** (paramCount): the weights at the epoch's end. */
+  readonly params: Float32Array;
+  /** The next validation sample to evaluate. */
+  next: number;
+  lossSum: number;
+  correct: number;
+  readonly epochSamples: number;
+  readonly epochLossSum: number;
+  readonly epochCorrect: number;
+  /** Seconds of the epoch's steps: the pass is not on their path. */
+  readonly seconds: number;
+}
+
 export class Trainer {
   readonly params: Float32Array;
   readonly optimizer: Optimizer;
@@ -118,6 +143,15 @@ export class Trainer {
   #stopRequested = false;
   /** The largest weights version published so far: a rollback publishes under the next. */
   #maxVersion = 0;
+  #pendingEval: PendingEvaluation | null = null;
+  /** Set by train(): where the state before each step is kept, or null. */
+  #snapshots: SnapshotStore | null = null;
+  /** (EVAL_BATCH × features), (EVAL_BATCH × label width), and the weights a deferred pass evaluates. */
+  #evalX: Float32Array | null = null;
+  #evalY: Float32Array | null = null;
+  #evalParams: Float32Array | null = null;
+  /** The validation figures of the last pass that finished, deferred or not. */
+  #lastEval: { loss: number; accuracy: number } | null = null;
 
   constructor(run: PreparedRun, executor: StepExecutor, log: Logger, options: TrainerOptions) {
     this.#run = run;
@@ -170,11 +204,12 @@ export class Trainer {
     this.#executor.publish(this.#state.version, this.params);
     this.#maxVersion = this.#state.version;
     const snapshots = (this.#options.snapshots ?? 0) > 0 ? new SnapshotStore(this.#options.snapshots!) : null;
-    let lastEval: { loss: number; accuracy: number } | null = null;
+    this.#snapshots = snapshots;
     const firstEpoch = this.#state.epoch;
     let stoppedEarly = false;
     while (!this.#stopRequested) {
       if (this.#state.epoch >= config.epochs || stoppedEarly) {
+        this.#finishEvaluation();
         // Checks still pending run before the run is declared done: one may undo steps.
         const undo = this.#executor.settle?.() ?? null;
         if (undo === null) break;
@@ -201,7 +236,10 @@ export class Trainer {
         let result: PartialGradient;
         snapshots?.save(this.#state, this.params, this.optimizer.state());
         try {
-          result = await this.#executor.run(plan, this.#state.version);
+          const running = this.#executor.run(plan, this.#state.version);
+          // The step's tasks are out: a batch of a deferred validation pass fits while workers compute.
+          this.#evaluateBatch();
+          result = await running;
         } catch (err) {
           if (err instanceof RollbackRequired) {
             if (snapshots === null) throw new Error(`${err.message}, but this trainer keeps no snapshots`);
@@ -265,31 +303,30 @@ export class Trainer {
       }
       if (rolledBack) continue; // from the restored epoch and step
       if (this.#state.stepInEpoch < steps) break; // interrupted mid-epoch
-      lastEval = this.#evaluate();
+      // A pass still under way belongs to an earlier epoch: its line comes first.
+      this.#finishEvaluation();
       const s = this.#state;
-      const isClassification = this.#run.dataset.kind === 'classification';
-      this.#events.emit('epoch', {
-        epoch: epoch + 1,
-        samples: s.epochSamples,
-        trainLoss: round(s.epochLossSum / s.epochSamples),
-        trainAccuracy: isClassification ? round(s.epochCorrect / s.epochSamples) : null,
-        valLoss: lastEval ? round(lastEval.loss) : null,
-        valAccuracy: lastEval && isClassification ? round(lastEval.accuracy) : null,
-        seconds: round((performance.now() - started) / 1000, 3),
-      });
-      const improved = lastEval !== null && lastEval.loss < (s.bestValLoss ?? Number.POSITIVE_INFINITY);
-      if (improved && lastEval !== null) this.#options.onBest?.(this.params, epoch + 1, lastEval.loss);
-      this.#state = {
-        ...s,
-        epoch: epoch + 1,
-        stepInEpoch: 0,
-        epochLossSum: 0,
-        epochCorrect: 0,
-        epochSamples: 0,
-        epochSeconds: 0,
-        bestValLoss: improved && lastEval !== null ? lastEval.loss : (s.bestValLoss ?? null),
-        epochsSinceBest: improved ? 0 : (s.epochsSinceBest ?? 0) + 1,
-      };
+      const next = { ...s, epoch: epoch + 1, stepInEpoch: 0, epochLossSum: 0, epochCorrect: 0, epochSamples: 0 };
+      if (this.#defersEvaluation(epoch)) {
+        this.#evalParams ??= new Float32Array(this.params.length);
+        this.#evalParams.set(this.params);
+        this.#pendingEval = {
+          epoch,
+          version: s.version,
+          params: this.#evalParams,
+          next: 0,
+          lossSum: 0,
+          correct: 0,
+          epochSamples: s.epochSamples,
+          epochLossSum: s.epochLossSum,
+          epochCorrect: s.epochCorrect,
+          seconds: (performance.now() - started) / 1000,
+        };
+        this.#state = { ...next, epochSeconds: 0 };
+        continue;
+      }
+      const best = this.#closeEpoch(epoch, s, this.params, this.#evaluate(), (performance.now() - started) / 1000);
+      this.#state = { ...next, epochSeconds: 0, ...best };
       if (this.#options.checkpoint !== null) this.#checkpoint();
       const patience = this.#options.earlyStop ?? 0;
       if (patience > 0 && (this.#state.epochsSinceBest ?? 0) >= patience && this.#state.epoch < config.epochs) {
@@ -300,6 +337,8 @@ export class Trainer {
         stoppedEarly = true;
       }
     }
+    this.#finishEvaluation();
+    const lastEval = this.#lastEval;
     const interrupted = this.#stopRequested && this.#state.epoch < config.epochs;
     if (interrupted) this.#checkpoint(true);
     return {
@@ -328,6 +367,7 @@ export class Trainer {
       this.#options.checkpoint ??
       (rescue && this.#options.rescueDir ? { dir: this.#options.rescueDir, every: 0, keep: 3 } : null);
     if (policy === null) return null;
+    this.#finishEvaluation();
     const ckpt = { state: this.#state, params: this.params, optimizer: this.optimizer.state() };
     return this.#checkpoints.save(policy.dir, ckpt, policy.keep);
   }
@@ -337,6 +377,8 @@ export class Trainer {
    * its weights under a new version; the steps after it run again.
    */
   #rollBack(snapshots: SnapshotStore, version: number): void {
+    // Its epoch line is out before the steps are undone, as a pass run in place would be.
+    this.#finishEvaluation();
     const point = snapshots.restorePoint(version);
     const fromStep = this.#state.globalStep;
     this.params.set(point.params);
@@ -371,23 +413,93 @@ export class Trainer {
     this.#executor.publish(version, this.params);
   }
 
+  /**
+   * Emits the epoch line of `epoch` (its training sums in `s`, its validation figures in
+   * `val`), tells onBest of better weights, and returns the best-loss bookkeeping.
+   */
+  #closeEpoch(
+    epoch: number,
+    s: Pick<TrainingState, 'epochSamples' | 'epochLossSum' | 'epochCorrect' | 'bestValLoss' | 'epochsSinceBest'>,
+    params: Float32Array,
+    val: { loss: number; accuracy: number } | null,
+    seconds: number,
+  ): Pick<TrainingState, 'bestValLoss' | 'epochsSinceBest'> {
+    const isClassification = this.#run.dataset.kind === 'classification';
+    this.#events.emit('epoch', {
+      epoch: epoch + 1,
+      samples: s.epochSamples,
+      trainLoss: round(s.epochLossSum / s.epochSamples),
+      trainAccuracy: isClassification ? round(s.epochCorrect / s.epochSamples) : null,
+      valLoss: val ? round(val.loss) : null,
+      valAccuracy: val && isClassification ? round(val.accuracy) : null,
+      seconds: round(seconds, 3),
+    });
+    const improved = val !== null && val.loss < (s.bestValLoss ?? Number.POSITIVE_INFINITY);
+    if (improved && val !== null) this.#options.onBest?.(params, epoch + 1, val.loss);
+    return {
+      bestValLoss: improved && val !== null ? val.loss : (s.bestValLoss ?? null),
+      epochsSinceBest: improved ? 0 : (s.epochsSinceBest ?? 0) + 1,
+    };
+  }
+
+  /** Whether the validation pass of `epoch`'s end may run during the next epoch's steps. */
+  #defersEvaluation(epoch: number): boolean {
+    return (
+      this.#options.overlapEvaluation === true &&
+      this.#options.checkpoint === null &&
+      (this.#options.earlyStop ?? 0) === 0 &&
+      epoch + 1 < this.#run.config.epochs &&
+      this.#run.split.val.length > 0
+    );
+  }
+
+  /** One batch of the deferred validation pass, if one is under way; closes its epoch after the last. */
+  #evaluateBatch(): void {
+    const p = this.#pendingEval;
+    if (p === null) return;
+    const val = this.#run.split.val;
+    const stats = this.#evalBatch(p.params, p.next);
+    p.lossSum += stats.lossSum;
+    p.correct += stats.correct;
+    p.next += EVAL_BATCH;
+    if (p.next < val.length) return;
+    this.#pendingEval = null;
+    const figures = { loss: p.lossSum / val.length, accuracy: p.correct / val.length };
+    this.#lastEval = figures;
+    const best = this.#closeEpoch(p.epoch, { ...this.#state, ...p }, p.params, figures, p.seconds);
+    this.#state = { ...this.#state, ...best };
+    // Snapshots taken while the pass ran hold the bookkeeping from before it.
+    this.#snapshots?.amend(p.version, (state) => ({ ...state, ...best }));
+  }
+
+  /** Runs what is left of a deferred validation pass, if any. */
+  #finishEvaluation(): void {
+    while (this.#pendingEval !== null) this.#evaluateBatch();
+  }
+
   /** Mean loss and accuracy on the validation split, or null when there is none. */
   #evaluate(): { loss: number; accuracy: number } | null {
-    const { dataset, split } = this.#run;
-    const val = split.val;
+    const val = this.#run.split.val;
     if (val.length === 0) return null;
-    const x = new Float32Array(EVAL_BATCH * dataset.numFeatures);
-    const y = new Float32Array(EVAL_BATCH * dataset.labelWidth);
     let lossSum = 0;
     let correct = 0;
     for (let start = 0; start < val.length; start += EVAL_BATCH) {
-      const n = Math.min(EVAL_BATCH, val.length - start);
-      gatherRows(x, y, dataset, val.subarray(start, start + n));
-      const stats = this.#evalNet.evaluate(this.params, x, y, n);
+      const stats = this.#evalBatch(this.params, start);
       lossSum += stats.lossSum;
       correct += stats.correct;
     }
-    return { loss: lossSum / val.length, accuracy: correct / val.length };
+    this.#lastEval = { loss: lossSum / val.length, accuracy: correct / val.length };
+    return this.#lastEval;
+  }
+
+  /** Loss and correct-answer sums of the validation batch from sample `start`, at weights `params`. */
+  #evalBatch(params: Float32Array, start: number): { lossSum: number; correct: number } {
+    const { dataset, split } = this.#run;
+    this.#evalX ??= new Float32Array(EVAL_BATCH * dataset.numFeatures);
+    this.#evalY ??= new Float32Array(EVAL_BATCH * dataset.labelWidth);
+    const n = Math.min(EVAL_BATCH, split.val.length - start);
+    gatherRows(this.#evalX, this.#evalY, dataset, split.val.subarray(start, start + n));
+    return this.#evalNet.evaluate(params, this.#evalX, this.#evalY, n);
   }
 }
 

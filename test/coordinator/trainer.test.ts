@@ -9,10 +9,11 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loadLatestCheckpoint } from '../../coordinator/checkpoint.js';
 import { resolveConfig } from '../../coordinator/config.js';
+import { Events } from '../../coordinator/events.js';
 import { LocalExecutor } from '../../coordinator/local-executor.js';
 import type { StepPlan } from '../../coordinator/plan.js';
 import { prepareRun } from '../../coordinator/setup.js';
-import { clipGlobalNorm, Trainer, type StepExecutor } from '../../coordinator/trainer.js';
+import { clipGlobalNorm, Trainer, weightsHash, type StepExecutor } from '../../coordinator/trainer.js';
 import { DivergedError } from '../../shared/errors.js';
 import type { PartialGradient } from '../../shared/gradient.js';
 import type { KernelSetName } from '../../shared/kernels/kernel-set.js';
@@ -118,6 +119,47 @@ describe('Trainer on a non-finite gradient', () => {
       });
     }
   }
+});
+
+describe('Trainer with overlapEvaluation', () => {
+  it('validates each epoch during the next one with the same figures, epoch lines and weights', async () => {
+    const run = prepareRun(
+      resolveConfig({
+        data: { kind: 'synthetic', name: 'spirals', samples: 900 },
+        hidden: [13],
+        epochs: 3,
+        batchSize: 30,
+        shardSize: 7,
+        momentum: 0.9,
+        valFraction: 0.6,
+      }),
+    );
+    // 540 validation samples: three batches, so a deferred pass spans three steps.
+    expect(run.split.val.length).toBeGreaterThan(512);
+    const train = async (overlapEvaluation: boolean) => {
+      const events = new Events(silent);
+      const lines: string[] = [];
+      events.on('epoch', (e) => lines.push(JSON.stringify({ ...e, seconds: 0 })));
+      const best: string[] = [];
+      const summary = await new Trainer(run, new LocalExecutor(run), silent, {
+        logEvery: 1000,
+        initialParams: initParams(run.spec, run.config.seed),
+        checkpoint: null,
+        resume: null,
+        events,
+        overlapEvaluation,
+        onBest: (params, epoch) => best.push(`${epoch} ${weightsHash(params)}`),
+      }).train();
+      return { summary, lines, best };
+    };
+    const inPlace = await train(false);
+    const overlapped = await train(true);
+    expect(inPlace.lines).toHaveLength(3);
+    expect(overlapped.lines).toEqual(inPlace.lines);
+    expect(inPlace.best.length).toBeGreaterThan(0);
+    expect(overlapped.best).toEqual(inPlace.best);
+    expect(overlapped.summary).toEqual(inPlace.summary);
+  });
 });
 
 describe('clipGlobalNorm', () => {

@@ -563,6 +563,20 @@ describe('SnapshotStore', () => {
     expect(store.versions().at(-1)).toBe(point.state.version);
     expect(() => store.save(state(point.state.version), Float32Array.of(0), {})).toThrow(/must grow/);
   });
+
+  it('amends the training position of the snapshots from a version on, and only that', () => {
+    const store = new SnapshotStore(6);
+    for (let v = 0; v <= 4; v++) store.save(state(v), Float32Array.of(v), {});
+    store.amend(3, (s) => ({ ...s, bestValLoss: 0.5 }));
+    expect([0, 1, 2, 3, 4].map((v) => store.restorePoint(v).state.bestValLoss ?? null)).toEqual([
+      null,
+      null,
+      null,
+      0.5,
+      0.5,
+    ]);
+    expect(store.restorePoint(4).params[0]).toBe(4);
+  });
 });
 
 /**
@@ -617,12 +631,14 @@ describe('Trainer: rollback', () => {
   );
   const init = initParams(run.spec, run.config.seed);
 
-  for (const [snapshots, forgeStep, catchStep] of [
-    [32, 5, 9],
-    [2, 3, 15], // the snapshot asked for is long gone: an older one (the start) serves
-    [32, 14, 0], // found by an audit still pending when the last step was done
+  for (const [snapshots, forgeStep, catchStep, overlapEvaluation] of [
+    [32, 5, 9, false],
+    [2, 3, 15, false], // the snapshot asked for is long gone: an older one (the start) serves
+    [32, 14, 0, false], // found by an audit still pending when the last step was done
+    [32, 5, 9, true], // caught while the first epoch's validation pass runs during the second
   ] as const) {
-    const when = `${snapshots} snapshots, forged at step ${forgeStep}, caught at ${catchStep}`;
+    const overlapped = overlapEvaluation ? ', validation overlapped' : '';
+    const when = `${snapshots} snapshots, forged at step ${forgeStep}, caught at ${catchStep}${overlapped}`;
     it(`undoes every step from a forged one and ends on the untouched run's bits (${when})`, async () => {
       const events = new Events(silent);
       const rolled: CoordinatorEvents['rolledBack'][] = [];
@@ -631,7 +647,12 @@ describe('Trainer: rollback', () => {
       events.on('epoch', (e) => epochs.push(e));
       const executor = new ForgingExecutor(new LocalExecutor(run), forgeStep, catchStep);
       const options = { logEvery: 1000, initialParams: init, checkpoint: null, resume: null };
-      const summary = await new Trainer(run, executor, silent, { ...options, events, snapshots }).train();
+      const summary = await new Trainer(run, executor, silent, {
+        ...options,
+        events,
+        snapshots,
+        overlapEvaluation,
+      }).train();
       const wholeEvents = new Events(silent);
       const wholeEpochs: CoordinatorEvents['epoch'][] = [];
       wholeEvents.on('epoch', (e) => wholeEpochs.push(e));
