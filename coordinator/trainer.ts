@@ -234,10 +234,11 @@ export class Trainer {
         const step = this.#state.stepInEpoch;
         const plan = planStep(order, epoch, step, this.#state.globalStep, config.batchSize, config.shardSize);
         let result: PartialGradient;
-        snapshots?.save(this.#state, this.params, this.optimizer.state());
         try {
           const running = this.#executor.run(plan, this.#state.version);
-          // The step's tasks are out: a batch of a deferred validation pass fits while workers compute.
+          // The step's tasks are out: what does not feed them is done while workers compute. The
+          // weights and the optimizer state change only once the step's result is in, after this.
+          snapshots?.save(this.#state, this.params, this.optimizer.state());
           this.#evaluateBatch();
           result = await running;
         } catch (err) {
