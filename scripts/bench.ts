@@ -12,7 +12,9 @@
 //   npm run bench -- --links-only  only the links section (scripts/link/bench-links.ts):
 //                                  train against 1 and 2 workers over simulated links,
 //                                  for the default MLP and a CNN; --layers SPEC sets
-//                                  the second model (rows skipped if flocktrain refuses it)
+//                                  the second model (rows skipped if flocktrain refuses it);
+//                                  --repeats N interleaved rounds (default 3), --links
+//                                  loopback,lan,wan (default all) picks the links
 
 import { BENCH_TOKEN, benchSetup } from './bench-coordinator.js';
 import { DEFAULTS } from '../shared/defaults.js';
@@ -37,13 +39,20 @@ import { CloseCode } from '../shared/protocol/codes.js';
 import { benchJoinBytes } from './bench-join.js';
 import { benchStepCost, stepCostTable } from './bench-step-cost.js';
 import { benchTimeTo } from './bench-time-to.js';
-import { benchLinks, CNN_LAYERS } from './link/bench-links.js';
+import { benchLinks, CNN_LAYERS, parseBenchLinksArgs, type BenchLinksOptions } from './link/bench-links.js';
 
 const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 4);
 const withAnchors = process.argv.includes('--anchors');
 const linksOnly = process.argv.includes('--links-only');
 const layersFlag = process.argv.indexOf('--layers');
 const secondModel = layersFlag >= 0 ? process.argv[layersFlag + 1] : CNN_LAYERS;
+let linkOptions: BenchLinksOptions;
+try {
+  linkOptions = parseBenchLinksArgs(process.argv);
+} catch (err) {
+  process.stderr.write(`bench: ${(err as Error).message}\n`);
+  process.exit(2);
+}
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 /** The built command line, as users run it. */
 const CLI = join(root, 'dist', 'coordinator', 'cli', 'bin.js');
@@ -330,6 +339,7 @@ async function main(): Promise<void> {
     ],
     EPOCHS,
     say,
+    linkOptions,
   );
   if (withAnchors) {
     say('');

@@ -7,10 +7,16 @@
 //
 // A model is a `--layers` spec handed to flocktrain as is (null: the default MLP). A
 // flocktrain that refuses the flag has its rows skipped with its one-line reason.
+//
+// The host's speed drifts over minutes, so one `train` run set against one distributed
+// run made minutes later says little. Each model is run in rounds: a round runs `train`
+// and every distributed configuration once, in an order rotated by one each round, and
+// a ratio is taken only within its round. The table gives the median of those per-round
+// ratios with their range, and the load average at each round's start.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeShape, type LinkShape } from './link-shape.js';
 import { startLinkProxy, type LinkProxy } from './link-proxy.js';
@@ -25,12 +31,45 @@ export interface LinkModel {
 
 export const CNN_LAYERS = 'conv2d:16:5,relu,maxpool2d:2,conv2d:32:5,relu,maxpool2d:2,flatten,dense:10';
 
-/** null: loopback straight to the coordinator, the reference without a proxy. */
-export const LINKS: readonly (LinkShape | null)[] = [
-  null,
-  { latencyMs: 1, bandwidthBitsPerSec: 1e9 },
-  { latencyMs: 20, bandwidthBitsPerSec: 1e8 },
-];
+/** shape null: loopback straight to the coordinator, the reference without a proxy. */
+export const LINKS = {
+  loopback: null,
+  lan: { latencyMs: 1, bandwidthBitsPerSec: 1e9 },
+  wan: { latencyMs: 20, bandwidthBitsPerSec: 1e8 },
+} as const satisfies Record<string, LinkShape | null>;
+
+export type LinkName = keyof typeof LINKS;
+export const LINK_NAMES = Object.keys(LINKS) as LinkName[];
+
+export interface BenchLinksOptions {
+  /** Rounds per model; each round runs train and every distributed configuration once. */
+  readonly repeats: number;
+  /** Which links the distributed runs use, in this order. */
+  readonly links: readonly LinkName[];
+}
+
+export const BENCH_LINKS_DEFAULTS: BenchLinksOptions = { repeats: 3, links: LINK_NAMES };
+
+/** Reads `--repeats N` and `--links a,b` from argv; a bad value throws one line for the user. */
+export function parseBenchLinksArgs(argv: readonly string[]): BenchLinksOptions {
+  const value = (flag: string): string | undefined => {
+    const i = argv.indexOf(flag);
+    if (i < 0) return undefined;
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
+    return v;
+  };
+  const repeatsText = value('--repeats');
+  const repeats = repeatsText === undefined ? BENCH_LINKS_DEFAULTS.repeats : Number(repeatsText);
+  if (!Number.isInteger(repeats) || repeats < 1)
+    throw new Error(`--repeats must be a whole number of at least 1, not "${repeatsText}"`);
+  const linksText = value('--links');
+  const links = linksText === undefined ? BENCH_LINKS_DEFAULTS.links : linksText.split(',').map((t) => t.trim());
+  for (const name of links)
+    if (!(LINK_NAMES as string[]).includes(name))
+      throw new Error(`--links: unknown link "${name}" (known: ${LINK_NAMES.join(', ')})`);
+  return { repeats, links: links as LinkName[] };
+}
 
 const WORKER_COUNTS = [1, 2] as const;
 const TOKEN = 'bench-links-0123456789';
@@ -216,41 +255,87 @@ function fmt(v: number, digits = 0): string {
   return v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
-/** Runs every model over every link and prints one Markdown table through `say`. */
+interface Config {
+  /** null: `flocktrain train`. */
+  readonly workers: number | null;
+  readonly link: LinkName;
+}
+
+function configLabel(c: Config): string {
+  if (c.workers === null) return 'flocktrain train';
+  const shape = LINKS[c.link];
+  const where = shape === null ? 'loopback, no proxy' : describeShape(shape);
+  return `coordinator + ${c.workers} worker${c.workers > 1 ? 's' : ''}, ${where}`;
+}
+
+/** `median (min–max)` of the values, or the one value alone. */
+function spread(values: readonly number[], digits: number, unit = ''): string {
+  const m = `${fmt(median(values), digits)}${unit}`;
+  if (values.length < 2) return m;
+  return `${m} (${fmt(Math.min(...values), digits)}–${fmt(Math.max(...values), digits)}${unit})`;
+}
+
+/**
+ * Runs every model over the chosen links, `repeats` interleaved rounds each, and prints
+ * one Markdown table through `say`.
+ */
 export async function benchLinks(
   cli: string,
   models: readonly LinkModel[],
   epochs: number,
   say: (line: string) => void,
+  options: BenchLinksOptions = BENCH_LINKS_DEFAULTS,
 ): Promise<void> {
+  const { repeats, links } = options;
+  const of = repeats > 1 ? `; median (min–max) over ${repeats} rounds, ratios within each round` : '';
   say(
     '| links (batch 64, 1 compute thread per process; each worker on its own line, ' +
-      `one-way latency / rate per direction; medians of epochs 2..${epochs}) ` +
-      '| samples/s | vs train | ms per step (epoch time / steps) | bytes per step (all workers, both ways) ' +
-      '| proxy release late by (mean ms) |',
+      `one-way latency / rate per direction; medians of epochs 2..${epochs}${of}) ` +
+      '| samples/s | vs train (same round) | ms per step (epoch time / steps) ' +
+      '| bytes per step (all workers, both ways) | proxy release late by (mean ms) |',
   );
   say('|---|---|---|---|---|---|');
+  const configs: Config[] = [{ workers: null, link: 'loopback' }];
+  for (const link of links) for (const workers of WORKER_COUNTS) configs.push({ workers, link });
+  const notes: string[] = [];
   for (const model of models) {
-    const train = await trainRun(cli, model, epochs);
-    if (typeof train === 'string') {
-      say(`| ${model.name}: skipped, flocktrain refused it (${train.replace(/\|/g, '/')}) | | | | | |`);
-      continue;
-    }
-    const stepMs = (s: number): string => fmt((64 * 1000) / s, 2);
-    say(
-      `| ${model.name}, flocktrain train | ${fmt(train.samplesPerSec)} | 1.00× | ${stepMs(train.samplesPerSec)} | | |`,
-    );
-    for (const link of LINKS) {
-      for (const workers of WORKER_COUNTS) {
-        const r = await distributedRun(cli, model, epochs, workers, link);
-        const where = link === null ? 'loopback, no proxy' : describeShape(link);
-        say(
-          `| ${model.name}, coordinator + ${workers} worker${workers > 1 ? 's' : ''}, ` +
-            `${where} | ${fmt(r.samplesPerSec)} | ${fmt(r.samplesPerSec / train.samplesPerSec, 2)}× | ` +
-            `${stepMs(r.samplesPerSec)} | ${r.bytesPerStep === null ? '?' : fmt(r.bytesPerStep)} | ` +
-            `${r.proxyLateMs === null ? '' : fmt(r.proxyLateMs, 2)} |`,
-        );
+    const runs: RunFigures[][] = configs.map(() => []);
+    const loads: number[] = [];
+    let refused: string | null = null;
+    for (let round = 0; round < repeats && refused === null; round++) {
+      loads.push(loadavg()[0]);
+      // Rotated by one each round, so no configuration always runs first, or always right after train.
+      for (let k = 0; k < configs.length && refused === null; k++) {
+        const index = (k + round) % configs.length;
+        const c = configs[index];
+        if (c.workers === null) {
+          const train = await trainRun(cli, model, epochs);
+          if (typeof train === 'string') refused = train;
+          else runs[index].push(train);
+        } else runs[index].push(await distributedRun(cli, model, epochs, c.workers, LINKS[c.link]));
       }
     }
+    if (refused !== null) {
+      say(`| ${model.name}: skipped, flocktrain refused it (${refused.replace(/\|/g, '/')}) | | | | | |`);
+      continue;
+    }
+    const train = runs[0];
+    const stepMs = (samplesPerSec: number): number => (64 * 1000) / samplesPerSec;
+    configs.forEach((c, index) => {
+      const rs = runs[index];
+      const rate = rs.map((r) => r.samplesPerSec);
+      const ratios = rs.map((r, round) => r.samplesPerSec / train[round].samplesPerSec);
+      const bytes = rs.map((r) => r.bytesPerStep).filter((b) => b !== null);
+      const late = rs.map((r) => r.proxyLateMs).filter((l) => l !== null);
+      say(
+        `| ${model.name}, ${configLabel(c)} | ${spread(rate, 0)} | ` +
+          `${c.workers === null ? '1.00×' : spread(ratios, 2, '×')} | ${fmt(median(rate.map(stepMs)), 2)} | ` +
+          `${c.workers === null ? '' : bytes.length === 0 ? '?' : fmt(median(bytes))} | ` +
+          `${late.length === 0 ? '' : fmt(median(late), 2)} |`,
+      );
+    });
+    notes.push(`${model.name}: ${loads.map((l) => l.toFixed(1)).join(', ')}`);
   }
+  say('');
+  say(`1-minute load average at each round's start — ${notes.join('; ')}`);
 }
