@@ -7,7 +7,6 @@
 // the same candidates (each once: a draw of k in [0, n) reaches each exactly once, so a
 // uniform k is a uniform candidate), and get the outcome the rules give for its draw.
 
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { StepPlan } from '../../../coordinator/plan.js';
 import { MAX_CHECKS_IN_A_ROW, WorkerCheckers } from '../../../coordinator/step/checkers.js';
@@ -15,27 +14,12 @@ import { StepRun, type Task } from '../../../coordinator/step/step-run.js';
 import type { CheckWork } from '../../../coordinator/step/verifier.js';
 import type { StepWorker } from '../../../coordinator/step/worker.js';
 import { Rng } from '../../../shared/rng.js';
+import { memoryWorker } from '../../support/step-worker.js';
 
-const silent = pino({ level: 'silent' });
 const NUM_SHARDS = 12;
 const NOBODY: ReadonlySet<StepWorker> = new Set();
 
-function worker(id: string): StepWorker {
-  return {
-    id,
-    kind: 'node',
-    agent: 'test',
-    remote: 'memory',
-    log: silent,
-    tasksDone: 0,
-    samplesDone: 0,
-    computeMs: 0,
-    standby: null,
-    send: () => {},
-    reject: () => {},
-    ban: () => {},
-  };
-}
+const worker = (id: string): StepWorker => memoryWorker(id);
 
 function plan(): StepPlan {
   const shards = Array.from({ length: NUM_SHARDS }, (_, s) => Uint32Array.of(s));

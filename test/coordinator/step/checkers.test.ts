@@ -7,31 +7,15 @@
 // most 5 candidates, a candidate left out by chance has probability below 5 · (4/5)^3000;
 // the rules on sole candidates and counts are driven by an injected draw.
 
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { MAX_CHECKS_IN_A_ROW, WorkerCheckers } from '../../../coordinator/step/checkers.js';
 import type { CheckWork } from '../../../coordinator/step/verifier.js';
 import type { StepWorker } from '../../../coordinator/step/worker.js';
+import { memoryWorker } from '../../support/step-worker.js';
 
-const silent = pino({ level: 'silent' });
 const PICKS = 3000;
 
-function worker(id: string): StepWorker {
-  return {
-    id,
-    kind: 'node',
-    agent: id,
-    remote: '127.0.0.1:1',
-    log: silent,
-    tasksDone: 0,
-    samplesDone: 0,
-    computeMs: 0,
-    standby: null,
-    send: () => {},
-    reject: () => {},
-    ban: () => {},
-  };
-}
+const worker = (id: string): StepWorker => memoryWorker(id, { agent: id, remote: '127.0.0.1:1' });
 
 function work(version: number, shards: readonly number[]): CheckWork {
   return {

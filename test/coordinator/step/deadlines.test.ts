@@ -14,6 +14,7 @@ import { decodeCoordinatorMessage } from '../../../shared/protocol/codec.js';
 import type { ResultMessage, TaskMessage } from '../../../shared/protocol/messages.js';
 import { StepCancelled } from '../../../shared/errors.js';
 import { coverNodes } from '../../../shared/tree.js';
+import { memoryWorker } from '../../support/step-worker.js';
 
 const silent = pino({ level: 'silent' });
 const PARAMS = 3;
@@ -24,25 +25,12 @@ interface Stub extends StepWorker {
 
 function stub(id: string): Stub {
   const tasks: TaskMessage[] = [];
-  return {
-    id,
-    kind: 'node',
-    agent: 'test',
-    remote: 'memory',
-    log: silent,
-    tasksDone: 0,
-    samplesDone: 0,
-    computeMs: 0,
-    standby: null,
-    tasks,
-    send: (bytes, onSent) => {
-      const m = decodeCoordinatorMessage(bytes.slice());
-      if (m.type === 'task') tasks.push(m);
-      onSent?.();
-    },
-    reject: () => {},
-    ban: () => {},
+  const send = (bytes: Uint8Array, onSent?: () => void): void => {
+    const m = decodeCoordinatorMessage(bytes.slice());
+    if (m.type === 'task') tasks.push(m);
+    onSent?.();
   };
+  return { ...memoryWorker(id, { send }), tasks };
 }
 
 /** An honest-looking result of `task` (zero gradients: the verifier checks only its structure). */
