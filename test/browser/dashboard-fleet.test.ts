@@ -6,12 +6,12 @@
 import { pino } from 'pino';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { FailedTokenThrottle, singleToken } from '../../coordinator/auth.js';
 import { type ConnectionView, DashboardFeed } from '../../coordinator/dashboard.js';
 import { EXTREMES } from '../../coordinator/dashboard-workers.js';
 import { Events } from '../../coordinator/events.js';
 import { dashboardPageRoutes, publicPageRoutes } from '../../coordinator/pages/assets.js';
-import { type RunningServer, startServer } from '../../coordinator/server.js';
+import type { RunningServer } from '../../coordinator/server.js';
+import { startTestServer } from '../support/test-server.js';
 import { describeInBrowser, outputPath, useChromium } from './support.js';
 
 const FLEET = 300;
@@ -50,27 +50,14 @@ describeInBrowser('the dashboard of a large fleet', () => {
   beforeAll(async () => {
     const connections = fleet();
     feed = new DashboardFeed(events, { connections: () => connections, globalStep: () => 0 });
-    server = await startServer({
-      host: '127.0.0.1',
-      port: 0,
-      limits: {
-        preHelloMaxBytes: 1024,
-        headersTimeoutMs: 5000,
-        idleTimeoutMs: 5000,
-        keepAliveTimeoutMs: 5000,
-        maxConnections: 64,
-        maxConnectionsPerIp: 64,
+    server = await startTestServer(
+      {
+        protectedRoutes: new Map(),
+        dashboardRoutes: new Map(feed.routes()),
+        publicRoutes: new Map([...publicPageRoutes(), ...dashboardPageRoutes()]),
       },
-      tls: null,
-      tokens: singleToken('sesame'),
-      dashboardToken: 'peek',
-      throttle: new FailedTokenThrottle({ baseMs: 1, maxMs: 1, forgetMs: 1, maxAddresses: 1 }),
-      protectedRoutes: new Map(),
-      dashboardRoutes: new Map(feed.routes()),
-      publicRoutes: new Map([...publicPageRoutes(), ...dashboardPageRoutes()]),
-      log: pino({ level: 'silent' }),
-      onConnection: (socket) => socket.close(),
-    });
+      { worker: 'sesame', dashboard: 'peek' },
+    );
   });
   afterAll(async () => {
     feed.close();

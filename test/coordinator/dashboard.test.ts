@@ -5,12 +5,12 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { resolveConfig } from '../../coordinator/config.js';
-import { FailedTokenThrottle, singleToken } from '../../coordinator/auth.js';
 import { DashboardFeed, estimateEta, type ConnectionView, type FeedSource } from '../../coordinator/dashboard.js';
 import { FeedError, parseFeedEvent, parseWorkerSearch, type FeedEvent } from '../../coordinator/dashboard-schema.js';
 import { Events, type RunStarted } from '../../coordinator/events.js';
 import { dashboardPageRoutes, publicPageRoutes } from '../../coordinator/pages/assets.js';
-import { startServer, type RunningServer } from '../../coordinator/server.js';
+import type { RunningServer } from '../../coordinator/server.js';
+import { startTestServer } from '../support/test-server.js';
 import { parseLayers } from '../../shared/model/layers-flag.js';
 import { mlpSpec } from '../../shared/model/spec.js';
 
@@ -278,27 +278,14 @@ describe('the dashboard over HTTP', () => {
   });
 
   async function serve(feed: DashboardFeed): Promise<string> {
-    server = await startServer({
-      host: '127.0.0.1',
-      port: 0,
-      limits: {
-        preHelloMaxBytes: 1024,
-        headersTimeoutMs: 5000,
-        idleTimeoutMs: 5000,
-        keepAliveTimeoutMs: 5000,
-        maxConnections: 64,
-        maxConnectionsPerIp: 64,
+    server = await startTestServer(
+      {
+        protectedRoutes: new Map([['/data', (_req, res) => res.end('data')]]),
+        dashboardRoutes: new Map(feed.routes()),
+        publicRoutes: new Map([...publicPageRoutes(), ...dashboardPageRoutes()]),
       },
-      tls: null,
-      tokens: singleToken('sesame'),
-      dashboardToken: 'peek',
-      throttle: new FailedTokenThrottle({ baseMs: 1, maxMs: 1, forgetMs: 1, maxAddresses: 1 }),
-      protectedRoutes: new Map([['/data', (_req, res) => res.end('data')]]),
-      dashboardRoutes: new Map(feed.routes()),
-      publicRoutes: new Map([...publicPageRoutes(), ...dashboardPageRoutes()]),
-      log: pino({ level: 'silent' }),
-      onConnection: (socket) => socket.close(),
-    });
+      { worker: 'sesame', dashboard: 'peek' },
+    );
     return `http://127.0.0.1:${server.port}`;
   }
 

@@ -9,8 +9,8 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { FailedTokenThrottle, singleToken } from '../../coordinator/auth.js';
-import { type RunningServer, startServer } from '../../coordinator/server.js';
+import type { RunningServer } from '../../coordinator/server.js';
+import { startTestServer } from '../support/test-server.js';
 import { Events } from '../../coordinator/events.js';
 import { epochOrder, planStep } from '../../coordinator/plan.js';
 import { Scheduler } from '../../coordinator/scheduler.js';
@@ -54,26 +54,13 @@ afterEach(async () => {
 });
 
 async function serve(store: WeightsStore): Promise<string> {
-  server = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    limits: {
-      preHelloMaxBytes: 1024,
-      headersTimeoutMs: 5000,
-      idleTimeoutMs: 5000,
-      keepAliveTimeoutMs: 5000,
-      maxConnections: 64,
-      maxConnectionsPerIp: 64,
+  server = await startTestServer(
+    {
+      protectedRoutes: new Map([['/data/x', (_req, res) => res.end('data')]]),
+      cacheableRoutes: new Map([[WEIGHTS_PREFIX, store.route()]]),
     },
-    tls: null,
-    tokens: singleToken('sesame-sesame-sesame'),
-    dashboardToken: 'peek-peek-peek-peek',
-    throttle: new FailedTokenThrottle({ baseMs: 1, maxMs: 1, forgetMs: 1, maxAddresses: 1 }),
-    protectedRoutes: new Map([['/data/x', (_req, res) => res.end('data')]]),
-    cacheableRoutes: new Map([[WEIGHTS_PREFIX, store.route()]]),
-    log: silent,
-    onConnection: (socket) => socket.close(),
-  });
+    { worker: 'sesame-sesame-sesame', dashboard: 'peek-peek-peek-peek' },
+  );
   return `http://127.0.0.1:${server.port}`;
 }
 
