@@ -269,6 +269,45 @@ export interface Coordinator {
   readonly join: LogLine;
 }
 
+/** Where a relay joins: a coordinator, or another relay. */
+export type Upstream = Pick<Coordinator, 'url' | 'token'>;
+
+/** A relay and how its own workers join it (`url`, `token`, from its `join` line). */
+export interface Relay {
+  readonly proc: CliProcess;
+  readonly url: string;
+  readonly token: string;
+  readonly join: LogLine;
+}
+
+/** Starts a relay of `c` named `name` that waits for `minWorkers` of its own, once it prints its join line. */
+export async function startRelay(
+  sb: Sandbox,
+  c: Upstream,
+  name: string,
+  minWorkers: number,
+  extra: readonly string[] = [],
+): Promise<Relay> {
+  const proc = sb.start([
+    'relay',
+    '--url',
+    c.url,
+    '--token',
+    c.token,
+    '--name',
+    name,
+    '--port',
+    '0',
+    '--min-workers',
+    String(minWorkers),
+    '--log-format',
+    'json',
+    ...extra,
+  ]);
+  const join = await proc.waitForMsg('join', () => true, { timeoutMs: 60_000 });
+  return { proc, url: String(join.url), token: String(join.token), join };
+}
+
 /** Waits for a coordinator to finish; checks exit 0 and returns its done line. */
 export async function coordinatorDone(c: Coordinator, timeoutMs = 60_000): Promise<LogLine> {
   const exit = await c.proc.waitForExit(timeoutMs);

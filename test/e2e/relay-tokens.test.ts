@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Forgery, ForgingRelay } from '../support/forging-relay.js';
-import { type CliProcess, coordinatorDone, oneLineError, Sandbox, useE2eCleanup } from './harness.js';
+import { coordinatorDone, oneLineError, Sandbox, startRelay, useE2eCleanup } from './harness.js';
 
 useE2eCleanup();
 
@@ -34,28 +34,6 @@ const BOB = 'bob-token-0123456789ab';
 const MALLORY = 'mallory-token-01234567';
 const DASHBOARD = 'dashboard-token-0123456789';
 
-/** A relay of `c` started with `extra`, once it says how its workers join. */
-async function startRelay(sb: Sandbox, c: { url: string; token: string }, minWorkers: number, extra: string[]) {
-  const proc: CliProcess = sb.start([
-    'relay',
-    '--url',
-    c.url,
-    '--token',
-    c.token,
-    '--name',
-    'relay',
-    '--port',
-    '0',
-    '--min-workers',
-    String(minWorkers),
-    '--log-format',
-    'json',
-    ...extra,
-  ]);
-  const join = await proc.waitForMsg('join', () => true, { timeoutMs: 60_000 });
-  return { proc, url: String(join.url), token: String(join.token), join };
-}
-
 const forgers: ForgingRelay[] = [];
 afterEach(async () => {
   await Promise.all(forgers.splice(0).map((f) => f.close()));
@@ -69,7 +47,7 @@ describe('flocktrain relay --tokens FILE', () => {
     writeFileSync(file, `alice ${ALICE}\nbob ${BOB}\nmallory ${MALLORY}\n`);
     const c = await sb.coordinator([...ARGS, '--min-workers', '1']);
     // Two of its own before it is ready upstream: nothing trains while alice is revoked.
-    const relay = await startRelay(sb, c, 2, ['--tokens', file, '--dashboard-token', DASHBOARD]);
+    const relay = await startRelay(sb, c, 'relay', 2, ['--tokens', file, '--dashboard-token', DASHBOARD]);
     expect(String(relay.join.dashboard)).toMatch(new RegExp(`/dashboard#token=${DASHBOARD}$`));
 
     const alice = sb.worker({ url: relay.url, token: ALICE }, 'alice-laptop');

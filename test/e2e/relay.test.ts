@@ -19,6 +19,8 @@ import {
   coordinatorDone,
   oneLineError,
   Sandbox,
+  startRelay,
+  type Upstream,
   useE2eCleanup,
 } from './harness.js';
 
@@ -50,44 +52,6 @@ function trainHash(args: readonly string[]): Promise<string> {
       new Sandbox().train(args, 120_000).then((d) => String(d.weightsHash)),
     );
   return references.get(key)!;
-}
-
-/** Where a relay joins: a coordinator, or another relay. */
-type Upstream = Pick<Coordinator, 'url' | 'token'>;
-
-interface Relay {
-  readonly proc: CliProcess;
-  /** Where its own workers join. */
-  readonly url: string;
-  readonly token: string;
-}
-
-/** Starts a relay of `c` that waits for `minWorkers` of its own, and its join line. */
-async function startRelay(
-  sb: Sandbox,
-  c: Upstream,
-  name: string,
-  minWorkers: number,
-  extra: readonly string[] = [],
-): Promise<Relay> {
-  const proc = sb.start([
-    'relay',
-    '--url',
-    c.url,
-    '--token',
-    c.token,
-    '--name',
-    name,
-    '--port',
-    '0',
-    '--min-workers',
-    String(minWorkers),
-    '--log-format',
-    'json',
-    ...extra,
-  ]);
-  const join = await proc.waitForMsg('join', () => true, { timeoutMs: 60_000 });
-  return { proc, url: String(join.url), token: String(join.token) };
 }
 
 /**
