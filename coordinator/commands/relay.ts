@@ -39,7 +39,8 @@ const FLEET_GROUP = {
   },
 } satisfies FlagGroup;
 
-const { allowOrigin, dashboardToken, tokens, tlsCert, tlsKey } = SECURITY_GROUP.flags;
+const { allowOrigin, dashboardToken, tokens, tlsCert, tlsKey, maxConnections, maxConnectionsPerIp, idleTimeout } =
+  SECURITY_GROUP.flags;
 
 /** The coordinator's: a relay's workers meet its server as they would a coordinator's. */
 const RELAY_SECURITY_GROUP = {
@@ -59,6 +60,9 @@ const RELAY_SECURITY_GROUP = {
     },
     tlsCert,
     tlsKey,
+    maxConnections,
+    maxConnectionsPerIp,
+    idleTimeout,
   },
 } satisfies FlagGroup;
 
@@ -81,6 +85,7 @@ export const relayCommand = defineCommand({
     const { taskTimeoutMin: min, taskTimeoutMax: max, ejectAfter: misses, workerToken, ...serve } = v.fleet;
     if (max < min) throw new ConfigError(`--task-timeout-max must be ≥ --task-timeout-min (${min}), got ${max}`);
     const { allowOrigin: allowedOrigins, tlsCert: certFile, tlsKey: keyFile, tokens: tokensFile } = v.security;
+    const { maxConnections: connections, maxConnectionsPerIp: perIp, idleTimeout } = v.security;
     if ((certFile === null) !== (keyFile === null))
       throw new ConfigError('--tls-cert and --tls-key go together: give both, or neither');
     // Loaded here, not at the top: --help need not load the server.
@@ -99,6 +104,12 @@ export const relayCommand = defineCommand({
       ejectAfterMisses: misses,
       allowedOrigins,
       tls: certFile === null || keyFile === null ? null : { certFile, keyFile },
+      limits: {
+        maxConnections: connections,
+        maxConnectionsPerIp: perIp,
+        idleTimeoutMs: idleTimeout,
+        headersTimeoutMs: idleTimeout,
+      },
     });
   },
 });

@@ -16,6 +16,7 @@
 // its workers under the same version. When its coordinator finishes, the relay tells its
 // workers so (close 4000) and exits 0.
 
+import type { CoordinatorOptions } from '../commands/options.js';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
@@ -60,6 +61,8 @@ export interface RelayOptions
   readonly allowedOrigins: readonly string[];
   /** PEM files to serve https and wss with, to its workers (`ca` is for its coordinator's); null: http and ws. */
   readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+  /** What peers may make its server hold, as a coordinator's (a room of tabs behind one NAT is one address). */
+  readonly limits: CoordinatorOptions['limits'];
 }
 
 interface Fleet {
@@ -200,6 +203,7 @@ async function startFleet(
       ...tokens.setup,
       tls,
       allowedOrigins: options.allowedOrigins,
+      limits: options.limits,
       scheduler: {
         minWorkers: 1,
         taskTimeoutMinMs: options.taskTimeoutMinMs,

@@ -179,6 +179,9 @@ describe('--help', () => {
       'dashboard-token',
       'tls-cert',
       'tls-key',
+      'max-connections',
+      'max-connections-per-ip',
+      'idle-timeout',
     ],
   };
 
